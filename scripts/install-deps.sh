@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package cdc needs to build, run its demo and run its
+# tests.  Idempotent: skips apt entirely when everything is already present.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential pkg-config clang clang-format
+  libpq-dev libyaml-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
+  librdkafka-dev libcmocka-dev
+  # servers and clients the demo and the tests start
+  postgresql-15 postgresql-client-15 postgresql-contrib
+  # test harness
+  python3 python3-psycopg2 kcat sqlite3 procps psmisc curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package starts a cluster on port 5432; cdc's demo and tests start
+# their own throwaway clusters and never use it.

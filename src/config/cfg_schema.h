@@ -1,0 +1,122 @@
+/* Table-driven decoding of the YAML tree into the typed structs of
+ * config.h.  Each struct has one table of cfg_key rows (name, type, offset,
+ * flags, default, bounds); the engine applies defaults, converts values,
+ * reports unknown, missing and malformed keys, then runs the struct's
+ * cross-field hook.  The tables themselves live in cfg_tables.c. */
+#ifndef CDC_CONFIG_CFG_SCHEMA_H
+#define CDC_CONFIG_CFG_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/cfg_diag.h"
+#include "config/config.h"
+#include "config/yamltree.h"
+
+enum cfg_type {
+    CFG_STRING,  /* char *; .names restricts the values, .check validates */
+    CFG_INT,     /* int, .imin...imax */
+    CFG_INT64,   /* int64_t, .imin...imax */
+    CFG_FLOAT,   /* double, .fmin...fmax */
+    CFG_BOOL,    /* bool */
+    CFG_ENUM,    /* an enum field; .names[value] is the spelling of each value */
+    CFG_STRLIST, /* char ** plus a size_t count at .count_off */
+    CFG_STRMAP,  /* struct kv * plus a size_t count at .count_off */
+    CFG_OBJECT,  /* an embedded struct described by .sub */
+    CFG_OBJLIST, /* an array of .sub structs plus a size_t count at .count_off */
+    CFG_FOREIGN, /* a key of the other file: rejected with a pointer to it */
+};
+
+enum {
+    CFG_REQUIRED = 1 << 0, /* missing is an error */
+    CFG_SECRET = 1 << 1,   /* never shown in messages */
+    CFG_NULLABLE = 1 << 2, /* string: null in the file leaves NULL */
+    CFG_NOECHO = 1 << 3,   /* not secret, but do not repeat a bad value either */
+    CFG_GT = 1 << 4,       /* float: strictly greater than .fmin */
+};
+
+/* Object masks have one bit per key; no table may have more keys. */
+#define CFG_MAX_KEYS 64
+
+struct cfg_ctx;
+struct cfg_schema;
+
+struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    unsigned flags;
+    size_t off;       /* the field in the struct */
+    size_t count_off; /* STRLIST, STRMAP, OBJLIST: the size_t count */
+    bool has_locs;    /* STRLIST: fill .loc_off (the key) and .locs_off (each item) */
+    size_t loc_off;
+    size_t locs_off;
+    const char *def_str; /* STRING default (NULL: none) */
+    int64_t def_int;     /* INT, INT64, BOOL, ENUM default */
+    double def_float;    /* FLOAT default */
+    int64_t imin, imax;
+    double fmin, fmax;
+    const char *const *names; /* ENUM: spelling per value (NULL: not accepted); STRING: choices */
+    size_t nnames;
+    /* STRING and STRLIST items: NULL when fine, else what was expected
+     * ("1 to 63 characters from ..."), shown after "expected ". */
+    const char *(*check)(const char *value);
+    const char *item_desc; /* STRLIST: "expected a list of <item_desc>" */
+    const struct cfg_schema *sub;
+};
+
+/* Runs after an object's keys are decoded: map is its mapping (NULL when
+ * the key had no value), line where it starts, ok has bit i set when key i
+ * was present and valid.  The context path names the object. */
+typedef void cfg_hook_fn(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                         uint64_t ok);
+
+struct cfg_schema {
+    const struct cfg_key *keys;
+    size_t nkeys;
+    size_t size;  /* OBJLIST items: sizeof the struct */
+    bool has_loc; /* OBJLIST items: store the item's cfg_loc at .loc_off */
+    size_t loc_off;
+    void (*init)(struct cfg_ctx *ctx, void *obj); /* OBJLIST items: after defaults */
+    cfg_hook_fn *check;
+    const char *role; /* top level: "pipeline" or "platform", for CFG_FOREIGN */
+};
+
+/* State of one file's decoding. */
+struct cfg_ctx {
+    struct cfg_diag *diag;     /* borrowed */
+    const struct cfg_src *src; /* borrowed */
+    const char *loc_file;      /* borrowed from cfg: the file name for struct cfg_loc */
+    struct config *cfg;        /* borrowed: the config being built */
+    struct cfg_path path;      /* owned: names the value being looked at */
+};
+
+extern const struct cfg_schema cfg_pipeline_schema; /* struct config */
+extern const struct cfg_schema cfg_platform_schema; /* struct platform_cfg */
+
+/* Sets every field of obj (zeroed memory) to its default. */
+void cfg_schema_defaults(const struct cfg_schema *s, void *obj);
+/* Decodes the mapping `map` (or NULL: no keys) into obj, which holds
+ * defaults; `line` is where missing keys are reported.  Returns the mask of
+ * keys present and valid. */
+uint64_t cfg_schema_decode(struct cfg_ctx *ctx, const struct cfg_schema *s, void *obj,
+                           const struct yamltree_node *map, int line);
+/* Frees what obj owns per the table (not obj itself); half-built is fine. */
+void cfg_schema_free(const struct cfg_schema *s, void *obj);
+/* Whether key `name` has its bit in ok. */
+bool cfg_schema_ok(const struct cfg_schema *s, uint64_t ok, const char *name);
+
+/* Reports "FILE:LINE: PATH: MESSAGE" with the context's current path. */
+void cfg_error(struct cfg_ctx *ctx, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same with ".key" appended to the path for this one message. */
+void cfg_error_key(struct cfg_ctx *ctx, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Line of `key` in map, else `dflt`. */
+int cfg_key_line(const struct yamltree_node *map, const char *key, int dflt);
+
+/* Optimal-string-alignment edit distance, capped: returns cap + 1 when the
+ * distance is larger (or either string is long). */
+size_t cfg_edit_distance(const char *a, const char *b, size_t cap);
+
+#endif

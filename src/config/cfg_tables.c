@@ -1,0 +1,588 @@
+/* The configuration schema: one table per struct of config.h, plus the
+ * cross-field rules that a single key cannot express. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/cfg_schema.h"
+#include "util/mem.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CHOICES(a)   .names = (a), .nnames = ARRAY_LEN(a)
+#define KEYS(a)      .keys = (a), .nkeys = ARRAY_LEN(a)
+
+/* Row builders: key name = field name. */
+#define K_STR(T, f, def, ...)                                                                      \
+    {                                                                                              \
+        .name = #f, .type = CFG_STRING, .off = offsetof(T, f), .def_str = (def), ##__VA_ARGS__     \
+    }
+#define K_INT(T, f, def, lo, hi, ...)                                                              \
+    {                                                                                              \
+        .name = #f, .type = CFG_INT, .off = offsetof(T, f), .def_int = (def), .imin = (lo),        \
+        .imax = (hi), ##__VA_ARGS__                                                                \
+    }
+#define K_I64(T, f, def, lo, hi)                                                                   \
+    {                                                                                              \
+        .name = #f, .type = CFG_INT64, .off = offsetof(T, f), .def_int = (def), .imin = (lo),      \
+        .imax = (hi)                                                                               \
+    }
+#define K_FLT(T, f, def, lo, ...)                                                                  \
+    {                                                                                              \
+        .name = #f, .type = CFG_FLOAT, .off = offsetof(T, f), .def_float = (def), .fmin = (lo),    \
+        .fmax = INFINITY, ##__VA_ARGS__                                                            \
+    }
+#define K_BOOL(T, f, def)                                                                          \
+    {                                                                                              \
+        .name = #f, .type = CFG_BOOL, .off = offsetof(T, f), .def_int = (def)                      \
+    }
+#define K_ENUM(T, f, def, nm, ...)                                                                 \
+    {                                                                                              \
+        .name = #f, .type = CFG_ENUM, .off = offsetof(T, f), .def_int = (def), CHOICES(nm),        \
+        ##__VA_ARGS__                                                                              \
+    }
+#define K_OBJ(T, f, sc)                                                                            \
+    {                                                                                              \
+        .name = #f, .type = CFG_OBJECT, .off = offsetof(T, f), .sub = &(sc)                        \
+    }
+#define K_OBJLIST(T, f, cnt, sc, ...)                                                              \
+    {                                                                                              \
+        .name = #f, .type = CFG_OBJLIST, .off = offsetof(T, f), .count_off = offsetof(T, cnt),     \
+        .sub = &(sc), ##__VA_ARGS__                                                                \
+    }
+#define K_STRMAP(T, f, cnt)                                                                        \
+    {                                                                                              \
+        .name = #f, .type = CFG_STRMAP, .off = offsetof(T, f), .count_off = offsetof(T, cnt)       \
+    }
+#define K_FOREIGN(nm)                                                                              \
+    {                                                                                              \
+        .name = (nm), .type = CFG_FOREIGN                                                          \
+    }
+
+#define PORT_MAX 65535
+
+/* ---- names ---- */
+
+static const char *const source_type_names[] = {"postgres", "mysql", "mongodb", "sqlserver"};
+static const char *const snapshot_mode_names[] = {"initial", "never", "when_needed", "no_data",
+                                                  "initial_only"};
+static const char *const transport_names[] = {"embedded", "kafka", "pubsub", "kinesis"};
+static const char *const sink_type_names[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
+static const char *const pg_mode_names[] = {"events", "replica"};
+static const char *const ordering_names[] = {NULL, "key", "transaction"};
+static const char *const sslmode_names[] = {"disable", "allow",     "prefer",
+                                            "require", "verify-ca", "verify-full"};
+static const char *const method_names[] = {"POST", "PUT", "PATCH"};
+static const char *const write_mode_names[] = {"append", "upsert"};
+static const char *const offset_reset_names[] = {"earliest", "latest"};
+static const char *const acks_names[] = {"all", "0", "1", "-1"};
+static const char *const security_protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                      "SASL_SSL"};
+static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+static const char *const log_format_names[] = {"logfmt", "json"};
+
+/* The block a sink of each type needs (kafka sinks need none). */
+static const char *const sink_block_names[] = {"file", "postgres", "webhook", "iceberg", NULL};
+
+static const char *enum_name(const char *const *names, size_t n, unsigned v)
+{
+    return v < n && names[v] ? names[v] : "unknown";
+}
+
+const char *config_source_type_name(enum source_type t)
+{
+    return enum_name(source_type_names, ARRAY_LEN(source_type_names), (unsigned)t);
+}
+
+const char *config_sink_type_name(enum sink_type t)
+{
+    return enum_name(sink_type_names, ARRAY_LEN(sink_type_names), (unsigned)t);
+}
+
+const char *config_snapshot_mode_name(enum snapshot_mode m)
+{
+    return enum_name(snapshot_mode_names, ARRAY_LEN(snapshot_mode_names), (unsigned)m);
+}
+
+const char *config_transport_name(enum transport_mode t)
+{
+    return enum_name(transport_names, ARRAY_LEN(transport_names), (unsigned)t);
+}
+
+/* ---- value checks: NULL when fine, else what was expected ---- */
+
+static const char *check_id(const char *v)
+{
+    if (!*v)
+        return "letters, digits, \"_\", \".\" or \"-\"";
+    for (const char *p = v; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return "letters, digits, \"_\", \".\" or \"-\"";
+    }
+    return NULL;
+}
+
+static const char *check_slot(const char *v)
+{
+    size_t n = strlen(v);
+    const char *what = "1 to 63 characters from a-z, 0-9 and \"_\"";
+    if (n < 1 || n > 63)
+        return what;
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return what;
+    return NULL;
+}
+
+static const char *check_url(const char *v)
+{
+    if ((strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
+        return NULL;
+    return "an http:// or https:// URL";
+}
+
+static const char *check_table(const char *v)
+{
+    char *schema = NULL, *table = NULL;
+    if (config_split_table(v, &schema, &table) != 0)
+        return "\"schema.table\"";
+    free(schema);
+    free(table);
+    return NULL;
+}
+
+/* ---- retry ---- */
+
+/* The backoff ceiling may not be below its start. */
+static void retry_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                        uint64_t ok)
+{
+    const struct retry_cfg *r = obj;
+    if (r->max_wait_seconds < r->initial_wait_seconds)
+        cfg_error_key(ctx, cfg_key_line(map, "max_wait_seconds", line), "max_wait_seconds",
+                      "expected a number >= initial_wait_seconds (%g), got %g",
+                      r->initial_wait_seconds, r->max_wait_seconds);
+}
+
+#define T struct retry_cfg
+static const struct cfg_key retry_keys[] = {
+    K_INT(T, max_attempts, 5, 1, INT32_MAX),
+    K_FLT(T, initial_wait_seconds, 1.0, 0),
+    K_FLT(T, max_wait_seconds, 60.0, 0),
+    K_FLT(T, multiplier, 2.0, 1),
+    K_BOOL(T, jitter, 1),
+};
+#undef T
+static const struct cfg_schema retry_schema = {KEYS(retry_keys), .check = retry_check};
+
+/* ---- sinks ---- */
+
+#define T struct file_sink_cfg
+static const struct cfg_key file_sink_keys[] = {
+    K_STR(T, path, NULL, .flags = CFG_REQUIRED),
+    K_BOOL(T, fsync, 1),
+    K_INT(T, batch_size, 10000, 1, INT32_MAX),
+    K_FLT(T, flush_interval_seconds, 0.2, 0),
+};
+#undef T
+static const struct cfg_schema file_sink_schema = {KEYS(file_sink_keys)};
+
+#define T struct pg_sink_cfg
+static const struct cfg_key pg_sink_keys[] = {
+    K_STR(T, host, "localhost"),
+    K_INT(T, port, 5432, 1, PORT_MAX),
+    K_STR(T, database, NULL, .flags = CFG_REQUIRED),
+    K_STR(T, username, "postgres"),
+    K_STR(T, password, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
+    K_STR(T, sslmode, "prefer", CHOICES(sslmode_names)),
+    K_ENUM(T, mode, PG_SINK_EVENTS, pg_mode_names),
+    K_STR(T, target_table, "public.cdc_events", .check = check_table),
+    K_STR(T, target_schema, NULL, .flags = CFG_NULLABLE),
+    K_STR(T, checkpoint_table, "public.cdc_checkpoints", .check = check_table),
+    K_INT(T, batch_size, 1000, 1, INT32_MAX),
+    K_BOOL(T, upsert, 1),
+    K_BOOL(T, create_tables, 1),
+};
+#undef T
+static const struct cfg_schema pg_sink_schema = {KEYS(pg_sink_keys)};
+
+static bool header_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", c)))
+            return false;
+    }
+    return true;
+}
+
+static bool header_value_ok(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Header names must be HTTP tokens and values single-line, or a config
+ * could smuggle extra header lines into every request. */
+static void webhook_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                          uint64_t ok)
+{
+    const struct webhook_sink_cfg *w = obj;
+    const struct yamltree_pair *hp = yamltree_map_find(map, "headers");
+    if (!hp)
+        return;
+    size_t mark = cfg_path_push_key(&ctx->path, "headers", 7);
+    for (size_t i = 0; i < w->nheaders; i++) {
+        int hline = cfg_key_line(hp->value, w->headers[i].key, hp->key->line);
+        const char *key = w->headers[i].key;
+        if (!header_name_ok(key))
+            cfg_error_key(ctx, hline, key,
+                          "expected a header name of letters, digits and !#$%%&'*+-.^_`|~");
+        else if (!header_value_ok(w->headers[i].value))
+            cfg_error_key(ctx, hline, key, "header value must not contain line breaks");
+    }
+    cfg_path_pop(&ctx->path, mark);
+}
+
+#define T struct webhook_sink_cfg
+static const struct cfg_key webhook_sink_keys[] = {
+    K_STR(T, url, NULL, .flags = CFG_REQUIRED | CFG_NOECHO, .check = check_url),
+    K_STR(T, method, "POST", CHOICES(method_names)),
+    K_STRMAP(T, headers, nheaders),
+    K_FLT(T, timeout_seconds, 10.0, 0, .flags = CFG_GT),
+    K_STR(T, auth_token, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
+    K_STR(T, signing_secret, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
+    K_INT(T, batch_size, 1, 1, INT32_MAX),
+    K_INT(T, max_in_flight, 8, 1, 1024),
+};
+#undef T
+static const struct cfg_schema webhook_sink_schema = {KEYS(webhook_sink_keys),
+                                                      .check = webhook_check};
+
+#define T struct iceberg_sink_cfg
+static const struct cfg_key iceberg_sink_keys[] = {
+    K_STR(T, catalog_uri, NULL, .flags = CFG_REQUIRED | CFG_NOECHO),
+    K_STR(T, warehouse, NULL, .flags = CFG_REQUIRED),
+    K_STR(T, table_name, NULL, .flags = CFG_REQUIRED),
+    K_STR(T, write_mode, "append", CHOICES(write_mode_names)),
+    K_INT(T, batch_size, 1000, 1, INT32_MAX),
+    K_BOOL(T, auto_create_table, 1),
+};
+#undef T
+static const struct cfg_schema iceberg_sink_schema = {KEYS(iceberg_sink_keys)};
+
+/* A new sink starts from the platform's retry policy (decoded first); a
+ * retry block in the sink then overrides key by key. */
+static void sink_init(struct cfg_ctx *ctx, void *obj)
+{
+    struct sink_cfg *sk = obj;
+    sk->retry = ctx->cfg->platform.retry;
+}
+
+static const struct cfg_schema sink_schema;
+
+/* A sink needs the block named after its type and no other. */
+static void sink_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                       uint64_t ok)
+{
+    struct sink_cfg *sk = obj;
+    sk->has_retry = yamltree_map_find(map, "retry") != NULL;
+    if (!cfg_schema_ok(&sink_schema, ok, "sink_type"))
+        return;
+    const char *type = config_sink_type_name(sk->sink_type);
+    const char *want = (unsigned)sk->sink_type < ARRAY_LEN(sink_block_names)
+                           ? sink_block_names[sk->sink_type]
+                           : NULL;
+    if (want && !yamltree_map_find(map, want))
+        cfg_error(ctx, line, "sink_type \"%s\" needs a \"%s:\" block", type, want);
+    for (size_t i = 0; i < ARRAY_LEN(sink_block_names); i++) {
+        const char *other = sink_block_names[i];
+        const struct yamltree_pair *p = other ? yamltree_map_find(map, other) : NULL;
+        if (p && other != want)
+            cfg_error(ctx, p->key->line, "sink_type \"%s\" must not have a \"%s:\" block", type,
+                      other);
+    }
+}
+
+#define T struct sink_cfg
+static const struct cfg_key sink_keys[] = {
+    K_STR(T, sink_id, NULL, .flags = CFG_REQUIRED, .check = check_id),
+    K_ENUM(T, sink_type, SINK_FILE, sink_type_names, .flags = CFG_REQUIRED),
+    K_BOOL(T, enabled, 1),
+    K_ENUM(T, ordering, ORDER_DEFAULT, ordering_names),
+    K_OBJ(T, retry, retry_schema),
+    K_OBJ(T, file, file_sink_schema),
+    K_OBJ(T, postgres, pg_sink_schema),
+    K_OBJ(T, webhook, webhook_sink_schema),
+    K_OBJ(T, iceberg, iceberg_sink_schema),
+};
+#undef T
+static const struct cfg_schema sink_schema = {
+    KEYS(sink_keys),   .size = sizeof(struct sink_cfg),
+    .has_loc = true,   .loc_off = offsetof(struct sink_cfg, loc),
+    .init = sink_init, .check = sink_check,
+};
+
+/* ---- source ---- */
+
+static const struct cfg_schema source_schema;
+
+/* One entry of source.tables split for the duplicate check. */
+struct table_key {
+    char *schema, *table; /* owned */
+    size_t idx;
+};
+
+static int table_key_cmp(const void *a, const void *b)
+{
+    const struct table_key *x = a, *y = b;
+    int c = strcmp(x->schema, y->schema);
+    if (!c)
+        c = strcmp(x->table, y->table);
+    if (!c)
+        c = x->idx < y->idx ? -1 : x->idx > y->idx;
+    return c;
+}
+
+/* Reports each table named again (public.a and public."a" are the same),
+ * pointing at the first mention.  Every entry is a valid name here. */
+static void check_table_dups(struct cfg_ctx *ctx, const struct source_cfg *src)
+{
+    struct table_key *v = xcalloc(src->ntables, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < src->ntables; i++) {
+        if (config_split_table(src->tables[i], &v[n].schema, &v[n].table) == 0)
+            v[n++].idx = i;
+    }
+    qsort(v, n, sizeof *v, table_key_cmp);
+    size_t mark = cfg_path_push_key(&ctx->path, "tables", 6);
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (strcmp(v[i].schema, v[first].schema) != 0 || strcmp(v[i].table, v[first].table) != 0) {
+            first = i;
+            continue;
+        }
+        size_t j = v[i].idx;
+        size_t m2 = cfg_path_push_index(&ctx->path, j);
+        struct buf b = BUF_INIT;
+        cfg_quote(&b, src->tables[j], strlen(src->tables[j]));
+        cfg_error(ctx, src->table_locs[j].line, "duplicate table %s (first listed at line %d)", b.p,
+                  src->table_locs[v[first].idx].line);
+        buf_fini(&b);
+        cfg_path_pop(&ctx->path, m2);
+    }
+    cfg_path_pop(&ctx->path, mark);
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].schema);
+        free(v[i].table);
+    }
+    free(v);
+}
+
+/* Port default by source type; at least one table, none twice. */
+static void source_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                         uint64_t ok)
+{
+    struct source_cfg *src = obj;
+    static const int ports[] = {5432, 3306, 27017, 1433};
+    if (src->port == 0) /* absent (or invalid, already reported) */
+        src->port = (unsigned)src->source_type < ARRAY_LEN(ports) ? ports[src->source_type] : 5432;
+
+    const struct yamltree_pair *tp = yamltree_map_find(map, "tables");
+    if (tp && !cfg_schema_ok(&source_schema, ok, "tables"))
+        return;
+    if (src->ntables == 0) {
+        cfg_error_key(ctx, tp ? tp->key->line : line, "tables", "at least one table is required");
+        return;
+    }
+    check_table_dups(ctx, src);
+}
+
+#define T struct source_cfg
+static const struct cfg_key source_keys[] = {
+    K_ENUM(T, source_type, SOURCE_POSTGRES, source_type_names),
+    K_STR(T, host, "localhost"),
+    K_INT(T, port, 0, 1, PORT_MAX), /* 0 until source_check picks the type's default */
+    K_STR(T, database, NULL, .flags = CFG_REQUIRED),
+    K_STR(T, username, "cdc_user"),
+    K_STR(T, password, "cdc_password", .flags = CFG_SECRET),
+    {.name = "tables",
+     .type = CFG_STRLIST,
+     .off = offsetof(T, tables),
+     .count_off = offsetof(T, ntables),
+     .has_locs = true,
+     .loc_off = offsetof(T, tables_loc),
+     .locs_off = offsetof(T, table_locs),
+     .check = check_table,
+     .item_desc = "\"schema.table\" names"},
+    K_ENUM(T, snapshot_mode, SNAPSHOT_INITIAL, snapshot_mode_names),
+    K_STR(T, slot_name, "cdc_slot", .check = check_slot),
+    K_STR(T, publication_name, "cdc_publication"),
+    K_INT(T, mysql_server_id, 1, 1, INT32_MAX),
+    K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE),
+    K_STR(T, auth_source, "admin"),
+    K_STR(T, sslmode, "prefer", CHOICES(sslmode_names)),
+    K_FLT(T, connect_timeout_seconds, 10.0, 0, .flags = CFG_GT),
+    K_FLT(T, status_interval_seconds, 10.0, 0, .flags = CFG_GT),
+    K_FLT(T, heartbeat_interval_seconds, 0.0, 0),
+    K_INT(T, snapshot_parallelism, 2, 1, 64),
+    K_I64(T, snapshot_chunk_rows, 50000, 1, INT64_MAX),
+    K_STR(T, signal_table, NULL, .flags = CFG_NULLABLE, .check = check_table),
+};
+#undef T
+static const struct cfg_schema source_schema = {KEYS(source_keys), .check = source_check};
+
+/* ---- platform ---- */
+
+#define T struct kafka_cfg
+static const struct cfg_key kafka_keys[] = {
+    K_STR(T, bootstrap_servers, "localhost:9092"),
+    K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO, .check = check_url),
+    K_STR(T, group_id, "cdc-platform"),
+    K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
+    K_BOOL(T, enable_idempotence, 1),
+    K_STR(T, acks, "all", CHOICES(acks_names)),
+    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX),
+    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX),
+    K_INT(T, poll_batch_size, 1, 1, INT32_MAX),
+    K_INT(T, deser_pool_size, 1, 1, INT32_MAX),
+    K_FLT(T, commit_interval_seconds, 0.0, 0),
+    K_STR(T, security_protocol, NULL, .flags = CFG_NULLABLE, CHOICES(security_protocol_names)),
+    K_STR(T, sasl_mechanism, NULL, .flags = CFG_NULLABLE),
+    K_STR(T, sasl_username, NULL, .flags = CFG_NULLABLE),
+    K_STR(T, sasl_password, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
+};
+#undef T
+static const struct cfg_schema kafka_schema = {KEYS(kafka_keys)};
+
+#define T struct connector_cfg
+static const struct cfg_key connector_keys[] = {
+    K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = check_url),
+    K_FLT(T, timeout_seconds, 30.0, 0, .flags = CFG_GT),
+    K_INT(T, retry_max_attempts, 5, 1, INT32_MAX),
+    K_FLT(T, retry_wait_seconds, 2.0, 0),
+};
+#undef T
+static const struct cfg_schema connector_schema = {KEYS(connector_keys)};
+
+#define T struct dlq_cfg
+static const struct cfg_key dlq_keys[] = {
+    K_BOOL(T, enabled, 1),
+    K_STR(T, topic_suffix, "dlq"),
+    K_INT(T, max_retries, 3, 0, INT32_MAX),
+    K_BOOL(T, include_headers, 1),
+    K_FLT(T, flush_interval_seconds, 0.0, 0),
+};
+#undef T
+static const struct cfg_schema dlq_schema = {KEYS(dlq_keys)};
+
+#define T struct platform_cfg
+static const struct cfg_key platform_keys[] = {
+    K_ENUM(T, transport_mode, TRANSPORT_EMBEDDED, transport_names),
+    K_OBJ(T, kafka, kafka_schema),
+    K_OBJ(T, connector, connector_schema),
+    K_OBJ(T, dlq, dlq_schema),
+    K_OBJ(T, retry, retry_schema),
+    K_INT(T, max_buffered_messages, 10000, 1, INT32_MAX),
+    K_I64(T, max_buffered_bytes, INT64_C(64) << 20, 1, INT64_MAX),
+    K_INT(T, partitions, 0, 0, 4096),
+    K_FLT(T, schema_monitor_interval_seconds, 30.0, 0, .flags = CFG_GT),
+    K_FLT(T, lag_monitor_interval_seconds, 15.0, 0, .flags = CFG_GT),
+    K_BOOL(T, stop_on_incompatible_schema, 0),
+    K_INT(T, health_port, 8080, 0, PORT_MAX),
+    K_BOOL(T, health_enabled, 1),
+    K_STR(T, health_bind, "127.0.0.1"),
+    K_STR(T, control_token, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
+    K_STR(T, state_dir, ".cdc-state"),
+    K_STR(T, log_level, "info", CHOICES(log_level_names)),
+    K_STR(T, log_format, "logfmt", CHOICES(log_format_names)),
+    K_FLT(T, shutdown_timeout_seconds, 30.0, 0),
+    K_FOREIGN("pipeline_id"),
+    K_FOREIGN("topic_prefix"),
+    K_FOREIGN("source"),
+    K_FOREIGN("sinks"),
+};
+#undef T
+const struct cfg_schema cfg_platform_schema = {KEYS(platform_keys), .role = "platform"};
+
+/* ---- pipeline ---- */
+
+/* Sinks: at least one, ids unique, at least one enabled. */
+static void pipeline_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
+                           int line, uint64_t ok)
+{
+    struct config *cfg = obj;
+    const struct yamltree_pair *sp = yamltree_map_find(map, "sinks");
+    if (!sp || !cfg_schema_ok(&cfg_pipeline_schema, ok, "sinks"))
+        return;
+    if (cfg->nsinks == 0) {
+        cfg_error_key(ctx, sp->key->line, "sinks", "at least one sink is required");
+        return;
+    }
+    const struct yamltree_node *items = sp->value;
+    bool any_enabled = false;
+    for (size_t j = 0; j < cfg->nsinks; j++) {
+        const struct sink_cfg *sk = &cfg->sinks[j];
+        any_enabled |= sk->enabled;
+        for (size_t i = 0; sk->sink_id && i < j; i++) {
+            const struct sink_cfg *first = &cfg->sinks[i];
+            if (!first->sink_id || strcmp(first->sink_id, sk->sink_id) != 0)
+                continue;
+            size_t mark = cfg_path_push_key(&ctx->path, "sinks", 5);
+            cfg_path_push_index(&ctx->path, j);
+            struct buf b = BUF_INIT;
+            cfg_quote(&b, sk->sink_id, strlen(sk->sink_id));
+            cfg_error_key(ctx, cfg_key_line(items->items[j], "sink_id", sk->loc.line), "sink_id",
+                          "duplicate sink_id %s (first defined at line %d)", b.p,
+                          cfg_key_line(items->items[i], "sink_id", first->loc.line));
+            buf_fini(&b);
+            cfg_path_pop(&ctx->path, mark);
+            break;
+        }
+    }
+    if (!any_enabled)
+        cfg_error_key(ctx, sp->key->line, "sinks", "at least one sink must be enabled");
+}
+
+#define T struct config
+static const struct cfg_key pipeline_keys[] = {
+    K_STR(T, pipeline_id, NULL, .flags = CFG_REQUIRED, .check = check_id),
+    K_STR(T, topic_prefix, "cdc"),
+    {.name = "source",
+     .type = CFG_OBJECT,
+     .flags = CFG_REQUIRED,
+     .off = offsetof(T, source),
+     .sub = &source_schema},
+    K_OBJLIST(T, sinks, nsinks, sink_schema, .flags = CFG_REQUIRED),
+    K_FOREIGN("transport_mode"),
+    K_FOREIGN("kafka"),
+    K_FOREIGN("connector"),
+    K_FOREIGN("dlq"),
+    K_FOREIGN("retry"),
+    K_FOREIGN("max_buffered_messages"),
+    K_FOREIGN("max_buffered_bytes"),
+    K_FOREIGN("partitions"),
+    K_FOREIGN("schema_monitor_interval_seconds"),
+    K_FOREIGN("lag_monitor_interval_seconds"),
+    K_FOREIGN("stop_on_incompatible_schema"),
+    K_FOREIGN("health_port"),
+    K_FOREIGN("health_enabled"),
+    K_FOREIGN("health_bind"),
+    K_FOREIGN("control_token"),
+    K_FOREIGN("state_dir"),
+    K_FOREIGN("log_level"),
+    K_FOREIGN("log_format"),
+    K_FOREIGN("shutdown_timeout_seconds"),
+};
+#undef T
+const struct cfg_schema cfg_pipeline_schema = {KEYS(pipeline_keys), .check = pipeline_check,
+                                               .role = "pipeline"};

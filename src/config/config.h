@@ -1,0 +1,250 @@
+/* Typed configuration: pipeline.yaml (what to capture, where to send it) and
+ * the optional platform.yaml (transport, tuning, DLQ, health), with the
+ * reference CDC Platform's key names plus ours.
+ *
+ * config_load parses both files, substitutes ${VAR} and ${VAR:-default} in
+ * scalar values, merges built-in defaults, and validates strictly: unknown
+ * keys, duplicate keys, wrong types, out-of-range values and missing required
+ * fields are errors naming `file:line`, the key path and what was expected.
+ * Secrets (passwords, tokens) are never copied into error messages.
+ *
+ * Every string in these structs is owned by the struct config and freed by
+ * config_free.  Strings are never NULL unless the field says "or NULL". */
+#ifndef CDC_CONFIG_CONFIG_H
+#define CDC_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum source_type { SOURCE_POSTGRES, SOURCE_MYSQL, SOURCE_MONGODB, SOURCE_SQLSERVER };
+
+enum snapshot_mode {
+    SNAPSHOT_INITIAL,      /* snapshot when the pipeline first starts, then stream */
+    SNAPSHOT_NEVER,        /* stream only, from the slot's creation */
+    SNAPSHOT_WHEN_NEEDED,  /* snapshot whenever there is no usable slot/position */
+    SNAPSHOT_NO_DATA,      /* capture schema only, no rows */
+    SNAPSHOT_INITIAL_ONLY, /* snapshot, then stop without streaming */
+};
+
+enum transport_mode { TRANSPORT_EMBEDDED, TRANSPORT_KAFKA, TRANSPORT_PUBSUB, TRANSPORT_KINESIS };
+
+enum sink_type { SINK_FILE, SINK_POSTGRES, SINK_WEBHOOK, SINK_ICEBERG, SINK_KAFKA };
+
+enum pg_sink_mode {
+    PG_SINK_EVENTS,  /* the reference's event-log table: event_key, event_value, source_* */
+    PG_SINK_REPLICA, /* mirror each captured table, exactly once */
+};
+
+enum sink_ordering {
+    ORDER_DEFAULT,     /* what the sink type prefers */
+    ORDER_KEY,         /* per-key commit order; partitions delivered in parallel */
+    ORDER_TRANSACTION, /* whole source transactions, in commit order */
+};
+
+/* Where a value came from, for errors found after loading (e.g. a table that
+ * does not exist): "pipeline.yaml:12". */
+struct cfg_loc {
+    const char *file; /* borrowed from struct config */
+    int line;
+};
+
+struct kv {
+    char *key;
+    char *value;
+};
+
+struct retry_cfg {
+    int max_attempts;            /* default 5, >= 1 */
+    double initial_wait_seconds; /* default 1.0, >= 0 */
+    double max_wait_seconds;     /* default 60.0, >= initial */
+    double multiplier;           /* default 2.0, >= 1 */
+    bool jitter;                 /* default true */
+};
+
+struct source_cfg {
+    enum source_type source_type; /* default postgres */
+    char *host;                   /* default "localhost" */
+    int port;                     /* default 5432 (3306 mysql, 27017 mongodb, 1433 sqlserver) */
+    char *database;               /* required */
+    char *username;               /* default "cdc_user" */
+    char *password;               /* secret; default "cdc_password" */
+    char **tables;                /* "schema.table"; at least one */
+    size_t ntables;
+    struct cfg_loc tables_loc;
+    struct cfg_loc *table_locs; /* ntables entries: where each table was named */
+    enum snapshot_mode snapshot_mode; /* default initial */
+    char *slot_name;                  /* default "cdc_slot"; [a-z0-9_]{1,63} */
+    char *publication_name;           /* default "cdc_publication" */
+    int mysql_server_id;              /* default 1 */
+    char *replica_set_name;           /* or NULL */
+    char *auth_source;                /* default "admin" */
+    /* ours */
+    char *sslmode;                      /* default "prefer" */
+    double connect_timeout_seconds;     /* default 10 */
+    double status_interval_seconds;     /* default 10: standby status update period */
+    double heartbeat_interval_seconds;  /* default 0 = off: emit a logical message this often */
+    int snapshot_parallelism;           /* default 2: reader connections for snapshots */
+    int64_t snapshot_chunk_rows;        /* default 50000 rows per chunk */
+    char *signal_table;                 /* or NULL: "schema.table" for remote snapshot triggers */
+};
+
+struct file_sink_cfg {
+    char *path;                    /* required */
+    bool fsync;                    /* default true: a batch counts only after fsync */
+    int batch_size;                /* default 10000 events between flushes at most */
+    double flush_interval_seconds; /* default 0.2 */
+};
+
+struct pg_sink_cfg {
+    char *host;     /* default "localhost" */
+    int port;       /* default 5432 */
+    char *database; /* required */
+    char *username; /* default "postgres" */
+    char *password; /* secret; or NULL */
+    char *sslmode;  /* default "prefer" */
+    enum pg_sink_mode mode; /* default events */
+    char *target_table;     /* events mode; default "public.cdc_events" */
+    char *target_schema;    /* replica mode; or NULL = same schema as the source table */
+    char *checkpoint_table; /* default "public.cdc_checkpoints" */
+    int batch_size;         /* default 1000 */
+    bool upsert;            /* default true */
+    bool create_tables;     /* default true: create missing target tables */
+};
+
+struct webhook_sink_cfg {
+    char *url;                 /* required, http:// or https:// */
+    char *method;              /* POST | PUT | PATCH; default POST */
+    struct kv *headers;        /* extra request headers */
+    size_t nheaders;
+    double timeout_seconds;    /* default 10 */
+    char *auth_token;          /* secret; or NULL: sent as "Authorization: Bearer …" */
+    char *signing_secret;      /* secret; or NULL: HMAC-SHA256 signature header */
+    int batch_size;            /* default 1: >1 sends JSON arrays of up to this many envelopes */
+    int max_in_flight;         /* default 8 concurrent requests */
+};
+
+struct iceberg_sink_cfg { /* accepted for compatibility; not implemented yet */
+    char *catalog_uri;
+    char *warehouse;
+    char *table_name;
+    char *write_mode;
+    int batch_size;
+    bool auto_create_table;
+};
+
+struct sink_cfg {
+    char *sink_id;  /* required, unique */
+    enum sink_type sink_type;
+    bool enabled;   /* default true */
+    enum sink_ordering ordering; /* default: the sink's own preference */
+    bool has_retry;             /* a per-sink retry block overrides platform retry */
+    struct retry_cfg retry;     /* effective retry policy (platform default merged) */
+    struct cfg_loc loc;         /* the list item */
+    struct file_sink_cfg file;
+    struct pg_sink_cfg postgres;
+    struct webhook_sink_cfg webhook;
+    struct iceberg_sink_cfg iceberg;
+};
+
+struct kafka_cfg {
+    char *bootstrap_servers;   /* default "localhost:9092" */
+    char *schema_registry_url; /* default "http://localhost:8081" */
+    char *group_id;            /* default "cdc-platform" */
+    char *auto_offset_reset;   /* earliest | latest; default earliest */
+    bool enable_idempotence;   /* default true */
+    char *acks;                /* default "all" */
+    int topic_num_partitions;  /* default 1 */
+    int topic_replication_factor; /* default 1 */
+    int poll_batch_size;          /* default 1 */
+    int deser_pool_size;          /* default 1 */
+    double commit_interval_seconds; /* default 0 */
+    char *security_protocol;        /* or NULL */
+    char *sasl_mechanism;           /* or NULL */
+    char *sasl_username;            /* or NULL */
+    char *sasl_password;            /* secret; or NULL */
+};
+
+struct connector_cfg { /* the reference's Debezium Connect settings; accepted, unused */
+    char *connect_url;
+    double timeout_seconds;
+    int retry_max_attempts;
+    double retry_wait_seconds;
+};
+
+struct dlq_cfg {
+    bool enabled;                  /* default true */
+    char *topic_suffix;            /* default "dlq" */
+    int max_retries;               /* default 3 */
+    bool include_headers;          /* default true */
+    double flush_interval_seconds; /* default 0 */
+};
+
+struct platform_cfg {
+    enum transport_mode transport_mode; /* default embedded */
+    struct kafka_cfg kafka;
+    struct connector_cfg connector;
+    struct dlq_cfg dlq;
+    struct retry_cfg retry;
+    int max_buffered_messages;        /* default 10000 per partition */
+    int64_t max_buffered_bytes;       /* default 64 MiB across the pipeline */
+    int partitions;                   /* default 0 = 4 x online CPUs */
+    double schema_monitor_interval_seconds; /* default 30 */
+    double lag_monitor_interval_seconds;    /* default 15 */
+    bool stop_on_incompatible_schema;       /* default false */
+    int health_port;                        /* default 8080; 0 = any free port */
+    bool health_enabled;                    /* default true */
+    char *health_bind;                      /* default "127.0.0.1" */
+    char *control_token;                    /* secret; or NULL: control API disabled */
+    char *state_dir;                        /* default ".cdc-state"; per pipeline below it */
+    char *log_level;                        /* debug | info | warn | error; default info */
+    char *log_format;                       /* logfmt | json; default logfmt */
+    double shutdown_timeout_seconds;        /* default 30 */
+};
+
+struct config {
+    char *pipeline_file; /* owned path as given */
+    char *platform_file; /* owned path, or NULL when defaults only */
+    char *pipeline_id;   /* required; [A-Za-z0-9_.-]+ */
+    char *topic_prefix;  /* default "cdc" */
+    struct source_cfg source;
+    struct sink_cfg *sinks;
+    size_t nsinks;
+    struct platform_cfg platform;
+};
+
+/* Collected errors, each one complete line without the trailing newline. */
+struct cfg_errors {
+    char **msgs;
+    size_t n;
+};
+
+/* Loads and validates.  platform_path may be NULL.  On success returns 0 and
+ * *out owns everything.  On failure returns CDC_EINVAL (config problems, all
+ * in errs) or CDC_EIO (a file cannot be read, in errs) and *out is NULL. */
+int config_load(struct config **out, const char *pipeline_path, const char *platform_path,
+                struct cfg_errors *errs);
+/* The same from memory: pipeline_name and platform_name are what error
+ * messages and struct cfg_loc call the texts (NULL: "pipeline.yaml" /
+ * "platform.yaml").  platform_text NULL means built-in platform defaults.
+ * Texts need not be NUL-terminated.  Errors are appended to errs (which may
+ * be NULL); returns 0 or CDC_EINVAL. */
+int config_load_text(struct config **out, const char *pipeline_name, const char *pipeline_text,
+                     size_t pipeline_len, const char *platform_name, const char *platform_text,
+                     size_t platform_len, struct cfg_errors *errs);
+/* Frees cfg and everything it owns; NULL is a no-op. */
+void config_free(struct config *cfg);
+/* Frees the messages and leaves errs empty (it may then be reused). */
+void cfg_errors_fini(struct cfg_errors *errs);
+
+/* Names for printing. */
+const char *config_source_type_name(enum source_type t);
+const char *config_sink_type_name(enum sink_type t);
+const char *config_snapshot_mode_name(enum snapshot_mode m);
+const char *config_transport_name(enum transport_mode t);
+
+/* Splits "schema.table" (either part may be double-quoted) into freshly
+ * allocated parts; returns 0, or CDC_EINVAL if malformed. */
+int config_split_table(const char *qualified, char **schema, char **table);
+
+#endif

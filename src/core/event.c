@@ -1,0 +1,115 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/event.h"
+#include "util/hash.h"
+#include "util/mem.h"
+
+struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+                                const char *topic_prefix, uint16_t ncols)
+{
+    struct cdc_table *tab = xcalloc(1, sizeof *tab);
+    atomic_init(&tab->refs, 1);
+    tab->id = id;
+    tab->schema = xstrdup(schema);
+    tab->name = xstrdup(name);
+    tab->topic = xasprintf("%s.%s.%s", topic_prefix ? topic_prefix : "cdc", schema, name);
+    tab->replident = 'd';
+    tab->ncols = ncols;
+    tab->cols = xcalloc(ncols ? ncols : 1, sizeof *tab->cols);
+    return tab;
+}
+
+void cdc_table_ref(struct cdc_table *tab)
+{
+    atomic_fetch_add_explicit(&tab->refs, 1, memory_order_relaxed);
+}
+
+void cdc_table_unref(struct cdc_table *tab)
+{
+    if (!tab || atomic_fetch_sub_explicit(&tab->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        free(tab->cols[i].name);
+        free(tab->cols[i].type_name);
+    }
+    free(tab->cols);
+    free(tab->schema);
+    free(tab->name);
+    free(tab->topic);
+    free(tab);
+}
+
+void cdc_table_finish(struct cdc_table *tab)
+{
+    tab->nkeys = 0;
+    for (uint16_t i = 0; i < tab->ncols; i++)
+        tab->nkeys += tab->cols[i].key;
+}
+
+struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap)
+{
+    size_t head = sizeof(struct cdc_event);
+    size_t vals = ((size_t)nvals_before + nvals_after) * sizeof(struct cdc_val);
+    size_t total = head + vals + data_cap;
+    struct cdc_event *ev = xmalloc(total);
+    memset(ev, 0, head + vals);
+    atomic_init(&ev->refs, 1);
+    struct cdc_val *v = (struct cdc_val *)(ev + 1);
+    if (nvals_before) {
+        ev->before = v;
+        v += nvals_before;
+    }
+    if (nvals_after)
+        ev->after = v;
+    ev->data = (char *)ev + head + vals;
+    ev->size = (uint32_t)(total > UINT32_MAX ? UINT32_MAX : total);
+    return ev;
+}
+
+void cdc_event_ref(struct cdc_event *ev)
+{
+    atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+}
+
+bool cdc_event_unref(struct cdc_event *ev)
+{
+    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
+        return false;
+    cdc_table_unref(ev->tab);
+    free(ev);
+    return true;
+}
+
+uint64_t cdc_event_key_hash(const struct cdc_event *ev)
+{
+    uint64_t h = HASH_SEED;
+    if (!ev->tab)
+        return hash_finish(h);
+    h = hash_bytes(h, ev->tab->schema, strlen(ev->tab->schema) + 1);
+    h = hash_bytes(h, ev->tab->name, strlen(ev->tab->name) + 1);
+    const struct cdc_val *row = cdc_event_key_row(ev);
+    if (!row)
+        return hash_finish(h);
+    for (uint16_t i = 0; i < ev->tab->ncols; i++) {
+        if (!ev->tab->cols[i].key)
+            continue;
+        const struct cdc_val *v = &row[i];
+        uint8_t k = v->kind;
+        h = hash_bytes(h, &k, 1);
+        if (v->kind == CDC_V_TEXT)
+            h = hash_bytes(h, cdc_val_ptr(ev, v), v->len);
+    }
+    return hash_finish(h);
+}
+
+char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len)
+{
+    if (pos.idx == CDC_POS_TXN_END)
+        snprintf(buf, len, "%X/%X:end", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn);
+    else
+        snprintf(buf, len, "%X/%X:%llu", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn,
+                 (unsigned long long)pos.idx);
+    return buf;
+}

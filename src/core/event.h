@@ -1,0 +1,193 @@
+/* The change event: one in-memory model for every source.
+ *
+ * An event is one allocation: the header, then the before/after value arrays,
+ * then the value bytes.  Values are kept in the source's canonical text form
+ * (what PostgreSQL's output functions print) with a type class per column, so
+ * a PostgreSQL mirror re-reads them exactly and the JSON encoder can type them.
+ *
+ * Lifetime: the source creates an event with one reference per consumer that
+ * will see it (cdc_event_new sets refs; the event log adjusts it on push);
+ * every consumer drops its reference when done.  Events are never modified
+ * after they are pushed, so sharing them across sink threads needs no lock. */
+#ifndef CDC_CORE_EVENT_H
+#define CDC_CORE_EVENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Operation.  The user-visible ones are the Debezium `op` letters. */
+enum cdc_op {
+    CDC_OP_INSERT = 'c',
+    CDC_OP_UPDATE = 'u',
+    CDC_OP_DELETE = 'd',
+    CDC_OP_READ = 'r', /* a snapshot row */
+    CDC_OP_TRUNCATE = 't',
+    CDC_OP_MESSAGE = 'm', /* a logical decoding message (pg_logical_emit_message) */
+    /* Control events: they travel through the event log in order but are not
+     * changes; sinks that do not care about them skip them. */
+    CDC_OP_COMMIT = 'C', /* end of a source transaction: all its events precede it */
+    CDC_OP_REWIND = 'W', /* the source restarted from an earlier position */
+};
+
+static inline bool cdc_op_is_control(int op)
+{
+    return op == CDC_OP_COMMIT || op == CDC_OP_REWIND;
+}
+
+/* Type class of a column, derived from the source's type (PostgreSQL type
+ * OID, MySQL column type).  It decides how a value is encoded in JSON and how
+ * a mirror column is declared; the value itself stays in canonical text. */
+enum cdc_type {
+    CDC_T_TEXT = 0, /* text, varchar, char, enums, and anything unknown */
+    CDC_T_INT,      /* int2/int4/int8/oid: JSON number */
+    CDC_T_FLOAT,    /* float4/float8: JSON number, or "NaN"/"Infinity" strings */
+    CDC_T_NUMERIC,  /* numeric/decimal: exact text, JSON string */
+    CDC_T_BOOL,     /* canonical text "t"/"f": JSON true/false */
+    CDC_T_BYTES,    /* canonical text "\x" + hex: JSON base64 string */
+    CDC_T_UUID,
+    CDC_T_JSON, /* json/jsonb: JSON string holding the document (as Debezium) */
+    CDC_T_DATE,
+    CDC_T_TIME,
+    CDC_T_TIMETZ,
+    CDC_T_TIMESTAMP,
+    CDC_T_TIMESTAMPTZ,
+    CDC_T_INTERVAL,
+    CDC_T_ARRAY, /* canonical array text ("{1,2,3}"): JSON string */
+};
+
+/* A position in the source's change stream: the commit LSN (or binlog offset)
+ * of the transaction and the event's index within it.  Never the begin LSN
+ * alone: several events share one.  Ordered lexicographically.
+ * CDC_POS_TXN_END as idx marks "the whole transaction". */
+struct cdc_pos {
+    uint64_t lsn;
+    uint64_t idx;
+};
+#define CDC_POS_TXN_END UINT64_MAX
+
+static inline int cdc_pos_cmp(struct cdc_pos a, struct cdc_pos b)
+{
+    if (a.lsn != b.lsn)
+        return a.lsn < b.lsn ? -1 : 1;
+    if (a.idx != b.idx)
+        return a.idx < b.idx ? -1 : 1;
+    return 0;
+}
+
+/* Formats a position for people: "16/B374D848:3", or ":end" for a whole
+ * transaction.  Returns buf. */
+char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len);
+#define CDC_POS_TEXT_MAX 48
+
+struct cdc_column {
+    char *name;        /* owned */
+    char *type_name;   /* owned: SQL type for a mirror, e.g. "numeric(10,2)"; "text" if unknown */
+    uint32_t type_oid; /* source type id (PostgreSQL OID) */
+    int32_t typmod;
+    enum cdc_type type;
+    bool key; /* part of the event key (primary key / replica identity) */
+};
+
+/* One version of a captured table's shape.  Immutable once published; a schema
+ * change creates a new version.  Reference-counted: every event points at the
+ * version it was decoded with. */
+struct cdc_table {
+    atomic_uint refs;
+    uint32_t id;      /* source relation id (PostgreSQL relation OID) */
+    uint32_t version; /* increases with every new shape of the same id */
+    char *schema;     /* owned */
+    char *name;       /* owned */
+    char *topic;      /* owned: "{topic_prefix}.{schema}.{name}" */
+    char replident;   /* 'd' default, 'f' full, 'i' index, 'n' nothing */
+    uint16_t ncols;
+    uint16_t nkeys;            /* columns with key=true */
+    /* The key columns identify one row (a primary key or replica-identity
+     * index).  False when the key is the whole old row of a REPLICA IDENTITY
+     * FULL table without a primary key (duplicates possible), or empty. */
+    bool key_unique;
+    struct cdc_column *cols;   /* owned, ncols entries */
+};
+
+/* New table with ncols zeroed columns and one reference.  Strings are copied. */
+struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+                                const char *topic_prefix, uint16_t ncols);
+void cdc_table_ref(struct cdc_table *tab);
+/* Drops a reference; frees on the last.  NULL is a no-op. */
+void cdc_table_unref(struct cdc_table *tab);
+/* Recounts nkeys after the caller set cols[].key. */
+void cdc_table_finish(struct cdc_table *tab);
+
+enum cdc_vkind {
+    CDC_V_NULL = 0,
+    CDC_V_UNCHANGED, /* the log did not carry this value (unchanged TOAST) */
+    CDC_V_TEXT,      /* data[off .. off+len) holds the canonical text, and
+                        data[off+len] is a NUL (so C APIs can take it as is) */
+};
+
+struct cdc_val {
+    uint32_t off;
+    uint32_t len;
+    uint8_t kind; /* enum cdc_vkind */
+};
+
+struct cdc_event {
+    atomic_uint refs;
+    uint8_t op;        /* enum cdc_op */
+    bool before_key_only; /* before holds only the key columns (REPLICA IDENTITY DEFAULT/INDEX) */
+    uint16_t part;     /* partition, set by the router */
+    uint32_t size;     /* bytes accounted against the memory budget */
+    uint64_t seq;      /* position in the event log, set by the source (1, 2, …) */
+    struct cdc_pos pos;
+    uint64_t lsn;      /* LSN of the change record itself (Debezium source.lsn) */
+    uint64_t end_lsn;  /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
+    int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
+    int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
+    uint32_t xid;
+    uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
+    uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
+    uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
+    bool snapshot;        /* produced by a snapshot read */
+    bool snapshot_last;   /* the last row of a snapshot */
+    struct cdc_table *tab; /* owned reference; NULL for messages and control events */
+    struct cdc_val *before; /* tab->ncols entries, or NULL */
+    struct cdc_val *after;  /* tab->ncols entries, or NULL */
+    /* CDC_OP_MESSAGE: prefix and content are values 0 and 1 of `after`
+     * (with tab == NULL), and msg_transactional says which kind. */
+    bool msg_transactional;
+    uint32_t data_len;
+    char *data; /* value bytes, inside this allocation */
+};
+
+/* Allocates an event with room for the given value arrays and data bytes, one
+ * reference, and everything else zero.  Takes ownership of no table: the
+ * caller sets ev->tab with a reference it owns. */
+struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap);
+void cdc_event_ref(struct cdc_event *ev);
+/* Drops a reference; returns true if that freed the event. */
+bool cdc_event_unref(struct cdc_event *ev);
+
+static inline const char *cdc_val_ptr(const struct cdc_event *ev, const struct cdc_val *v)
+{
+    return ev->data + v->off;
+}
+
+/* Number of value slots in before/after (the table's column count, or 2 for
+ * messages). */
+static inline uint16_t cdc_event_nvals(const struct cdc_event *ev)
+{
+    return ev->tab ? ev->tab->ncols : (ev->op == CDC_OP_MESSAGE ? 2 : 0);
+}
+
+/* The row whose key identifies the event: after for inserts/updates/reads,
+ * before for deletes. */
+static inline const struct cdc_val *cdc_event_key_row(const struct cdc_event *ev)
+{
+    return ev->after ? ev->after : ev->before;
+}
+
+/* Stable hash of the table identity and key values (text forms), for routing. */
+uint64_t cdc_event_key_hash(const struct cdc_event *ev);
+
+#endif

@@ -1,0 +1,132 @@
+/* cdc command line: argument parsing and dispatch.  Commands live in
+ * cmd_*.c; this file knows only names, help texts and exit codes:
+ * 0 ok, 1 runtime failure, 2 usage or configuration error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "main/cli.h"
+
+#define OPT_PLATFORM "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"
+
+static const struct command commands[] = {
+    {"validate", cmd_validate, "PIPELINE [--platform-config PLATFORM]",
+     "Check a pipeline (and platform) config and print what it would do.",
+     "\noptions:\n" OPT_PLATFORM
+     "\nPrints a summary and exits 0, or prints every problem as\n"
+     "\"error: FILE:LINE: KEY: MESSAGE\" and exits 2.\n"},
+    {"run", cmd_run, "PIPELINE [--platform-config PLATFORM] [--stop-at-lsn LSN]",
+     "Stream changes from the source to every enabled sink until stopped.",
+     "\noptions:\n" OPT_PLATFORM
+     "  --stop-at-lsn LSN           exit 0 once every change committed at or before LSN\n"
+     "                              (e.g. 0/16B3748) is durable in every sink and confirmed\n"
+     "\nCreates the publication and the slot if missing.  SIGINT/SIGTERM stop reading,\n"
+     "flush every sink, confirm the position to the source and exit 0.\n"},
+    {"deploy", cmd_deploy, "PIPELINE [--platform-config PLATFORM]",
+     "Create the publication and the replication slot (idempotent).",
+     "\noptions:\n" OPT_PLATFORM
+     "\nAlters the publication when the configured table list changed.\n"},
+    {"undeploy", cmd_undeploy, "PIPELINE [--platform-config PLATFORM] --yes",
+     "Drop the replication slot and the publication.",
+     "\noptions:\n" OPT_PLATFORM "  --yes                       really drop them\n"
+     "\nA forgotten slot keeps the server from recycling WAL, so undeploy pipelines you\n"
+     "retire; but changes made while no slot exists are never captured.\n"},
+    {"health", cmd_health, "[PIPELINE] [--platform-config PLATFORM]",
+     "Ask a running pipeline's health endpoint how it is doing.", NULL},
+    {"consume", cmd_not_implemented, "PIPELINE [--platform-config PLATFORM]",
+     "Print events from the transport (kafka transport; not implemented yet).", NULL},
+    {"snapshot", cmd_not_implemented, "PIPELINE --table SCHEMA.TABLE",
+     "Trigger an incremental snapshot of a table (not implemented yet).", NULL},
+    {"dlq", cmd_not_implemented, "list|show|replay|purge PIPELINE",
+     "Inspect and replay the dead-letter queue (not implemented yet).", NULL},
+    {"lakehouse", cmd_not_implemented, "snapshots|query|rollback PIPELINE",
+     "Iceberg table snapshots (not implemented yet).", NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cdc COMMAND [ARGS]\n\n"
+                 "Streams committed changes from PostgreSQL to files, databases and services.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun `cdc COMMAND --help` for a command's options.  Exit status: 0 ok, 1 runtime "
+                 "failure, 2 usage or configuration error.\n");
+}
+
+void cli_command_usage(const struct command *cmd, FILE *out)
+{
+    fprintf(out, "usage: cdc %s %s\n\n%s\n", cmd->name, cmd->args, cmd->summary);
+    if (cmd->help)
+        fputs(cmd->help, out);
+}
+
+int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cli_opts *o)
+{
+    static const struct option longopts[] = {
+        {"platform-config", required_argument, NULL, 'p'},
+        {"stop-at-lsn", required_argument, NULL, 's'},
+        {"yes", no_argument, NULL, 'y'},
+        {"table", required_argument, NULL, 't'},
+        {"url", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "hy", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            o->platform = optarg;
+            break;
+        case 's':
+            o->stop_at_lsn = optarg;
+            break;
+        case 'y':
+            o->yes = 1;
+            break;
+        case 't':
+            o->table = optarg;
+            break;
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'h':
+            cli_command_usage(cmd, stdout);
+            return CLI_EXIT_HELP;
+        default:
+            fprintf(stderr, "error: cdc %s: unknown or incomplete option %s\n", cmd->name,
+                    argv[optind - 1]);
+            cli_command_usage(cmd, stderr);
+            return 2;
+        }
+    }
+    o->nargs = argc - optind;
+    o->args = argv + optind;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("cdc %s\n", CDC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(&commands[i], argc - 1, argv + 1);
+    fprintf(stderr, "error: unknown command \"%s\" (see cdc --help)\n", argv[1]);
+    return 2;
+}

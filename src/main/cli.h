@@ -1,0 +1,51 @@
+/* Shared by the command implementations in src/main. */
+#ifndef CDC_MAIN_CLI_H
+#define CDC_MAIN_CLI_H
+
+#include <stdio.h>
+
+#include "config/config.h"
+
+#define CDC_VERSION "0.1.0"
+#define CLI_EXIT_HELP 1000 /* cli_parse_common printed help: exit 0 */
+
+struct command;
+typedef int (*command_fn)(const struct command *cmd, int argc, char **argv);
+
+struct command {
+    const char *name;
+    command_fn fn;
+    const char *args;
+    const char *summary;
+    const char *help; /* extra text, or NULL */
+};
+
+struct cli_opts {
+    const char *platform;
+    const char *stop_at_lsn;
+    const char *table;
+    const char *url;
+    int yes;
+    int nargs;
+    char **args;
+};
+
+/* Parses the options every command shares.  Returns 0, 2 on a usage error
+ * (message printed), or CLI_EXIT_HELP after printing the command's help. */
+int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cli_opts *o);
+void cli_command_usage(const struct command *cmd, FILE *out);
+
+/* Loads PIPELINE (+ platform) for a command: prints every config error as
+ * "error: …" and returns 2, or 0 with *cfg set.  Also sets up logging. */
+int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg);
+/* 2 with a plain message if the config asks for something not built yet. */
+int cli_check_supported(const struct config *cfg);
+
+int cmd_validate(const struct command *cmd, int argc, char **argv);
+int cmd_run(const struct command *cmd, int argc, char **argv);
+int cmd_deploy(const struct command *cmd, int argc, char **argv);
+int cmd_undeploy(const struct command *cmd, int argc, char **argv);
+int cmd_health(const struct command *cmd, int argc, char **argv);
+int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+
+#endif

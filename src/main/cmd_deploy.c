@@ -1,0 +1,103 @@
+/* `cdc deploy` and `cdc undeploy`: the source's publication and slot. */
+#include <libpq-fe.h>
+#include <stdio.h>
+
+#include "main/cli.h"
+#include "pg/pgconn.h"
+#include "source/pg/pgslot.h"
+
+static PGconn *connect_source(const struct config *cfg, bool replication)
+{
+    struct pgconn_params p;
+    pgslot_params(cfg, replication, &p);
+    char err[600];
+    PGconn *conn = pgconn_connect(&p, err, sizeof err);
+    if (!conn)
+        fprintf(stderr, "error: source: %s\n", err);
+    return conn;
+}
+
+int cmd_deploy(const struct command *cmd, int argc, char **argv)
+{
+    struct cli_opts o;
+    int rc = cli_parse_common(cmd, argc, argv, &o);
+    if (rc)
+        return rc == CLI_EXIT_HELP ? 0 : rc;
+    struct config *cfg;
+    if ((rc = cli_load_config(cmd, &o, &cfg)) || (rc = cli_check_supported(cfg))) {
+        config_free(cfg);
+        return rc;
+    }
+    char err[1024];
+    const char *action;
+    struct pgslot_info info;
+    PGconn *conn = connect_source(cfg, false);
+    if (!conn) {
+        rc = 1;
+    } else if (pgslot_check_server(conn, err, sizeof err) ||
+               pgslot_check_tables(conn, cfg, err, sizeof err) ||
+               pgslot_ensure_publication(conn, cfg, &action, err, sizeof err) ||
+               pgslot_get(conn, cfg, &info, err, sizeof err)) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+    } else {
+        printf("publication %s: %s\n", cfg->source.publication_name, action);
+        if (info.exists) {
+            printf("slot %s: exists\n", cfg->source.slot_name);
+        } else {
+            PGconn *repl = connect_source(cfg, true);
+            uint64_t lsn = 0;
+            if (!repl) {
+                rc = 1;
+            } else if (pgslot_create(repl, cfg, false, &lsn, NULL, err, sizeof err)) {
+                fprintf(stderr, "error: %s\n", err);
+                rc = 1;
+            } else {
+                char l[32];
+                pgconn_format_lsn(lsn, l, sizeof l);
+                printf("slot %s: created at %s\n", cfg->source.slot_name, l);
+            }
+            PQfinish(repl);
+        }
+    }
+    PQfinish(conn);
+    config_free(cfg);
+    return rc;
+}
+
+int cmd_undeploy(const struct command *cmd, int argc, char **argv)
+{
+    struct cli_opts o;
+    int rc = cli_parse_common(cmd, argc, argv, &o);
+    if (rc)
+        return rc == CLI_EXIT_HELP ? 0 : rc;
+    struct config *cfg;
+    if ((rc = cli_load_config(cmd, &o, &cfg)) || (rc = cli_check_supported(cfg))) {
+        config_free(cfg);
+        return rc;
+    }
+    if (!o.yes) {
+        fprintf(stderr,
+                "error: undeploy drops replication slot %s and publication %s in %s; the slot's "
+                "position is lost and changes made until the next deploy will not be captured. "
+                "Run again with --yes to proceed.\n",
+                cfg->source.slot_name, cfg->source.publication_name, cfg->source.database);
+        config_free(cfg);
+        return 2;
+    }
+    char err[1024];
+    bool slot = false, pub = false;
+    PGconn *conn = connect_source(cfg, false);
+    if (!conn) {
+        rc = 1;
+    } else if (pgslot_drop(conn, cfg, &slot, &pub, err, sizeof err)) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+    } else {
+        printf("slot %s: %s\n", cfg->source.slot_name, slot ? "dropped" : "absent");
+        printf("publication %s: %s\n", cfg->source.publication_name, pub ? "dropped" : "absent");
+    }
+    PQfinish(conn);
+    config_free(cfg);
+    return rc;
+}

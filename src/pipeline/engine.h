@@ -1,0 +1,77 @@
+/* The delivery engine: the event log, the commit tracker and one runner thread
+ * per enabled sink.
+ *
+ * The source pushes events (engine_push) and registers completed transactions
+ * (engine_commit); runners deliver them to their sinks in order, flush, and
+ * report durability to the tracker; the source asks engine_confirmed() what it
+ * may acknowledge.  When a sink loses state it had not made durable (a failed
+ * write or commit), its runner reopens it and asks the source to rewind:
+ * the source restarts from the confirmed position, every sink skips what it
+ * already has, and the failed sink gets everything again. */
+#ifndef CDC_PIPELINE_ENGINE_H
+#define CDC_PIPELINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/event.h"
+#include "core/json.h"
+
+struct engine;
+
+/* Per-sink figures for logs, health and metrics. */
+struct engine_sink_stats {
+    const char *sink_id;
+    const char *sink_type;
+    const char *state; /* "running", "retrying", "stopped" */
+    uint64_t events_out;  /* events delivered (data events, after skipping) */
+    uint64_t skipped;     /* events the destination already had */
+    uint64_t flushes;
+    uint64_t errors;
+    uint64_t retries;
+    uint64_t done_seq;    /* durable up to this event log seq */
+    uint64_t backlog;     /* events in the log this sink has not read */
+    char last_error[256];
+};
+
+/* Creates the engine and opens every enabled sink (fails fast: a sink that
+ * cannot open at start-up is a runtime error for the caller to report).
+ * Borrows cfg and json for the engine's lifetime. */
+int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
+               char *err, size_t errlen);
+/* Starts the runner threads.  confirmed_lsn: where the source starts. */
+int engine_start(struct engine *eng, uint64_t confirmed_lsn);
+void engine_free(struct engine *eng);
+
+/* Sets ev->part from the table and key. */
+void engine_route(const struct engine *eng, struct cdc_event *ev);
+/* See evlog_push. */
+int engine_push(struct engine *eng, struct cdc_event *const *evs, size_t n, size_t *done,
+                int timeout_ms);
+/* See tracker_commit. */
+void engine_commit(struct engine *eng, uint64_t last_seq, uint64_t lsn);
+uint64_t engine_confirmed(struct engine *eng);
+/* Transactions registered and not yet confirmed. */
+uint64_t engine_pending(struct engine *eng);
+
+/* Whether a sink asked for a rewind the source has not served; *gen is the
+ * generation to put in the REWIND marker. */
+bool engine_rewind_wanted(struct engine *eng, uint32_t *gen);
+/* Forgets pending transactions and returns the LSN to restart from; the
+ * source then pushes a CDC_OP_REWIND event carrying gen. */
+uint64_t engine_rewind(struct engine *eng, uint32_t gen);
+
+/* No more events: runners drain, flush and stop.  engine_wait joins them,
+ * giving up after timeout_us (then runners are told to abandon retries).
+ * Returns 0 if every sink flushed everything it was given. */
+void engine_close(struct engine *eng);
+int engine_wait(struct engine *eng, int64_t timeout_us);
+
+unsigned engine_nsinks(const struct engine *eng);
+void engine_sink_stats(struct engine *eng, unsigned i, struct engine_sink_stats *st);
+void engine_log_stats(struct engine *eng, uint64_t *live_bytes, uint64_t *live_events,
+                      bool *full_now, uint64_t *full_wait_us);
+
+#endif

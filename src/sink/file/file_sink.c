@@ -1,0 +1,211 @@
+/* File sink: one JSON envelope per line, appended in commit order, fsync'd
+ * before a batch counts as durable.
+ *
+ * Exactly once across crashes: at open the sink removes a torn last line (a
+ * write cut short by a crash) and reads the position of the last complete
+ * line; the engine then skips every change at or before it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "sink/sink.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define WRITE_CHUNK (1u << 20)
+#define SCAN_LIMIT (64u << 20) /* how far back to look for a positioned line */
+
+struct file_sink {
+    int fd;
+    struct buf out;       /* encoded, not yet written */
+    uint64_t given_seq;   /* newest seq passed to write() */
+    bool unsynced;        /* bytes written since the last fsync */
+};
+
+static int write_all(struct sink *sk, struct file_sink *fs)
+{
+    size_t off = 0;
+    while (off < fs->out.len) {
+        ssize_t w = write(fs->fd, fs->out.p + off, fs->out.len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            /* Drop what was not written: the reopen after this error re-reads
+             * the file and the engine replays from what it holds. */
+            buf_reset(&fs->out);
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot write %s: %s",
+                                  sk->cfg->file.path, strerror(e));
+        }
+        off += (size_t)w;
+        fs->unsynced = true;
+    }
+    buf_reset(&fs->out);
+    return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char *copy = xstrdup(path);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd < 0)
+        return -1;
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
+/* Offset just past the last '\n' strictly before `end`, or 0 if none. */
+static int find_line_start(int fd, off_t end, off_t *start)
+{
+    char chunk[65536];
+    off_t pos = end;
+    while (pos > 0) {
+        size_t n = pos < (off_t)sizeof chunk ? (size_t)pos : sizeof chunk;
+        pos -= (off_t)n;
+        if (pread(fd, chunk, n, pos) != (ssize_t)n)
+            return -1;
+        for (size_t i = n; i-- > 0;)
+            if (chunk[i] == '\n') {
+                *start = pos + (off_t)i + 1;
+                return 0;
+            }
+    }
+    *start = 0;
+    return 0;
+}
+
+/* Removes a torn last line and finds the position of the newest line that
+ * carries one (snapshot rows do not). */
+static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *have)
+{
+    const char *path = sk->cfg->file.path;
+    struct stat st;
+    if (fstat(fs->fd, &st) != 0)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot stat %s: %s", path, strerror(errno));
+    off_t size = st.st_size;
+    if (size == 0)
+        return 0;
+    char last;
+    if (pread(fs->fd, &last, 1, size - 1) != 1)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path, strerror(errno));
+    if (last != '\n') {
+        off_t start;
+        if (find_line_start(fs->fd, size, &start) != 0)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
+                                  strerror(errno));
+        if (ftruncate(fs->fd, start) != 0 || fsync(fs->fd) != 0)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot truncate torn line in %s: %s",
+                                  path, strerror(errno));
+        log_warn("sink.file.torn_line_removed", "sink=%s bytes=%lld", sk->cfg->sink_id,
+                 (long long)(size - start));
+        size = start;
+    }
+    off_t end = size; /* end of the line under inspection, exclusive of its '\n' */
+    struct buf line = BUF_INIT;
+    int rc = 0;
+    while (end > 0 && size - end < (off_t)SCAN_LIMIT) {
+        off_t start;
+        if (find_line_start(fs->fd, end - 1, &start) != 0) {
+            rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
+                                strerror(errno));
+            break;
+        }
+        size_t len = (size_t)(end - 1 - start);
+        buf_reset(&line);
+        buf_reserve(&line, len);
+        if (pread(fs->fd, line.p, len, start) != (ssize_t)len) {
+            rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
+                                strerror(errno));
+            break;
+        }
+        line.len = len;
+        if (json_envelope_position(line.p, len, have) == 0)
+            break;
+        end = start;
+    }
+    buf_fini(&line);
+    return rc;
+}
+
+static int file_open(struct sink *sk, struct cdc_pos *have)
+{
+    const char *path = sk->cfg->file.path;
+    *have = (struct cdc_pos){0, 0};
+    struct file_sink *fs = xcalloc(1, sizeof *fs);
+    bool existed = access(path, F_OK) == 0;
+    fs->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fs->fd < 0) {
+        int e = errno;
+        free(fs);
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot open %s: %s", path, strerror(e));
+    }
+    if (!existed && fsync_dir_of(path) != 0)
+        log_warn("sink.file.dir_fsync_failed", "sink=%s error=%s", sk->cfg->sink_id,
+                 log_q(strerror(errno)));
+    if (recover_tail(sk, fs, have) != 0) {
+        close(fs->fd);
+        free(fs);
+        return CDC_ERR;
+    }
+    sk->priv = fs;
+    return 0;
+}
+
+static int file_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
+{
+    struct file_sink *fs = sk->priv;
+    for (size_t i = 0; i < n; i++) {
+        const struct cdc_event *ev = evs[i];
+        if (cdc_op_is_control(ev->op))
+            continue;
+        json_envelope(&fs->out, ev, sk->json);
+        buf_putc(&fs->out, '\n');
+        if (fs->out.len >= WRITE_CHUNK && write_all(sk, fs) != 0)
+            return CDC_ERR;
+    }
+    if (n)
+        fs->given_seq = evs[n - 1]->seq;
+    return 0;
+}
+
+static int file_flush(struct sink *sk, uint64_t *durable_seq)
+{
+    struct file_sink *fs = sk->priv;
+    if (write_all(sk, fs) != 0)
+        return CDC_ERR;
+    if (fs->unsynced && sk->cfg->file.fsync && fdatasync(fs->fd) != 0)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot fsync %s: %s", sk->cfg->file.path,
+                              strerror(errno));
+    fs->unsynced = false;
+    *durable_seq = fs->given_seq;
+    return 0;
+}
+
+static void file_close(struct sink *sk)
+{
+    struct file_sink *fs = sk->priv;
+    if (!fs)
+        return;
+    close(fs->fd);
+    buf_fini(&fs->out);
+    free(fs);
+    sk->priv = NULL;
+}
+
+const struct sink_ops sink_file_ops = {
+    .name = "file",
+    .ordering = ORDER_TRANSACTION,
+    .open = file_open,
+    .write = file_write,
+    .flush = file_flush,
+    .close = file_close,
+};

@@ -1,0 +1,477 @@
+/* PostgreSQL sink: connection, pipelined statements, transactions and the
+ * checkpoint; the `events` mode (the reference's event-log table).
+ *
+ * Statements go out in libpq pipeline mode and their results are read once
+ * per write() batch, so a batch costs one round trip.  A database transaction
+ * only ever ends at a source transaction's end, and the same transaction
+ * updates this sink's row in the checkpoint table: after a crash the sink
+ * reports that position and the engine skips everything at or before it, so
+ * no change is applied twice. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/pgconn.h"
+#include "sink/postgres/pg_sink.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define PIPELINE_MAX 4000          /* results outstanding before we drain */
+#define COMMIT_MIN_AGE_US 200000   /* commit at a boundary once the txn is this old… */
+
+static int commit_rows(const struct sink *sk)
+{
+    return sk->cfg->postgres.batch_size * 10; /* …or has this many rows */
+}
+
+/* SQLSTATE classes worth retrying: connection, transaction rollback
+ * (serialization, deadlock), resources, operator intervention, system. */
+static enum sink_errclass classify(const char *sqlstate, PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK || !sqlstate[0])
+        return SINK_ERR_RETRYABLE;
+    static const char *retry[] = {"08", "40", "53", "54", "55", "57", "58", "XX"};
+    for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
+        if (strncmp(sqlstate, retry[i], 2) == 0)
+            return SINK_ERR_RETRYABLE;
+    return SINK_ERR_PERMANENT;
+}
+
+const char **pgs_vals(struct pgsink *ps, size_t n)
+{
+    if (n > ps->capvals) {
+        ps->capvals = n < 64 ? 64 : n;
+        ps->vals = xrealloc(ps->vals, ps->capvals * sizeof *ps->vals);
+    }
+    return ps->vals;
+}
+
+static void pend_push(struct pgsink *ps, enum pgs_kind kind, uint64_t seq,
+                      const struct cdc_event *ev)
+{
+    if (ps->npend == ps->cappend) {
+        ps->cappend = ps->cappend ? 2 * ps->cappend : 256;
+        ps->pend = xrealloc(ps->pend, ps->cappend * sizeof *ps->pend);
+    }
+    ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, seq, ev};
+}
+
+static int conn_error(struct sink *sk, const char *what)
+{
+    struct pgsink *ps = sk->priv;
+    char line[512];
+    return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s: %s", what,
+                          pgconn_error(ps->conn, line, sizeof line));
+}
+
+/* Drains before the pipeline holds too many unread results (the server would
+ * block writing them while we block writing more statements). */
+static int maybe_drain(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    return ps->npend >= PIPELINE_MAX ? pgs_drain(sk) : 0;
+}
+
+int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *const *vals,
+                  const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    const char *name = strmap_get(ps->stmts, sql);
+    if (!name) {
+        char *n = xasprintf("cdc_%u", ++ps->next_stmt);
+        if (!PQsendPrepare(ps->conn, n, sql, nparams, NULL)) {
+            free(n);
+            return conn_error(sk, "cannot prepare statement");
+        }
+        pend_push(ps, PGS_PREPARE, 0, ev);
+        strmap_put(ps->stmts, sql, n);
+        name = n;
+    }
+    if (!PQsendQueryPrepared(ps->conn, name, nparams, vals, NULL, NULL, 0))
+        return conn_error(sk, "cannot send statement");
+    pend_push(ps, PGS_STMT, 0, ev);
+    return maybe_drain(sk);
+}
+
+int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind,
+                   const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    if (!PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+        return conn_error(sk, "cannot send statement");
+    pend_push(ps, kind, 0, ev);
+    return maybe_drain(sk);
+}
+
+/* Names the event behind a failed statement, for the error message. */
+static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
+{
+    if (!ev || !ev->tab) {
+        buf[0] = '\0';
+        return;
+    }
+    snprintf(buf, len, " (table %s.%s, op %c, position %" PRIu64 "/%" PRIu64 ")", ev->tab->schema,
+             ev->tab->name, ev->op, ev->pos.lsn, ev->pos.idx);
+}
+
+int pgs_drain(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    if (ps->npend == 0)
+        return 0;
+    if (!PQpipelineSync(ps->conn)) {
+        ps->npend = 0;
+        return conn_error(sk, "cannot sync pipeline");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < ps->npend; i++) {
+        const struct pgs_pending *p = &ps->pend[i];
+        PGresult *res;
+        bool got = false;
+        while ((res = PQgetResult(ps->conn))) {
+            got = true;
+            ExecStatusType st = PQresultStatus(res);
+            if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                char line[512], ctx[256];
+                describe_event(p->ev, ctx, sizeof ctx);
+                pgconn_result_error(res, line, sizeof line);
+                rc = sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line,
+                                    ctx);
+                if (p->ev)
+                    sk->err_seq = p->ev->seq;
+            } else if (rc == 0 && p->kind == PGS_COMMIT) {
+                /* COMMIT of an aborted transaction reports ROLLBACK. */
+                if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+                    rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "transaction was rolled back");
+                else if (p->seq > ps->durable_seq)
+                    ps->durable_seq = p->seq;
+            }
+            PQclear(res);
+        }
+        if (!got && PQstatus(ps->conn) != CONNECTION_OK) {
+            if (rc == 0)
+                rc = conn_error(sk, "connection lost");
+            break;
+        }
+    }
+    if (PQstatus(ps->conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(ps->conn); /* the sync point */
+        if (res && PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == 0)
+            rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "pipeline out of step");
+        PQclear(res);
+    }
+    ps->npend = 0;
+    return rc;
+}
+
+PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals)
+{
+    struct pgsink *ps = sk->priv;
+    if (pgs_drain(sk) != 0)
+        return NULL;
+    if (!PQexitPipelineMode(ps->conn)) {
+        conn_error(sk, "cannot leave pipeline mode");
+        return NULL;
+    }
+    char e[512];
+    PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, nparams, vals);
+    if (!res)
+        sink_set_error(sk,
+                       PQstatus(ps->conn) != CONNECTION_OK ? SINK_ERR_RETRYABLE
+                                                            : SINK_ERR_PERMANENT,
+                       "%s", e);
+    if (!PQenterPipelineMode(ps->conn)) {
+        PQclear(res);
+        conn_error(sk, "cannot enter pipeline mode");
+        return NULL;
+    }
+    return res;
+}
+
+/* ---------- transactions and checkpoint ---------- */
+
+static int begin_dbtxn(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    if (ps->in_dbtxn)
+        return 0;
+    int rc = pgs_send_plain(sk, "BEGIN", PGS_BEGIN, NULL);
+    ps->in_dbtxn = true;
+    ps->dbtxn_started_us = clock_mono_us();
+    ps->rows_in_dbtxn = 0;
+    return rc;
+}
+
+/* Ends the database transaction at the current source boundary, with the
+ * checkpoint in it.  Durable once pgs_drain has seen the COMMIT succeed. */
+static int send_commit(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    char lsn[24], idx[24];
+    snprintf(lsn, sizeof lsn, "%" PRId64, (int64_t)ps->boundary_pos.lsn);
+    if (ps->boundary_pos.idx == CDC_POS_TXN_END)
+        snprintf(idx, sizeof idx, "-1");
+    else
+        snprintf(idx, sizeof idx, "%" PRIu64, ps->boundary_pos.idx);
+    const char *vals[4] = {sk->config->pipeline_id, sk->cfg->sink_id, lsn, idx};
+    buf_reset(&ps->sql);
+    buf_printf(&ps->sql,
+               "UPDATE %s SET commit_lsn = $3, event_index = $4, updated_at = now() "
+               "WHERE pipeline_id = $1 AND sink_id = $2",
+               ps->ckpt_table);
+    int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL);
+    if (rc)
+        return rc;
+    ps->pend[ps->npend - 1].kind = PGS_CKPT;
+    if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+        return conn_error(sk, "cannot send COMMIT");
+    pend_push(ps, PGS_COMMIT, ps->boundary_seq, NULL);
+    ps->in_dbtxn = false;
+    ps->at_boundary = false;
+    return 0;
+}
+
+/* ---------- events mode ---------- */
+
+static int events_apply(struct sink *sk, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    if (ev->pos.idx > INT32_MAX)
+        return sink_set_error(sk, SINK_ERR_PERMANENT,
+                              "event index %" PRIu64 " does not fit source_partition (integer)",
+                              ev->pos.idx);
+    buf_reset(&ps->keybuf);
+    buf_reset(&ps->valbuf);
+    json_key(&ps->keybuf, ev);
+    json_envelope(&ps->valbuf, ev, sk->json);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRIu64, ev->pos.idx);
+    snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.lsn);
+    const char **vals = pgs_vals(ps, 5);
+    vals[0] = strcmp(ps->keybuf.p, "null") == 0 ? NULL : ps->keybuf.p;
+    vals[1] = ps->valbuf.p;
+    vals[2] = ev->tab->topic;
+    vals[3] = part;
+    vals[4] = off;
+    buf_reset(&ps->sql);
+    buf_printf(&ps->sql,
+               "INSERT INTO %s (event_key, event_value, source_topic, source_partition, "
+               "source_offset) VALUES ($1, $2, $3, $4, $5)%s",
+               ps->events_table, sk->cfg->postgres.upsert ? " ON CONFLICT DO NOTHING" : "");
+    return pgs_send_stmt(sk, ps->sql.p, 5, vals, ev);
+}
+
+static int events_ensure_table(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    const struct pg_sink_cfg *pc = &sk->cfg->postgres;
+    char *schema, *table;
+    if (config_split_table(pc->target_table, &schema, &table) != 0)
+        return sink_set_error(sk, SINK_ERR_PERMANENT, "postgres.target_table: malformed name %s",
+                              pc->target_table);
+    ps->events_table = pgconn_quote_qualified(schema, table);
+    char *qschema = pgconn_quote_ident(schema);
+    free(schema);
+    free(table);
+    int rc = 0;
+    if (pc->create_tables) {
+        char *sql = xasprintf(
+            "CREATE SCHEMA IF NOT EXISTS %s; "
+            "CREATE TABLE IF NOT EXISTS %s ("
+            " id bigserial PRIMARY KEY,"
+            " event_key jsonb,"
+            " event_value jsonb NOT NULL,"
+            " source_topic text NOT NULL,"
+            " source_partition integer NOT NULL,"
+            " source_offset bigint NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now(),"
+            " UNIQUE (source_topic, source_partition, source_offset))",
+            qschema, ps->events_table);
+        char e[512];
+        PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
+        free(sql);
+        if (!res)
+            rc = sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create %s: %s",
+                                pc->target_table, e);
+        PQclear(res);
+    }
+    free(qschema);
+    return rc;
+}
+
+/* ---------- sink ops ---------- */
+
+static void pgs_close(struct sink *sk);
+
+static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
+{
+    const struct pg_sink_cfg *pc = &sk->cfg->postgres;
+    *have = (struct cdc_pos){0, 0};
+    struct pgsink *ps = xcalloc(1, sizeof *ps);
+    sk->priv = ps;
+    ps->stmts = strmap_new();
+    ps->mirrors = strmap_new();
+    char appname[96];
+    snprintf(appname, sizeof appname, "cdc:%s:%s", sk->config->pipeline_id, sk->cfg->sink_id);
+    struct pgconn_params p = {
+        .host = pc->host,
+        .port = pc->port,
+        .dbname = pc->database,
+        .user = pc->username,
+        .password = pc->password,
+        .sslmode = pc->sslmode,
+        .connect_timeout_seconds = 10,
+        .application_name = appname,
+    };
+    char e[512];
+    ps->conn = pgconn_connect(&p, e, sizeof e);
+    if (!ps->conn)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", e);
+
+    char *schema, *table;
+    if (config_split_table(pc->checkpoint_table, &schema, &table) != 0)
+        return sink_set_error(sk, SINK_ERR_PERMANENT,
+                              "postgres.checkpoint_table: malformed name %s", pc->checkpoint_table);
+    ps->ckpt_table = pgconn_quote_qualified(schema, table);
+    char *qschema = pgconn_quote_ident(schema);
+    free(schema);
+    free(table);
+    char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
+                          "CREATE TABLE IF NOT EXISTS %s ("
+                          " pipeline_id text NOT NULL,"
+                          " sink_id text NOT NULL,"
+                          " commit_lsn bigint NOT NULL,"
+                          " event_index bigint NOT NULL,"
+                          " updated_at timestamptz NOT NULL DEFAULT now(),"
+                          " PRIMARY KEY (pipeline_id, sink_id))",
+                          qschema, ps->ckpt_table);
+    free(qschema);
+    PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
+    free(sql);
+    if (!res)
+        return sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create checkpoint table %s: %s",
+                              pc->checkpoint_table, e);
+    PQclear(res);
+    const char *vals[2] = {sk->config->pipeline_id, sk->cfg->sink_id};
+    sql = xasprintf("INSERT INTO %s (pipeline_id, sink_id, commit_lsn, event_index) "
+                    "VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
+                    ps->ckpt_table);
+    res = pgconn_exec(ps->conn, e, sizeof e, sql, 2, vals);
+    free(sql);
+    if (!res)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot initialise checkpoint: %s", e);
+    PQclear(res);
+    sql = xasprintf("SELECT commit_lsn, event_index FROM %s WHERE pipeline_id = $1 AND sink_id = $2",
+                    ps->ckpt_table);
+    res = pgconn_exec(ps->conn, e, sizeof e, sql, 2, vals);
+    free(sql);
+    if (!res)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read checkpoint: %s", e);
+    if (PQntuples(res) == 1) {
+        long long lsn = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        long long idx = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        have->lsn = (uint64_t)lsn;
+        have->idx = idx < 0 ? CDC_POS_TXN_END : (uint64_t)idx;
+    }
+    PQclear(res);
+    if (pc->mode == PG_SINK_EVENTS && events_ensure_table(sk) != 0)
+        return CDC_ERR;
+    if (!PQenterPipelineMode(ps->conn))
+        return conn_error(sk, "cannot enter pipeline mode");
+    return 0;
+}
+
+/* Opens; on failure releases everything, so the caller may simply retry. */
+static int pgs_open(struct sink *sk, struct cdc_pos *have)
+{
+    int rc = pgs_open_inner(sk, have);
+    if (rc)
+        pgs_close(sk);
+    return rc;
+}
+
+static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
+{
+    struct pgsink *ps = sk->priv;
+    bool replica = sk->cfg->postgres.mode == PG_SINK_REPLICA;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct cdc_event *ev = evs[i];
+        if (ev->op == CDC_OP_COMMIT) {
+            if (!ps->in_dbtxn)
+                continue;
+            ps->at_boundary = true;
+            ps->boundary_pos = ev->pos;
+            ps->boundary_seq = ev->seq;
+            if (ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
+                clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US)
+                rc = send_commit(sk);
+            continue;
+        }
+        if (cdc_op_is_control(ev->op) || ev->op == CDC_OP_MESSAGE || !ev->tab)
+            continue;
+        if ((rc = begin_dbtxn(sk)))
+            break;
+        ps->at_boundary = false;
+        rc = replica ? pgs_mirror_apply(sk, ev) : events_apply(sk, ev);
+        ps->rows_in_dbtxn++;
+    }
+    if (rc == 0)
+        rc = pgs_drain(sk);
+    else
+        pgs_drain(sk); /* keep the first error; the connection is reset anyway */
+    if (n)
+        ps->given_seq = evs[n - 1]->seq;
+    return rc;
+}
+
+static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
+{
+    struct pgsink *ps = sk->priv;
+    if (ps->in_dbtxn && ps->at_boundary) {
+        int rc = send_commit(sk);
+        if (!rc)
+            rc = pgs_drain(sk);
+        if (rc)
+            return rc;
+    }
+    *durable_seq = ps->in_dbtxn ? ps->durable_seq : ps->given_seq;
+    return 0;
+}
+
+static void free_name(void *p)
+{
+    free(p);
+}
+
+static void pgs_close(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    if (!ps)
+        return;
+    if (ps->conn)
+        PQfinish(ps->conn); /* an open transaction rolls back */
+    strmap_free(ps->stmts, free_name);
+    strmap_free(ps->mirrors, pgs_mirror_free);
+    free(ps->ckpt_table);
+    free(ps->events_table);
+    free(ps->pend);
+    free(ps->vals);
+    buf_fini(&ps->sql);
+    buf_fini(&ps->keybuf);
+    buf_fini(&ps->valbuf);
+    free(ps);
+    sk->priv = NULL;
+}
+
+const struct sink_ops sink_postgres_ops = {
+    .name = "postgres",
+    .ordering = ORDER_TRANSACTION,
+    .open = pgs_open,
+    .write = pgs_write,
+    .flush = pgs_flush,
+    .close = pgs_close,
+};

@@ -1,0 +1,284 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/pgconn.h"
+#include "source/pg/relcache.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+struct relentry {
+    uint32_t relid; /* 0 = empty slot */
+    bool captured;
+    struct cdc_table *tab; /* owned reference */
+};
+
+struct relcache {
+    const struct config *cfg;
+    struct relentry *slots;
+    size_t cap; /* power of two */
+    size_t used;
+    char **schemas; /* the configured tables, split */
+    char **names;
+    size_t ntables;
+    uint32_t next_version;
+};
+
+/* OIDs of PostgreSQL's built-in types (pg_type.dat). */
+enum cdc_type pgtype_class(uint32_t oid, char category)
+{
+    switch (oid) {
+    case 16:
+        return CDC_T_BOOL;
+    case 17:
+        return CDC_T_BYTES;
+    case 20: /* int8 */
+    case 21: /* int2 */
+    case 23: /* int4 */
+    case 26: /* oid */
+        return CDC_T_INT;
+    case 700:
+    case 701:
+        return CDC_T_FLOAT;
+    case 1700:
+        return CDC_T_NUMERIC;
+    case 114:  /* json */
+    case 3802: /* jsonb */
+        return CDC_T_JSON;
+    case 2950:
+        return CDC_T_UUID;
+    case 1082:
+        return CDC_T_DATE;
+    case 1083:
+        return CDC_T_TIME;
+    case 1266:
+        return CDC_T_TIMETZ;
+    case 1114:
+        return CDC_T_TIMESTAMP;
+    case 1184:
+        return CDC_T_TIMESTAMPTZ;
+    case 1186:
+        return CDC_T_INTERVAL;
+    case 199:  /* json[] */
+    case 1000: /* bool[] */
+    case 1001: /* bytea[] */
+    case 1005: /* int2[] */
+    case 1007: /* int4[] */
+    case 1009: /* text[] */
+    case 1014: /* bpchar[] */
+    case 1015: /* varchar[] */
+    case 1016: /* int8[] */
+    case 1021: /* float4[] */
+    case 1022: /* float8[] */
+    case 1028: /* oid[] */
+    case 1115: /* timestamp[] */
+    case 1182: /* date[] */
+    case 1183: /* time[] */
+    case 1185: /* timestamptz[] */
+    case 1187: /* interval[] */
+    case 1231: /* numeric[] */
+    case 1270: /* timetz[] */
+    case 2951: /* uuid[] */
+    case 3807: /* jsonb[] */
+        return CDC_T_ARRAY;
+    default:
+        return category == 'A' ? CDC_T_ARRAY : CDC_T_TEXT;
+    }
+}
+
+struct relcache *relcache_new(const struct config *cfg)
+{
+    struct relcache *rc = xcalloc(1, sizeof *rc);
+    rc->cfg = cfg;
+    rc->cap = 64;
+    rc->slots = xcalloc(rc->cap, sizeof *rc->slots);
+    rc->ntables = cfg->source.ntables;
+    rc->schemas = xcalloc(rc->ntables ? rc->ntables : 1, sizeof *rc->schemas);
+    rc->names = xcalloc(rc->ntables ? rc->ntables : 1, sizeof *rc->names);
+    for (size_t i = 0; i < rc->ntables; i++)
+        if (config_split_table(cfg->source.tables[i], &rc->schemas[i], &rc->names[i]) != 0) {
+            rc->schemas[i] = xstrdup("");
+            rc->names[i] = xstrdup("");
+        }
+    return rc;
+}
+
+void relcache_free(struct relcache *rc)
+{
+    if (!rc)
+        return;
+    for (size_t i = 0; i < rc->cap; i++)
+        cdc_table_unref(rc->slots[i].tab);
+    for (size_t i = 0; i < rc->ntables; i++) {
+        free(rc->schemas[i]);
+        free(rc->names[i]);
+    }
+    free(rc->schemas);
+    free(rc->names);
+    free(rc->slots);
+    free(rc);
+}
+
+static struct relentry *find_slot(struct relentry *slots, size_t cap, uint32_t relid)
+{
+    size_t i = (relid * 2654435761u) & (cap - 1);
+    while (slots[i].relid != 0 && slots[i].relid != relid)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static struct relentry *insert_slot(struct relcache *rc, uint32_t relid)
+{
+    if ((rc->used + 1) * 2 > rc->cap) {
+        size_t ncap = rc->cap * 2;
+        struct relentry *n = xcalloc(ncap, sizeof *n);
+        for (size_t i = 0; i < rc->cap; i++)
+            if (rc->slots[i].relid)
+                *find_slot(n, ncap, rc->slots[i].relid) = rc->slots[i];
+        free(rc->slots);
+        rc->slots = n;
+        rc->cap = ncap;
+    }
+    struct relentry *e = find_slot(rc->slots, rc->cap, relid);
+    if (e->relid == 0) {
+        e->relid = relid;
+        rc->used++;
+    }
+    return e;
+}
+
+struct cdc_table *relcache_get(struct relcache *rc, uint32_t relid, bool *captured)
+{
+    struct relentry *e = find_slot(rc->slots, rc->cap, relid);
+    if (e->relid == 0)
+        return NULL;
+    *captured = e->captured;
+    return e->tab;
+}
+
+static bool is_captured(const struct relcache *rc, const char *schema, const char *name)
+{
+    for (size_t i = 0; i < rc->ntables; i++)
+        if (strcmp(rc->schemas[i], schema) == 0 && strcmp(rc->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* SQL type names and categories for the table's columns, in one round trip.
+ * User-defined types (and arrays of them) become text in a mirror: the target
+ * database does not know them, and their text form is what we carry. */
+static int lookup_types(PGconn *conn, struct cdc_table *tab, char *err, size_t errlen)
+{
+    struct buf oids = BUF_INIT, mods = BUF_INIT;
+    buf_putc(&oids, '{');
+    buf_putc(&mods, '{');
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        buf_printf(&oids, "%s%u", i ? "," : "", tab->cols[i].type_oid);
+        buf_printf(&mods, "%s%d", i ? "," : "", tab->cols[i].typmod);
+    }
+    buf_putc(&oids, '}');
+    buf_putc(&mods, '}');
+    const char *params[2] = {oids.p, mods.p};
+    char e[512];
+    PGresult *res = pgconn_exec(
+        conn, e, sizeof e,
+        "SELECT CASE WHEN u.o >= 16384 OR coalesce(t.typelem, 0) >= 16384 THEN 'text' "
+        "            ELSE format_type(u.o, u.m) END, "
+        "       coalesce(t.typcategory, 'X') "
+        "FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS u(o, m, n) "
+        "LEFT JOIN pg_type t ON t.oid = u.o ORDER BY u.n",
+        2, params);
+    buf_fini(&oids);
+    buf_fini(&mods);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "catalog lookup for %s.%s failed: %s", tab->schema,
+                        tab->name, e);
+    for (uint16_t i = 0; i < tab->ncols && i < PQntuples(res); i++) {
+        struct cdc_column *c = &tab->cols[i];
+        c->type_name = xstrdup(PQgetvalue(res, i, 0));
+        c->type = pgtype_class(c->type_oid, PQgetvalue(res, i, 1)[0]);
+        if (strcmp(c->type_name, "text") == 0 && c->type_oid >= 16384)
+            c->type = CDC_T_TEXT;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* For REPLICA IDENTITY FULL or NOTHING the message marks every column or none
+ * as key; the primary key, when the table has one, identifies rows better. */
+static int lookup_primary_key(PGconn *conn, struct cdc_table *tab, bool *found, char *err,
+                              size_t errlen)
+{
+    char relid[16];
+    snprintf(relid, sizeof relid, "%u", tab->id);
+    const char *params[1] = {relid};
+    char e[512];
+    PGresult *res = pgconn_exec(conn, e, sizeof e,
+                                "SELECT a.attname FROM pg_index i "
+                                "JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                                "  AND a.attnum = ANY (i.indkey) "
+                                "WHERE i.indrelid = $1::oid AND i.indisprimary",
+                                1, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "primary key lookup for %s.%s failed: %s",
+                        tab->schema, tab->name, e);
+    *found = PQntuples(res) > 0;
+    if (*found) {
+        for (uint16_t i = 0; i < tab->ncols; i++) {
+            tab->cols[i].key = false;
+            for (int r = 0; r < PQntuples(res); r++)
+                if (strcmp(tab->cols[i].name, PQgetvalue(res, r, 0)) == 0)
+                    tab->cols[i].key = true;
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, char *err,
+                    size_t errlen)
+{
+    const char *schema = m->relation.nspname[0] ? m->relation.nspname : "pg_catalog";
+    struct cdc_table *tab = cdc_table_new(m->relation.relid, schema, m->relation.relname,
+                                          rc->cfg->topic_prefix, m->relation.ncols);
+    tab->replident = m->relation.replident;
+    tab->version = ++rc->next_version;
+    const uint8_t *cur = m->relation.cols;
+    for (uint16_t i = 0; i < m->relation.ncols; i++) {
+        struct pgo_relcol rcol;
+        pgo_relcol_next(&cur, &rcol);
+        tab->cols[i].name = xstrdup(rcol.name);
+        tab->cols[i].type_oid = rcol.type_oid;
+        tab->cols[i].typmod = rcol.typmod;
+        tab->cols[i].key = (rcol.flags & 1) != 0;
+        tab->cols[i].type = pgtype_class(rcol.type_oid, 0);
+    }
+    bool captured = is_captured(rc, schema, m->relation.relname);
+    int ret = 0;
+    /* DEFAULT and INDEX identities flag a unique key; FULL and NOTHING are
+     * unique only through the primary key, if the table has one. */
+    bool unique = tab->replident == 'd' || tab->replident == 'i';
+    if (captured) {
+        ret = lookup_types(conn, tab, err, errlen);
+        if (!ret && (tab->replident == 'f' || tab->replident == 'n'))
+            ret = lookup_primary_key(conn, tab, &unique, err, errlen);
+    }
+    for (uint16_t i = 0; i < tab->ncols; i++)
+        if (!tab->cols[i].type_name)
+            tab->cols[i].type_name = xstrdup("text");
+    if (ret) {
+        cdc_table_unref(tab);
+        return ret;
+    }
+    cdc_table_finish(tab);
+    tab->key_unique = unique && tab->nkeys > 0;
+    struct relentry *e = insert_slot(rc, m->relation.relid);
+    cdc_table_unref(e->tab);
+    e->tab = tab;
+    e->captured = captured;
+    log_debug("source.relation", "relid=%u table=%s.%s columns=%u keys=%u identity=%c captured=%d",
+              tab->id, tab->schema, tab->name, tab->ncols, tab->nkeys, tab->replident, captured);
+    return 0;
+}

@@ -1,0 +1,71 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util/buf.h"
+#include "util/mem.h"
+
+void buf_init(struct buf *b)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_fini(struct buf *b)
+{
+    free(b->p);
+    buf_init(b);
+}
+
+void buf_grow(struct buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        buf_put(b, small, (size_t)n);
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void buf_put_u64(struct buf *b, uint64_t v)
+{
+    char tmp[24];
+    char *e = tmp + sizeof tmp, *s = e;
+    do {
+        *--s = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_put(b, s, (size_t)(e - s));
+}
+
+void buf_put_i64(struct buf *b, int64_t v)
+{
+    if (v < 0) {
+        buf_putc(b, '-');
+        buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        buf_put_u64(b, (uint64_t)v);
+    }
+}

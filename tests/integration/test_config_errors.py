@@ -1,0 +1,205 @@
+"""Malformed configurations and runtime failures.
+
+Every case must end cleanly (no signal, no sanitizer report) with exactly
+one `error: ` line on stderr and the documented exit code: 2 for config
+errors, 1 for runtime failures.  A config error names the file as given on
+the command line, the line, and the key path:
+    error: conf/pipeline.yaml:14: sinks[1].postgres.port: …
+A runtime error names the unreachable host:port or the missing table.  The
+configured passwords never appear on stdout or stderr.
+
+Each config case is run through both `cdc validate` and `cdc run`."""
+
+import os
+import re
+
+import harness as h
+
+SECRET = "Lit3ral-S3cret-Zq9x"
+SECRET2 = "An0ther-S3cret-Wv4k"
+
+BASE = """\
+pipeline_id: cfgtest
+topic_prefix: cdc
+source:
+  host: 127.0.0.1
+  port: @PORT@
+  database: src
+  username: @USER@
+  password: @PW@
+  tables:
+    - public.customers
+  slot_name: cfg_slot
+  publication_name: cfg_pub
+  snapshot_mode: never
+sinks:
+  - sink_id: jsonl
+    sink_type: file
+    file:
+      path: @OUT@/events.jsonl
+  - sink_id: mirror
+    sink_type: postgres
+    postgres:
+      host: 127.0.0.1
+      port: @PORT@
+      database: mirror
+      username: @USER@
+      password: @PW@
+      mode: replica
+"""
+
+PLATFORM = """\
+state_dir: @STATE@
+health_enabled: false
+"""
+
+
+def edit(text, old, new, count=1):
+    assert old in text, "test bug: %r not in the base config" % old
+    return text.replace(old, new, count)
+
+
+def nth_replace(text, old, new, n):
+    """Replaces the n-th (0-based) occurrence of old."""
+    parts = text.split(old)
+    assert len(parts) > n + 1, "test bug: fewer than %d occurrences of %r" % (n + 1, old)
+    return old.join(parts[: n + 1]) + new + old.join(parts[n + 1:])
+
+
+# (name, transform(base) -> pipeline text, platform transform or None, key path or None)
+# Lines marked with "#!" are where the error may be reported.
+CONFIG_CASES = [
+    ("unknown key",
+     lambda b: edit(b, "  database: src\n", "  database: src\n  databse: src  #!\n"), None,
+     "source.databse"),
+    ("duplicate key",
+     lambda b: edit(edit(b, "  host: 127.0.0.1\n", "  host: 127.0.0.1  #!\n"),
+                    "  database: src\n", "  database: src\n  host: 127.0.0.2  #!\n"), None,
+     "source.host"),
+    ("wrong type (port \"abc\")",
+     lambda b: edit(b, "      port: @PORT@\n", "      port: abc  #!\n"), None,
+     "sinks[1].postgres.port"),
+    ("port out of range",
+     lambda b: edit(b, "  host: 127.0.0.1\n  port: @PORT@\n", "  host: 127.0.0.1\n  port: 70000  #!\n"),
+     None, "source.port"),
+    ("bad enum value (snapshot_mode)",
+     lambda b: edit(b, "  snapshot_mode: never\n", "  snapshot_mode: sometimes  #!\n"), None,
+     "source.snapshot_mode"),
+    ("bad enum value (postgres.mode)",
+     lambda b: edit(b, "      mode: replica\n", "      mode: replika  #!\n"), None,
+     "sinks[1].postgres.mode"),
+    ("missing source.database",
+     lambda b: edit(edit(b, "  database: src\n", ""), "source:\n  host: 127.0.0.1\n",
+                    "source:  #!\n  host: 127.0.0.1  #!\n"), None,
+     "source.database"),
+    ("unset ${VAR}",
+     lambda b: nth_replace(b, "  password: @PW@\n",
+                           "  password: ${CDC_TEST_UNSET_VARIABLE}  #!\n", 0), None,
+     "source.password"),
+    ("bad YAML syntax",
+     lambda b: edit(b, "  host: 127.0.0.1\n", "  host: 127.0.0.1: 80  #!\n"), None,
+     None),
+    ("platform key (dlq) in pipeline.yaml",
+     lambda b: edit(b, "topic_prefix: cdc\n", "topic_prefix: cdc\ndlq:  #!\n  enabled: true\n"), None,
+     "dlq"),
+    ("duplicate sink_id",
+     lambda b: edit(b, "  - sink_id: mirror\n", "  - sink_id: jsonl  #!\n"), None,
+     "sinks[1].sink_id"),
+    ("no sinks",
+     lambda b: b[: b.index("sinks:")] + "sinks: []  #!\n", None,
+     "sinks"),
+    ("duplicate password (secret values)",
+     lambda b: nth_replace(b, "  password: @PW@\n",
+                           "  password: @PW@  #!\n  password: %s  #!\n" % SECRET2, 0), None,
+     "source.password"),
+    ("unknown key in platform.yaml",
+     None, lambda p: p + "helth_port: 8081  #!\n",
+     "helth_port"),
+]
+
+
+def fill(text, **kw):
+    for k, v in kw.items():
+        text = text.replace("@%s@" % k.upper(), str(v))
+    return text
+
+
+def marked_lines(text):
+    return [i for i, line in enumerate(text.splitlines(), 1) if "#!" in line]
+
+
+def check_one(cdc, args, file_given, lines, keypath, expect_rc, what, timeout=15):
+    """Returns a list of problems with one invocation."""
+    try:
+        # raises on a timeout, a sanitizer report or a leaked password
+        res = cdc.command(args, timeout=timeout)
+    except AssertionError as e:
+        return ["`cdc %s`: %s" % (args[0], e)]
+    probs = []
+    if res.rc != expect_rc:
+        probs.append("exit %s, want %d" % (res.rc, expect_rc))
+    errs = res.error_lines
+    if len(errs) != 1:
+        probs.append("%d lines start with 'error: ', want exactly 1" % len(errs))
+    if errs:
+        e = errs[0]
+        if file_given is not None:
+            m = re.match(r"^error: (.+?):(\d+): (.*)$", e)
+            if not m or m.group(1) != file_given:
+                probs.append("does not start with 'error: %s:LINE: '" % file_given)
+            else:
+                if int(m.group(2)) not in lines:
+                    probs.append("line %s, want %s" % (m.group(2), " or ".join(map(str, lines))))
+                if keypath is not None and not m.group(3).startswith(keypath + ": "):
+                    probs.append("key path: want %r" % (keypath + ": …"))
+        for s in what:
+            if s not in e:
+                probs.append("does not mention %r" % s)
+    if probs:
+        return ["`cdc %s`: %s\n      stderr: %s" % (
+            args[0], "; ".join(probs), h.tail(res.stderr, 6).replace("\n", "\n              "))]
+    return []
+
+
+def test_config_errors(ctx):
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.createdb("mirror")
+    cl.execute("src", "CREATE TABLE public.customers (id int PRIMARY KEY, email text)")
+    out = ctx.tmpdir("out")
+    state = ctx.tmpdir("state")
+    problems = []
+    for name, pipe_fn, plat_fn, keypath in CONFIG_CASES:
+        pipe = fill(pipe_fn(BASE) if pipe_fn else BASE, port=cl.port, user=cl.role, pw=SECRET, out=out)
+        plat = fill(plat_fn(PLATFORM) if plat_fn else PLATFORM, state=state)
+        cdc = ctx.cdc("# placeholder\n", name="case", secrets_=[SECRET, SECRET2, cl.role_password])
+        os.makedirs(os.path.join(cdc.dir, "conf"))
+        for fn, text in (("pipeline.yaml", pipe), ("platform.yaml", plat)):
+            with open(os.path.join(cdc.dir, "conf", fn), "w") as f:
+                f.write(text)
+        bad_file = "conf/platform.yaml" if plat_fn else "conf/pipeline.yaml"
+        lines = marked_lines(plat if plat_fn else pipe)
+        assert lines, "test bug: no #! marker in case %r" % name
+        for verb in ("validate", "run"):
+            args = [verb, "conf/pipeline.yaml", "--platform-config", "conf/platform.yaml"]
+            extra = ["CDC_TEST_UNSET_VARIABLE"] if "${" in pipe else []
+            for p in check_one(cdc, args, bad_file, lines, keypath, 2, extra):
+                problems.append("%s: %s" % (name, p))
+    ctx.log("%d config cases x (validate, run) checked" % len(CONFIG_CASES))
+
+    # runtime failures: exit 1
+    def runtime_case(name, port, tables, what):
+        base = edit(BASE, "    - public.customers\n", "".join("    - %s\n" % t for t in tables))
+        base = fill(base, port=port, user=cl.role, pw="${PGPW}", out=out)
+        cdc = ctx.cdc(base, fill(PLATFORM, state=state), cluster=cl, name="runtime",
+                      secrets_=[SECRET])
+        args = ["run", cdc.pipeline_path, "--platform-config", cdc.platform_path]
+        for p in check_one(cdc, args, None, None, None, 1, what, timeout=60):
+            problems.append("%s: %s" % (name, p))
+
+    dead = h.free_port()
+    runtime_case("unreachable database", dead, ["public.customers"], ["127.0.0.1", str(dead)])
+    runtime_case("table does not exist", cl.port, ["public.customers", "public.no_such_table"],
+                 ["no_such_table"])
+    if problems:
+        raise AssertionError("%d problems:\n  %s" % (len(problems), "\n  ".join(problems)))

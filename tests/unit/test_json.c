@@ -1,0 +1,1027 @@
+/* Unit tests for the JSON encoder (core/json.c).
+ *
+ * Every document the tests produce is checked twice: by json_valid, and at the
+ * end by Python's json module (when python3 is installed), which also decodes
+ * strings and base64 and compares them with what the input bytes mean.
+ *
+ * CDC_JSON_BENCH=1 runs a throughput benchmark before the tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/event.h"
+#include "core/json.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* ---- building events ------------------------------------------------------ */
+
+struct tcol {
+    const char *name;
+    enum cdc_type type;
+    bool key;
+};
+
+/* A test value: kind plus text (which may hold NUL bytes). */
+struct tv {
+    uint8_t kind;
+    const char *s;
+    size_t n;
+};
+
+#define T(lit)                                                                                     \
+    {                                                                                              \
+        CDC_V_TEXT, (lit), sizeof(lit) - 1                                                         \
+    }
+#define VN                                                                                         \
+    {                                                                                              \
+        CDC_V_NULL, NULL, 0                                                                        \
+    }
+#define VU                                                                                         \
+    {                                                                                              \
+        CDC_V_UNCHANGED, NULL, 0                                                                   \
+    }
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct json_ctx ctx = {
+    .pipeline_id = "shop-cdc", .connector = "postgresql", .db = "shop", .version = "0.1.0"};
+
+static struct cdc_table *mktab(const char *schema, const char *name, const struct tcol *cols,
+                               uint16_t ncols)
+{
+    struct cdc_table *tab = cdc_table_new(16384, schema, name, "cdc", ncols);
+    for (uint16_t i = 0; i < ncols; i++) {
+        tab->cols[i].name = strdup(cols[i].name);
+        tab->cols[i].type_name = strdup("text");
+        tab->cols[i].type = cols[i].type;
+        tab->cols[i].key = cols[i].key;
+    }
+    cdc_table_finish(tab);
+    return tab;
+}
+
+static void fill(struct cdc_event *ev, struct cdc_val *dst, const struct tv *src, uint16_t n,
+                 uint32_t *off)
+{
+    for (uint16_t i = 0; i < n; i++) {
+        dst[i].kind = src[i].kind;
+        dst[i].off = *off;
+        dst[i].len = (uint32_t)src[i].n;
+        if (src[i].n)
+            memcpy(ev->data + *off, src[i].s, src[i].n);
+        *off += (uint32_t)src[i].n;
+    }
+}
+
+/* An event on tab (a new reference is taken) with the usual test position:
+ * commit LSN 1000, record LSN 990, xid 771, first in its transaction. */
+static struct cdc_event *mkev(int op, struct cdc_table *tab, const struct tv *before,
+                              const struct tv *after)
+{
+    uint16_t n = tab ? tab->ncols : 2;
+    size_t data = 0;
+    for (uint16_t i = 0; i < n; i++)
+        data += (before ? before[i].n : 0) + (after ? after[i].n : 0);
+    struct cdc_event *ev = cdc_event_new(before ? n : 0, after ? n : 0, data);
+    uint32_t off = 0;
+    if (before)
+        fill(ev, ev->before, before, n, &off);
+    if (after)
+        fill(ev, ev->after, after, n, &off);
+    ev->data_len = off;
+    ev->op = (uint8_t)op;
+    if (tab) {
+        cdc_table_ref(tab);
+        ev->tab = tab;
+    }
+    ev->pos.lsn = 1000;
+    ev->pos.idx = 0;
+    ev->lsn = 990;
+    ev->commit_ts = 1718150400123456;
+    ev->emit_ts = 1718150400456789;
+    ev->xid = 771;
+    ev->total_order = 1;
+    ev->table_order = 1;
+    return ev;
+}
+
+static struct cdc_event *mkmsg(const char *prefix, const char *content, size_t clen, bool txn)
+{
+    struct tv vals[2] = {{CDC_V_TEXT, prefix, strlen(prefix)}, {CDC_V_TEXT, content, clen}};
+    struct cdc_event *ev = mkev(CDC_OP_MESSAGE, NULL, NULL, vals);
+    ev->msg_transactional = txn;
+    return ev;
+}
+
+/* ---- checking documents --------------------------------------------------- */
+
+/* Lines for the Python cross-check: "<kind>\t<hex of input>\t<document>".
+ * kind j: the document must parse; s: it is a string equal to the input
+ * decoded as UTF-8 with replacement; b: it is base64 of the input bytes. */
+static struct buf checks = BUF_INIT;
+
+static void put_hex(struct buf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf_printf(b, "%02x", (unsigned char)s[i]);
+}
+
+static void note(char kind, const char *in, size_t inlen, const struct buf *doc)
+{
+    buf_putc(&checks, kind);
+    buf_putc(&checks, '\t');
+    put_hex(&checks, in, inlen);
+    buf_putc(&checks, '\t');
+    buf_put(&checks, doc->p, doc->len);
+    buf_putc(&checks, '\n');
+}
+
+/* Asserts doc is valid JSON (and queues it for Python); returns its text. */
+static const char *checked(const struct buf *doc)
+{
+    if (!json_valid(doc->p, doc->len))
+        fail_msg("invalid JSON: %.*s", (int)doc->len, doc->p);
+    assert_int_equal(strlen(doc->p), doc->len);
+    note('j', "", 0, doc);
+    return doc->p;
+}
+
+static void assert_envelope(const struct cdc_event *ev, const char *want)
+{
+    struct buf b = BUF_INIT;
+    json_envelope(&b, ev, &ctx);
+    assert_string_equal(checked(&b), want);
+    buf_fini(&b);
+}
+
+static void assert_key(const struct cdc_event *ev, const char *want)
+{
+    struct buf b = BUF_INIT;
+    json_key(&b, ev);
+    assert_string_equal(checked(&b), want);
+    buf_fini(&b);
+}
+
+static void assert_value_n(enum cdc_type t, const char *in, size_t n, const char *want)
+{
+    struct buf b = BUF_INIT;
+    json_value(&b, t, in, n);
+    if (strcmp(checked(&b), want) != 0)
+        fail_msg("type %d, input \"%.*s\": got %s, want %s", (int)t, (int)n, in, b.p, want);
+    buf_fini(&b);
+}
+
+#define assert_value(t, lit, want) assert_value_n((t), (lit), sizeof(lit) - 1, (want))
+
+static void assert_string_n(const char *in, size_t n, const char *want)
+{
+    struct buf b = BUF_INIT;
+    json_string(&b, in, n);
+    if (want && strcmp(checked(&b), want) != 0)
+        fail_msg("input of %zu bytes: got %s, want %s", n, b.p, want);
+    else if (!want)
+        checked(&b);
+    note('s', in, n, &b);
+    buf_fini(&b);
+}
+
+#define assert_string(lit, want) assert_string_n((lit), sizeof(lit) - 1, (want))
+
+/* ---- values --------------------------------------------------------------- */
+
+static void test_value_int(void **state)
+{
+    assert_value(CDC_T_INT, "42", "42");
+    assert_value(CDC_T_INT, "-7", "-7");
+    assert_value(CDC_T_INT, "0", "0");
+    assert_value(CDC_T_INT, "-0", "-0");
+    assert_value(CDC_T_INT, "9223372036854775807", "9223372036854775807");
+    assert_value(CDC_T_INT, "-9223372036854775808", "-9223372036854775808");
+    assert_value(CDC_T_INT, "4294967295", "4294967295");
+    assert_value(CDC_T_INT, "123456789012345678901234567890", "123456789012345678901234567890");
+    /* Integer text outside JSON's grammar is normalised, digits untouched. */
+    assert_value(CDC_T_INT, "+5", "5");
+    assert_value(CDC_T_INT, "007", "7");
+    assert_value(CDC_T_INT, "-00", "-0");
+    /* Not an integer: a string. */
+    assert_value(CDC_T_INT, "", "\"\"");
+    assert_value(CDC_T_INT, "-", "\"-\"");
+    assert_value(CDC_T_INT, "+", "\"+\"");
+    assert_value(CDC_T_INT, "1.5", "\"1.5\"");
+    assert_value(CDC_T_INT, "1e5", "\"1e5\"");
+    assert_value(CDC_T_INT, " 1", "\" 1\"");
+    assert_value(CDC_T_INT, "1 ", "\"1 \"");
+    assert_value(CDC_T_INT, "0x10", "\"0x10\"");
+    assert_value(CDC_T_INT, "abc", "\"abc\"");
+    assert_value(CDC_T_INT, "--1", "\"--1\"");
+}
+
+static void test_value_float(void **state)
+{
+    assert_value(CDC_T_FLOAT, "1.5", "1.5");
+    assert_value(CDC_T_FLOAT, "-2", "-2");
+    assert_value(CDC_T_FLOAT, "0", "0");
+    assert_value(CDC_T_FLOAT, "-0", "-0");
+    assert_value(CDC_T_FLOAT, "1e+30", "1e+30");
+    assert_value(CDC_T_FLOAT, "1.5e-07", "1.5e-07");
+    assert_value(CDC_T_FLOAT, "-1.7976931348623157e+308", "-1.7976931348623157e+308");
+    assert_value(CDC_T_FLOAT, "5E3", "5E3");
+    assert_value(CDC_T_FLOAT, "NaN", "\"NaN\"");
+    assert_value(CDC_T_FLOAT, "Infinity", "\"Infinity\"");
+    assert_value(CDC_T_FLOAT, "-Infinity", "\"-Infinity\"");
+    assert_value(CDC_T_FLOAT, "inf", "\"inf\"");
+    /* Decimal text outside JSON's grammar is normalised. */
+    assert_value(CDC_T_FLOAT, ".5", "0.5");
+    assert_value(CDC_T_FLOAT, "-.5e3", "-0.5e3");
+    assert_value(CDC_T_FLOAT, "5.", "5");
+    assert_value(CDC_T_FLOAT, "5.e3", "5e3");
+    assert_value(CDC_T_FLOAT, "+1.0", "1.0");
+    assert_value(CDC_T_FLOAT, "00.10", "0.10");
+    assert_value(CDC_T_FLOAT, "0012", "12");
+    /* Not a number. */
+    assert_value(CDC_T_FLOAT, "", "\"\"");
+    assert_value(CDC_T_FLOAT, ".", "\".\"");
+    assert_value(CDC_T_FLOAT, "-.", "\"-.\"");
+    assert_value(CDC_T_FLOAT, "1e", "\"1e\"");
+    assert_value(CDC_T_FLOAT, "1e+", "\"1e+\"");
+    assert_value(CDC_T_FLOAT, "e5", "\"e5\"");
+    assert_value(CDC_T_FLOAT, "1.2.3", "\"1.2.3\"");
+    assert_value(CDC_T_FLOAT, "1,5", "\"1,5\"");
+}
+
+static void test_value_numeric_exact(void **state)
+{
+    assert_value(CDC_T_NUMERIC, "12345678901234567890.000000001",
+                 "\"12345678901234567890.000000001\"");
+    assert_value(CDC_T_NUMERIC, "-0.10", "\"-0.10\"");
+    assert_value(CDC_T_NUMERIC, "NaN", "\"NaN\"");
+    assert_value(CDC_T_NUMERIC, "42", "\"42\"");
+}
+
+static void test_value_bool(void **state)
+{
+    assert_value(CDC_T_BOOL, "t", "true");
+    assert_value(CDC_T_BOOL, "f", "false");
+    assert_value(CDC_T_BOOL, "true", "true");
+    assert_value(CDC_T_BOOL, "false", "false");
+    assert_value(CDC_T_BOOL, "T", "\"T\"");
+    assert_value(CDC_T_BOOL, "yes", "\"yes\"");
+    assert_value(CDC_T_BOOL, "", "\"\"");
+    assert_value(CDC_T_BOOL, "tr", "\"tr\"");
+}
+
+static void test_value_bytes(void **state)
+{
+    assert_value(CDC_T_BYTES, "\\x", "\"\"");
+    assert_value(CDC_T_BYTES, "\\x66", "\"Zg==\"");
+    assert_value(CDC_T_BYTES, "\\x666f", "\"Zm8=\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f", "\"Zm9v\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f62", "\"Zm9vYg==\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f6261", "\"Zm9vYmE=\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f626172", "\"Zm9vYmFy\"");
+    assert_value(CDC_T_BYTES, "\\xdeadbeef", "\"3q2+7w==\"");
+    assert_value(CDC_T_BYTES, "\\xDEADBEEF", "\"3q2+7w==\"");
+    assert_value(CDC_T_BYTES, "\\x00", "\"AA==\"");
+    assert_value(CDC_T_BYTES, "\\xfbff", "\"+/8=\"");
+    /* Not hex bytea text: the text itself. */
+    assert_value(CDC_T_BYTES, "\\x0", "\"\\\\x0\"");
+    assert_value(CDC_T_BYTES, "\\x6g", "\"\\\\x6g\"");
+    assert_value(CDC_T_BYTES, "\\X66", "\"\\\\X66\"");
+    assert_value(CDC_T_BYTES, "\\", "\"\\\\\"");
+    assert_value(CDC_T_BYTES, "", "\"\"");
+    assert_value(CDC_T_BYTES, "abc\\000", "\"abc\\\\000\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f62617", "\"\\\\x666f6f62617\"");
+    assert_value(CDC_T_BYTES, "\\x666f6f62617z", "\"\\\\x666f6f62617z\"");
+
+    /* Every byte value, checked against Python's base64. */
+    char in[2 + 2 * 256];
+    static const char hx[] = "0123456789abcdef";
+    for (size_t len = 0; len <= 256; len += (len < 8 ? 1 : 37)) {
+        in[0] = '\\';
+        in[1] = 'x';
+        for (size_t i = 0; i < len; i++) {
+            unsigned c = (unsigned)(i * 7 + len) & 255;
+            in[2 + 2 * i] = hx[c >> 4];
+            in[3 + 2 * i] = hx[c & 15];
+        }
+        struct buf b = BUF_INIT;
+        json_value(&b, CDC_T_BYTES, in, 2 + 2 * len);
+        checked(&b);
+        char raw[256] = {0};
+        for (size_t i = 0; i < len; i++)
+            raw[i] = (char)((i * 7 + len) & 255);
+        note('b', raw, len, &b);
+        buf_fini(&b);
+    }
+}
+
+static void test_value_text_classes(void **state)
+{
+    static const enum cdc_type classes[] = {
+        CDC_T_TEXT,   CDC_T_NUMERIC,   CDC_T_UUID,        CDC_T_JSON,     CDC_T_DATE,  CDC_T_TIME,
+        CDC_T_TIMETZ, CDC_T_TIMESTAMP, CDC_T_TIMESTAMPTZ, CDC_T_INTERVAL, CDC_T_ARRAY,
+    };
+    for (size_t i = 0; i < NELEM(classes); i++)
+        assert_value(classes[i], "x\"y", "\"x\\\"y\"");
+    assert_value(CDC_T_UUID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                 "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
+    assert_value(CDC_T_JSON, "{\"a\": [1, \"x\\n\"]}", "\"{\\\"a\\\": [1, \\\"x\\\\n\\\"]}\"");
+    assert_value(CDC_T_DATE, "2024-06-12", "\"2024-06-12\"");
+    assert_value(CDC_T_TIMESTAMPTZ, "2024-06-12 00:00:00.123+00", "\"2024-06-12 00:00:00.123+00\"");
+    assert_value(CDC_T_INTERVAL, "1 day 02:03:04", "\"1 day 02:03:04\"");
+    assert_value(CDC_T_ARRAY, "{1,2,NULL,\"a b\"}", "\"{1,2,NULL,\\\"a b\\\"}\"");
+    /* An out-of-range class is treated as text. */
+    assert_value((enum cdc_type)99, "7", "\"7\"");
+}
+
+/* ---- strings -------------------------------------------------------------- */
+
+static void test_string_escapes(void **state)
+{
+    assert_string("", "\"\"");
+    assert_string("plain", "\"plain\"");
+    assert_string("a\"b\\c/d", "\"a\\\"b\\\\c/d\"");
+    assert_string("\n\t\r\b\f", "\"\\n\\t\\r\\b\\f\"");
+    assert_string("\x01\x1f\x0b\x7f", "\"\\u0001\\u001f\\u000b\x7f\"");
+    assert_string("a\0b", "\"a\\u0000b\"");
+    assert_string("\"\"\"\"\"\"\"\"\"\"", "\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"\"");
+    /* Bytes needing work at every position of an 8-byte word. */
+    for (int k = 0; k < 16; k++) {
+        char in[17];
+        memset(in, 'a', 16);
+        in[16] = '\0';
+        in[k] = '\\';
+        char want[32];
+        snprintf(want, sizeof want, "\"%.*s\\\\%s\"", k, in, in + k + 1);
+        assert_string_n(in, 16, want);
+    }
+}
+
+static void test_string_unicode(void **state)
+{
+    assert_string("caf\xc3\xa9", "\"caf\xc3\xa9\"");                           /* é */
+    assert_string("\xe6\x97\xa5\xe6\x9c\xac", "\"\xe6\x97\xa5\xe6\x9c\xac\""); /* 日本 */
+    assert_string("\xf0\x9f\x98\x80!", "\"\xf0\x9f\x98\x80!\"");               /* 😀 */
+    assert_string("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");                 /* U+10FFFF */
+    assert_string("\xe2\x80\xa8", "\"\xe2\x80\xa8\"");                         /* U+2028 */
+    assert_string("\xef\xbb\xbf", "\"\xef\xbb\xbf\"");                         /* BOM */
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+static void test_string_invalid_utf8(void **state)
+{
+    assert_string("\xff", "\"" FFFD "\"");
+    assert_string("a\x80z", "\"a" FFFD "z\"");
+    assert_string("\xc3", "\"" FFFD "\"");
+    assert_string("\xc3(", "\"" FFFD "(\"");
+    assert_string("\xe2\x82"
+                  "A",
+                  "\"" FFFD "A\"");                                   /* one maximal subpart */
+    assert_string("\xf0\x9f\x98", "\"" FFFD "\"");                    /* truncated emoji */
+    assert_string("\xc0\xaf", "\"" FFFD FFFD "\"");                   /* overlong */
+    assert_string("\xe0\x80\xaf", "\"" FFFD FFFD FFFD "\"");          /* overlong */
+    assert_string("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"");          /* surrogate */
+    assert_string("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""); /* > U+10FFFF */
+    assert_string("\xf8\x88\x80\x80\x80", "\"" FFFD FFFD FFFD FFFD FFFD "\"");
+    assert_string("\xfe\xff", "\"" FFFD FFFD "\"");
+    assert_string("\xc3\xa9\xc3", "\"\xc3\xa9" FFFD "\"");
+}
+
+/* Long strings cross the encoder's internal slices; a multi-byte sequence or
+ * an escape may straddle a slice boundary. */
+static void test_string_long(void **state)
+{
+    static const char *tails[] = {"\xf0\x9f\x98\x80", "\n", "\xe2\x82", "\xff", "\"", "\xc3\xa9"};
+    for (size_t t = 0; t < NELEM(tails); t++) {
+        for (size_t len = 4090; len <= 4100; len++) {
+            char *in = malloc(len + 16);
+            memset(in, 'x', len);
+            size_t tl = strlen(tails[t]);
+            memcpy(in + len, tails[t], tl);
+            memcpy(in + len + tl, "yz", 2);
+            assert_string_n(in, len + tl + 2, NULL);
+            free(in);
+        }
+    }
+    /* 100 KB of control characters: the worst-case expansion. */
+    size_t n = 100000;
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)(i % 32);
+    struct buf b = BUF_INIT;
+    json_string(&b, in, n);
+    checked(&b);
+    note('s', in, n, &b);
+    assert_true(b.len > n * 5);
+    buf_fini(&b);
+    free(in);
+}
+
+/* Pseudo-random bytes biased towards the interesting ones. */
+static void test_string_random(void **state)
+{
+    static const unsigned char pick[] = {'a',  '"',  '\\', 0,    0x1f, 0x7f, 0x80, 0xbf, 0xc2,
+                                         0xc3, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xff};
+    uint64_t x = 0x243f6a8885a308d3ULL;
+    char in[64];
+    for (int iter = 0; iter < 3000; iter++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = x % sizeof in;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            in[i] = (char)((x >> 8) & 1 ? pick[x % sizeof pick] : (unsigned char)(x >> 16));
+        }
+        assert_string_n(in, n, NULL);
+    }
+}
+
+/* ---- envelopes ------------------------------------------------------------ */
+
+static const struct tcol customer_cols[] = {
+    {"id", CDC_T_INT, true},    {"email", CDC_T_TEXT, false},  {"score", CDC_T_FLOAT, false},
+    {"vip", CDC_T_BOOL, false}, {"photo", CDC_T_BYTES, false}, {"balance", CDC_T_NUMERIC, false},
+};
+
+#define SOURCE_TAIL(snap)                                                                          \
+    "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop-cdc\","        \
+    "\"ts_ms\":1718150400123,\"snapshot\":\"" snap "\",\"db\":\"shop\","                           \
+    "\"sequence\":\"[\\\"1000\\\",\\\"990\\\"]\",\"schema\":\"public\",\"table\":\"customers\","   \
+    "\"txId\":771,\"lsn\":990,\"xmin\":null}"
+#define TXN "\"transaction\":{\"id\":\"771:1000\",\"total_order\":1,\"data_collection_order\":1}"
+
+static void test_envelope_insert(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct tv row[] = {T("42"), T("a@example.com"), T("1.5"), T("t"), T("\\x666f"), T("10.50")};
+    struct cdc_event *ev = mkev(CDC_OP_INSERT, tab, NULL, row);
+    assert_envelope(ev, "{\"before\":null,\"after\":{\"id\":42,\"email\":\"a@example.com\","
+                        "\"score\":1.5,\"vip\":true,\"photo\":\"Zm8=\",\"balance\":\"10.50\"},"
+                        "" SOURCE_TAIL("false") ",\"op\":\"c\",\"ts_ms\":1718150400456," TXN "}");
+    assert_key(ev, "{\"id\":42}");
+
+    /* Appends: existing content is kept. */
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "[");
+    json_envelope(&b, ev, &ctx);
+    buf_putc(&b, ',');
+    json_envelope(&b, ev, &ctx);
+    buf_putc(&b, ']');
+    checked(&b);
+    buf_fini(&b);
+
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+static void test_envelope_update_nulls_unchanged(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct tv before[] = {T("42"), T("old@example.com"), VN, T("f"), VU, T("1")};
+    struct tv after[] = {T("42"), T("new@example.com"), T("NaN"), T("t"), VU, VN};
+    struct cdc_event *ev = mkev(CDC_OP_UPDATE, tab, before, after);
+    ev->pos.idx = 4;
+    ev->total_order = 5;
+    ev->table_order = 3;
+    assert_envelope(
+        ev, "{\"before\":{\"id\":42,\"email\":\"old@example.com\",\"score\":null,"
+            "\"vip\":false,\"photo\":\"__debezium_unavailable_value\",\"balance\":\"1\"},"
+            "\"after\":{\"id\":42,\"email\":\"new@example.com\",\"score\":\"NaN\","
+            "\"vip\":true,\"photo\":\"__debezium_unavailable_value\",\"balance\":null},"
+            "" SOURCE_TAIL("false") ",\"op\":\"u\",\"ts_ms\":1718150400456,"
+                                    "\"transaction\":{\"id\":\"771:1000\",\"total_order\":5,"
+                                    "\"data_collection_order\":3}}");
+    cdc_event_unref(ev);
+
+    /* No old row (REPLICA IDENTITY DEFAULT, key unchanged): before is null. */
+    ev = mkev(CDC_OP_UPDATE, tab, NULL, after);
+    assert_envelope(ev,
+                    "{\"before\":null,\"after\":{\"id\":42,\"email\":\"new@example.com\","
+                    "\"score\":\"NaN\",\"vip\":true,\"photo\":\"__debezium_unavailable_value\","
+                    "\"balance\":null}," SOURCE_TAIL("false") ",\"op\":\"u\","
+                                                              "\"ts_ms\":1718150400456," TXN "}");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+static void test_envelope_delete(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    /* Key-only old row: the other columns are null. */
+    struct tv before[] = {T("42"), VN, VN, VN, VN, VN};
+    struct cdc_event *ev = mkev(CDC_OP_DELETE, tab, before, NULL);
+    ev->before_key_only = true;
+    assert_envelope(ev, "{\"before\":{\"id\":42,\"email\":null,\"score\":null,\"vip\":null,"
+                        "\"photo\":null,\"balance\":null},\"after\":null," SOURCE_TAIL(
+                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456," TXN "}");
+    assert_key(ev, "{\"id\":42}");
+    cdc_event_unref(ev);
+
+    /* REPLICA IDENTITY NOTHING: no old row at all. */
+    ev = mkev(CDC_OP_DELETE, tab, NULL, NULL);
+    assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
+                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456," TXN "}");
+    assert_key(ev, "null");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+static void test_envelope_snapshot(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct tv row[] = {T("1"), T("x"), T("-Infinity"), T("f"), T("\\x"), T("0")};
+    struct cdc_event *ev = mkev(CDC_OP_READ, tab, NULL, row);
+    ev->snapshot = true;
+    const char *after = "{\"before\":null,\"after\":{\"id\":1,\"email\":\"x\","
+                        "\"score\":\"-Infinity\",\"vip\":false,\"photo\":\"\",\"balance\":\"0\"},";
+    char want[2048];
+    snprintf(want, sizeof want, "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"transaction\":null}",
+             after, SOURCE_TAIL("true"));
+    assert_envelope(ev, want);
+    ev->snapshot_last = true;
+    snprintf(want, sizeof want, "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"transaction\":null}",
+             after, SOURCE_TAIL("last"));
+    assert_envelope(ev, want);
+    assert_key(ev, "{\"id\":1}");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+static void test_envelope_truncate(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct cdc_event *ev = mkev(CDC_OP_TRUNCATE, tab, NULL, NULL);
+    assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
+                            "false") ",\"op\":\"t\",\"ts_ms\":1718150400456," TXN "}");
+    assert_key(ev, "null");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+#define MSG_SOURCE(txid)                                                                           \
+    "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop-cdc\","        \
+    "\"ts_ms\":1718150400123,\"snapshot\":\"false\",\"db\":\"shop\","                              \
+    "\"sequence\":\"[\\\"1000\\\",\\\"990\\\"]\",\"schema\":null,\"table\":null,"                  \
+    "\"txId\":" txid ",\"lsn\":990,\"xmin\":null}"
+
+static void test_envelope_message(void **state)
+{
+    struct cdc_event *ev = mkmsg("audit", "hello\0\xff", 7, true);
+    assert_envelope(
+        ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+                "771") ",\"message\":{\"prefix\":\"audit\",\"content\":\"aGVsbG8A/w==\"}," TXN "}");
+    assert_key(ev, "null");
+    cdc_event_unref(ev);
+
+    ev = mkmsg("p\"x", "", 0, false);
+    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+                            "null") ",\"message\":{\"prefix\":\"p\\\"x\",\"content\":\"\"},"
+                                    "\"transaction\":null}");
+    cdc_event_unref(ev);
+
+    /* A message without values still encodes. */
+    ev = mkev(CDC_OP_MESSAGE, NULL, NULL, NULL);
+    ev->msg_transactional = true;
+    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+                            "771") ",\"message\":{\"prefix\":\"\",\"content\":\"\"}," TXN "}");
+    cdc_event_unref(ev);
+}
+
+static void test_envelope_control(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_puts(&b, "keep");
+    for (int k = 0; k < 2; k++) {
+        struct cdc_event *ev = mkev(k ? CDC_OP_REWIND : CDC_OP_COMMIT, NULL, NULL, NULL);
+        json_envelope(&b, ev, &ctx);
+        assert_string_equal(b.p, "keep");
+        json_key(&b, ev);
+        assert_string_equal(b.p, "keepnull");
+        b.len = 4;
+        b.p[4] = '\0';
+        cdc_event_unref(ev);
+    }
+    buf_fini(&b);
+}
+
+/* Odd names, an unknown op, NULL context strings, extreme numbers: still
+ * valid JSON. */
+static void test_envelope_odd(void **state)
+{
+    static const struct tcol cols[] = {{"we\"ird\n", CDC_T_TEXT, true}, {"", CDC_T_INT, false}};
+    struct cdc_table *tab = mktab("s\\x", "t\xff", cols, 2);
+    struct tv row[] = {T("\xf0\x9f\x98\x80"), T("x")};
+    struct cdc_event *ev = mkev('x', tab, row, row);
+    ev->pos.lsn = UINT64_MAX;
+    ev->lsn = UINT64_MAX;
+    ev->commit_ts = INT64_MIN;
+    ev->emit_ts = -1;
+    ev->xid = UINT32_MAX;
+    ev->total_order = UINT32_MAX;
+    ev->table_order = UINT32_MAX;
+    struct json_ctx nulls = {0};
+    struct buf b = BUF_INIT;
+    json_envelope(&b, ev, &nulls);
+    checked(&b);
+    assert_non_null(strstr(b.p, "\"ts_ms\":-9223372036854776,"));
+    assert_non_null(strstr(b.p, "\"ts_ms\":-1,"));
+    assert_non_null(strstr(b.p, "\"op\":\"x\""));
+    assert_non_null(strstr(b.p, "\"schema\":\"s\\\\x\",\"table\":\"t" FFFD "\""));
+    assert_non_null(strstr(b.p, "\"version\":\"\",\"connector\":\"\",\"name\":\"\""));
+    struct cdc_pos pos;
+    assert_int_equal(json_envelope_position(b.p, b.len, &pos), 0);
+    assert_true(pos.lsn == UINT64_MAX);
+    assert_true(pos.idx == (uint64_t)UINT32_MAX - 1);
+    buf_reset(&b);
+    json_key(&b, ev);
+    assert_string_equal(checked(&b), "{\"we\\\"ird\\n\":\"\xf0\x9f\x98\x80\"}");
+    buf_fini(&b);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void test_key_composite_and_none(void **state)
+{
+    static const struct tcol cols[] = {{"region", CDC_T_TEXT, true},
+                                       {"qty", CDC_T_INT, false},
+                                       {"id", CDC_T_INT, true},
+                                       {"tag", CDC_T_UUID, true}};
+    struct cdc_table *tab = mktab("public", "orders", cols, 4);
+    struct tv row[] = {T("eu"), T("3"), T("7"), T("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")};
+    struct cdc_event *ev = mkev(CDC_OP_INSERT, tab, NULL, row);
+    assert_key(ev, "{\"region\":\"eu\",\"id\":7,\"tag\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"}");
+    cdc_event_unref(ev);
+
+    /* Deletes take the key from before; a NULL key value is null. */
+    struct tv old[] = {VN, VN, T("8"), T("x")};
+    ev = mkev(CDC_OP_DELETE, tab, old, NULL);
+    assert_key(ev, "{\"region\":null,\"id\":8,\"tag\":\"x\"}");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+
+    static const struct tcol nokey[] = {{"a", CDC_T_INT, false}, {"b", CDC_T_TEXT, false}};
+    tab = mktab("public", "log", nokey, 2);
+    struct tv r2[] = {T("1"), T("b")};
+    ev = mkev(CDC_OP_INSERT, tab, NULL, r2);
+    assert_key(ev, "null");
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+
+    ev = mkmsg("p", "c", 1, true);
+    assert_key(ev, "null");
+    cdc_event_unref(ev);
+}
+
+/* ---- positions ------------------------------------------------------------ */
+
+static int position_of(const char *s, size_t n, struct cdc_pos *pos)
+{
+    /* Copy to an exact-size heap block so ASan sees any over-read. */
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, s, n);
+    int rc = json_envelope_position(copy, n, pos);
+    free(copy);
+    return rc;
+}
+
+static void assert_round_trip(struct cdc_event *ev, uint64_t lsn, uint32_t total)
+{
+    ev->pos.lsn = lsn;
+    ev->pos.idx = total - 1;
+    ev->total_order = total;
+    struct buf b = BUF_INIT;
+    json_envelope(&b, ev, &ctx);
+    checked(&b);
+    struct cdc_pos pos = {0, 0};
+    assert_int_equal(position_of(b.p, b.len, &pos), 0);
+    assert_true(pos.lsn == lsn);
+    assert_true(pos.idx == (uint64_t)total - 1);
+    assert_int_equal(cdc_pos_cmp(pos, ev->pos), 0);
+
+    /* With a line ending. */
+    buf_puts(&b, "\r\n");
+    assert_int_equal(position_of(b.p, b.len, &pos), 0);
+    b.len -= 2;
+
+    /* Every truncation is rejected and leaves pos alone. */
+    for (size_t n = 0; n < b.len; n++) {
+        struct cdc_pos untouched = {7, 7};
+        assert_int_equal(position_of(b.p, n, &untouched), CDC_EINVAL);
+        assert_true(untouched.lsn == 7 && untouched.idx == 7);
+    }
+    buf_fini(&b);
+}
+
+static void test_position_round_trip(void **state)
+{
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct tv row[] = {
+        T("42"), T("\",\"transaction\":{\"id\":\"1:2\",\"total_order\":9}}"), VN, VN, VN, VN};
+    static const int ops[] = {CDC_OP_INSERT, CDC_OP_UPDATE, CDC_OP_DELETE, CDC_OP_TRUNCATE};
+    for (size_t k = 0; k < NELEM(ops); k++) {
+        struct cdc_event *ev = mkev(ops[k], tab, row, row);
+        assert_round_trip(ev, 1000, 1);
+        assert_round_trip(ev, 0, 2);
+        assert_round_trip(ev, 24023128, 77);
+        assert_round_trip(ev, UINT64_MAX, UINT32_MAX);
+        cdc_event_unref(ev);
+    }
+    struct cdc_event *ev = mkmsg("p", "c", 1, true);
+    assert_round_trip(ev, 123456789, 3);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+static void test_position_rejects(void **state)
+{
+    struct cdc_pos pos;
+    /* Events without a transaction block. */
+    struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
+    struct tv row[] = {T("1"), VN, VN, VN, VN, VN};
+    struct cdc_event *ev = mkev(CDC_OP_READ, tab, NULL, row);
+    ev->snapshot = true;
+    struct buf b = BUF_INIT;
+    json_envelope(&b, ev, &ctx);
+    assert_int_equal(position_of(b.p, b.len, &pos), CDC_EINVAL);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+    ev = mkmsg("p", "c", 1, false);
+    buf_reset(&b);
+    json_envelope(&b, ev, &ctx);
+    assert_int_equal(position_of(b.p, b.len, &pos), CDC_EINVAL);
+    cdc_event_unref(ev);
+    buf_fini(&b);
+
+#define OK_HEAD "{\"before\":null,\"after\":null,\"op\":\"c\""
+    static const char *bad[] = {
+        "",
+        "{",
+        "null",
+        "{}",
+        "\n",
+        "{\"before\":",
+        "{\"op\":\"m\",",
+        OK_HEAD ",\"transaction\":null}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":0,\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":4294967296,"
+                "\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"4294967296:2\",\"total_order\":1,"
+                "\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:18446744073709551616\",\"total_order\":1,"
+                "\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:02\",\"total_order\":1,\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":-1,\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":1,\"data_collection_order\":1}}x",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":1,\"data_collection_order\":1}",
+        OK_HEAD ",\"transaction\":{\"id\":\":2\",\"total_order\":1,\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:\",\"total_order\":1,\"data_collection_order\":1}}",
+        OK_HEAD ",\"transaction\":{\"id\":\"1:2\",\"total_order\":1}}",
+        OK_HEAD ", \"transaction\":{\"id\":\"1:2\",\"total_order\":1,\"data_collection_order\":1}}",
+        ("{\"after\":null,\"transaction\":{\"id\":\"1:2\",\"total_order\":1,"
+         "\"data_collection_order\":1}}"),
+        ",\"transaction\":{\"id\":\"1:2\",\"total_order\":1,\"data_collection_order\":1}}",
+    };
+    for (size_t i = 0; i < NELEM(bad); i++) {
+        if (position_of(bad[i], strlen(bad[i]), &pos) != CDC_EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+    }
+    const char *good = OK_HEAD
+        ",\"transaction\":{\"id\":\"1:2\",\"total_order\":3,\"data_collection_order\":1}}\n";
+    assert_int_equal(position_of(good, strlen(good), &pos), 0);
+    assert_true(pos.lsn == 2 && pos.idx == 2);
+    assert_int_equal(json_envelope_position(NULL, 0, &pos), CDC_EINVAL);
+
+    /* Random bytes, some with a valid-looking tail. */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    char junk[300];
+    for (int iter = 0; iter < 20000; iter++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = x % 200;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            junk[i] = x & 1 ? "{}\":,0123456789transcio_dlbefrop"[(x >> 1) % 32] : (char)(x >> 9);
+        }
+        if (iter & 1) {
+            memcpy(junk, OK_HEAD, 10);
+            n = n < 10 ? 10 : n;
+        }
+        position_of(junk, n, &pos);
+    }
+}
+
+/* ---- the validator itself ------------------------------------------------- */
+
+static void test_validator(void **state)
+{
+    static const char *good[] = {
+        "null",
+        " true ",
+        "false",
+        "0",
+        "-0",
+        "1.5e+30",
+        "-1E-7",
+        "\"\"",
+        "\"\\u00e9\\/\"",
+        "\"\\ud83d\\ude00\"",
+        "[]",
+        "{}",
+        "[1,[2,{\"a\":[]}]]",
+        "{\"a\":1,\"b\":{\"c\":null}}",
+        "\t\n\r [ 1 , 2 ] \n",
+        "\"\xf0\x9f\x98\x80\x7f\"",
+    };
+    static const char *bad[] = {
+        "",
+        " ",
+        "nul",
+        "nulll",
+        "True",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "1e",
+        "-",
+        "NaN",
+        "Infinity",
+        "[1,]",
+        "[,1]",
+        "{\"a\"1}",
+        "{\"a\":}",
+        "{a:1}",
+        "{,}",
+        "[1 2]",
+        "\"",
+        "\"\\\"",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\x01\"",
+        "\"\n\"",
+        "\"\xff\"",
+        "\"\xc3\"",
+        "\"\xed\xa0\x80\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "1 2",
+        "[",
+        "]",
+        "{\"a\":1,}",
+        "\"a\"\"b\"",
+    };
+    for (size_t i = 0; i < NELEM(good); i++)
+        if (!json_valid(good[i], strlen(good[i])))
+            fail_msg("rejected: %s", good[i]);
+    for (size_t i = 0; i < NELEM(bad); i++)
+        if (json_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted: %s", bad[i]);
+    assert_false(json_valid("\"\0\"", 3));
+    assert_false(json_valid("1\0", 2));
+    assert_false(json_valid(NULL, 0));
+
+    /* Nesting: 256 levels are fine, 257 are not. */
+    char deep[600];
+    for (int d = 256; d <= 257; d++) {
+        memset(deep, '[', (size_t)d);
+        memset(deep + d, ']', (size_t)d);
+        assert_int_equal(json_valid(deep, 2 * (size_t)d), d == 256);
+    }
+}
+
+/* ---- the Python cross-check ----------------------------------------------- */
+
+static const char py_check[] =
+    "import base64, json, sys\n"
+    "def bad(c): raise ValueError('non-standard constant ' + c)\n"
+    "n = 0\n"
+    "for no, line in enumerate(sys.stdin.buffer, 1):\n"
+    "    kind, hexin, doc = line.rstrip(b'\\n').split(b'\\t', 2)\n"
+    "    v = json.loads(doc.decode('utf-8'), parse_constant=bad)\n"
+    "    raw = bytes.fromhex(hexin.decode())\n"
+    "    if kind == b's' and v != raw.decode('utf-8', 'replace'):\n"
+    "        sys.exit('line %d: string mismatch: %r -> %r' % (no, raw, v))\n"
+    "    if kind == b'b' and base64.b64decode(v, validate=True) != raw:\n"
+    "        sys.exit('line %d: base64 mismatch: %r -> %r' % (no, raw, v))\n"
+    "    n += 1\n"
+    "print('python checked %d documents' % n)\n";
+
+static void test_python_cross_check(void **state)
+{
+    if (system("python3 -c '' >/dev/null 2>&1") != 0)
+        skip();
+    char path[] = "/tmp/test_json_pyXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(py_check, f);
+    fclose(f);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "python3 %s", path);
+    FILE *p = popen(cmd, "w");
+    assert_non_null(p);
+    fwrite(checks.p, 1, checks.len, p);
+    int rc = pclose(p);
+    unlink(path);
+    assert_int_equal(rc, 0);
+}
+
+/* ---- benchmark ------------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 1,000,000 inserts into a typical 6-column table, one envelope plus newline
+ * each, into a buffer drained every 1 MB as a file sink would. */
+static void bench(void)
+{
+    static const struct tcol cols[] = {
+        {"id", CDC_T_INT, true},       {"name", CDC_T_TEXT, false},
+        {"email", CDC_T_TEXT, false},  {"balance", CDC_T_NUMERIC, false},
+        {"active", CDC_T_BOOL, false}, {"created_at", CDC_T_TIMESTAMPTZ, false},
+    };
+    struct cdc_table *tab = mktab("public", "customers", cols, 6);
+    struct tv row[] = {T("1234567"), T("Zoë Smith"), T("zoe.smith@example.com"),
+                       T("1234.50"), T("t"),         T("2024-06-12 10:15:30.123456+00")};
+    struct cdc_event *ev = mkev(CDC_OP_INSERT, tab, NULL, row);
+    const int n = 1000000;
+    struct buf b = BUF_INIT;
+    uint64_t bytes = 0;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        ev->pos.lsn++;
+        json_envelope(&b, ev, &ctx);
+        buf_putc(&b, '\n');
+        if (b.len >= (1u << 20)) {
+            bytes += b.len;
+            buf_reset(&b);
+        }
+    }
+    bytes += b.len;
+    double dt = now_s() - t0;
+    printf("json bench: %d events, %.1f bytes/event, %.3f s: %.0f events/s, %.1f MB/s\n", n,
+           (double)bytes / n, dt, n / dt, (double)bytes / dt / 1e6);
+    buf_fini(&b);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+}
+
+int main(void)
+{
+    const char *b = getenv("CDC_JSON_BENCH");
+    if (b && strcmp(b, "1") == 0)
+        bench();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_value_int),
+        cmocka_unit_test(test_value_float),
+        cmocka_unit_test(test_value_numeric_exact),
+        cmocka_unit_test(test_value_bool),
+        cmocka_unit_test(test_value_bytes),
+        cmocka_unit_test(test_value_text_classes),
+        cmocka_unit_test(test_string_escapes),
+        cmocka_unit_test(test_string_unicode),
+        cmocka_unit_test(test_string_invalid_utf8),
+        cmocka_unit_test(test_string_long),
+        cmocka_unit_test(test_string_random),
+        cmocka_unit_test(test_envelope_insert),
+        cmocka_unit_test(test_envelope_update_nulls_unchanged),
+        cmocka_unit_test(test_envelope_delete),
+        cmocka_unit_test(test_envelope_snapshot),
+        cmocka_unit_test(test_envelope_truncate),
+        cmocka_unit_test(test_envelope_message),
+        cmocka_unit_test(test_envelope_control),
+        cmocka_unit_test(test_envelope_odd),
+        cmocka_unit_test(test_key_composite_and_none),
+        cmocka_unit_test(test_position_round_trip),
+        cmocka_unit_test(test_position_rejects),
+        cmocka_unit_test(test_validator),
+        /* Last: checks every document the tests above produced. */
+        cmocka_unit_test(test_python_cross_check),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    buf_fini(&checks);
+    return rc;
+}
