@@ -72,7 +72,7 @@ struct source_cfg {
     char **tables;                /* "schema.table"; at least one */
     size_t ntables;
     struct cfg_loc tables_loc;
-    struct cfg_loc *table_locs; /* ntables entries: where each table was named */
+    struct cfg_loc *table_locs;       /* ntables entries: where each table was named */
     enum snapshot_mode snapshot_mode; /* default initial */
     char *slot_name;                  /* default "cdc_slot"; [a-z0-9_]{1,63} */
     char *publication_name;           /* default "cdc_publication" */
@@ -80,13 +80,13 @@ struct source_cfg {
     char *replica_set_name;           /* or NULL */
     char *auth_source;                /* default "admin" */
     /* ours */
-    char *sslmode;                      /* default "prefer" */
-    double connect_timeout_seconds;     /* default 10 */
-    double status_interval_seconds;     /* default 10: standby status update period */
-    double heartbeat_interval_seconds;  /* default 0 = off: emit a logical message this often */
-    int snapshot_parallelism;           /* default 2: reader connections for snapshots */
-    int64_t snapshot_chunk_rows;        /* default 50000 rows per chunk */
-    char *signal_table;                 /* or NULL: "schema.table" for remote snapshot triggers */
+    char *sslmode;                     /* default "prefer" */
+    double connect_timeout_seconds;    /* default 10 */
+    double status_interval_seconds;    /* default 10: standby status update period */
+    double heartbeat_interval_seconds; /* default 0 = off: emit a logical message this often */
+    int snapshot_parallelism;          /* default 2: reader connections for snapshots */
+    int64_t snapshot_chunk_rows;       /* default 50000 rows per chunk */
+    char *signal_table;                /* or NULL: "schema.table" for remote snapshot triggers */
 };
 
 struct file_sink_cfg {
@@ -97,12 +97,12 @@ struct file_sink_cfg {
 };
 
 struct pg_sink_cfg {
-    char *host;     /* default "localhost" */
-    int port;       /* default 5432 */
-    char *database; /* required */
-    char *username; /* default "postgres" */
-    char *password; /* secret; or NULL */
-    char *sslmode;  /* default "prefer" */
+    char *host;             /* default "localhost" */
+    int port;               /* default 5432 */
+    char *database;         /* required */
+    char *username;         /* default "postgres" */
+    char *password;         /* secret; or NULL */
+    char *sslmode;          /* default "prefer" */
     enum pg_sink_mode mode; /* default events */
     char *target_table;     /* events mode; default "public.cdc_events" */
     char *target_schema;    /* replica mode; or NULL = same schema as the source table */
@@ -113,15 +113,15 @@ struct pg_sink_cfg {
 };
 
 struct webhook_sink_cfg {
-    char *url;                 /* required, http:// or https:// */
-    char *method;              /* POST | PUT | PATCH; default POST */
-    struct kv *headers;        /* extra request headers */
+    char *url;          /* required, http:// or https:// */
+    char *method;       /* POST | PUT | PATCH; default POST */
+    struct kv *headers; /* extra request headers */
     size_t nheaders;
-    double timeout_seconds;    /* default 10 */
-    char *auth_token;          /* secret; or NULL: sent as "Authorization: Bearer …" */
-    char *signing_secret;      /* secret; or NULL: HMAC-SHA256 signature header */
-    int batch_size;            /* default 1: >1 sends JSON arrays of up to this many envelopes */
-    int max_in_flight;         /* default 8 concurrent requests */
+    double timeout_seconds; /* default 10 */
+    char *auth_token;       /* secret; or NULL: sent as "Authorization: Bearer …" */
+    char *signing_secret;   /* secret; or NULL: HMAC-SHA256 signature header */
+    int batch_size;         /* default 1: >1 sends JSON arrays of up to this many envelopes */
+    int max_in_flight;      /* default 8 concurrent requests */
 };
 
 struct iceberg_sink_cfg { /* accepted for compatibility; not implemented yet */
@@ -134,13 +134,13 @@ struct iceberg_sink_cfg { /* accepted for compatibility; not implemented yet */
 };
 
 struct sink_cfg {
-    char *sink_id;  /* required, unique */
+    char *sink_id; /* required, unique */
     enum sink_type sink_type;
-    bool enabled;   /* default true */
+    bool enabled;                /* default true */
     enum sink_ordering ordering; /* default: the sink's own preference */
-    bool has_retry;             /* a per-sink retry block overrides platform retry */
-    struct retry_cfg retry;     /* effective retry policy (platform default merged) */
-    struct cfg_loc loc;         /* the list item */
+    bool has_retry;              /* a per-sink retry block overrides platform retry */
+    struct retry_cfg retry;      /* effective retry policy (platform default merged) */
+    struct cfg_loc loc;          /* the list item */
     struct file_sink_cfg file;
     struct pg_sink_cfg postgres;
     struct webhook_sink_cfg webhook;
@@ -148,16 +148,16 @@ struct sink_cfg {
 };
 
 struct kafka_cfg {
-    char *bootstrap_servers;   /* default "localhost:9092" */
-    char *schema_registry_url; /* default "http://localhost:8081" */
-    char *group_id;            /* default "cdc-platform" */
-    char *auto_offset_reset;   /* earliest | latest; default earliest */
-    bool enable_idempotence;   /* default true */
-    char *acks;                /* default "all" */
-    int topic_num_partitions;  /* default 1 */
-    int topic_replication_factor; /* default 1 */
-    int poll_batch_size;          /* default 1 */
-    int deser_pool_size;          /* default 1 */
+    char *bootstrap_servers;        /* default "localhost:9092" */
+    char *schema_registry_url;      /* default "http://localhost:8081" */
+    char *group_id;                 /* default "cdc-platform" */
+    char *auto_offset_reset;        /* earliest | latest; default earliest */
+    bool enable_idempotence;        /* default true */
+    char *acks;                     /* default "all" */
+    int topic_num_partitions;       /* default 1 */
+    int topic_replication_factor;   /* default 1 */
+    int poll_batch_size;            /* default 1 */
+    int deser_pool_size;            /* default 1 */
     double commit_interval_seconds; /* default 0 */
     char *security_protocol;        /* or NULL */
     char *sasl_mechanism;           /* or NULL */
@@ -186,9 +186,9 @@ struct platform_cfg {
     struct connector_cfg connector;
     struct dlq_cfg dlq;
     struct retry_cfg retry;
-    int max_buffered_messages;        /* default 10000 per partition */
-    int64_t max_buffered_bytes;       /* default 64 MiB across the pipeline */
-    int partitions;                   /* default 0 = 4 x online CPUs */
+    int max_buffered_messages;              /* default 10000 per partition */
+    int64_t max_buffered_bytes;             /* default 64 MiB across the pipeline */
+    int partitions;                         /* default 0 = 4 x online CPUs */
     double schema_monitor_interval_seconds; /* default 30 */
     double lag_monitor_interval_seconds;    /* default 15 */
     bool stop_on_incompatible_schema;       /* default false */

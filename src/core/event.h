@@ -102,12 +102,12 @@ struct cdc_table {
     char *topic;      /* owned: "{topic_prefix}.{schema}.{name}" */
     char replident;   /* 'd' default, 'f' full, 'i' index, 'n' nothing */
     uint16_t ncols;
-    uint16_t nkeys;            /* columns with key=true */
+    uint16_t nkeys; /* columns with key=true */
     /* The key columns identify one row (a primary key or replica-identity
      * index).  False when the key is the whole old row of a REPLICA IDENTITY
      * FULL table without a primary key (duplicates possible), or empty. */
     bool key_unique;
-    struct cdc_column *cols;   /* owned, ncols entries */
+    struct cdc_column *cols; /* owned, ncols entries */
 };
 
 /* New table with ncols zeroed columns and one reference.  Strings are copied. */
@@ -134,23 +134,23 @@ struct cdc_val {
 
 struct cdc_event {
     atomic_uint refs;
-    uint8_t op;        /* enum cdc_op */
+    uint8_t op;           /* enum cdc_op */
     bool before_key_only; /* before holds only the key columns (REPLICA IDENTITY DEFAULT/INDEX) */
-    uint16_t part;     /* partition, set by the router */
-    uint32_t size;     /* bytes accounted against the memory budget */
-    uint64_t seq;      /* position in the event log, set by the source (1, 2, …) */
+    uint16_t part;        /* partition, set by the router */
+    uint32_t size;        /* bytes accounted against the memory budget */
+    uint64_t seq;         /* position in the event log, set by the source (1, 2, …) */
     struct cdc_pos pos;
     uint64_t lsn;      /* LSN of the change record itself (Debezium source.lsn) */
     uint64_t end_lsn;  /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
     int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
     int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
     uint32_t xid;
-    uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
-    uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
-    uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
-    bool snapshot;        /* produced by a snapshot read */
-    bool snapshot_last;   /* the last row of a snapshot */
-    struct cdc_table *tab; /* owned reference; NULL for messages and control events */
+    uint32_t table_order;   /* 1-based order of this event among its table's events in the txn */
+    uint32_t total_order;   /* 1-based order of this event in the txn (pos.idx + 1) */
+    uint32_t rewind_gen;    /* CDC_OP_REWIND: generation of the rewind */
+    bool snapshot;          /* produced by a snapshot read */
+    bool snapshot_last;     /* the last row of a snapshot */
+    struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */
     /* CDC_OP_MESSAGE: prefix and content are values 0 and 1 of `after`

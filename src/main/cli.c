@@ -8,13 +8,13 @@
 
 #include "main/cli.h"
 
-#define OPT_PLATFORM "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"
+#define OPT_PLATFORM                                                                               \
+    "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"
 
 static const struct command commands[] = {
     {"validate", cmd_validate, "PIPELINE [--platform-config PLATFORM]",
      "Check a pipeline (and platform) config and print what it would do.",
-     "\noptions:\n" OPT_PLATFORM
-     "\nPrints a summary and exits 0, or prints every problem as\n"
+     "\noptions:\n" OPT_PLATFORM "\nPrints a summary and exits 0, or prints every problem as\n"
      "\"error: FILE:LINE: KEY: MESSAGE\" and exits 2.\n"},
     {"run", cmd_run, "PIPELINE [--platform-config PLATFORM] [--stop-at-lsn LSN]",
      "Stream changes from the source to every enabled sink until stopped.",
@@ -51,8 +51,9 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun `cdc COMMAND --help` for a command's options.  Exit status: 0 ok, 1 runtime "
-                 "failure, 2 usage or configuration error.\n");
+    fprintf(out,
+            "\nRun `cdc COMMAND --help` for a command's options.  Exit status: 0 ok, 1 runtime "
+            "failure, 2 usage or configuration error.\n");
 }
 
 void cli_command_usage(const struct command *cmd, FILE *out)

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 
-#define CDC_VERSION "0.1.0"
+#define CDC_VERSION   "0.1.0"
 #define CLI_EXIT_HELP 1000 /* cli_parse_common printed help: exit 0 */
 
 struct command;

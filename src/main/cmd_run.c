@@ -88,8 +88,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     if (stop_flag)
         log_info("run.stopping", "signal=%d", (int)stop_flag);
     engine_close(eng);
-    int waitrc =
-        engine_wait(eng, (int64_t)(cfg->platform.shutdown_timeout_seconds * 1e6));
+    int waitrc = engine_wait(eng, (int64_t)(cfg->platform.shutdown_timeout_seconds * 1e6));
     pgsrc_finish(src, eng);
     if (srcrc != 0) {
         fprintf(stderr, "error: %s\n", err);

@@ -94,8 +94,8 @@ PGconn *pgconn_connect(const struct pgconn_params *p, char *err, size_t errlen)
 PGresult *pgconn_exec(PGconn *conn, char *err, size_t errlen, const char *sql, int nparams,
                       const char *const *params)
 {
-    PGresult *res = nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
-                            : PQexec(conn, sql);
+    PGresult *res =
+        nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;

@@ -25,12 +25,12 @@ struct runner {
     unsigned idx;
     pthread_t thread;
     bool started;
-    struct cdc_pos have;  /* the destination holds everything up to here */
-    uint64_t last_seen;   /* newest seq read from the log */
-    uint64_t last_given;  /* newest seq passed to write() */
-    size_t pending;       /* events written since the last flush */
+    struct cdc_pos have;   /* the destination holds everything up to here */
+    uint64_t last_seen;    /* newest seq read from the log */
+    uint64_t last_given;   /* newest seq passed to write() */
+    size_t pending;        /* events written since the last flush */
     int64_t pending_since; /* monotonic us of the first of them */
-    bool awaiting_rewind; /* discard until a REWIND marker of gen >= rewind_gen */
+    bool awaiting_rewind;  /* discard until a REWIND marker of gen >= rewind_gen */
     uint32_t rewind_gen;
     uint64_t rng;
     size_t batch_size;
@@ -222,9 +222,8 @@ static void *runner_main(void *arg)
         if (r->awaiting_rewind)
             continue;
         bool caught_up = n < READ_BATCH;
-        bool due = r->pending &&
-                   (r->pending >= r->batch_size || caught_up ||
-                    clock_mono_us() - r->pending_since >= r->flush_interval_us);
+        bool due = r->pending && (r->pending >= r->batch_size || caught_up ||
+                                  clock_mono_us() - r->pending_since >= r->flush_interval_us);
         if (due || (r->pending == 0 && n > 0)) {
             if (runner_flush(r) != 0) {
                 runner_recover(r);
@@ -293,8 +292,9 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
             continue;
         const struct sink_ops *ops = sink_ops_find(sc->sink_type);
         if (!ops) {
-            rc = cdc_fail(err, errlen, CDC_ENOTSUP, "sinks[%zu] (%s): sink_type %s is not implemented yet",
-                          i, sc->sink_id, config_sink_type_name(sc->sink_type));
+            rc = cdc_fail(err, errlen, CDC_ENOTSUP,
+                          "sinks[%zu] (%s): sink_type %s is not implemented yet", i, sc->sink_id,
+                          config_sink_type_name(sc->sink_type));
             goto fail;
         }
         struct runner *r = &eng->runners[k];

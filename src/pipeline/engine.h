@@ -25,14 +25,14 @@ struct engine;
 struct engine_sink_stats {
     const char *sink_id;
     const char *sink_type;
-    const char *state; /* "running", "retrying", "stopped" */
-    uint64_t events_out;  /* events delivered (data events, after skipping) */
-    uint64_t skipped;     /* events the destination already had */
+    const char *state;   /* "running", "retrying", "stopped" */
+    uint64_t events_out; /* events delivered (data events, after skipping) */
+    uint64_t skipped;    /* events the destination already had */
     uint64_t flushes;
     uint64_t errors;
     uint64_t retries;
-    uint64_t done_seq;    /* durable up to this event log seq */
-    uint64_t backlog;     /* events in the log this sink has not read */
+    uint64_t done_seq; /* durable up to this event log seq */
+    uint64_t backlog;  /* events in the log this sink has not read */
     char last_error[256];
 };
 

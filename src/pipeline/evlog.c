@@ -19,9 +19,9 @@ struct evlog {
     pthread_cond_t writable; /* the producer waits here */
     struct cdc_event **ring; /* owned; slots [tail, head) are in use */
     uint64_t mask;
-    uint64_t head;     /* next slot to write */
-    uint64_t tail;     /* oldest slot some consumer has not read */
-    uint64_t *cursor;  /* per consumer: next slot to read */
+    uint64_t head;    /* next slot to write */
+    uint64_t tail;    /* oldest slot some consumer has not read */
+    uint64_t *cursor; /* per consumer: next slot to read */
     unsigned nconsumers;
     unsigned nparts;
     size_t max_bytes;

@@ -21,19 +21,19 @@
 struct evlog;
 
 struct evlog_cfg {
-    unsigned nconsumers;   /* >= 1 */
-    unsigned nparts;       /* partitions, >= 1 */
-    size_t max_bytes;      /* budget for live events, all partitions */
-    size_t max_per_part;   /* live events per partition */
+    unsigned nconsumers; /* >= 1 */
+    unsigned nparts;     /* partitions, >= 1 */
+    size_t max_bytes;    /* budget for live events, all partitions */
+    size_t max_per_part; /* live events per partition */
 };
 
 struct evlog_stats {
-    uint64_t pushed;        /* events appended */
-    uint64_t live_bytes;    /* bytes held by events not yet released by all consumers */
+    uint64_t pushed;     /* events appended */
+    uint64_t live_bytes; /* bytes held by events not yet released by all consumers */
     uint64_t live_events;
-    uint64_t full_waits;    /* times the producer had to wait for room */
-    uint64_t full_wait_us;  /* total time the producer waited */
-    bool full_now;          /* the producer is waiting right now */
+    uint64_t full_waits;   /* times the producer had to wait for room */
+    uint64_t full_wait_us; /* total time the producer waited */
+    bool full_now;         /* the producer is waiting right now */
 };
 
 int evlog_new(struct evlog **out, const struct evlog_cfg *cfg);

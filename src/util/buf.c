@@ -27,6 +27,7 @@ void buf_grow(struct buf *b, size_t extra)
         cap *= 2;
     b->p = xrealloc(b->p, cap);
     b->cap = cap;
+    b->p[b->len] = '\0';
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

@@ -121,15 +121,16 @@ void log_emit(enum log_level lvl, const char *event, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
+    char ts[80];
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 
     char line[2600];
     struct buf b = {line, 0, sizeof line};
     if (log_json) {
-        b.len = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"",
-                                 ts, level_names[lvl], event);
+        b.len =
+            (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"",
+                             ts, level_names[lvl], event);
         /* logfmt_to_json may outgrow the stack buffer: move to the heap then. */
         struct buf h = BUF_INIT;
         buf_put(&h, line, b.len);
@@ -140,8 +141,8 @@ void log_emit(enum log_level lvl, const char *event, const char *fmt, ...)
         buf_fini(&h);
         return;
     }
-    int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s%s%s\n", ts, level_names[lvl], event,
-                     body[0] ? " " : "", body);
+    int n = snprintf(line, sizeof line, "ts=%s level=%s event=%s%s%s\n", ts, level_names[lvl],
+                     event, body[0] ? " " : "", body);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line) {

@@ -20,7 +20,9 @@ the repository root, found from this file.
 import base64
 import collections
 import contextlib
+import decimal
 import hashlib
+import io
 import json
 import math
 import os
@@ -37,7 +39,6 @@ import threading
 import time
 
 import psycopg2
-import psycopg2.extensions
 import psycopg2.extras
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -651,6 +652,12 @@ def primary_key(conn, table):
         return [r[0] for r in cur.fetchall()]
 
 
+def text_expr(col):
+    """SQL for a column's text output (the type's output function, as in
+    COPY and pgoutput; `::text` differs for boolean and char(n)), NULL kept."""
+    return "CASE WHEN %s IS NULL THEN NULL ELSE concat(%s) END" % (col, col)
+
+
 class TableMeta:
     def __init__(self, conn, table):
         self.table = table
@@ -665,7 +672,7 @@ class TableMeta:
             self.identity = cur.fetchone()[0]  # d(efault), f(ull), i(ndex), n(othing)
 
     def text_select(self, prefix=""):
-        return ", ".join("%s%s::text" % (prefix, qident(c)) for c in self.names)
+        return ", ".join(text_expr(prefix + qident(c)) for c in self.names)
 
     def rows_text(self, conn):
         """Every row as {column: text or None}."""
@@ -771,9 +778,13 @@ def row_mismatches(meta, json_row, text_row, skip=()):
         if c not in json_row:
             bad.append("%s (missing)" % c)
         elif not json_value_ok(meta.types[c], json_row[c], text_row[c]):
-            bad.append(
-                "%s: got %s, source %s" % (c, short(json_row[c], 80), short(text_row[c], 80))
-            )
+            try:
+                want = json.dumps(expected_json(meta.types[c], text_row[c]), ensure_ascii=False)
+            except ValueError:
+                want = "?"
+            bad.append("%s: got %s, want %s (%s text %s)" % (
+                c, short(json.dumps(json_row[c], ensure_ascii=False), 80), short(want, 80),
+                meta.types[c], short(text_row[c], 60)))
     return bad
 
 
@@ -889,8 +900,6 @@ def compare_tables(src_conn, dst_conn, table, dst_table=None, show=10):
 
 def copy_table(src_conn, dst_conn, table, dst_table=None):
     """Copies all rows by COPY TO/FROM (used to build a mirror by hand)."""
-    import io
-
     buf = io.BytesIO()
     with src_conn.cursor() as cur:
         cur.copy_expert("COPY %s TO STDOUT" % qtable(table), buf)
@@ -1242,8 +1251,6 @@ def check_jsonl_against_oracle(records, txns, pipeline_id="t1", db="src"):
 def read_events(conn, table="public.cdc_events"):
     """Rows of the event-log table; JSON numbers parsed as Decimal so that
     they compare exactly with the file's."""
-    import decimal
-
     loads = lambda s: json.loads(s, parse_float=decimal.Decimal)  # noqa: E731
     psycopg2.extras.register_default_jsonb(conn, loads=loads)
     psycopg2.extras.register_default_json(conn, loads=loads)
@@ -1283,8 +1290,6 @@ def check_events_against_oracle(rows, txns, topic_prefix="cdc", pipeline_id="t1"
 
 def _floatify(o):
     """Decimal -> int/float, for shape checks only."""
-    import decimal
-
     if isinstance(o, dict):
         return {k: _floatify(v) for k, v in o.items()}
     if isinstance(o, list):
@@ -1297,8 +1302,6 @@ def _floatify(o):
 def check_events_match_file(rows, records):
     """event_value equals the file's envelope for the same change (all but
     the processing-time ts_ms); event_key holds the key columns."""
-    import decimal
-
     def norm(o):
         # numbers compare as exact decimals: jsonb keeps 1e308 as 1000…0
         if isinstance(o, dict):
@@ -1366,7 +1369,7 @@ class Recorder:
 
     def update(self, table, set_sql, where, params=None):
         m = self.metas[table]
-        old = ", ".join('%s::text AS "o%d"' % (qident(c), i) for i, c in enumerate(m.names))
+        old = ", ".join('%s AS "o%d"' % (text_expr(qident(c)), i) for i, c in enumerate(m.names))
         sql = ("UPDATE %s t SET %s FROM (SELECT ctid AS octid, %s FROM %s WHERE %s) o "
                "WHERE t.ctid = o.octid RETURNING %s, %s" % (
                    table, set_sql, old, table, where,
@@ -1414,9 +1417,15 @@ def match_records(records, expect, metas):
 
     for i, rec in enumerate(records, 1):
         op = rec["op"]
-        if op == "t":
-            continue
         table = rec_table(rec)
+        if op == "t":
+            cands = pool.get((rec["source"]["txId"], table, op))
+            if cands:
+                cands.pop()
+            else:
+                problems.append("line %d: truncate of %s in xid %s was not done" % (
+                    i, table, rec["source"]["txId"]))
+            continue
         m = metas[table]
         key = (rec["source"]["txId"], table, op)
         cands = pool.get(key, [])

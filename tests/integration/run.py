@@ -25,6 +25,14 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
+# quick checks first, the long ones last; other modules run after these
+ORDER = ["test_harness", "test_config_errors", "test_cli", "test_capture", "test_types",
+         "test_big_txn", "test_crash"]
+
+
+def shown(path):
+    return os.path.relpath(path, harness.REPO_ROOT) if path.startswith(harness.REPO_ROOT + os.sep) else path
+
 
 def discover(selectors, substr):
     """[(test id, function)] in file order, then definition order."""
@@ -37,7 +45,8 @@ def discover(selectors, substr):
         wanted_modules.setdefault(mod, set())
         if func:
             wanted_modules[mod].add(func)
-    names = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
+    names = sorted((f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py")),
+                   key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     for mod in wanted_modules:
         if mod not in names:
             raise SystemExit("no test module %s in %s" % (mod, os.path.relpath(HERE)))
@@ -98,7 +107,7 @@ def main():
         print("no tests selected")
         return 1
     print("cdc integration tests: CDC_BIN=%s CDC_BIN_RELEASE=%s" % (
-        os.path.relpath(harness.cdc_bin()), os.path.relpath(harness.cdc_bin(True))), flush=True)
+        shown(harness.cdc_bin()), shown(harness.cdc_bin(True))), flush=True)
     results = []
     t_all = time.monotonic()
     for tid, func in tests:

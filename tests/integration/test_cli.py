@@ -26,7 +26,7 @@ def test_help_and_usage_errors(ctx):
     for args in (["--help"], ["run", "--help"]):
         r = cdc.command(args, timeout=30).expect_rc(0)
         assert (r.stdout + r.stderr).strip(), "`cdc %s` printed nothing" % " ".join(args)
-    assert "run" in cdc.command(["--help"]).stdout + cdc.command(["--help"]).stderr
+        assert "run" in r.stdout + r.stderr, "`cdc %s` does not mention run" % " ".join(args)
     r = cdc.command(["frobnicate"], timeout=30)
     r.expect_rc(2)
     assert r.stderr.strip(), "an unknown command must say something on stderr"

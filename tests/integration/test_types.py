@@ -176,7 +176,7 @@ def test_types_round_trip(ctx):
     # explicit decoding of a few mappings, against the database's own values
     with src.cursor() as cur:
         cur.execute("SELECT id, c_bytea, c_numeric, c_numeric_p, c_float8, c_int8 FROM alltypes "
-                    "WHERE id IN (1, 2, 3, 4, 5, 6, 8, 9)")
+                    "WHERE id IN (2, 3, 4, 5, 6, 8, 9)")  # rows never updated
         db = {r[0]: r[1:] for r in cur.fetchall()}
     for i, (b, num, nump, f8, i8) in db.items():
         a = ins[i]
@@ -190,9 +190,10 @@ def test_types_round_trip(ctx):
             assert isinstance(a[col], str) and decimal.Decimal(a[col]) == v, \
                 "%s of row %d: %r vs %s" % (col, i, a[col], v)
         if i8 is not None:
-            assert a["c_int8"] == i8 and type(a["c_int8"]) is int
+            assert a["c_int8"] == i8 and type(a["c_int8"]) is int, "c_int8 of row %d" % i
         if f8 is not None and not math.isnan(f8) and not math.isinf(f8):
-            assert a["c_float8"] == f8 and math.copysign(1, a["c_float8"]) == math.copysign(1, f8)
+            assert a["c_float8"] == f8 and math.copysign(1, a["c_float8"]) == math.copysign(1, f8), \
+                "c_float8 of row %d: %r vs %r" % (i, a["c_float8"], f8)
     assert ins[2]["c_float8"] == "NaN" and ins[3]["c_float4"] == "Infinity" \
         and ins[4]["c_float8"] == "-Infinity", "NaN/Infinity must be strings"
     assert all(v is None for k, v in ins[9].items() if k != "id"), "row 9 must be all null"

@@ -20,13 +20,13 @@
 #include "util/mem.h"
 
 #define WRITE_CHUNK (1u << 20)
-#define SCAN_LIMIT (64u << 20) /* how far back to look for a positioned line */
+#define SCAN_LIMIT  (64u << 20) /* how far back to look for a positioned line */
 
 struct file_sink {
     int fd;
-    struct buf out;       /* encoded, not yet written */
-    uint64_t given_seq;   /* newest seq passed to write() */
-    bool unsynced;        /* bytes written since the last fsync */
+    struct buf out;     /* encoded, not yet written */
+    uint64_t given_seq; /* newest seq passed to write() */
+    bool unsynced;      /* bytes written since the last fsync */
 };
 
 static int write_all(struct sink *sk, struct file_sink *fs)
@@ -41,8 +41,8 @@ static int write_all(struct sink *sk, struct file_sink *fs)
             /* Drop what was not written: the reopen after this error re-reads
              * the file and the engine replays from what it holds. */
             buf_reset(&fs->out);
-            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot write %s: %s",
-                                  sk->cfg->file.path, strerror(e));
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot write %s: %s", sk->cfg->file.path,
+                                  strerror(e));
         }
         off += (size_t)w;
         fs->unsynced = true;
@@ -115,16 +115,16 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
     while (end > 0 && size - end < (off_t)SCAN_LIMIT) {
         off_t start;
         if (find_line_start(fs->fd, end - 1, &start) != 0) {
-            rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
-                                strerror(errno));
+            rc =
+                sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path, strerror(errno));
             break;
         }
         size_t len = (size_t)(end - 1 - start);
         buf_reset(&line);
         buf_reserve(&line, len);
         if (pread(fs->fd, line.p, len, start) != (ssize_t)len) {
-            rc = sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
-                                strerror(errno));
+            rc =
+                sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path, strerror(errno));
             break;
         }
         line.len = len;

@@ -158,9 +158,10 @@ static int ensure_table(struct sink *sk, struct pgs_mirror *m, const char *schem
 {
     const struct cdc_table *tab = m->tab;
     const char *vals[1] = {m->qname};
-    PGresult *res = pgs_query(sk, "SELECT a.attname FROM pg_attribute a "
-                                  "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
-                                  "AND NOT a.attisdropped",
+    PGresult *res = pgs_query(sk,
+                              "SELECT a.attname FROM pg_attribute a "
+                              "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
+                              "AND NOT a.attisdropped",
                               1, vals);
     if (!res)
         return CDC_ERR;
@@ -236,8 +237,8 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
     m = xcalloc(1, sizeof *m);
     cdc_table_ref(tab);
     m->tab = tab;
-    const char *schema = sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema
-                                                          : tab->schema;
+    const char *schema =
+        sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema : tab->schema;
     m->qname = pgconn_quote_qualified(schema, tab->name);
     if (ensure_table(sk, m, schema) != 0) {
         pgs_mirror_free(m);
@@ -309,8 +310,8 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
     const struct cdc_val *old = ev->before ? ev->before : ev->after;
     if (!tab->key_unique && !ev->before)
         return sink_set_error(sk, SINK_ERR_PERMANENT,
-                              "table %s.%s has no key and the log carried no old row",
-                              tab->schema, tab->name);
+                              "table %s.%s has no key and the log carried no old row", tab->schema,
+                              tab->name);
     bool *skip = NULL;
     char *sql = m->upd_sql;
     int n = 0;
@@ -358,8 +359,8 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
         return apply_update(sk, m, ev);
     case CDC_OP_DELETE: {
         if (!ev->before)
-            return sink_set_error(sk, SINK_ERR_PERMANENT,
-                                  "table %s.%s: delete without old key", tab->schema, tab->name);
+            return sink_set_error(sk, SINK_ERR_PERMANENT, "table %s.%s: delete without old key",
+                                  tab->schema, tab->name);
         int n = put_match_params(sk, ev, ev->before, vals, 0);
         if (n < 0)
             return n;

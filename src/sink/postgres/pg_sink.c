@@ -19,8 +19,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define PIPELINE_MAX 4000          /* results outstanding before we drain */
-#define COMMIT_MIN_AGE_US 200000   /* commit at a boundary once the txn is this old… */
+#define PIPELINE_MAX      4000   /* results outstanding before we drain */
+#define COMMIT_MIN_AGE_US 200000 /* commit at a boundary once the txn is this old… */
 
 static int commit_rows(const struct sink *sk)
 {
@@ -96,8 +96,7 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
     return maybe_drain(sk);
 }
 
-int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind,
-                   const struct cdc_event *ev)
+int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
     if (!PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
@@ -138,8 +137,8 @@ int pgs_drain(struct sink *sk)
                 char line[512], ctx[256];
                 describe_event(p->ev, ctx, sizeof ctx);
                 pgconn_result_error(res, line, sizeof line);
-                rc = sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line,
-                                    ctx);
+                rc =
+                    sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line, ctx);
                 if (p->ev)
                     sk->err_seq = p->ev->seq;
             } else if (rc == 0 && p->kind == PGS_COMMIT) {
@@ -179,10 +178,9 @@ PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *c
     char e[512];
     PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, nparams, vals);
     if (!res)
-        sink_set_error(sk,
-                       PQstatus(ps->conn) != CONNECTION_OK ? SINK_ERR_RETRYABLE
-                                                            : SINK_ERR_PERMANENT,
-                       "%s", e);
+        sink_set_error(
+            sk, PQstatus(ps->conn) != CONNECTION_OK ? SINK_ERR_RETRYABLE : SINK_ERR_PERMANENT, "%s",
+            e);
     if (!PQenterPipelineMode(ps->conn)) {
         PQclear(res);
         conn_error(sk, "cannot enter pipeline mode");
@@ -278,24 +276,23 @@ static int events_ensure_table(struct sink *sk)
     free(table);
     int rc = 0;
     if (pc->create_tables) {
-        char *sql = xasprintf(
-            "CREATE SCHEMA IF NOT EXISTS %s; "
-            "CREATE TABLE IF NOT EXISTS %s ("
-            " id bigserial PRIMARY KEY,"
-            " event_key jsonb,"
-            " event_value jsonb NOT NULL,"
-            " source_topic text NOT NULL,"
-            " source_partition integer NOT NULL,"
-            " source_offset bigint NOT NULL,"
-            " created_at timestamptz NOT NULL DEFAULT now(),"
-            " UNIQUE (source_topic, source_partition, source_offset))",
-            qschema, ps->events_table);
+        char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
+                              "CREATE TABLE IF NOT EXISTS %s ("
+                              " id bigserial PRIMARY KEY,"
+                              " event_key jsonb,"
+                              " event_value jsonb NOT NULL,"
+                              " source_topic text NOT NULL,"
+                              " source_partition integer NOT NULL,"
+                              " source_offset bigint NOT NULL,"
+                              " created_at timestamptz NOT NULL DEFAULT now(),"
+                              " UNIQUE (source_topic, source_partition, source_offset))",
+                              qschema, ps->events_table);
         char e[512];
         PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
         free(sql);
         if (!res)
-            rc = sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create %s: %s",
-                                pc->target_table, e);
+            rc =
+                sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create %s: %s", pc->target_table, e);
         PQclear(res);
     }
     free(qschema);
@@ -364,8 +361,9 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
     if (!res)
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot initialise checkpoint: %s", e);
     PQclear(res);
-    sql = xasprintf("SELECT commit_lsn, event_index FROM %s WHERE pipeline_id = $1 AND sink_id = $2",
-                    ps->ckpt_table);
+    sql =
+        xasprintf("SELECT commit_lsn, event_index FROM %s WHERE pipeline_id = $1 AND sink_id = $2",
+                  ps->ckpt_table);
     res = pgconn_exec(ps->conn, e, sizeof e, sql, 2, vals);
     free(sql);
     if (!res)

@@ -16,30 +16,30 @@ enum pgs_kind { PGS_BEGIN, PGS_STMT, PGS_PREPARE, PGS_CKPT, PGS_COMMIT, PGS_DDL 
 
 /* One result the pipeline owes us, in send order. */
 struct pgs_pending {
-    uint8_t kind;                 /* enum pgs_kind */
-    uint64_t seq;                 /* PGS_COMMIT: the marker made durable by it */
-    const struct cdc_event *ev;   /* PGS_STMT: the event applied (borrowed during write) */
+    uint8_t kind;               /* enum pgs_kind */
+    uint64_t seq;               /* PGS_COMMIT: the marker made durable by it */
+    const struct cdc_event *ev; /* PGS_STMT: the event applied (borrowed during write) */
 };
 
 struct pgsink {
     PGconn *conn;
-    bool in_dbtxn;           /* a BEGIN was sent and no COMMIT yet */
+    bool in_dbtxn; /* a BEGIN was sent and no COMMIT yet */
     int64_t dbtxn_started_us;
     size_t rows_in_dbtxn;
-    uint64_t given_seq;      /* newest seq passed to write() */
-    uint64_t durable_seq;    /* newest marker seq whose COMMIT succeeded */
-    bool at_boundary;        /* everything sent so far ends at a source commit */
+    uint64_t given_seq;   /* newest seq passed to write() */
+    uint64_t durable_seq; /* newest marker seq whose COMMIT succeeded */
+    bool at_boundary;     /* everything sent so far ends at a source commit */
     struct cdc_pos boundary_pos;
     uint64_t boundary_seq;
     struct pgs_pending *pend;
     size_t npend, cappend;
-    unsigned next_stmt;      /* for statement names */
-    struct strmap *stmts;    /* statement text key -> name (heap string) */
-    struct strmap *mirrors;  /* "relid:version" -> struct pgs_mirror */
-    char *ckpt_table;        /* quoted */
-    char *events_table;      /* quoted (events mode) */
+    unsigned next_stmt;     /* for statement names */
+    struct strmap *stmts;   /* statement text key -> name (heap string) */
+    struct strmap *mirrors; /* "relid:version" -> struct pgs_mirror */
+    char *ckpt_table;       /* quoted */
+    char *events_table;     /* quoted (events mode) */
     struct buf sql, keybuf, valbuf;
-    const char **vals;       /* parameter scratch */
+    const char **vals; /* parameter scratch */
     size_t capvals;
     bool warned_nokey;
 };

@@ -16,8 +16,8 @@ struct rd {
 
 static int rd_fail(struct rd *r, const char *field)
 {
-    return cdc_fail(r->err, r->errlen, CDC_EINVAL, "pgoutput %s message truncated or malformed at %s",
-                    r->what, field);
+    return cdc_fail(r->err, r->errlen, CDC_EINVAL,
+                    "pgoutput %s message truncated or malformed at %s", r->what, field);
 }
 
 static int rd_u8(struct rd *r, uint8_t *v, const char *field)
@@ -74,7 +74,7 @@ static int rd_tuple(struct rd *r, struct pgo_tuple *t)
         return CDC_EINVAL;
     t->p = r->p;
     for (uint16_t i = 0; i < t->ncols; i++) {
-        uint8_t kind;
+        uint8_t kind = 0;
         if (rd_u8(r, &kind, "tuple column kind"))
             return CDC_EINVAL;
         switch (kind) {
@@ -83,7 +83,7 @@ static int rd_tuple(struct rd *r, struct pgo_tuple *t)
             break;
         case 't':
         case 'b': {
-            uint32_t len;
+            uint32_t len = 0;
             if (rd_u32(r, &len, "tuple value length"))
                 return CDC_EINVAL;
             if ((uint64_t)(r->end - r->p) < len)
@@ -143,7 +143,7 @@ static int rd_stream_xid(struct rd *r, bool streaming, struct pgo_msg *m)
 
 static int parse_relation(struct rd *r, struct pgo_msg *m)
 {
-    uint8_t ident;
+    uint8_t ident = 0;
     if (rd_u32(r, &m->relation.relid, "relation id") ||
         rd_str(r, &m->relation.nspname, "namespace") ||
         rd_str(r, &m->relation.relname, "relation name") || rd_u8(r, &ident, "replica identity") ||
@@ -152,9 +152,9 @@ static int parse_relation(struct rd *r, struct pgo_msg *m)
     m->relation.replident = (char)ident;
     m->relation.cols = r->p;
     for (uint16_t i = 0; i < m->relation.ncols; i++) {
-        uint8_t flags;
+        uint8_t flags = 0;
         const char *name;
-        uint32_t oid, typmod;
+        uint32_t oid = 0, typmod = 0;
         if (rd_u8(r, &flags, "column flags") || rd_str(r, &name, "column name") ||
             rd_u32(r, &oid, "column type") || rd_u32(r, &typmod, "column type modifier"))
             return CDC_EINVAL;
@@ -164,7 +164,7 @@ static int parse_relation(struct rd *r, struct pgo_msg *m)
 
 static int parse_change(struct rd *r, struct pgo_msg *m)
 {
-    uint8_t tag;
+    uint8_t tag = 0;
     m->change.old_kind = 0;
     if (rd_u32(r, &m->change.relid, "relation id") || rd_u8(r, &tag, "tuple tag"))
         return CDC_EINVAL;
@@ -196,8 +196,8 @@ int pgo_parse(const uint8_t *buf, size_t len, bool streaming, struct pgo_msg *m,
     struct rd r = {buf, buf + len, err, errlen, "empty"};
     if (len == 0)
         return cdc_fail(err, errlen, CDC_EINVAL, "pgoutput message is empty");
-    m->type = (enum pgo_type)*r.p++;
-    uint64_t u64;
+    m->type = (enum pgo_type) * r.p++;
+    uint64_t u64 = 0;
     int rc = 0;
 
     switch (m->type) {
@@ -280,7 +280,8 @@ int pgo_parse(const uint8_t *buf, size_t len, bool streaming, struct pgo_msg *m,
     if (rc)
         return CDC_EINVAL;
     if (r.p != r.end)
-        return cdc_fail(err, errlen, CDC_EINVAL, "pgoutput %s message has %zu unexpected trailing bytes",
-                        r.what, (size_t)(r.end - r.p));
+        return cdc_fail(err, errlen, CDC_EINVAL,
+                        "pgoutput %s message has %zu unexpected trailing bytes", r.what,
+                        (size_t)(r.end - r.p));
     return 0;
 }

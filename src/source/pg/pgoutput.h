@@ -71,7 +71,7 @@ struct pgo_msg {
             uint64_t commit_lsn; /* LSN of the commit record */
             uint64_t end_lsn;    /* end of the commit record */
             int64_t commit_ts;   /* microseconds since 2000-01-01 */
-        } commit; /* PGO_COMMIT and PGO_STREAM_COMMIT */
+        } commit;                /* PGO_COMMIT and PGO_STREAM_COMMIT */
         struct {
             uint64_t lsn; /* commit LSN on the origin server */
             const char *name;
@@ -96,7 +96,7 @@ struct pgo_msg {
             struct pgo_tuple new; /* insert/update; for deletes unused */
         } change;
         struct {
-            uint8_t options;      /* 1 CASCADE, 2 RESTART IDENTITY */
+            uint8_t options; /* 1 CASCADE, 2 RESTART IDENTITY */
             uint32_t nrels;
             const uint8_t *relids; /* nrels big-endian uint32 */
         } truncate;

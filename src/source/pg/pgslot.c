@@ -89,9 +89,8 @@ int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_
                               "source.tables: %s.%s is not a table (relkind %c)", schema, table,
                               kind);
             else if ((ident == 'd' && !has_pk) || ident == 'n')
-                log_warn("source.replica_identity",
-                         "table=%s.%s identity=%s hint=%s", schema, table,
-                         ident == 'n' ? "nothing" : "default_without_primary_key",
+                log_warn("source.replica_identity", "table=%s.%s identity=%s hint=%s", schema,
+                         table, ident == 'n' ? "nothing" : "default_without_primary_key",
                          log_q("UPDATE and DELETE on this table cannot be captured; add a primary "
                                "key or ALTER TABLE ... REPLICA IDENTITY FULL"));
         }
@@ -110,9 +109,8 @@ static int publication_tables(PGconn *conn, const char *pub, bool *exists, bool 
 {
     const char *params[1] = {pub};
     char e[512];
-    PGresult *res = pgconn_exec(conn, e, sizeof e,
-                                "SELECT puballtables FROM pg_publication WHERE pubname = $1", 1,
-                                params);
+    PGresult *res = pgconn_exec(
+        conn, e, sizeof e, "SELECT puballtables FROM pg_publication WHERE pubname = $1", 1, params);
     if (!res)
         return cdc_fail(err, errlen, CDC_ECONN, "source: %s", e);
     *exists = PQntuples(res) == 1;
@@ -180,8 +178,7 @@ int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char
         sql = xasprintf("CREATE PUBLICATION %s FOR TABLE %s", pub, tables.p);
         *action = "created";
     } else if (all) {
-        log_warn("source.publication_all_tables", "publication=%s",
-                 log_q(src->publication_name));
+        log_warn("source.publication_all_tables", "publication=%s", log_q(src->publication_name));
         *action = "unchanged";
     } else if (strcmp(have.p ? have.p : "", want.p ? want.p : "") != 0) {
         sql = xasprintf("ALTER PUBLICATION %s SET TABLE %s", pub, tables.p);
@@ -292,8 +289,7 @@ int pgslot_drop(PGconn *conn, const struct config *cfg, bool *dropped_slot, bool
     }
     bool exists = false, all = false;
     struct buf list = BUF_INIT;
-    rc = publication_tables(conn, cfg->source.publication_name, &exists, &all, &list, err,
-                            errlen);
+    rc = publication_tables(conn, cfg->source.publication_name, &exists, &all, &list, err, errlen);
     buf_fini(&list);
     if (rc)
         return rc;

@@ -19,7 +19,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define PUSH_BATCH 512
+#define PUSH_BATCH       512
 #define HEARTBEAT_PREFIX "cdc_heartbeat"
 
 /* Per-table change counter within one transaction (data_collection_order). */
@@ -30,10 +30,10 @@ struct table_count {
 
 struct pgsrc {
     const struct config *cfg;
-    struct engine *eng;          /* borrowed during pgsrc_run */
+    struct engine *eng; /* borrowed during pgsrc_run */
     const struct pgsrc_opts *opts;
-    PGconn *conn;                /* SQL connection: catalog lookups, heartbeats */
-    PGconn *repl;                /* replication connection, or NULL */
+    PGconn *conn; /* SQL connection: catalog lookups, heartbeats */
+    PGconn *repl; /* replication connection, or NULL */
     struct relcache *rels;
     struct spill *spill;
     uint64_t start_lsn;
@@ -51,11 +51,11 @@ struct pgsrc {
     bool in_stream;
     uint32_t stream_xid;
 
-    uint64_t msg_lsn;             /* LSN of the message being handled */
-    uint64_t next_seq;            /* last seq assigned */
-    uint64_t last_commit_end;     /* end LSN of the newest transaction fully pushed */
-    uint64_t write_lsn;           /* newest position received and processed */
-    uint64_t sent_flush;          /* flush position last reported */
+    uint64_t msg_lsn;         /* LSN of the message being handled */
+    uint64_t next_seq;        /* last seq assigned */
+    uint64_t last_commit_end; /* end LSN of the newest transaction fully pushed */
+    uint64_t write_lsn;       /* newest position received and processed */
+    uint64_t sent_flush;      /* flush position last reported */
     int64_t last_status_us;
     int64_t next_heartbeat_us;
     bool ever_streamed;
@@ -269,7 +269,7 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     bool before = m->change.old_kind != 0;
     bool after = m->type != PGO_DELETE;
     size_t cap = (before ? m->change.old.len : 0) + (after ? m->change.new.len : 0);
-    int op = m->type == PGO_INSERT ? CDC_OP_INSERT
+    int op = m->type == PGO_INSERT   ? CDC_OP_INSERT
              : m->type == PGO_UPDATE ? CDC_OP_UPDATE
                                      : CDC_OP_DELETE;
     struct cdc_event *ev = new_change(src, op, tab, before, after, cap);
@@ -381,8 +381,8 @@ static int replay_stream(struct pgsrc *src, const struct pgo_msg *m)
             break;
     }
     if (!rc && r < 0)
-        rc = cdc_fail(src->err, sizeof src->err, CDC_EIO, "cannot read back streamed transaction %u",
-                      xid);
+        rc = cdc_fail(src->err, sizeof src->err, CDC_EIO,
+                      "cannot read back streamed transaction %u", xid);
     spill_finish(src->spill, xid);
     if (rc)
         return rc;
@@ -573,9 +573,9 @@ static void heartbeat(struct pgsrc *src)
     char e[256];
     if (ensure_sql_conn(src) != 0)
         return;
-    PGresult *res = pgconn_exec(src->conn, e, sizeof e,
-                                "SELECT pg_logical_emit_message(false, '" HEARTBEAT_PREFIX "', '')",
-                                0, NULL);
+    PGresult *res =
+        pgconn_exec(src->conn, e, sizeof e,
+                    "SELECT pg_logical_emit_message(false, '" HEARTBEAT_PREFIX "', '')", 0, NULL);
     if (!res)
         log_warn("source.heartbeat_failed", "error=%s", log_q(e));
     PQclear(res);

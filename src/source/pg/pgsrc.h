@@ -28,15 +28,15 @@ struct pgsrc_opts {
 };
 
 struct pgsrc_stats {
-    uint64_t events;          /* change events emitted */
-    uint64_t transactions;    /* commits seen */
-    uint64_t bytes_received;  /* pgoutput payload bytes */
-    uint64_t received_lsn;    /* newest position received */
-    uint64_t confirmed_lsn;   /* newest position confirmed to the slot */
+    uint64_t events;         /* change events emitted */
+    uint64_t transactions;   /* commits seen */
+    uint64_t bytes_received; /* pgoutput payload bytes */
+    uint64_t received_lsn;   /* newest position received */
+    uint64_t confirmed_lsn;  /* newest position confirmed to the slot */
     uint64_t reconnects;
-    uint64_t spilled_bytes;   /* streamed transactions waiting on disk */
-    int64_t last_commit_ts;   /* unix us of the newest commit seen */
-    int connected;            /* the replication connection is up */
+    uint64_t spilled_bytes; /* streamed transactions waiting on disk */
+    int64_t last_commit_ts; /* unix us of the newest commit seen */
+    int connected;          /* the replication connection is up */
 };
 
 /* Connects and prepares (creating publication and slot if missing).  Runtime

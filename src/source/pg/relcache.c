@@ -182,14 +182,14 @@ static int lookup_types(PGconn *conn, struct cdc_table *tab, char *err, size_t e
     buf_putc(&mods, '}');
     const char *params[2] = {oids.p, mods.p};
     char e[512];
-    PGresult *res = pgconn_exec(
-        conn, e, sizeof e,
-        "SELECT CASE WHEN u.o >= 16384 OR coalesce(t.typelem, 0) >= 16384 THEN 'text' "
-        "            ELSE format_type(u.o, u.m) END, "
-        "       coalesce(t.typcategory, 'X') "
-        "FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS u(o, m, n) "
-        "LEFT JOIN pg_type t ON t.oid = u.o ORDER BY u.n",
-        2, params);
+    PGresult *res =
+        pgconn_exec(conn, e, sizeof e,
+                    "SELECT CASE WHEN u.o >= 16384 OR coalesce(t.typelem, 0) >= 16384 THEN 'text' "
+                    "            ELSE format_type(u.o, u.m) END, "
+                    "       coalesce(t.typcategory, 'X') "
+                    "FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS u(o, m, n) "
+                    "LEFT JOIN pg_type t ON t.oid = u.o ORDER BY u.n",
+                    2, params);
     buf_fini(&oids);
     buf_fini(&mods);
     if (!res)

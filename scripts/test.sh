@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds with warnings as errors, and runs every
+# test: unit tests (optimized, AddressSanitizer+UBSan, and ThreadSanitizer for
+# the concurrent pipeline), the format check, a short fuzzing pass over every
+# decoder and parser, and the integration tests against real PostgreSQL
+# servers started in temporary directories (cdc under ASan+UBSan, and the
+# optimized build where memory is measured).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+jobs=$(nproc)
+
+step "install dependencies"
+scripts/install-deps.sh
+
+step "build (release, asan, tsan)"
+make -j"$jobs" WERROR=1 >/dev/null
+make -j"$jobs" WERROR=1 VARIANT=asan >/dev/null
+make -j"$jobs" WERROR=1 VARIANT=tsan build/tsan/tests/test_pipeline >/dev/null
+
+step "format"
+make -s format-check
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+step "unit tests (release)"
+make -s WERROR=1 unit | grep -E '^== |PASSED|FAILED' || true
+make -s WERROR=1 unit >/dev/null
+step "unit tests (asan+ubsan)"
+make -s WERROR=1 VARIANT=asan unit | grep -E '^== |PASSED|FAILED' || true
+make -s WERROR=1 VARIANT=asan unit >/dev/null
+step "unit tests (tsan: event log, tracker)"
+TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/test_pipeline | grep -E 'PASSED|FAILED'
+
+step "fuzz (${FUZZ_SECONDS:=15}s per target)"
+make -s fuzz >/dev/null
+for f in build/fuzz/fuzz_*; do
+  name=$(basename "$f"); name=${name#fuzz_}
+  work=$(mktemp -d)
+  [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+  "$f" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -print_final_stats=0 "$work" 2>"$work.log" \
+    || { tail -n 40 "$work.log"; exit 1; }
+  echo "  $name: $(grep -o 'Done [0-9]* runs' "$work.log" | head -n 1), no crash"
+  rm -rf "$work" "$work.log"
+done
+
+step "integration tests"
+CDC_BIN=build/asan/cdc CDC_BIN_RELEASE=build/release/cdc /usr/bin/python3 tests/integration/run.py "$@"
