@@ -326,10 +326,10 @@ def cdc_bin(release=False):
     return path
 
 
-def require_bin(path):
+def require_bin(path, var="CDC_BIN"):
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        rel = os.path.relpath(path, REPO_ROOT) if path.startswith(REPO_ROOT) else path
-        raise CdcNotFound("cdc binary not found: %s (build it with make, or set CDC_BIN)" % rel)
+        rel = os.path.relpath(path, REPO_ROOT) if path.startswith(REPO_ROOT + os.sep) else path
+        raise CdcNotFound("cdc binary not found: %s (build it with make, or set %s)" % (rel, var))
     return path
 
 
@@ -525,7 +525,7 @@ class Cdc:
         self._write(self.pipeline_path, pipeline)
 
     def spawn(self, args, release=False):
-        binary = require_bin(cdc_bin(release))
+        binary = require_bin(cdc_bin(release), "CDC_BIN_RELEASE" if release else "CDC_BIN")
         self.nproc += 1
         argv = [binary] + list(args)
         prefix = os.path.join(self.dir, "%03d-%s" % (self.nproc, args[0] if args else "cdc"))
@@ -1060,6 +1060,11 @@ def parse_test_decoding(rows, tables):
 # reading and checking what cdc wrote
 
 
+def _json_int(s):
+    # "-0" is how a float -0 may be written; Python would make it the integer 0
+    return -0.0 if s == "-0" else int(s)
+
+
 def read_jsonl(path):
     """Every line of cdc's file sink, parsed; the file must end with a newline
     and every line must be one JSON object (no torn or partial lines)."""
@@ -1073,7 +1078,7 @@ def read_jsonl(path):
     out = []
     for i, line in enumerate(data.split(b"\n")[:-1] if data else [], 1):
         try:
-            rec = json.loads(line.decode("utf-8"))
+            rec = json.loads(line.decode("utf-8"), parse_int=_json_int)
         except (UnicodeDecodeError, ValueError) as e:
             raise AssertionError("%s line %d is not valid JSON (%s): %s"
                                  % (path, i, e, short(line.decode("utf-8", "replace"), 300)))
@@ -1404,10 +1409,17 @@ def match_records(records, expect, metas):
     pool = {k: list(v) for k, v in expect.items()}
     problems = []
 
-    def before_ok(m, got, want):
+    def before_ok(m, got, want, op, after):
         if m.key and m.identity != "f":  # DEFAULT: only key columns set, others null
+            # PostgreSQL sends no old row for an update that keeps the key, and
+            # Debezium writes before = null then; cdc does the same.
+            if op == "u" and all(want[k] == after[k] for k in m.key):
+                return [] if got is None else [
+                    "before is %s; an update that keeps the key under REPLICA IDENTITY "
+                    "DEFAULT has before = null" % short(json.dumps(got))]
             if not isinstance(got, dict):
-                return ["before is not an object"]
+                return ["before is %s; under REPLICA IDENTITY DEFAULT it must be an object "
+                        "with the key columns set and the others null" % short(json.dumps(got))]
             bad = ["before.%s: got %s, want %s" % (k, short(got.get(k)), short(want[k]))
                    for k in m.key if not json_value_ok(m.types[k], got.get(k), want[k])]
             bad += ["before.%s should be null" % c for c in m.names
@@ -1441,7 +1453,7 @@ def match_records(records, expect, metas):
             if op == "c" and rec["before"] is not None:
                 bad.append("before should be null")
             if op in ("u", "d"):
-                bad += before_ok(m, rec["before"], before)
+                bad += before_ok(m, rec["before"], before, op, after)
             if not bad:
                 cands.pop(j)
                 best = None

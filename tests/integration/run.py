@@ -54,7 +54,14 @@ def discover(selectors, substr):
     for name in names:
         if wanted_modules and name not in wanted_modules:
             continue
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # report a broken module as a failing test
+            def broken(ctx, e=e):
+                raise e
+            if not substr or substr in name:
+                tests.append(("%s::<import>" % name, broken))
+            continue
         funcs = [
             f for n, f in vars(module).items()
             if n.startswith("test_") and inspect.isfunction(f) and f.__module__ == name

@@ -144,7 +144,9 @@ def check_one(cdc, args, file_given, lines, keypath, expect_rc, what, timeout=15
     if errs:
         e = errs[0]
         if file_given is not None:
-            m = re.match(r"^error: (.+?):(\d+): (.*)$", e)
+            # a YAML syntax error has no key path; a column after the line is fine there
+            col = r"(?::\d+)?" if keypath is None else ""
+            m = re.match(r"^error: (.+?):(\d+)%s: (.*)$" % col, e)
             if not m or m.group(1) != file_given:
                 probs.append("does not start with 'error: %s:LINE: '" % file_given)
             else:
