@@ -24,14 +24,24 @@ make -s format-check
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-step "unit tests (release)"
-make -s WERROR=1 unit | grep -E '^== |PASSED|FAILED' || true
-make -s WERROR=1 unit >/dev/null
-step "unit tests (asan+ubsan)"
-make -s WERROR=1 VARIANT=asan unit | grep -E '^== |PASSED|FAILED' || true
-make -s WERROR=1 VARIANT=asan unit >/dev/null
-step "unit tests (tsan: event log, tracker)"
-TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/test_pipeline | grep -E 'PASSED|FAILED'
+# Runs unit test binaries, printing one line each; shows the log of a failure.
+run_units() {
+  local label=$1; shift
+  for t in "$@"; do
+    if CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$t.log" 2>&1; then
+      echo "  $label $(basename "$t"): $(grep -o 'PASSED.*' "$t.log" | tail -n 1 | tr -s ' ]' ' ')"
+    else
+      cat "$t.log"; echo "FAILED: $t"; exit 1
+    fi
+  done
+}
+step "unit tests (release, asan+ubsan, tsan)"
+units=$(cd tests/unit && ls test_*.c | sed 's/\.c$//')
+make -s WERROR=1 $(printf 'build/release/tests/%s ' $units)
+make -s WERROR=1 VARIANT=asan $(printf 'build/asan/tests/%s ' $units)
+run_units release $(printf 'build/release/tests/%s ' $units)
+run_units asan $(printf 'build/asan/tests/%s ' $units)
+TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"
 make -s fuzz >/dev/null
