@@ -227,6 +227,19 @@ static inline void put_ms(struct buf *b, int64_t us)
     }
 }
 
+/* "ts_ms":…,"ts_us":…,"ts_ns":… as Debezium 2.x writes them: the same instant
+ * at three precisions (ours are microseconds, so ts_ns ends in 000). */
+static void put_ts(struct buf *b, int64_t us)
+{
+    PUT_LIT(b, "\"ts_ms\":");
+    put_ms(b, us);
+    PUT_LIT(b, ",\"ts_us\":");
+    buf_put_i64(b, us);
+    PUT_LIT(b, ",\"ts_ns\":");
+    buf_put_i64(b, us);
+    PUT_LIT(b, "000");
+}
+
 static inline int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
@@ -480,8 +493,8 @@ static void put_source(struct buf *b, const struct cdc_event *ev, const struct j
     put_cstr(b, ctx->connector);
     PUT_LIT(b, ",\"name\":");
     put_cstr(b, ctx->pipeline_id);
-    PUT_LIT(b, ",\"ts_ms\":");
-    put_ms(b, ev->commit_ts);
+    buf_putc(b, ',');
+    put_ts(b, ev->commit_ts);
     if (ev->snapshot_last)
         PUT_LIT(b, ",\"snapshot\":\"last\",\"db\":");
     else if (ev->snapshot)
@@ -535,8 +548,8 @@ static void put_transaction(struct buf *b, const struct cdc_event *ev, int has_t
 static void put_message(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx)
 {
     int has_txn = ev->msg_transactional;
-    PUT_LIT(b, "{\"op\":\"m\",\"ts_ms\":");
-    put_ms(b, ev->emit_ts);
+    PUT_LIT(b, "{\"op\":\"m\",");
+    put_ts(b, ev->emit_ts);
     buf_putc(b, ',');
     put_source(b, ev, ctx, has_txn);
     PUT_LIT(b, ",\"message\":{\"prefix\":");
@@ -587,8 +600,7 @@ void json_envelope(struct buf *b, const struct cdc_event *ev, const struct json_
         json_string(b, &c, 1);
         buf_putc(b, ',');
     }
-    PUT_LIT(b, "\"ts_ms\":");
-    put_ms(b, ev->emit_ts);
+    put_ts(b, ev->emit_ts);
     buf_putc(b, ',');
     put_transaction(b, ev, has_txn);
     buf_putc(b, '}');

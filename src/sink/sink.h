@@ -2,7 +2,10 @@
  * by name from the registry (sink/registry.c); adding a sink touches its own
  * folder and one registry line.
  *
- * The engine gives each sink its own thread and calls it in stream order:
+ * A sink delivers in one of two ways.
+ *
+ * Serial (write/flush; file, postgres): the engine gives the sink its own
+ * thread and calls it in stream order:
  *   open   once (and again after a failure), reporting what the destination
  *          already holds so replays skip it;
  *   write  batches of events, data and control (COMMIT markers end a source
@@ -23,7 +26,29 @@
 #include "core/event.h"
 #include "core/json.h"
 
+/* Per-key (submit/poll; webhook): the engine keeps one lane per partition
+ * (per-key order holds within a lane) and lets the sink deliver lanes
+ * concurrently.  submit() starts delivering a batch of one lane; poll()
+ * reports finished batches.  At most one batch per lane is in flight.  The
+ * events stay valid (the engine holds them) until their result is reported.
+ * A delivered batch is durable: nothing is flushed later.
+ *
+ * Either way a sink never sees an event at or before the position it
+ * reported having (per lane for per-key sinks), except snapshot rows, which
+ * it applies idempotently.  Only the sink's thread calls it: no locks. */
+
 struct sink;
+
+/* The outcome of one submitted batch. */
+struct sink_result {
+    unsigned lane;
+    int rc;                 /* 0: all delivered; else failed (see the fields below) */
+    int errclass;           /* enum sink_errclass */
+    size_t ndone;           /* events from the start of the batch delivered before the failure */
+    int64_t retry_after_us; /* the destination asked to wait this long (0 = no advice) */
+    int http_status;        /* for HTTP sinks: the response status, 0 if none */
+    char err[512];
+};
 
 struct sink_ops {
     const char *name;
@@ -41,12 +66,26 @@ struct sink_ops {
     int (*flush)(struct sink *sk, uint64_t *durable_seq);
     /* Releases everything; the sink may be opened again afterwards. */
     void (*close)(struct sink *sk);
+
+    /* Per-key sinks instead of write/flush (which are NULL then). */
+    /* Starts delivering evs[0..n) of one lane.  Returns 0, or an error with
+     * sink_set_error called (the batch then failed as a whole). */
+    int (*submit)(struct sink *sk, unsigned lane, struct cdc_event *const *evs, size_t n);
+    /* Waits up to timeout_ms for finished batches; fills out[0..max) and
+     * returns how many, or < 0 if the sink itself broke (reopen it). */
+    int (*poll)(struct sink *sk, int timeout_ms, struct sink_result *out, size_t max);
 };
 
 /* Why a call failed, for the retry policy and the dead-letter queue. */
 enum sink_errclass {
-    SINK_ERR_RETRYABLE, /* connection lost, timeout, 5xx, disk full: try again */
-    SINK_ERR_PERMANENT, /* the destination rejects this data: retrying cannot help */
+    SINK_ERR_RETRYABLE,   /* the destination answered with a failure worth retrying
+                             (HTTP 408/429/5xx, deadlock, disk full): retried up to
+                             retry.max_attempts, then dead-lettered */
+    SINK_ERR_PERMANENT,   /* the destination rejects this data (HTTP 400/401/403/404/422,
+                             a constraint violation): dead-lettered at once */
+    SINK_ERR_UNREACHABLE, /* no answer at all (connection refused or lost, timeout):
+                             the destination is down, not the data wrong; retried
+                             with backoff for as long as it takes, never dead-lettered */
 };
 
 struct sink {
@@ -55,7 +94,10 @@ struct sink {
     const struct config *config; /* borrowed */
     const struct json_ctx *json; /* borrowed: envelope settings */
     unsigned index;              /* position in the pipeline's sink list */
-    void *priv;                  /* the implementation's state, owned by it */
+    /* Replaying dead-lettered events (`cdc dlq replay`): deliver them as they
+     * are, outside the stream; a sink with a checkpoint must not move it. */
+    bool replay;
+    void *priv; /* the implementation's state, owned by it */
     /* Last error, set by the implementation through sink_set_error. */
     char err[1024];
     enum sink_errclass errclass;

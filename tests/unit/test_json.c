@@ -457,7 +457,8 @@ static const struct tcol customer_cols[] = {
 
 #define SOURCE_TAIL(snap)                                                                          \
     "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop-cdc\","        \
-    "\"ts_ms\":1718150400123,\"snapshot\":\"" snap "\",\"db\":\"shop\","                           \
+    "\"ts_ms\":1718150400123,\"ts_us\":1718150400123456,\"ts_ns\":1718150400123456000,"            \
+    "\"snapshot\":\"" snap "\",\"db\":\"shop\","                                                   \
     "\"sequence\":\"[\\\"1000\\\",\\\"990\\\"]\",\"schema\":\"public\",\"table\":\"customers\","   \
     "\"txId\":771,\"lsn\":990,\"xmin\":null}"
 #define TXN "\"transaction\":{\"id\":\"771:1000\",\"total_order\":1,\"data_collection_order\":1}"
@@ -467,9 +468,11 @@ static void test_envelope_insert(void **state)
     struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
     struct tv row[] = {T("42"), T("a@example.com"), T("1.5"), T("t"), T("\\x666f"), T("10.50")};
     struct cdc_event *ev = mkev(CDC_OP_INSERT, tab, NULL, row);
-    assert_envelope(ev, "{\"before\":null,\"after\":{\"id\":42,\"email\":\"a@example.com\","
-                        "\"score\":1.5,\"vip\":true,\"photo\":\"Zm8=\",\"balance\":\"10.50\"},"
-                        "" SOURCE_TAIL("false") ",\"op\":\"c\",\"ts_ms\":1718150400456," TXN "}");
+    assert_envelope(
+        ev, "{\"before\":null,\"after\":{\"id\":42,\"email\":\"a@example.com\","
+            "\"score\":1.5,\"vip\":true,\"photo\":\"Zm8=\",\"balance\":\"10.50\"},"
+            "" SOURCE_TAIL("false") ",\"op\":\"c\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                    "1718150400456789,\"ts_ns\":1718150400456789000," TXN "}");
     assert_key(ev, "{\"id\":42}");
 
     /* Appends: existing content is kept. */
@@ -500,18 +503,20 @@ static void test_envelope_update_nulls_unchanged(void **state)
             "\"vip\":false,\"photo\":\"__debezium_unavailable_value\",\"balance\":\"1\"},"
             "\"after\":{\"id\":42,\"email\":\"new@example.com\",\"score\":\"NaN\","
             "\"vip\":true,\"photo\":\"__debezium_unavailable_value\",\"balance\":null},"
-            "" SOURCE_TAIL("false") ",\"op\":\"u\",\"ts_ms\":1718150400456,"
+            "" SOURCE_TAIL("false") ",\"op\":\"u\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                    "1718150400456789,\"ts_ns\":1718150400456789000,"
                                     "\"transaction\":{\"id\":\"771:1000\",\"total_order\":5,"
                                     "\"data_collection_order\":3}}");
     cdc_event_unref(ev);
 
     /* No old row (REPLICA IDENTITY DEFAULT, key unchanged): before is null. */
     ev = mkev(CDC_OP_UPDATE, tab, NULL, after);
-    assert_envelope(ev,
-                    "{\"before\":null,\"after\":{\"id\":42,\"email\":\"new@example.com\","
-                    "\"score\":\"NaN\",\"vip\":true,\"photo\":\"__debezium_unavailable_value\","
-                    "\"balance\":null}," SOURCE_TAIL("false") ",\"op\":\"u\","
-                                                              "\"ts_ms\":1718150400456," TXN "}");
+    assert_envelope(ev, "{\"before\":null,\"after\":{\"id\":42,\"email\":\"new@example.com\","
+                        "\"score\":\"NaN\",\"vip\":true,\"photo\":\"__debezium_unavailable_value\","
+                        "\"balance\":null}," SOURCE_TAIL(
+                            "false") ",\"op\":\"u\","
+                                     "\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_ns\":"
+                                     "1718150400456789000," TXN "}");
     cdc_event_unref(ev);
     cdc_table_unref(tab);
 }
@@ -525,14 +530,16 @@ static void test_envelope_delete(void **state)
     ev->before_key_only = true;
     assert_envelope(ev, "{\"before\":{\"id\":42,\"email\":null,\"score\":null,\"vip\":null,"
                         "\"photo\":null,\"balance\":null},\"after\":null," SOURCE_TAIL(
-                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456," TXN "}");
+                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                     "1718150400456789,\"ts_ns\":1718150400456789000," TXN "}");
     assert_key(ev, "{\"id\":42}");
     cdc_event_unref(ev);
 
     /* REPLICA IDENTITY NOTHING: no old row at all. */
     ev = mkev(CDC_OP_DELETE, tab, NULL, NULL);
     assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
-                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456," TXN "}");
+                            "false") ",\"op\":\"d\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                     "1718150400456789,\"ts_ns\":1718150400456789000," TXN "}");
     assert_key(ev, "null");
     cdc_event_unref(ev);
     cdc_table_unref(tab);
@@ -547,11 +554,15 @@ static void test_envelope_snapshot(void **state)
     const char *after = "{\"before\":null,\"after\":{\"id\":1,\"email\":\"x\","
                         "\"score\":\"-Infinity\",\"vip\":false,\"photo\":\"\",\"balance\":\"0\"},";
     char want[2048];
-    snprintf(want, sizeof want, "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"transaction\":null}",
+    snprintf(want, sizeof want,
+             "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_ns\":"
+             "1718150400456789000,\"transaction\":null}",
              after, SOURCE_TAIL("true"));
     assert_envelope(ev, want);
     ev->snapshot_last = true;
-    snprintf(want, sizeof want, "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"transaction\":null}",
+    snprintf(want, sizeof want,
+             "%s%s,\"op\":\"r\",\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_ns\":"
+             "1718150400456789000,\"transaction\":null}",
              after, SOURCE_TAIL("last"));
     assert_envelope(ev, want);
     assert_key(ev, "{\"id\":1}");
@@ -564,7 +575,8 @@ static void test_envelope_truncate(void **state)
     struct cdc_table *tab = mktab("public", "customers", customer_cols, 6);
     struct cdc_event *ev = mkev(CDC_OP_TRUNCATE, tab, NULL, NULL);
     assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
-                            "false") ",\"op\":\"t\",\"ts_ms\":1718150400456," TXN "}");
+                            "false") ",\"op\":\"t\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                     "1718150400456789,\"ts_ns\":1718150400456789000," TXN "}");
     assert_key(ev, "null");
     cdc_event_unref(ev);
     cdc_table_unref(tab);
@@ -572,7 +584,8 @@ static void test_envelope_truncate(void **state)
 
 #define MSG_SOURCE(txid)                                                                           \
     "\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop-cdc\","        \
-    "\"ts_ms\":1718150400123,\"snapshot\":\"false\",\"db\":\"shop\","                              \
+    "\"ts_ms\":1718150400123,\"ts_us\":1718150400123456,\"ts_ns\":1718150400123456000,"            \
+    "\"snapshot\":\"false\",\"db\":\"shop\","                                                      \
     "\"sequence\":\"[\\\"1000\\\",\\\"990\\\"]\",\"schema\":null,\"table\":null,"                  \
     "\"txId\":" txid ",\"lsn\":990,\"xmin\":null}"
 
@@ -580,13 +593,15 @@ static void test_envelope_message(void **state)
 {
     struct cdc_event *ev = mkmsg("audit", "hello\0\xff", 7, true);
     assert_envelope(
-        ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+        ev, "{\"op\":\"m\",\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_ns\":"
+            "1718150400456789000," MSG_SOURCE(
                 "771") ",\"message\":{\"prefix\":\"audit\",\"content\":\"aGVsbG8A/w==\"}," TXN "}");
     assert_key(ev, "null");
     cdc_event_unref(ev);
 
     ev = mkmsg("p\"x", "", 0, false);
-    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_"
+                        "ns\":1718150400456789000," MSG_SOURCE(
                             "null") ",\"message\":{\"prefix\":\"p\\\"x\",\"content\":\"\"},"
                                     "\"transaction\":null}");
     cdc_event_unref(ev);
@@ -594,7 +609,8 @@ static void test_envelope_message(void **state)
     /* A message without values still encodes. */
     ev = mkev(CDC_OP_MESSAGE, NULL, NULL, NULL);
     ev->msg_transactional = true;
-    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456," MSG_SOURCE(
+    assert_envelope(ev, "{\"op\":\"m\",\"ts_ms\":1718150400456,\"ts_us\":1718150400456789,\"ts_"
+                        "ns\":1718150400456789000," MSG_SOURCE(
                             "771") ",\"message\":{\"prefix\":\"\",\"content\":\"\"}," TXN "}");
     cdc_event_unref(ev);
 }

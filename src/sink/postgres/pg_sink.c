@@ -31,9 +31,10 @@ static int commit_rows(const struct sink *sk)
  * (serialization, deadlock), resources, operator intervention, system. */
 static enum sink_errclass classify(const char *sqlstate, PGconn *conn)
 {
-    if (PQstatus(conn) != CONNECTION_OK || !sqlstate[0])
-        return SINK_ERR_RETRYABLE;
-    static const char *retry[] = {"08", "40", "53", "54", "55", "57", "58", "XX"};
+    if (PQstatus(conn) != CONNECTION_OK || !sqlstate[0] || strncmp(sqlstate, "08", 2) == 0 ||
+        strncmp(sqlstate, "57P", 3) == 0)
+        return SINK_ERR_UNREACHABLE;
+    static const char *retry[] = {"40", "53", "54", "55", "57", "58", "XX"};
     for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
         if (strncmp(sqlstate, retry[i], 2) == 0)
             return SINK_ERR_RETRYABLE;
@@ -63,7 +64,7 @@ static int conn_error(struct sink *sk, const char *what)
 {
     struct pgsink *ps = sk->priv;
     char line[512];
-    return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s: %s", what,
+    return sink_set_error(sk, SINK_ERR_UNREACHABLE, "%s: %s", what,
                           pgconn_error(ps->conn, line, sizeof line));
 }
 
@@ -326,7 +327,7 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
     char e[512];
     ps->conn = pgconn_connect(&p, e, sizeof e);
     if (!ps->conn)
-        return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", e);
+        return sink_set_error(sk, SINK_ERR_UNREACHABLE, "%s", e);
 
     char *schema, *table;
     if (config_split_table(pc->checkpoint_table, &schema, &table) != 0)
@@ -429,6 +430,17 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct pgsink *ps = sk->priv;
+    if (ps->in_dbtxn && sk->replay) {
+        /* Replayed events are outside the stream: commit them without
+         * touching the checkpoint. */
+        if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+            return conn_error(sk, "cannot send COMMIT");
+        pend_push(ps, PGS_COMMIT, ps->given_seq, NULL);
+        ps->in_dbtxn = false;
+        int rc = pgs_drain(sk);
+        if (rc)
+            return rc;
+    }
     if (ps->in_dbtxn && ps->at_boundary) {
         int rc = send_commit(sk);
         if (!rc)

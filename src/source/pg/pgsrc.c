@@ -59,6 +59,7 @@ struct pgsrc {
     int64_t last_status_us;
     int64_t next_heartbeat_us;
     bool ever_streamed;
+    bool stats_paused;
 
     struct cdc_event **pend; /* events assigned seqs, not yet pushed */
     size_t npend;
@@ -116,6 +117,7 @@ static void publish_stats(struct pgsrc *src)
     src->stats.reconnects = src->n_reconnects;
     src->stats.spilled_bytes = src->spill ? spill_bytes(src->spill) : 0;
     src->stats.connected = src->repl != NULL;
+    src->stats.paused = src->stats_paused;
     pthread_mutex_unlock(&src->mu);
 }
 
@@ -720,6 +722,20 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
             break;
         }
 
+        if (opts->paused && atomic_load(opts->paused)) {
+            /* Paused: read nothing, but keep confirming what sinks finish
+             * and keep the server from timing us out. */
+            rc = flush_pending(src);
+            if (!rc)
+                rc = send_status(src, false);
+            src->stats_paused = true;
+            publish_stats(src);
+            if (rc == CDC_ESTOP)
+                break;
+            clock_sleep_us(50000);
+            continue;
+        }
+        src->stats_paused = false;
         char *buf = NULL;
         int n = PQgetCopyData(src->repl, &buf, 1);
         idle = n == 0;

@@ -11,6 +11,7 @@
 #define CDC_SOURCE_PG_PGSRC_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,9 @@ struct pgsrc_opts {
     uint64_t stop_at_lsn;
     /* Set asynchronously (signal handler) to ask for a graceful stop. */
     volatile sig_atomic_t *stop;
+    /* While true the source reads nothing (it keeps the connection alive and
+     * keeps confirming); NULL = never paused.  Set by the control API. */
+    atomic_bool *paused;
 };
 
 struct pgsrc_stats {

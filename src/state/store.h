@@ -1,0 +1,95 @@
+/* The local state store: one SQLite database per pipeline
+ * (`{state_dir}/{pipeline_id}/state.db`) holding what cdc must remember that
+ * no destination holds for it: the dead-letter queue, and snapshot progress.
+ *
+ * Durable: WAL journal with synchronous=FULL, so a function that returned 0
+ * survives kill -9 and power loss.  Thread-safe: one connection guarded by a
+ * mutex; several processes (a running pipeline and `cdc dlq`) may open the
+ * same file (busy timeout 10 s). */
+#ifndef CDC_STATE_STORE_H
+#define CDC_STATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+
+struct store;
+
+/* Opens (creating directories, file and schema as needed).  path may be
+ * ":memory:" for tests. */
+int store_open(struct store **out, const char *path, char *err, size_t errlen);
+void store_close(struct store *st);
+/* "{state_dir}/{pipeline_id}/state.db", heap-allocated. */
+char *store_path(const char *state_dir, const char *pipeline_id);
+
+/* ---------- dead-letter queue ---------- */
+
+enum dlq_status { DLQ_PENDING, DLQ_RESOLVED };
+
+/* What a dead-lettered delivery looked like. */
+struct dlq_failure {
+    const char *sink_id;
+    const char *error_class;   /* "retryable" | "permanent" */
+    const char *error;         /* the destination's answer, one line */
+    int attempts;
+    int http_status;           /* 0 if not HTTP */
+    int64_t first_failed_us;   /* unix us */
+};
+
+/* Stores ev (its binary encoding, for replay, and its JSON key and envelope,
+ * for people) with the failure.  Returns 0 and the new entry's id. */
+int store_dlq_add(struct store *st, const struct cdc_event *ev, const char *key_json,
+                  const char *value_json, const struct dlq_failure *f, int64_t *id, char *err,
+                  size_t errlen);
+
+struct dlq_entry {
+    int64_t id;
+    char sink_id[128];
+    struct cdc_pos pos;
+    char topic[256];
+    char op;
+    char error_class[16];
+    char error[512];
+    int attempts;
+    int http_status;
+    int64_t first_failed_us;
+    int64_t dead_lettered_us;
+    enum dlq_status status;
+    int64_t resolved_us; /* 0 while pending */
+    /* Heap copies, set by store_dlq_get only (NULL in listings); freed by
+     * dlq_entry_fini. */
+    char *key_json;
+    char *value_json;
+    uint8_t *event;  /* evcodec encoding */
+    size_t event_len;
+};
+void dlq_entry_fini(struct dlq_entry *e);
+
+/* Calls fn for each entry (oldest first) of sink_id (NULL = all sinks),
+ * pending only unless include_resolved.  fn returns non-zero to stop. */
+int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
+                   int (*fn)(const struct dlq_entry *e, void *arg), void *arg, char *err,
+                   size_t errlen);
+/* One entry with its payloads.  CDC_EINVAL if there is no such id. */
+int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, size_t errlen);
+int store_dlq_resolve(struct store *st, int64_t id, char *err, size_t errlen);
+/* Deletes resolved entries (or all with all = true); *n = how many. */
+int store_dlq_purge(struct store *st, bool all, int64_t *n, char *err, size_t errlen);
+/* Positions of sink_id's pending entries, sorted: a sink skips them when the
+ * source replays (they are done: dead-lettered).  *out is heap, caller frees. */
+int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cdc_pos **out,
+                                size_t *n, char *err, size_t errlen);
+/* Counts for metrics: pending entries per sink_id (NULL = all). */
+int64_t store_dlq_count(struct store *st, const char *sink_id);
+
+/* ---------- key/value (snapshot progress and other small state) ---------- */
+
+/* Stores value under key (replacing).  Durable on return. */
+int store_kv_put(struct store *st, const char *key, const char *value, char *err, size_t errlen);
+/* *value = heap copy, or NULL if absent.  Returns 0 either way. */
+int store_kv_get(struct store *st, const char *key, char **value, char *err, size_t errlen);
+int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size_t errlen);
+
+#endif
