@@ -41,6 +41,7 @@ struct pgsrc_stats {
     uint64_t spilled_bytes; /* streamed transactions waiting on disk */
     int64_t last_commit_ts; /* unix us of the newest commit seen */
     int connected;          /* the replication connection is up */
+    int paused;             /* reading is paused by the control API */
 };
 
 /* Connects and prepares (creating publication and slot if missing).  Runtime
