@@ -15,9 +15,9 @@ step "install dependencies"
 scripts/install-deps.sh
 
 step "build (release, asan, tsan)"
-make -j"$jobs" WERROR=1 >/dev/null
-make -j"$jobs" WERROR=1 VARIANT=asan >/dev/null
-make -j"$jobs" WERROR=1 VARIANT=tsan build/tsan/tests/test_pipeline >/dev/null
+make -j"$jobs" WERROR=1 all helpers >/dev/null
+make -j"$jobs" WERROR=1 VARIANT=asan all helpers >/dev/null
+make -j"$jobs" WERROR=1 VARIANT=tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store >/dev/null
 
 step "format"
 make -s format-check
@@ -41,7 +41,7 @@ make -s WERROR=1 $(printf 'build/release/tests/%s ' $units)
 make -s WERROR=1 VARIANT=asan $(printf 'build/asan/tests/%s ' $units)
 run_units release $(printf 'build/release/tests/%s ' $units)
 run_units asan $(printf 'build/asan/tests/%s ' $units)
-TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline
+TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"
 make -s fuzz >/dev/null

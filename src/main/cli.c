@@ -38,8 +38,27 @@ static const struct command commands[] = {
      "Print events from the transport (kafka transport; not implemented yet).", NULL},
     {"snapshot", cmd_not_implemented, "PIPELINE --table SCHEMA.TABLE",
      "Trigger an incremental snapshot of a table (not implemented yet).", NULL},
-    {"dlq", cmd_not_implemented, "list|show|replay|purge PIPELINE",
-     "Inspect and replay the dead-letter queue (not implemented yet).", NULL},
+    {"dlq", cmd_dlq, "list|show|replay|purge PIPELINE [OPTIONS]",
+     "Inspect, replay and purge the dead-letter queue.",
+     "\nsubcommands:\n"
+     "  list PIPELINE [--sink S] [--all] [--json]\n"
+     "                  pending entries, one line each (--all: resolved ones too)\n"
+     "  show PIPELINE ID\n"
+     "                  one entry with its error, key and value\n"
+     "  replay PIPELINE [--sink S] [--id N]\n"
+     "                  deliver pending entries to their sinks again\n"
+     "  purge PIPELINE [--all] --yes\n"
+     "                  delete resolved entries (--all: every entry)\n"
+     "\noptions:\n" OPT_PLATFORM "  --sink S                    only entries of sink S\n"
+     "  --id N                      only entry N\n"
+     "  --all                       list: resolved entries too; purge: every entry\n"
+     "  --json                      list: one JSON object per line\n"
+     "  --yes                       purge: really delete\n"
+     "\nThe queue lives in {state_dir}/{pipeline_id}/state.db.  replay delivers each\n"
+     "selected entry to its sink as configured now, outside the stream (a sink's\n"
+     "checkpoint does not move), and marks it resolved; an entry that fails again\n"
+     "stays pending.  replay may run while `cdc run` runs.  Exit status: 0 ok, 1 an\n"
+     "entry could not be replayed, 2 usage error or no such entry.\n"},
     {"lakehouse", cmd_not_implemented, "snapshots|query|rollback PIPELINE",
      "Iceberg table snapshots (not implemented yet).", NULL},
 };
@@ -71,6 +90,10 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
         {"yes", no_argument, NULL, 'y'},
         {"table", required_argument, NULL, 't'},
         {"url", required_argument, NULL, 'u'},
+        {"sink", required_argument, NULL, 'S'},
+        {"id", required_argument, NULL, 'i'},
+        {"all", no_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -94,6 +117,18 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
             break;
         case 'u':
             o->url = optarg;
+            break;
+        case 'S':
+            o->sink = optarg;
+            break;
+        case 'i':
+            o->id = optarg;
+            break;
+        case 'a':
+            o->all = 1;
+            break;
+        case 'j':
+            o->json = 1;
             break;
         case 'h':
             cli_command_usage(cmd, stdout);

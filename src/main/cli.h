@@ -25,7 +25,11 @@ struct cli_opts {
     const char *stop_at_lsn;
     const char *table;
     const char *url;
+    const char *sink; /* --sink S */
+    const char *id;   /* --id N, checked by the command */
     int yes;
+    int all;
+    int json;
     int nargs;
     char **args;
 };
@@ -46,6 +50,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv);
 int cmd_deploy(const struct command *cmd, int argc, char **argv);
 int cmd_undeploy(const struct command *cmd, int argc, char **argv);
 int cmd_health(const struct command *cmd, int argc, char **argv);
+int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
 
 #endif

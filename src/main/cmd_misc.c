@@ -14,8 +14,3 @@ int cmd_not_implemented(const struct command *cmd, int argc, char **argv)
     fprintf(stderr, "error: cdc %s is not implemented in this version of cdc\n", cmd->name);
     return 2;
 }
-
-int cmd_health(const struct command *cmd, int argc, char **argv)
-{
-    return cmd_not_implemented(cmd, argc, argv);
-}

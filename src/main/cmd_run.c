@@ -12,6 +12,7 @@
 #include "pg/pgconn.h"
 #include "pipeline/engine.h"
 #include "source/pg/pgsrc.h"
+#include "state/store.h"
 #include "util/log.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -68,13 +69,22 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     char err[1200];
     struct pgsrc *src = NULL;
     struct engine *eng = NULL;
+    struct store *store = NULL;
     log_info("run.starting", "pipeline=%s", cfg->pipeline_id);
-    if (pgsrc_open(&src, cfg, err, sizeof err) != 0) {
+    char *state_path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
+    rc = store_open(&store, state_path, err, sizeof err);
+    free(state_path);
+    if (rc != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
     }
-    if (engine_new(&eng, cfg, &json, err, sizeof err) != 0) {
+    if (pgsrc_open(&src, cfg, store, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    if (engine_new(&eng, cfg, &json, store, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
@@ -100,6 +110,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     }
 out:
     engine_free(eng);
+    store_close(store);
     pgsrc_close(src);
     config_free(cfg);
     return rc;

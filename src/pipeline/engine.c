@@ -1,4 +1,5 @@
-/* Engine implementation: wiring plus the per-sink runner loop. */
+/* Engine: wiring of the event log, the tracker and the runners, and what the
+ * two kinds of runner share (state, rewinds, draining, dead-lettering). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -6,64 +7,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/engine.h"
-#include "pipeline/evlog.h"
-#include "pipeline/retry.h"
-#include "pipeline/tracker.h"
-#include "sink/sink.h"
+#include "core/json.h"
+#include "pipeline/runner.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
 
-#define READ_BATCH 1024
+/* ---------- shared by the runners ---------- */
 
-struct runner {
-    struct engine *eng;
-    struct sink sk;
-    unsigned idx;
-    pthread_t thread;
-    bool started;
-    struct cdc_pos have;   /* the destination holds everything up to here */
-    uint64_t last_seen;    /* newest seq read from the log */
-    uint64_t last_given;   /* newest seq passed to write() */
-    size_t pending;        /* events written since the last flush */
-    int64_t pending_since; /* monotonic us of the first of them */
-    bool awaiting_rewind;  /* discard until a REWIND marker of gen >= rewind_gen */
-    uint32_t rewind_gen;
-    uint64_t rng;
-    size_t batch_size;
-    int64_t flush_interval_us;
-    struct cdc_event **give; /* scratch: the events of one read that are written */
-
-    pthread_mutex_t mu; /* guards the stats below */
-    const char *state;
-    uint64_t events_out, skipped, flushes, errors, retries, done_seq;
-    char last_error[256];
-};
-
-struct engine {
-    const struct config *cfg;
-    const struct json_ctx *json;
-    struct evlog *log;
-    struct tracker *tracker;
-    struct runner *runners;
-    unsigned nrunners;
-    unsigned nparts;
-    atomic_uint rewind_requested;
-    atomic_uint rewind_served;
-    atomic_bool abandon; /* shutdown timed out: stop retrying */
-};
-
-static void runner_set_state(struct runner *r, const char *state)
+void runner_set_state(struct runner *r, const char *state)
 {
     pthread_mutex_lock(&r->mu);
     r->state = state;
     pthread_mutex_unlock(&r->mu);
 }
 
-static void runner_note_error(struct runner *r)
+void runner_note_error(struct runner *r)
 {
     pthread_mutex_lock(&r->mu);
     r->errors++;
@@ -71,177 +33,112 @@ static void runner_note_error(struct runner *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-static void runner_report_done(struct runner *r, uint64_t seq)
+void runner_report_done(struct runner *r, uint64_t seq)
 {
     if (seq == 0)
         return;
     pthread_mutex_lock(&r->mu);
-    if (seq > r->done_seq)
+    bool advanced = seq > r->done_seq;
+    if (advanced)
         r->done_seq = seq;
     pthread_mutex_unlock(&r->mu);
-    tracker_sink_done(r->eng->tracker, r->idx, seq);
+    if (advanced)
+        tracker_sink_done(r->eng->tracker, r->idx, seq);
 }
 
-/* Flushes what was written; reports durability.  Returns 0 or the sink's error. */
-static int runner_flush(struct runner *r)
+uint32_t runner_request_rewind(struct runner *r)
 {
-    if (r->pending == 0) {
-        runner_report_done(r, r->last_seen);
-        return 0;
+    uint32_t gen = atomic_fetch_add(&r->eng->rewind_requested, 1) + 1;
+    log_info("sink.rewind_requested", "sink=%s generation=%u", r->sk.cfg->sink_id, gen);
+    return gen;
+}
+
+bool runner_drain_for(struct runner *r, int64_t us)
+{
+    struct cdc_event *batch[READ_BATCH];
+    int64_t end = clock_mono_us() + us;
+    for (;;) {
+        int64_t left = end - clock_mono_us();
+        if (left <= 0 || atomic_load(&r->eng->abandon))
+            return !atomic_load(&r->eng->abandon);
+        int ms = left > 50000 ? 50 : (int)(left / 1000) + 1;
+        int n = evlog_read(r->eng->log, r->idx, batch, READ_BATCH, ms);
+        if (n == CDC_ESTOP)
+            return false;
+        if (n > 0)
+            evlog_release(r->eng->log, batch, (size_t)n);
     }
-    uint64_t durable = 0;
-    int rc = r->sk.ops->flush(&r->sk, &durable);
-    if (rc)
-        return rc;
+}
+
+static int pos_cmp(const void *a, const void *b)
+{
+    return cdc_pos_cmp(*(const struct cdc_pos *)a, *(const struct cdc_pos *)b);
+}
+
+bool runner_skipped_by_dlq(const struct runner *r, struct cdc_pos pos)
+{
+    if (r->nskip == 0)
+        return false;
+    return bsearch(&pos, r->skip, r->nskip, sizeof *r->skip, pos_cmp) != NULL;
+}
+
+bool runner_dlq_enabled(const struct runner *r)
+{
+    return r->eng->store && r->eng->cfg->platform.dlq.enabled;
+}
+
+int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char *errclass,
+                       const char *error, int attempts, int http_status)
+{
+    if (!runner_dlq_enabled(r))
+        return CDC_ERR;
+    struct buf key = BUF_INIT, val = BUF_INIT;
+    json_key(&key, ev);
+    json_envelope(&val, ev, r->sk.json);
+    struct dlq_failure f = {
+        .sink_id = r->sk.cfg->sink_id,
+        .error_class = errclass,
+        .error = error,
+        .attempts = attempts,
+        .http_status = http_status,
+        .first_failed_us = clock_wall_us(),
+    };
+    int64_t id = 0;
+    char err[512];
+    int rc = store_dlq_add(r->eng->store, ev, key.p, val.p, &f, &id, err, sizeof err);
+    buf_fini(&key);
+    buf_fini(&val);
+    char pos[CDC_POS_TEXT_MAX];
+    cdc_pos_format(ev->pos, pos, sizeof pos);
+    if (rc != 0) {
+        log_error("sink.dead_letter_failed", "sink=%s position=%s error=%s", r->sk.cfg->sink_id,
+                  pos, log_q(err));
+        return CDC_ERR;
+    }
+    log_warn("sink.dead_lettered",
+             "sink=%s id=%lld position=%s table=%s attempts=%d class=%s "
+             "error=%s",
+             r->sk.cfg->sink_id, (long long)id, pos, ev->tab ? ev->tab->topic : "-", attempts,
+             errclass, log_q(error));
+    /* Keep the skip set sorted: inserts are rare. */
+    if (r->nskip == r->capskip) {
+        r->capskip = r->capskip ? 2 * r->capskip : 16;
+        r->skip = xrealloc(r->skip, r->capskip * sizeof *r->skip);
+    }
+    size_t i = r->nskip;
+    while (i > 0 && cdc_pos_cmp(r->skip[i - 1], ev->pos) > 0) {
+        r->skip[i] = r->skip[i - 1];
+        i--;
+    }
+    r->skip[i] = ev->pos;
+    r->nskip++;
     pthread_mutex_lock(&r->mu);
-    r->flushes++;
+    r->dead_lettered++;
     pthread_mutex_unlock(&r->mu);
-    if (durable >= r->last_given) {
-        r->pending = 0;
-        runner_report_done(r, r->last_seen);
-    } else {
-        runner_report_done(r, durable);
-    }
     return 0;
 }
 
-/* After a failed write or flush: the sink may have lost what it had not made
- * durable.  Close it, reopen with backoff until it works (or shutdown gives
- * up), and ask the source to replay from the confirmed position. */
-static void runner_recover(struct runner *r)
-{
-    struct engine *eng = r->eng;
-    runner_note_error(r);
-    log_error("sink.failed", "sink=%s class=%s error=%s", r->sk.cfg->sink_id,
-              r->sk.errclass == SINK_ERR_PERMANENT ? "permanent" : "retryable", log_q(r->sk.err));
-    runner_set_state(r, "retrying");
-    r->sk.ops->close(&r->sk);
-    for (unsigned attempt = 2;; attempt++) {
-        int64_t delay = retry_delay_us(&r->sk.cfg->retry, attempt, r->sk.retry_after_us, &r->rng);
-        r->sk.retry_after_us = 0;
-        for (int64_t slept = 0; slept < delay && !atomic_load(&eng->abandon); slept += 50000)
-            clock_sleep_us(delay - slept < 50000 ? delay - slept : 50000);
-        if (atomic_load(&eng->abandon))
-            break;
-        pthread_mutex_lock(&r->mu);
-        r->retries++;
-        pthread_mutex_unlock(&r->mu);
-        struct cdc_pos have = {0, 0};
-        if (r->sk.ops->open(&r->sk, &have) == 0) {
-            r->have = have;
-            break;
-        }
-        runner_note_error(r);
-        log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id, attempt,
-                 log_q(r->sk.err));
-    }
-    r->pending = 0;
-    r->awaiting_rewind = true;
-    r->rewind_gen = atomic_fetch_add(&eng->rewind_requested, 1) + 1;
-    char have[CDC_POS_TEXT_MAX];
-    log_info("sink.rewind_requested", "sink=%s generation=%u have=%s", r->sk.cfg->sink_id,
-             r->rewind_gen, cdc_pos_format(r->have, have, sizeof have));
-    runner_set_state(r, "running");
-}
-
-/* Sorts one read batch into what the sink must see.  Snapshot rows are always
- * delivered (sinks apply them idempotently); changes the destination already
- * holds are skipped; a sink waiting for a rewind discards until the marker. */
-static size_t runner_select(struct runner *r, struct cdc_event **evs, size_t n)
-{
-    size_t k = 0;
-    uint64_t skipped = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct cdc_event *ev = evs[i];
-        r->last_seen = ev->seq;
-        if (ev->op == CDC_OP_REWIND) {
-            if (r->awaiting_rewind && ev->rewind_gen >= r->rewind_gen)
-                r->awaiting_rewind = false;
-            continue;
-        }
-        if (r->awaiting_rewind)
-            continue;
-        if (!ev->snapshot && cdc_pos_cmp(ev->pos, r->have) <= 0) {
-            skipped += !cdc_op_is_control(ev->op);
-            continue;
-        }
-        r->give[k++] = ev;
-    }
-    if (skipped) {
-        pthread_mutex_lock(&r->mu);
-        r->skipped += skipped;
-        pthread_mutex_unlock(&r->mu);
-    }
-    return k;
-}
-
-static void *runner_main(void *arg)
-{
-    struct runner *r = arg;
-    struct engine *eng = r->eng;
-    struct cdc_event *batch[READ_BATCH];
-    r->give = xmalloc(sizeof batch);
-    runner_set_state(r, "running");
-
-    for (;;) {
-        int timeout_ms = 200;
-        if (r->pending) {
-            int64_t left = r->pending_since + r->flush_interval_us - clock_mono_us();
-            timeout_ms = left <= 0 ? 0 : (int)(left / 1000) + 1;
-        }
-        int n = evlog_read(eng->log, r->idx, batch, READ_BATCH, timeout_ms);
-        if (n == CDC_ESTOP)
-            break;
-        size_t k = runner_select(r, batch, (size_t)n);
-        if (k > 0) {
-            if (r->sk.ops->write(&r->sk, r->give, k) != 0) {
-                evlog_release(eng->log, batch, (size_t)n);
-                runner_recover(r);
-                if (atomic_load(&eng->abandon))
-                    break;
-                continue;
-            }
-            size_t data = 0;
-            for (size_t i = 0; i < k; i++)
-                data += !cdc_op_is_control(r->give[i]->op);
-            struct cdc_event *last = r->give[k - 1];
-            r->last_given = last->seq;
-            if (!last->snapshot)
-                r->have = last->op == CDC_OP_COMMIT
-                              ? (struct cdc_pos){last->pos.lsn, CDC_POS_TXN_END}
-                              : last->pos;
-            if (r->pending == 0)
-                r->pending_since = clock_mono_us();
-            r->pending += k;
-            pthread_mutex_lock(&r->mu);
-            r->events_out += data;
-            pthread_mutex_unlock(&r->mu);
-        }
-        if (n > 0)
-            evlog_release(eng->log, batch, (size_t)n);
-        if (r->awaiting_rewind)
-            continue;
-        bool caught_up = n < READ_BATCH;
-        bool due = r->pending && (r->pending >= r->batch_size || caught_up ||
-                                  clock_mono_us() - r->pending_since >= r->flush_interval_us);
-        if (due || (r->pending == 0 && n > 0)) {
-            if (runner_flush(r) != 0) {
-                runner_recover(r);
-                if (atomic_load(&eng->abandon))
-                    break;
-            }
-        }
-    }
-    if (!atomic_load(&eng->abandon) && !r->awaiting_rewind && runner_flush(r) != 0) {
-        runner_note_error(r);
-        log_error("sink.final_flush_failed", "sink=%s error=%s", r->sk.cfg->sink_id,
-                  log_q(r->sk.err));
-    }
-    free(r->give);
-    r->give = NULL;
-    runner_set_state(r, "stopped");
-    return NULL;
-}
+/* ---------- wiring ---------- */
 
 static size_t sink_batch_size(const struct sink_cfg *sc)
 {
@@ -251,7 +148,7 @@ static size_t sink_batch_size(const struct sink_cfg *sc)
     case SINK_POSTGRES:
         return (size_t)sc->postgres.batch_size * 16;
     case SINK_WEBHOOK:
-        return (size_t)sc->webhook.batch_size * 64;
+        return (size_t)sc->webhook.batch_size;
     default:
         return 10000;
     }
@@ -264,13 +161,19 @@ static int64_t sink_flush_interval_us(const struct sink_cfg *sc)
     return 200000;
 }
 
+static bool is_per_key(const struct runner *r)
+{
+    return r->sk.ops->submit != NULL;
+}
+
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
-               char *err, size_t errlen)
+               struct store *store, char *err, size_t errlen)
 {
     *out = NULL;
     struct engine *eng = xcalloc(1, sizeof *eng);
     eng->cfg = cfg;
     eng->json = json;
+    eng->store = store;
     int np = cfg->platform.partitions;
     if (np <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -316,9 +219,18 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
             r->sk.ops = NULL; /* not open: nothing to close */
             goto fail;
         }
+        if (store) {
+            char e[256];
+            if (store_dlq_pending_positions(store, sc->sink_id, &r->skip, &r->nskip, e, sizeof e) !=
+                0) {
+                rc = cdc_fail(err, errlen, CDC_EIO, "sink %s: %s", sc->sink_id, e);
+                goto fail;
+            }
+            r->capskip = r->nskip;
+        }
         char have[CDC_POS_TEXT_MAX];
-        log_info("sink.opened", "sink=%s type=%s have=%s", sc->sink_id, ops->name,
-                 cdc_pos_format(r->have, have, sizeof have));
+        log_info("sink.opened", "sink=%s type=%s have=%s dead_lettered=%zu", sc->sink_id, ops->name,
+                 cdc_pos_format(r->have, have, sizeof have), r->nskip);
     }
     if (eng->nrunners == 0) {
         rc = cdc_fail(err, errlen, CDC_EINVAL, "no enabled sinks");
@@ -346,7 +258,7 @@ int engine_start(struct engine *eng, uint64_t confirmed_lsn)
     eng->tracker = tracker_new(eng->nrunners, confirmed_lsn);
     for (unsigned i = 0; i < eng->nrunners; i++) {
         struct runner *r = &eng->runners[i];
-        if (pthread_create(&r->thread, NULL, runner_main, r) != 0)
+        if (pthread_create(&r->thread, NULL, is_per_key(r) ? run_lanes : run_serial, r) != 0)
             return CDC_ERR;
         r->started = true;
     }
@@ -362,7 +274,6 @@ void engine_close(struct engine *eng)
 int engine_wait(struct engine *eng, int64_t timeout_us)
 {
     int64_t deadline = clock_mono_us() + timeout_us;
-    int rc = 0;
     for (unsigned i = 0; i < eng->nrunners; i++) {
         struct runner *r = &eng->runners[i];
         if (!r->started)
@@ -376,14 +287,13 @@ int engine_wait(struct engine *eng, int64_t timeout_us)
             if (clock_mono_us() > deadline && !atomic_load(&eng->abandon)) {
                 log_warn("engine.shutdown_timeout", "sink=%s", r->sk.cfg->sink_id);
                 atomic_store(&eng->abandon, true);
-                rc = CDC_ERR;
             }
             clock_sleep_us(10000);
         }
         pthread_join(r->thread, NULL);
         r->started = false;
     }
-    return atomic_load(&eng->abandon) ? CDC_ERR : rc;
+    return atomic_load(&eng->abandon) ? CDC_ERR : 0;
 }
 
 void engine_free(struct engine *eng)
@@ -399,6 +309,7 @@ void engine_free(struct engine *eng)
         struct runner *r = &eng->runners[i];
         if (r->sk.ops)
             r->sk.ops->close(&r->sk);
+        free(r->skip);
         if (r->eng)
             pthread_mutex_destroy(&r->mu);
     }
@@ -434,6 +345,16 @@ uint64_t engine_pending(struct engine *eng)
     return tracker_pending(eng->tracker);
 }
 
+void engine_mark(struct engine *eng, uint64_t seq, uint64_t id)
+{
+    tracker_mark(eng->tracker, seq, id);
+}
+
+size_t engine_take_marks(struct engine *eng, uint64_t *ids, size_t max)
+{
+    return tracker_take_marks(eng->tracker, ids, max);
+}
+
 bool engine_rewind_wanted(struct engine *eng, uint32_t *gen)
 {
     unsigned req = atomic_load(&eng->rewind_requested);
@@ -464,8 +385,9 @@ void engine_sink_stats(struct engine *eng, unsigned i, struct engine_sink_stats 
     st->flushes = r->flushes;
     st->errors = r->errors;
     st->retries = r->retries;
+    st->dead_lettered = r->dead_lettered;
     st->done_seq = r->done_seq;
-    snprintf(st->last_error, sizeof st->last_error, "%s", r->last_error);
+    str_copy(st->last_error, sizeof st->last_error, r->last_error);
     pthread_mutex_unlock(&r->mu);
     st->backlog = eng->log ? evlog_backlog(eng->log, i) : 0;
 }

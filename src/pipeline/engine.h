@@ -20,6 +20,7 @@
 #include "core/json.h"
 
 struct engine;
+struct store;
 
 /* Per-sink figures for logs, health and metrics. */
 struct engine_sink_stats {
@@ -31,16 +32,18 @@ struct engine_sink_stats {
     uint64_t flushes;
     uint64_t errors;
     uint64_t retries;
-    uint64_t done_seq; /* durable up to this event log seq */
-    uint64_t backlog;  /* events in the log this sink has not read */
+    uint64_t dead_lettered; /* events stored in the dead-letter queue by this run */
+    uint64_t done_seq;      /* durable up to this event log seq */
+    uint64_t backlog;       /* events in the log this sink has not read */
     char last_error[256];
 };
 
 /* Creates the engine and opens every enabled sink (fails fast: a sink that
  * cannot open at start-up is a runtime error for the caller to report).
- * Borrows cfg and json for the engine's lifetime. */
+ * Borrows cfg, json and store (the dead-letter queue; NULL = none, then
+ * failing events are retried forever) for the engine's lifetime. */
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
-               char *err, size_t errlen);
+               struct store *store, char *err, size_t errlen);
 /* Starts the runner threads.  confirmed_lsn: where the source starts. */
 int engine_start(struct engine *eng, uint64_t confirmed_lsn);
 void engine_free(struct engine *eng);
@@ -55,6 +58,9 @@ void engine_commit(struct engine *eng, uint64_t last_seq, uint64_t lsn);
 uint64_t engine_confirmed(struct engine *eng);
 /* Transactions registered and not yet confirmed. */
 uint64_t engine_pending(struct engine *eng);
+/* See tracker_mark / tracker_take_marks. */
+void engine_mark(struct engine *eng, uint64_t seq, uint64_t id);
+size_t engine_take_marks(struct engine *eng, uint64_t *ids, size_t max);
 
 /* Whether a sink asked for a rewind the source has not served; *gen is the
  * generation to put in the REWIND marker. */

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pipeline/tracker.h"
 #include "util/mem.h"
@@ -11,6 +12,8 @@ struct pending {
 
 struct tracker {
     pthread_mutex_t mu;
+    struct pending *marks; /* (seq, id) in seq order; marks[mhead .. mlen) live */
+    size_t mcap, mhead, mlen;
     unsigned nsinks;
     uint64_t *done; /* per sink */
     struct pending *fifo;
@@ -37,6 +40,7 @@ void tracker_free(struct tracker *t)
     pthread_mutex_destroy(&t->mu);
     free(t->done);
     free(t->fifo);
+    free(t->marks);
     free(t);
 }
 
@@ -132,4 +136,34 @@ uint64_t tracker_min_done(struct tracker *t)
     uint64_t m = min_done_locked(t);
     pthread_mutex_unlock(&t->mu);
     return m;
+}
+
+void tracker_mark(struct tracker *t, uint64_t seq, uint64_t id)
+{
+    pthread_mutex_lock(&t->mu);
+    if (t->mhead > 0 && t->mhead == t->mlen)
+        t->mhead = t->mlen = 0;
+    if (t->mlen == t->mcap) {
+        if (t->mhead > 0) {
+            memmove(t->marks, t->marks + t->mhead, (t->mlen - t->mhead) * sizeof *t->marks);
+            t->mlen -= t->mhead;
+            t->mhead = 0;
+        } else {
+            t->mcap = t->mcap ? 2 * t->mcap : 64;
+            t->marks = xrealloc(t->marks, t->mcap * sizeof *t->marks);
+        }
+    }
+    t->marks[t->mlen++] = (struct pending){seq, id};
+    pthread_mutex_unlock(&t->mu);
+}
+
+size_t tracker_take_marks(struct tracker *t, uint64_t *ids, size_t max)
+{
+    pthread_mutex_lock(&t->mu);
+    uint64_t min = min_done_locked(t);
+    size_t n = 0;
+    while (n < max && t->mhead < t->mlen && t->marks[t->mhead].last_seq <= min)
+        ids[n++] = t->marks[t->mhead++].lsn;
+    pthread_mutex_unlock(&t->mu);
+    return n;
 }

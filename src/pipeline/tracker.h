@@ -33,4 +33,11 @@ uint64_t tracker_pending(struct tracker *t);
 /* Smallest seq all sinks have passed. */
 uint64_t tracker_min_done(struct tracker *t);
 
+/* Marks: the source learns when every sink has made durable everything up to
+ * a seq, for work that is not a source position (a snapshot chunk).  Add in
+ * non-decreasing seq order; tracker_take_marks moves the ids whose seq all
+ * sinks passed into ids[0..max) and returns how many. */
+void tracker_mark(struct tracker *t, uint64_t seq, uint64_t id);
+size_t tracker_take_marks(struct tracker *t, uint64_t *ids, size_t max);
+
 #endif

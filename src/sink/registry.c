@@ -7,6 +7,7 @@
 
 extern const struct sink_ops sink_file_ops;
 extern const struct sink_ops sink_postgres_ops;
+extern const struct sink_ops sink_webhook_ops;
 
 const struct sink_ops *sink_ops_find(enum sink_type type)
 {
@@ -16,6 +17,7 @@ const struct sink_ops *sink_ops_find(enum sink_type type)
     case SINK_POSTGRES:
         return &sink_postgres_ops;
     case SINK_WEBHOOK:
+        return &sink_webhook_ops;
     case SINK_ICEBERG:
     case SINK_KAFKA:
         return NULL;

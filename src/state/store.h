@@ -17,8 +17,9 @@
 
 struct store;
 
-/* Opens (creating directories, file and schema as needed).  path may be
- * ":memory:" for tests. */
+/* Opens (creating directories, mode 0700, the file, mode 0600, and the schema
+ * as needed).  path may be ":memory:" for tests.  Fails with err naming the
+ * file if it is not a state store or was written by a newer cdc. */
 int store_open(struct store **out, const char *path, char *err, size_t errlen);
 void store_close(struct store *st);
 /* "{state_dir}/{pipeline_id}/state.db", heap-allocated. */
@@ -31,15 +32,18 @@ enum dlq_status { DLQ_PENDING, DLQ_RESOLVED };
 /* What a dead-lettered delivery looked like. */
 struct dlq_failure {
     const char *sink_id;
-    const char *error_class;   /* "retryable" | "permanent" */
-    const char *error;         /* the destination's answer, one line */
+    const char *error_class; /* "retryable" | "permanent" */
+    const char *error;       /* the destination's answer, one line */
     int attempts;
-    int http_status;           /* 0 if not HTTP */
-    int64_t first_failed_us;   /* unix us */
+    int http_status;         /* 0 if not HTTP */
+    int64_t first_failed_us; /* unix us */
 };
 
 /* Stores ev (its binary encoding, for replay, and its JSON key and envelope,
- * for people) with the failure.  Returns 0 and the new entry's id. */
+ * for people) with the failure.  Returns 0 and the new entry's id (id may be
+ * NULL); durable on return.  Any thread may call it (it blocks for the fsync,
+ * and up to 10 s while another process writes).  key_json and value_json may
+ * be NULL; control events are refused (CDC_EINVAL).  Ids are never reused. */
 int store_dlq_add(struct store *st, const struct cdc_event *ev, const char *key_json,
                   const char *value_json, const struct dlq_failure *f, int64_t *id, char *err,
                   size_t errlen);
@@ -62,26 +66,33 @@ struct dlq_entry {
      * dlq_entry_fini. */
     char *key_json;
     char *value_json;
-    uint8_t *event;  /* evcodec encoding */
+    uint8_t *event; /* evcodec encoding */
     size_t event_len;
 };
 void dlq_entry_fini(struct dlq_entry *e);
 
 /* Calls fn for each entry (oldest first) of sink_id (NULL = all sinks),
- * pending only unless include_resolved.  fn returns non-zero to stop. */
+ * pending only unless include_resolved.  fn returns non-zero to stop.  fn
+ * runs without the store's lock (entries are read a page at a time), so it
+ * may call the store, e.g. store_dlq_resolve. */
 int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
                    int (*fn)(const struct dlq_entry *e, void *arg), void *arg, char *err,
                    size_t errlen);
 /* One entry with its payloads.  CDC_EINVAL if there is no such id. */
 int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, size_t errlen);
+/* Marks a pending entry resolved (now).  Resolving a resolved entry changes
+ * nothing and returns 0; CDC_EINVAL if there is no such id. */
 int store_dlq_resolve(struct store *st, int64_t id, char *err, size_t errlen);
 /* Deletes resolved entries (or all with all = true); *n = how many. */
 int store_dlq_purge(struct store *st, bool all, int64_t *n, char *err, size_t errlen);
-/* Positions of sink_id's pending entries, sorted: a sink skips them when the
- * source replays (they are done: dead-lettered).  *out is heap, caller frees. */
+/* Positions of sink_id's (NULL = every sink's) pending entries, sorted
+ * ascending without duplicates: a sink skips them when the source replays
+ * (they are done: dead-lettered).  *out is heap (NULL when *n = 0), caller
+ * frees. */
 int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cdc_pos **out,
                                 size_t *n, char *err, size_t errlen);
-/* Counts for metrics: pending entries per sink_id (NULL = all). */
+/* Counts for metrics: pending entries per sink_id (NULL = all); -1 if the
+ * store cannot be read. */
 int64_t store_dlq_count(struct store *st, const char *sink_id);
 
 /* ---------- key/value (snapshot progress and other small state) ---------- */
@@ -90,6 +101,7 @@ int64_t store_dlq_count(struct store *st, const char *sink_id);
 int store_kv_put(struct store *st, const char *key, const char *value, char *err, size_t errlen);
 /* *value = heap copy, or NULL if absent.  Returns 0 either way. */
 int store_kv_get(struct store *st, const char *key, char **value, char *err, size_t errlen);
+/* Deletes every key starting with prefix (byte-wise; "" deletes all). */
 int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size_t errlen);
 
 #endif

@@ -59,6 +59,35 @@ static void test_tracker_basics(void **state)
     tracker_free(t);
 }
 
+static void test_tracker_marks(void **state)
+{
+    (void)state;
+    struct tracker *t = tracker_new(2, 0);
+    uint64_t ids[8];
+    tracker_mark(t, 10, 1);
+    tracker_mark(t, 20, 2);
+    tracker_mark(t, 20, 3);
+    assert_int_equal(tracker_take_marks(t, ids, 8), 0);
+    tracker_sink_done(t, 0, 25);
+    tracker_sink_done(t, 1, 15);
+    assert_int_equal(tracker_take_marks(t, ids, 8), 1);
+    assert_int_equal(ids[0], 1);
+    tracker_sink_done(t, 1, 20);
+    assert_int_equal(tracker_take_marks(t, ids, 1), 1); /* max respected */
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(tracker_take_marks(t, ids, 8), 1);
+    assert_int_equal(ids[0], 3);
+    for (uint64_t i = 0; i < 1000; i++) /* grows and compacts */
+        tracker_mark(t, 100 + i, 100 + i);
+    tracker_sink_done(t, 0, 2000);
+    tracker_sink_done(t, 1, 2000);
+    size_t got = 0;
+    while (tracker_take_marks(t, ids, 8) > 0)
+        got++;
+    assert_true(got >= 125);
+    tracker_free(t);
+}
+
 static void test_evlog_order_and_release(void **state)
 {
     (void)state;
@@ -278,6 +307,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tracker_basics),
+        cmocka_unit_test(test_tracker_marks),
         cmocka_unit_test(test_evlog_order_and_release),
         cmocka_unit_test(test_evlog_budgets),
         cmocka_unit_test(test_evlog_oversized_event_passes_alone),

@@ -83,8 +83,13 @@ static int find_line_start(int fd, off_t end, off_t *start)
     return 0;
 }
 
-/* Removes a torn last line and finds the position of the newest line that
- * carries one (snapshot rows do not). */
+#define SCAN_LINES                                                                                 \
+    1000 /* positioned lines to look at, at most (a replay of more                                 \
+             old events than this at once could hide the newest) */
+
+/* Removes a torn last line and finds the newest position among the last
+ * lines that carry one (snapshot rows do not).  The newest, not the last:
+ * `cdc dlq replay` appends older events after the stream's lines. */
 static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *have)
 {
     const char *path = sk->cfg->file.path;
@@ -97,7 +102,7 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
     char last;
     if (pread(fs->fd, &last, 1, size - 1) != 1)
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path, strerror(errno));
-    if (last != '\n') {
+    if (last != '\n' && !sk->replay) {
         off_t start;
         if (find_line_start(fs->fd, size, &start) != 0)
             return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read %s: %s", path,
@@ -112,7 +117,8 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
     off_t end = size; /* end of the line under inspection, exclusive of its '\n' */
     struct buf line = BUF_INIT;
     int rc = 0;
-    while (end > 0 && size - end < (off_t)SCAN_LIMIT) {
+    unsigned found = 0;
+    while (end > 0 && size - end < (off_t)SCAN_LIMIT && found < SCAN_LINES) {
         off_t start;
         if (find_line_start(fs->fd, end - 1, &start) != 0) {
             rc =
@@ -128,8 +134,11 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
             break;
         }
         line.len = len;
-        if (json_envelope_position(line.p, len, have) == 0)
-            break;
+        struct cdc_pos pos;
+        if (json_envelope_position(line.p, len, &pos) == 0) {
+            if (found++ == 0 || cdc_pos_cmp(pos, *have) > 0)
+                *have = pos;
+        }
         end = start;
     }
     buf_fini(&line);

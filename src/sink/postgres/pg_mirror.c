@@ -4,7 +4,8 @@
  * the primary key) and gain columns the source adds.  Statements per shape:
  *   insert / snapshot row / update with the whole row and the same key:
  *       INSERT … ON CONFLICT (key) DO UPDATE   (idempotent)
- *   update that changes the key, or leaves TOAST values unchanged:
+ *   update that changes the key: DELETE the old key, then the upsert
+ *   update that leaves TOAST values unchanged:
  *       UPDATE … SET <carried columns> WHERE key = <old key>
  *   delete: DELETE … WHERE key = <old key>
  *   tables whose identity is the whole row (REPLICA IDENTITY FULL, no key):
@@ -300,7 +301,18 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
         unchanged |= ev->after[i].kind == CDC_V_UNCHANGED;
     const char **vals = pgs_vals(ps, 2u * tab->ncols);
 
-    if (tab->key_unique && !unchanged && !(ev->before && key_changed(ev))) {
+    if (tab->key_unique && !unchanged) {
+        /* The whole new row is known: upsert it.  When the key changed,
+         * first delete the old key's row (an UPDATE could collide with a row
+         * a resumed snapshot already brought under the new key). */
+        if (ev->before && key_changed(ev)) {
+            int n = put_match_params(sk, ev, ev->before, vals, 0);
+            if (n < 0)
+                return n;
+            int rc = pgs_send_stmt(sk, m->del_sql, n, vals, ev);
+            if (rc)
+                return rc;
+        }
         for (uint16_t i = 0; i < tab->ncols; i++)
             vals[i] = val_text(ev, &ev->after[i]);
         return pgs_send_stmt(sk, m->ins_sql, tab->ncols, vals, ev);

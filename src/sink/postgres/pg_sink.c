@@ -204,27 +204,31 @@ static int begin_dbtxn(struct sink *sk)
     return rc;
 }
 
-/* Ends the database transaction at the current source boundary, with the
- * checkpoint in it.  Durable once pgs_drain has seen the COMMIT succeed. */
+/* Ends the database transaction at the current boundary, with the newest
+ * source commit's checkpoint in it.  Durable once pgs_drain has seen the
+ * COMMIT succeed. */
 static int send_commit(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
-    char lsn[24], idx[24];
-    snprintf(lsn, sizeof lsn, "%" PRId64, (int64_t)ps->boundary_pos.lsn);
-    if (ps->boundary_pos.idx == CDC_POS_TXN_END)
-        snprintf(idx, sizeof idx, "-1");
-    else
-        snprintf(idx, sizeof idx, "%" PRIu64, ps->boundary_pos.idx);
-    const char *vals[4] = {sk->config->pipeline_id, sk->cfg->sink_id, lsn, idx};
-    buf_reset(&ps->sql);
-    buf_printf(&ps->sql,
-               "UPDATE %s SET commit_lsn = $3, event_index = $4, updated_at = now() "
-               "WHERE pipeline_id = $1 AND sink_id = $2",
-               ps->ckpt_table);
-    int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL);
-    if (rc)
-        return rc;
-    ps->pend[ps->npend - 1].kind = PGS_CKPT;
+    if (ps->has_ckpt) {
+        char lsn[24], idx[24];
+        snprintf(lsn, sizeof lsn, "%" PRId64, (int64_t)ps->ckpt_pos.lsn);
+        if (ps->ckpt_pos.idx == CDC_POS_TXN_END)
+            snprintf(idx, sizeof idx, "-1");
+        else
+            snprintf(idx, sizeof idx, "%" PRIu64, ps->ckpt_pos.idx);
+        const char *vals[4] = {sk->config->pipeline_id, sk->cfg->sink_id, lsn, idx};
+        buf_reset(&ps->sql);
+        buf_printf(&ps->sql,
+                   "UPDATE %s SET commit_lsn = $3, event_index = $4, updated_at = now() "
+                   "WHERE pipeline_id = $1 AND sink_id = $2",
+                   ps->ckpt_table);
+        int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL);
+        if (rc)
+            return rc;
+        ps->pend[ps->npend - 1].kind = PGS_CKPT;
+        ps->has_ckpt = false;
+    }
     if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
         return conn_error(sk, "cannot send COMMIT");
     pend_push(ps, PGS_COMMIT, ps->boundary_seq, NULL);
@@ -238,17 +242,25 @@ static int send_commit(struct sink *sk)
 static int events_apply(struct sink *sk, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    if (ev->pos.idx > INT32_MAX)
-        return sink_set_error(sk, SINK_ERR_PERMANENT,
-                              "event index %" PRIu64 " does not fit source_partition (integer)",
-                              ev->pos.idx);
+    /* A change: (topic, its index in the transaction, the commit LSN).  A
+     * snapshot row: (topic, -1, its chunk sequence << 32 | row), numbers no
+     * other snapshot of the table uses. */
+    char part[16], off[24];
+    if (ev->snapshot) {
+        snprintf(part, sizeof part, "-1");
+        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.idx);
+    } else {
+        if (ev->pos.idx > INT32_MAX)
+            return sink_set_error(sk, SINK_ERR_PERMANENT,
+                                  "event index %" PRIu64 " does not fit source_partition (integer)",
+                                  ev->pos.idx);
+        snprintf(part, sizeof part, "%" PRIu64, ev->pos.idx);
+        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.lsn);
+    }
     buf_reset(&ps->keybuf);
     buf_reset(&ps->valbuf);
     json_key(&ps->keybuf, ev);
     json_envelope(&ps->valbuf, ev, sk->json);
-    char part[16], off[24];
-    snprintf(part, sizeof part, "%" PRIu64, ev->pos.idx);
-    snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.lsn);
     const char **vals = pgs_vals(ps, 5);
     vals[0] = strcmp(ps->keybuf.p, "null") == 0 ? NULL : ps->keybuf.p;
     vals[1] = ps->valbuf.p;
@@ -399,24 +411,29 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct cdc_event *ev = evs[i];
+        bool boundary = false;
         if (ev->op == CDC_OP_COMMIT) {
             if (!ps->in_dbtxn)
                 continue;
-            ps->at_boundary = true;
-            ps->boundary_pos = ev->pos;
-            ps->boundary_seq = ev->seq;
-            if (ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
-                clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US)
-                rc = send_commit(sk);
+            ps->has_ckpt = true;
+            ps->ckpt_pos = ev->pos;
+            boundary = true;
+        } else if (cdc_op_is_control(ev->op) || ev->op == CDC_OP_MESSAGE || !ev->tab) {
             continue;
+        } else {
+            if ((rc = begin_dbtxn(sk)))
+                break;
+            rc = replica ? pgs_mirror_apply(sk, ev) : events_apply(sk, ev);
+            ps->rows_in_dbtxn++;
+            boundary = ev->snapshot || sk->replay;
         }
-        if (cdc_op_is_control(ev->op) || ev->op == CDC_OP_MESSAGE || !ev->tab)
-            continue;
-        if ((rc = begin_dbtxn(sk)))
-            break;
-        ps->at_boundary = false;
-        rc = replica ? pgs_mirror_apply(sk, ev) : events_apply(sk, ev);
-        ps->rows_in_dbtxn++;
+        ps->at_boundary = boundary;
+        if (boundary) {
+            ps->boundary_seq = ev->seq;
+            if (rc == 0 && (ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
+                            clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US))
+                rc = send_commit(sk);
+        }
     }
     if (rc == 0)
         rc = pgs_drain(sk);
@@ -430,17 +447,6 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct pgsink *ps = sk->priv;
-    if (ps->in_dbtxn && sk->replay) {
-        /* Replayed events are outside the stream: commit them without
-         * touching the checkpoint. */
-        if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
-            return conn_error(sk, "cannot send COMMIT");
-        pend_push(ps, PGS_COMMIT, ps->given_seq, NULL);
-        ps->in_dbtxn = false;
-        int rc = pgs_drain(sk);
-        if (rc)
-            return rc;
-    }
     if (ps->in_dbtxn && ps->at_boundary) {
         int rc = send_commit(sk);
         if (!rc)

@@ -28,9 +28,15 @@ struct pgsink {
     size_t rows_in_dbtxn;
     uint64_t given_seq;   /* newest seq passed to write() */
     uint64_t durable_seq; /* newest marker seq whose COMMIT succeeded */
-    bool at_boundary;     /* everything sent so far ends at a source commit */
-    struct cdc_pos boundary_pos;
-    uint64_t boundary_seq;
+    /* The database transaction may end here: everything sent so far ends at
+     * a source commit, or at a snapshot row (which belongs to no source
+     * transaction), or is a replayed event. */
+    bool at_boundary;
+    uint64_t boundary_seq; /* the newest event up to which a commit would cover */
+    /* Newest source commit applied in the open transaction: the checkpoint
+     * to store with it (snapshot rows and replays never move it). */
+    bool has_ckpt;
+    struct cdc_pos ckpt_pos;
     struct pgs_pending *pend;
     size_t npend, cappend;
     unsigned next_stmt;     /* for statement names */

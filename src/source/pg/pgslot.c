@@ -211,7 +211,8 @@ int pgslot_get(PGconn *conn, const struct config *cfg, struct pgslot_info *info,
     char e[512];
     PGresult *res = pgconn_exec(conn, e, sizeof e,
                                 "SELECT s.plugin, s.slot_type, d.datname, s.active, "
-                                "  s.confirmed_flush_lsn, s.restart_lsn "
+                                "  s.confirmed_flush_lsn, s.restart_lsn, "
+                                "  coalesce(s.wal_status, '') = 'lost' "
                                 "FROM pg_replication_slots s "
                                 "LEFT JOIN pg_database d ON d.oid = s.datoid "
                                 "WHERE s.slot_name = $1",
@@ -236,6 +237,7 @@ int pgslot_get(PGconn *conn, const struct config *cfg, struct pgslot_info *info,
         info->active = PQgetvalue(res, 0, 3)[0] == 't';
         pgconn_parse_lsn(PQgetvalue(res, 0, 4), &info->confirmed_flush);
         pgconn_parse_lsn(PQgetvalue(res, 0, 5), &info->restart_lsn);
+        info->lost = PQgetvalue(res, 0, 6)[0] == 't';
     }
     PQclear(res);
     return rc;

@@ -32,6 +32,7 @@ struct pgslot_info {
     bool active;
     uint64_t confirmed_flush; /* 0 if unknown */
     uint64_t restart_lsn;
+    bool lost; /* the server removed WAL the slot needed (wal_status = lost) */
 };
 int pgslot_get(PGconn *conn, const struct config *cfg, struct pgslot_info *info, char *err,
                size_t errlen);

@@ -12,7 +12,9 @@
 #include "source/pg/pgslot.h"
 #include "source/pg/pgsrc.h"
 #include "source/pg/relcache.h"
+#include "source/pg/snapshot.h"
 #include "source/pg/spill.h"
+#include "state/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -30,7 +32,15 @@ struct table_count {
 
 struct pgsrc {
     const struct config *cfg;
-    struct engine *eng; /* borrowed during pgsrc_run */
+    struct store *store; /* borrowed: snapshot progress */
+    /* Initial snapshot to take (or finish) before streaming: its id, and
+     * the replication connection that exported its snapshot (kept idle until
+     * the readers imported it), or NULL when resuming. */
+    char *snap_id;
+    PGconn *snap_exporter;
+    char *snap_name;
+    pthread_mutex_t emit_mu; /* snapshot readers push concurrently */
+    struct engine *eng;      /* borrowed during pgsrc_run */
     const struct pgsrc_opts *opts;
     PGconn *conn; /* SQL connection: catalog lookups, heartbeats */
     PGconn *repl; /* replication connection, or NULL */
@@ -585,12 +595,119 @@ static void heartbeat(struct pgsrc *src)
 
 /* ---------- public ---------- */
 
-int pgsrc_open(struct pgsrc **out, const struct config *cfg, char *err, size_t errlen)
+/* Creates the slot; with export, keeps the connection that exported the
+ * snapshot open for the snapshot readers. */
+static int create_slot(struct pgsrc *src, bool export_snapshot, char *err, size_t errlen)
+{
+    struct pgconn_params rp;
+    pgslot_params(src->cfg, true, &rp);
+    PGconn *repl = pgconn_connect(&rp, err, errlen);
+    if (!repl)
+        return CDC_ECONN;
+    int rc = pgslot_create(repl, src->cfg, export_snapshot, &src->start_lsn,
+                           export_snapshot ? &src->snap_name : NULL, err, errlen);
+    if (rc || !export_snapshot)
+        PQfinish(repl);
+    else
+        src->snap_exporter = repl;
+    if (!rc)
+        log_info("source.slot_created", "slot=%s lsn=%X/%X snapshot=%s", src->cfg->source.slot_name,
+                 (unsigned)(src->start_lsn >> 32), (unsigned)src->start_lsn,
+                 src->snap_name ? src->snap_name : "none");
+    return rc;
+}
+
+static int drop_slot(struct pgsrc *src, char *err, size_t errlen)
+{
+    const char *params[1] = {src->cfg->source.slot_name};
+    char e[512];
+    PGresult *res =
+        pgconn_exec(src->conn, e, sizeof e, "SELECT pg_drop_replication_slot($1)", 1, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ERR, "source: cannot drop slot %s: %s",
+                        src->cfg->source.slot_name, e);
+    PQclear(res);
+    return 0;
+}
+
+/* Decides, from the slot and the recorded snapshot state, whether an initial
+ * snapshot must run before streaming, and prepares it:
+ *   recorded as running  -> resume it (no exported snapshot: see snapshot.h);
+ *   never taken          -> create the slot exporting a snapshot (an existing
+ *                           slot nobody snapshotted for is recreated, so the
+ *                           snapshot and the stream meet exactly);
+ *   when_needed          -> only when the slot is missing or lost. */
+static int prepare_snapshot(struct pgsrc *src, const struct pgslot_info *info, char *err,
+                            size_t errlen)
+{
+    const struct config *cfg = src->cfg;
+    enum snapshot_mode mode = cfg->source.snapshot_mode;
+    char *state = NULL;
+    int rc = store_kv_get(src->store, SNAP_KEY_INITIAL, &state, err, errlen);
+    if (rc)
+        return rc;
+    bool running = state && strncmp(state, "running ", 8) == 0;
+    bool done = state && strncmp(state, "done ", 5) == 0;
+    bool slot_ok = info->exists && !info->lost;
+    bool want = false;
+    switch (mode) {
+    case SNAPSHOT_NEVER:
+    case SNAPSHOT_NO_DATA:
+        break;
+    case SNAPSHOT_INITIAL:
+    case SNAPSHOT_INITIAL_ONLY:
+        want = !done || !slot_ok;
+        break;
+    case SNAPSHOT_WHEN_NEEDED:
+        want = running || !slot_ok;
+        break;
+    }
+    if (running && slot_ok && want) {
+        char id[64];
+        unsigned long long lsn = 0;
+        if (sscanf(state + 8, "%63s %llu", id, &lsn) == 2) {
+            src->snap_id = xstrdup(id);
+            src->start_lsn = lsn;
+            free(state);
+            log_info("source.snapshot_resume", "id=%s", src->snap_id);
+            return 0;
+        }
+    }
+    free(state);
+    if (info->exists && (want || info->lost)) {
+        log_info("source.slot_recreate", "slot=%s reason=%s", cfg->source.slot_name,
+                 info->lost ? "lost" : "no snapshot was taken for it");
+        if ((rc = drop_slot(src, err, errlen)))
+            return rc;
+    }
+    if (!info->exists || want || info->lost) {
+        if ((rc = create_slot(src, want, err, errlen)))
+            return rc;
+    } else {
+        src->start_lsn = info->confirmed_flush;
+    }
+    if (mode == SNAPSHOT_NO_DATA && !done) {
+        char v[64];
+        snprintf(v, sizeof v, "done none %llu", (unsigned long long)src->start_lsn);
+        return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
+    }
+    if (!want)
+        return 0;
+    char v[96];
+    src->snap_id = xasprintf("%X_%X", (unsigned)(src->start_lsn >> 32), (unsigned)src->start_lsn);
+    snprintf(v, sizeof v, "running %s %llu", src->snap_id, (unsigned long long)src->start_lsn);
+    return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
+}
+
+int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store, char *err,
+               size_t errlen)
 {
     *out = NULL;
     struct pgsrc *src = xcalloc(1, sizeof *src);
     pthread_mutex_init(&src->mu, NULL);
+    pthread_mutex_init(&src->emit_mu, NULL);
     src->cfg = cfg;
+    src->store = store;
     src->pend = xmalloc(PUSH_BATCH * sizeof *src->pend);
     int rc;
     struct pgconn_params p;
@@ -611,23 +728,8 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, char *err, size_t e
     struct pgslot_info info;
     if ((rc = pgslot_get(src->conn, cfg, &info, err, errlen)))
         goto fail;
-    if (info.exists) {
-        src->start_lsn = info.confirmed_flush;
-    } else {
-        struct pgconn_params rp;
-        pgslot_params(cfg, true, &rp);
-        PGconn *repl = pgconn_connect(&rp, err, errlen);
-        if (!repl) {
-            rc = CDC_ECONN;
-            goto fail;
-        }
-        rc = pgslot_create(repl, cfg, false, &src->start_lsn, NULL, err, errlen);
-        PQfinish(repl);
-        if (rc)
-            goto fail;
-        log_info("source.slot_created", "slot=%s lsn=%X/%X", cfg->source.slot_name,
-                 (unsigned)(src->start_lsn >> 32), (unsigned)src->start_lsn);
-    }
+    if ((rc = prepare_snapshot(src, &info, err, errlen)))
+        goto fail;
     src->rels = relcache_new(cfg);
     char *dir = xasprintf("%s/%s/spill", cfg->platform.state_dir, cfg->pipeline_id);
     rc = spill_new(&src->spill, dir, err, errlen);
@@ -641,6 +743,66 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, char *err, size_t e
 fail:
     pgsrc_close(src);
     return rc;
+}
+
+/* Snapshot readers push through here: one at a time, with seqs from the same
+ * counter the stream uses. */
+static int snap_emit(void *arg, struct cdc_event **evs, size_t n, uint64_t *last_seq)
+{
+    struct pgsrc *src = arg;
+    pthread_mutex_lock(&src->emit_mu);
+    for (size_t i = 0; i < n; i++) {
+        evs[i]->seq = ++src->next_seq;
+        engine_route(src->eng, evs[i]);
+    }
+    src->n_events += n;
+    *last_seq = evs[n - 1]->seq;
+    size_t off = 0;
+    int rc = 0;
+    while (off < n) {
+        size_t done = 0;
+        rc = engine_push(src->eng, evs + off, n - off, &done, 100);
+        off += done;
+        if (rc == 0)
+            break;
+        if (rc == CDC_ESTOP || stop_requested(src)) {
+            rc = CDC_ESTOP;
+            break;
+        }
+    }
+    for (size_t i = off; i < n; i++)
+        cdc_event_unref(evs[i]);
+    pthread_mutex_unlock(&src->emit_mu);
+    return rc == CDC_ESTOP ? CDC_ESTOP : 0;
+}
+
+/* Runs (or finishes) the initial snapshot before streaming starts. */
+static int run_snapshot(struct pgsrc *src, char *err, size_t errlen)
+{
+    const struct config *cfg = src->cfg;
+    struct snap_ctx ctx = {
+        .cfg = cfg,
+        .eng = src->eng,
+        .store = src->store,
+        .rels = src->rels,
+        .snapshot_name = src->snap_name,
+        .lsn = src->start_lsn,
+        .stop = src->opts->stop,
+        .emit = snap_emit,
+        .emit_arg = src,
+    };
+    int rc = snap_initial(&ctx, src->snap_id, cfg->source.tables, cfg->source.ntables, err, errlen);
+    /* The readers have imported the snapshot (or failed): the exporting
+     * connection may go. */
+    if (src->snap_exporter) {
+        PQfinish(src->snap_exporter);
+        src->snap_exporter = NULL;
+    }
+    if (rc)
+        return rc;
+    char v[96];
+    snprintf(v, sizeof v, "done %s %llu", src->snap_id, (unsigned long long)src->start_lsn);
+    return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
 }
 
 uint64_t pgsrc_start_lsn(const struct pgsrc *src)
@@ -677,6 +839,18 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
     uint64_t from = src->start_lsn;
     int64_t backoff_us = 0;
     int rc = 0;
+    if (src->snap_id) {
+        rc = run_snapshot(src, err, errlen);
+        if (rc == CDC_ESTOP)
+            return 0;
+        if (rc)
+            return rc;
+        if (src->cfg->source.snapshot_mode == SNAPSHOT_INITIAL_ONLY) {
+            log_info("source.snapshot_only", "hint=%s",
+                     log_q("snapshot_mode initial_only: stopping without streaming"));
+            return 0;
+        }
+    }
     uint64_t frames = 0;
     bool idle = true;
 
@@ -853,6 +1027,11 @@ void pgsrc_close(struct pgsrc *src)
         cdc_event_unref(src->pend[i]);
     relcache_free(src->rels);
     spill_free(src->spill);
+    if (src->snap_exporter)
+        PQfinish(src->snap_exporter);
+    free(src->snap_id);
+    free(src->snap_name);
+    pthread_mutex_destroy(&src->emit_mu);
     free(src->counts);
     free(src->pend);
     pthread_mutex_destroy(&src->mu);

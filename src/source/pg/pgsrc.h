@@ -47,7 +47,10 @@ struct pgsrc_stats {
 /* Connects and prepares (creating publication and slot if missing).  Runtime
  * problems (unreachable server, missing table) come back as CDC_ECONN or
  * CDC_EINVAL with one sentence in err. */
-int pgsrc_open(struct pgsrc **out, const struct config *cfg, char *err, size_t errlen);
+struct store;
+/* store (borrowed) keeps snapshot progress. */
+int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store, char *err,
+               size_t errlen);
 /* The position streaming starts from (the slot's confirmed position). */
 uint64_t pgsrc_start_lsn(const struct pgsrc *src);
 /* Streams into eng until opts say stop (returns 0) or a fatal error. */

@@ -282,3 +282,59 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
               tab->id, tab->schema, tab->name, tab->ncols, tab->nkeys, tab->replident, captured);
     return 0;
 }
+
+int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, const char *name,
+                      struct cdc_table **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *params[2] = {schema, name};
+    char e[512];
+    /* Columns as pgoutput sends them, with key flags as its Relation message
+     * sets them: the replica identity index (DEFAULT: the primary key),
+     * every column for FULL. */
+    PGresult *res = pgconn_exec(
+        conn, e, sizeof e,
+        "SELECT c.oid, c.relreplident, a.attname, a.atttypid, a.atttypmod, "
+        "  CASE WHEN c.relreplident = 'f' THEN true "
+        "       ELSE coalesce(a.attnum = ANY (i.indkey), false) END "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "  AND a.attgenerated = '' "
+        "LEFT JOIN pg_index i ON i.indrelid = c.oid AND "
+        "  ((c.relreplident = 'd' AND i.indisprimary) OR "
+        "   (c.relreplident = 'i' AND i.indisreplident)) "
+        "WHERE n.nspname = $1 AND c.relname = $2 ORDER BY a.attnum",
+        2, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "catalog lookup for %s.%s failed: %s", schema, name,
+                        e);
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return cdc_fail(err, errlen, CDC_EINVAL, "table %s.%s does not exist", schema, name);
+    }
+    struct cdc_table *tab = cdc_table_new((uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10),
+                                          schema, name, rc->cfg->topic_prefix, (uint16_t)n);
+    tab->replident = PQgetvalue(res, 0, 1)[0];
+    tab->version = ++rc->next_version;
+    for (int i = 0; i < n; i++) {
+        struct cdc_column *c = &tab->cols[i];
+        c->name = xstrdup(PQgetvalue(res, i, 2));
+        c->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 3), NULL, 10);
+        c->typmod = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
+        c->key = PQgetvalue(res, i, 5)[0] == 't';
+    }
+    PQclear(res);
+    bool unique = tab->replident == 'd' || tab->replident == 'i';
+    int ret = lookup_types(conn, tab, err, errlen);
+    if (!ret && (tab->replident == 'f' || tab->replident == 'n'))
+        ret = lookup_primary_key(conn, tab, &unique, err, errlen);
+    if (ret) {
+        cdc_table_unref(tab);
+        return ret;
+    }
+    cdc_table_finish(tab);
+    tab->key_unique = unique && tab->nkeys > 0;
+    *out = tab;
+    return 0;
+}

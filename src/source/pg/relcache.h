@@ -35,6 +35,13 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
  * pipeline's tables include it. */
 struct cdc_table *relcache_get(struct relcache *rc, uint32_t relid, bool *captured);
 
+/* Describes schema.name from the catalog the way a pgoutput Relation message
+ * would (same columns: not dropped, not generated; same key), for rows read
+ * before any message described the table (snapshots).  conn may be inside a
+ * snapshot transaction.  *out gets a new table with one reference. */
+int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, const char *name,
+                      struct cdc_table **out, char *err, size_t errlen);
+
 /* Type class of a built-in type OID; `category` is pg_type.typcategory when
  * known (0 otherwise) and decides for other types. */
 enum cdc_type pgtype_class(uint32_t oid, char category);

@@ -1,0 +1,1105 @@
+#!/usr/bin/env python3
+"""The cdc benchmark driver.  Started by bench/run.sh, which builds cdc and the
+C helpers first; see docs/benchmarks.md for what is measured and how.
+
+    bench.py --cdc BIN --helpers DIR --work DIR
+
+DIR (--work) is a fresh directory this script owns: both PostgreSQL clusters,
+sink output, logs and state live in it, and it is removed at the end, also
+after Ctrl-C or SIGTERM.  Settings come from the environment:
+
+  BENCH_RUNS=N          runs per figure, the median is printed (default 3)
+  BENCH_QUICK=1         small backlogs and short latency runs (smoke test)
+  BENCH_LAT_SECONDS=S   seconds of load per latency run (default 20, quick 5)
+  BENCH_LAT_RATES=a,b   offered loads in rows/s (default 10000,50000)
+  BENCH_LAT_TXN_ROWS=N  rows per transaction of the latency load (default 10)
+  BENCH_PROFILE=1       also record a CPU profile of cdc during one file drain
+  BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
+  BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
+  BENCH_JSON=FILE       also write every individual measurement to FILE
+"""
+
+import argparse
+import calendar
+import ctypes
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import psycopg2
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PG_SCRIPT = os.path.join(REPO, "scripts", "pg-throwaway.sh")
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+PASSWORD = "postgres"
+PUBLICATION = "bench_pub"
+TABLES = ["public.bench_rows", "public.bench_lat"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    return int(v) if v.strip() else default
+
+
+RUNS = max(1, env_int("BENCH_RUNS", 3))
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+LAT_SECONDS = env_int("BENCH_LAT_SECONDS", 5 if QUICK else 20)
+LAT_RATES = [int(x) for x in os.environ.get("BENCH_LAT_RATES", "10000,50000").split(",") if x]
+LAT_TXN_ROWS = max(1, env_int("BENCH_LAT_TXN_ROWS", 10))
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+TIMEOUT = env_int("BENCH_TIMEOUT", 900)
+KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+JSON_OUT = os.environ.get("BENCH_JSON", "")
+
+# Backlogs: (name, title, transactions, rows per transaction).
+if QUICK:
+    BACKLOGS = [
+        ("batch", "100,000 rows as 100 txns x 1,000 rows", 100, 1000),
+        ("single", "20,000 single-row txns", 20000, 1),
+        ("bigtxn", "one 100,000-row txn", 1, 100000),
+    ]
+else:
+    BACKLOGS = [
+        ("batch", "1,000,000 rows as 1,000 txns x 1,000 rows", 1000, 1000),
+        ("single", "200,000 single-row txns", 200000, 1),
+        ("bigtxn", "one 1,000,000-row txn", 1, 1000000),
+    ]
+
+# Columns of both tables; the row is an order-like record of ~100 bytes.
+ROW_COLUMNS = """account int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL,
+                 note text, created_at timestamptz NOT NULL"""
+ROW_VALUES = """g %% 10000, (g %% 100000) / 100.0, (ARRAY['new','paid','shipped'])[g %% 3 + 1],
+                'order ' || g || ' for customer ' || (g %% 10000), now()"""
+
+SOURCE_SETTINGS = {
+    # durability as in production
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "wal_level": "logical",
+    # room for the benchmark: no checkpoint or autovacuum in the middle of a
+    # measurement (each measurement starts right after an explicit CHECKPOINT)
+    "max_wal_size": "32GB",
+    "checkpoint_timeout": "1h",
+    "autovacuum": "off",
+    "wal_buffers": "64MB",
+    "max_replication_slots": "64",
+    "max_wal_senders": "32",
+    "max_connections": "200",
+    "logical_decoding_work_mem": "64MB",
+    "jit": "off",
+}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(sig, frame):
+    raise Interrupted("signal %d" % sig)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _child_setup():
+    # Children die with this script (PR_SET_PDEATHSIG) and get default
+    # signal dispositions back.
+    _libc.prctl(1, signal.SIGKILL)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lsn_int(text):
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+def kv(line):
+    return dict(x.split("=", 1) for x in line.split() if "=" in x)
+
+
+def machine_cpu():
+    """(busy, total) jiffies of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    total = sum(v[:8])
+    return total - idle, total
+
+
+def proc_cpu_seconds(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def fmt_int(v):
+    return "{:,}".format(int(round(v)))
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# --------------------------------------------------------------------------
+
+
+class Cluster:
+    def __init__(self, bench, name, settings):
+        self.bench = bench
+        self.name = name
+        self.dir = os.path.join(bench.work, name)
+        self.settings = settings
+        self.port = None
+        self.running = False
+
+    def _script(self, *args):
+        r = subprocess.run(["bash", PG_SCRIPT] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        if r.returncode != 0:
+            log = ""
+            try:
+                with open(os.path.join(self.dir, "server.log"), errors="replace") as f:
+                    log = f.read()[-3000:]
+            except OSError:
+                pass
+            raise RuntimeError("pg-throwaway.sh %s failed:\n%s\n%s" % (args[0], r.stdout, log))
+
+    def start(self):
+        self.port = free_port()
+        self.running = True
+        self._script("start", self.dir, str(self.port))
+        conn = self.connect()
+        with conn.cursor() as cur:
+            for k, v in self.settings.items():
+                cur.execute("ALTER SYSTEM SET %s = %%s" % k, (v,))
+        conn.close()
+        self._script("stop", self.dir)
+        self._script("start", self.dir, str(self.port))
+
+    def stop(self):
+        if self.running:
+            try:
+                self._script("stop", self.dir)
+            finally:
+                self.running = False
+
+    def connect(self, db="postgres"):
+        c = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                             password=PASSWORD, dbname=db, application_name="cdc-bench")
+        c.autocommit = True
+        return c
+
+    def one(self, db, sql, args=None):
+        c = self.connect(db)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, args)
+                return cur.fetchone()[0] if cur.description else None
+        finally:
+            c.close()
+
+    def conninfo(self, db, replication=False):
+        s = "host=127.0.0.1 port=%d user=postgres password=%s dbname=%s" % (
+            self.port, PASSWORD, db)
+        return s + (" replication=database" if replication else "")
+
+
+class Proc:
+    """A child process, timed from spawn to exit: wall seconds, exit status,
+    own CPU seconds (rusage of the reaped child), peak RSS (VmHWM sampled
+    every 20 ms while it lives)."""
+
+    def __init__(self, bench, argv, name, env=None, sample_rss=False, stdout=None):
+        self.bench = bench
+        self.argv = argv
+        self.name = name
+        self.out_path = os.path.join(bench.logs, name + ".out")
+        self.err_path = os.path.join(bench.logs, name + ".err")
+        self.hwm_kb = 0
+        self.rc = None
+        self.cpu = None
+        self.elapsed = None
+        self._done = threading.Event()
+        fo = open(self.out_path, "wb") if stdout is None else stdout
+        fe = open(self.err_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.wall0 = time.time()
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(argv, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
+                                  env=full_env, cwd=bench.work, preexec_fn=_child_setup,
+                                  start_new_session=True)
+        if stdout is None:
+            fo.close()
+        fe.close()
+        self.pid = self.p.pid
+        bench.procs.add(self)
+        if sample_rss:
+            threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        path = "/proc/%d/status" % self.pid
+        while not self._done.is_set():
+            try:
+                with open(path) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            self.hwm_kb = max(self.hwm_kb, int(line.split()[1]))
+                            break
+            except (OSError, ValueError):
+                pass
+            self._done.wait(0.02)
+
+    def wait(self, timeout=None):
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, self.kill)
+            timer.daemon = True
+            timer.start()
+        try:
+            while True:
+                try:
+                    _, status, ru = os.wait4(self.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+        finally:
+            if timer:
+                timer.cancel()
+        self.elapsed = time.monotonic() - self.t0
+        self._done.set()
+        self.rc = os.waitstatus_to_exitcode(status)
+        self.p.returncode = self.rc
+        self.cpu = ru.ru_utime + ru.ru_stime
+        self.bench.procs.discard(self)
+        return self.rc
+
+    def alive(self):
+        return self.rc is None and self.p.poll() is None
+
+    def signal(self, sig):
+        if self.rc is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+
+    def stdout(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def log_tail(self, n=12):
+        return "\n".join(("    | " + l) for l in self.stderr().splitlines()[-n:])
+
+
+class WalsenderCpu:
+    """CPU seconds of the walsender serving a slot: finds its pid through
+    pg_replication_slots.active_pid and samples /proc every 20 ms."""
+
+    def __init__(self, cluster, db, slot):
+        self.conn = cluster.connect(db)
+        self.slot = slot
+        self.pid = None
+        self.cpu = None
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        try:
+            with self.conn.cursor() as cur:
+                while not self._stop.is_set() and self.pid is None:
+                    cur.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                                (self.slot,))
+                    r = cur.fetchone()
+                    if r and r[0]:
+                        self.pid = r[0]
+                        break
+                    self._stop.wait(0.01)
+        except psycopg2.Error:
+            return
+        while not self._stop.is_set():
+            v = proc_cpu_seconds(self.pid)
+            if v is None:
+                break
+            self.cpu = v
+            self._stop.wait(0.02)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+        try:
+            self.conn.close()
+        except psycopg2.Error:
+            pass
+        return self.cpu
+
+
+class Bench:
+    def __init__(self, args):
+        self.cdc = os.path.abspath(args.cdc)
+        self.helpers = os.path.abspath(args.helpers)
+        self.work = os.path.abspath(args.work)
+        self.logs = os.path.join(self.work, "logs")
+        self.out = os.path.join(self.work, "out")
+        self.state = os.path.join(self.work, "state")
+        for d in (self.logs, self.out, self.state):
+            os.makedirs(d, exist_ok=True)
+        self.procs = set()
+        self.clusters = []
+        self.results = []  # every individual measurement
+        self.n = 0
+        self.ncpu = os.cpu_count()
+        self.webhook_status = None
+        self.lines = []  # the final table
+
+    # ---------------- helpers
+
+    def say(self, msg):
+        print(msg, flush=True)
+
+    def uniq(self, prefix):
+        self.n += 1
+        return "%s_%d" % (prefix, self.n)
+
+    def cleanup(self):
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        for p in list(self.procs):
+            p.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for p in list(self.procs):
+            while p.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            p.kill()
+            try:
+                p.p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        for c in self.clusters:
+            try:
+                c.stop()
+            except Exception as e:  # keep cleaning up
+                print("cleanup: %s" % e, file=sys.stderr)
+        if KEEP:
+            print("kept %s" % self.work)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def helper(self, name):
+        return os.path.join(self.helpers, name)
+
+    def record(self, **kw):
+        self.results.append(kw)
+        return kw
+
+    # ---------------- setup
+
+    def machine_info(self):
+        model = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        model = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        mem = 0
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+        pgv = subprocess.run([os.path.join(PGBIN, "postgres"), "--version"], stdout=subprocess.PIPE,
+                             text=True).stdout.strip().split()[-1] if os.path.exists(
+                                 os.path.join(PGBIN, "postgres")) else "?"
+        cdcv = subprocess.run([self.cdc, "--version"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True).stdout.strip()
+        self.mem = mem
+        return "%d cores (%s), %.1f GiB RAM, Linux %s, PostgreSQL %s, %s" % (
+            self.ncpu, model or platform.machine(), mem / 2 ** 30, platform.release(), pgv, cdcv)
+
+    def background_load(self, seconds=1.0):
+        b0, t0 = machine_cpu()
+        time.sleep(seconds)
+        b1, t1 = machine_cpu()
+        return (b1 - b0) / max(1, t1 - t0) * self.ncpu
+
+    def start_clusters(self):
+        gib = self.mem / 2 ** 30
+        src = dict(SOURCE_SETTINGS)
+        src["shared_buffers"] = "%dMB" % min(2048, max(128, int(gib * 1024 / 8)))
+        snk = dict(SOURCE_SETTINGS)
+        snk["shared_buffers"] = "%dMB" % min(1024, max(128, int(gib * 1024 / 16)))
+        self.src = Cluster(self, "pg-source", src)
+        self.snk = Cluster(self, "pg-sink", snk)
+        for c in (self.src, self.snk):
+            self.clusters.append(c)
+            c.start()
+        self.src.one("postgres", "CREATE DATABASE src")
+        conn = self.src.connect("src")
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE bench_rows (id bigint PRIMARY KEY, %s)" % ROW_COLUMNS)
+            cur.execute("CREATE TABLE bench_lat (id bigint GENERATED ALWAYS AS IDENTITY "
+                        "PRIMARY KEY, %s)" % ROW_COLUMNS)
+            cur.execute("CREATE PUBLICATION %s FOR TABLE %s" % (PUBLICATION, ", ".join(TABLES)))
+        conn.close()
+
+    def write_backlogs(self):
+        """Each backlog gets a template slot created before it is written;
+        every measurement streams a copy of that slot up to the backlog's
+        end LSN, so all of them stream exactly the same WAL."""
+        conn = self.src.connect("src")
+        cur = conn.cursor()
+        next_id = 0
+        self.backlogs = []
+        for name, title, ntx, nrows in BACKLOGS:
+            tmpl = "tmpl_" + name
+            cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (tmpl,))
+            t0 = time.monotonic()
+            # Asynchronous commit only makes writing the backlog faster: the
+            # WAL it produces is the same.
+            cur.execute("SET synchronous_commit = off")
+            if ntx == 1:
+                cur.execute("INSERT INTO bench_rows SELECT g, %s FROM generate_series(%%s, %%s) g"
+                            % ROW_VALUES, (next_id + 1, next_id + nrows))
+            else:
+                cur.execute(
+                    "DO $$ BEGIN FOR t IN 0..%d LOOP "
+                    "INSERT INTO bench_rows SELECT g, %s FROM generate_series(%d + t * %d + 1, "
+                    "%d + (t + 1) * %d) g; COMMIT; END LOOP; END $$"
+                    % (ntx - 1, ROW_VALUES.replace("%%", "%"), next_id, nrows, next_id, nrows))
+            # The insert position right after the last commit: the end of
+            # its commit record (pg_current_wal_lsn() is the write position,
+            # which lags behind under asynchronous commit).
+            cur.execute("SELECT pg_current_wal_insert_lsn()::text")
+            end = cur.fetchone()[0]
+            cur.execute("SET synchronous_commit = on")
+            cur.execute("SELECT pg_size_pretty(pg_wal_lsn_diff(%s, confirmed_flush_lsn)) "
+                        "FROM pg_replication_slots WHERE slot_name = %s", (end, tmpl))
+            wal = cur.fetchone()[0]
+            next_id += ntx * nrows
+            self.backlogs.append(dict(name=name, title=title, ntx=ntx, rows=ntx * nrows,
+                                      tmpl=tmpl, end=end, wal=wal))
+            self.say("  backlog %-6s %s: %s of WAL, written in %.1f s, ends at %s"
+                     % (name, title, wal, time.monotonic() - t0, end))
+        # everything written so far is flushed before any measurement
+        cur.execute("SELECT pg_current_wal_insert_lsn()::text")
+        last = cur.fetchone()[0]
+        while True:
+            cur.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (last,))
+            if cur.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        cur.execute("CHECKPOINT")
+        conn.close()
+
+    # ---------------- slots and configs
+
+    def copy_slot(self, bl):
+        name = self.uniq("m_" + bl["name"])
+        self.src.one("src", "SELECT pg_copy_logical_replication_slot(%s, %s)", (bl["tmpl"], name))
+        return name
+
+    def drop_slot(self, name):
+        conn = self.src.connect("src")
+        try:
+            with conn.cursor() as cur:
+                for _ in range(200):
+                    cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                                (name,))
+                    r = cur.fetchone()
+                    if r is None:
+                        return
+                    if not r[0]:
+                        cur.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+                        return
+                    time.sleep(0.05)
+        finally:
+            conn.close()
+
+    def checkpoint(self):
+        for c in (self.src, self.snk):
+            c.one("postgres", "CHECKPOINT")
+
+    def pipeline(self, slot, sink):
+        lines = [
+            "pipeline_id: bench",
+            "source:",
+            "  host: 127.0.0.1",
+            "  port: %d" % self.src.port,
+            "  database: src",
+            "  username: postgres",
+            "  password: ${BENCH_PW}",
+            "  tables: [%s]" % ", ".join(TABLES),
+            "  slot_name: %s" % slot,
+            "  publication_name: %s" % PUBLICATION,
+            "  snapshot_mode: never",
+            "sinks:",
+        ] + sink
+        path = os.path.join(self.work, slot + ".pipeline.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        plat = os.path.join(self.work, slot + ".platform.yaml")
+        with open(plat, "w") as f:
+            f.write("state_dir: %s\nhealth_enabled: false\n" % os.path.join(self.state, slot))
+        return path, plat
+
+    def file_sink(self, path):
+        return ["  - sink_id: file", "    sink_type: file", "    file:", "      path: %s" % path]
+
+    def mirror_sink(self):
+        return ["  - sink_id: mirror", "    sink_type: postgres", "    postgres:",
+                "      host: 127.0.0.1", "      port: %d" % self.snk.port,
+                "      database: mirror", "      username: postgres",
+                "      password: ${BENCH_PW}", "      mode: replica"]
+
+    def webhook_sink(self, port):
+        return ["  - sink_id: hook", "    sink_type: webhook", "    webhook:",
+                "      url: http://127.0.0.1:%d/cdc" % port]
+
+    def check_webhook(self):
+        path, plat = self.pipeline("webhook_check", self.webhook_sink(9))
+        r = subprocess.run([self.cdc, "validate", path, "--platform-config", plat],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, BENCH_PW=PASSWORD), cwd=self.work)
+        if r.returncode == 0:
+            return None
+        if "not implemented" in r.stdout:
+            return "n/a (webhook sink not implemented)"
+        errs = [l for l in r.stdout.splitlines() if "error" in l.lower()]
+        return "n/a (cdc validate rejects the webhook sink: %s)" % (
+            errs[0].strip() if errs else "exit %d" % r.returncode)
+
+    # ---------------- measurements
+
+    def cdc_proc(self, pipeline, plat, name, stop_lsn=None, prefix=()):
+        argv = list(prefix) + [self.cdc, "run", pipeline, "--platform-config", plat]
+        if stop_lsn:
+            argv += ["--stop-at-lsn", stop_lsn]
+        return Proc(self, argv, name, env={"BENCH_PW": PASSWORD}, sample_rss=not prefix)
+
+    @staticmethod
+    def startup_seconds(proc):
+        """exec -> `source.streaming` (cdc's log has millisecond timestamps)."""
+        for line in proc.stderr().splitlines():
+            if "event=source.streaming" in line:
+                m = re.search(r"ts=(\S+)Z", line)
+                if m:
+                    t = calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S"))
+                    t += float("0" + m.group(1)[19:])
+                    return max(0.0, t - proc.wall0)
+        return None
+
+    def timed(self, bl, kind, slot, proc, expect_rows, count_fn):
+        """Waits for a drain measurement and records it."""
+        ws = WalsenderCpu(self.src, "src", slot)
+        b0, t0 = machine_cpu()
+        proc.wait(TIMEOUT)
+        b1, t1 = machine_cpu()
+        wcpu = ws.stop()
+        res = dict(backlog=bl["name"], kind=kind, rows=expect_rows, seconds=proc.elapsed,
+                   rate=expect_rows / proc.elapsed, rc=proc.rc, cpu=proc.cpu,
+                   walsender_cpu=wcpu, machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu,
+                   hwm_kb=proc.hwm_kb or None, error=None)
+        if proc.rc != 0:
+            res["error"] = "exit %s" % proc.rc
+            self.say("    %s failed (exit %s); log:\n%s" % (kind, proc.rc, proc.log_tail()))
+        else:
+            got = count_fn(proc)
+            res["got"] = got
+            if got != expect_rows:
+                res["error"] = "delivered %s of %s rows" % (got, expect_rows)
+                self.say("    %s: delivered %s rows, expected %s" % (kind, got, expect_rows))
+        self.record(**res)
+        return res
+
+    def show(self, res, extra=""):
+        if res.get("error"):
+            self.say("    %-8s run: FAILED (%s)" % (res["kind"], res["error"]))
+            return
+        self.say("    %-8s %9s rows/s  %7.2f s  cpu %s  walsender %s  machine %.2f cores%s"
+                 % (res["kind"], fmt_int(res["rate"]), res["seconds"],
+                    "%.2f" % (res["cpu"] / res["seconds"]) if res["cpu"] is not None else "-",
+                    "%.2f" % (res["walsender_cpu"] / res["seconds"])
+                    if res["walsender_cpu"] is not None else "-", res["machine"], extra))
+
+    def m_limit(self, bl):
+        slot = self.copy_slot(bl)
+        self.checkpoint()
+        p = Proc(self, [self.helper("pgo_recv"), self.src.conninfo("src", True), slot,
+                        PUBLICATION, bl["end"]], slot + ".limit")
+
+        def count(proc):
+            return int(kv(proc.stdout()).get("rows", -1))
+
+        res = self.timed(bl, "limit", slot, p, bl["rows"], count)
+        if not res["error"]:
+            out = kv(p.stdout())
+            res["connect_s"] = float(out.get("connect_s", 0))
+        self.show(res)
+        self.drop_slot(slot)
+        return res
+
+    @staticmethod
+    def count_lines(path):
+        n = 0
+        with open(path, "rb") as f:
+            while True:
+                b = f.read(1 << 24)
+                if not b:
+                    return n
+                n += b.count(b"\n")
+
+    def m_file(self, bl, perf=None):
+        slot = self.copy_slot(bl)
+        out = os.path.join(self.out, slot + ".jsonl")
+        open(out, "wb").close()
+        pipe, plat = self.pipeline(slot, self.file_sink(out))
+        self.checkpoint()
+        p = self.cdc_proc(pipe, plat, slot + ".file", bl["end"], prefix=perf or ())
+        res = self.timed(bl, "file" if not perf else "profile", slot, p, bl["rows"],
+                         lambda proc: self.count_lines(out))
+        res["startup_s"] = self.startup_seconds(p)
+        try:
+            res["bytes"] = os.path.getsize(out)
+            os.unlink(out)
+        except OSError:
+            pass
+        shutil.rmtree(os.path.join(self.state, slot), ignore_errors=True)
+        if not perf:
+            self.show(res, "  peak RSS %.1f MB  startup %s" % (
+                (res["hwm_kb"] or 0) / 1024,
+                "%.0f ms" % (res["startup_s"] * 1000) if res["startup_s"] is not None else "?"))
+        self.drop_slot(slot)
+        return res
+
+    def m_mirror(self, bl):
+        slot = self.copy_slot(bl)
+        self.snk.one("postgres", "DROP DATABASE IF EXISTS mirror WITH (FORCE)")
+        self.snk.one("postgres", "CREATE DATABASE mirror")
+        pipe, plat = self.pipeline(slot, self.mirror_sink())
+        self.checkpoint()
+        p = self.cdc_proc(pipe, plat, slot + ".mirror", bl["end"])
+
+        def count(proc):
+            first, last = bl["first_id"], bl["first_id"] + bl["rows"] - 1
+            return self.snk.one("mirror", "SELECT count(*) FROM public.bench_rows "
+                                "WHERE id BETWEEN %s AND %s", (first, last))
+
+        res = self.timed(bl, "mirror", slot, p, bl["rows"], count)
+        self.show(res)
+        self.drop_slot(slot)
+        return res
+
+    def start_receiver(self, name):
+        rx = Proc(self, [self.helper("webhook_rx")], name)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            m = re.search(r"port=(\d+)", rx.stdout())
+            if m:
+                return rx, int(m.group(1))
+            time.sleep(0.02)
+        raise RuntimeError("webhook receiver did not start")
+
+    def stop_receiver(self, rx):
+        rx.signal(signal.SIGTERM)
+        rx.wait(30)
+        lines = [l for l in rx.stdout().splitlines() if l.startswith("requests=")]
+        return kv(lines[-1]) if lines else {}
+
+    @staticmethod
+    def receiver_events(port):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
+                return int(kv(r.read().decode()).get("events", -1))
+        except (OSError, ValueError):
+            return -1
+
+    def m_webhook(self, bl):
+        slot = self.copy_slot(bl)
+        rx, port = self.start_receiver(slot + ".rx")
+        pipe, plat = self.pipeline(slot, self.webhook_sink(port))
+        self.checkpoint()
+        p = self.cdc_proc(pipe, plat, slot + ".webhook", bl["end"])
+        holder = {}
+
+        def count(proc):
+            holder.update(self.stop_receiver(rx))
+            return int(holder.get("events", -1))
+
+        res = self.timed(bl, "webhook", slot, p, bl["rows"], count)
+        if rx.alive():
+            self.stop_receiver(rx)
+        res["requests"] = holder.get("requests")
+        self.show(res)
+        self.drop_slot(slot)
+        return res
+
+    def drains(self):
+        first = 1
+        for bl in self.backlogs:
+            bl["first_id"] = first
+            first += bl["rows"]
+        for bl in self.backlogs:
+            self.say("\n== drain: %s (%s of WAL), %d run(s)" % (bl["title"], bl["wal"], RUNS))
+            for rep in range(RUNS):
+                self.say("  run %d/%d" % (rep + 1, RUNS))
+                bl.setdefault("limit", []).append(self.m_limit(bl))
+                bl.setdefault("file", []).append(self.m_file(bl))
+                if bl["name"] == "bigtxn":
+                    continue
+                bl.setdefault("mirror", []).append(self.m_mirror(bl))
+                if self.webhook_status is None:
+                    bl.setdefault("webhook", []).append(self.m_webhook(bl))
+
+    # ---------------- latency
+
+    def latency_run(self, rate, sink):
+        slot = self.uniq("lat_%s_%d" % (sink, rate))
+        self.src.one("src", "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        base = self.src.one("src", "SELECT coalesce(max(id), 0) FROM bench_lat")
+        rx = tail = None
+        if sink == "file":
+            out = os.path.join(self.out, slot + ".jsonl")
+            open(out, "wb").close()
+            tail = Proc(self, [self.helper("tail_lat"), out], slot + ".tail")
+            pipe, plat = self.pipeline(slot, self.file_sink(out))
+        else:
+            rx, port = self.start_receiver(slot + ".rx")
+            pipe, plat = self.pipeline(slot, self.webhook_sink(port))
+        self.checkpoint()
+        cdc = self.cdc_proc(pipe, plat, slot + ".cdc")
+        res = dict(kind="latency", sink=sink, rate=rate, error=None)
+        try:
+            deadline = time.monotonic() + 60
+            while "event=source.streaming" not in cdc.stderr():
+                if not cdc.alive() or time.monotonic() > deadline:
+                    raise RuntimeError("cdc did not start streaming:\n" + cdc.log_tail())
+                time.sleep(0.05)
+            time.sleep(1.0)
+            tps = rate / LAT_TXN_ROWS
+            script = os.path.join(self.work, "latency.sql")
+            with open(script, "w") as f:
+                f.write("INSERT INTO bench_lat (account, amount, status, note, created_at) "
+                        "SELECT %s FROM generate_series(1, :rows) g;\n"
+                        % ROW_VALUES.replace("%%", "%").replace("\n", " "))
+            clients = max(4, min(32, int(tps // 250) or 4))
+            pgb = Proc(self, ["pgbench", "-h", "127.0.0.1", "-p", str(self.src.port), "-U",
+                              "postgres", "-n", "-c", str(clients), "-j", str(min(2, self.ncpu)),
+                              "-R", "%.3f" % tps, "-T", str(LAT_SECONDS), "-D",
+                              "rows=%d" % LAT_TXN_ROWS, "-f", script, "src"],
+                       slot + ".pgbench", env={"PGPASSWORD": PASSWORD})
+            pgb.wait(LAT_SECONDS + 120)
+            text = pgb.stdout()
+            if pgb.rc != 0:
+                raise RuntimeError("pgbench failed:\n" + pgb.stdout()[-1500:] +
+                                   pgb.stderr()[-1500:])
+            m = re.search(r"^tps = ([\d.]+)", text, re.M)
+            res["achieved"] = float(m.group(1)) * LAT_TXN_ROWS if m else None
+            m = re.search(r"rate limit schedule lag: avg ([\d.]+) \(max ([\d.]+)\)", text)
+            if m:
+                res["pgbench_lag_avg_ms"] = float(m.group(1))
+                res["pgbench_lag_max_ms"] = float(m.group(2))
+            expect = self.src.one("src", "SELECT count(*) FROM bench_lat WHERE id > %s", (base,))
+            res["committed"] = expect
+            deadline = time.monotonic() + 300
+            while True:
+                got = self.count_lines(out) if sink == "file" else self.receiver_events(port)
+                if got >= expect or not cdc.alive() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            if sink == "file":
+                tail.signal(signal.SIGTERM)
+                tail.wait(30)
+                s = kv(tail.stdout().strip().splitlines()[-1]) if tail.stdout().strip() else {}
+            else:
+                s = self.stop_receiver(rx)
+            for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"):
+                res[k] = float(s[k]) if k in s else None
+            res["events"] = int(s.get("events", -1))
+            if res["events"] != expect:
+                res["error"] = "sink got %s of %s rows" % (res["events"], expect)
+        except RuntimeError as e:
+            res["error"] = str(e).splitlines()[0]
+            self.say("    %s" % e)
+        finally:
+            cdc.signal(signal.SIGTERM)
+            cdc.wait(60)
+            for p in (tail, rx):
+                if p is not None and p.alive():
+                    p.signal(signal.SIGTERM)
+                    p.wait(30)
+        if sink == "file":
+            try:
+                os.unlink(out)
+            except OSError:
+                pass
+        self.drop_slot(slot)
+        self.record(**res)
+        if res["error"]:
+            self.say("    %s %d rows/s: FAILED (%s)" % (sink, rate, res["error"]))
+        else:
+            self.say("    %-7s offered %s rows/s, achieved %s rows/s (pgbench lag avg %.1f ms): "
+                     "p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms  (%s rows)"
+                     % (sink, fmt_int(rate), fmt_int(res["achieved"] or 0),
+                        res.get("pgbench_lag_avg_ms") or 0, res["p50_ms"], res["p99_ms"],
+                        res["p999_ms"], res["max_ms"], fmt_int(res["events"])))
+        return res
+
+    def latencies(self):
+        self.lat = {}
+        sinks = ["file"] + (["webhook"] if self.webhook_status is None else [])
+        self.say("\n== latency: %d s of load per run, %d rows per transaction, %d run(s)"
+                 % (LAT_SECONDS, LAT_TXN_ROWS, RUNS))
+        for rate in LAT_RATES:
+            for rep in range(RUNS):
+                self.say("  %s rows/s, run %d/%d" % (fmt_int(rate), rep + 1, RUNS))
+                for sink in sinks:
+                    self.lat.setdefault((sink, rate), []).append(self.latency_run(rate, sink))
+
+    # ---------------- profile
+
+    def profile(self):
+        perf = shutil.which("perf")
+        if not perf:
+            self.say("\n(profile skipped: perf not found; apt-get install linux-perf)")
+            return None
+        bl = self.backlogs[0]
+        data = os.path.join(self.work, "perf.data")
+        self.say("\n== profile: perf record during one file drain of %s" % bl["title"])
+        res = self.m_file(bl, perf=[perf, "record", "-q", "-e", "cpu-clock", "-F", "999",
+                                    "--call-graph", "dwarf,16384", "-o", data, "--"])
+        if res.get("error"):
+            self.say("  profile run failed: %s" % res["error"])
+            return None
+        out = []
+        for title, extra in (
+            ("self time by function (perf report --no-children --sort symbol)",
+             ["--no-children", "--sort", "symbol", "--percent-limit", "0.7"]),
+            ("time including callees (perf report --children --sort symbol)",
+             ["--children", "--sort", "symbol", "--percent-limit", "4"]),
+            ("by shared object", ["--no-children", "--sort", "dso", "--percent-limit", "0.5"]),
+        ):
+            r = subprocess.run([perf, "report", "-i", data, "--stdio", "-g", "none", "-q"]
+                               + extra, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, cwd=self.work)
+            rows = [l.rstrip() for l in r.stdout.splitlines() if l.strip()][:30]
+            out.append((title, rows))
+        return res, out
+
+    # ---------------- report
+
+    def table(self, header, prof):
+        L = []
+        w = L.append
+        w("")
+        w("=" * 100)
+        w("cdc benchmark: %s" % header)
+        w("median of %d run(s) per figure%s; rates in rows/s; x limit = rate / limit rate"
+          % (RUNS, " (BENCH_QUICK: small backlogs)" if QUICK else ""))
+        w("limit = PostgreSQL streaming the same backlog to a receive-only client "
+          "(pgoutput v2, same options as cdc)")
+        w("cpu columns: CPU seconds per wall second (cores) of cdc, of the walsender, "
+          "and of the whole machine (%d cores)" % self.ncpu)
+        w("=" * 100)
+        fmt = "  %-34s %11s %9s %8s  %-26s %5s %5s %5s"
+        for bl in self.backlogs:
+            w("")
+            w("DRAIN %s  (%s of WAL)" % (bl["title"], bl["wal"]))
+            w(fmt % ("", "rows/s", "time", "x limit", "goal", "cdc", "walsn", "mach"))
+            limit = self._agg(bl.get("limit", []))
+            rows_out = [("limit (receive-only client)", "limit", None)]
+            rows_out.append(("cdc -> file (fsync'd batches)", "file", "ratio"))
+            if bl["name"] != "bigtxn":
+                rows_out.append(("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"))
+                rows_out.append(("cdc -> webhook", "webhook", None))
+            for label, kind, goal in rows_out:
+                if kind == "webhook" and self.webhook_status is not None:
+                    w("  %-34s %s" % (label, self.webhook_status))
+                    continue
+                a = self._agg(bl.get(kind, []))
+                if a is None:
+                    w("  %-34s %s" % (label, "failed: " + self._errors(bl.get(kind, []))))
+                    continue
+                ratio = a["rate"] / limit["rate"] if limit else None
+                g = ""
+                if goal == "ratio" and bl["name"] != "bigtxn":
+                    g = ">= 0.90 x limit: %s" % ("met" if ratio and ratio >= 0.9 else "MISSED")
+                elif goal == "mirror":
+                    g = ">= 100,000 rows/s: %s" % ("met" if a["rate"] >= 100000 else "MISSED")
+                w(fmt % (label, fmt_int(a["rate"]), "%.2f s" % a["seconds"],
+                         "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
+                         self._c(a["walsender"]), self._c(a["machine"])))
+            f = self._agg(bl.get("file", []))
+            if f:
+                st = f.get("startup")
+                if st is not None:
+                    w("  %-34s %11s" % ("cdc startup (exec -> streaming)", "%.0f ms" % (st * 1000)))
+                g = ""
+                if bl["name"] == "bigtxn":
+                    g = "goal <= 64 MB: %s" % ("met" if f["hwm"] <= 64 * 1024 * 1024 else "MISSED")
+                if f.get("hwm"):
+                    w("  %-34s %11s  (max of runs %.1f MB)  %s" % (
+                        "cdc peak RSS (VmHWM), file drain", "%.1f MB" % (f["hwm"] / 2 ** 20),
+                        f["hwm_max"] / 2 ** 20, g))
+        w("")
+        w("LATENCY commit -> sink (source.ts_us -> arrival), %d s of pgbench load per run, "
+          "%d rows per transaction" % (LAT_SECONDS, LAT_TXN_ROWS))
+        w("  file: arrival = the line can be read from the file (inotify tailer, microsecond clock)")
+        lfmt = "  %-8s %10s %10s %8s %8s %8s %8s %8s  %s"
+        w(lfmt % ("sink", "offered", "achieved", "p50 ms", "p99 ms", "p99.9ms", "max ms",
+                  "lag ms", "goal"))
+        for rate in LAT_RATES:
+            for sink in ("file", "webhook"):
+                if sink == "webhook" and self.webhook_status is not None:
+                    w("  %-8s %10s  %s" % (sink, fmt_int(rate), self.webhook_status))
+                    continue
+                runs = [r for r in self.lat.get((sink, rate), []) if not r.get("error")]
+                if not runs:
+                    w("  %-8s %10s  failed: %s" % (sink, fmt_int(rate),
+                                                   self._errors(self.lat.get((sink, rate), []))))
+                    continue
+                m = {k: median([r.get(k) for r in runs]) for k in
+                     ("achieved", "p50_ms", "p99_ms", "p999_ms", "max_ms", "pgbench_lag_avg_ms")}
+                goal_ms = 20 if rate <= 10000 else 100 if rate <= 50000 else None
+                g = ""
+                if goal_ms and sink == "file":
+                    g = "p99 <= %d ms: %s" % (goal_ms, "met" if m["p99_ms"] <= goal_ms else "MISSED")
+                w(lfmt % (sink, fmt_int(rate), fmt_int(m["achieved"] or 0), "%.1f" % m["p50_ms"],
+                          "%.1f" % m["p99_ms"], "%.1f" % m["p999_ms"], "%.1f" % m["max_ms"],
+                          "%.1f" % (m["pgbench_lag_avg_ms"] or 0), g))
+        if prof:
+            res, sections = prof
+            w("")
+            w("PROFILE of cdc during one file drain of %s (%.2f s under perf, not a timed run)"
+              % (self.backlogs[0]["title"], res["seconds"]))
+            for title, rows in sections:
+                w("  " + title)
+                for r in rows:
+                    w("    " + r.strip())
+        return L
+
+    @staticmethod
+    def _c(v):
+        return "%.2f" % v if v is not None else "-"
+
+    @staticmethod
+    def _errors(rs):
+        errs = sorted(set(r.get("error") or "?" for r in rs))
+        return "; ".join(errs) if errs else "not run"
+
+    @staticmethod
+    def _agg(rs):
+        ok = [r for r in rs if not r.get("error")]
+        if not ok:
+            return None
+        secs = median([r["seconds"] for r in ok])
+        hwm = [r["hwm_kb"] * 1024 for r in ok if r.get("hwm_kb")]
+        return dict(
+            seconds=secs,
+            rate=median([r["rate"] for r in ok]),
+            cpu=median([r["cpu"] / r["seconds"] for r in ok if r.get("cpu") is not None]),
+            walsender=median([r["walsender_cpu"] / r["seconds"] for r in ok
+                              if r.get("walsender_cpu") is not None]),
+            machine=median([r["machine"] for r in ok]),
+            startup=median([r.get("startup_s") for r in ok]),
+            hwm=median(hwm) if hwm else None,
+            hwm_max=max(hwm) if hwm else None,
+        )
+
+    # ---------------- main
+
+    def run(self):
+        t_start = time.monotonic()
+        header = self.machine_info()
+        self.say("cdc benchmark: %s" % header)
+        bg = self.background_load()
+        self.say("other load before start: %.2f of %d cores busy%s" % (
+            bg, self.ncpu, "  (WARNING: the machine is not idle; figures will be disturbed)"
+            if bg > 0.15 else ""))
+        self.say("\n== starting the source and sink PostgreSQL clusters")
+        self.start_clusters()
+        self.webhook_status = self.check_webhook()
+        if self.webhook_status:
+            self.say("  webhook: %s" % self.webhook_status)
+        self.say("\n== writing the backlogs (no consumer running)")
+        self.write_backlogs()
+        self.drains()
+        self.latencies()
+        prof = self.profile() if PROFILE else None
+        bg2 = self.background_load()
+        lines = self.table(header, prof)
+        lines.append("")
+        lines.append("other load: %.2f cores busy before the start, %.2f after the end; "
+                     "total bench time %.0f s" % (bg, bg2, time.monotonic() - t_start))
+        self.say("\n".join(lines))
+        if JSON_OUT:
+            with open(JSON_OUT, "w") as f:
+                json.dump(dict(header=header, runs=RUNS, quick=QUICK, backlogs=[
+                    {k: v for k, v in bl.items() if k not in ("limit", "file", "mirror",
+                                                               "webhook")}
+                    for bl in self.backlogs], measurements=self.results), f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cdc", required=True)
+    ap.add_argument("--helpers", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    b = None
+    rc = 0
+    try:
+        b = Bench(args)
+        b.run()
+    except Interrupted as e:
+        print("\ninterrupted (%s): stopping processes and clusters" % e, flush=True)
+        rc = 130
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        rc = 1
+    finally:
+        if b is not None:
+            b.cleanup()
+        elif not KEEP:
+            shutil.rmtree(args.work, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

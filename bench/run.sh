@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The cdc benchmark: one command, about 10-20 minutes on a 2-core machine.
+#
+#   bench/run.sh                    # full run, each figure the median of 3 runs
+#   BENCH_RUNS=5 bench/run.sh       # more runs per figure
+#   BENCH_QUICK=1 bench/run.sh      # smaller backlogs, short latency runs (~2 minutes)
+#   BENCH_PROFILE=1 bench/run.sh    # also profile cdc (perf) during a file drain
+#   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
+#
+# It builds cdc in release mode (`make`), builds the helpers in bench/ with cc,
+# starts two throwaway PostgreSQL 15 clusters in a temporary directory on
+# 127.0.0.1 (source and sink), writes the backlogs, measures, prints a table
+# and removes everything it started, also on Ctrl-C.  Method and figures:
+# docs/benchmarks.md.  Other settings: see the top of bench/bench.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${CDC_BIN:-}" ]; then
+  echo "== building cdc (make, release)"
+  if ! make -j"$(nproc)" >/dev/null; then
+    echo "bench: the cdc build failed" >&2
+    exit 1
+  fi
+  CDC_BIN=build/release/cdc
+fi
+[ -x "$CDC_BIN" ] || { echo "bench: $CDC_BIN is not an executable" >&2; exit 1; }
+for tool in cc pkg-config pgbench /usr/bin/python3; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cdc-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/bin"
+echo "== building the helpers (bench/*.c)"
+CFLAGS="-O2 -g -std=gnu11 -Wall -Wextra -Werror"
+cc $CFLAGS -o "$work/bin/tail_lat" bench/tail_lat.c bench/latency.c
+cc $CFLAGS -o "$work/bin/webhook_rx" bench/webhook_rx.c bench/latency.c
+# shellcheck disable=SC2046
+cc $CFLAGS $(pkg-config --cflags libpq) -o "$work/bin/pgo_recv" bench/pgo_recv.c \
+  $(pkg-config --libs libpq)
+
+# From here on bench.py owns $work: it removes it (and stops every cluster
+# and process it started) when it ends, however it ends.
+trap - EXIT
+exec /usr/bin/python3 bench/bench.py --cdc "$CDC_BIN" --helpers "$work/bin" --work "$work"

@@ -1,0 +1,769 @@
+/* `cdc dlq list|show|replay|purge`: the dead-letter queue of one pipeline,
+ * read from its state store ({state_dir}/{pipeline_id}/state.db).
+ *
+ * Everything here may run while `cdc run` of the same pipeline is running:
+ * the store is SQLite in WAL mode, so readers never block the pipeline and
+ * writers take turns.  A replayed event goes to its sink outside the stream
+ * (struct sink's replay flag): the sink delivers it as it is and a sink with a
+ * checkpoint leaves the checkpoint alone. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/evcodec.h"
+#include "core/json.h"
+#include "main/cli.h"
+#include "sink/sink.h"
+#include "state/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define ERROR_COLUMN_MAX  160  /* bytes of the error shown by `dlq list` */
+#define REPLAY_MARGIN_MS  5000 /* on top of a per-key sink's own request timeout */
+#define REPLAY_DEFAULT_MS 60000
+
+/* Options each subcommand accepts (besides --platform-config and --help). */
+enum { O_SINK = 1, O_ID = 2, O_ALL = 4, O_JSON = 8, O_YES = 16 };
+
+struct dlq_cmd {
+    const struct cli_opts *o;
+    const struct config *cfg;
+    const char *path; /* the state file */
+    int64_t id;       /* --id or show's ID; 0 = none */
+};
+
+/* ---------- output helpers ---------- */
+
+/* Appends s with control characters replaced by spaces, cut at the first line
+ * break and at max bytes (on a UTF-8 boundary); "..." marks a cut. */
+static void put_line(struct buf *b, const char *s, size_t max)
+{
+    size_t n = strcspn(s, "\r\n");
+    bool cut = s[n] != '\0';
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        cut = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf_putc(b, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+    }
+    if (cut)
+        buf_puts(b, "...");
+}
+
+/* put_line, then spaces up to width bytes: a column of `dlq list`. */
+static void put_cell(struct buf *b, const char *s, size_t max, size_t width)
+{
+    size_t start = b->len;
+    put_line(b, s, max);
+    while (b->len - start < width)
+        buf_putc(b, ' ');
+    buf_putc(b, ' ');
+}
+
+static void print_line(const char *s, size_t max)
+{
+    struct buf b = BUF_INIT;
+    put_line(&b, s, max);
+    fputs(b.p ? b.p : "", stdout);
+    buf_fini(&b);
+}
+
+/* "2024-06-12 00:00:01.000000 UTC", or "-" for 0. */
+static const char *format_time(int64_t us, char *buf, size_t len)
+{
+    if (us <= 0)
+        return "-";
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%06d UTC", (int)(us % 1000000));
+    return buf;
+}
+
+static const char *op_name(char op)
+{
+    switch (op) {
+    case CDC_OP_INSERT:
+        return "insert";
+    case CDC_OP_UPDATE:
+        return "update";
+    case CDC_OP_DELETE:
+        return "delete";
+    case CDC_OP_READ:
+        return "snapshot read";
+    case CDC_OP_TRUNCATE:
+        return "truncate";
+    case CDC_OP_MESSAGE:
+        return "message";
+    default:
+        return "unknown";
+    }
+}
+
+static void newline_indent(FILE *out, int depth)
+{
+    fputc('\n', out);
+    for (int i = 0; i < depth; i++)
+        fputs("  ", out);
+}
+
+/* Prints a valid JSON text indented by two spaces per level. */
+static void print_json_pretty(FILE *out, const char *s)
+{
+    int depth = 0;
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        switch (c) {
+        case '"':
+            fputc('"', out);
+            for (i++; s[i] && s[i] != '"'; i++) {
+                if (s[i] == '\\' && s[i + 1])
+                    fputc(s[i++], out);
+                fputc(s[i], out);
+            }
+            fputc('"', out);
+            if (!s[i])
+                i--;
+            break;
+        case '{':
+        case '[': {
+            size_t j = i + 1 + strspn(s + i + 1, " \t\r\n");
+            fputc(c, out);
+            if (s[j] == '}' || s[j] == ']') {
+                fputc(s[j], out);
+                i = j;
+            } else {
+                newline_indent(out, ++depth);
+            }
+            break;
+        }
+        case '}':
+        case ']':
+            newline_indent(out, --depth);
+            fputc(c, out);
+            break;
+        case ',':
+            fputc(',', out);
+            newline_indent(out, depth);
+            break;
+        case ':':
+            fputs(": ", out);
+            break;
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            break;
+        default:
+            fputc(c, out);
+        }
+    }
+    fputc('\n', out);
+}
+
+static const struct sink_cfg *find_sink(const struct config *cfg, const char *sink_id)
+{
+    for (size_t i = 0; i < cfg->nsinks; i++)
+        if (strcmp(cfg->sinks[i].sink_id, sink_id) == 0)
+            return &cfg->sinks[i];
+    return NULL;
+}
+
+static bool state_file_exists(const struct dlq_cmd *c)
+{
+    return access(c->path, F_OK) == 0 || errno != ENOENT;
+}
+
+static int open_store(const struct dlq_cmd *c, struct store **st)
+{
+    char err[1024];
+    if (store_open(st, c->path, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- list ---------- */
+
+struct list_state {
+    bool json;
+    size_t n, pending, resolved;
+    struct buf line;
+};
+
+static void put_json_str(struct buf *b, const char *key, const char *s)
+{
+    buf_printf(b, ",\"%s\":", key);
+    json_string(b, s, strlen(s));
+}
+
+static int list_one(const struct dlq_entry *e, void *arg)
+{
+    struct list_state *ls = arg;
+    struct buf *b = &ls->line;
+    char pos[CDC_POS_TEXT_MAX];
+    cdc_pos_format(e->pos, pos, sizeof pos);
+    const char *status = e->status == DLQ_RESOLVED ? "resolved" : "pending";
+    ls->n++;
+    if (e->status == DLQ_RESOLVED)
+        ls->resolved++;
+    else
+        ls->pending++;
+    buf_reset(b);
+    if (ls->json) {
+        char op[2] = {e->op, '\0'};
+        char lsn[32];
+        snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(e->pos.lsn >> 32), (unsigned)e->pos.lsn);
+        buf_printf(b, "{\"id\":%" PRId64, e->id);
+        put_json_str(b, "sink_id", e->sink_id);
+        put_json_str(b, "position", pos);
+        put_json_str(b, "commit_lsn", lsn);
+        buf_printf(b, ",\"event_index\":%" PRIu64, e->pos.idx);
+        put_json_str(b, "topic", e->topic);
+        put_json_str(b, "op", op);
+        put_json_str(b, "error_class", e->error_class);
+        buf_printf(b, ",\"attempts\":%d,\"http_status\":%d", e->attempts, e->http_status);
+        put_json_str(b, "status", status);
+        put_json_str(b, "error", e->error);
+        buf_printf(
+            b, ",\"first_failed_us\":%" PRId64 ",\"dead_lettered_us\":%" PRId64 ",\"resolved_us\":",
+            e->first_failed_us, e->dead_lettered_us);
+        if (e->status == DLQ_RESOLVED)
+            buf_printf(b, "%" PRId64 "}", e->resolved_us);
+        else
+            buf_puts(b, "null}");
+    } else {
+        buf_printf(b, "%-5" PRId64 " ", e->id);
+        put_cell(b, e->sink_id, 64, 12);
+        buf_printf(b, "%-18s ", pos);
+        put_cell(b, e->topic, 128, 24);
+        buf_printf(b, "%c  ", e->op ? e->op : '?');
+        put_cell(b, e->error_class, 16, 9);
+        buf_printf(b, "%3d  %-8s  ", e->attempts, status);
+        put_line(b, e->error, ERROR_COLUMN_MAX);
+    }
+    buf_putc(b, '\n');
+    fwrite(b->p, 1, b->len, stdout);
+    return 0;
+}
+
+static int dlq_list(const struct dlq_cmd *c)
+{
+    const struct cli_opts *o = c->o;
+    if (!state_file_exists(c)) {
+        fprintf(o->json ? stderr : stdout, "no dead-letter entries\n");
+        return 0;
+    }
+    struct store *st;
+    if (open_store(c, &st))
+        return 1;
+    struct list_state ls = {.json = o->json, .line = BUF_INIT};
+    char err[1024];
+    int rc = 0;
+    if (store_dlq_list(st, o->sink, o->all, list_one, &ls, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+    } else if (!o->json) {
+        if (ls.n == 0)
+            printf("no %sdead-letter entries\n", o->all ? "" : "pending ");
+        else if (o->all)
+            printf("entries: %zu (%zu pending, %zu resolved)\n", ls.n, ls.pending, ls.resolved);
+        else
+            printf("entries: %zu pending\n", ls.n);
+    }
+    buf_fini(&ls.line);
+    store_close(st);
+    return rc;
+}
+
+/* ---------- show ---------- */
+
+static void show_json(const char *label, const char *json)
+{
+    if (json && json_valid(json, strlen(json)) && strlen(json) > 60) {
+        printf("%s\n", label);
+        print_json_pretty(stdout, json);
+        return;
+    }
+    printf("%-15s", label);
+    if (!json) {
+        printf("(none)\n");
+    } else if (json_valid(json, strlen(json))) {
+        printf("%s\n", json); /* short enough for one line */
+    } else {
+        printf("(not valid JSON) ");
+        print_line(json, 4096);
+        printf("\n");
+    }
+}
+
+static int dlq_show(const struct dlq_cmd *c)
+{
+    if (!state_file_exists(c)) {
+        fprintf(stderr, "error: there is no dead-letter entry %" PRId64 ": %s does not exist\n",
+                c->id, c->path);
+        return 2;
+    }
+    struct store *st;
+    if (open_store(c, &st))
+        return 1;
+    struct dlq_entry e;
+    char err[1024];
+    int rc = store_dlq_get(st, c->id, &e, err, sizeof err);
+    store_close(st);
+    if (rc != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return rc == CDC_EINVAL ? 2 : 1;
+    }
+    char pos[CDC_POS_TEXT_MAX], t1[64], t2[64], t3[64];
+    const struct sink_cfg *sc = find_sink(c->cfg, e.sink_id);
+    printf("%-15s%" PRId64 "\n", "id", e.id);
+    printf("%-15s", "sink");
+    print_line(e.sink_id, 128);
+    if (!sc)
+        printf(" (not in %s any more)\n", c->cfg->pipeline_file);
+    else
+        printf(" (%s%s)\n", config_sink_type_name(sc->sink_type), sc->enabled ? "" : ", disabled");
+    printf("%-15s%s\n", "status", e.status == DLQ_RESOLVED ? "resolved" : "pending");
+    printf("%-15s%s\n", "position", cdc_pos_format(e.pos, pos, sizeof pos));
+    printf("%-15s", "topic");
+    print_line(e.topic, 256);
+    printf("\n%-15s%c (%s)\n", "op", e.op ? e.op : '?', op_name(e.op));
+    printf("%-15s%s\n", "error class", e.error_class);
+    printf("%-15s%d\n", "attempts", e.attempts);
+    if (e.http_status)
+        printf("%-15s%d\n", "http status", e.http_status);
+    printf("%-15s%s\n", "first failed", format_time(e.first_failed_us, t1, sizeof t1));
+    printf("%-15s%s\n", "dead-lettered", format_time(e.dead_lettered_us, t2, sizeof t2));
+    printf("%-15s%s\n", "resolved", format_time(e.resolved_us, t3, sizeof t3));
+    printf("%-15s", "error");
+    print_line(e.error, sizeof e.error);
+    printf("\n");
+    struct cdc_event *ev = NULL;
+    char derr[256];
+    if (evcodec_decode(e.event, e.event_len, NULL, &ev, derr, sizeof derr) == 0)
+        printf("%-15s%zu bytes stored, replayable\n", "event", e.event_len);
+    else
+        printf("%-15s%zu bytes stored, cannot be decoded (%s)\n", "event", e.event_len, derr);
+    if (ev)
+        cdc_event_unref(ev);
+    show_json("key", e.key_json);
+    show_json("value", e.value_json);
+    dlq_entry_fini(&e);
+    return 0;
+}
+
+/* ---------- replay ---------- */
+
+/* One configured sink as replay uses it: opened on first use, closed after a
+ * failure (reopened for its next entry) and at the end. */
+struct rsink {
+    struct sink sk;
+    bool open;
+    bool unusable; /* could not be opened: its remaining entries fail at once */
+};
+
+struct replay {
+    const struct dlq_cmd *c;
+    struct json_ctx json;
+    struct rsink *sinks; /* cfg->nsinks entries */
+    struct store *st;
+    uint64_t seq;
+    int64_t *ids;
+    size_t nids, capids;
+};
+
+static int collect_id(const struct dlq_entry *e, void *arg)
+{
+    struct replay *r = arg;
+    if (r->nids == r->capids) {
+        r->capids = r->capids ? 2 * r->capids : 64;
+        r->ids = xrealloc(r->ids, r->capids * sizeof *r->ids);
+    }
+    r->ids[r->nids++] = e->id;
+    return 0;
+}
+
+static int replay_timeout_ms(const struct sink_cfg *sc)
+{
+    if (sc->sink_type == SINK_WEBHOOK)
+        return (int)(sc->webhook.timeout_seconds * 1000) + REPLAY_MARGIN_MS;
+    return REPLAY_DEFAULT_MS;
+}
+
+static void rsink_close(struct rsink *rs)
+{
+    if (rs->open)
+        rs->sk.ops->close(&rs->sk);
+    rs->open = false;
+}
+
+/* Delivers ev to an open sink; 0 once it is durable there, else CDC_ERR with
+ * the reason in err. */
+static int deliver(struct replay *r, struct rsink *rs, struct cdc_event *ev, char *err,
+                   size_t errlen)
+{
+    struct sink *sk = &rs->sk;
+    const struct sink_ops *ops = sk->ops;
+    struct cdc_event *evs[1] = {ev};
+    ev->seq = ++r->seq;
+    if (ops->write) {
+        uint64_t durable = 0;
+        if (ops->write(sk, evs, 1) != 0 || ops->flush(sk, &durable) != 0)
+            return cdc_fail(err, errlen, CDC_ERR, "%s", sk->err);
+        if (durable < ev->seq)
+            return cdc_fail(err, errlen, CDC_ERR,
+                            "the sink did not report the event durable after a flush");
+        return 0;
+    }
+    if (ops->submit(sk, 0, evs, 1) != 0)
+        return cdc_fail(err, errlen, CDC_ERR, "%s", sk->err);
+    int timeout = replay_timeout_ms(sk->cfg);
+    int64_t deadline = clock_mono_us() + (int64_t)timeout * 1000;
+    for (;;) {
+        int64_t left = deadline - clock_mono_us();
+        if (left <= 0)
+            return cdc_fail(err, errlen, CDC_ERR, "no answer from the sink within %d s",
+                            timeout / 1000);
+        struct sink_result res[4];
+        int k = ops->poll(sk, (int)(left / 1000) + 1, res, 4);
+        if (k < 0)
+            return cdc_fail(err, errlen, CDC_ERR, "%s", sk->err);
+        for (int i = 0; i < k; i++) {
+            if (res[i].lane != 0)
+                continue;
+            if (res[i].rc == 0)
+                return 0;
+            if (!res[i].err[0])
+                return cdc_fail(err, errlen, CDC_ERR, "delivery failed (HTTP status %d)",
+                                res[i].http_status);
+            return cdc_fail(err, errlen, CDC_ERR, "%s", res[i].err);
+        }
+    }
+}
+
+/* Replays one entry.  Returns 0 (delivered and resolved, or nothing to do)
+ * or 1 (it stays pending; the reason is printed). */
+static int replay_one(struct replay *r, int64_t id)
+{
+    const struct config *cfg = r->c->cfg;
+    struct dlq_entry e;
+    char err[1200];
+    if (store_dlq_get(r->st, id, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    int rc = 1;
+    struct cdc_event *ev = NULL;
+    const struct sink_cfg *sc = find_sink(cfg, e.sink_id);
+    struct rsink *rs = sc ? &r->sinks[sc - cfg->sinks] : NULL;
+    char derr[256];
+    if (e.status == DLQ_RESOLVED) {
+        printf("dead-letter entry %" PRId64 " was resolved meanwhile\n", id);
+        rc = 0; /* another replay got there first */
+        goto out;
+    }
+    if (!sc) {
+        snprintf(err, sizeof err, "sink %s is not in %s any more", e.sink_id, cfg->pipeline_file);
+        goto fail;
+    }
+    if (!sc->enabled) {
+        snprintf(err, sizeof err, "sink %s is disabled in %s; enable it to replay its entries",
+                 e.sink_id, cfg->pipeline_file);
+        goto fail;
+    }
+    if (!rs->sk.ops) {
+        snprintf(err, sizeof err, "sink type %s is not implemented in this version of cdc",
+                 config_sink_type_name(sc->sink_type));
+        goto fail;
+    }
+    if (rs->unusable) {
+        snprintf(err, sizeof err, "sink %s could not be opened (see above)", e.sink_id);
+        goto fail;
+    }
+    if (evcodec_decode(e.event, e.event_len, NULL, &ev, derr, sizeof derr) != 0) {
+        snprintf(err, sizeof err, "the stored event cannot be decoded: %s", derr);
+        goto fail;
+    }
+    if (!rs->open) {
+        struct cdc_pos have;
+        if (rs->sk.ops->open(&rs->sk, &have) != 0) {
+            rs->unusable = true;
+            snprintf(err, sizeof err, "cannot open sink %s: %s", e.sink_id, rs->sk.err);
+            goto fail;
+        }
+        rs->open = true;
+    }
+    if (deliver(r, rs, ev, err, sizeof err) != 0) {
+        rsink_close(rs); /* it may hold half a delivery: start afresh */
+        goto fail;
+    }
+    if (store_dlq_resolve(r->st, id, err, sizeof err) != 0) {
+        fprintf(stderr,
+                "error: dead-letter entry %" PRId64 " was delivered to %s but could not be "
+                "marked resolved (a later replay delivers it again): %s\n",
+                id, e.sink_id, err);
+        goto out;
+    }
+    printf("replayed id %" PRId64 " to %s\n", id, e.sink_id);
+    fflush(stdout);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr,
+            "error: dead-letter entry %" PRId64 " (sink %s) not replayed, it stays "
+            "pending: %s\n",
+            id, e.sink_id, err);
+out:
+    if (ev)
+        cdc_event_unref(ev);
+    dlq_entry_fini(&e);
+    return rc;
+}
+
+static int dlq_replay(const struct dlq_cmd *c)
+{
+    const struct config *cfg = c->cfg;
+    const struct cli_opts *o = c->o;
+    if (o->sink && !find_sink(cfg, o->sink)) {
+        fprintf(stderr, "error: --sink %s: %s has no sink with that sink_id\n", o->sink,
+                cfg->pipeline_file);
+        return 2;
+    }
+    if (!state_file_exists(c)) {
+        if (c->id) {
+            fprintf(stderr, "error: there is no dead-letter entry %" PRId64 ": %s does not exist\n",
+                    c->id, c->path);
+            return 2;
+        }
+        printf("no dead-letter entries\n");
+        return 0;
+    }
+    struct replay r = {
+        .c = c,
+        .json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION},
+    };
+    if (open_store(c, &r.st))
+        return 1;
+    char err[1024];
+    int rc = 0;
+    if (c->id) {
+        struct dlq_entry e;
+        int grc = store_dlq_get(r.st, c->id, &e, err, sizeof err);
+        if (grc != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            rc = grc == CDC_EINVAL ? 2 : 1;
+        } else if (o->sink && strcmp(o->sink, e.sink_id) != 0) {
+            fprintf(stderr, "error: dead-letter entry %" PRId64 " belongs to sink %s, not %s\n",
+                    c->id, e.sink_id, o->sink);
+            rc = 2;
+        } else if (e.status == DLQ_RESOLVED) {
+            printf("dead-letter entry %" PRId64 " is already resolved; nothing to replay\n", c->id);
+        } else {
+            collect_id(&e, &r);
+        }
+        dlq_entry_fini(&e);
+    } else if (store_dlq_list(r.st, o->sink, false, collect_id, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+    } else if (r.nids == 0) {
+        printf("no pending dead-letter entries\n");
+    }
+    if (rc || r.nids == 0)
+        goto out;
+
+    signal(SIGPIPE, SIG_IGN); /* network sinks see a closed peer as an error */
+    r.sinks = xcalloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *r.sinks);
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        struct sink *sk = &r.sinks[i].sk;
+        sk->ops = sink_ops_find(cfg->sinks[i].sink_type);
+        sk->cfg = &cfg->sinks[i];
+        sk->config = cfg;
+        sk->json = &r.json;
+        sk->index = (unsigned)i;
+        sk->replay = true;
+    }
+    size_t ok = 0;
+    for (size_t i = 0; i < r.nids; i++)
+        ok += replay_one(&r, r.ids[i]) == 0;
+    for (size_t i = 0; i < cfg->nsinks; i++)
+        rsink_close(&r.sinks[i]);
+    printf("replayed %zu of %zu entr%s\n", ok, r.nids, r.nids == 1 ? "y" : "ies");
+    rc = ok == r.nids ? 0 : 1;
+out:
+    free(r.sinks);
+    free(r.ids);
+    store_close(r.st);
+    return rc;
+}
+
+/* ---------- purge ---------- */
+
+struct counts {
+    size_t pending, resolved;
+};
+
+static int count_one(const struct dlq_entry *e, void *arg)
+{
+    struct counts *n = arg;
+    if (e->status == DLQ_RESOLVED)
+        n->resolved++;
+    else
+        n->pending++;
+    return 0;
+}
+
+static int dlq_purge(const struct dlq_cmd *c)
+{
+    const struct cli_opts *o = c->o;
+    bool exists = state_file_exists(c);
+    struct store *st = NULL;
+    if (exists && open_store(c, &st))
+        return 1;
+    char err[1024];
+    int rc = 0;
+    if (!o->yes) {
+        struct counts n = {0, 0};
+        if (st && store_dlq_list(st, NULL, true, count_one, &n, err, sizeof err) != 0)
+            fprintf(stderr, "error: %s\n", err);
+        if (o->all)
+            fprintf(stderr,
+                    "error: purge --all deletes every dead-letter entry of pipeline %s (%zu "
+                    "pending, never delivered, and %zu resolved). Run again with --yes to "
+                    "proceed.\n",
+                    c->cfg->pipeline_id, n.pending, n.resolved);
+        else
+            fprintf(stderr,
+                    "error: purge deletes the %zu resolved dead-letter entries of pipeline %s "
+                    "(the %zu pending ones stay). Run again with --yes to proceed.\n",
+                    n.resolved, c->cfg->pipeline_id, n.pending);
+        rc = 2;
+    } else if (!st) {
+        printf("no dead-letter entries\n");
+    } else {
+        int64_t n = 0;
+        if (store_dlq_purge(st, o->all, &n, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            rc = 1;
+        } else {
+            printf("deleted %" PRId64 " %sentr%s\n", n, o->all ? "" : "resolved ",
+                   n == 1 ? "y" : "ies");
+        }
+    }
+    store_close(st);
+    return rc;
+}
+
+/* ---------- dispatch ---------- */
+
+static const struct {
+    const char *name;
+    int (*fn)(const struct dlq_cmd *c);
+    unsigned opts; /* accepted options */
+} subs[] = {
+    {"list", dlq_list, O_SINK | O_ALL | O_JSON},
+    {"show", dlq_show, O_ID},
+    {"replay", dlq_replay, O_SINK | O_ID},
+    {"purge", dlq_purge, O_ALL | O_YES},
+};
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: cdc dlq ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    cli_command_usage(cmd, stderr);
+    return 2;
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v <= 0 || s[0] == '+' || s[0] == ' ')
+        return -1;
+    *id = v;
+    return 0;
+}
+
+int cmd_dlq(const struct command *cmd, int argc, char **argv)
+{
+    struct cli_opts o;
+    int rc = cli_parse_common(cmd, argc, argv, &o);
+    if (rc)
+        return rc == CLI_EXIT_HELP ? 0 : rc;
+    if (o.nargs < 1)
+        return usage_error(cmd, "expects a subcommand: list, show, replay or purge");
+    size_t k = 0;
+    while (k < sizeof subs / sizeof *subs && strcmp(subs[k].name, o.args[0]) != 0)
+        k++;
+    if (k == sizeof subs / sizeof *subs)
+        return usage_error(cmd, "%s: unknown subcommand (list, show, replay or purge)", o.args[0]);
+    const char *sub = subs[k].name;
+    const struct {
+        bool given;
+        unsigned bit;
+        const char *name;
+    } given[] = {
+        {o.sink != NULL, O_SINK, "--sink"},
+        {o.id != NULL, O_ID, "--id"},
+        {o.all, O_ALL, "--all"},
+        {o.json, O_JSON, "--json"},
+        {o.yes, O_YES, "--yes"},
+        {o.stop_at_lsn != NULL, 0, "--stop-at-lsn"},
+        {o.table != NULL, 0, "--table"},
+        {o.url != NULL, 0, "--url"},
+    };
+    for (size_t i = 0; i < sizeof given / sizeof *given; i++)
+        if (given[i].given && !(subs[k].opts & given[i].bit))
+            return usage_error(cmd, "%s does not take %s", sub, given[i].name);
+    struct dlq_cmd c = {.o = &o};
+    const char *id_text = o.id;
+    int want = 2; /* subcommand and PIPELINE */
+    if (strcmp(sub, "show") == 0 && !o.id) {
+        want = 3;
+        id_text = o.nargs >= 3 ? o.args[2] : NULL;
+    }
+    if (o.nargs != want)
+        return usage_error(cmd, "%s: expected %s, got %d argument%s", sub,
+                           want == 3 ? "PIPELINE and ID" : "one PIPELINE file", o.nargs - 1,
+                           o.nargs == 2 ? "" : "s");
+    if (id_text && parse_id(id_text, &c.id) != 0)
+        return usage_error(cmd, "%s: expected an entry id (a positive integer), got \"%s\"", sub,
+                           id_text);
+
+    struct cli_opts po = o; /* what cli_load_config expects: just PIPELINE */
+    po.args = o.args + 1;
+    po.nargs = 1;
+    struct config *cfg;
+    if ((rc = cli_load_config(cmd, &po, &cfg)))
+        return rc;
+    char *path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
+    c.cfg = cfg;
+    c.path = path;
+    rc = subs[k].fn(&c);
+    free(path);
+    config_free(cfg);
+    return rc;
+}

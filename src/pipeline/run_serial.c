@@ -1,0 +1,212 @@
+/* The serial runner: drives a write/flush sink in stream order.
+ *
+ * It reads batches from the log, skips what the destination already holds
+ * (or what was dead-lettered for it), writes the rest, and flushes when its
+ * batch is full, its interval passed, or it caught up.  When the sink fails,
+ * the runner dead-letters the failing event if the sink named one that the
+ * destination rejects, then reopens the sink with backoff, draining the log
+ * meanwhile so the other sinks keep going, and asks the source to rewind to
+ * the confirmed position. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/retry.h"
+#include "pipeline/runner.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* Flushes what was written; reports durability.  Returns 0 or the sink's error. */
+static int flush(struct runner *r)
+{
+    if (r->pending == 0) {
+        runner_report_done(r, r->last_seen);
+        return 0;
+    }
+    uint64_t durable = 0;
+    int rc = r->sk.ops->flush(&r->sk, &durable);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&r->mu);
+    r->flushes++;
+    pthread_mutex_unlock(&r->mu);
+    if (durable >= r->last_given) {
+        r->pending = 0;
+        runner_report_done(r, r->last_seen);
+    } else {
+        runner_report_done(r, durable);
+    }
+    return 0;
+}
+
+static const char *class_name(int cls)
+{
+    return cls == SINK_ERR_PERMANENT   ? "permanent"
+           : cls == SINK_ERR_RETRYABLE ? "retryable"
+                                       : "unreachable";
+}
+
+/* Decides about the event the sink says failed (if it is in the batch): a
+ * destination that rejects it (permanent), or keeps failing it
+ * (retry.max_attempts times in a row), gets it dead-lettered.  Returns true
+ * if the event was dead-lettered. */
+static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, size_t n)
+{
+    if (r->sk.errclass == SINK_ERR_UNREACHABLE || r->sk.err_seq == 0)
+        return false;
+    const struct cdc_event *ev = NULL;
+    for (size_t i = 0; i < n && !ev; i++)
+        if (evs[i]->seq == r->sk.err_seq)
+            ev = evs[i];
+    r->sk.err_seq = 0;
+    if (!ev || ev->snapshot)
+        return false;
+    if (cdc_pos_cmp(ev->pos, r->fail_pos) == 0) {
+        r->fail_attempts++;
+    } else {
+        r->fail_pos = ev->pos;
+        r->fail_attempts = 1;
+    }
+    bool give_up = r->sk.errclass == SINK_ERR_PERMANENT ||
+                   r->fail_attempts >= (unsigned)r->sk.cfg->retry.max_attempts;
+    if (!give_up || !runner_dlq_enabled(r))
+        return false;
+    if (runner_dead_letter(r, ev, class_name(r->sk.errclass), r->sk.err, (int)r->fail_attempts,
+                           0) != 0)
+        return false;
+    r->fail_attempts = 0;
+    return true;
+}
+
+/* After a failed write or flush: close, reopen with backoff (draining the log
+ * while waiting, so others are not held up), then ask for a rewind.
+ * Returns false if the pipeline is stopping: the sink stays closed. */
+static bool recover(struct runner *r, bool dead_lettered)
+{
+    runner_note_error(r);
+    log_error("sink.failed", "sink=%s class=%s error=%s", r->sk.cfg->sink_id,
+              class_name(r->sk.errclass), log_q(r->sk.err));
+    runner_set_state(r, "retrying");
+    r->sk.ops->close(&r->sk);
+    r->pending = 0;
+    for (unsigned attempt = 2;; attempt++) {
+        /* A dead-lettered event is out of the way: try again at once. */
+        int64_t delay =
+            dead_lettered && attempt == 2
+                ? 0
+                : retry_delay_us(&r->sk.cfg->retry, attempt, r->sk.retry_after_us, &r->rng);
+        r->sk.retry_after_us = 0;
+        if (!runner_drain_for(r, delay))
+            return false;
+        pthread_mutex_lock(&r->mu);
+        r->retries++;
+        pthread_mutex_unlock(&r->mu);
+        struct cdc_pos have = {0, 0};
+        if (r->sk.ops->open(&r->sk, &have) == 0) {
+            r->have = have;
+            break;
+        }
+        runner_note_error(r);
+        log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id, attempt,
+                 log_q(r->sk.err));
+    }
+    r->awaiting_rewind = true;
+    r->rewind_gen = runner_request_rewind(r);
+    runner_set_state(r, "running");
+    return true;
+}
+
+/* Sorts one read batch into what the sink must see.  Snapshot rows are always
+ * delivered (sinks apply them idempotently); changes the destination already
+ * holds or that were dead-lettered are skipped; a sink waiting for a rewind
+ * discards until the marker. */
+static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
+{
+    size_t k = 0;
+    uint64_t skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct cdc_event *ev = evs[i];
+        r->last_seen = ev->seq;
+        if (ev->op == CDC_OP_REWIND) {
+            if (r->awaiting_rewind && ev->rewind_gen >= r->rewind_gen)
+                r->awaiting_rewind = false;
+            continue;
+        }
+        if (r->awaiting_rewind)
+            continue;
+        if (!ev->snapshot && (cdc_pos_cmp(ev->pos, r->have) <= 0 ||
+                              (ev->op != CDC_OP_COMMIT && runner_skipped_by_dlq(r, ev->pos)))) {
+            skipped += !cdc_op_is_control(ev->op);
+            continue;
+        }
+        r->give[k++] = ev;
+    }
+    if (skipped) {
+        pthread_mutex_lock(&r->mu);
+        r->skipped += skipped;
+        pthread_mutex_unlock(&r->mu);
+    }
+    return k;
+}
+
+void *run_serial(void *arg)
+{
+    struct runner *r = arg;
+    struct engine *eng = r->eng;
+    struct cdc_event *batch[READ_BATCH];
+    r->give = xmalloc(sizeof batch);
+    runner_set_state(r, "running");
+    bool alive = true;
+
+    while (alive) {
+        int timeout_ms = 200;
+        if (r->pending) {
+            int64_t left = r->pending_since + r->flush_interval_us - clock_mono_us();
+            timeout_ms = left <= 0 ? 0 : (int)(left / 1000) + 1;
+        }
+        int n = evlog_read(eng->log, r->idx, batch, READ_BATCH, timeout_ms);
+        if (n == CDC_ESTOP)
+            break;
+        size_t k = select_events(r, batch, (size_t)n);
+        if (k > 0) {
+            if (r->sk.ops->write(&r->sk, r->give, k) != 0) {
+                bool dl = maybe_dead_letter(r, r->give, k);
+                evlog_release(eng->log, batch, (size_t)n);
+                alive = recover(r, dl);
+                continue;
+            }
+            size_t data = 0;
+            for (size_t i = 0; i < k; i++)
+                data += !cdc_op_is_control(r->give[i]->op);
+            struct cdc_event *last = r->give[k - 1];
+            r->last_given = last->seq;
+            if (!last->snapshot)
+                r->have = last->pos;
+            if (r->pending == 0)
+                r->pending_since = clock_mono_us();
+            r->pending += k;
+            pthread_mutex_lock(&r->mu);
+            r->events_out += data;
+            pthread_mutex_unlock(&r->mu);
+        }
+        if (n > 0)
+            evlog_release(eng->log, batch, (size_t)n);
+        if (r->awaiting_rewind)
+            continue;
+        bool caught_up = n < READ_BATCH;
+        bool due = r->pending && (r->pending >= r->batch_size || caught_up ||
+                                  clock_mono_us() - r->pending_since >= r->flush_interval_us);
+        if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
+            alive = recover(r, false);
+    }
+    if (alive && !atomic_load(&eng->abandon) && !r->awaiting_rewind && flush(r) != 0) {
+        runner_note_error(r);
+        log_error("sink.final_flush_failed", "sink=%s error=%s", r->sk.cfg->sink_id,
+                  log_q(r->sk.err));
+    }
+    free(r->give);
+    r->give = NULL;
+    runner_set_state(r, "stopped");
+    return NULL;
+}

@@ -1,0 +1,101 @@
+/* Private to the engine: the runner (one thread per enabled sink) and the
+ * helpers both kinds of runner share.
+ *
+ * run_serial.c drives sinks that deliver in stream order (write/flush);
+ * run_lanes.c drives per-key sinks (submit/poll) through one lane per
+ * partition.  engine.c wires them up and holds what they share. */
+#ifndef CDC_PIPELINE_RUNNER_H
+#define CDC_PIPELINE_RUNNER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pipeline/engine.h"
+#include "pipeline/evlog.h"
+#include "pipeline/tracker.h"
+#include "sink/sink.h"
+#include "state/store.h"
+
+#define READ_BATCH 1024
+
+struct lane; /* run_lanes.c */
+
+struct runner {
+    struct engine *eng;
+    struct sink sk;
+    unsigned idx;
+    pthread_t thread;
+    bool started;
+    uint64_t rng;
+    size_t batch_size;
+    int64_t flush_interval_us;
+
+    /* serial runners */
+    struct cdc_pos have;   /* the destination holds everything up to here */
+    uint64_t last_seen;    /* newest seq read from the log */
+    uint64_t last_given;   /* newest seq passed to write() */
+    size_t pending;        /* events written since the last flush */
+    int64_t pending_since; /* monotonic us of the first of them */
+    bool awaiting_rewind;  /* discard until a REWIND marker of gen >= rewind_gen */
+    uint32_t rewind_gen;
+    struct cdc_event **give; /* scratch: the events of one read that are written */
+    struct cdc_pos fail_pos; /* the event that failed last, and how often in a row */
+    unsigned fail_attempts;
+
+    /* per-key runners */
+    struct lane *lanes;
+    unsigned nlanes;
+
+    /* Positions dead-lettered for this sink and still pending: done, so a
+     * replay skips them.  Sorted. */
+    struct cdc_pos *skip;
+    size_t nskip, capskip;
+
+    pthread_mutex_t mu; /* guards the stats below */
+    const char *state;
+    uint64_t events_out, skipped, flushes, errors, retries, dead_lettered, done_seq;
+    char last_error[256];
+};
+
+struct engine {
+    const struct config *cfg;
+    const struct json_ctx *json;
+    struct store *store; /* borrowed; NULL = no dead-letter queue */
+    struct evlog *log;
+    struct tracker *tracker;
+    struct runner *runners;
+    unsigned nrunners;
+    unsigned nparts;
+    atomic_uint rewind_requested;
+    atomic_uint rewind_served;
+    atomic_bool abandon; /* shutdown timed out: stop retrying */
+};
+
+void *run_serial(void *runner);
+void *run_lanes(void *runner);
+
+void runner_set_state(struct runner *r, const char *state);
+/* Records the sink's current error (sk.err) in the stats. */
+void runner_note_error(struct runner *r);
+void runner_report_done(struct runner *r, uint64_t seq);
+/* Asks the source to restart from the confirmed position; returns the
+ * generation the REWIND marker will carry. */
+uint32_t runner_request_rewind(struct runner *r);
+/* Reads and drops events for up to us microseconds (or until the log
+ * closes: returns false then), so a sink that cannot take events does not
+ * hold the others back.  The dropped events are not done for this sink: it
+ * reports nothing while detached and gets them again after a rewind. */
+bool runner_drain_for(struct runner *r, int64_t us);
+/* Whether pos was dead-lettered for this sink (pending). */
+bool runner_skipped_by_dlq(const struct runner *r, struct cdc_pos pos);
+/* Whether the dead-letter queue is usable. */
+bool runner_dlq_enabled(const struct runner *r);
+/* Stores ev in the dead-letter queue with the failure; adds it to the skip
+ * set.  Returns 0, or CDC_ERR if it could not be stored (then the caller
+ * must keep the event). */
+int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char *errclass,
+                       const char *error, int attempts, int http_status);
+
+#endif

@@ -1,0 +1,36 @@
+/* Private to the webhook sink (webhook.c): the pieces of its HTTP contract
+ * that are pure functions, exposed so the unit tests can pin them down. */
+#ifndef CDC_SINK_WEBHOOK_WEBHOOK_H
+#define CDC_SINK_WEBHOOK_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink/sink.h"
+
+/* Bytes of a failed response's body quoted in the error message. */
+#define WEBHOOK_BODY_QUOTE 200
+
+/* Whether an HTTP status means the batch was delivered (2xx). */
+bool webhook_status_ok(long status);
+
+/* How a status that is not 2xx is treated: 408, 429 and 5xx are worth
+ * retrying; 3xx (redirects are not followed) and every other 4xx mean the
+ * receiver rejects the data.  Anything else (1xx as a final answer, >= 600)
+ * is a broken receiver, retried like a 5xx. */
+enum sink_errclass webhook_status_class(long status);
+
+/* The wait a Retry-After value asks for, in microseconds from now_us (wall
+ * clock, microseconds since the Unix epoch): delta-seconds ("120", a
+ * fraction is tolerated) or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT",
+ * or the obsolete RFC 850 and asctime forms).  Surrounding whitespace is
+ * ignored.  0 when the value is empty, malformed or a date in the past. */
+int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us);
+
+/* Writes url without what must not appear in messages: the user:password@
+ * part, the query and the fragment ("https://u:p@h:8443/a/b?t=x" becomes
+ * "https://h:8443/a/b").  Always NUL-terminates out (outlen > 0). */
+void webhook_safe_url(const char *url, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,102 @@
+#include <string.h>
+
+#include "source/pg/copytext.h"
+#include "util/err.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Unescapes one field s[0..n) into out; returns the bytes written. */
+static size_t unescape(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != '\\' || i + 1 == n) {
+            out[o++] = c;
+            continue;
+        }
+        c = s[++i];
+        switch (c) {
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'v':
+            out[o++] = '\v';
+            break;
+        case 'x':
+            if (i + 1 < n && hexval(s[i + 1]) >= 0) {
+                int v = hexval(s[++i]);
+                if (i + 1 < n && hexval(s[i + 1]) >= 0)
+                    v = v * 16 + hexval(s[++i]);
+                out[o++] = (char)v;
+            } else {
+                out[o++] = 'x';
+            }
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = c - '0';
+                for (int k = 0; k < 2 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
+                    v = v * 8 + (s[++i] - '0');
+                out[o++] = (char)v;
+            } else {
+                out[o++] = c; /* \\ and any other escaped character */
+            }
+        }
+    }
+    return o;
+}
+
+int copytext_row(const char *line, size_t len, uint16_t ncols, struct cdc_val *vals, char *data,
+                 uint32_t *data_len, char *err, size_t errlen)
+{
+    size_t start = 0;
+    uint16_t col = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && line[i] != '\t') {
+            if (line[i] == '\\' && i + 1 < len)
+                i++; /* an escaped tab is not a separator */
+            continue;
+        }
+        if (col == ncols)
+            return cdc_fail(err, errlen, CDC_EINVAL, "COPY row has more than %u columns", ncols);
+        size_t end = i > len ? len : i;
+        struct cdc_val *v = &vals[col++];
+        if (end - start == 2 && line[start] == '\\' && line[start + 1] == 'N') {
+            v->kind = CDC_V_NULL;
+            v->off = v->len = 0;
+        } else {
+            v->kind = CDC_V_TEXT;
+            v->off = *data_len;
+            v->len = (uint32_t)unescape(line + start, end - start, data + *data_len);
+            data[*data_len + v->len] = '\0';
+            *data_len += v->len + 1;
+        }
+        start = i + 1;
+    }
+    if (col != ncols)
+        return cdc_fail(err, errlen, CDC_EINVAL, "COPY row has %u columns, expected %u", col,
+                        ncols);
+    return 0;
+}

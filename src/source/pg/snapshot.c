@@ -1,0 +1,626 @@
+/* Initial snapshot: planning, parallel COPY readers, durable progress. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pg/pgconn.h"
+#include "source/pg/copytext.h"
+#include "source/pg/pgslot.h"
+#include "source/pg/snapshot.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+#define EMIT_BATCH 256
+
+struct stab {
+    const char *configured; /* as written in source.tables (borrowed) */
+    char *schema, *name;
+    char *qname;           /* "schema"."name" */
+    char *cols;            /* quoted column list, in the table's order */
+    struct cdc_table *tab; /* shape, from the catalog */
+    uint64_t estimate;     /* rows expected */
+    atomic_uint_fast64_t rows;
+    unsigned nchunks, ndone;
+};
+
+struct chunk {
+    unsigned t;        /* index into tables */
+    unsigned no;       /* chunk number within its table's plan */
+    uint64_t seq_base; /* position idx base: (table chunk sequence << 32) */
+    char *pred;        /* SQL predicate selecting the chunk's rows */
+    bool done;         /* durable in every sink (as recorded) */
+};
+
+struct snap {
+    const struct snap_ctx *ctx;
+    const char *id;
+    struct stab *t;
+    size_t nt;
+    struct chunk *c;
+    size_t nc, capc;
+    pthread_mutex_t mu;
+    size_t next; /* next chunk to hand out */
+    atomic_bool failed;
+    char err[512];
+    int64_t started_us;
+    int64_t wall_start_us;
+};
+
+/* Records the first failure; every reader stops. */
+static void fail_snap(struct snap *s, const char *table, const char *why)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!atomic_load(&s->failed)) {
+        snprintf(s->err, sizeof s->err, "snapshot of %s failed: %s", table, why);
+        atomic_store(&s->failed, true);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static char *key_of(const char *id, const char *what, const char *table, long no)
+{
+    if (no >= 0)
+        return xasprintf("snapshot.%s.%s.%s.%ld", id, what, table, no);
+    return xasprintf("snapshot.%s.%s.%s", id, what, table);
+}
+
+static void add_chunk(struct snap *s, unsigned t, char *pred)
+{
+    if (s->nc == s->capc) {
+        s->capc = s->capc ? 2 * s->capc : 64;
+        s->c = xrealloc(s->c, s->capc * sizeof *s->c);
+    }
+    s->c[s->nc++] = (struct chunk){.t = t, .no = s->t[t].nchunks++, .pred = pred};
+}
+
+/* ---------- planning ---------- */
+
+static bool is_int_type(uint32_t oid)
+{
+    return oid == 20 || oid == 21 || oid == 23;
+}
+
+/* Chunks for a table, as predicates, one per line.  Runs inside the
+ * snapshot transaction, so the boundaries describe the rows it will read. */
+static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf *plan, char *err,
+                      size_t errlen)
+{
+    const struct cdc_table *tab = st->tab;
+    int64_t chunk_rows = s->ctx->cfg->source.snapshot_chunk_rows;
+    char e[512];
+    const char *params[1] = {st->qname};
+    PGresult *res = pgconn_exec(conn, e, sizeof e,
+                                "SELECT c.reltuples::bigint, pg_relation_size(c.oid) / "
+                                "  current_setting('block_size')::int, c.relpages FROM pg_class c "
+                                "WHERE c.oid = $1::regclass",
+                                1, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot size %s: %s", st->qname, e);
+    int64_t reltuples = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    int64_t pages = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t relpages = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+
+    int keycol = -1;
+    for (uint16_t i = 0; i < tab->ncols; i++)
+        if (tab->cols[i].key)
+            keycol = keycol == -1 ? i : -2;
+    bool by_key = tab->key_unique;
+    if (by_key && keycol >= 0 && is_int_type(tab->cols[keycol].type_oid)) {
+        /* One integer key: split [min, max] evenly. */
+        char *k = pgconn_quote_ident(tab->cols[keycol].name);
+        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) FROM %s", k, k, st->qname);
+        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
+        free(sql);
+        if (!res) {
+            free(k);
+            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
+        }
+        st->estimate = (uint64_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        if (PQgetisnull(res, 0, 0)) {
+            buf_puts(plan, "true\n");
+        } else {
+            int64_t lo = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            int64_t hi = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+            int64_t n = ((int64_t)st->estimate + chunk_rows - 1) / chunk_rows;
+            if (n < 1)
+                n = 1;
+            /* Ranges may be uneven when keys are sparse; that costs balance,
+             * never correctness: together they cover everything. */
+            int64_t step = (hi - lo) / n + 1;
+            for (int64_t i = 0; i < n; i++) {
+                int64_t a = lo + i * step;
+                if (i == 0)
+                    buf_printf(plan, "%s < %" PRId64 "\n", k, a + step);
+                else if (i == n - 1)
+                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a);
+                else
+                    buf_printf(plan, "%s >= %" PRId64 " AND %s < %" PRId64 "\n", k, a, k, a + step);
+                if (a + step > hi && i < n - 1) {
+                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a + step);
+                    break;
+                }
+            }
+        }
+        PQclear(res);
+        free(k);
+        return 0;
+    }
+    if (by_key) {
+        /* Any other key: boundaries every chunk_rows rows in key order. */
+        struct buf keys = BUF_INIT, lits = BUF_INIT;
+        int nk = 0;
+        for (uint16_t i = 0; i < tab->ncols; i++) {
+            if (!tab->cols[i].key)
+                continue;
+            char *q = pgconn_quote_ident(tab->cols[i].name);
+            buf_printf(&keys, "%s%s", nk ? ", " : "", q);
+            free(q);
+            nk++;
+        }
+        char *sql = xasprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn "
+                              "FROM %s) s WHERE rn %% %" PRId64 " = 0 ORDER BY rn",
+                              keys.p, keys.p, keys.p, st->qname, chunk_rows);
+        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
+        free(sql);
+        if (!res) {
+            buf_fini(&keys);
+            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
+        }
+        /* Row literals (v1::type1, v2::type2) for each boundary. */
+        int nb = PQntuples(res);
+        char **b = xcalloc((size_t)nb + 1, sizeof *b);
+        for (int r = 0; r < nb; r++) {
+            buf_reset(&lits);
+            buf_putc(&lits, '(');
+            int c = 0;
+            for (uint16_t i = 0; i < tab->ncols; i++) {
+                if (!tab->cols[i].key)
+                    continue;
+                char *lit =
+                    PQescapeLiteral(conn, PQgetvalue(res, r, c), strlen(PQgetvalue(res, r, c)));
+                buf_printf(&lits, "%s%s::%s", c ? ", " : "", lit ? lit : "NULL",
+                           tab->cols[i].type_name);
+                PQfreemem(lit);
+                c++;
+            }
+            buf_putc(&lits, ')');
+            b[r] = xstrdup(lits.p);
+        }
+        PQclear(res);
+        st->estimate = (uint64_t)(nb + 1) * (uint64_t)chunk_rows;
+        for (int r = 0; r <= nb; r++) {
+            if (r == 0 && nb == 0)
+                buf_puts(plan, "true\n");
+            else if (r == 0)
+                buf_printf(plan, "(%s) <= %s\n", keys.p, b[0]);
+            else if (r == nb)
+                buf_printf(plan, "(%s) > %s\n", keys.p, b[r - 1]);
+            else
+                buf_printf(plan, "(%s) > %s AND (%s) <= %s\n", keys.p, b[r - 1], keys.p, b[r]);
+        }
+        for (int r = 0; r < nb; r++)
+            free(b[r]);
+        free(b);
+        buf_fini(&keys);
+        buf_fini(&lits);
+        return 0;
+    }
+    /* No unique key: ranges of pages (TID range scans). */
+    double per_page = relpages > 0 && reltuples > 0 ? (double)reltuples / (double)relpages : 100.0;
+    int64_t step = (int64_t)((double)chunk_rows / per_page);
+    if (step < 1)
+        step = 1;
+    st->estimate = reltuples > 0 ? (uint64_t)reltuples : 0;
+    if (pages <= step) {
+        buf_puts(plan, "true\n");
+        return 0;
+    }
+    for (int64_t p = 0; p < pages; p += step) {
+        if (p == 0)
+            buf_printf(plan, "ctid < '(%" PRId64 ",0)'::tid\n", step);
+        else if (p + step >= pages)
+            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid\n", p);
+        else
+            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid AND ctid < '(%" PRId64 ",0)'::tid\n",
+                       p, p + step);
+    }
+    return 0;
+}
+
+/* Loads or makes the plan of every table, and which chunks are done. */
+static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, char *err,
+                   size_t errlen)
+{
+    const struct snap_ctx *ctx = s->ctx;
+    s->t = xcalloc(n ? n : 1, sizeof *s->t);
+    s->nt = n;
+    for (size_t i = 0; i < n; i++) {
+        struct stab *st = &s->t[i];
+        st->configured = tables[i];
+        if (config_split_table(tables[i], &st->schema, &st->name) != 0)
+            return cdc_fail(err, errlen, CDC_EINVAL, "snapshot: malformed table %s", tables[i]);
+        st->qname = pgconn_quote_qualified(st->schema, st->name);
+        int rc = relcache_describe(ctx->rels, conn, st->schema, st->name, &st->tab, err, errlen);
+        if (rc)
+            return rc;
+        struct buf cols = BUF_INIT;
+        for (uint16_t c = 0; c < st->tab->ncols; c++) {
+            char *q = pgconn_quote_ident(st->tab->cols[c].name);
+            buf_printf(&cols, "%s%s", c ? ", " : "", q);
+            free(q);
+        }
+        st->cols = cols.p;
+
+        char *pkey = key_of(s->id, "plan", tables[i], -1);
+        char *plan = NULL;
+        if ((rc = store_kv_get(ctx->store, pkey, &plan, err, errlen))) {
+            free(pkey);
+            return rc;
+        }
+        if (!plan) {
+            struct buf b = BUF_INIT;
+            rc = plan_table(s, conn, st, &b, err, errlen);
+            /* The table's chunk numbers continue from earlier snapshots, so
+             * snapshot rows get positions no other snapshot used. */
+            char *ckey = xasprintf("snapshot.chunkseq.%s", tables[i]);
+            char *prev = NULL;
+            if (!rc)
+                rc = store_kv_get(ctx->store, ckey, &prev, err, errlen);
+            uint64_t base = prev ? strtoull(prev, NULL, 10) : 0;
+            size_t lines = 0;
+            for (size_t k = 0; k < b.len; k++)
+                lines += b.p[k] == '\n';
+            char num[32];
+            snprintf(num, sizeof num, "%" PRIu64, base + lines);
+            if (!rc)
+                rc = store_kv_put(ctx->store, ckey, num, err, errlen);
+            struct buf full = BUF_INIT;
+            buf_printf(&full, "%" PRIu64 " %" PRIu64 "\n", base, st->estimate);
+            if (b.len)
+                buf_put(&full, b.p, b.len);
+            if (!rc)
+                rc = store_kv_put(ctx->store, pkey, full.p, err, errlen);
+            plan = full.p;
+            free(prev);
+            free(ckey);
+            buf_fini(&b);
+            if (rc) {
+                free(plan);
+                free(pkey);
+                return rc;
+            }
+        }
+        free(pkey);
+        /* First line: chunk sequence base and row estimate; then predicates. */
+        char *save = NULL;
+        char *line = strtok_r(plan, "\n", &save);
+        uint64_t base = 0, est = 0;
+        if (line && sscanf(line, "%" SCNu64 " %" SCNu64, &base, &est) == 2)
+            st->estimate = est;
+        while ((line = strtok_r(NULL, "\n", &save))) {
+            add_chunk(s, (unsigned)i, xstrdup(line));
+            struct chunk *c = &s->c[s->nc - 1];
+            c->seq_base = (base + c->no) << 32;
+            char *dkey = key_of(s->id, "done", tables[i], c->no);
+            char *v = NULL;
+            rc = store_kv_get(ctx->store, dkey, &v, err, errlen);
+            free(dkey);
+            c->done = v != NULL;
+            st->ndone += c->done;
+            free(v);
+            if (rc) {
+                free(plan);
+                return rc;
+            }
+        }
+        free(plan);
+        if (st->ndone)
+            log_info("snapshot.resume", "table=%s chunks_done=%u of=%u", tables[i], st->ndone,
+                     st->nchunks);
+    }
+    return 0;
+}
+
+/* ---------- reading ---------- */
+
+static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const struct stab *st,
+                                   const char *line, size_t len, uint64_t row, char *err,
+                                   size_t errlen)
+{
+    const struct cdc_table *tab = st->tab;
+    struct cdc_event *ev = cdc_event_new(0, tab->ncols, len + tab->ncols);
+    uint32_t dl = 0;
+    if (copytext_row(line, len, tab->ncols, ev->after, ev->data, &dl, err, errlen) != 0) {
+        cdc_event_unref(ev);
+        return NULL;
+    }
+    ev->data_len = dl;
+    ev->op = CDC_OP_READ;
+    ev->snapshot = true;
+    cdc_table_ref(st->tab);
+    ev->tab = st->tab;
+    ev->pos.lsn = s->ctx->lsn;
+    ev->pos.idx = c->seq_base | row;
+    ev->lsn = s->ctx->lsn;
+    ev->commit_ts = s->wall_start_us;
+    ev->emit_ts = clock_wall_us();
+    return ev;
+}
+
+/* Reads one chunk with COPY and pushes its rows; marks the chunk with the
+ * tracker so it is recorded once every sink holds it. */
+static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
+{
+    struct chunk *c = &s->c[ci];
+    struct stab *st = &s->t[c->t];
+    char *sql =
+        xasprintf("COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", st->cols, st->qname, c->pred);
+    PGresult *res = PQexec(conn, sql);
+    free(sql);
+    char line_err[512];
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        pgconn_result_error(res, line_err, sizeof line_err);
+        PQclear(res);
+        fail_snap(s, st->configured, line_err);
+        return CDC_ERR;
+    }
+    PQclear(res);
+    struct cdc_event *batch[EMIT_BATCH];
+    size_t nb = 0;
+    uint64_t row = 0, last_seq = 0;
+    int rc = 0;
+    char *buf = NULL;
+    int n;
+    while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
+        size_t len = (size_t)n;
+        if (len && buf[len - 1] == '\n')
+            len--;
+        struct cdc_event *ev =
+            rc ? NULL : row_event(s, c, st, buf, len, row++, line_err, sizeof line_err);
+        PQfreemem(buf);
+        if (!ev) {
+            if (!rc)
+                fail_snap(s, st->configured, line_err);
+            rc = CDC_ERR;
+            continue; /* drain the COPY */
+        }
+        batch[nb++] = ev;
+        if (nb == EMIT_BATCH) {
+            rc = s->ctx->emit(s->ctx->emit_arg, batch, nb, &last_seq);
+            nb = 0;
+        }
+        if (atomic_load(&s->failed) && !rc)
+            rc = CDC_ESTOP;
+    }
+    if (n == -2 && !rc) {
+        fail_snap(s, st->configured, pgconn_error(conn, line_err, sizeof line_err));
+        rc = CDC_ERR;
+    }
+    while ((res = PQgetResult(conn))) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+            fail_snap(s, st->configured, pgconn_result_error(res, line_err, sizeof line_err));
+            rc = CDC_ERR;
+        }
+        PQclear(res);
+    }
+    if (!rc && nb)
+        rc = s->ctx->emit(s->ctx->emit_arg, batch, nb, &last_seq);
+    else
+        for (size_t i = 0; i < nb; i++)
+            cdc_event_unref(batch[i]);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&st->rows, row);
+    engine_mark(s->ctx->eng, last_seq, ci);
+    return 0;
+}
+
+struct reader {
+    struct snap *s;
+    PGconn *conn;
+    pthread_t thread;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    struct snap *s = rd->s;
+    while (!atomic_load(&s->failed) && !*s->ctx->stop) {
+        pthread_mutex_lock(&s->mu);
+        while (s->next < s->nc && s->c[s->next].done)
+            s->next++;
+        size_t ci = s->next < s->nc ? s->next++ : SIZE_MAX;
+        pthread_mutex_unlock(&s->mu);
+        if (ci == SIZE_MAX)
+            break;
+        int rc = read_chunk(s, rd->conn, ci);
+        if (rc == CDC_ESTOP)
+            break;
+        if (rc)
+            break;
+    }
+    return NULL;
+}
+
+/* ---------- progress ---------- */
+
+static void progress(struct snap *s, bool final, bool to_log)
+{
+    uint64_t rows = 0, total = 0;
+    for (size_t i = 0; i < s->nt; i++) {
+        rows += atomic_load(&s->t[i].rows);
+        total += s->t[i].estimate;
+    }
+    double secs = (double)(clock_mono_us() - s->started_us) / 1e6;
+    double rate = secs > 0 ? (double)rows / secs : 0;
+    double eta = rate > 0 && total > rows ? (double)(total - rows) / rate : 0;
+    if (isatty(2)) {
+        fprintf(stderr, "\rsnapshot: %" PRIu64 "/%" PRIu64 " rows  %.0f rows/s  ETA %.0fs   %s",
+                rows, total, rate, eta, final ? "\n" : "");
+        fflush(stderr);
+    }
+    if (!to_log && !final)
+        return;
+    for (size_t i = 0; i < s->nt; i++) {
+        struct stab *st = &s->t[i];
+        uint64_t r = atomic_load(&st->rows);
+        log_info(final ? "snapshot.table_done" : "snapshot.progress",
+                 "table=%s rows=%" PRIu64 " estimate=%" PRIu64 " chunks_done=%u chunks=%u",
+                 st->configured, r, st->estimate, st->ndone, st->nchunks);
+    }
+    log_info(final ? "snapshot.done" : "snapshot.rate",
+             "rows=%" PRIu64 " seconds=%.1f rows_per_second=%.0f eta_seconds=%.0f", rows, secs,
+             rate, eta);
+}
+
+/* Records chunks every sink now holds. */
+static int record_done(struct snap *s, char *err, size_t errlen)
+{
+    uint64_t ids[64];
+    size_t n;
+    while ((n = engine_take_marks(s->ctx->eng, ids, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct chunk *c = &s->c[ids[i]];
+            struct stab *st = &s->t[c->t];
+            char *dkey = key_of(s->id, "done", st->configured, c->no);
+            int rc = store_kv_put(s->ctx->store, dkey, "1", err, errlen);
+            free(dkey);
+            if (rc)
+                return rc;
+            pthread_mutex_lock(&s->mu);
+            c->done = true;
+            st->ndone++;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    return 0;
+}
+
+static void snap_free(struct snap *s)
+{
+    for (size_t i = 0; i < s->nt; i++) {
+        free(s->t[i].schema);
+        free(s->t[i].name);
+        free(s->t[i].qname);
+        free(s->t[i].cols);
+        cdc_table_unref(s->t[i].tab);
+    }
+    for (size_t i = 0; i < s->nc; i++)
+        free(s->c[i].pred);
+    free(s->t);
+    free(s->c);
+    pthread_mutex_destroy(&s->mu);
+}
+
+int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables, size_t n,
+                 char *err, size_t errlen)
+{
+    struct snap s;
+    memset(&s, 0, sizeof s);
+    s.ctx = ctx;
+    s.id = id;
+    pthread_mutex_init(&s.mu, NULL);
+    atomic_init(&s.failed, false);
+    s.started_us = clock_mono_us();
+    s.wall_start_us = clock_wall_us();
+
+    unsigned nconn = (unsigned)ctx->cfg->source.snapshot_parallelism;
+    if (nconn < 1)
+        nconn = 1;
+    struct reader *rd = xcalloc(nconn, sizeof *rd);
+    int rc = 0;
+    /* Every reader joins the same snapshot before anything else happens. */
+    for (unsigned i = 0; i < nconn; i++) {
+        struct pgconn_params p;
+        pgslot_params(ctx->cfg, false, &p);
+        rd[i].s = &s;
+        rd[i].conn = pgconn_connect(&p, err, errlen);
+        if (!rd[i].conn) {
+            rc = CDC_ECONN;
+            goto out;
+        }
+        char e[512];
+        PGresult *res = pgconn_exec(rd[i].conn, e, sizeof e,
+                                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+        PQclear(res);
+        if (res && ctx->snapshot_name) {
+            char *lit = PQescapeLiteral(rd[i].conn, ctx->snapshot_name, strlen(ctx->snapshot_name));
+            char *sql = xasprintf("SET TRANSACTION SNAPSHOT %s", lit);
+            PQfreemem(lit);
+            res = pgconn_exec(rd[i].conn, e, sizeof e, sql, 0, NULL);
+            free(sql);
+            PQclear(res);
+        }
+        if (!res) {
+            rc = cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot start a reader: %s", e);
+            goto out;
+        }
+    }
+    if ((rc = prepare(&s, rd[0].conn, tables, n, err, errlen)))
+        goto out;
+    size_t todo = 0;
+    for (size_t i = 0; i < s.nc; i++)
+        todo += !s.c[i].done;
+    log_info("snapshot.started",
+             "id=%s tables=%zu chunks=%zu remaining=%zu readers=%u "
+             "imported=%s",
+             id, s.nt, s.nc, todo, nconn, ctx->snapshot_name ? "yes" : "no (resumed)");
+    for (unsigned i = 0; i < nconn; i++)
+        if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0) {
+            atomic_store(&s.failed, true);
+            rc = cdc_fail(err, errlen, CDC_ERR, "snapshot: cannot start reader threads");
+            for (unsigned k = 0; k < i; k++)
+                pthread_join(rd[k].thread, NULL);
+            goto out;
+        }
+    int64_t next_log = clock_mono_us() + 10000000, next_tty = 0;
+    for (;;) {
+        if ((rc = record_done(&s, err, errlen)))
+            atomic_store(&s.failed, true);
+        size_t done = 0;
+        pthread_mutex_lock(&s.mu);
+        for (size_t i = 0; i < s.nc; i++)
+            done += s.c[i].done;
+        pthread_mutex_unlock(&s.mu);
+        if (done == s.nc || atomic_load(&s.failed) || *ctx->stop)
+            break;
+        int64_t now = clock_mono_us();
+        if (now >= next_tty) {
+            progress(&s, false, now >= next_log);
+            if (now >= next_log)
+                next_log = now + 10000000;
+            next_tty = now + 500000;
+        }
+        clock_sleep_us(20000);
+    }
+    for (unsigned i = 0; i < nconn; i++)
+        pthread_join(rd[i].thread, NULL);
+    if (!rc && atomic_load(&s.failed))
+        rc = cdc_fail(err, errlen, CDC_ERR, "%s", s.err);
+    else if (!rc && *ctx->stop)
+        rc = CDC_ESTOP;
+    if (!rc) {
+        progress(&s, true, true);
+        for (size_t i = 0; i < s.nt && !rc; i++) {
+            char *key = xasprintf("%s%s", SNAP_KEY_TABLE, s.t[i].configured);
+            rc = store_kv_put(ctx->store, key, id, err, errlen);
+            free(key);
+        }
+    }
+out:
+    for (unsigned i = 0; i < nconn; i++)
+        if (rd[i].conn)
+            PQfinish(rd[i].conn); /* read-only: ending the transaction is enough */
+    free(rd);
+    snap_free(&s);
+    return rc;
+}
