@@ -12,11 +12,13 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_QUICK=1         small backlogs and short latency runs (smoke test)
   BENCH_LAT_SECONDS=S   seconds of load per latency run (default 20, quick 5)
   BENCH_LAT_RATES=a,b   offered loads in rows/s (default 10000,50000)
-  BENCH_LAT_TXN_ROWS=N  rows per transaction of the latency load (default 10)
+  BENCH_LAT_TXN_ROWS=N  rows per transaction of the latency load (default: rate / 1000,
+                        i.e. 1,000 transactions/s: 10 rows at 10k rows/s, 50 at 50k)
   BENCH_PROFILE=1       also record a CPU profile of cdc during one file drain
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
+  BENCH_ONLY=drain|latency   run one part only (default: both)
 """
 
 import argparse
@@ -56,11 +58,16 @@ RUNS = max(1, env_int("BENCH_RUNS", 3))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 LAT_SECONDS = env_int("BENCH_LAT_SECONDS", 5 if QUICK else 20)
 LAT_RATES = [int(x) for x in os.environ.get("BENCH_LAT_RATES", "10000,50000").split(",") if x]
-LAT_TXN_ROWS = max(1, env_int("BENCH_LAT_TXN_ROWS", 10))
+LAT_TXN_ROWS = env_int("BENCH_LAT_TXN_ROWS", 0)
+
+
+def txn_rows(rate):
+    return LAT_TXN_ROWS if LAT_TXN_ROWS > 0 else max(1, rate // 1000)
 PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 TIMEOUT = env_int("BENCH_TIMEOUT", 900)
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 JSON_OUT = os.environ.get("BENCH_JSON", "")
+ONLY = os.environ.get("BENCH_ONLY", "").strip()
 
 # Backlogs: (name, title, transactions, rows per transaction).
 if QUICK:
@@ -323,15 +330,17 @@ class Proc:
         return "\n".join(("    | " + l) for l in self.stderr().splitlines()[-n:])
 
 
-class WalsenderCpu:
-    """CPU seconds of the walsender serving a slot: finds its pid through
-    pg_replication_slots.active_pid and samples /proc every 20 ms."""
+class BackendCpu:
+    """CPU seconds of the server processes a measurement uses: finds their
+    pids with a query (repeated every 10 ms until it returns some), then
+    samples /proc every 20 ms; the last sample before they exit counts."""
 
-    def __init__(self, cluster, db, slot):
+    def __init__(self, cluster, db, query, args=()):
         self.conn = cluster.connect(db)
-        self.slot = slot
-        self.pid = None
-        self.cpu = None
+        self.query = query
+        self.args = args
+        self.pids = []
+        self.cpu = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -339,21 +348,22 @@ class WalsenderCpu:
     def _run(self):
         try:
             with self.conn.cursor() as cur:
-                while not self._stop.is_set() and self.pid is None:
-                    cur.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
-                                (self.slot,))
-                    r = cur.fetchone()
-                    if r and r[0]:
-                        self.pid = r[0]
-                        break
-                    self._stop.wait(0.01)
+                while not self._stop.is_set() and not self.pids:
+                    cur.execute(self.query, self.args)
+                    self.pids = [r[0] for r in cur.fetchall() if r[0]]
+                    if not self.pids:
+                        self._stop.wait(0.01)
         except psycopg2.Error:
             return
         while not self._stop.is_set():
-            v = proc_cpu_seconds(self.pid)
-            if v is None:
+            alive = False
+            for pid in self.pids:
+                v = proc_cpu_seconds(pid)
+                if v is not None:
+                    self.cpu[pid] = v
+                    alive = True
+            if not alive:
                 break
-            self.cpu = v
             self._stop.wait(0.02)
 
     def stop(self):
@@ -363,7 +373,18 @@ class WalsenderCpu:
             self.conn.close()
         except psycopg2.Error:
             pass
-        return self.cpu
+        return sum(self.cpu.values()) if self.cpu else None
+
+
+def walsender_cpu(cluster, slot):
+    return BackendCpu(cluster, "src",
+                      "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+
+
+def sink_backend_cpu(cluster):
+    return BackendCpu(cluster, "postgres",
+                      "SELECT pid FROM pg_stat_activity WHERE datname = 'mirror' "
+                      "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
 
 class Bench:
@@ -382,7 +403,7 @@ class Bench:
         self.n = 0
         self.ncpu = os.cpu_count()
         self.webhook_status = None
-        self.lines = []  # the final table
+        self.prof = None
 
     # ---------------- helpers
 
@@ -476,54 +497,49 @@ class Bench:
             cur.execute("CREATE PUBLICATION %s FOR TABLE %s" % (PUBLICATION, ", ".join(TABLES)))
         conn.close()
 
-    def write_backlogs(self):
-        """Each backlog gets a template slot created before it is written;
-        every measurement streams a copy of that slot up to the backlog's
-        end LSN, so all of them stream exactly the same WAL."""
+    def write_backlog(self, name, title, ntx, nrows, first_id):
+        """Writes one backlog while no consumer runs.  A template slot is
+        created just before; every measurement streams a copy of it up to
+        the backlog's end LSN, so all of them stream exactly the same WAL.
+        Nothing else is written to the source until the backlog's
+        measurements are done, so there is nothing after the end either."""
         conn = self.src.connect("src")
         cur = conn.cursor()
-        next_id = 0
-        self.backlogs = []
-        for name, title, ntx, nrows in BACKLOGS:
-            tmpl = "tmpl_" + name
-            cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (tmpl,))
-            t0 = time.monotonic()
-            # Asynchronous commit only makes writing the backlog faster: the
-            # WAL it produces is the same.
-            cur.execute("SET synchronous_commit = off")
-            if ntx == 1:
-                cur.execute("INSERT INTO bench_rows SELECT g, %s FROM generate_series(%%s, %%s) g"
-                            % ROW_VALUES, (next_id + 1, next_id + nrows))
-            else:
-                cur.execute(
-                    "DO $$ BEGIN FOR t IN 0..%d LOOP "
-                    "INSERT INTO bench_rows SELECT g, %s FROM generate_series(%d + t * %d + 1, "
-                    "%d + (t + 1) * %d) g; COMMIT; END LOOP; END $$"
-                    % (ntx - 1, ROW_VALUES.replace("%%", "%"), next_id, nrows, next_id, nrows))
-            # The insert position right after the last commit: the end of
-            # its commit record (pg_current_wal_lsn() is the write position,
-            # which lags behind under asynchronous commit).
-            cur.execute("SELECT pg_current_wal_insert_lsn()::text")
-            end = cur.fetchone()[0]
-            cur.execute("SET synchronous_commit = on")
-            cur.execute("SELECT pg_size_pretty(pg_wal_lsn_diff(%s, confirmed_flush_lsn)) "
-                        "FROM pg_replication_slots WHERE slot_name = %s", (end, tmpl))
-            wal = cur.fetchone()[0]
-            next_id += ntx * nrows
-            self.backlogs.append(dict(name=name, title=title, ntx=ntx, rows=ntx * nrows,
-                                      tmpl=tmpl, end=end, wal=wal))
-            self.say("  backlog %-6s %s: %s of WAL, written in %.1f s, ends at %s"
-                     % (name, title, wal, time.monotonic() - t0, end))
-        # everything written so far is flushed before any measurement
+        tmpl = "tmpl_" + name
+        cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (tmpl,))
+        t0 = time.monotonic()
+        # Asynchronous commit only makes writing the backlog faster: the WAL
+        # it produces is the same.
+        cur.execute("SET synchronous_commit = off")
+        if ntx == 1:
+            cur.execute("INSERT INTO bench_rows SELECT g, %s FROM generate_series(%%s, %%s) g"
+                        % ROW_VALUES, (first_id, first_id + nrows - 1))
+        else:
+            cur.execute(
+                "DO $$ BEGIN FOR t IN 0..%d LOOP "
+                "INSERT INTO bench_rows SELECT g, %s FROM generate_series(%d + t * %d, "
+                "%d + (t + 1) * %d - 1) g; COMMIT; END LOOP; END $$"
+                % (ntx - 1, ROW_VALUES.replace("%%", "%"), first_id, nrows, first_id, nrows))
+        # The insert position right after the last commit: the end of its
+        # commit record (pg_current_wal_lsn() is the write position, which
+        # lags behind under asynchronous commit).
         cur.execute("SELECT pg_current_wal_insert_lsn()::text")
-        last = cur.fetchone()[0]
+        end = cur.fetchone()[0]
+        cur.execute("SET synchronous_commit = on")
         while True:
-            cur.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (last,))
+            cur.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (end,))
             if cur.fetchone()[0]:
                 break
             time.sleep(0.05)
+        cur.execute("SELECT pg_size_pretty(pg_wal_lsn_diff(%s, confirmed_flush_lsn)) "
+                    "FROM pg_replication_slots WHERE slot_name = %s", (end, tmpl))
+        wal = cur.fetchone()[0]
+        took = time.monotonic() - t0
         cur.execute("CHECKPOINT")
         conn.close()
+        self.say("  written in %.1f s: %s of WAL, ending at %s" % (took, wal, end))
+        return dict(name=name, title=title, ntx=ntx, rows=ntx * nrows, tmpl=tmpl, end=end,
+                    wal=wal, first_id=first_id)
 
     # ---------------- slots and configs
 
@@ -624,14 +640,17 @@ class Bench:
 
     def timed(self, bl, kind, slot, proc, expect_rows, count_fn):
         """Waits for a drain measurement and records it."""
-        ws = WalsenderCpu(self.src, "src", slot)
+        ws = walsender_cpu(self.src, slot)
+        sb = sink_backend_cpu(self.snk) if kind == "mirror" else None
         b0, t0 = machine_cpu()
         proc.wait(TIMEOUT)
         b1, t1 = machine_cpu()
         wcpu = ws.stop()
+        scpu = sb.stop() if sb else None
         res = dict(backlog=bl["name"], kind=kind, rows=expect_rows, seconds=proc.elapsed,
                    rate=expect_rows / proc.elapsed, rc=proc.rc, cpu=proc.cpu,
-                   walsender_cpu=wcpu, machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu,
+                   walsender_cpu=wcpu, sinkdb_cpu=scpu,
+                   machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu,
                    hwm_kb=proc.hwm_kb or None, error=None)
         if proc.rc != 0:
             res["error"] = "exit %s" % proc.rc
@@ -647,13 +666,17 @@ class Bench:
 
     def show(self, res, extra=""):
         if res.get("error"):
-            self.say("    %-8s run: FAILED (%s)" % (res["kind"], res["error"]))
+            self.say("    %-11s FAILED (%s)" % (res["kind"], res["error"]))
             return
-        self.say("    %-8s %9s rows/s  %7.2f s  cpu %s  walsender %s  machine %.2f cores%s"
-                 % (res["kind"], fmt_int(res["rate"]), res["seconds"],
-                    "%.2f" % (res["cpu"] / res["seconds"]) if res["cpu"] is not None else "-",
-                    "%.2f" % (res["walsender_cpu"] / res["seconds"])
-                    if res["walsender_cpu"] is not None else "-", res["machine"], extra))
+
+        def c(v):
+            return "%.2f" % (v / res["seconds"]) if v is not None else "-"
+
+        who = "client" if res["kind"] in ("limit", "recvlogical") else "cdc"
+        sink = ", sink db %s" % c(res["sinkdb_cpu"]) if res["kind"] == "mirror" else ""
+        self.say("    %-11s %9s rows/s %7.2f s  cpu (cores): %s %s, walsender %s%s, machine %.2f%s"
+                 % (res["kind"], fmt_int(res["rate"]), res["seconds"], who, c(res["cpu"]),
+                    c(res["walsender_cpu"]), sink, res["machine"], extra))
 
     def m_limit(self, bl):
         slot = self.copy_slot(bl)
@@ -668,6 +691,20 @@ class Bench:
         if not res["error"]:
             out = kv(p.stdout())
             res["connect_s"] = float(out.get("connect_s", 0))
+        self.show(res)
+        self.drop_slot(slot)
+        return res
+
+    def m_recvlogical(self, bl):
+        """The same limit measured with PostgreSQL's own client (it cannot
+        count what it received: its exit status is checked)."""
+        slot = self.copy_slot(bl)
+        self.checkpoint()
+        p = Proc(self, ["pg_recvlogical", "-d", self.src.conninfo("src"), "-S", slot, "--start",
+                        "--no-loop", "-E", bl["end"], "-o", "proto_version=2", "-o",
+                        "publication_names=" + PUBLICATION, "-o", "streaming=on", "-o",
+                        "messages=true", "-f", "/dev/null"], slot + ".recvlogical")
+        res = self.timed(bl, "recvlogical", slot, p, bl["rows"], lambda proc: bl["rows"])
         self.show(res)
         self.drop_slot(slot)
         return res
@@ -768,21 +805,27 @@ class Bench:
         return res
 
     def drains(self):
+        self.backlogs = []
         first = 1
-        for bl in self.backlogs:
-            bl["first_id"] = first
+        for name, title, ntx, nrows in BACKLOGS:
+            self.say("\n== drain: %s, %d run(s)" % (title, RUNS))
+            bl = self.write_backlog(name, title, ntx, nrows, first)
             first += bl["rows"]
-        for bl in self.backlogs:
-            self.say("\n== drain: %s (%s of WAL), %d run(s)" % (bl["title"], bl["wal"], RUNS))
+            self.backlogs.append(bl)
             for rep in range(RUNS):
                 self.say("  run %d/%d" % (rep + 1, RUNS))
                 bl.setdefault("limit", []).append(self.m_limit(bl))
+                bl.setdefault("recvlogical", []).append(self.m_recvlogical(bl))
                 bl.setdefault("file", []).append(self.m_file(bl))
-                if bl["name"] == "bigtxn":
+                if name == "bigtxn":
                     continue
                 bl.setdefault("mirror", []).append(self.m_mirror(bl))
                 if self.webhook_status is None:
                     bl.setdefault("webhook", []).append(self.m_webhook(bl))
+            if PROFILE and name == "batch":
+                self.prof = self.profile(bl)
+            # The template pins WAL and catalog rows: not needed any more.
+            self.drop_slot(bl["tmpl"])
 
     # ---------------- latency
 
@@ -809,7 +852,8 @@ class Bench:
                     raise RuntimeError("cdc did not start streaming:\n" + cdc.log_tail())
                 time.sleep(0.05)
             time.sleep(1.0)
-            tps = rate / LAT_TXN_ROWS
+            nrows = txn_rows(rate)
+            tps = rate / nrows
             script = os.path.join(self.work, "latency.sql")
             with open(script, "w") as f:
                 f.write("INSERT INTO bench_lat (account, amount, status, note, created_at) "
@@ -819,7 +863,7 @@ class Bench:
             pgb = Proc(self, ["pgbench", "-h", "127.0.0.1", "-p", str(self.src.port), "-U",
                               "postgres", "-n", "-c", str(clients), "-j", str(min(2, self.ncpu)),
                               "-R", "%.3f" % tps, "-T", str(LAT_SECONDS), "-D",
-                              "rows=%d" % LAT_TXN_ROWS, "-f", script, "src"],
+                              "rows=%d" % nrows, "-f", script, "src"],
                        slot + ".pgbench", env={"PGPASSWORD": PASSWORD})
             pgb.wait(LAT_SECONDS + 120)
             text = pgb.stdout()
@@ -827,7 +871,8 @@ class Bench:
                 raise RuntimeError("pgbench failed:\n" + pgb.stdout()[-1500:] +
                                    pgb.stderr()[-1500:])
             m = re.search(r"^tps = ([\d.]+)", text, re.M)
-            res["achieved"] = float(m.group(1)) * LAT_TXN_ROWS if m else None
+            res["achieved"] = float(m.group(1)) * nrows if m else None
+            res["txn_rows"] = nrows
             m = re.search(r"rate limit schedule lag: avg ([\d.]+) \(max ([\d.]+)\)", text)
             if m:
                 res["pgbench_lag_avg_ms"] = float(m.group(1))
@@ -871,18 +916,17 @@ class Bench:
         if res["error"]:
             self.say("    %s %d rows/s: FAILED (%s)" % (sink, rate, res["error"]))
         else:
-            self.say("    %-7s offered %s rows/s, achieved %s rows/s (pgbench lag avg %.1f ms): "
-                     "p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms  (%s rows)"
-                     % (sink, fmt_int(rate), fmt_int(res["achieved"] or 0),
-                        res.get("pgbench_lag_avg_ms") or 0, res["p50_ms"], res["p99_ms"],
+            self.say("    %-7s offered %s rows/s in %d-row txns, achieved %s rows/s (pgbench lag "
+                     "avg %.1f ms): p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms  (%s rows)"
+                     % (sink, fmt_int(rate), res.get("txn_rows") or 0,
+                        fmt_int(res["achieved"] or 0), res.get("pgbench_lag_avg_ms") or 0, res["p50_ms"], res["p99_ms"],
                         res["p999_ms"], res["max_ms"], fmt_int(res["events"])))
         return res
 
     def latencies(self):
         self.lat = {}
         sinks = ["file"] + (["webhook"] if self.webhook_status is None else [])
-        self.say("\n== latency: %d s of load per run, %d rows per transaction, %d run(s)"
-                 % (LAT_SECONDS, LAT_TXN_ROWS, RUNS))
+        self.say("\n== latency: %d s of load per run, %d run(s)" % (LAT_SECONDS, RUNS))
         for rate in LAT_RATES:
             for rep in range(RUNS):
                 self.say("  %s rows/s, run %d/%d" % (fmt_int(rate), rep + 1, RUNS))
@@ -891,32 +935,38 @@ class Bench:
 
     # ---------------- profile
 
-    def profile(self):
+    def profile(self, bl):
         perf = shutil.which("perf")
         if not perf:
             self.say("\n(profile skipped: perf not found; apt-get install linux-perf)")
             return None
-        bl = self.backlogs[0]
         data = os.path.join(self.work, "perf.data")
         self.say("\n== profile: perf record during one file drain of %s" % bl["title"])
-        res = self.m_file(bl, perf=[perf, "record", "-q", "-e", "cpu-clock", "-F", "999",
+        res = self.m_file(bl, perf=[perf, "record", "-q", "-e", "cpu-clock", "-F", "1999",
                                     "--call-graph", "dwarf,16384", "-o", data, "--"])
         if res.get("error"):
             self.say("  profile run failed: %s" % res["error"])
             return None
         out = []
-        for title, extra in (
+        for title, extra, limit in (
             ("self time by function (perf report --no-children --sort symbol)",
-             ["--no-children", "--sort", "symbol", "--percent-limit", "0.7"]),
+             ["--no-children", "--sort", "symbol"], 30),
             ("time including callees (perf report --children --sort symbol)",
-             ["--children", "--sort", "symbol", "--percent-limit", "4"]),
-            ("by shared object", ["--no-children", "--sort", "dso", "--percent-limit", "0.5"]),
+             ["--children", "--sort", "symbol"], 40),
+            ("by shared object (perf report --sort dso)", ["--no-children", "--sort", "dso"], 10),
+            ("by thread (perf report --sort pid; the thread whose id is the process id is the "
+             "source thread)", ["--no-children", "--sort", "pid"], 6),
         ):
             r = subprocess.run([perf, "report", "-i", data, "--stdio", "-g", "none", "-q"]
                                + extra, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, cwd=self.work)
-            rows = [l.rstrip() for l in r.stdout.splitlines() if l.strip()][:30]
-            out.append((title, rows))
+            rows = []
+            for line in r.stdout.splitlines():
+                # drop the IPC columns perf adds when it has no branch data
+                line = re.sub(r"(\s+-){2}\s*$", "", line).rstrip()
+                if line.strip():
+                    rows.append(line)
+            out.append((title, rows[:limit]))
         return res, out
 
     # ---------------- report
@@ -931,75 +981,15 @@ class Bench:
           % (RUNS, " (BENCH_QUICK: small backlogs)" if QUICK else ""))
         w("limit = PostgreSQL streaming the same backlog to a receive-only client "
           "(pgoutput v2, same options as cdc)")
-        w("cpu columns: CPU seconds per wall second (cores) of cdc, of the walsender, "
-          "and of the whole machine (%d cores)" % self.ncpu)
+        w("cpu columns, in cores (CPU seconds per wall second): client = cdc, or the limit's "
+          "client; walsn = the walsender;")
+        w("  sink = the mirror's PostgreSQL backend; mach = the whole machine (%d cores, "
+          "everything running)" % self.ncpu)
         w("=" * 100)
-        fmt = "  %-34s %11s %9s %8s  %-26s %5s %5s %5s"
         for bl in self.backlogs:
-            w("")
-            w("DRAIN %s  (%s of WAL)" % (bl["title"], bl["wal"]))
-            w(fmt % ("", "rows/s", "time", "x limit", "goal", "cdc", "walsn", "mach"))
-            limit = self._agg(bl.get("limit", []))
-            rows_out = [("limit (receive-only client)", "limit", None)]
-            rows_out.append(("cdc -> file (fsync'd batches)", "file", "ratio"))
-            if bl["name"] != "bigtxn":
-                rows_out.append(("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"))
-                rows_out.append(("cdc -> webhook", "webhook", None))
-            for label, kind, goal in rows_out:
-                if kind == "webhook" and self.webhook_status is not None:
-                    w("  %-34s %s" % (label, self.webhook_status))
-                    continue
-                a = self._agg(bl.get(kind, []))
-                if a is None:
-                    w("  %-34s %s" % (label, "failed: " + self._errors(bl.get(kind, []))))
-                    continue
-                ratio = a["rate"] / limit["rate"] if limit else None
-                g = ""
-                if goal == "ratio" and bl["name"] != "bigtxn":
-                    g = ">= 0.90 x limit: %s" % ("met" if ratio and ratio >= 0.9 else "MISSED")
-                elif goal == "mirror":
-                    g = ">= 100,000 rows/s: %s" % ("met" if a["rate"] >= 100000 else "MISSED")
-                w(fmt % (label, fmt_int(a["rate"]), "%.2f s" % a["seconds"],
-                         "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
-                         self._c(a["walsender"]), self._c(a["machine"])))
-            f = self._agg(bl.get("file", []))
-            if f:
-                st = f.get("startup")
-                if st is not None:
-                    w("  %-34s %11s" % ("cdc startup (exec -> streaming)", "%.0f ms" % (st * 1000)))
-                g = ""
-                if bl["name"] == "bigtxn":
-                    g = "goal <= 64 MB: %s" % ("met" if f["hwm"] <= 64 * 1024 * 1024 else "MISSED")
-                if f.get("hwm"):
-                    w("  %-34s %11s  (max of runs %.1f MB)  %s" % (
-                        "cdc peak RSS (VmHWM), file drain", "%.1f MB" % (f["hwm"] / 2 ** 20),
-                        f["hwm_max"] / 2 ** 20, g))
-        w("")
-        w("LATENCY commit -> sink (source.ts_us -> arrival), %d s of pgbench load per run, "
-          "%d rows per transaction" % (LAT_SECONDS, LAT_TXN_ROWS))
-        w("  file: arrival = the line can be read from the file (inotify tailer, microsecond clock)")
-        lfmt = "  %-8s %10s %10s %8s %8s %8s %8s %8s  %s"
-        w(lfmt % ("sink", "offered", "achieved", "p50 ms", "p99 ms", "p99.9ms", "max ms",
-                  "lag ms", "goal"))
-        for rate in LAT_RATES:
-            for sink in ("file", "webhook"):
-                if sink == "webhook" and self.webhook_status is not None:
-                    w("  %-8s %10s  %s" % (sink, fmt_int(rate), self.webhook_status))
-                    continue
-                runs = [r for r in self.lat.get((sink, rate), []) if not r.get("error")]
-                if not runs:
-                    w("  %-8s %10s  failed: %s" % (sink, fmt_int(rate),
-                                                   self._errors(self.lat.get((sink, rate), []))))
-                    continue
-                m = {k: median([r.get(k) for r in runs]) for k in
-                     ("achieved", "p50_ms", "p99_ms", "p999_ms", "max_ms", "pgbench_lag_avg_ms")}
-                goal_ms = 20 if rate <= 10000 else 100 if rate <= 50000 else None
-                g = ""
-                if goal_ms and sink == "file":
-                    g = "p99 <= %d ms: %s" % (goal_ms, "met" if m["p99_ms"] <= goal_ms else "MISSED")
-                w(lfmt % (sink, fmt_int(rate), fmt_int(m["achieved"] or 0), "%.1f" % m["p50_ms"],
-                          "%.1f" % m["p99_ms"], "%.1f" % m["p999_ms"], "%.1f" % m["max_ms"],
-                          "%.1f" % (m["pgbench_lag_avg_ms"] or 0), g))
+            L.extend(self.drain_table(bl))
+        if self.lat:
+            L.extend(self.latency_table())
         if prof:
             res, sections = prof
             w("")
@@ -1009,6 +999,81 @@ class Bench:
                 w("  " + title)
                 for r in rows:
                     w("    " + r.strip())
+        return L
+
+    def drain_table(self, bl):
+        L = [""]
+        w = L.append
+        fmt = "  %-34s %11s %9s %8s  %-26s %6s %5s %5s %5s"
+        w("DRAIN %s  (%s of WAL)" % (bl["title"], bl["wal"]))
+        w(fmt % ("", "rows/s", "time", "x limit", "goal", "client", "walsn", "sink", "mach"))
+        limit = self._agg(bl.get("limit", []))
+        rows = [("limit (receive-only client)", "limit", None),
+                ("  same, measured with pg_recvlogical", "recvlogical", None),
+                ("cdc -> file (fsync'd batches)", "file", "ratio")]
+        if bl["name"] != "bigtxn":
+            rows += [("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"),
+                     ("cdc -> webhook", "webhook", None)]
+        for label, kind, goal in rows:
+            if kind == "webhook" and self.webhook_status is not None:
+                w("  %-34s %s" % (label, self.webhook_status))
+                continue
+            a = self._agg(bl.get(kind, []))
+            if a is None:
+                w("  %-34s %s" % (label, "failed: " + self._errors(bl.get(kind, []))))
+                continue
+            ratio = a["rate"] / limit["rate"] if limit else None
+            g = ""
+            if goal == "ratio" and bl["name"] != "bigtxn":
+                g = ">= 0.90 x limit: %s" % ("met" if ratio and ratio >= 0.9 else "MISSED")
+            elif goal == "mirror":
+                g = ">= 100,000 rows/s: %s" % ("met" if a["rate"] >= 100000 else "MISSED")
+            w(fmt % (label, fmt_int(a["rate"]), "%.2f s" % a["seconds"],
+                     "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
+                     self._c(a["walsender"]), self._c(a["sinkdb"]), self._c(a["machine"])))
+        f = self._agg(bl.get("file", []))
+        if f and f.get("startup") is not None:
+            w("  %-34s %11s   (included in the times above)" % (
+                "cdc startup (exec -> streaming)", "%.0f ms" % (f["startup"] * 1000)))
+        if f and f.get("hwm"):
+            g = ""
+            if bl["name"] == "bigtxn":
+                g = "goal <= 64 MB: %s" % ("met" if f["hwm"] <= 64 * 2 ** 20 else "MISSED")
+            w("  %-34s %11s   max of runs %.1f MB  %s" % (
+                "cdc peak RSS (VmHWM), file drain", "%.1f MB" % (f["hwm"] / 2 ** 20),
+                f["hwm_max"] / 2 ** 20, g))
+        return L
+
+    def latency_table(self):
+        L = [""]
+        w = L.append
+        w("LATENCY commit -> sink (source.ts_us -> arrival), %d s of pgbench load per run"
+          % LAT_SECONDS)
+        w("  file: arrival = the line can be read from the file (inotify tailer, microsecond "
+          "clock); lag = pgbench's schedule lag")
+        fmt = "  %-8s %10s %9s %10s %7s %7s %7s %7s %7s  %s"
+        w(fmt % ("sink", "offered", "rows/txn", "achieved", "p50 ms", "p99 ms", "p99.9", "max ms",
+                 "lag ms", "goal"))
+        for rate in LAT_RATES:
+            goal_ms = 20 if rate <= 10000 else 100 if rate <= 50000 else None
+            for sink in ("file", "webhook"):
+                if sink == "webhook" and self.webhook_status is not None:
+                    w("  %-8s %10s  %s" % (sink, fmt_int(rate), self.webhook_status))
+                    continue
+                rs = self.lat.get((sink, rate), [])
+                ok = [r for r in rs if not r.get("error")]
+                if not ok:
+                    w("  %-8s %10s  failed: %s" % (sink, fmt_int(rate), self._errors(rs)))
+                    continue
+                m = {k: median([r.get(k) for r in ok]) for k in
+                     ("achieved", "p50_ms", "p99_ms", "p999_ms", "max_ms", "pgbench_lag_avg_ms")}
+                g = ""
+                if goal_ms:
+                    g = "p99 <= %d ms: %s" % (goal_ms,
+                                              "met" if m["p99_ms"] <= goal_ms else "MISSED")
+                w(fmt % (sink, fmt_int(rate), txn_rows(rate), fmt_int(m["achieved"] or 0),
+                         "%.1f" % m["p50_ms"], "%.1f" % m["p99_ms"], "%.1f" % m["p999_ms"],
+                         "%.1f" % m["max_ms"], "%.1f" % (m["pgbench_lag_avg_ms"] or 0), g))
         return L
 
     @staticmethod
@@ -1033,6 +1098,8 @@ class Bench:
             cpu=median([r["cpu"] / r["seconds"] for r in ok if r.get("cpu") is not None]),
             walsender=median([r["walsender_cpu"] / r["seconds"] for r in ok
                               if r.get("walsender_cpu") is not None]),
+            sinkdb=median([r["sinkdb_cpu"] / r["seconds"] for r in ok
+                           if r.get("sinkdb_cpu") is not None]),
             machine=median([r["machine"] for r in ok]),
             startup=median([r.get("startup_s") for r in ok]),
             hwm=median(hwm) if hwm else None,
@@ -1054,11 +1121,13 @@ class Bench:
         self.webhook_status = self.check_webhook()
         if self.webhook_status:
             self.say("  webhook: %s" % self.webhook_status)
-        self.say("\n== writing the backlogs (no consumer running)")
-        self.write_backlogs()
-        self.drains()
-        self.latencies()
-        prof = self.profile() if PROFILE else None
+        self.backlogs = []
+        self.lat = {}
+        if ONLY in ("", "drain"):
+            self.drains()
+        if ONLY in ("", "latency"):
+            self.latencies()
+        prof = self.prof
         bg2 = self.background_load()
         lines = self.table(header, prof)
         lines.append("")
@@ -1068,8 +1137,8 @@ class Bench:
         if JSON_OUT:
             with open(JSON_OUT, "w") as f:
                 json.dump(dict(header=header, runs=RUNS, quick=QUICK, backlogs=[
-                    {k: v for k, v in bl.items() if k not in ("limit", "file", "mirror",
-                                                               "webhook")}
+                    {k: v for k, v in bl.items()
+                     if k not in ("limit", "recvlogical", "file", "mirror", "webhook")}
                     for bl in self.backlogs], measurements=self.results), f, indent=1)
 
 

@@ -86,8 +86,7 @@ static void snapshot_take(struct api *api, struct snapshot *s)
         s->have_eng = true;
         s->watermark = engine_confirmed(ctx->eng);
         s->pending = engine_pending(ctx->eng);
-        engine_log_stats(ctx->eng, &s->buf_bytes, &s->buf_events, &s->buf_full,
-                         &s->full_wait_us);
+        engine_log_stats(ctx->eng, &s->buf_bytes, &s->buf_events, &s->buf_full, &s->full_wait_us);
         s->nsinks = engine_nsinks(ctx->eng);
         s->sinks = xcalloc(s->nsinks ? s->nsinks : 1, sizeof *s->sinks);
         for (unsigned i = 0; i < s->nsinks; i++)
@@ -117,13 +116,12 @@ static void snapshot_take(struct api *api, struct snapshot *s)
 
     if (s->have_src) {
         const struct pgsrc_stats *ss = &s->src;
-        s->lag_bytes = ss->received_lsn > ss->confirmed_lsn ? ss->received_lsn - ss->confirmed_lsn
-                                                            : 0;
+        s->lag_bytes =
+            ss->received_lsn > ss->confirmed_lsn ? ss->received_lsn - ss->confirmed_lsn : 0;
         /* Caught up when everything received is durable in every sink; until
          * then, how old the newest transaction seen is. */
         uint64_t durable = s->have_eng ? s->watermark : ss->confirmed_lsn;
-        if (durable < ss->received_lsn && ss->last_commit_ts > 0 &&
-            s->now_us > ss->last_commit_ts)
+        if (durable < ss->received_lsn && ss->last_commit_ts > 0 && s->now_us > ss->last_commit_ts)
             s->lag_seconds = (double)(s->now_us - ss->last_commit_ts) / 1e6;
     }
 
@@ -223,8 +221,7 @@ static void render_json(struct buf *b, const struct snapshot *s, bool full)
             buf_printf(b,
                        ",\"events\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"flushes\":%" PRIu64
                        ",\"errors\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"dlq_pending\":",
-                       k->st.events_out, k->st.skipped, k->st.flushes, k->st.errors,
-                       k->st.retries);
+                       k->st.events_out, k->st.skipped, k->st.flushes, k->st.errors, k->st.retries);
             if (k->dlq >= 0)
                 buf_printf(b, "%" PRId64, k->dlq);
             else
@@ -290,7 +287,7 @@ static void prom_sink_u64(struct buf *b, const char *name, const struct sink_sna
 
 /* One metric family per source figure.  The samples are left out while the
  * component does not exist yet (a scraper sees no value, not a false 0). */
-struct src_metric {
+struct metric_def {
     const char *name, *type, *help;
 };
 
@@ -307,7 +304,7 @@ enum {
     M_NSRC
 };
 
-static const struct src_metric src_metrics[M_NSRC] = {
+static const struct metric_def src_metrics[M_NSRC] = {
     [M_EVENTS] = {"cdc_source_events_total", "counter", "Change events decoded from the source."},
     [M_TXNS] = {"cdc_source_transactions_total", "counter", "Source transactions committed."},
     [M_BYTES] = {"cdc_source_bytes_total", "counter", "Logical replication payload bytes."},
@@ -323,18 +320,34 @@ static const struct src_metric src_metrics[M_NSRC] = {
     [M_PAUSED] = {"cdc_source_paused", "gauge", "1 while reading is paused by the control API."},
 };
 
+enum { S_EVENTS, S_SKIPPED, S_FLUSHES, S_ERRORS, S_RETRIES, S_DEAD, S_BACKLOG, S_UP, S_DLQ, S_N };
+
+/* Per sink, labelled sink="<sink_id>",type="<sink type>". */
+static const struct metric_def sink_metrics[S_N] = {
+    [S_EVENTS] = {"cdc_sink_events_total", "counter", "Events delivered to the sink."},
+    [S_SKIPPED] = {"cdc_sink_skipped_total", "counter",
+                   "Events skipped because the sink already had them."},
+    [S_FLUSHES] = {"cdc_sink_flushes_total", "counter",
+                   "Flushes that made the sink's writes durable."},
+    [S_ERRORS] = {"cdc_sink_errors_total", "counter", "Failed writes, flushes or opens."},
+    [S_RETRIES] = {"cdc_sink_retries_total", "counter",
+                   "Times the sink was reopened after a failure."},
+    [S_DEAD] = {"cdc_sink_dead_lettered_total", "counter",
+                "Events this run stored in the dead-letter queue."},
+    [S_BACKLOG] = {"cdc_sink_backlog_events", "gauge",
+                   "Events in the event log the sink has not read."},
+    [S_UP] = {"cdc_sink_up", "gauge", "1 while the sink is running, 0 otherwise."},
+    [S_DLQ] = {"cdc_sink_dlq_pending", "gauge", "Dead-letter queue entries pending for the sink."},
+};
+
 static void render_metrics(struct buf *b, const struct snapshot *s)
 {
     const struct pgsrc_stats *ss = &s->src;
     uint64_t v[M_NSRC] = {
-        [M_EVENTS] = ss->events,
-        [M_TXNS] = ss->transactions,
-        [M_BYTES] = ss->bytes_received,
-        [M_RECONNECTS] = ss->reconnects,
-        [M_RECEIVED] = ss->received_lsn,
-        [M_CONFIRMED] = ss->confirmed_lsn,
-        [M_LAG_BYTES] = s->lag_bytes,
-        [M_SPILLED] = ss->spilled_bytes,
+        [M_EVENTS] = ss->events,         [M_TXNS] = ss->transactions,
+        [M_BYTES] = ss->bytes_received,  [M_RECONNECTS] = ss->reconnects,
+        [M_RECEIVED] = ss->received_lsn, [M_CONFIRMED] = ss->confirmed_lsn,
+        [M_LAG_BYTES] = s->lag_bytes,    [M_SPILLED] = ss->spilled_bytes,
         [M_PAUSED] = ss->paused ? 1 : 0,
     };
     for (int i = 0; i < M_NSRC; i++) {
@@ -370,52 +383,24 @@ static void render_metrics(struct buf *b, const struct snapshot *s)
     if (s->have_eng)
         prom_u64(b, "cdc_commit_watermark_lsn", s->watermark);
 
-    static const struct {
-        const char *name, *type, *help;
-    } sm[] = {
-        {"cdc_sink_events_total", "counter", "Events delivered to the sink."},
-        {"cdc_sink_skipped_total", "counter", "Events skipped because the sink already had them."},
-        {"cdc_sink_flushes_total", "counter", "Flushes that made the sink's writes durable."},
-        {"cdc_sink_errors_total", "counter", "Failed writes, flushes or opens."},
-        {"cdc_sink_retries_total", "counter", "Times the sink was reopened after a failure."},
-        {"cdc_sink_backlog_events", "gauge", "Events in the event log the sink has not read."},
-        {"cdc_sink_up", "gauge", "1 while the sink is running, 0 otherwise."},
-        {"cdc_sink_dlq_pending", "gauge", "Dead-letter queue entries waiting for the sink."},
-    };
-    for (size_t m = 0; m < sizeof sm / sizeof *sm; m++) {
-        prom_head(b, sm[m].name, sm[m].type, sm[m].help);
+    for (int m = 0; m < S_N; m++) {
+        prom_head(b, sink_metrics[m].name, sink_metrics[m].type, sink_metrics[m].help);
         for (unsigned i = 0; i < s->nsinks; i++) {
             const struct sink_snap *k = &s->sinks[i];
-            uint64_t val;
-            switch (m) {
-            case 0:
-                val = k->st.events_out;
-                break;
-            case 1:
-                val = k->st.skipped;
-                break;
-            case 2:
-                val = k->st.flushes;
-                break;
-            case 3:
-                val = k->st.errors;
-                break;
-            case 4:
-                val = k->st.retries;
-                break;
-            case 5:
-                val = k->st.backlog;
-                break;
-            case 6:
-                val = k->st.state && strcmp(k->st.state, "running") == 0;
-                break;
-            default:
-                if (k->dlq < 0)
-                    continue;
-                val = (uint64_t)k->dlq;
-                break;
-            }
-            prom_sink_u64(b, sm[m].name, k, val);
+            uint64_t val[S_N] = {
+                [S_EVENTS] = k->st.events_out,
+                [S_SKIPPED] = k->st.skipped,
+                [S_FLUSHES] = k->st.flushes,
+                [S_ERRORS] = k->st.errors,
+                [S_RETRIES] = k->st.retries,
+                [S_DEAD] = k->st.dead_lettered,
+                [S_BACKLOG] = k->st.backlog,
+                [S_UP] = k->st.state && strcmp(k->st.state, "running") == 0,
+                [S_DLQ] = k->dlq > 0 ? (uint64_t)k->dlq : 0,
+            };
+            if (m == S_DLQ && k->dlq < 0)
+                continue; /* no store: unknown */
+            prom_sink_u64(b, sink_metrics[m].name, k, val[m]);
         }
     }
     prom_head(b, "cdc_uptime_seconds", "gauge", "Seconds since the HTTP server started.");
@@ -575,8 +560,7 @@ int api_start(struct api **out, const struct api_ctx *ctx, char *err, size_t err
         free(api);
         return rc;
     }
-    log_info("http.listening", "addr=%s port=%d control=%s", log_q(bind),
-             httpd_port(api->httpd),
+    log_info("http.listening", "addr=%s port=%d control=%s", log_q(bind), httpd_port(api->httpd),
              pl && pl->control_token && *pl->control_token ? "enabled" : "disabled");
     *out = api;
     return 0;

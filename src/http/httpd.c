@@ -192,6 +192,7 @@ static int parse_content_length(const char *s, size_t limit, size_t *n)
 
 int http_parse_request(struct http_request *rq, const char *data, size_t len, size_t max_body)
 {
+    rq->method = NULL;
     /* A server ignores empty lines before the request line (RFC 9112 2.2). */
     size_t start = 0;
     while (start < len && (data[start] == '\r' || data[start] == '\n')) {
@@ -223,8 +224,10 @@ int http_parse_request(struct http_request *rq, const char *data, size_t len, si
     if (head_end > HTTP_MAX_HEAD)
         return -413;
 
-    memset(rq, 0, offsetof(struct http_request, text));
     size_t hlen = head_end - start;
+    if (memchr(data + start, '\0', hlen))
+        return -400;
+    memset(rq, 0, offsetof(struct http_request, text));
     memcpy(rq->text, data + start, hlen);
     rq->text[hlen] = '\0';
     char *decoded = rq->text + hlen + 1;
@@ -442,6 +445,7 @@ struct conn {
     size_t out_off;
     size_t drained;
     int64_t deadline_us;
+    bool continued; /* "100 Continue" sent */
 };
 
 struct httpd {
@@ -499,8 +503,19 @@ static void conn_error(struct httpd *h, struct conn *c, int status)
 static void conn_parse(struct httpd *h, struct conn *c)
 {
     int rc = http_parse_request(h->rq, c->in.p, c->in.len, HTTP_MAX_BODY);
-    if (rc == 0)
+    if (rc == 0) {
+        /* The head is in and announces a body: a client that asked
+         * whether to send it is told to go ahead. */
+        const char *expect = h->rq->method ? http_request_header(h->rq, "Expect") : NULL;
+        if (expect && !c->continued && h->rq->minor >= 1 &&
+            strcasecmp(expect, "100-continue") == 0) {
+            static const char go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->continued = true;
+            if (send(c->fd, go, sizeof go - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof go - 1))
+                conn_close(h, c); /* a fresh socket takes 25 bytes: the peer is gone */
+        }
         return;
+    }
     if (rc < 0) {
         conn_error(h, c, -rc);
         return;
@@ -542,7 +557,7 @@ static void conn_readable(struct httpd *h, struct conn *c)
         size_t room = HTTP_MAX_HEAD + HTTP_MAX_BODY + 1 - c->in.len;
         buf_put(&c->in, tmp, (size_t)n < room ? (size_t)n : room);
         conn_parse(h, c);
-        if (c->state != CONN_READ)
+        if (c->fd < 0 || c->state != CONN_READ)
             return;
     }
 }
@@ -600,6 +615,7 @@ static void accept_all(struct httpd *h)
         buf_init(&c->out);
         c->out_off = 0;
         c->drained = 0;
+        c->continued = false;
         c->deadline_us = clock_mono_us() + h->timeout_us;
         h->nconns++;
     }
@@ -625,8 +641,8 @@ static void *httpd_main(void *arg)
             if (c->deadline_us < next)
                 next = c->deadline_us;
             slot[n] = i;
-            pfds[n++] = (struct pollfd){
-                .fd = c->fd, .events = c->state == CONN_WRITE ? POLLOUT : POLLIN};
+            pfds[n++] =
+                (struct pollfd){.fd = c->fd, .events = c->state == CONN_WRITE ? POLLOUT : POLLIN};
         }
         int timeout_ms = next > now ? (int)((next - now + 999) / 1000) : 0;
         int rc = poll(pfds, (nfds_t)n, timeout_ms);
@@ -694,8 +710,8 @@ static int listen_on(struct httpd *h, const char *bind_addr, int port, char *err
                         gai_strerror(gai));
     int saved = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             saved = errno;
             continue;
@@ -717,8 +733,8 @@ static int listen_on(struct httpd *h, const char *bind_addr, int port, char *err
     socklen_t sl = sizeof ss;
     if (getsockname(h->lfd, (struct sockaddr *)&ss, &sl) == 0) {
         char serv[16];
-        if (getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, serv, sizeof serv,
-                        NI_NUMERICSERV) == 0)
+        if (getnameinfo((struct sockaddr *)&ss, sl, NULL, 0, serv, sizeof serv, NI_NUMERICSERV) ==
+            0)
             h->port = atoi(serv);
     }
     return 0;

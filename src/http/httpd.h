@@ -7,7 +7,8 @@
  * HTTP_MAX_BODY bytes), calls the handler on its own thread, sends the answer
  * with Content-Length and `Connection: close`, and closes.  Malformed
  * requests get 400, oversized ones 413, slow ones 408, without the handler
- * being called.  Handlers run one at a time and must not block for long:
+ * being called.  A request announcing a body with `Expect: 100-continue` is
+ * told to go ahead.  Handlers run one at a time and must not block for long:
  * probes time out.
  *
  * The request parser is a pure function over a byte buffer
@@ -48,6 +49,8 @@ struct http_request {
 /* Parses one request at the start of data[0..len).  Returns:
  *   n > 0  the request is complete and took the first n bytes;
  *   0      incomplete so far (nothing wrong yet): read more and call again;
+ *          if the head is complete and only body bytes are missing, the
+ *          head's fields are already set, else rq->method is NULL;
  *   -code  the request cannot be served: answer with HTTP status `code`
  *          (400 malformed, 413 head or body too large, 501 a transfer coding,
  *          505 an HTTP version other than 1.x).

@@ -36,8 +36,13 @@ static const struct command commands[] = {
      "Ask a running pipeline's health endpoint how it is doing.", NULL},
     {"consume", cmd_not_implemented, "PIPELINE [--platform-config PLATFORM]",
      "Print events from the transport (kafka transport; not implemented yet).", NULL},
-    {"snapshot", cmd_not_implemented, "PIPELINE --table SCHEMA.TABLE",
-     "Trigger an incremental snapshot of a table (not implemented yet).", NULL},
+    {"snapshot", cmd_snapshot, "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...]",
+     "Request an incremental snapshot of tables while the pipeline streams.",
+     "\noptions:\n" OPT_PLATFORM
+     "  --table SCHEMA.TABLE[,...]  tables to snapshot (from source.tables)\n"
+     "\nWrites an execute-snapshot row into the signal table (source.signal_table,\n"
+     "default public.cdc_signal); the running pipeline reads it from the stream and\n"
+     "snapshots the tables chunk by chunk without pausing the stream.\n"},
     {"dlq", cmd_dlq, "list|show|replay|purge PIPELINE [OPTIONS]",
      "Inspect, replay and purge the dead-letter queue.",
      "\nsubcommands:\n"

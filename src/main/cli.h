@@ -51,6 +51,7 @@ int cmd_deploy(const struct command *cmd, int argc, char **argv);
 int cmd_undeploy(const struct command *cmd, int argc, char **argv);
 int cmd_health(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
+int cmd_snapshot(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
 
 #endif

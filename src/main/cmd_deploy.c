@@ -1,9 +1,11 @@
 /* `cdc deploy` and `cdc undeploy`: the source's publication and slot. */
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "main/cli.h"
 #include "pg/pgconn.h"
+#include "source/pg/isnap.h"
 #include "source/pg/pgslot.h"
 
 static PGconn *connect_source(const struct config *cfg, bool replication)
@@ -15,6 +17,26 @@ static PGconn *connect_source(const struct config *cfg, bool replication)
     if (!conn)
         fprintf(stderr, "error: source: %s\n", err);
     return conn;
+}
+
+/* The snapshot signal table, created if missing; NULL (with a warning) if it
+ * cannot be, then incremental snapshots are unavailable. */
+static const char *signal_table(PGconn *conn, const struct config *cfg)
+{
+    const char *sig =
+        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
+    char *schema = NULL, *name = NULL;
+    char err[512];
+    int rc = config_split_table(sig, &schema, &name);
+    if (rc == 0)
+        rc = pgslot_ensure_signal_table(conn, schema, name, err, sizeof err);
+    free(schema);
+    free(name);
+    if (rc) {
+        fprintf(stderr, "warning: %s; incremental snapshots are unavailable\n", err);
+        return NULL;
+    }
+    return sig;
 }
 
 int cmd_deploy(const struct command *cmd, int argc, char **argv)
@@ -36,7 +58,8 @@ int cmd_deploy(const struct command *cmd, int argc, char **argv)
         rc = 1;
     } else if (pgslot_check_server(conn, err, sizeof err) ||
                pgslot_check_tables(conn, cfg, err, sizeof err) ||
-               pgslot_ensure_publication(conn, cfg, &action, err, sizeof err) ||
+               pgslot_ensure_publication(conn, cfg, signal_table(conn, cfg), &action, err,
+                                         sizeof err) ||
                pgslot_get(conn, cfg, &info, err, sizeof err)) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;

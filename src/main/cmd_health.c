@@ -406,8 +406,8 @@ static void print_summary(const struct jv *doc, bool ready)
     const struct jv *src = jget(doc, "source");
     const struct jv *lag = jget(doc, "lag");
     printf("  source  %-10s received %s  confirmed %s  lag %.0f bytes, %.1f s\n",
-           jstr(src, "state", "?"), jstr(src, "received_lsn", "-"),
-           jstr(src, "confirmed_lsn", "-"), jnum(lag, "bytes", 0), jnum(lag, "seconds", 0));
+           jstr(src, "state", "?"), jstr(src, "received_lsn", "-"), jstr(src, "confirmed_lsn", "-"),
+           jnum(lag, "bytes", 0), jnum(lag, "seconds", 0));
     if (jget(src, "events"))
         printf("          events %.0f  transactions %.0f  reconnects %.0f\n",
                jnum(src, "events", 0), jnum(src, "transactions", 0), jnum(src, "reconnects", 0));
@@ -489,8 +489,8 @@ int cmd_health(const struct command *cmd, int argc, char **argv)
         if (ok)
             rc = 0;
         else
-            fprintf(stderr, "error: pipeline %s is not ready: %s\n",
-                    jstr(&doc, "pipeline_id", "?"), jstr(&doc, "reason", "unknown reason"));
+            fprintf(stderr, "error: pipeline %s is not ready: %s\n", jstr(&doc, "pipeline_id", "?"),
+                    jstr(&doc, "reason", "unknown reason"));
     }
     jv_fini(&doc);
     buf_fini(&body);

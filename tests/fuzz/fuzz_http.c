@@ -33,7 +33,8 @@ static void check_token(const char *s, const char *what)
     if (!s || !*s)
         die(what);
     for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *s))
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+            strchr("\"(),/:;<=>?@[\\]{}", *s))
             die(what);
 }
 
@@ -45,6 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *in = malloc(size ? size : 1);
     memcpy(in, data, size);
     int rc = http_parse_request(&rq, in, size, max_body);
+    if (rc == 0 && rq.method && (!rq.path || !rq.target || !rq.query))
+        die("a complete head with fields unset");
+    if (rc > 0 && memchr(in, '\0', (size_t)rc - rq.body_len))
+        die("a NUL in an accepted head");
     if (rc > 0) {
         if ((size_t)rc > size)
             die("took more than the input");

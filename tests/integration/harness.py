@@ -1987,7 +1987,14 @@ class Receiver:
 
     def records(self, raw=False):
         """Every request so far (see the receiver's docstring for the fields)."""
-        return self._call("GET", "/__received" + ("?raw=1" if raw else ""))
+        if raw:
+            return self._call("GET", "/__received?raw=1")
+        # Fetch only what may have changed since the last call: the records
+        # from the first one the receiver was still answering.
+        cache = getattr(self, "_cache", [])
+        start = next((i for i, r in enumerate(cache) if not r["final"]), len(cache))
+        self._cache = cache[:start] + self._call("GET", "/__received?since=%d" % start)
+        return list(self._cache)
 
     def stats(self):
         return self._call("GET", "/__stats")

@@ -74,6 +74,10 @@ Durations are in seconds (floats allowed).
     another status.  ``{"reject": null}`` stops rejecting.
 ``{"status": 204}``
     The status of a normal answer (default 200).
+``{"keep_raw": false}``, ``{"strip": ["note", "payload"]}``
+    Memory savers for long tests: do not keep the bodies' exact text (JSON
+    bodies only), and leave these columns out of the stored before/after
+    rows.  Rejection still sees the whole body.
 
 Precedence for a request: hang, then the delay, then a ``fail`` rule in
 force, then ``reject``, then the normal answer.  The answer to
@@ -111,6 +115,8 @@ class State:
         self.hang_until = 0.0
         self.refuse_until = 0.0
         self.reject = None
+        self.keep_raw = True
+        self.strip = ()  # columns left out of stored rows
 
     # ---- the data port (callers hold the lock)
 
@@ -146,7 +152,8 @@ class State:
     def control(self, cmd):
         if not isinstance(cmd, dict):
             raise ValueError("expected a JSON object")
-        known = {"normal", "fail", "delay", "jitter", "seconds", "hang", "refuse", "reject", "status"}
+        known = {"normal", "fail", "delay", "jitter", "seconds", "hang", "refuse", "reject", "status",
+                 "keep_raw", "strip"}
         unknown = set(cmd) - known
         if unknown:
             raise ValueError("unknown keys %s" % sorted(unknown))
@@ -160,6 +167,10 @@ class State:
                 self.reject = None
             if "status" in cmd:
                 self.ok_status = int(cmd["status"])
+            if "keep_raw" in cmd:
+                self.keep_raw = bool(cmd["keep_raw"])
+            if "strip" in cmd:
+                self.strip = tuple(cmd["strip"] or ())
             if "fail" in cmd:
                 rules = cmd["fail"]
                 if rules is None:
@@ -212,6 +223,8 @@ class State:
             "hang_left": max(0.0, self.hang_until - now),
             "refuse_left": max(0.0, self.refuse_until - now),
             "reject": self.reject,
+            "keep_raw": self.keep_raw,
+            "strip": list(self.strip),
         }
 
     def refusing(self):
@@ -268,6 +281,22 @@ class State:
                     return False, self.reject["status"], None, delay
             return False, self.ok_status, None, delay
 
+    def stored_body(self, body):
+        """What is kept of a body: the rows without the stripped columns."""
+        if not self.strip:
+            return body
+
+        def trim(env):
+            if not isinstance(env, dict):
+                return env
+            env = dict(env)
+            for side in ("before", "after"):
+                if isinstance(env.get(side), dict):
+                    env[side] = {c: v for c, v in env[side].items() if c not in self.strip}
+            return env
+
+        return [trim(e) for e in body] if isinstance(body, list) else trim(body)
+
     def record(self, rec):
         with self.lock:
             rec["seq"] = len(self.records)
@@ -323,14 +352,20 @@ class Handler(BaseHTTPRequestHandler):
             body, parsed = json.loads(text), True
         except ValueError:
             body, parsed = None, False
-        rec = st.record({
-            "time": time.time(), "conn": self.conn_id, "method": self.command,
-            "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body, "raw": text, "json": parsed, "status": None, "answered": None,
-        })
+        arrived = time.time()
         hang, status, retry_after, delay = st.decide(body)
+        with st.lock:
+            keep_raw = st.keep_raw or not parsed
+            stored = st.stored_body(body)
+        rec = st.record({
+            "time": arrived, "conn": self.conn_id, "method": self.command,
+            "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": stored, "raw": text if keep_raw else None, "json": parsed, "status": None,
+            "answered": None, "retry_after": None, "final": False,
+        })
         if hang:
             # never answer: wait out the hang (or the client's giving up), then close
+            rec["final"] = True
             while st.hanging():
                 r, _, _ = select.select([self.connection], [], [], 0.05)
                 if r:
@@ -339,14 +374,19 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(0.05)
             self.close_connection = True
             return
-        if delay:
-            time.sleep(delay)
-        headers = [("Retry-After", retry_after)] if retry_after is not None else []
-        ok = 200 <= status < 300
-        reply = b'{"ok":true}' if ok else json.dumps({"error": "status %d from the test receiver" % status}).encode()
-        self._send(status, reply, headers)
-        rec["status"] = status
-        rec["answered"] = time.time()
+        try:
+            if delay:
+                time.sleep(delay)
+            headers = [("Retry-After", retry_after)] if retry_after is not None else []
+            rec["retry_after"] = retry_after
+            ok = 200 <= status < 300
+            reply = b'{"ok":true}' if ok else json.dumps(
+                {"error": "status %d from the test receiver" % status}).encode()
+            self._send(status, reply, headers)
+            rec["status"] = status
+            rec["answered"] = time.time()
+        finally:
+            rec["final"] = True  # answered, or the client left before the answer
 
     def _control(self, st, url, raw):
         if url.path == "/__received" and self.command == "GET":

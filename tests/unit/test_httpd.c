@@ -122,6 +122,11 @@ static void test_parse_rejects(void **state)
         {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n", -413},
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", -501},
     };
+    /* a NUL anywhere in the head */
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: a\0b\r\nX: y\r\n\r\n";
+    assert_int_equal(http_parse_request(&rq, nul, sizeof nul - 1, HTTP_MAX_BODY), -400);
+    static const char nul2[] = "GET /\0 HTTP/1.1\r\n";
+    assert_int_equal(http_parse_request(&rq, nul2, sizeof nul2 - 1, HTTP_MAX_BODY), -400);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int got = parse(cases[i].req);
         if (got != cases[i].want)
@@ -294,6 +299,21 @@ static void test_server_routing_and_errors(void **state)
     assert_int_equal(roundtrip(port, post, sizeof post - 1, &all, &body), 200);
     assert_string_equal(body, "POST /echo q= body=abcd");
 
+    /* a client that waits for "100 Continue" before sending its body */
+    int fd = dial(port);
+    const char exp[] = "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-Continue\r\n"
+                       "Content-Length: 3\r\n\r\n";
+    send_all(fd, exp, sizeof exp - 1);
+    char cont[64];
+    ssize_t got = recv(fd, cont, sizeof cont - 1, 0);
+    assert_true(got > 0);
+    cont[got] = '\0';
+    assert_string_equal(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    send_all(fd, "xyz", 3);
+    buf_reset(&all);
+    assert_int_equal(read_response(fd, &all, &body), 200);
+    assert_string_equal(body, "POST /echo q= body=xyz");
+
     /* HEAD: the length of what the handler produced, no body */
     const char head[] = "HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_int_equal(roundtrip(port, head, sizeof head - 1, &all, &body), 200);
@@ -465,7 +485,7 @@ static void test_server_stop_with_clients(void **state)
 /* ---------- the API ---------- */
 
 #define PIPE                                                                                       \
-    "pipeline_id: p1\n"                                                                    \
+    "pipeline_id: p1\n"                                                                            \
     "source:\n  database: db\n  tables: [public.t]\n"                                              \
     "sinks:\n  - sink_id: out\n    sink_type: file\n    file:\n      path: %s\n"
 
@@ -475,8 +495,8 @@ static struct config *load_cfg(const char *platform, const char *sink_path)
     snprintf(pipe, sizeof pipe, PIPE, sink_path ? sink_path : "/nonexistent/out.jsonl");
     struct config *cfg = NULL;
     struct cfg_errors errs = {0};
-    int rc = config_load_text(&cfg, "pipeline.yaml", pipe, strlen(pipe), "platform.yaml",
-                              platform, strlen(platform), &errs);
+    int rc = config_load_text(&cfg, "pipeline.yaml", pipe, strlen(pipe), "platform.yaml", platform,
+                              strlen(platform), &errs);
     for (size_t i = 0; i < errs.n; i++)
         print_error("config: %s\n", errs.msgs[i]);
     cfg_errors_fini(&errs);
@@ -643,6 +663,8 @@ static void test_api_with_engine(void **state)
     }
     assert_non_null(strstr(body, "cdc_sink_up{sink=\"out\",type=\"file\"} 1\n"));
     assert_non_null(strstr(body, "cdc_sink_events_total{sink=\"out\",type=\"file\"} 0\n"));
+    assert_non_null(strstr(body, "cdc_sink_dead_lettered_total{sink=\"out\",type=\"file\"} 0\n"));
+    assert_null(strstr(body, "cdc_sink_dlq_pending{")); /* no store: no figure */
     assert_non_null(strstr(body, "cdc_buffer_full 0\n"));
     assert_non_null(strstr(body, "cdc_commit_watermark_lsn 23803720\n"));
     assert_int_equal(get(api_port(api), "/readyz", NULL, &all, &body), 503);

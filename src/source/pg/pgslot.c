@@ -137,8 +137,26 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char **action,
-                              char *err, size_t errlen)
+int pgslot_ensure_signal_table(PGconn *conn, const char *schema, const char *name, char *err,
+                               size_t errlen)
+{
+    char *q = pgconn_quote_qualified(schema, name);
+    char *sql = xasprintf("CREATE TABLE IF NOT EXISTS %s (id text PRIMARY KEY, type text NOT NULL, "
+                          "data text)",
+                          q);
+    free(q);
+    char e[512];
+    PGresult *res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
+    free(sql);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ERR, "cannot create signal table %s.%s: %s", schema, name,
+                        e);
+    PQclear(res);
+    return 0;
+}
+
+int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char *extra_table,
+                              const char **action, char *err, size_t errlen)
 {
     const struct source_cfg *src = &cfg->source;
     bool exists = false, all = false;
@@ -148,12 +166,14 @@ int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char
         goto out;
 
     /* The wanted list in the same "schema.table\n" form, and the SQL list. */
-    char **names = xcalloc(src->ntables ? src->ntables : 1, sizeof *names);
-    for (size_t i = 0; i < src->ntables; i++) {
+    size_t ntables = src->ntables + (extra_table != NULL);
+    char **names = xcalloc(ntables, sizeof *names);
+    for (size_t i = 0; i < ntables; i++) {
+        const char *name = i < src->ntables ? src->tables[i] : extra_table;
         char *schema, *table;
-        if (config_split_table(src->tables[i], &schema, &table) != 0) {
+        if (config_split_table(name, &schema, &table) != 0) {
             schema = xstrdup("?");
-            table = xstrdup(src->tables[i]);
+            table = xstrdup(name);
         }
         names[i] = xasprintf("%s.%s", schema, table);
         char *q = pgconn_quote_qualified(schema, table);
@@ -164,8 +184,8 @@ int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char
         free(schema);
         free(table);
     }
-    qsort(names, src->ntables, sizeof *names, cmp_str);
-    for (size_t i = 0; i < src->ntables; i++) {
+    qsort(names, ntables, sizeof *names, cmp_str);
+    for (size_t i = 0; i < ntables; i++) {
         buf_puts(&want, names[i]);
         buf_putc(&want, '\n');
         free(names[i]);

@@ -22,10 +22,15 @@ int pgslot_check_server(PGconn *conn, char *err, size_t errlen);
  * warns about tables whose replica identity cannot carry updates/deletes. */
 int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_t errlen);
 
-/* Creates the publication FOR the configured tables, or alters it when its
- * table list differs.  *action = "created" | "updated" | "unchanged". */
-int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char **action,
-                              char *err, size_t errlen);
+/* Creates the publication FOR the configured tables (and extra_table, the
+ * snapshot signal table, unless NULL), or alters it when its table list
+ * differs.  *action = "created" | "updated" | "unchanged". */
+int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char *extra_table,
+                              const char **action, char *err, size_t errlen);
+
+/* Creates the signal table (Debezium's layout: id, type, data) if missing. */
+int pgslot_ensure_signal_table(PGconn *conn, const char *schema, const char *name, char *err,
+                               size_t errlen);
 
 struct pgslot_info {
     bool exists;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pg/pgconn.h"
+#include "source/pg/isnap.h"
 #include "source/pg/pgoutput.h"
 #include "source/pg/pgslot.h"
 #include "source/pg/pgsrc.h"
@@ -46,6 +47,7 @@ struct pgsrc {
     PGconn *repl; /* replication connection, or NULL */
     struct relcache *rels;
     struct spill *spill;
+    struct isnap *isnap; /* incremental snapshots; NULL when unavailable */
     uint64_t start_lsn;
 
     /* transaction being decoded */
@@ -265,6 +267,50 @@ static int fill_row(struct pgsrc *src, struct cdc_event *ev, const struct cdc_ta
     return 0;
 }
 
+/* At the high watermark: the chunk's rows that the stream did not change
+ * meanwhile go out inside the watermark's transaction. */
+static int emit_snapshot_rows(struct pgsrc *src)
+{
+    struct cdc_event **rows;
+    size_t n = isnap_take_rows(src->isnap, &rows);
+    int rc = 0;
+    size_t i = 0;
+    for (; i < n && rc == 0; i++) {
+        struct cdc_event *ev = rows[i];
+        ev->pos.lsn = src->commit_lsn;
+        ev->lsn = src->msg_lsn;
+        ev->xid = src->xid;
+        rc = emit(src, ev);
+    }
+    for (; i < n; i++)
+        cdc_event_unref(rows[i]);
+    uint64_t id = isnap_emitted(src->isnap);
+    engine_mark(src->eng, src->next_seq, id);
+    return rc;
+}
+
+/* A change to the signal table: snapshot requests and watermarks. */
+static int on_signal(struct pgsrc *src, const struct pgo_msg *m, struct cdc_table *tab)
+{
+    if (m->type != PGO_INSERT)
+        return 0;
+    struct cdc_event *ev = cdc_event_new(0, tab->ncols, m->change.new.len);
+    ev->op = CDC_OP_INSERT;
+    cdc_table_ref(tab);
+    ev->tab = tab;
+    int rc = fill_row(src, ev, tab, &m->change.new, ev->after);
+    if (rc == 0 && isnap_on_signal(src->isnap, ev) == ISNAP_WINDOW_CLOSE)
+        rc = emit_snapshot_rows(src);
+    cdc_event_unref(ev);
+    return rc;
+}
+
+static bool is_signal_table(const struct pgsrc *src, const struct cdc_table *tab)
+{
+    return src->isnap && strcmp(tab->schema, isnap_signal_schema(src->isnap)) == 0 &&
+           strcmp(tab->name, isnap_signal_name(src->isnap)) == 0;
+}
+
 static int on_change(struct pgsrc *src, const struct pgo_msg *m)
 {
     bool captured = false;
@@ -274,7 +320,7 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
                         "pgoutput sent a change for relation %u before describing it",
                         m->change.relid);
     if (!captured)
-        return 0;
+        return is_signal_table(src, tab) ? on_signal(src, m, tab) : 0;
     if (!src->in_txn)
         return cdc_fail(src->err, sizeof src->err, CDC_EINVAL,
                         "pgoutput sent a change outside a transaction");
@@ -296,6 +342,8 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
         cdc_event_unref(ev);
         return rc;
     }
+    if (src->isnap)
+        isnap_on_change(src->isnap, ev);
     return emit(src, ev);
 }
 
@@ -306,7 +354,10 @@ static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
         struct cdc_table *tab = relcache_get(src->rels, pgo_truncate_relid(m, i), &captured);
         if (!tab || !captured)
             continue;
-        int rc = emit(src, new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0));
+        struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0);
+        if (src->isnap)
+            isnap_on_change(src->isnap, ev);
+        int rc = emit(src, ev);
         if (rc)
             return rc;
     }
@@ -699,6 +750,29 @@ static int prepare_snapshot(struct pgsrc *src, const struct pgslot_info *info, c
     return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
 }
 
+/* Tables added to source.tables after the initial snapshot get an
+ * incremental one, when the snapshot mode asks for snapshots. */
+static int queue_new_tables(struct pgsrc *src, char *err, size_t errlen)
+{
+    enum snapshot_mode mode = src->cfg->source.snapshot_mode;
+    if (src->snap_id || (mode != SNAPSHOT_INITIAL && mode != SNAPSHOT_WHEN_NEEDED))
+        return 0;
+    for (size_t i = 0; i < src->cfg->source.ntables; i++) {
+        char *key = xasprintf("%s%s", SNAP_KEY_TABLE, src->cfg->source.tables[i]);
+        char *v = NULL;
+        int rc = store_kv_get(src->store, key, &v, err, errlen);
+        free(key);
+        if (rc)
+            return rc;
+        if (!v)
+            rc = isnap_request(src->isnap, &src->cfg->source.tables[i], 1, err, errlen);
+        free(v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store, char *err,
                size_t errlen)
 {
@@ -720,8 +794,22 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store
     if ((rc = pgslot_check_server(src->conn, err, errlen)) ||
         (rc = pgslot_check_tables(src->conn, cfg, err, errlen)))
         goto fail;
+    /* The signal table carries snapshot requests and watermarks through the
+     * stream; without it (no permission) incremental snapshots are off. */
+    const char *sig =
+        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
+    char *sig_schema = NULL, *sig_name = NULL;
+    bool have_signal =
+        config_split_table(sig, &sig_schema, &sig_name) == 0 &&
+        pgslot_ensure_signal_table(src->conn, sig_schema, sig_name, err, errlen) == 0;
+    free(sig_schema);
+    free(sig_name);
+    if (!have_signal)
+        log_warn("source.no_signal_table", "table=%s error=%s hint=%s", log_q(sig), log_q(err),
+                 log_q("incremental snapshots are unavailable"));
     const char *action;
-    if ((rc = pgslot_ensure_publication(src->conn, cfg, &action, err, errlen)))
+    if ((rc = pgslot_ensure_publication(src->conn, cfg, have_signal ? sig : NULL, &action, err,
+                                        errlen)))
         goto fail;
     if (strcmp(action, "unchanged") != 0)
         log_info("source.publication", "name=%s action=%s", cfg->source.publication_name, action);
@@ -731,6 +819,12 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store
     if ((rc = prepare_snapshot(src, &info, err, errlen)))
         goto fail;
     src->rels = relcache_new(cfg);
+    if (have_signal) {
+        if ((rc = isnap_open(&src->isnap, cfg, store, src->rels, err, errlen)))
+            goto fail;
+        if ((rc = queue_new_tables(src, err, errlen)))
+            goto fail;
+    }
     char *dir = xasprintf("%s/%s/spill", cfg->platform.state_dir, cfg->pipeline_id);
     rc = spill_new(&src->spill, dir, err, errlen);
     free(dir);
@@ -810,6 +904,23 @@ uint64_t pgsrc_start_lsn(const struct pgsrc *src)
     return src->start_lsn;
 }
 
+/* Between transactions, when the stream is idle: record incremental chunks
+ * every sink holds, and start the next one. */
+static int incremental_step(struct pgsrc *src)
+{
+    uint64_t ids[64];
+    size_t n;
+    while ((n = engine_take_marks(src->eng, ids, 64)) > 0)
+        if (isnap_marks_done(src->isnap, ids, n, src->err, sizeof src->err) != 0)
+            return CDC_EIO;
+    if (src->in_txn || !isnap_active(src->isnap))
+        return 0;
+    if (ensure_sql_conn(src) != 0)
+        return CDC_ECONN;
+    int rc = isnap_step(src->isnap, src->conn, src->err, sizeof src->err);
+    return rc == CDC_EINVAL ? 0 : rc;
+}
+
 /* Serves a sink's rewind request: restart the stream from the confirmed
  * position and mark the restart in the log. */
 static int do_rewind(struct pgsrc *src, uint32_t gen, uint64_t *restart)
@@ -819,6 +930,8 @@ static int do_rewind(struct pgsrc *src, uint32_t gen, uint64_t *restart)
         return rc;
     *restart = engine_rewind(src->eng, gen);
     close_repl(src);
+    if (src->isnap)
+        isnap_rewind(src->isnap);
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
     ev->rewind_gen = gen;
@@ -851,7 +964,8 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
             return 0;
         }
     }
-    uint64_t frames = 0;
+    uint64_t frames = 0, steps = 0;
+    int64_t last_step_us = 0;
     bool idle = true;
 
     while (!stop_requested(src)) {
@@ -916,10 +1030,21 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
         if (n > 0) {
             rc = handle_frame(src, (const uint8_t *)buf, (size_t)n);
             PQfreemem(buf);
+            /* A busy stream is rarely idle: step snapshots between
+             * transactions now and then too. */
+            if (!rc && src->isnap && !src->in_txn && ++steps % 256 == 0 &&
+                clock_mono_us() - last_step_us > 200000) {
+                last_step_us = clock_mono_us();
+                rc = flush_pending(src);
+                if (!rc)
+                    rc = incremental_step(src);
+            }
         } else if (n == 0) {
             rc = flush_pending(src);
             if (!rc)
                 rc = send_status(src, false);
+            if (!rc && src->isnap)
+                rc = incremental_step(src);
             heartbeat(src);
             publish_stats(src);
             if (!rc) {
@@ -1025,6 +1150,7 @@ void pgsrc_close(struct pgsrc *src)
         PQfinish(src->conn);
     for (size_t i = 0; i < src->npend; i++)
         cdc_event_unref(src->pend[i]);
+    isnap_free(src->isnap);
     relcache_free(src->rels);
     spill_free(src->spill);
     if (src->snap_exporter)

@@ -49,6 +49,7 @@ struct snap {
     pthread_mutex_t mu;
     size_t next; /* next chunk to hand out */
     atomic_bool failed;
+    unsigned gen; /* bumped by a rewind: marks of older chunk reads are void */
     char err[512];
     int64_t started_us;
     int64_t wall_start_us;
@@ -360,6 +361,9 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
  * tracker so it is recorded once every sink holds it. */
 static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
 {
+    pthread_mutex_lock(&s->mu);
+    unsigned gen = s->gen;
+    pthread_mutex_unlock(&s->mu);
     struct chunk *c = &s->c[ci];
     struct stab *st = &s->t[c->t];
     char *sql =
@@ -420,7 +424,7 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
     if (rc)
         return rc;
     atomic_fetch_add(&st->rows, row);
-    engine_mark(s->ctx->eng, last_seq, ci);
+    engine_mark(s->ctx->eng, last_seq, ((uint64_t)gen << 32) | ci);
     return 0;
 }
 
@@ -489,8 +493,15 @@ static int record_done(struct snap *s, char *err, size_t errlen)
     size_t n;
     while ((n = engine_take_marks(s->ctx->eng, ids, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
-            struct chunk *c = &s->c[ids[i]];
+            pthread_mutex_lock(&s->mu);
+            bool stale = (ids[i] >> 32) != s->gen;
+            pthread_mutex_unlock(&s->mu);
+            if (stale)
+                continue;
+            struct chunk *c = &s->c[ids[i] & 0xffffffffu];
             struct stab *st = &s->t[c->t];
+            if (c->done)
+                continue;
             char *dkey = key_of(s->id, "done", st->configured, c->no);
             int rc = store_kv_put(s->ctx->store, dkey, "1", err, errlen);
             free(dkey);
@@ -503,6 +514,25 @@ static int record_done(struct snap *s, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* A sink lost rows it had not made durable and asked for a replay.  Snapshot
+ * rows are not in the WAL: read every chunk not yet recorded as done again,
+ * and mark the restart in the log for the sink to resume after. */
+static void serve_rewind(struct snap *s, uint32_t gen)
+{
+    pthread_mutex_lock(&s->mu);
+    s->gen++;
+    s->next = 0;
+    pthread_mutex_unlock(&s->mu);
+    engine_rewind(s->ctx->eng, gen);
+    struct cdc_event *ev = cdc_event_new(0, 0, 0);
+    ev->op = CDC_OP_REWIND;
+    ev->rewind_gen = gen;
+    uint64_t seq;
+    s->ctx->emit(s->ctx->emit_arg, &ev, 1, &seq);
+    log_info("snapshot.rewind", "generation=%u hint=%s", gen,
+             log_q("chunks not yet durable in every sink are read again"));
 }
 
 static void snap_free(struct snap *s)
@@ -583,7 +613,21 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
             goto out;
         }
     int64_t next_log = clock_mono_us() + 10000000, next_tty = 0;
+    bool readers_done = false;
     for (;;) {
+        uint32_t rgen;
+        if (engine_rewind_wanted(ctx->eng, &rgen)) {
+            serve_rewind(&s, rgen);
+            if (readers_done) {
+                /* The readers finished: start them again for what is left. */
+                for (unsigned i = 0; i < nconn; i++)
+                    pthread_join(rd[i].thread, NULL);
+                for (unsigned i = 0; i < nconn; i++)
+                    if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0)
+                        atomic_store(&s.failed, true);
+                readers_done = false;
+            }
+        }
         if ((rc = record_done(&s, err, errlen)))
             atomic_store(&s.failed, true);
         size_t done = 0;
@@ -593,6 +637,9 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         pthread_mutex_unlock(&s.mu);
         if (done == s.nc || atomic_load(&s.failed) || *ctx->stop)
             break;
+        pthread_mutex_lock(&s.mu);
+        readers_done = s.next >= s.nc;
+        pthread_mutex_unlock(&s.mu);
         int64_t now = clock_mono_us();
         if (now >= next_tty) {
             progress(&s, false, now >= next_log);
