@@ -40,8 +40,10 @@ struct lane {
     size_t isolate;      /* deliver this many more events one at a time */
     struct cdc_pos have; /* newest position delivered or dead-lettered */
     bool detached;       /* dropping arrivals until a replay */
+    bool ready;          /* detached, and delivering again: wants the replay */
     uint64_t hold_seq;   /* detached: the first event dropped */
     uint32_t rewind_gen; /* waiting for a REWIND marker >= this (0 = not) */
+    int last_class;      /* class of the last failure (enum sink_errclass) */
 };
 
 struct lanes {
@@ -54,6 +56,7 @@ struct lanes {
     unsigned batches_in_flight;
     uint64_t last_seen;
     bool closing;
+    int64_t first_ready_us; /* when the first detached lane became ready (0 = none) */
 };
 
 static void lane_push(struct lane *l, struct cdc_event *ev)
@@ -93,7 +96,9 @@ static void release_one(struct runner *r, struct cdc_event *ev)
 static void detach(struct lanes *ls, struct lane *l, unsigned idx)
 {
     struct runner *r = ls->r;
-    size_t keep = l->inflight;
+    /* Keep the batch in flight, or the event waiting to be retried: it keeps
+     * probing the destination, and its success is what ends the detachment. */
+    size_t keep = l->inflight ? l->inflight : (l->len ? 1 : 0);
     size_t dropped = l->len - keep;
     if (dropped == 0 && l->detached)
         return;
@@ -113,12 +118,48 @@ static void detach(struct lanes *ls, struct lane *l, unsigned idx)
                    "position once it delivers again"));
 }
 
-/* The lane delivered (or dead-lettered) everything it holds since it was
- * detached: ask for the replay that brings back what it dropped. */
+/* The lane delivered (or dead-lettered) everything it kept since it was
+ * detached: it is ready for the replay that brings back what it dropped.
+ * Lanes usually recover together (the destination came back), so the replay
+ * is requested once for all of them: see request_replay. */
 static void maybe_reattach(struct lanes *ls, struct lane *l)
 {
-    if (l->detached && !l->rewind_gen && l->len == 0)
-        l->rewind_gen = runner_request_rewind(ls->r);
+    if (l->detached && !l->rewind_gen && !l->ready && l->len == 0) {
+        l->ready = true;
+        if (!ls->first_ready_us)
+            ls->first_ready_us = clock_mono_us();
+    }
+}
+
+/* One rewind for every ready lane, once no detached lane is still failing
+ * or half a second after the first became ready. */
+static void request_replay(struct lanes *ls)
+{
+    if (!ls->first_ready_us)
+        return;
+    bool waiting = false;
+    for (unsigned i = 0; i < ls->n; i++)
+        waiting |= ls->l[i].detached && !ls->l[i].ready && !ls->l[i].rewind_gen;
+    if (waiting && clock_mono_us() - ls->first_ready_us < 500000)
+        return;
+    uint32_t gen = runner_request_rewind(ls->r);
+    for (unsigned i = 0; i < ls->n; i++)
+        if (ls->l[i].ready) {
+            ls->l[i].ready = false;
+            ls->l[i].rewind_gen = gen;
+        }
+    ls->first_ready_us = 0;
+}
+
+/* A delivery went through: lanes backing off because the destination was
+ * unreachable try again now instead of sleeping out their backoff. */
+static void destination_back(struct lanes *ls, int64_t now)
+{
+    for (unsigned i = 0; i < ls->n; i++) {
+        struct lane *l = &ls->l[i];
+        if (l->attempts && l->last_class == SINK_ERR_UNREACHABLE && !l->inflight)
+            l->retry_at = now;
+    }
 }
 
 static void deliver_head(struct lanes *ls, struct lane *l, size_t n)
@@ -161,11 +202,14 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
     deliver_head(ls, l, done);
     l->isolate = l->isolate > done ? l->isolate - done : 0;
     if (res->rc == 0) {
+        if (l->attempts && l->last_class == SINK_ERR_UNREACHABLE)
+            destination_back(ls, clock_mono_us());
         l->attempts = 0;
         l->retry_at = 0;
         maybe_reattach(ls, l);
         return;
     }
+    l->last_class = res->errclass;
     int64_t now = clock_mono_us();
     size_t remaining = k - done;
     str_copy(r->sk.err, sizeof r->sk.err, res->err);
@@ -220,6 +264,7 @@ static void route(struct lanes *ls, struct cdc_event *ev)
             if (l->rewind_gen && ev->rewind_gen >= l->rewind_gen) {
                 l->rewind_gen = 0;
                 l->detached = false;
+                l->ready = false;
                 log_info("sink.lane_reattached", "sink=%s lane=%u", r->sk.cfg->sink_id, i);
             }
         }
@@ -398,6 +443,7 @@ void *run_lanes(void *arg)
             for (int i = 0; i < n; i++)
                 handle_result(&ls, &results[i]);
         }
+        request_replay(&ls);
         runner_report_done(r, done_seq(&ls));
         update_state(&ls);
         if (ls.closing) {
