@@ -19,6 +19,8 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
   BENCH_ONLY=drain|latency   run one part only (default: both)
+  BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
+                        (for work on the sink itself; normally its rows then say n/a)
 """
 
 import argparse
@@ -59,15 +61,18 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 LAT_SECONDS = env_int("BENCH_LAT_SECONDS", 5 if QUICK else 20)
 LAT_RATES = [int(x) for x in os.environ.get("BENCH_LAT_RATES", "10000,50000").split(",") if x]
 LAT_TXN_ROWS = env_int("BENCH_LAT_TXN_ROWS", 0)
-
-
-def txn_rows(rate):
-    return LAT_TXN_ROWS if LAT_TXN_ROWS > 0 else max(1, rate // 1000)
 PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 TIMEOUT = env_int("BENCH_TIMEOUT", 900)
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 JSON_OUT = os.environ.get("BENCH_JSON", "")
 ONLY = os.environ.get("BENCH_ONLY", "").strip()
+FORCE_WEBHOOK = os.environ.get("BENCH_WEBHOOK", "") not in ("", "0")
+
+
+def txn_rows(rate):
+    """Rows per transaction of the latency load at `rate` rows/s."""
+    return LAT_TXN_ROWS if LAT_TXN_ROWS > 0 else max(1, rate // 1000)
+
 
 # Backlogs: (name, title, transactions, rows per transaction).
 if QUICK:
@@ -89,7 +94,8 @@ ROW_COLUMNS = """account int NOT NULL, amount numeric(12,2) NOT NULL, status tex
 ROW_VALUES = """g %% 10000, (g %% 100000) / 100.0, (ARRAY['new','paid','shipped'])[g %% 3 + 1],
                 'order ' || g || ' for customer ' || (g %% 10000), now()"""
 
-SOURCE_SETTINGS = {
+# Both clusters (shared_buffers is added per cluster).
+CLUSTER_SETTINGS = {
     # durability as in production
     "fsync": "on",
     "synchronous_commit": "on",
@@ -113,8 +119,26 @@ class Interrupted(Exception):
     pass
 
 
+SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+STOPPING = False
+
+
 def on_signal(sig, frame):
+    global STOPPING
+    STOPPING = True
     raise Interrupted("signal %d" % sig)
+
+
+def start_thread(fn, *args):
+    """A daemon thread that never takes the signals above, so that they reach
+    the main thread and interrupt whatever it is blocked in."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return t
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -132,11 +156,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def lsn_int(text):
-    hi, lo = text.split("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
 
 
 def kv(line):
@@ -196,9 +215,15 @@ class Cluster:
             raise RuntimeError("pg-throwaway.sh %s failed:\n%s\n%s" % (args[0], r.stdout, log))
 
     def start(self):
-        self.port = free_port()
         self.running = True
-        self._script("start", self.dir, str(self.port))
+        for attempt in range(3):
+            self.port = free_port()  # may be taken again before the server binds it
+            try:
+                self._script("start", self.dir, str(self.port))
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         conn = self.connect()
         with conn.cursor() as cur:
             for k, v in self.settings.items():
@@ -240,7 +265,7 @@ class Proc:
     own CPU seconds (rusage of the reaped child), peak RSS (VmHWM sampled
     every 20 ms while it lives)."""
 
-    def __init__(self, bench, argv, name, env=None, sample_rss=False, stdout=None):
+    def __init__(self, bench, argv, name, env=None, sample_rss=False):
         self.bench = bench
         self.argv = argv
         self.name = name
@@ -251,7 +276,7 @@ class Proc:
         self.cpu = None
         self.elapsed = None
         self._done = threading.Event()
-        fo = open(self.out_path, "wb") if stdout is None else stdout
+        fo = open(self.out_path, "wb")
         fe = open(self.err_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -260,13 +285,12 @@ class Proc:
         self.p = subprocess.Popen(argv, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
                                   env=full_env, cwd=bench.work, preexec_fn=_child_setup,
                                   start_new_session=True)
-        if stdout is None:
-            fo.close()
+        fo.close()
         fe.close()
         self.pid = self.p.pid
         bench.procs.add(self)
         if sample_rss:
-            threading.Thread(target=self._sample, daemon=True).start()
+            start_thread(self._sample)
 
     def _sample(self):
         path = "/proc/%d/status" % self.pid
@@ -282,21 +306,22 @@ class Proc:
             self._done.wait(0.02)
 
     def wait(self, timeout=None):
-        timer = None
+        """Waits for the exit; kills the process after timeout seconds (3
+        once the benchmark is being interrupted)."""
+        if STOPPING:
+            timeout = min(timeout or 3, 3)
+        done = threading.Event()
+
+        def watchdog():
+            if not done.wait(timeout):
+                self.kill()
+
         if timeout:
-            timer = threading.Timer(timeout, self.kill)
-            timer.daemon = True
-            timer.start()
+            start_thread(watchdog)
         try:
-            while True:
-                try:
-                    _, status, ru = os.wait4(self.pid, 0)
-                    break
-                except InterruptedError:
-                    continue
+            _, status, ru = os.wait4(self.pid, 0)
         finally:
-            if timer:
-                timer.cancel()
+            done.set()
         self.elapsed = time.monotonic() - self.t0
         self._done.set()
         self.rc = os.waitstatus_to_exitcode(status)
@@ -332,39 +357,36 @@ class Proc:
 
 class BackendCpu:
     """CPU seconds of the server processes a measurement uses: finds their
-    pids with a query (repeated every 10 ms until it returns some), then
-    samples /proc every 20 ms; the last sample before they exit counts."""
+    pids with a query (every 10 ms until it returns some, then every 200 ms
+    for new ones) and samples /proc every 20 ms; for each process the last
+    sample before it exits counts."""
 
     def __init__(self, cluster, db, query, args=()):
         self.conn = cluster.connect(db)
         self.query = query
         self.args = args
-        self.pids = []
         self.cpu = {}
         self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
+        self._t = start_thread(self._run)
 
     def _run(self):
+        tick = 0
         try:
             with self.conn.cursor() as cur:
-                while not self._stop.is_set() and not self.pids:
-                    cur.execute(self.query, self.args)
-                    self.pids = [r[0] for r in cur.fetchall() if r[0]]
-                    if not self.pids:
-                        self._stop.wait(0.01)
+                while not self._stop.is_set():
+                    if not self.cpu or tick % 10 == 0:
+                        cur.execute(self.query, self.args)
+                        for (pid,) in cur.fetchall():
+                            if pid:
+                                self.cpu.setdefault(pid, 0.0)
+                    for pid in self.cpu:
+                        v = proc_cpu_seconds(pid)
+                        if v is not None:
+                            self.cpu[pid] = v
+                    tick += 1
+                    self._stop.wait(0.02 if self.cpu else 0.01)
         except psycopg2.Error:
-            return
-        while not self._stop.is_set():
-            alive = False
-            for pid in self.pids:
-                v = proc_cpu_seconds(pid)
-                if v is not None:
-                    self.cpu[pid] = v
-                    alive = True
-            if not alive:
-                break
-            self._stop.wait(0.02)
+            pass
 
     def stop(self):
         self._stop.set()
@@ -385,6 +407,25 @@ def sink_backend_cpu(cluster):
     return BackendCpu(cluster, "postgres",
                       "SELECT pid FROM pg_stat_activity WHERE datname = 'mirror' "
                       "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+
+
+class LineCounter:
+    """Counts the lines of a growing file, reading each byte once."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+
+    def count(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            while True:
+                b = f.read(1 << 24)
+                if not b:
+                    return self.lines
+                self.offset += len(b)
+                self.lines += b.count(b"\n")
 
 
 class Bench:
@@ -462,14 +503,19 @@ class Bench:
             for line in f:
                 if line.startswith("MemTotal:"):
                     mem = int(line.split()[1]) * 1024
-        pgv = subprocess.run([os.path.join(PGBIN, "postgres"), "--version"], stdout=subprocess.PIPE,
-                             text=True).stdout.strip().split()[-1] if os.path.exists(
-                                 os.path.join(PGBIN, "postgres")) else "?"
+        pgv = "?"
+        if os.path.exists(os.path.join(PGBIN, "postgres")):
+            out = subprocess.run([os.path.join(PGBIN, "postgres"), "--version"],
+                                 stdout=subprocess.PIPE, text=True).stdout
+            m = re.search(r"\(PostgreSQL\) (\S+)", out)
+            pgv = m.group(1) if m else out.strip()
         cdcv = subprocess.run([self.cdc, "--version"], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True).stdout.strip()
         self.mem = mem
-        return "%d cores (%s), %.1f GiB RAM, Linux %s, PostgreSQL %s, %s" % (
-            self.ncpu, model or platform.machine(), mem / 2 ** 30, platform.release(), pgv, cdcv)
+        rev = os.environ.get("BENCH_CDC_REV", "")
+        return "%d cores (%s), %.1f GiB RAM, Linux %s, PostgreSQL %s, %s%s" % (
+            self.ncpu, model or platform.machine(), mem / 2 ** 30, platform.release(), pgv, cdcv,
+            " (%s)" % rev if rev else "")
 
     def background_load(self, seconds=1.0):
         b0, t0 = machine_cpu()
@@ -479,9 +525,9 @@ class Bench:
 
     def start_clusters(self):
         gib = self.mem / 2 ** 30
-        src = dict(SOURCE_SETTINGS)
+        src = dict(CLUSTER_SETTINGS)
         src["shared_buffers"] = "%dMB" % min(2048, max(128, int(gib * 1024 / 8)))
-        snk = dict(SOURCE_SETTINGS)
+        snk = dict(CLUSTER_SETTINGS)
         snk["shared_buffers"] = "%dMB" % min(1024, max(128, int(gib * 1024 / 16)))
         self.src = Cluster(self, "pg-source", src)
         self.snk = Cluster(self, "pg-sink", snk)
@@ -610,7 +656,7 @@ class Bench:
         r = subprocess.run([self.cdc, "validate", path, "--platform-config", plat],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env=dict(os.environ, BENCH_PW=PASSWORD), cwd=self.work)
-        if r.returncode == 0:
+        if r.returncode == 0 or FORCE_WEBHOOK:
             return None
         if "not implemented" in r.stdout:
             return "n/a (webhook sink not implemented)"
@@ -638,11 +684,13 @@ class Bench:
                     return max(0.0, t - proc.wall0)
         return None
 
-    def timed(self, bl, kind, slot, proc, expect_rows, count_fn):
-        """Waits for a drain measurement and records it."""
+    def timed(self, bl, kind, slot, spawn, expect_rows, count_fn):
+        """Runs one drain measurement: spawn() starts the process; its rows
+        are counted with count_fn(proc) once it has exited."""
         ws = walsender_cpu(self.src, slot)
         sb = sink_backend_cpu(self.snk) if kind == "mirror" else None
         b0, t0 = machine_cpu()
+        proc = spawn()
         proc.wait(TIMEOUT)
         b1, t1 = machine_cpu()
         wcpu = ws.stop()
@@ -662,7 +710,7 @@ class Bench:
                 res["error"] = "delivered %s of %s rows" % (got, expect_rows)
                 self.say("    %s: delivered %s rows, expected %s" % (kind, got, expect_rows))
         self.record(**res)
-        return res
+        return res, proc
 
     def show(self, res, extra=""):
         if res.get("error"):
@@ -681,13 +729,14 @@ class Bench:
     def m_limit(self, bl):
         slot = self.copy_slot(bl)
         self.checkpoint()
-        p = Proc(self, [self.helper("pgo_recv"), self.src.conninfo("src", True), slot,
-                        PUBLICATION, bl["end"]], slot + ".limit")
+        def spawn():
+            return Proc(self, [self.helper("pgo_recv"), self.src.conninfo("src", True), slot,
+                               PUBLICATION, bl["end"]], slot + ".limit")
 
         def count(proc):
             return int(kv(proc.stdout()).get("rows", -1))
 
-        res = self.timed(bl, "limit", slot, p, bl["rows"], count)
+        res, p = self.timed(bl, "limit", slot, spawn, bl["rows"], count)
         if not res["error"]:
             out = kv(p.stdout())
             res["connect_s"] = float(out.get("connect_s", 0))
@@ -700,24 +749,20 @@ class Bench:
         count what it received: its exit status is checked)."""
         slot = self.copy_slot(bl)
         self.checkpoint()
-        p = Proc(self, ["pg_recvlogical", "-d", self.src.conninfo("src"), "-S", slot, "--start",
-                        "--no-loop", "-E", bl["end"], "-o", "proto_version=2", "-o",
-                        "publication_names=" + PUBLICATION, "-o", "streaming=on", "-o",
-                        "messages=true", "-f", "/dev/null"], slot + ".recvlogical")
-        res = self.timed(bl, "recvlogical", slot, p, bl["rows"], lambda proc: bl["rows"])
+        argv = ["pg_recvlogical", "-d", self.src.conninfo("src"), "-S", slot, "--start",
+                "--no-loop", "-E", bl["end"], "-o", "proto_version=2", "-o",
+                "publication_names=" + PUBLICATION, "-o", "streaming=on", "-o", "messages=true",
+                "-f", "/dev/null"]
+        res, _ = self.timed(bl, "recvlogical", slot,
+                            lambda: Proc(self, argv, slot + ".recvlogical"),
+                            bl["rows"], lambda proc: bl["rows"])
         self.show(res)
         self.drop_slot(slot)
         return res
 
     @staticmethod
     def count_lines(path):
-        n = 0
-        with open(path, "rb") as f:
-            while True:
-                b = f.read(1 << 24)
-                if not b:
-                    return n
-                n += b.count(b"\n")
+        return LineCounter(path).count()
 
     def m_file(self, bl, perf=None):
         slot = self.copy_slot(bl)
@@ -725,9 +770,10 @@ class Bench:
         open(out, "wb").close()
         pipe, plat = self.pipeline(slot, self.file_sink(out))
         self.checkpoint()
-        p = self.cdc_proc(pipe, plat, slot + ".file", bl["end"], prefix=perf or ())
-        res = self.timed(bl, "file" if not perf else "profile", slot, p, bl["rows"],
-                         lambda proc: self.count_lines(out))
+        res, p = self.timed(bl, "file" if not perf else "profile", slot,
+                            lambda: self.cdc_proc(pipe, plat, slot + ".file", bl["end"],
+                                                  prefix=perf or ()),
+                            bl["rows"], lambda proc: self.count_lines(out))
         res["startup_s"] = self.startup_seconds(p)
         try:
             res["bytes"] = os.path.getsize(out)
@@ -748,14 +794,14 @@ class Bench:
         self.snk.one("postgres", "CREATE DATABASE mirror")
         pipe, plat = self.pipeline(slot, self.mirror_sink())
         self.checkpoint()
-        p = self.cdc_proc(pipe, plat, slot + ".mirror", bl["end"])
-
         def count(proc):
             first, last = bl["first_id"], bl["first_id"] + bl["rows"] - 1
             return self.snk.one("mirror", "SELECT count(*) FROM public.bench_rows "
                                 "WHERE id BETWEEN %s AND %s", (first, last))
 
-        res = self.timed(bl, "mirror", slot, p, bl["rows"], count)
+        res, _ = self.timed(bl, "mirror", slot,
+                            lambda: self.cdc_proc(pipe, plat, slot + ".mirror", bl["end"]),
+                            bl["rows"], count)
         self.show(res)
         self.drop_slot(slot)
         return res
@@ -789,14 +835,15 @@ class Bench:
         rx, port = self.start_receiver(slot + ".rx")
         pipe, plat = self.pipeline(slot, self.webhook_sink(port))
         self.checkpoint()
-        p = self.cdc_proc(pipe, plat, slot + ".webhook", bl["end"])
         holder = {}
 
         def count(proc):
             holder.update(self.stop_receiver(rx))
             return int(holder.get("events", -1))
 
-        res = self.timed(bl, "webhook", slot, p, bl["rows"], count)
+        res, _ = self.timed(bl, "webhook", slot,
+                            lambda: self.cdc_proc(pipe, plat, slot + ".webhook", bl["end"]),
+                            bl["rows"], count)
         if rx.alive():
             self.stop_receiver(rx)
         res["requests"] = holder.get("requests")
@@ -860,12 +907,22 @@ class Bench:
                         "SELECT %s FROM generate_series(1, :rows) g;\n"
                         % ROW_VALUES.replace("%%", "%").replace("\n", " "))
             clients = max(4, min(32, int(tps // 250) or 4))
+            wpid = self.src.one("src", "SELECT active_pid FROM pg_replication_slots "
+                                "WHERE slot_name = %s", (slot,))
+            cpu0 = [proc_cpu_seconds(p) for p in (cdc.pid, wpid)]
+            b0, t0 = machine_cpu()
             pgb = Proc(self, ["pgbench", "-h", "127.0.0.1", "-p", str(self.src.port), "-U",
                               "postgres", "-n", "-c", str(clients), "-j", str(min(2, self.ncpu)),
                               "-R", "%.3f" % tps, "-T", str(LAT_SECONDS), "-D",
                               "rows=%d" % nrows, "-f", script, "src"],
                        slot + ".pgbench", env={"PGPASSWORD": PASSWORD})
             pgb.wait(LAT_SECONDS + 120)
+            b1, t1 = machine_cpu()
+            cpu1 = [proc_cpu_seconds(p) for p in (cdc.pid, wpid)]
+            cores = [(b - a) / pgb.elapsed if a is not None and b is not None else None
+                     for a, b in zip(cpu0, cpu1)]
+            res["cdc_cores"], res["walsender_cores"] = cores
+            res["machine"] = (b1 - b0) / max(1, t1 - t0) * self.ncpu
             text = pgb.stdout()
             if pgb.rc != 0:
                 raise RuntimeError("pgbench failed:\n" + pgb.stdout()[-1500:] +
@@ -880,8 +937,9 @@ class Bench:
             expect = self.src.one("src", "SELECT count(*) FROM bench_lat WHERE id > %s", (base,))
             res["committed"] = expect
             deadline = time.monotonic() + 300
+            lines = LineCounter(out) if sink == "file" else None
             while True:
-                got = self.count_lines(out) if sink == "file" else self.receiver_events(port)
+                got = lines.count() if sink == "file" else self.receiver_events(port)
                 if got >= expect or not cdc.alive() or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
@@ -917,10 +975,13 @@ class Bench:
             self.say("    %s %d rows/s: FAILED (%s)" % (sink, rate, res["error"]))
         else:
             self.say("    %-7s offered %s rows/s in %d-row txns, achieved %s rows/s (pgbench lag "
-                     "avg %.1f ms): p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms  (%s rows)"
+                     "avg %.1f ms): p50 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms  (%s rows;"
+                     " cpu: cdc %s, walsender %s, machine %s)"
                      % (sink, fmt_int(rate), res.get("txn_rows") or 0,
-                        fmt_int(res["achieved"] or 0), res.get("pgbench_lag_avg_ms") or 0, res["p50_ms"], res["p99_ms"],
-                        res["p999_ms"], res["max_ms"], fmt_int(res["events"])))
+                        fmt_int(res["achieved"] or 0), res.get("pgbench_lag_avg_ms") or 0,
+                        res["p50_ms"], res["p99_ms"], res["p999_ms"], res["max_ms"],
+                        fmt_int(res["events"]), self._c(res.get("cdc_cores")),
+                        self._c(res.get("walsender_cores")), self._c(res.get("machine"))))
         return res
 
     def latencies(self):
@@ -984,7 +1045,9 @@ class Bench:
         w("cpu columns, in cores (CPU seconds per wall second): client = cdc, or the limit's "
           "client; walsn = the walsender;")
         w("  sink = the mirror's PostgreSQL backend; mach = the whole machine (%d cores, "
-          "everything running)" % self.ncpu)
+          "everything running);" % self.ncpu)
+        w("  other = mach minus the three (kernel threads, PostgreSQL's background processes "
+          "and anything else running)")
         w("=" * 100)
         for bl in self.backlogs:
             L.extend(self.drain_table(bl))
@@ -1004,9 +1067,10 @@ class Bench:
     def drain_table(self, bl):
         L = [""]
         w = L.append
-        fmt = "  %-34s %11s %9s %8s  %-26s %6s %5s %5s %5s"
+        fmt = "  %-34s %11s %9s %8s  %-26s %6s %5s %5s %5s %5s"
         w("DRAIN %s  (%s of WAL)" % (bl["title"], bl["wal"]))
-        w(fmt % ("", "rows/s", "time", "x limit", "goal", "client", "walsn", "sink", "mach"))
+        w(fmt % ("", "rows/s", "time", "x limit", "goal", "client", "walsn", "sink", "mach",
+                 "other"))
         limit = self._agg(bl.get("limit", []))
         rows = [("limit (receive-only client)", "limit", None),
                 ("  same, measured with pg_recvlogical", "recvlogical", None),
@@ -1030,8 +1094,15 @@ class Bench:
                 g = ">= 100,000 rows/s: %s" % ("met" if a["rate"] >= 100000 else "MISSED")
             w(fmt % (label, fmt_int(a["rate"]), "%.2f s" % a["seconds"],
                      "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
-                     self._c(a["walsender"]), self._c(a["sinkdb"]), self._c(a["machine"])))
+                     self._c(a["walsender"]), self._c(a["sinkdb"]), self._c(a["machine"]),
+                     self._c(a["other"])))
         f = self._agg(bl.get("file", []))
+        sizes = [r["bytes"] / r["rows"] for r in bl.get("file", [])
+                 if not r.get("error") and r.get("bytes")]
+        if f and sizes:
+            w("  %-34s %11s   %.0f bytes of JSON per row" % (
+                "cdc -> file, bytes written", "%.1f MB/s" % (f["rate"] * median(sizes) / 1e6),
+                median(sizes)))
         if f and f.get("startup") is not None:
             w("  %-34s %11s   (included in the times above)" % (
                 "cdc startup (exec -> streaming)", "%.0f ms" % (f["startup"] * 1000)))
@@ -1051,29 +1122,33 @@ class Bench:
           % LAT_SECONDS)
         w("  file: arrival = the line can be read from the file (inotify tailer, microsecond "
           "clock); lag = pgbench's schedule lag")
-        fmt = "  %-8s %10s %9s %10s %7s %7s %7s %7s %7s  %s"
+        w("  cpu in cores while the load ran: cdc, the walsender, the whole machine")
+        fmt = "  %-8s %8s %8s %9s %7s %7s %7s %7s %7s  %-20s %5s %5s %5s"
         w(fmt % ("sink", "offered", "rows/txn", "achieved", "p50 ms", "p99 ms", "p99.9", "max ms",
-                 "lag ms", "goal"))
+                 "lag ms", "goal", "cdc", "walsn", "mach"))
         for rate in LAT_RATES:
             goal_ms = 20 if rate <= 10000 else 100 if rate <= 50000 else None
             for sink in ("file", "webhook"):
                 if sink == "webhook" and self.webhook_status is not None:
-                    w("  %-8s %10s  %s" % (sink, fmt_int(rate), self.webhook_status))
+                    w("  %-8s %8s  %s" % (sink, fmt_int(rate), self.webhook_status))
                     continue
                 rs = self.lat.get((sink, rate), [])
                 ok = [r for r in rs if not r.get("error")]
                 if not ok:
-                    w("  %-8s %10s  failed: %s" % (sink, fmt_int(rate), self._errors(rs)))
+                    w("  %-8s %8s  failed: %s" % (sink, fmt_int(rate), self._errors(rs)))
                     continue
                 m = {k: median([r.get(k) for r in ok]) for k in
-                     ("achieved", "p50_ms", "p99_ms", "p999_ms", "max_ms", "pgbench_lag_avg_ms")}
+                     ("achieved", "p50_ms", "p99_ms", "p999_ms", "max_ms", "pgbench_lag_avg_ms",
+                      "cdc_cores", "walsender_cores", "machine")}
                 g = ""
                 if goal_ms:
                     g = "p99 <= %d ms: %s" % (goal_ms,
                                               "met" if m["p99_ms"] <= goal_ms else "MISSED")
                 w(fmt % (sink, fmt_int(rate), txn_rows(rate), fmt_int(m["achieved"] or 0),
                          "%.1f" % m["p50_ms"], "%.1f" % m["p99_ms"], "%.1f" % m["p999_ms"],
-                         "%.1f" % m["max_ms"], "%.1f" % (m["pgbench_lag_avg_ms"] or 0), g))
+                         "%.1f" % m["max_ms"], "%.1f" % (m["pgbench_lag_avg_ms"] or 0), g,
+                         self._c(m["cdc_cores"]), self._c(m["walsender_cores"]),
+                         self._c(m["machine"])))
         return L
 
     @staticmethod
@@ -1101,6 +1176,9 @@ class Bench:
             sinkdb=median([r["sinkdb_cpu"] / r["seconds"] for r in ok
                            if r.get("sinkdb_cpu") is not None]),
             machine=median([r["machine"] for r in ok]),
+            other=median([r["machine"] - sum((r.get(k) or 0) / r["seconds"]
+                                             for k in ("cpu", "walsender_cpu", "sinkdb_cpu"))
+                          for r in ok]),
             startup=median([r.get("startup_s") for r in ok]),
             hwm=median(hwm) if hwm else None,
             hwm_max=max(hwm) if hwm else None,

@@ -22,6 +22,9 @@ if [ -z "${CDC_BIN:-}" ]; then
     exit 1
   fi
   CDC_BIN=build/release/cdc
+  # printed with the results: which source tree was measured
+  BENCH_CDC_REV="git $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  export BENCH_CDC_REV
 fi
 [ -x "$CDC_BIN" ] || { echo "bench: $CDC_BIN is not an executable" >&2; exit 1; }
 for tool in cc pkg-config pgbench /usr/bin/python3; do

@@ -27,6 +27,8 @@ echo "== starting a throwaway PostgreSQL 15 on 127.0.0.1:$port"
 scripts/pg-throwaway.sh start "$tmp/pg" "$port"
 export PGPASSWORD=postgres CDC_SOURCE_PASSWORD=postgres CDC_SOURCE_PORT=$port CDC_DEMO_OUT=$out
 export CDC_STATE_DIR="$tmp/state"
+CDC_HEALTH_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export CDC_HEALTH_PORT
 sql() { psql -h 127.0.0.1 -p "$port" -U postgres -qAtX -v ON_ERROR_STOP=1 "$@"; }
 sql -c "CREATE DATABASE shop" -c "CREATE DATABASE mirror"
 sql -d shop <<'SQL'
@@ -69,6 +71,8 @@ for _ in $(seq 1 600); do
   [ "$ok" = "t" ] && break
   sleep 0.1
 done
+echo "== cdc health (the running pipeline's /status; /metrics has Prometheus figures)"
+build/release/cdc health examples/demo-pipeline.yaml --platform-config examples/platform.yaml || true
 kill -TERM "$cdc_pid"; wait "$cdc_pid"; cdc_pid=""
 
 echo

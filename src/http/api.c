@@ -128,7 +128,7 @@ static void snapshot_take(struct api *api, struct snapshot *s)
     s->ready = s->have_src && s->src.connected && s->have_eng;
     if (!s->have_src || !s->src.connected)
         why_add(s, "source is connecting");
-    if (!s->have_eng && s->have_src)
+    if (!s->have_eng && s->nsinks == 0)
         why_add(s, "sinks are starting");
     for (unsigned i = 0; i < s->nsinks; i++) {
         const char *state = s->sinks[i].st.state ? s->sinks[i].st.state : "unknown";

@@ -32,8 +32,12 @@ static const struct command commands[] = {
      "\noptions:\n" OPT_PLATFORM "  --yes                       really drop them\n"
      "\nA forgotten slot keeps the server from recycling WAL, so undeploy pipelines you\n"
      "retire; but changes made while no slot exists are never captured.\n"},
-    {"health", cmd_health, "[PIPELINE] [--platform-config PLATFORM]",
-     "Ask a running pipeline's health endpoint how it is doing.", NULL},
+    {"health", cmd_health, "[PIPELINE] [--platform-config PLATFORM] [--url URL]",
+     "Ask a running pipeline's health endpoint how it is doing.",
+     "\noptions:\n" OPT_PLATFORM
+     "  --url URL                   the pipeline's status URL (default: health_bind and\n"
+     "                              health_port from the platform config)\n"
+     "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n"},
     {"consume", cmd_not_implemented, "PIPELINE [--platform-config PLATFORM]",
      "Print events from the transport (kafka transport; not implemented yet).", NULL},
     {"snapshot", cmd_snapshot, "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...]",

@@ -2,12 +2,14 @@
  * order: stop reading, let every sink drain and flush, confirm the final
  * position to the source, exit. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/json.h"
+#include "http/api.h"
 #include "main/cli.h"
 #include "pg/pgconn.h"
 #include "pipeline/engine.h"
@@ -16,6 +18,7 @@
 #include "util/log.h"
 
 static volatile sig_atomic_t stop_flag;
+static atomic_bool paused_flag; /* set by the control API */
 
 static void on_signal(int sig)
 {
@@ -47,7 +50,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     int rc = cli_parse_common(cmd, argc, argv, &o);
     if (rc)
         return rc == CLI_EXIT_HELP ? 0 : rc;
-    struct pgsrc_opts sopts = {.stop = &stop_flag};
+    struct pgsrc_opts sopts = {.stop = &stop_flag, .paused = &paused_flag};
     if (o.stop_at_lsn && pgconn_parse_lsn(o.stop_at_lsn, &sopts.stop_at_lsn) != 0) {
         fprintf(stderr, "error: --stop-at-lsn: expected an LSN like 0/16B3748, got \"%s\"\n",
                 o.stop_at_lsn);
@@ -70,6 +73,8 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     struct pgsrc *src = NULL;
     struct engine *eng = NULL;
     struct store *store = NULL;
+    struct api *api = NULL;
+    struct api_ctx actx = {.cfg = cfg, .paused = &paused_flag};
     log_info("run.starting", "pipeline=%s", cfg->pipeline_id);
     char *state_path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
     rc = store_open(&store, state_path, err, sizeof err);
@@ -84,6 +89,15 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
+    /* Health and metrics come up once the source is reachable, so an
+     * unreachable database stays the first error a user sees. */
+    actx.store = store;
+    actx.src = src;
+    if (cfg->platform.health_enabled && api_start(&api, &actx, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+        goto out;
+    }
     if (engine_new(&eng, cfg, &json, store, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
@@ -94,6 +108,9 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
+    actx.eng = eng;
+    if (api)
+        api_update(api, &actx);
     int srcrc = pgsrc_run(src, eng, &sopts, err, sizeof err);
     if (stop_flag)
         log_info("run.stopping", "signal=%d", (int)stop_flag);
@@ -109,6 +126,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
     }
 out:
+    api_stop(api);
     engine_free(eng);
     store_close(store);
     pgsrc_close(src);

@@ -236,10 +236,17 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
         rc = cdc_fail(err, errlen, CDC_EINVAL, "no enabled sinks");
         goto fail;
     }
+    /* max_buffered_bytes bounds all data in flight: the event log gets what
+     * is left after a reserve for what sinks and libraries hold while writing
+     * (file buffers, request bodies, connection buffers, the log's own ring)
+     * and the allocator's slack; at least half. */
+    size_t budget = (size_t)cfg->platform.max_buffered_bytes;
+    size_t reserve = (size_t)6 << 20;
+    size_t share = budget > 2 * reserve ? budget - reserve : budget / 2;
     struct evlog_cfg lc = {
         .nconsumers = eng->nrunners,
         .nparts = eng->nparts,
-        .max_bytes = (size_t)cfg->platform.max_buffered_bytes,
+        .max_bytes = share > 0 ? share : 1,
         .max_per_part = (size_t)cfg->platform.max_buffered_messages,
     };
     if (evlog_new(&eng->log, &lc) != 0) {

@@ -399,7 +399,8 @@ void *run_lanes(void *arg)
     ls.l = xcalloc(ls.n, sizeof *ls.l);
     for (unsigned i = 0; i < ls.n; i++)
         ls.l[i].have = r->have;
-    ls.budget_bytes = (size_t)cfg->platform.max_buffered_bytes / 2;
+    ls.budget_bytes =
+        (size_t)cfg->platform.max_buffered_bytes / 4; /* lanes: a share of the log's */
     ls.budget_events = (size_t)cfg->platform.max_buffered_messages / 2;
     if (ls.budget_events == 0)
         ls.budget_events = 1;

@@ -5,6 +5,9 @@
 #include "pipeline/tracker.h"
 #include "util/mem.h"
 
+/* Transactions tracked one by one before neighbours are merged. */
+#define TRACKER_MAX_PENDING 65536
+
 struct pending {
     uint64_t last_seq;
     uint64_t lsn;
@@ -61,7 +64,18 @@ void tracker_commit(struct tracker *t, uint64_t last_seq, uint64_t lsn)
             return;
         }
     }
-    if (t->len == t->cap) {
+    if (t->len == t->cap && t->cap >= TRACKER_MAX_PENDING) {
+        /* A sink that stays behind (detached, waiting for its destination)
+         * must not make this grow without end: merge neighbours.  A merged
+         * entry confirms its older LSN only together with the newer one:
+         * later, never too early. */
+        for (size_t i = 0; i < t->len / 2; i++)
+            t->fifo[i] = *at(t, 2 * i + 1);
+        if (t->len % 2)
+            t->fifo[t->len / 2] = *at(t, t->len - 1);
+        t->len = (t->len + 1) / 2;
+        t->head = 0;
+    } else if (t->len == t->cap) {
         struct pending *n = xmalloc(2 * t->cap * sizeof *n);
         for (size_t i = 0; i < t->len; i++)
             n[i] = *at(t, i);

@@ -2185,3 +2185,337 @@ def sink_checkpoint(conn, pipeline_id, sink_id, table="public.cdc_checkpoints"):
                     % qtable(table), (pipeline_id, sink_id))
         row = cur.fetchone()
         return tuple(row) if row else None
+
+
+# --------------------------------------------------------------------------
+# snapshots: cdc's log lines, its state store, snapshot ('r') rows
+
+import sqlite3  # noqa: E402
+
+_LOGFMT_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_logfmt(line):
+    """One logfmt line -> {key: value}, quoted values unescaped."""
+    out = {}
+    for k, v in _LOGFMT_PAIR.findall(line):
+        if v.startswith('"') and v.endswith('"') and len(v) >= 2:
+            v = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v[1:-1])
+        out[k] = v
+    return out
+
+
+def log_events(text, event=None):
+    """Every structured log line of a cdc stderr text (optionally only one
+    event name), parsed, in order; each dict also has "_line" (its index)."""
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        if "event=" not in line or not line.startswith("ts="):
+            continue
+        d = parse_logfmt(line)
+        if event is not None and d.get("event") != event:
+            continue
+        d["_line"] = i
+        out.append(d)
+    return out
+
+
+def proc_stderr(proc):
+    """What a running (or finished) CdcProcess has written to stderr so far."""
+    return proc.read_output()[1]
+
+
+def wait_log_event(proc, event, timeout, pred=None, what=None, interval=0.05):
+    """Waits until proc's stderr holds a log line of `event` (and pred(d)
+    holds for it); returns that line parsed.  Fails at once, with the log, if
+    the process exits first, and after timeout."""
+    found = []
+
+    def seen():
+        for d in log_events(proc_stderr(proc), event):
+            if pred is None or pred(d):
+                found.append(d)
+                return True
+        if proc.poll() is not None:
+            # one last look: the line may have been written just before exiting
+            for d in log_events(proc_stderr(proc), event):
+                if pred is None or pred(d):
+                    found.append(d)
+                    return True
+            raise AssertionError("cdc exited before logging %s; %s"
+                                 % (what or "event=" + event, proc.result().describe()))
+        return False
+
+    try:
+        wait_for(seen, timeout, what or "cdc to log event=%s" % event, interval)
+    except AssertionError as e:
+        if proc.poll() is None and "timed out" in str(e):
+            raise AssertionError("%s; stderr so far (tail):\n    %s" % (
+                e, tail(proc_stderr(proc), 20).replace("\n", "\n    ")))
+        raise
+    return found[0]
+
+
+def state_db_path(state_dir, pipeline_id):
+    return os.path.join(state_dir, pipeline_id, "state.db")
+
+
+def state_kv(state_dir, pipeline_id, prefix=""):
+    """{key: value} of cdc's state store (table kv) whose keys start with
+    prefix; {} when the store does not exist yet.  Opened read-only, so it
+    can be read while cdc runs."""
+    path = state_db_path(state_dir, pipeline_id)
+    if not os.path.exists(path):
+        return {}
+    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+    try:
+        try:
+            rows = conn.execute("SELECT key, value FROM kv WHERE substr(key, 1, ?) = ?",
+                                (len(prefix), prefix)).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return {}
+            raise
+        return dict(rows)
+    finally:
+        conn.close()
+
+
+def snapshot_plan(state_dir, pipeline_id, snap_id, table):
+    """The chunk predicates the state store holds for one table of snapshot
+    snap_id (`snapshot.<id>.plan.<table>`: a first line with the chunk
+    sequence base and the row estimate, then one SQL predicate per chunk):
+    (base, [predicate, ...]), or None if there is no plan."""
+    kv = state_kv(state_dir, pipeline_id, "snapshot.%s.plan.%s" % (snap_id, table))
+    v = kv.get("snapshot.%s.plan.%s" % (snap_id, table))
+    if v is None:
+        return None
+    lines = [l for l in v.split("\n") if l.strip()]
+    base = int(lines[0].split()[0])
+    return base, lines[1:]
+
+
+def snapshot_done_chunks(state_dir, pipeline_id, snap_id, table):
+    """Chunk numbers of one table recorded as done (`snapshot.<id>.done.<table>.<n>`)."""
+    prefix = "snapshot.%s.done.%s." % (snap_id, table)
+    return sorted(int(k[len(prefix):]) for k in state_kv(state_dir, pipeline_id, prefix)
+                  if k[len(prefix):].isdigit())
+
+
+def iter_jsonl(path, start_line=1):
+    """Yields (line number, parsed record) for every line of a file sink's
+    output from start_line on, without holding the file in memory; every
+    line must be a whole JSON object and the file must end with a newline."""
+    if not os.path.exists(path):
+        raise AssertionError("file sink output %s does not exist" % path)
+    with open(path, "rb") as f:
+        for i, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                raise AssertionError("%s does not end with a newline (torn last line %d: %s)"
+                                     % (path, i, short(line[-200:].decode("utf-8", "replace"))))
+            if i < start_line:
+                continue
+            try:
+                rec = json.loads(line, parse_int=_json_int)
+            except (UnicodeDecodeError, ValueError) as e:
+                raise AssertionError("%s line %d is not valid JSON (%s): %s"
+                                     % (path, i, e, short(line.decode("utf-8", "replace"), 300)))
+            if not isinstance(rec, dict):
+                raise AssertionError("%s line %d is not a JSON object" % (path, i))
+            yield i, rec
+
+
+SNAPSHOT_MARKERS = ("true",)
+
+
+def snapshot_row_problems(rec, pipeline_id, db, markers=SNAPSHOT_MARKERS):
+    """Shape of one snapshot-row envelope: op "r", before null, after an
+    object, source.snapshot one of markers, transaction null, source naming
+    the pipeline, database and table."""
+    p = []
+    for k in ("before", "after", "source", "op", "ts_ms", "transaction"):
+        if k not in rec:
+            p.append("missing %s" % k)
+    if p:
+        return p
+    if rec["op"] != "r":
+        p.append("op %r, want \"r\"" % (rec["op"],))
+    if rec["before"] is not None:
+        p.append("before must be null")
+    if not isinstance(rec["after"], dict):
+        p.append("after must be an object")
+    if rec["transaction"] is not None:
+        p.append("transaction must be null, got %s" % short(json.dumps(rec["transaction"]), 80))
+    if type(rec["ts_ms"]) is not int:
+        p.append("ts_ms not an integer")
+    src = rec["source"]
+    if not isinstance(src, dict):
+        return p + ["source is not an object"]
+    if src.get("snapshot") not in markers:
+        p.append("source.snapshot=%r, want one of %s" % (src.get("snapshot"), list(markers)))
+    for k, v in (("connector", "postgresql"), ("name", pipeline_id), ("db", db)):
+        if src.get(k) != v:
+            p.append("source.%s=%r, want %r" % (k, src.get(k), v))
+    for k in ("schema", "table"):
+        if not isinstance(src.get(k), str):
+            p.append("source.%s not a string" % k)
+    return p
+
+
+def json_row_canon(meta, row):
+    """Canonical text of a JSON row image (sorted keys), comparable with
+    text_row_canon of the same row's database text."""
+    return json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+
+def text_row_canon(meta, text_row):
+    """Canonical text of a row given as {column: PostgreSQL text output}:
+    the contract's value mapping, then sorted-key JSON."""
+    return json.dumps({c: expected_json(meta.types[c], text_row[c]) for c in meta.names},
+                      sort_keys=True, ensure_ascii=False)
+
+
+def json_key_of(meta, row):
+    """The primary-key values of a JSON row image, as a hashable tuple."""
+    return tuple(json.dumps(row.get(k), sort_keys=True) for k in meta.key)
+
+
+def text_key_of(meta, text_row):
+    return tuple(json.dumps(expected_json(meta.types[k], text_row[k]), sort_keys=True)
+                 for k in meta.key)
+
+
+def replay_with_reads(records, metas, lenient=False):
+    """Like replay_jsonl, but snapshot rows (op "r") are applied too, in file
+    order: as an upsert of the row for tables with a primary key, as one more
+    copy of the row for tables without one.  lenient: the file may start in
+    the middle of a row's history (changes to rows it never showed, as when
+    streaming began before a row's snapshot): an insert of an existing key
+    replaces it, an update of an unknown key inserts its new image, a delete
+    of an unknown key or row does nothing.  Returns (state, problems)."""
+    return _replay_mixed(records, metas, lenient)
+
+
+def _replay_mixed(records, metas, lenient=False):
+    """replay_with_reads' worker: one pass in file order."""
+    state = {t: ({} if m.key else collections.Counter()) for t, m in metas.items()}
+    problems = []
+
+    def prob(msg):
+        if len(problems) < 20:
+            problems.append(msg)
+
+    for i, rec in enumerate(records, 1):
+        t = rec_table(rec)
+        if t not in metas:
+            prob("line %d: table %s not captured" % (i, t))
+            continue
+        m, st, op = metas[t], state[t], rec["op"]
+        before, after = rec.get("before"), rec.get("after")
+        if op == "t":
+            st.clear()
+        elif op == "r":
+            if m.key:
+                st[json_key_of(m, after)] = dict(after)
+            else:
+                st[json_row_canon(m, after)] += 1
+        elif m.key:
+            if op == "c":
+                k = json_key_of(m, after)
+                if k in st and not lenient:
+                    prob("line %d: insert of existing key %s in %s" % (i, k, t))
+                st[k] = dict(after)
+            elif op == "u":
+                usable = before and all(before.get(c) is not None for c in m.key)
+                ok = json_key_of(m, before) if usable else json_key_of(m, after)
+                old = st.pop(ok, None)
+                if old is None:
+                    if not lenient:
+                        prob("line %d: update of unknown key %s in %s" % (i, ok, t))
+                    old = {}
+                new = {c: (old.get(c, v) if v == UNCHANGED else v) for c, v in after.items()}
+                st[json_key_of(m, new)] = new
+            elif op == "d":
+                k = json_key_of(m, before)
+                if st.pop(k, None) is None and not lenient:
+                    prob("line %d: delete of unknown key %s in %s" % (i, k, t))
+            else:
+                prob("line %d: unknown op %r" % (i, op))
+        else:
+            if op in ("u", "d"):
+                b = json_row_canon(m, before)
+                if st[b] <= 0:
+                    if not lenient:
+                        prob("line %d: %s of a row %s not present in %s" % (i, op, short(b, 150), t))
+                    st.pop(b, None)
+                else:
+                    st[b] -= 1
+                    if st[b] == 0:
+                        del st[b]
+            if op in ("c", "u"):
+                new = {c: ((before or {}).get(c, v) if v == UNCHANGED else v) for c, v in after.items()}
+                st[json_row_canon(m, new)] += 1
+    return state, problems
+
+
+def check_replay_with_reads_equals_source(records, src_conn, tables, lenient=False):
+    """The file (snapshot rows and changes), replayed in order (see
+    replay_with_reads), must reproduce the source tables exactly."""
+    metas = {t: TableMeta(src_conn, t) for t in tables}
+    state, problems = replay_with_reads(records, metas, lenient)
+    if problems:
+        raise AssertionError("replaying the JSONL file failed:\n  " + "\n  ".join(problems))
+    diffs = []
+    for t, m in metas.items():
+        st = state[t]
+        rows = m.rows_text(src_conn)
+        if m.key:
+            seen = set()
+            for r in rows:
+                k = text_key_of(m, r)
+                seen.add(k)
+                got = st.get(k)
+                if got is None:
+                    diffs.append("%s key %s: in source, not in replayed file" % (t, k))
+                    continue
+                bad = row_mismatches(m, got, r)
+                if bad:
+                    diffs.append("%s key %s: %s" % (t, k, "; ".join(bad)))
+            for k in st:
+                if k not in seen:
+                    diffs.append("%s key %s: in replayed file, not in source" % (t, k))
+        else:
+            want = collections.Counter(text_row_canon(m, r) for r in rows)
+            for row, n in (want - st).items():
+                diffs.append("%s: %d x %s in source, not in replayed file" % (t, n, short(row, 200)))
+            for row, n in (st - want).items():
+                diffs.append("%s: %d x %s in replayed file, not in source" % (t, n, short(row, 200)))
+        if len(diffs) > 20:
+            break
+    if diffs:
+        raise AssertionError("replayed JSONL differs from the source:\n  " + "\n  ".join(diffs[:20]))
+
+
+def iter_rows_text(conn, meta, table=None, batch=20000):
+    """Streams every row of table (default meta.table; same columns) as
+    {column: text or None}, through a server-side cursor."""
+    name = "rows_%s" % secrets.token_hex(4)
+    was = conn.autocommit
+    conn.autocommit = False  # a named cursor lives in a transaction
+    try:
+        with conn.cursor(name=name) as cur:
+            cur.itersize = batch
+            cur.execute("SELECT %s FROM %s" % (meta.text_select(), qtable(table or meta.table)))
+            for r in cur:
+                yield dict(zip(meta.names, r))
+    finally:
+        conn.rollback()
+        conn.autocommit = was
+
+
+def slot_confirmed_lsn(cluster, slot):
+    """The slot's confirmed_flush_lsn as an integer, or None."""
+    s = cluster.slot(slot)
+    if s is None or s["confirmed_flush_lsn"] is None:
+        return None
+    return lsn_to_int(s["confirmed_flush_lsn"])

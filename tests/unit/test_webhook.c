@@ -720,6 +720,33 @@ static void test_classification(void **state)
     server_stop(srv);
 }
 
+/* A receiver that echoes the request in its error page must not get the
+ * token or the signing secret into our messages. */
+static void test_secrets_never_quoted(void **state)
+{
+    (void)state;
+    struct server *srv = server_start();
+    script(srv, 401, NULL, "rejected Bearer tok-leak-5150 (signed with sig-leak-77)");
+    struct fx f;
+    fx_init(&f, srv->port, "/s");
+    f.sc.webhook.auth_token = "tok-leak-5150";
+    f.sc.webhook.signing_secret = "sig-leak-77";
+    fx_open(&f);
+    struct cdc_table *tab = mktab();
+    struct cdc_event *ev = mkev(tab, 1, "n", 9000, 0);
+    struct sink_result res = deliver(&f, 0, &ev, 1);
+    assert_int_equal(res.http_status, 401);
+    assert_int_equal(res.errclass, SINK_ERR_PERMANENT);
+    assert_non_null(strstr(res.err, "rejected Bearer "));
+    assert_null(strstr(res.err, "tok-leak-5150"));
+    assert_null(strstr(res.err, "sig-leak-77"));
+    assert_hdr(&srv->recs[0], "Authorization", "Bearer tok-leak-5150");
+    fx_close(&f);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+    server_stop(srv);
+}
+
 static void test_refused_and_timeout_are_unreachable(void **state)
 {
     (void)state;
@@ -969,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_single_event_request),
         cmocka_unit_test(test_batch_is_an_array),
         cmocka_unit_test(test_classification),
+        cmocka_unit_test(test_secrets_never_quoted),
         cmocka_unit_test(test_refused_and_timeout_are_unreachable),
         cmocka_unit_test(test_lanes_are_concurrent),
         cmocka_unit_test(test_max_in_flight),

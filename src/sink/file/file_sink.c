@@ -19,7 +19,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define WRITE_CHUNK (1u << 20)
+#define WRITE_CHUNK (256u << 10)
 #define SCAN_LIMIT  (64u << 20) /* how far back to look for a positioned line */
 
 struct file_sink {

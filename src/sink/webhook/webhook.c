@@ -78,6 +78,7 @@ struct webhook {
     char url_text[URL_TEXT_MAX];
     char **fixed; /* owned: header lines every request carries */
     size_t nfixed;
+    const char *secrets[2]; /* borrowed from the config: never quoted in messages */
 };
 
 static void q_push(struct wh_queue *q, struct wh_req *rq)
@@ -224,9 +225,8 @@ static bool header_reserved(const char *name, const struct webhook_sink_cfg *w)
 {
     return header_is(name, "Idempotency-Key") || header_is(name, "X-CDC-Event-Count") ||
            header_is(name, "X-CDC-Topic") || header_is(name, "X-CDC-Signature") ||
-           header_is(name, "Content-Length") || header_is(name, "Host") ||
-           header_is(name, "Transfer-Encoding") || header_is(name, "Expect") ||
-           (w->auth_token && header_is(name, "Authorization"));
+           header_is(name, "Content-Length") || header_is(name, "Transfer-Encoding") ||
+           header_is(name, "Expect") || (w->auth_token && header_is(name, "Authorization"));
 }
 
 static bool header_configured(const struct webhook_sink_cfg *w, const char *name)
@@ -468,6 +468,17 @@ static size_t body_line(const struct wh_req *rq, char *out, size_t outlen)
     return n;
 }
 
+/* Masks every occurrence of a secret in s (a receiver may echo the request
+ * back in its error page). */
+static void redact(char *s, const char *secret)
+{
+    size_t len = secret ? strlen(secret) : 0;
+    if (len == 0)
+        return;
+    for (char *p = strstr(s, secret); p; p = strstr(p + len, secret))
+        memset(p, '*', len);
+}
+
 /* Fills rq->res from how the transfer ended. */
 static void req_finish(struct webhook *wh, struct wh_req *rq, CURLcode cc)
 {
@@ -494,6 +505,8 @@ static void req_finish(struct webhook *wh, struct wh_req *rq, CURLcode cc)
     }
     char quote[WEBHOOK_BODY_QUOTE + 1];
     body_line(rq, quote, sizeof quote);
+    for (size_t i = 0; i < sizeof wh->secrets / sizeof wh->secrets[0]; i++)
+        redact(quote, wh->secrets[i]);
     res->rc = CDC_ERR;
     res->errclass = webhook_status_class(status);
     snprintf(res->err, sizeof res->err, "HTTP %ld from %.200s: %s", status, wh->url_text, quote);
@@ -576,6 +589,8 @@ static int webhook_open(struct sink *sk, struct cdc_pos *have)
     struct webhook *wh = xcalloc(1, sizeof *wh);
     webhook_safe_url(w->url, wh->url_text, sizeof wh->url_text);
     wh->max_active = w->max_in_flight > 0 ? (unsigned)w->max_in_flight : 1;
+    wh->secrets[0] = w->auth_token;
+    wh->secrets[1] = w->signing_secret;
     sk->priv = wh;
     wh->multi = curl_multi_init();
     if (!wh->multi) {

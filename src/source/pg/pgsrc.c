@@ -1,6 +1,7 @@
 /* PostgreSQL source: replication framing, pgoutput to events, streamed
  * transactions, status updates and reconnection. */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "util/mem.h"
 
 #define PUSH_BATCH       512
+#define PUSH_BATCH_BYTES (256u << 10) /* events held before a push, by size too */
 #define HEARTBEAT_PREFIX "cdc_heartbeat"
 
 /* Per-table change counter within one transaction (data_collection_order). */
@@ -72,9 +74,11 @@ struct pgsrc {
     int64_t next_heartbeat_us;
     bool ever_streamed;
     bool stats_paused;
+    int64_t next_mem_log_us;
 
     struct cdc_event **pend; /* events assigned seqs, not yet pushed */
     size_t npend;
+    size_t pend_bytes;
 
     /* counters, published to stats under mu by publish_stats */
     uint64_t n_events, n_txns, n_bytes, n_reconnects;
@@ -131,6 +135,21 @@ static void publish_stats(struct pgsrc *src)
     src->stats.connected = src->repl != NULL;
     src->stats.paused = src->stats_paused;
     pthread_mutex_unlock(&src->mu);
+    /* Where memory goes, for people tuning budgets (debug level only). */
+    if (log_enabled(LOG_DEBUG) && src->eng) {
+        int64_t now = clock_mono_us();
+        if (now >= src->next_mem_log_us) {
+            src->next_mem_log_us = now + 5000000;
+            uint64_t live_bytes, live_events, wait_us;
+            bool full;
+            engine_log_stats(src->eng, &live_bytes, &live_events, &full, &wait_us);
+            struct mallinfo2 mi = mallinfo2();
+            log_debug("memory", "log_bytes=%llu log_events=%llu heap_in_use=%zu heap_free=%zu "
+                                "mmapped=%zu pending=%zu",
+                      (unsigned long long)live_bytes, (unsigned long long)live_events,
+                      mi.uordblks, mi.fordblks, mi.hblkhd, src->pend_bytes);
+        }
+    }
 }
 
 static bool stop_requested(const struct pgsrc *src)
@@ -172,6 +191,7 @@ static int flush_pending(struct pgsrc *src)
     for (size_t i = off; i < src->npend; i++)
         cdc_event_unref(src->pend[i]);
     src->npend = 0;
+    src->pend_bytes = 0;
     return rc == CDC_ESTOP ? CDC_ESTOP : 0;
 }
 
@@ -183,7 +203,10 @@ static int emit(struct pgsrc *src, struct cdc_event *ev)
         src->n_events++;
     }
     src->pend[src->npend++] = ev;
-    if (src->npend == PUSH_BATCH)
+    src->pend_bytes += ev->size;
+    /* Events waiting here are outside the event log's memory budget: keep
+     * few of them, counted in bytes as well. */
+    if (src->npend == PUSH_BATCH || src->pend_bytes >= PUSH_BATCH_BYTES)
         return flush_pending(src);
     return 0;
 }
