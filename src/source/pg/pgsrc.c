@@ -144,10 +144,11 @@ static void publish_stats(struct pgsrc *src)
             bool full;
             engine_log_stats(src->eng, &live_bytes, &live_events, &full, &wait_us);
             struct mallinfo2 mi = mallinfo2();
-            log_debug("memory", "log_bytes=%llu log_events=%llu heap_in_use=%zu heap_free=%zu "
-                                "mmapped=%zu pending=%zu",
-                      (unsigned long long)live_bytes, (unsigned long long)live_events,
-                      mi.uordblks, mi.fordblks, mi.hblkhd, src->pend_bytes);
+            log_debug("memory",
+                      "log_bytes=%llu log_events=%llu heap_in_use=%zu heap_free=%zu "
+                      "mmapped=%zu pending=%zu",
+                      (unsigned long long)live_bytes, (unsigned long long)live_events, mi.uordblks,
+                      mi.fordblks, mi.hblkhd, src->pend_bytes);
         }
     }
 }
