@@ -909,7 +909,7 @@ class Bench:
             clients = max(4, min(32, int(tps // 250) or 4))
             wpid = self.src.one("src", "SELECT active_pid FROM pg_replication_slots "
                                 "WHERE slot_name = %s", (slot,))
-            cpu0 = [proc_cpu_seconds(p) for p in (cdc.pid, wpid)]
+            cpu0 = [proc_cpu_seconds(p) if p else None for p in (cdc.pid, wpid)]
             b0, t0 = machine_cpu()
             pgb = Proc(self, ["pgbench", "-h", "127.0.0.1", "-p", str(self.src.port), "-U",
                               "postgres", "-n", "-c", str(clients), "-j", str(min(2, self.ncpu)),
@@ -918,7 +918,7 @@ class Bench:
                        slot + ".pgbench", env={"PGPASSWORD": PASSWORD})
             pgb.wait(LAT_SECONDS + 120)
             b1, t1 = machine_cpu()
-            cpu1 = [proc_cpu_seconds(p) for p in (cdc.pid, wpid)]
+            cpu1 = [proc_cpu_seconds(p) if p else None for p in (cdc.pid, wpid)]
             cores = [(b - a) / pgb.elapsed if a is not None and b is not None else None
                      for a, b in zip(cpu0, cpu1)]
             res["cdc_cores"], res["walsender_cores"] = cores

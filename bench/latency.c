@@ -223,3 +223,10 @@ void lat_report(struct lat *l, FILE *out)
             (long long)l->first_us, (long long)l->last_us);
     fflush(out);
 }
+
+void lat_free(struct lat *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}

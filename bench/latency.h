@@ -40,4 +40,7 @@ long lat_add_body(struct lat *l, const char *p, size_t len, int64_t arrival_us);
  * and mean in milliseconds, first/last arrival in microseconds. */
 void lat_report(struct lat *l, FILE *out);
 
+/* Frees the samples. */
+void lat_free(struct lat *l);
+
 #endif

@@ -134,5 +134,8 @@ int main(int argc, char **argv)
     if (t.bad_lines)
         fprintf(stderr, "%s: %llu lines were not envelopes\n", argv[0], t.bad_lines);
     lat_report(&t.lat, stdout);
+    lat_free(&t.lat);
+    free(t.buf);
+    close(t.fd);
     return 0;
 }

@@ -405,8 +405,8 @@ int main(int argc, char **argv)
                 conn_free(c); /* close() also removes it from the epoll set */
         }
     }
-    struct lat *l = &lat;
     printf("requests=%llu bad_requests=%llu ", requests, bad_requests);
-    lat_report(l, stdout);
+    lat_report(&lat, stdout);
+    lat_free(&lat);
     return 0;
 }

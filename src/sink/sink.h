@@ -103,6 +103,10 @@ struct sink {
     enum sink_errclass errclass;
     int64_t retry_after_us; /* the destination asked us to wait this long (0 = no advice) */
     uint64_t err_seq;       /* seq of the event that failed, if known (0 = the batch) */
+    /* Kept across a reopen: a sink that batches several events per request
+     * and could not tell which one the destination refused delivers events
+     * up to this position one at a time, so the next failure names it. */
+    struct cdc_pos single_until;
 };
 
 /* Records why the current call failed; returns CDC_ERR for one-line returns. */

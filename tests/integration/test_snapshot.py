@@ -36,8 +36,10 @@ class Writer(threading.Thread):
     (in sets the test owns) before changing them, so a key counts as touched
     even if its transaction rolled back."""
 
-    def __init__(self, cluster, dbname, ops, seed, pause=0.0, max_ops=4, rollback_ratio=0.05):
+    def __init__(self, cluster, dbname, ops, seed, pause=0.0, max_ops=4, rollback_ratio=0.05,
+                 session=()):
         super().__init__(daemon=True)
+        self.session = list(session)  # SET statements for the writer's session
         self.cluster = cluster
         self.dbname = dbname
         self.ops = ops
@@ -65,6 +67,10 @@ class Writer(threading.Thread):
             conn = psycopg2.connect(host="127.0.0.1", port=self.cluster.port, user=h.SUPERUSER,
                                     password=h.SUPERUSER_PASSWORD, dbname=self.dbname,
                                     connect_timeout=10, application_name="cdc-test-writer")
+            with conn.cursor() as cur:
+                for sql in self.session:
+                    cur.execute(sql)
+            conn.commit()
             while not self._halt.is_set():
                 with conn.cursor() as cur:
                     for _ in range(self.rng.randint(1, self.max_ops)):
@@ -136,6 +142,55 @@ def int_table_ops(table, nrows, touched, counter, cols="k = k + 1, v = md5(v)"):
         cur.execute("UPDATE %s SET k = -k WHERE id BETWEEN %%s AND %%s" % q, (i, i + 20))
 
     return [(30, upd), (12, dele), (12, ins), (4, move), (3, multi)]
+
+
+class ReadTail:
+    """Follows a growing file sink output and tracks the largest id among
+    the snapshot rows of one table seen so far."""
+
+    def __init__(self, path, table):
+        self.path = path
+        self.schema, _, self.name = table.partition(".")
+        self.offset = 0
+        self.rest = b""
+        self.top = 0
+
+    def max_read_key(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self.top
+        self.offset += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        for line in lines:
+            if b'"op":"r"' not in line:
+                continue
+            rec = json.loads(line)
+            if rec["source"].get("table") == self.name and isinstance(rec["after"].get("id"), int):
+                self.top = max(self.top, rec["after"]["id"])
+        return self.top
+
+
+def front_ops(table, nrows, touched, front, width):
+    """Updates and deletes of rows with ids just above front[0] (random ids
+    while it is 0)."""
+    q = h.qtable(table)
+
+    def pick(rng):
+        i = front[0] + rng.randint(1, width) if front[0] else rng.randint(1, nrows)
+        touched.add(i)
+        return i
+
+    def front_upd(cur, rng):
+        cur.execute("UPDATE %s SET k = k + 1, v = md5(v || 'f') WHERE id = %%s" % q, (pick(rng),))
+
+    def front_del(cur, rng):
+        cur.execute("DELETE FROM %s WHERE id = %%s" % q, (pick(rng),))
+
+    return [(60, front_upd), (10, front_del)]
 
 
 def hot_key_ops(table, hot, touched):
@@ -578,7 +633,7 @@ def test_incremental_snapshot_under_load(ctx):
     slot = "inc_slot"
     cdc = ctx.cdc(h.pipeline_config(cl, [T], [h.file_sink(jsonl), h.pg_sink(cl, "replica")],
                                     pipeline_id="inc", slot=slot, publication="inc_pub",
-                                    snapshot_mode="never", snapshot_chunk_rows=1500,
+                                    snapshot_mode="never", snapshot_chunk_rows=1000,
                                     status_interval_seconds=1),
                   h.platform_config(ctx.tmpdir("state")), cluster=cl)
     cdc.deploy().expect_rc(0)
@@ -591,14 +646,24 @@ def test_incremental_snapshot_under_load(ctx):
     # heavy on updates and deletes
     ops = [(w * (3 if fn.__name__ in ("upd", "dele", "multi") else 1), fn) for w, fn in ops]
     ops += hot_key_ops(T, list(range(25, nrows + 1, 50)), touched)
+    # and on the rows just after the last snapshot row delivered so far:
+    # the chunk being read right now, most likely
+    front = [0]
+    ops += front_ops(T, nrows, touched, front, 3000)
     seed = random.randrange(1 << 30)
     ctx.log("writer seed %d" % seed)
-    writers = [start_writer(ctx, cl, "src", ops, seed + i, pause=0.002) for i in range(2)]
+    # commit_delay (group commit, as busy servers use it) widens the moment in
+    # which a transaction's commit record is in the WAL but the transaction
+    # is not yet visible to new snapshots
+    group_commit = ["SET commit_delay = 2000", "SET commit_siblings = 0"]
+    writers = [start_writer(ctx, cl, "src", ops, seed + i, pause=0.002, session=group_commit)
+               for i in range(3)]
     time.sleep(1.0)
     res = cdc.command(["snapshot", cdc.pipeline_path, "--table", T]).expect_rc(0)
     assert not res.error_lines, res.describe()
 
     h.wait_log_event(proc, "snapshot.incremental_table", 60, pred=lambda d: d.get("table") == T)
+    tail = ReadTail(jsonl, T)
     commits0 = sum(w.commits for w in writers)
     samples = []
     t0 = time.monotonic()
@@ -614,6 +679,7 @@ def test_incremental_snapshot_under_load(ctx):
         if finished():
             break
         samples.append(sample)
+        front[0] = max(front[0], tail.max_read_key())
         if proc.poll() is not None:
             raise AssertionError("cdc exited during the incremental snapshot; " + proc.result().describe())
         if time.monotonic() - t0 > 170:

@@ -22,11 +22,15 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+#define GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
+
 struct pgs_mirror {
-    struct cdc_table *tab; /* owned reference */
-    char *qname;           /* quoted target table */
-    char *ins_sql;         /* upsert, or plain insert for row-identity tables */
-    char *upd_sql;         /* all columns, by old key or old row */
+    struct cdc_table *tab;    /* owned reference */
+    char *qname;              /* quoted target table */
+    char *ins_sql;            /* upsert, or plain insert for row-identity tables */
+    char *ins_n[GROUP_SIZES]; /* the same for 2^i rows, built when first needed */
+    size_t group_max;         /* rows per statement: 256, fewer for wide tables */
+    char *upd_sql;            /* all columns, by old key or old row */
     char *del_sql;
 };
 
@@ -38,6 +42,8 @@ void pgs_mirror_free(void *p)
     cdc_table_unref(m->tab);
     free(m->qname);
     free(m->ins_sql);
+    for (int i = 0; i < GROUP_SIZES; i++)
+        free(m->ins_n[i]);
     free(m->upd_sql);
     free(m->del_sql);
     free(m);
@@ -81,7 +87,7 @@ static void put_match(struct buf *b, const struct pgs_mirror *m, int first)
     buf_puts(b, " LIMIT 1)");
 }
 
-static char *build_insert(const struct pgs_mirror *m)
+static char *build_insert(const struct pgs_mirror *m, size_t rows)
 {
     const struct cdc_table *tab = m->tab;
     struct buf b = BUF_INIT;
@@ -91,10 +97,14 @@ static char *build_insert(const struct pgs_mirror *m)
             buf_puts(&b, ", ");
         put_ident(&b, tab->cols[i].name);
     }
-    buf_puts(&b, ") VALUES (");
-    for (uint16_t i = 0; i < tab->ncols; i++)
-        buf_printf(&b, "%s$%u", i ? ", " : "", i + 1u);
-    buf_putc(&b, ')');
+    buf_puts(&b, ") VALUES ");
+    unsigned p = 1;
+    for (size_t r = 0; r < rows; r++) {
+        buf_puts(&b, r ? ", (" : "(");
+        for (uint16_t i = 0; i < tab->ncols; i++)
+            buf_printf(&b, "%s$%u", i ? ", " : "", p++);
+        buf_putc(&b, ')');
+    }
     if (tab->key_unique) {
         buf_puts(&b, " ON CONFLICT (");
         bool any = false;
@@ -245,7 +255,10 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
         pgs_mirror_free(m);
         return NULL;
     }
-    m->ins_sql = build_insert(m);
+    m->ins_sql = build_insert(m, 1);
+    m->group_max = tab->ncols ? 65535u / tab->ncols : 256;
+    if (m->group_max > 256)
+        m->group_max = 256;
     m->upd_sql = build_update(m, NULL);
     m->del_sql = build_delete(m);
     strmap_put(ps->mirrors, key, m);
@@ -292,6 +305,9 @@ static bool key_changed(const struct cdc_event *ev)
     return false;
 }
 
+static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev);
+static bool groupable(const struct sink *sk, const struct cdc_event *ev);
+
 static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
@@ -299,18 +315,25 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
     bool unchanged = false;
     for (uint16_t i = 0; i < tab->ncols; i++)
         unchanged |= ev->after[i].kind == CDC_V_UNCHANGED;
-    const char **vals = pgs_vals(ps, 2u * tab->ncols);
+    bool moved = ev->before && tab->key_unique && key_changed(ev);
 
+    /* The whole new row is known: upsert it, with its neighbours when it may.
+     * When the key changed, first delete the old key's row (an UPDATE could
+     * collide with a row a resumed snapshot already brought under the new
+     * key).  Anything but a grouped upsert goes out after the group, so the
+     * mirror sees changes in stream order. */
+    if (tab->key_unique && !unchanged && !moved && groupable(sk, ev))
+        return group_add(sk, m, ev);
+    int rc = pgs_mirror_flush_group(sk);
+    if (rc)
+        return rc;
+    const char **vals = pgs_vals(ps, 2u * tab->ncols); /* after the flush: it may grow them */
     if (tab->key_unique && !unchanged) {
-        /* The whole new row is known: upsert it.  When the key changed,
-         * first delete the old key's row (an UPDATE could collide with a row
-         * a resumed snapshot already brought under the new key). */
-        if (ev->before && key_changed(ev)) {
+        if (moved) {
             int n = put_match_params(sk, ev, ev->before, vals, 0);
             if (n < 0)
                 return n;
-            int rc = pgs_send_stmt(sk, m->del_sql, n, vals, ev);
-            if (rc)
+            if ((rc = pgs_send_stmt(sk, m->del_sql, n, vals, ev)))
                 return rc;
         }
         for (uint16_t i = 0; i < tab->ncols; i++)
@@ -336,7 +359,7 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
     for (uint16_t i = 0; i < tab->ncols; i++)
         if (!skip || !skip[i])
             vals[n++] = val_text(ev, &ev->after[i]);
-    int rc = put_match_params(sk, ev, old, vals, n);
+    rc = put_match_params(sk, ev, old, vals, n);
     if (rc >= 0)
         rc = pgs_send_stmt(sk, sql, rc, vals, ev);
     if (skip) {
@@ -344,6 +367,93 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
         free(sql);
     }
     return rc;
+}
+
+/* Sends group rows [from, from + 2^i) as one statement. */
+static int send_rows(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
+{
+    struct pgsink *ps = sk->priv;
+    size_t rows = (size_t)1 << i;
+    uint16_t nc = m->tab->ncols;
+    if (!m->ins_n[i])
+        m->ins_n[i] = build_insert(m, rows);
+    const char **vals = pgs_vals(ps, rows * nc);
+    for (size_t r = 0; r < rows; r++) {
+        const struct cdc_event *ev = ps->grp[from + r];
+        for (uint16_t c = 0; c < nc; c++)
+            vals[r * nc + c] = val_text(ev, &ev->after[c]);
+    }
+    int rc = pgs_send_stmt(sk, m->ins_n[i], (int)(rows * nc), vals, ps->grp[from + rows - 1]);
+    if (rc == 0 && rows > 1)
+        pgs_mark_group(sk, ps->grp[from + rows - 1]);
+    return rc;
+}
+
+int pgs_mirror_flush_group(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    if (!ps || ps->ngrp == 0)
+        return 0;
+    struct pgs_mirror *m = ps->grp_mirror;
+    size_t n = ps->ngrp, from = 0;
+    ps->ngrp = 0;
+    strmap_free(ps->grp_keys, NULL);
+    ps->grp_keys = NULL;
+    /* Largest powers of two first: at most nine shapes per table. */
+    for (int i = GROUP_SIZES - 1; i >= 0 && from < n; i--) {
+        size_t rows = (size_t)1 << i;
+        while (n - from >= rows) {
+            int rc = send_rows(sk, m, from, i);
+            if (rc)
+                return rc;
+            from += rows;
+        }
+    }
+    return 0;
+}
+
+/* Queues an insert (or a whole-row upsert) to go out with its neighbours.
+ * A key already in the group starts a new one: one statement must not touch
+ * the same row twice. */
+static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    int rc;
+    if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= m->group_max) &&
+        (rc = pgs_mirror_flush_group(sk)))
+        return rc;
+    if (m->tab->key_unique) {
+        buf_reset(&ps->grp_key);
+        for (uint16_t i = 0; i < m->tab->ncols; i++) {
+            if (!m->tab->cols[i].key)
+                continue;
+            const struct cdc_val *v = &ev->after[i];
+            buf_putc(&ps->grp_key, (char)('0' + v->kind));
+            if (v->kind == CDC_V_TEXT)
+                buf_put(&ps->grp_key, cdc_val_ptr(ev, v), v->len);
+            buf_putc(&ps->grp_key, '\x1f');
+        }
+        const char *key = ps->grp_key.p ? ps->grp_key.p : "";
+        if (ps->grp_keys && strmap_get(ps->grp_keys, key) && (rc = pgs_mirror_flush_group(sk)))
+            return rc;
+        if (!ps->grp_keys)
+            ps->grp_keys = strmap_new();
+        strmap_put(ps->grp_keys, key, (void *)1);
+    }
+    if (ps->ngrp == ps->capgrp) {
+        ps->capgrp = ps->capgrp ? 2 * ps->capgrp : 256;
+        ps->grp = xrealloc(ps->grp, ps->capgrp * sizeof *ps->grp);
+    }
+    ps->grp_mirror = m;
+    ps->grp[ps->ngrp++] = ev;
+    return 0;
+}
+
+/* Whether ev may share a statement with its neighbours: not while going one
+ * by one to find a row the destination refused. */
+static bool groupable(const struct sink *sk, const struct cdc_event *ev)
+{
+    return sk->single_until.lsn == 0 || ev->snapshot || cdc_pos_cmp(ev->pos, sk->single_until) > 0;
 }
 
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
@@ -360,6 +470,13 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
         ps->warned_nokey = true;
         return 0;
     }
+    if ((ev->op == CDC_OP_INSERT || ev->op == CDC_OP_READ) && groupable(sk, ev))
+        return group_add(sk, m, ev);
+    if (ev->op == CDC_OP_UPDATE)
+        return apply_update(sk, m, ev);
+    int grc = pgs_mirror_flush_group(sk);
+    if (grc)
+        return grc;
     const char **vals = pgs_vals(ps, 2u * tab->ncols);
     switch (ev->op) {
     case CDC_OP_INSERT:
@@ -367,8 +484,6 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
         for (uint16_t i = 0; i < tab->ncols; i++)
             vals[i] = val_text(ev, &ev->after[i]);
         return pgs_send_stmt(sk, m->ins_sql, tab->ncols, vals, ev);
-    case CDC_OP_UPDATE:
-        return apply_update(sk, m, ev);
     case CDC_OP_DELETE: {
         if (!ev->before)
             return sink_set_error(sk, SINK_ERR_PERMANENT, "table %s.%s: delete without old key",

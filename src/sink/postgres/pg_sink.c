@@ -57,7 +57,7 @@ static void pend_push(struct pgsink *ps, enum pgs_kind kind, uint64_t seq,
         ps->cappend = ps->cappend ? 2 * ps->cappend : 256;
         ps->pend = xrealloc(ps->pend, ps->cappend * sizeof *ps->pend);
     }
-    ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, seq, ev};
+    ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, false, seq, ev};
 }
 
 static int conn_error(struct sink *sk, const char *what)
@@ -107,6 +107,13 @@ int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind, const s
 }
 
 /* Names the event behind a failed statement, for the error message. */
+void pgs_mark_group(struct sink *sk, const struct cdc_event *last)
+{
+    struct pgsink *ps = sk->priv;
+    ps->pend[ps->npend - 1].group = true;
+    ps->pend[ps->npend - 1].ev = last;
+}
+
 static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
 {
     if (!ev || !ev->tab) {
@@ -170,7 +177,7 @@ int pgs_drain(struct sink *sk)
 PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals)
 {
     struct pgsink *ps = sk->priv;
-    if (pgs_drain(sk) != 0)
+    if (pgs_mirror_flush_group(sk) != 0 || pgs_drain(sk) != 0)
         return NULL;
     if (!PQexitPipelineMode(ps->conn)) {
         conn_error(sk, "cannot leave pipeline mode");
@@ -210,6 +217,9 @@ static int begin_dbtxn(struct sink *sk)
 static int send_commit(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
+    int grc = pgs_mirror_flush_group(sk);
+    if (grc)
+        return grc;
     if (ps->has_ckpt) {
         char lsn[24], idx[24];
         snprintf(lsn, sizeof lsn, "%" PRId64, (int64_t)ps->ckpt_pos.lsn);
@@ -436,9 +446,12 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         }
     }
     if (rc == 0)
+        rc = pgs_mirror_flush_group(sk);
+    if (rc == 0)
         rc = pgs_drain(sk);
     else
         pgs_drain(sk); /* keep the first error; the connection is reset anyway */
+    ps->ngrp = 0;
     if (n)
         ps->given_seq = evs[n - 1]->seq;
     return rc;
@@ -472,6 +485,9 @@ static void pgs_close(struct sink *sk)
         PQfinish(ps->conn); /* an open transaction rolls back */
     strmap_free(ps->stmts, free_name);
     strmap_free(ps->mirrors, pgs_mirror_free);
+    strmap_free(ps->grp_keys, NULL);
+    free(ps->grp);
+    buf_fini(&ps->grp_key);
     free(ps->ckpt_table);
     free(ps->events_table);
     free(ps->pend);

@@ -17,6 +17,7 @@ enum pgs_kind { PGS_BEGIN, PGS_STMT, PGS_PREPARE, PGS_CKPT, PGS_COMMIT, PGS_DDL 
 /* One result the pipeline owes us, in send order. */
 struct pgs_pending {
     uint8_t kind;               /* enum pgs_kind */
+    bool group;                 /* PGS_STMT: a multi-row statement ending with ev */
     uint64_t seq;               /* PGS_COMMIT: the marker made durable by it */
     const struct cdc_event *ev; /* PGS_STMT: the event applied (borrowed during write) */
 };
@@ -48,6 +49,14 @@ struct pgsink {
     const char **vals; /* parameter scratch */
     size_t capvals;
     bool warned_nokey;
+    /* Replica inserts and whole-row upserts of one table waiting to go out
+     * as one multi-row statement (borrowed events: flushed before write()
+     * returns, and before any other statement). */
+    struct pgs_mirror *grp_mirror;
+    const struct cdc_event **grp;
+    size_t ngrp, capgrp;
+    struct strmap *grp_keys;
+    struct buf grp_key;
 };
 
 /* Sends a statement by name (preparing `sql` under a new name the first time
@@ -66,6 +75,10 @@ const char **pgs_vals(struct pgsink *ps, size_t n);
 
 /* Replica mode: applies one change event to its mirror table. */
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev);
+/* Sends the rows waiting to go out together (no-op when none). */
+int pgs_mirror_flush_group(struct sink *sk);
+/* Marks the statement just sent as a multi-row one ending with ev. */
+void pgs_mark_group(struct sink *sk, const struct cdc_event *last);
 void pgs_mirror_free(void *mirror);
 
 #endif
