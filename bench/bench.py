@@ -14,7 +14,8 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_LAT_RATES=a,b   offered loads in rows/s (default 10000,50000)
   BENCH_LAT_TXN_ROWS=N  rows per transaction of the latency load (default: rate / 1000,
                         i.e. 1,000 transactions/s: 10 rows at 10k rows/s, 50 at 50k)
-  BENCH_PROFILE=1       also record a CPU profile of cdc during one file drain
+  BENCH_PROFILE=1       also record a CPU profile of cdc during one file drain of the
+                        batched and of the single-row backlog
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
@@ -444,7 +445,7 @@ class Bench:
         self.n = 0
         self.ncpu = os.cpu_count()
         self.webhook_status = None
-        self.prof = None
+        self.prof = []  # (backlog, profile) pairs
 
     # ---------------- helpers
 
@@ -869,8 +870,8 @@ class Bench:
                 bl.setdefault("mirror", []).append(self.m_mirror(bl))
                 if self.webhook_status is None:
                     bl.setdefault("webhook", []).append(self.m_webhook(bl))
-            if PROFILE and name == "batch":
-                self.prof = self.profile(bl)
+            if PROFILE and name in ("batch", "single"):
+                self.prof.append((bl, self.profile(bl)))
             # The template pins WAL and catalog rows: not needed any more.
             self.drop_slot(bl["tmpl"])
 
@@ -1053,11 +1054,13 @@ class Bench:
             L.extend(self.drain_table(bl))
         if self.lat:
             L.extend(self.latency_table())
-        if prof:
-            res, sections = prof
+        for bl, p in prof:
+            if not p:
+                continue
+            res, sections = p
             w("")
             w("PROFILE of cdc during one file drain of %s (%.2f s under perf, not a timed run)"
-              % (self.backlogs[0]["title"], res["seconds"]))
+              % (bl["title"], res["seconds"]))
             for title, rows in sections:
                 w("  " + title)
                 for r in rows:

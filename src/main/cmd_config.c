@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "main/cli.h"
+#include "sink/sink.h"
 #include "util/log.h"
 
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg)
@@ -100,8 +101,7 @@ int cmd_validate(const struct command *cmd, int argc, char **argv)
     rc = cli_check_supported(cfg);
     for (size_t i = 0; i < cfg->nsinks && !rc; i++) {
         const struct sink_cfg *s = &cfg->sinks[i];
-        if (s->enabled && (s->sink_type == SINK_ICEBERG || s->sink_type == SINK_KAFKA ||
-                           s->sink_type == SINK_WEBHOOK)) {
+        if (s->enabled && !sink_ops_find(s->sink_type)) {
             fprintf(stderr,
                     "error: %s:%d: sinks[%zu].sink_type: %s sinks are not implemented in this "
                     "version of cdc\n",
