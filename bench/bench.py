@@ -20,6 +20,7 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
   BENCH_ONLY=drain|latency   run one part only (default: both)
+  BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
                         (for work on the sink itself; normally its rows then say n/a)
 """
@@ -68,6 +69,7 @@ KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 JSON_OUT = os.environ.get("BENCH_JSON", "")
 ONLY = os.environ.get("BENCH_ONLY", "").strip()
 FORCE_WEBHOOK = os.environ.get("BENCH_WEBHOOK", "") not in ("", "0")
+WEBHOOK_BATCH = max(1, env_int("BENCH_WEBHOOK_BATCH", 100))
 
 
 def txn_rows(rate):
@@ -650,7 +652,8 @@ class Bench:
 
     def webhook_sink(self, port):
         return ["  - sink_id: hook", "    sink_type: webhook", "    webhook:",
-                "      url: http://127.0.0.1:%d/cdc" % port]
+                "      url: http://127.0.0.1:%d/cdc" % port,
+                "      batch_size: %d" % WEBHOOK_BATCH]
 
     def check_webhook(self):
         path, plat = self.pipeline("webhook_check", self.webhook_sink(9))
@@ -1080,7 +1083,7 @@ class Bench:
                 ("cdc -> file (fsync'd batches)", "file", "ratio")]
         if bl["name"] != "bigtxn":
             rows += [("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"),
-                     ("cdc -> webhook", "webhook", None)]
+                     ("cdc -> webhook (batch_size %d)" % WEBHOOK_BATCH, "webhook", None)]
         for label, kind, goal in rows:
             if kind == "webhook" and self.webhook_status is not None:
                 w("  %-34s %s" % (label, self.webhook_status))
@@ -1125,6 +1128,8 @@ class Bench:
           % LAT_SECONDS)
         w("  file: arrival = the line can be read from the file (inotify tailer, microsecond "
           "clock); lag = pgbench's schedule lag")
+        w("  webhook: arrival = the receiver has read the whole request carrying the row "
+          "(batch_size %d)" % WEBHOOK_BATCH)
         w("  cpu in cores while the load ran: cdc, the walsender, the whole machine")
         fmt = "  %-8s %8s %8s %9s %7s %7s %7s %7s %7s  %-20s %5s %5s %5s"
         w(fmt % ("sink", "offered", "rows/txn", "achieved", "p50 ms", "p99 ms", "p99.9", "max ms",

@@ -1,4 +1,4 @@
-/* pgo-recv CONNINFO SLOT PUBLICATION ENDPOS: the "limit" client.
+/* pgo-recv CONNINFO SLOT PUBLICATION ENDPOS [LOWAT]: the "limit" client.
  *
  * Streams a logical slot with exactly the options cdc uses (pgoutput
  * protocol 2, streaming on, messages on), receives every message, counts
@@ -7,12 +7,21 @@
  * 0/16B3748), or at a keepalive reporting the server has sent everything up
  * to ENDPOS, the same condition under which `cdc run --stop-at-lsn` stops.
  * Prints one line of key=value counts on stdout.  CONNINFO must include
- * replication=database. */
+ * replication=database.
+ *
+ * LOWAT (bytes, default 0): 0 reads every message as soon as it arrives.
+ * Otherwise the socket's SO_RCVLOWAT is set to it, so that the client wakes
+ * up only once that much has arrived (or after 5 ms), as a consumer that is
+ * busy with the previous batch would: the server then sends into a socket
+ * whose reader is not waiting, which costs it less per message. */
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/socket.h>
 
 #include <libpq-fe.h>
 
@@ -59,17 +68,18 @@ static int send_status(PGconn *conn, uint64_t lsn)
     put_u64(msg + 17, lsn);
     put_u64(msg + 25, (uint64_t)now_pg_us());
     msg[33] = 0;
-    if (PQputCopyData(conn, msg, sizeof msg) != 1 || PQflush(conn) != 0)
+    if (PQputCopyData(conn, msg, sizeof msg) != 1 || PQflush(conn) < 0)
         return -1;
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s CONNINFO SLOT PUBLICATION ENDPOS\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s CONNINFO SLOT PUBLICATION ENDPOS [LOWAT]\n", argv[0]);
         return 2;
     }
+    int lowat = argc == 6 ? atoi(argv[5]) : 0;
     unsigned hi, lo;
     if (sscanf(argv[4], "%X/%X", &hi, &lo) != 2) {
         fprintf(stderr, "%s: bad ENDPOS %s\n", argv[0], argv[4]);
@@ -99,6 +109,12 @@ int main(int argc, char **argv)
     }
     PQclear(res);
     double t_stream = mono_s();
+    if (lowat > 0 &&
+        (setsockopt(PQsocket(conn), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0 ||
+         PQsetnonblocking(conn, 1) != 0)) {
+        fprintf(stderr, "%s: cannot set SO_RCVLOWAT\n", argv[0]);
+        return 1;
+    }
 
     /* counts by pgoutput message type */
     unsigned long long types[256] = {0};
@@ -107,7 +123,17 @@ int main(int argc, char **argv)
     const char *why = "end";
     for (;;) {
         char *buf = NULL;
-        int n = PQgetCopyData(conn, &buf, 0);
+        int n = PQgetCopyData(conn, &buf, lowat > 0);
+        if (n == 0) {
+            /* lowat mode: nothing complete buffered; wait for LOWAT bytes */
+            struct pollfd pf = {.fd = PQsocket(conn), .events = POLLIN};
+            poll(&pf, 1, 5);
+            if (PQconsumeInput(conn) == 0) {
+                fprintf(stderr, "%s: %s", argv[0], PQerrorMessage(conn));
+                return 1;
+            }
+            continue;
+        }
         if (n == -1) {
             why = "server-ended";
             break;
@@ -148,8 +174,9 @@ int main(int argc, char **argv)
     unsigned long long rows = types['I'] + types['U'] + types['D'];
     printf("stop=%s rows=%llu inserts=%llu updates=%llu deletes=%llu begins=%llu commits=%llu "
            "stream_starts=%llu stream_commits=%llu relations=%llu frames=%llu keepalives=%llu "
-           "bytes=%llu connect_s=%.4f stream_s=%.4f\n",
+           "bytes=%llu lowat=%d connect_s=%.4f stream_s=%.4f\n",
            why, rows, types['I'], types['U'], types['D'], types['B'], types['C'], types['S'],
-           types['c'], types['R'], frames, keepalives, bytes, t_stream - t0, t_end - t_stream);
+           types['c'], types['R'], frames, keepalives, bytes, lowat, t_stream - t0,
+           t_end - t_stream);
     return 0;
 }

@@ -42,7 +42,11 @@ cc $CFLAGS -o "$work/bin/webhook_rx" bench/webhook_rx.c bench/latency.c
 cc $CFLAGS $(pkg-config --cflags libpq) -o "$work/bin/pgo_recv" bench/pgo_recv.c \
   $(pkg-config --libs libpq)
 
+# Measure a copy: the binary in the tree may be rebuilt while the bench runs.
+cp "$CDC_BIN" "$work/bin/cdc"
+"$work/bin/cdc" --version >/dev/null || { echo "bench: $CDC_BIN does not run" >&2; exit 1; }
+
 # From here on bench.py owns $work: it removes it (and stops every cluster
 # and process it started) when it ends, however it ends.
 trap - EXIT
-exec /usr/bin/python3 bench/bench.py --cdc "$CDC_BIN" --helpers "$work/bin" --work "$work"
+exec /usr/bin/python3 bench/bench.py --cdc "$work/bin/cdc" --helpers "$work/bin" --work "$work"

@@ -8,6 +8,7 @@
 #include "pg/pgconn.h"
 #include "source/pg/copytext.h"
 #include "source/pg/isnap.h"
+#include "source/pg/xidsnap.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -54,6 +55,7 @@ struct isnap {
     size_t nrows, caprows;
     struct strmap *by_key; /* key text -> row index + 1 */
     char *chunk_last_key;  /* literal of the chunk's last row, NULL if empty */
+    struct xidsnap snap;   /* the read's snapshot: which transactions its rows reflect */
 
     struct pending *pend;
     size_t npend, cappend;
@@ -186,6 +188,7 @@ void isnap_free(struct isnap *is)
     drop_pending(is);
     free(is->pend);
     free(is->rows);
+    xidsnap_fini(&is->snap);
     free_queue(is);
     free(is->sig_schema);
     free(is->sig_name);
@@ -311,7 +314,13 @@ static void drop_key(struct isnap *is, const struct cdc_event *ev, const struct 
 
 void isnap_on_change(struct isnap *is, const struct cdc_event *ev)
 {
-    if (is->state != S_OPEN || !same_table(ev->tab, is->tab))
+    if ((is->state != S_OPEN && is->state != S_WAIT_OPEN) || !same_table(ev->tab, is->tab))
+        return;
+    /* Inside the window every change wins over the read row (DBLog); before
+     * it, changes the read could not see do too: a commit record can precede
+     * the low watermark while its transaction is not yet visible to a
+     * snapshot taken after it. */
+    if (is->state != S_OPEN && xidsnap_sees(&is->snap, ev->xid))
         return;
     if (ev->op == CDC_OP_TRUNCATE) {
         for (size_t i = 0; i < is->nrows; i++)
@@ -510,9 +519,23 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     char *sql = xasprintf("COPY (SELECT %s FROM %s %s ORDER BY %s LIMIT %" PRId64 ") TO STDOUT",
                           is->cols, is->qname, where, is->keys, limit);
     free(where);
-    PGresult *res = PQexec(conn, sql);
-    free(sql);
     char e[512];
+    /* One snapshot for the read and for knowing what it saw. */
+    PGresult *res =
+        pgconn_exec(conn, e, sizeof e, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    PQclear(res);
+    if (res)
+        res = pgconn_exec(conn, e, sizeof e, "SELECT pg_current_snapshot()::text", 0, NULL);
+    if (!res) {
+        free(sql);
+        PQclear(pgconn_exec(conn, e, sizeof e, "ROLLBACK", 0, NULL));
+        return cdc_fail(err, errlen, CDC_ECONN, "incremental snapshot of %s: %s", is->table, e);
+    }
+    xidsnap_fini(&is->snap);
+    xidsnap_parse(&is->snap, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = PQexec(conn, sql);
+    free(sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         pgconn_result_error(res, e, sizeof e);
         PQclear(res);
@@ -564,6 +587,10 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     }
     if (!rc && is->nrows > 0 && (int64_t)is->nrows == limit)
         is->chunk_last_key = key_literal(conn, is->rows[is->nrows - 1]);
+    res = pgconn_exec(conn, e, sizeof e, "COMMIT", 0, NULL);
+    if (!res && !rc)
+        rc = cdc_fail(err, errlen, CDC_ECONN, "incremental snapshot of %s: %s", is->table, e);
+    PQclear(res);
     return rc;
 }
 
@@ -620,6 +647,7 @@ int isnap_step(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     if (!rc)
         rc = write_watermark(is, conn, is->close_id, "snapshot-window-close", err, errlen);
     if (rc) {
+        PQclear(PQexec(conn, "ROLLBACK")); /* if the read's transaction is still open */
         drop_rows(is);
         is->state = S_IDLE;
         return rc;

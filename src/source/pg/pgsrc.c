@@ -16,6 +16,7 @@
 #include "source/pg/relcache.h"
 #include "source/pg/snapshot.h"
 #include "source/pg/spill.h"
+#include "source/pg/xidsnap.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -26,6 +27,14 @@
 #define PUSH_BATCH       512
 #define PUSH_BATCH_BYTES (256u << 10) /* events held before a push, by size too */
 #define HEARTBEAT_PREFIX "cdc_heartbeat"
+
+/* A table rebuilt by a resumed snapshot: its changes committed before
+ * `until` by transactions the rebuild's snapshot saw are already in its rows. */
+struct fold_rule {
+    char *schema, *name;
+    struct xidsnap snap;
+    uint64_t until; /* WAL position when the snapshot was taken */
+};
 
 /* Per-table change counter within one transaction (data_collection_order). */
 struct table_count {
@@ -50,6 +59,8 @@ struct pgsrc {
     struct relcache *rels;
     struct spill *spill;
     struct isnap *isnap; /* incremental snapshots; NULL when unavailable */
+    struct fold_rule *folds;
+    size_t nfolds;
     uint64_t start_lsn;
 
     /* transaction being decoded */
@@ -335,6 +346,65 @@ static bool is_signal_table(const struct pgsrc *src, const struct cdc_table *tab
            strcmp(tab->name, isnap_signal_name(src->isnap)) == 0;
 }
 
+/* Whether a change of tab in the current transaction is already in rows a
+ * rebuild read (see struct fold_rule). */
+static bool folded(const struct pgsrc *src, const struct cdc_table *tab)
+{
+    for (size_t i = 0; i < src->nfolds; i++) {
+        const struct fold_rule *f = &src->folds[i];
+        if (src->commit_lsn < f->until && strcmp(f->schema, tab->schema) == 0 &&
+            strcmp(f->name, tab->name) == 0 && xidsnap_sees(&f->snap, src->xid))
+            return true;
+    }
+    return false;
+}
+
+static void free_folds(struct pgsrc *src)
+{
+    for (size_t i = 0; i < src->nfolds; i++) {
+        free(src->folds[i].schema);
+        free(src->folds[i].name);
+        xidsnap_fini(&src->folds[i].snap);
+    }
+    free(src->folds);
+    src->folds = NULL;
+    src->nfolds = 0;
+}
+
+/* Loads the fold rules of the initial snapshot `id` (lines "table TAB
+ * snapshot TAB lsn"). */
+static int load_folds(struct pgsrc *src, const char *id, char *err, size_t errlen)
+{
+    free_folds(src);
+    char *key = xasprintf("snapshot.%s.folds", id);
+    char *v = NULL;
+    int rc = store_kv_get(src->store, key, &v, err, errlen);
+    free(key);
+    if (rc || !v)
+        return rc;
+    char *save = NULL;
+    for (char *line = strtok_r(v, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *t2 = strchr(line, '\t');
+        char *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+        if (!t3)
+            continue;
+        *t2 = *t3 = '\0';
+        struct fold_rule f = {0};
+        if (config_split_table(line, &f.schema, &f.name) != 0 ||
+            xidsnap_parse(&f.snap, t2 + 1) != 0 || pgconn_parse_lsn(t3 + 1, &f.until) != 0) {
+            free(f.schema);
+            free(f.name);
+            xidsnap_fini(&f.snap);
+            continue;
+        }
+        src->folds = xrealloc(src->folds, (src->nfolds + 1) * sizeof *src->folds);
+        src->folds[src->nfolds++] = f;
+        log_info("source.fold_rule", "table=%s until=%s", line, t3 + 1);
+    }
+    free(v);
+    return 0;
+}
+
 static int on_change(struct pgsrc *src, const struct pgo_msg *m)
 {
     bool captured = false;
@@ -348,6 +418,8 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     if (!src->in_txn)
         return cdc_fail(src->err, sizeof src->err, CDC_EINVAL,
                         "pgoutput sent a change outside a transaction");
+    if (src->nfolds && folded(src, tab))
+        return 0;
     bool before = m->change.old_kind != 0;
     bool after = m->type != PGO_DELETE;
     size_t cap = (before ? m->change.old.len : 0) + (after ? m->change.new.len : 0);
@@ -376,7 +448,7 @@ static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
     for (uint32_t i = 0; i < m->truncate.nrels; i++) {
         bool captured = false;
         struct cdc_table *tab = relcache_get(src->rels, pgo_truncate_relid(m, i), &captured);
-        if (!tab || !captured)
+        if (!tab || !captured || (src->nfolds && folded(src, tab)))
             continue;
         struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0);
         if (src->isnap)
@@ -761,7 +833,16 @@ static int prepare_snapshot(struct pgsrc *src, const struct pgslot_info *info, c
     } else {
         src->start_lsn = info->confirmed_flush;
     }
-    if (mode == SNAPSHOT_NO_DATA && !done) {
+    if (mode == SNAPSHOT_NO_DATA) {
+        /* Schema only: every table counts as snapshotted, now and when added
+         * later, so switching to another mode does not read old rows. */
+        for (size_t i = 0; i < cfg->source.ntables && !rc; i++) {
+            char *key = xasprintf("%s%s", SNAP_KEY_TABLE, cfg->source.tables[i]);
+            rc = store_kv_put(src->store, key, "no_data", err, errlen);
+            free(key);
+        }
+        if (rc || done)
+            return rc;
         char v[64];
         snprintf(v, sizeof v, "done none %llu", (unsigned long long)src->start_lsn);
         return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
@@ -920,7 +1001,8 @@ static int run_snapshot(struct pgsrc *src, char *err, size_t errlen)
         return rc;
     char v[96];
     snprintf(v, sizeof v, "done %s %llu", src->snap_id, (unsigned long long)src->start_lsn);
-    return store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
+    rc = store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
+    return rc ? rc : load_folds(src, src->snap_id, err, errlen);
 }
 
 uint64_t pgsrc_start_lsn(const struct pgsrc *src)
@@ -976,6 +1058,18 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
     uint64_t from = src->start_lsn;
     int64_t backoff_us = 0;
     int rc = 0;
+    if (!src->snap_id) {
+        /* Rebuilt tables' rules outlive the snapshot until the stream passes
+         * them: load those of the last initial snapshot. */
+        char *state = NULL;
+        char id[64];
+        if (store_kv_get(src->store, SNAP_KEY_INITIAL, &state, err, errlen) == 0 && state &&
+            sscanf(state, "done %63s", id) == 1 && strcmp(id, "none") != 0)
+            rc = load_folds(src, id, err, errlen);
+        free(state);
+        if (rc)
+            return rc;
+    }
     if (src->snap_id) {
         rc = run_snapshot(src, err, errlen);
         if (rc == CDC_ESTOP)
@@ -1175,6 +1269,7 @@ void pgsrc_close(struct pgsrc *src)
     for (size_t i = 0; i < src->npend; i++)
         cdc_event_unref(src->pend[i]);
     isnap_free(src->isnap);
+    free_folds(src);
     relcache_free(src->rels);
     spill_free(src->spill);
     if (src->snap_exporter)

@@ -29,12 +29,13 @@ struct stab {
     uint64_t estimate;     /* rows expected */
     atomic_uint_fast64_t rows;
     unsigned nchunks, ndone;
+    bool fold; /* no unique key, resumed: read again in full after a truncate */
 };
 
 struct chunk {
     unsigned t;        /* index into tables */
     unsigned no;       /* chunk number within its table's plan */
-    uint64_t seq_base; /* position idx base: (table chunk sequence << 32) */
+    uint64_t seq_base; /* position idx base of the current read: (sequence << 32) */
     char *pred;        /* SQL predicate selecting the chunk's rows */
     bool done;         /* durable in every sink (as recorded) */
 };
@@ -50,6 +51,10 @@ struct snap {
     size_t next; /* next chunk to hand out */
     atomic_bool failed;
     unsigned gen; /* bumped by a rewind: marks of older chunk reads are void */
+    /* Resuming: the readers' shared snapshot ("xmin:xmax:xip,…") and the WAL
+     * position when it was taken, for fold rules. */
+    char resume_snapshot[4096];
+    char resume_lsn[32];
     char err[512];
     int64_t started_us;
     int64_t wall_start_us;
@@ -270,29 +275,14 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
         if (!plan) {
             struct buf b = BUF_INIT;
             rc = plan_table(s, conn, st, &b, err, errlen);
-            /* The table's chunk numbers continue from earlier snapshots, so
-             * snapshot rows get positions no other snapshot used. */
-            char *ckey = xasprintf("snapshot.chunkseq.%s", tables[i]);
-            char *prev = NULL;
-            if (!rc)
-                rc = store_kv_get(ctx->store, ckey, &prev, err, errlen);
-            uint64_t base = prev ? strtoull(prev, NULL, 10) : 0;
-            size_t lines = 0;
-            for (size_t k = 0; k < b.len; k++)
-                lines += b.p[k] == '\n';
-            char num[32];
-            snprintf(num, sizeof num, "%" PRIu64, base + lines);
-            if (!rc)
-                rc = store_kv_put(ctx->store, ckey, num, err, errlen);
+            /* First line: the row estimate; then one predicate per chunk. */
             struct buf full = BUF_INIT;
-            buf_printf(&full, "%" PRIu64 " %" PRIu64 "\n", base, st->estimate);
+            buf_printf(&full, "0 %" PRIu64 "\n", st->estimate);
             if (b.len)
                 buf_put(&full, b.p, b.len);
             if (!rc)
                 rc = store_kv_put(ctx->store, pkey, full.p, err, errlen);
             plan = full.p;
-            free(prev);
-            free(ckey);
             buf_fini(&b);
             if (rc) {
                 free(plan);
@@ -301,16 +291,14 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
             }
         }
         free(pkey);
-        /* First line: chunk sequence base and row estimate; then predicates. */
         char *save = NULL;
         char *line = strtok_r(plan, "\n", &save);
-        uint64_t base = 0, est = 0;
-        if (line && sscanf(line, "%" SCNu64 " %" SCNu64, &base, &est) == 2)
+        uint64_t unused = 0, est = 0;
+        if (line && sscanf(line, "%" SCNu64 " %" SCNu64, &unused, &est) == 2)
             st->estimate = est;
         while ((line = strtok_r(NULL, "\n", &save))) {
             add_chunk(s, (unsigned)i, xstrdup(line));
             struct chunk *c = &s->c[s->nc - 1];
-            c->seq_base = (base + c->no) << 32;
             char *dkey = key_of(s->id, "done", tables[i], c->no);
             char *v = NULL;
             rc = store_kv_get(ctx->store, dkey, &v, err, errlen);
@@ -359,6 +347,29 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
 
 /* Reads one chunk with COPY and pushes its rows; marks the chunk with the
  * tracker so it is recorded once every sink holds it. */
+/* Every read of a chunk gets its own sequence number, so its rows' positions
+ * (event-log keys) never collide with an earlier, partial read of it: a read
+ * after a resume or a rewind may see other rows in another order. */
+static int next_chunk_seq(struct snap *s, const struct stab *st, uint64_t *seq)
+{
+    char err[256];
+    char *key = xasprintf("snapshot.chunkseq.%s", st->configured);
+    char *v = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = store_kv_get(s->ctx->store, key, &v, err, sizeof err);
+    *seq = v ? strtoull(v, NULL, 10) : 0;
+    char num[32];
+    snprintf(num, sizeof num, "%" PRIu64, *seq + 1);
+    if (!rc)
+        rc = store_kv_put(s->ctx->store, key, num, err, sizeof err);
+    pthread_mutex_unlock(&s->mu);
+    free(v);
+    free(key);
+    if (rc)
+        fail_snap(s, st->configured, err);
+    return rc;
+}
+
 static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
 {
     pthread_mutex_lock(&s->mu);
@@ -366,6 +377,10 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
     pthread_mutex_unlock(&s->mu);
     struct chunk *c = &s->c[ci];
     struct stab *st = &s->t[c->t];
+    uint64_t seq;
+    if (next_chunk_seq(s, st, &seq) != 0)
+        return CDC_ERR;
+    c->seq_base = seq << 32;
     char *sql =
         xasprintf("COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", st->cols, st->qname, c->pred);
     PGresult *res = PQexec(conn, sql);
@@ -535,6 +550,80 @@ static void serve_rewind(struct snap *s, uint32_t gen)
              log_q("chunks not yet durable in every sink are read again"));
 }
 
+/* Resuming: a table without a unique key cannot take a fresh read of some
+ * chunks on top of rows already delivered, nor the stream's replay of
+ * changes the fresh read already shows.  It is rebuilt: a truncate event,
+ * every chunk read again (one shared snapshot), and a fold rule, stored for
+ * the source, that drops its changes by transactions that snapshot saw. */
+static int fold_keyless(struct snap *s, char *err, size_t errlen)
+{
+    struct buf rules = BUF_INIT;
+    int rc = 0;
+    for (size_t t = 0; t < s->nt && !rc; t++) {
+        struct stab *st = &s->t[t];
+        if (st->tab->key_unique || st->ndone == st->nchunks)
+            continue;
+        st->fold = true;
+        st->ndone = 0;
+        for (size_t i = 0; i < s->nc; i++) {
+            if (s->c[i].t != t || !s->c[i].done)
+                continue;
+            s->c[i].done = false;
+            char *dkey = key_of(s->id, "done", st->configured, s->c[i].no);
+            rc = store_kv_delete_prefix(s->ctx->store, dkey, err, errlen);
+            free(dkey);
+        }
+        buf_printf(&rules, "%s\t%s\t%s\n", st->configured, s->resume_snapshot, s->resume_lsn);
+        /* Clear what earlier attempts delivered, ahead of the rows. */
+        uint64_t seq = 0, last;
+        if (!rc && next_chunk_seq(s, st, &seq) != 0)
+            rc = cdc_fail(err, errlen, CDC_EIO, "%s", s->err);
+        if (rc)
+            break;
+        struct cdc_event *ev = cdc_event_new(0, 0, 0);
+        ev->op = CDC_OP_TRUNCATE;
+        ev->snapshot = true;
+        cdc_table_ref(st->tab);
+        ev->tab = st->tab;
+        ev->pos = (struct cdc_pos){s->ctx->lsn, seq << 32};
+        ev->lsn = s->ctx->lsn;
+        ev->commit_ts = ev->emit_ts = clock_wall_us();
+        if (s->ctx->emit(s->ctx->emit_arg, &ev, 1, &last) != 0)
+            rc = CDC_ESTOP;
+        log_info("snapshot.rebuild", "table=%s reason=%s", st->configured,
+                 log_q("resumed without a unique key: truncated and read again in full"));
+    }
+    if (!rc && rules.len) {
+        char *key = xasprintf("snapshot.%s.folds", s->id);
+        char *prev = NULL;
+        rc = store_kv_get(s->ctx->store, key, &prev, err, errlen);
+        struct buf all = BUF_INIT;
+        /* Keep rules of tables not rebuilt now; replace the others. */
+        if (!rc && prev) {
+            char *save = NULL;
+            for (char *line = strtok_r(prev, "\n", &save); line;
+                 line = strtok_r(NULL, "\n", &save)) {
+                size_t tl = strcspn(line, "\t");
+                bool replaced = false;
+                for (size_t t = 0; t < s->nt; t++)
+                    if (s->t[t].fold && strlen(s->t[t].configured) == tl &&
+                        strncmp(s->t[t].configured, line, tl) == 0)
+                        replaced = true;
+                if (!replaced)
+                    buf_printf(&all, "%s\n", line);
+            }
+        }
+        buf_put(&all, rules.p, rules.len);
+        if (!rc)
+            rc = store_kv_put(s->ctx->store, key, all.p, err, errlen);
+        free(prev);
+        free(key);
+        buf_fini(&all);
+    }
+    buf_fini(&rules);
+    return rc;
+}
+
 static void snap_free(struct snap *s)
 {
     for (size_t i = 0; i < s->nt; i++) {
@@ -568,7 +657,9 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         nconn = 1;
     struct reader *rd = xcalloc(nconn, sizeof *rd);
     int rc = 0;
-    /* Every reader joins the same snapshot before anything else happens. */
+    /* Every reader joins the same snapshot before anything else happens: the
+     * slot's exported one, or when resuming one the first reader exports. */
+    char exported[128] = "";
     for (unsigned i = 0; i < nconn; i++) {
         struct pgconn_params p;
         pgslot_params(ctx->cfg, false, &p);
@@ -582,12 +673,24 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         PGresult *res = pgconn_exec(rd[i].conn, e, sizeof e,
                                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
         PQclear(res);
-        if (res && ctx->snapshot_name) {
-            char *lit = PQescapeLiteral(rd[i].conn, ctx->snapshot_name, strlen(ctx->snapshot_name));
+        const char *import = ctx->snapshot_name ? ctx->snapshot_name : (i ? exported : NULL);
+        if (res && import) {
+            char *lit = PQescapeLiteral(rd[i].conn, import, strlen(import));
             char *sql = xasprintf("SET TRANSACTION SNAPSHOT %s", lit);
             PQfreemem(lit);
             res = pgconn_exec(rd[i].conn, e, sizeof e, sql, 0, NULL);
             free(sql);
+            PQclear(res);
+        } else if (res && !ctx->snapshot_name) {
+            res = pgconn_exec(rd[i].conn, e, sizeof e,
+                              "SELECT pg_export_snapshot(), pg_current_snapshot()::text, "
+                              "pg_current_wal_lsn()::text",
+                              0, NULL);
+            if (res) {
+                str_copy(exported, sizeof exported, PQgetvalue(res, 0, 0));
+                str_copy(s.resume_snapshot, sizeof s.resume_snapshot, PQgetvalue(res, 0, 1));
+                str_copy(s.resume_lsn, sizeof s.resume_lsn, PQgetvalue(res, 0, 2));
+            }
             PQclear(res);
         }
         if (!res) {
@@ -596,6 +699,8 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         }
     }
     if ((rc = prepare(&s, rd[0].conn, tables, n, err, errlen)))
+        goto out;
+    if (!ctx->snapshot_name && (rc = fold_keyless(&s, err, errlen)))
         goto out;
     size_t todo = 0;
     for (size_t i = 0; i < s.nc; i++)
