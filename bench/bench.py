@@ -21,6 +21,7 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_JSON=FILE       also write every individual measurement to FILE
   BENCH_ONLY=drain|latency   run one part only (default: both)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
+  BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
                         (for work on the sink itself; normally its rows then say n/a)
 """
@@ -70,6 +71,10 @@ JSON_OUT = os.environ.get("BENCH_JSON", "")
 ONLY = os.environ.get("BENCH_ONLY", "").strip()
 FORCE_WEBHOOK = os.environ.get("BENCH_WEBHOOK", "") not in ("", "0")
 WEBHOOK_BATCH = max(1, env_int("BENCH_WEBHOOK_BATCH", 100))
+# The limit client wakes up once this many bytes have arrived (SO_RCVLOWAT):
+# a reader that is not woken for every message lets the walsender stream
+# much faster (docs/benchmarks.md).
+LIMIT_LOWAT = max(0, env_int("BENCH_LIMIT_LOWAT", 65536))
 
 
 def txn_rows(rate):
@@ -724,23 +729,27 @@ class Bench:
         def c(v):
             return "%.2f" % (v / res["seconds"]) if v is not None else "-"
 
-        who = "client" if res["kind"] in ("limit", "recvlogical") else "cdc"
+        who = "client" if res["kind"] in ("limit", "eager", "recvlogical") else "cdc"
         sink = ", sink db %s" % c(res["sinkdb_cpu"]) if res["kind"] == "mirror" else ""
         self.say("    %-11s %9s rows/s %7.2f s  cpu (cores): %s %s, walsender %s%s, machine %.2f%s"
                  % (res["kind"], fmt_int(res["rate"]), res["seconds"], who, c(res["cpu"]),
                     c(res["walsender_cpu"]), sink, res["machine"], extra))
 
-    def m_limit(self, bl):
+    def m_limit(self, bl, kind="limit"):
+        """The limit: pgo_recv reading in chunks of LIMIT_LOWAT bytes; kind
+        "eager": the same client reading every message as it arrives."""
         slot = self.copy_slot(bl)
         self.checkpoint()
+        lowat = LIMIT_LOWAT if kind == "limit" else 0
+
         def spawn():
             return Proc(self, [self.helper("pgo_recv"), self.src.conninfo("src", True), slot,
-                               PUBLICATION, bl["end"]], slot + ".limit")
+                               PUBLICATION, bl["end"], str(lowat)], slot + "." + kind)
 
         def count(proc):
             return int(kv(proc.stdout()).get("rows", -1))
 
-        res, p = self.timed(bl, "limit", slot, spawn, bl["rows"], count)
+        res, p = self.timed(bl, kind, slot, spawn, bl["rows"], count)
         if not res["error"]:
             out = kv(p.stdout())
             res["connect_s"] = float(out.get("connect_s", 0))
@@ -866,6 +875,7 @@ class Bench:
             for rep in range(RUNS):
                 self.say("  run %d/%d" % (rep + 1, RUNS))
                 bl.setdefault("limit", []).append(self.m_limit(bl))
+                bl.setdefault("eager", []).append(self.m_limit(bl, "eager"))
                 bl.setdefault("recvlogical", []).append(self.m_recvlogical(bl))
                 bl.setdefault("file", []).append(self.m_file(bl))
                 if name == "bigtxn":
@@ -1046,6 +1056,8 @@ class Bench:
           % (RUNS, " (BENCH_QUICK: small backlogs)" if QUICK else ""))
         w("limit = PostgreSQL streaming the same backlog to a receive-only client "
           "(pgoutput v2, same options as cdc)")
+        w("  that reads in chunks of %d bytes (SO_RCVLOWAT); 'reading eagerly' = the same "
+          "client reading every message at once" % LIMIT_LOWAT)
         w("cpu columns, in cores (CPU seconds per wall second): client = cdc, or the limit's "
           "client; walsn = the walsender;")
         w("  sink = the mirror's PostgreSQL backend; mach = the whole machine (%d cores, "
@@ -1079,7 +1091,8 @@ class Bench:
                  "other"))
         limit = self._agg(bl.get("limit", []))
         rows = [("limit (receive-only client)", "limit", None),
-                ("  same, measured with pg_recvlogical", "recvlogical", None),
+                ("  same client, reading eagerly", "eager", None),
+                ("  pg_recvlogical (eager, writes)", "recvlogical", None),
                 ("cdc -> file (fsync'd batches)", "file", "ratio")]
         if bl["name"] != "bigtxn":
             rows += [("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"),
@@ -1224,7 +1237,7 @@ class Bench:
             with open(JSON_OUT, "w") as f:
                 json.dump(dict(header=header, runs=RUNS, quick=QUICK, backlogs=[
                     {k: v for k, v in bl.items()
-                     if k not in ("limit", "recvlogical", "file", "mirror", "webhook")}
+                     if k not in ("limit", "eager", "recvlogical", "file", "mirror", "webhook")}
                     for bl in self.backlogs], measurements=self.results), f, indent=1)
 
 

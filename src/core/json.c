@@ -237,7 +237,8 @@ static void put_ts(struct buf *b, int64_t us)
     buf_put_i64(b, us);
     PUT_LIT(b, ",\"ts_ns\":");
     buf_put_i64(b, us);
-    PUT_LIT(b, "000");
+    if (us != 0) /* "0000" would not be a JSON number */
+        PUT_LIT(b, "000");
 }
 
 static inline int is_digit(unsigned char c)

@@ -653,6 +653,12 @@ static void test_envelope_odd(void **state)
     checked(&b);
     assert_non_null(strstr(b.p, "\"ts_ms\":-9223372036854776,"));
     assert_non_null(strstr(b.p, "\"ts_ms\":-1,"));
+    /* A zero time is "0" at every precision, never "0000". */
+    buf_reset(&b);
+    ev->commit_ts = 0;
+    json_envelope(&b, ev, &nulls);
+    checked(&b);
+    assert_non_null(strstr(b.p, "\"ts_ms\":0,\"ts_us\":0,\"ts_ns\":0,"));
     assert_non_null(strstr(b.p, "\"op\":\"x\""));
     assert_non_null(strstr(b.p, "\"schema\":\"s\\\\x\",\"table\":\"t" FFFD "\""));
     assert_non_null(strstr(b.p, "\"version\":\"\",\"connector\":\"\",\"name\":\"\""));
