@@ -79,15 +79,17 @@ def test_deploy_is_idempotent_and_undeploy_needs_yes(ctx):
     mk = lambda t: h.pipeline_config(cl, t, [h.file_sink(ctx.tmpdir("out") + "/e.jsonl")],  # noqa: E731
                                      pipeline_id="dep", slot="dep_slot", publication="dep_pub")
     cdc = ctx.cdc(mk(tables), cluster=cl)
+    # the publication also carries the snapshot signal table (created by deploy)
+    signal = "public.cdc_signal"
     for i in (1, 2):
         cdc.deploy().expect_rc(0)
         assert _slots(cl) == [("dep_slot", "pgoutput", "logical", "src")], \
             "after deploy #%d: slots %s" % (i, _slots(cl))
-        assert _pub_tables(cl, "dep_pub") == tables, _pub_tables(cl, "dep_pub")
+        assert _pub_tables(cl, "dep_pub") == sorted(tables + [signal]), _pub_tables(cl, "dep_pub")
 
     cdc.write_pipeline(mk(["public.customers", "public.third"]))
     cdc.deploy().expect_rc(0)
-    assert _pub_tables(cl, "dep_pub") == ["public.customers", "public.third"], \
+    assert _pub_tables(cl, "dep_pub") == sorted(["public.customers", "public.third", signal]), \
         "publication not altered: %s" % _pub_tables(cl, "dep_pub")
     assert _slots(cl) == [("dep_slot", "pgoutput", "logical", "src")], _slots(cl)
 
