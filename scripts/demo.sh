@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a clean checkout to changes flowing: installs what cdc
 # needs, builds it, starts a throwaway PostgreSQL on 127.0.0.1, creates a
-# small shop schema, runs a write workload while `cdc run` streams it to a
-# JSONL file, a mirror database and an event-log table, then shows the result.
+# small shop schema with some rows, runs a write workload while `cdc run`
+# snapshots the existing rows and streams every change to a JSONL file, a
+# mirror database and an event-log table, then shows the result.
 # Output stays in ./demo-out/; the database is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,9 @@ CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL, name text,
                         tier text DEFAULT 'basic', created_at timestamptz DEFAULT now());
 CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers(id),
                      total numeric(12,2), status text, items jsonb);
+-- rows that exist before cdc starts: its initial snapshot reads them
+INSERT INTO customers (email, name)
+  SELECT 'early' || g || '@example.com', 'Early customer ' || g FROM generate_series(1, 500) g;
 SQL
 
 echo "== cdc validate"
@@ -45,7 +49,7 @@ build/release/cdc run examples/demo-pipeline.yaml --platform-config examples/pla
   2>"$out/cdc.log" &
 cdc_pid=$!
 
-echo "== workload: 2,000 customers, 5,000 orders, updates, deletes"
+echo "== workload while cdc snapshots and streams: 2,000 customers, 5,000 orders, updates, deletes"
 for batch in $(seq 1 10); do
   sql -d shop <<SQL
 BEGIN;
@@ -87,10 +91,13 @@ for (table, op), n in sorted(ops.items()):
     print(f"  {table:10} {op}  {n}")
 PY
 echo "== source vs mirror (row count and checksum of every row)"
+mismatch=0
 for t in customers orders; do
   s=$(sql -d shop -c "SELECT count(*) || ' rows, md5 ' || md5(coalesce(string_agg(x::text, '|' ORDER BY id), '')) FROM $t x")
   m=$(sql -d mirror -c "SELECT count(*) || ' rows, md5 ' || md5(coalesce(string_agg(x::text, '|' ORDER BY id), '')) FROM $t x")
   printf '  %-10s source: %s\n  %-10s mirror: %s  %s\n' "$t" "$s" "" "$m" "$([ "$s" = "$m" ] && echo MATCH || echo DIFFERENT)"
+  [ "$s" = "$m" ] || mismatch=1
 done
 echo "== event-log table: $(sql -d mirror -c 'SELECT count(*) FROM public.cdc_events') rows"
 echo "== done: see demo-out/events.jsonl and demo-out/cdc.log"
+exit "$mismatch"
