@@ -1052,8 +1052,9 @@ class Bench:
         w("")
         w("=" * 100)
         w("cdc benchmark: %s" % header)
-        w("median of %d run(s) per figure%s; rates in rows/s; x limit = rate / limit rate"
-          % (RUNS, " (BENCH_QUICK: small backlogs)" if QUICK else ""))
+        w("median of %d run(s) per figure%s; rates in rows/s (runs: slowest-fastest run, in "
+          "thousands); x limit = rate / limit rate" % (RUNS, " (BENCH_QUICK: small backlogs)"
+                                                      if QUICK else ""))
         w("limit = PostgreSQL streaming the same backlog to a receive-only client "
           "(pgoutput v2, same options as cdc)")
         w("  that reads in chunks of %d bytes (SO_RCVLOWAT); 'reading eagerly' = the same "
@@ -1085,10 +1086,10 @@ class Bench:
     def drain_table(self, bl):
         L = [""]
         w = L.append
-        fmt = "  %-34s %11s %9s %8s  %-26s %6s %5s %5s %5s %5s"
+        fmt = "  %-34s %9s %13s %8s %8s  %-26s %6s %5s %5s %5s %5s"
         w("DRAIN %s  (%s of WAL)" % (bl["title"], bl["wal"]))
-        w(fmt % ("", "rows/s", "time", "x limit", "goal", "client", "walsn", "sink", "mach",
-                 "other"))
+        w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "goal", "client", "walsn", "sink",
+                 "mach", "other"))
         limit = self._agg(bl.get("limit", []))
         rows = [("limit (receive-only client)", "limit", None),
                 ("  same client, reading eagerly", "eager", None),
@@ -1111,7 +1112,7 @@ class Bench:
                 g = ">= 0.90 x limit: %s" % ("met" if ratio and ratio >= 0.9 else "MISSED")
             elif goal == "mirror":
                 g = ">= 100,000 rows/s: %s" % ("met" if a["rate"] >= 100000 else "MISSED")
-            w(fmt % (label, fmt_int(a["rate"]), "%.2f s" % a["seconds"],
+            w(fmt % (label, fmt_int(a["rate"]), a["range"], "%.2f s" % a["seconds"],
                      "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
                      self._c(a["walsender"]), self._c(a["sinkdb"]), self._c(a["machine"]),
                      self._c(a["other"])))
@@ -1119,17 +1120,17 @@ class Bench:
         sizes = [r["bytes"] / r["rows"] for r in bl.get("file", [])
                  if not r.get("error") and r.get("bytes")]
         if f and sizes:
-            w("  %-34s %11s   %.0f bytes of JSON per row" % (
+            w("  %-34s %9s   %.0f bytes of JSON per row" % (
                 "cdc -> file, bytes written", "%.1f MB/s" % (f["rate"] * median(sizes) / 1e6),
                 median(sizes)))
         if f and f.get("startup") is not None:
-            w("  %-34s %11s   (included in the times above)" % (
+            w("  %-34s %9s   (included in the times above)" % (
                 "cdc startup (exec -> streaming)", "%.0f ms" % (f["startup"] * 1000)))
         if f and f.get("hwm"):
             g = ""
             if bl["name"] == "bigtxn":
                 g = "goal <= 64 MB: %s" % ("met" if f["hwm"] <= 64 * 2 ** 20 else "MISSED")
-            w("  %-34s %11s   max of runs %.1f MB  %s" % (
+            w("  %-34s %9s   max of runs %.1f MB  %s" % (
                 "cdc peak RSS (VmHWM), file drain", "%.1f MB" % (f["hwm"] / 2 ** 20),
                 f["hwm_max"] / 2 ** 20, g))
         return L
@@ -1188,9 +1189,11 @@ class Bench:
             return None
         secs = median([r["seconds"] for r in ok])
         hwm = [r["hwm_kb"] * 1024 for r in ok if r.get("hwm_kb")]
+        rates = [r["rate"] for r in ok]
         return dict(
             seconds=secs,
-            rate=median([r["rate"] for r in ok]),
+            rate=median(rates),
+            range="%.0f-%.0f" % (min(rates) / 1000, max(rates) / 1000),
             cpu=median([r["cpu"] / r["seconds"] for r in ok if r.get("cpu") is not None]),
             walsender=median([r["walsender_cpu"] / r["seconds"] for r in ok
                               if r.get("walsender_cpu") is not None]),

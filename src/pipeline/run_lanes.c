@@ -404,8 +404,9 @@ void *run_lanes(void *arg)
     ls.budget_events = (size_t)cfg->platform.max_buffered_messages / 2;
     if (ls.budget_events == 0)
         ls.budget_events = 1;
-    if (ls.n == 1)
-        ls.budget_events *= eng->nparts;
+    /* One lane for every partition (ordering: transaction) holds no more
+     * per partition could: the log's per-partition limit must not fill
+     * before the lane detaches. */
     if (r->batch_size == 0)
         r->batch_size = 1;
     struct cdc_event *batch[READ_BATCH];

@@ -35,7 +35,11 @@ static int flush(struct runner *r)
         r->pending = 0;
         runner_report_done(r, r->last_seen);
     } else {
+        /* The sink cannot make all of it durable yet (a source transaction
+         * is still open in it): try again after another interval, not at
+         * once. */
         runner_report_done(r, durable);
+        r->pending_since = clock_mono_us();
     }
     return 0;
 }
@@ -60,7 +64,7 @@ static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, si
         if (evs[i]->seq == r->sk.err_seq)
             ev = evs[i];
     r->sk.err_seq = 0;
-    if (!ev || ev->snapshot)
+    if (!ev)
         return false;
     if (cdc_pos_cmp(ev->pos, r->fail_pos) == 0) {
         r->fail_attempts++;
@@ -141,6 +145,10 @@ static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
             continue;
         }
         r->give[k++] = ev;
+        /* At once, not after the write: the same batch may hold a replayed
+         * copy of this event (a reconnect or a rewind resends it). */
+        if (!ev->snapshot)
+            r->have = ev->pos;
     }
     if (skipped) {
         pthread_mutex_lock(&r->mu);
@@ -159,7 +167,7 @@ void *run_serial(void *arg)
     runner_set_state(r, "running");
     bool alive = true;
 
-    while (alive) {
+    while (alive && !atomic_load(&eng->abandon)) {
         int timeout_ms = 200;
         if (r->pending) {
             int64_t left = r->pending_since + r->flush_interval_us - clock_mono_us();
@@ -179,10 +187,7 @@ void *run_serial(void *arg)
             size_t data = 0;
             for (size_t i = 0; i < k; i++)
                 data += !cdc_op_is_control(r->give[i]->op);
-            struct cdc_event *last = r->give[k - 1];
-            r->last_given = last->seq;
-            if (!last->snapshot)
-                r->have = last->pos;
+            r->last_given = r->give[k - 1]->seq;
             if (r->pending == 0)
                 r->pending_since = clock_mono_us();
             r->pending += k;

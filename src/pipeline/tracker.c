@@ -69,10 +69,13 @@ void tracker_commit(struct tracker *t, uint64_t last_seq, uint64_t lsn)
          * must not make this grow without end: merge neighbours.  A merged
          * entry confirms its older LSN only together with the newer one:
          * later, never too early. */
+        struct pending *n = xmalloc(t->cap * sizeof *n);
         for (size_t i = 0; i < t->len / 2; i++)
-            t->fifo[i] = *at(t, 2 * i + 1);
+            n[i] = *at(t, 2 * i + 1);
         if (t->len % 2)
-            t->fifo[t->len / 2] = *at(t, t->len - 1);
+            n[t->len / 2] = *at(t, t->len - 1);
+        free(t->fifo);
+        t->fifo = n;
         t->len = (t->len + 1) / 2;
         t->head = 0;
     } else if (t->len == t->cap) {

@@ -20,10 +20,12 @@
 #include "util/mem.h"
 
 #define WRITE_CHUNK (256u << 10)
-#define SCAN_LIMIT  (64u << 20) /* how far back to look for a positioned line */
+#define SCAN_LIMIT  (64u << 20)  /* how far back to look among positioned lines */
+#define SCAN_FAR    (1ull << 30) /* how far back to look for a first one */
 
 struct file_sink {
     int fd;
+    off_t synced;       /* file size at the last successful fsync */
     struct buf out;     /* encoded, not yet written */
     uint64_t given_seq; /* newest seq passed to write() */
     bool unsynced;      /* bytes written since the last fsync */
@@ -118,7 +120,9 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
     struct buf line = BUF_INIT;
     int rc = 0;
     unsigned found = 0;
-    while (end > 0 && size - end < (off_t)SCAN_LIMIT && found < SCAN_LINES) {
+    /* A long run of snapshot rows may follow the last positioned line: look
+     * further back until one is found. */
+    while (end > 0 && found < SCAN_LINES && size - end < (off_t)(found ? SCAN_LIMIT : SCAN_FAR)) {
         off_t start;
         if (find_line_start(fs->fd, end - 1, &start) != 0) {
             rc =
@@ -165,6 +169,8 @@ static int file_open(struct sink *sk, struct cdc_pos *have)
         free(fs);
         return CDC_ERR;
     }
+    struct stat st;
+    fs->synced = fstat(fs->fd, &st) == 0 ? st.st_size : 0;
     sk->priv = fs;
     return 0;
 }
@@ -191,10 +197,21 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     struct file_sink *fs = sk->priv;
     if (write_all(sk, fs) != 0)
         return CDC_ERR;
-    if (fs->unsynced && sk->cfg->file.fsync && fdatasync(fs->fd) != 0)
+    if (fs->unsynced && sk->cfg->file.fsync && fdatasync(fs->fd) != 0) {
+        int e = errno;
+        /* After a failed fsync the page cache may say the data is there
+         * when the disk does not have it: cut the file back to what was
+         * synced, so the reopen replays the rest. */
+        if (ftruncate(fs->fd, fs->synced) != 0 || fdatasync(fs->fd) != 0)
+            log_error("sink.file.truncate_failed", "sink=%s error=%s", sk->cfg->sink_id,
+                      log_q(strerror(errno)));
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot fsync %s: %s", sk->cfg->file.path,
-                              strerror(errno));
+                              strerror(e));
+    }
     fs->unsynced = false;
+    struct stat st;
+    if (fstat(fs->fd, &st) == 0)
+        fs->synced = st.st_size;
     *durable_seq = fs->given_seq;
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "pg/pgconn.h"
 #include "sink/postgres/pg_sink.h"
 #include "util/err.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -240,8 +241,19 @@ static int ensure_table(struct sink *sk, struct pgs_mirror *m, const char *schem
 static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
 {
     struct pgsink *ps = sk->priv;
-    char key[48];
-    snprintf(key, sizeof key, "%u:%u", tab->id, tab->version);
+    /* Keyed by the table's shape, not its version: a Relation message comes
+     * again after every reconnect, mostly with the same columns. */
+    uint64_t h = hash_bytes(HASH_SEED, tab->schema, strlen(tab->schema) + 1);
+    h = hash_bytes(h, tab->name, strlen(tab->name) + 1);
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        h = hash_bytes(h, tab->cols[i].name, strlen(tab->cols[i].name) + 1);
+        h = hash_bytes(h, tab->cols[i].type_name, strlen(tab->cols[i].type_name) + 1);
+        uint8_t k = (uint8_t)(tab->cols[i].key | (tab->key_unique << 1));
+        h = hash_bytes(h, &k, 1);
+    }
+    char key[64];
+    snprintf(key, sizeof key, "%u:%u:%016llx", tab->id, tab->ncols,
+             (unsigned long long)hash_finish(h));
     struct pgs_mirror *m = strmap_get(ps->mirrors, key);
     if (m)
         return m;

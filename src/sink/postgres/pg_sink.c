@@ -147,8 +147,23 @@ int pgs_drain(struct sink *sk)
                 pgconn_result_error(res, line, sizeof line);
                 rc =
                     sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line, ctx);
-                if (p->ev)
+                if (p->ev && p->group) {
+                    /* Several rows in one statement: which one is unknown.
+                     * After the reopen, go one by one up to here, so the
+                     * next failure names it. */
+                    sk->single_until = p->ev->pos;
+                    sk->err_seq = 0;
+                } else if (p->ev) {
                     sk->err_seq = p->ev->seq;
+                } else if (sk->errclass == SINK_ERR_PERMANENT && ps->npend > 0) {
+                    /* No row to blame (a deferred constraint at COMMIT):
+                     * narrow down the same way. */
+                    for (size_t k = ps->npend; k-- > 0;)
+                        if (ps->pend[k].ev) {
+                            sk->single_until = ps->pend[k].ev->pos;
+                            break;
+                        }
+                }
             } else if (rc == 0 && p->kind == PGS_COMMIT) {
                 /* COMMIT of an aborted transaction reports ROLLBACK. */
                 if (strcmp(PQcmdStatus(res), "COMMIT") != 0)

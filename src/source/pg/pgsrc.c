@@ -473,7 +473,10 @@ static int commit_txn(struct pgsrc *src, uint64_t end_lsn)
     ev->total_order = (uint32_t)src->next_idx; /* events in the transaction */
     src->in_txn = false;
     int rc = emit(src, ev);
-    engine_commit(src->eng, ev->seq, end_lsn);
+    /* ev may be gone already (pushed and released, or freed on a stop):
+     * its seq is the newest one assigned. */
+    if (rc == 0)
+        engine_commit(src->eng, src->next_seq, end_lsn);
     src->last_commit_end = end_lsn;
     if (end_lsn > src->write_lsn)
         src->write_lsn = end_lsn;

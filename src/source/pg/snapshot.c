@@ -447,12 +447,14 @@ struct reader {
     struct snap *s;
     PGconn *conn;
     pthread_t thread;
+    atomic_bool running;
 };
 
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
     struct snap *s = rd->s;
+    atomic_store(&rd->running, true);
     while (!atomic_load(&s->failed) && !*s->ctx->stop) {
         pthread_mutex_lock(&s->mu);
         while (s->next < s->nc && s->c[s->next].done)
@@ -462,11 +464,10 @@ static void *reader_main(void *arg)
         if (ci == SIZE_MAX)
             break;
         int rc = read_chunk(s, rd->conn, ci);
-        if (rc == CDC_ESTOP)
-            break;
         if (rc)
             break;
     }
+    atomic_store(&rd->running, false);
     return NULL;
 }
 
@@ -536,16 +537,18 @@ static int record_done(struct snap *s, char *err, size_t errlen)
  * and mark the restart in the log for the sink to resume after. */
 static void serve_rewind(struct snap *s, uint32_t gen)
 {
-    pthread_mutex_lock(&s->mu);
-    s->gen++;
-    s->next = 0;
-    pthread_mutex_unlock(&s->mu);
     engine_rewind(s->ctx->eng, gen);
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
     ev->rewind_gen = gen;
     uint64_t seq;
     s->ctx->emit(s->ctx->emit_arg, &ev, 1, &seq);
+    /* Only now: a read that started before the marker went out keeps the
+     * old generation, so its mark is void and the chunk is read again. */
+    pthread_mutex_lock(&s->mu);
+    s->gen++;
+    s->next = 0;
+    pthread_mutex_unlock(&s->mu);
     log_info("snapshot.rewind", "generation=%u hint=%s", gen,
              log_q("chunks not yet durable in every sink are read again"));
 }
@@ -710,6 +713,8 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
              "imported=%s",
              id, s.nt, s.nc, todo, nconn, ctx->snapshot_name ? "yes" : "no (resumed)");
     for (unsigned i = 0; i < nconn; i++)
+        atomic_store(&rd[i].running, true);
+    for (unsigned i = 0; i < nconn; i++)
         if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0) {
             atomic_store(&s.failed, true);
             rc = cdc_fail(err, errlen, CDC_ERR, "snapshot: cannot start reader threads");
@@ -718,19 +723,21 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
             goto out;
         }
     int64_t next_log = clock_mono_us() + 10000000, next_tty = 0;
-    bool readers_done = false;
     for (;;) {
         uint32_t rgen;
         if (engine_rewind_wanted(ctx->eng, &rgen)) {
             serve_rewind(&s, rgen);
-            if (readers_done) {
-                /* The readers finished: start them again for what is left. */
-                for (unsigned i = 0; i < nconn; i++)
-                    pthread_join(rd[i].thread, NULL);
-                for (unsigned i = 0; i < nconn; i++)
-                    if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0)
-                        atomic_store(&s.failed, true);
-                readers_done = false;
+            /* Readers that already ran out of chunks exited: start them
+             * again for what is to be read again. */
+            for (unsigned i = 0; i < nconn; i++) {
+                if (atomic_load(&rd[i].running))
+                    continue;
+                pthread_join(rd[i].thread, NULL);
+                atomic_store(&rd[i].running, true);
+                if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i]) != 0) {
+                    atomic_store(&rd[i].running, false);
+                    atomic_store(&s.failed, true);
+                }
             }
         }
         if ((rc = record_done(&s, err, errlen)))
@@ -742,9 +749,6 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         pthread_mutex_unlock(&s.mu);
         if (done == s.nc || atomic_load(&s.failed) || *ctx->stop)
             break;
-        pthread_mutex_lock(&s.mu);
-        readers_done = s.next >= s.nc;
-        pthread_mutex_unlock(&s.mu);
         int64_t now = clock_mono_us();
         if (now >= next_tty) {
             progress(&s, false, now >= next_log);

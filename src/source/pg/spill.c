@@ -211,7 +211,10 @@ int spill_next(struct spill *sp, uint64_t *lsn, const uint8_t **msg, size_t *len
         }
         if (h.len && fread(sp->rbuf, h.len, 1, t->f) != 1)
             return CDC_EIO;
-        if (is_aborted(t, h.subxid))
+        /* Relation and Type messages describe tables for the whole
+         * transaction, even when sent within a subtransaction that later
+         * rolled back: keep them. */
+        if (is_aborted(t, h.subxid) && !(h.len && (sp->rbuf[0] == 'R' || sp->rbuf[0] == 'Y')))
             continue;
         *lsn = h.lsn;
         *msg = sp->rbuf;
