@@ -109,10 +109,14 @@ int main(int argc, char **argv)
     }
     PQclear(res);
     double t_stream = mono_s();
+    /* In chunks: also a fixed 4 MiB receive buffer, as cdc sets (the
+     * kernel's autotuning does not grow it for a reader that sleeps). */
+    int rcvbuf = 4 * 1024 * 1024;
     if (lowat > 0 &&
         (setsockopt(PQsocket(conn), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0 ||
+         setsockopt(PQsocket(conn), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0 ||
          PQsetnonblocking(conn, 1) != 0)) {
-        fprintf(stderr, "%s: cannot set SO_RCVLOWAT\n", argv[0]);
+        fprintf(stderr, "%s: cannot set SO_RCVLOWAT or SO_RCVBUF\n", argv[0]);
         return 1;
     }
 
