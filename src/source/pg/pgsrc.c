@@ -55,8 +55,8 @@ struct pgsrc {
     pthread_mutex_t emit_mu; /* snapshot readers push concurrently */
     struct engine *eng;      /* borrowed during pgsrc_run */
     const struct pgsrc_opts *opts;
-    PGconn *conn; /* SQL connection: catalog lookups, heartbeats */
-    PGconn *repl; /* replication connection, or NULL */
+    PGconn *conn;         /* SQL connection: catalog lookups, heartbeats */
+    PGconn *repl;         /* replication connection, or NULL */
     int repl_lowat;       /* SO_RCVLOWAT now set on repl's socket (0: default) */
     bool coalesce;        /* reading in chunks: see COALESCE_BYTES */
     bool rcvbuf_fixed;    /* SO_RCVBUF set on repl's socket */
@@ -656,10 +656,10 @@ static int handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len)
  * rate is measured over windows of at least COALESCE_WINDOW_US.  Latency
  * cost: at most COALESCE_MS, and only while the stream is that fast.
  */
-#define COALESCE_BYTES (64 * 1024)
-#define REPL_RCVBUF (4 * 1024 * 1024) /* the kernel caps it at net.core.rmem_max */
-#define COALESCE_MS 5
-#define COALESCE_RATE 80000 /* messages (rows, begins, commits) per second */
+#define COALESCE_BYTES     (64 * 1024)
+#define REPL_RCVBUF        (4 * 1024 * 1024) /* the kernel caps it at net.core.rmem_max */
+#define COALESCE_MS        5
+#define COALESCE_RATE      80000 /* messages (rows, begins, commits) per second */
 #define COALESCE_WINDOW_US 20000
 
 /* Decides, before a wait, whether to read in chunks; returns the timeout. */
