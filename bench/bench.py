@@ -19,7 +19,7 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
-  BENCH_ONLY=drain|latency   run one part only (default: both)
+  BENCH_ONLY=drain|snapshot|latency   run one part only (default: all)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
   BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
@@ -95,6 +95,9 @@ else:
         ("single", "200,000 single-row txns", 200000, 1),
         ("bigtxn", "one 1,000,000-row txn", 1, 1000000),
     ]
+
+# Rows the initial-snapshot measurement reads (bench_rows is filled up to it).
+SNAPSHOT_ROWS = 200000 if QUICK else 2000000
 
 # Columns of both tables; the row is an order-like record of ~100 bytes.
 ROW_COLUMNS = """account int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL,
@@ -623,7 +626,7 @@ class Bench:
         for c in (self.src, self.snk):
             c.one("postgres", "CHECKPOINT")
 
-    def pipeline(self, slot, sink):
+    def pipeline(self, slot, sink, snapshot_mode="never"):
         lines = [
             "pipeline_id: bench",
             "source:",
@@ -635,7 +638,7 @@ class Bench:
             "  tables: [%s]" % ", ".join(TABLES),
             "  slot_name: %s" % slot,
             "  publication_name: %s" % PUBLICATION,
-            "  snapshot_mode: never",
+            "  snapshot_mode: %s" % snapshot_mode,
             "sinks:",
         ] + sink
         path = os.path.join(self.work, slot + ".pipeline.yaml")
@@ -888,6 +891,124 @@ class Bench:
             # The template pins WAL and catalog rows: not needed any more.
             self.drop_slot(bl["tmpl"])
 
+    # ---------------- initial snapshot
+
+    def fill_for_snapshot(self):
+        """bench_rows holds at least SNAPSHOT_ROWS rows (the drains leave
+        more); returns the rows the captured tables hold together."""
+        conn = self.src.connect("src")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), coalesce(max(id), 0) FROM bench_rows")
+            have, last = cur.fetchone()
+            if have < SNAPSHOT_ROWS:
+                cur.execute("INSERT INTO bench_rows SELECT g, %s FROM generate_series(%%s, %%s) g"
+                            % ROW_VALUES, (last + 1, last + SNAPSHOT_ROWS - have))
+            cur.execute("VACUUM (ANALYZE) bench_rows")
+            rows = 0
+            for t in TABLES:
+                cur.execute("SELECT count(*) FROM %s" % t)
+                rows += cur.fetchone()[0]
+        conn.close()
+        return rows
+
+    def m_copy(self, rows):
+        """The limit: psql running COPY (SELECT * FROM t) TO STDOUT for every
+        captured table, its output into /dev/null."""
+        name = self.uniq("copy")
+        cmds = " ".join('-c "COPY (SELECT * FROM %s) TO STDOUT"' % t for t in TABLES)
+        argv = ["sh", "-c", "exec psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres "
+                "-d src %s > /dev/null" % (self.src.port, cmds)]
+        self.checkpoint()
+        b0, t0 = machine_cpu()
+        p = Proc(self, argv, name, env={"PGPASSWORD": PASSWORD})
+        p.wait(TIMEOUT)
+        b1, t1 = machine_cpu()
+        res = dict(backlog="snapshot", kind="copy", rows=rows, seconds=p.elapsed,
+                   rate=rows / p.elapsed, rc=p.rc, cpu=p.cpu,
+                   machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu, error=None)
+        if p.rc != 0:
+            res["error"] = "exit %s" % p.rc
+            self.say("    copy failed (exit %s); log:\n%s" % (p.rc, p.log_tail()))
+        self.record(**res)
+        self.say("    %-13s %9s rows/s  %6.2f s  cpu (cores): psql %s, machine %s" % (
+            "copy", fmt_int(res["rate"]), res["seconds"], self._c(res["cpu"] / res["seconds"]),
+            self._c(res["machine"])))
+        return res
+
+    def m_snapshot(self, rows):
+        """cdc run with snapshot_mode initial_only into the file sink: it
+        creates its slot, reads every table through the slot's exported
+        snapshot and exits once every row is durable."""
+        slot = self.uniq("snap")
+        out = os.path.join(self.out, slot + ".jsonl")
+        open(out, "wb").close()
+        pipe, plat = self.pipeline(slot, self.file_sink(out), snapshot_mode="initial_only")
+        self.checkpoint()
+        b0, t0 = machine_cpu()
+        p = self.cdc_proc(pipe, plat, slot + ".snapshot")
+        p.wait(TIMEOUT)
+        b1, t1 = machine_cpu()
+        res = dict(backlog="snapshot", kind="snapshot", rows=rows, seconds=p.elapsed,
+                   rate=rows / p.elapsed, rc=p.rc, cpu=p.cpu, hwm_kb=p.hwm_kb or None,
+                   machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu, error=None)
+        if p.rc != 0:
+            res["error"] = "exit %s" % p.rc
+            self.say("    snapshot failed (exit %s); log:\n%s" % (p.rc, p.log_tail()))
+        else:
+            got = self.count_lines(out)
+            if got != rows:
+                res["error"] = "delivered %s of %s rows" % (got, rows)
+                self.say("    snapshot: delivered %s rows, expected %s" % (got, rows))
+        try:
+            os.unlink(out)
+        except OSError:
+            pass
+        shutil.rmtree(os.path.join(self.state, slot), ignore_errors=True)
+        self.record(**res)
+        self.say("    %-13s %9s rows/s  %6.2f s  cpu (cores): cdc %s, machine %s  peak RSS %.1f MB"
+                 % ("cdc snapshot", fmt_int(res["rate"]), res["seconds"],
+                    self._c(res["cpu"] / res["seconds"]), self._c(res["machine"]),
+                    (res["hwm_kb"] or 0) / 1024))
+        self.drop_slot(slot)
+        return res
+
+    def snapshots(self):
+        self.say("\n== initial snapshot, %d run(s)" % RUNS)
+        rows = self.fill_for_snapshot()
+        self.snap = dict(rows=rows, copy=[], snapshot=[])
+        self.say("  %s rows in %s" % (fmt_int(rows), ", ".join(TABLES)))
+        for rep in range(RUNS):
+            self.say("  run %d/%d" % (rep + 1, RUNS))
+            self.snap["copy"].append(self.m_copy(rows))
+            self.snap["snapshot"].append(self.m_snapshot(rows))
+
+    def snapshot_table(self):
+        L = [""]
+        w = L.append
+        fmt = "  %-34s %9s %13s %8s %8s  %-26s %6s %5s"
+        w("SNAPSHOT initial snapshot of %s rows (snapshot_mode initial_only, default "
+          "snapshot_parallelism and chunk size, file sink)" % fmt_int(self.snap["rows"]))
+        w(fmt % ("", "rows/s", "runs (k/s)", "time", "x COPY", "goal", "client", "mach"))
+        copy = self._agg(self.snap["copy"])
+        for label, kind in (("COPY (SELECT *) TO STDOUT, psql", "copy"),
+                            ("cdc initial snapshot -> file", "snapshot")):
+            a = self._agg(self.snap[kind])
+            if a is None:
+                w("  %-34s %s" % (label, "failed: " + self._errors(self.snap[kind])))
+                continue
+            ratio = a["rate"] / copy["rate"] if copy else None
+            g = ""
+            if kind == "snapshot" and ratio:
+                g = ">= 0.80 x COPY: %s" % ("met" if ratio >= 0.8 else "MISSED")
+            w(fmt % (label, fmt_int(a["rate"]), a["range"], "%.2f s" % a["seconds"],
+                     "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
+                     self._c(a["machine"])))
+            if kind == "snapshot" and a.get("hwm"):
+                w("  %-34s %9s" % ("cdc peak RSS (VmHWM), snapshot", "%.1f MB" % (
+                    a["hwm"] / 2 ** 20)))
+        return L
+
     # ---------------- latency
 
     def latency_run(self, rate, sink):
@@ -1068,6 +1189,8 @@ class Bench:
         w("=" * 100)
         for bl in self.backlogs:
             L.extend(self.drain_table(bl))
+        if self.snap:
+            L.extend(self.snapshot_table())
         if self.lat:
             L.extend(self.latency_table())
         for bl, p in prof:
@@ -1225,8 +1348,11 @@ class Bench:
             self.say("  webhook: %s" % self.webhook_status)
         self.backlogs = []
         self.lat = {}
+        self.snap = None
         if ONLY in ("", "drain"):
             self.drains()
+        if ONLY in ("", "snapshot"):
+            self.snapshots()
         if ONLY in ("", "latency"):
             self.latencies()
         prof = self.prof
