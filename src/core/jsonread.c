@@ -7,9 +7,11 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 struct rd {
     const char *p, *end;
+    int depth;
 };
 
 static void ws(struct rd *r)
@@ -22,14 +24,10 @@ static int hex4(const char *p, unsigned *v)
 {
     *v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                            : 16u;
-        if (d > 15)
+        int d = str_hexval((unsigned char)p[i]);
+        if (d < 0)
             return -1;
-        *v = *v * 16 + d;
+        *v = *v * 16 + (unsigned)d;
     }
     return 0;
 }
@@ -125,75 +123,172 @@ static int str(struct rd *r, struct buf *b)
     return -1;
 }
 
-/* Finds key's value in the top-level object; r->p points at it on success.
- * Returns 1 found, 0 absent, -1 malformed. */
-static int find_key(const char *json, size_t len, const char *key, struct rd *r)
+#define MAX_DEPTH 128
+
+static int value(struct rd *r, struct jsonv *v);
+
+static int container(struct rd *r, struct jsonv *v, bool obj)
 {
-    if (!json_valid(json, len))
-        return -1;
-    r->p = json;
-    r->end = json + len;
-    ws(r);
-    if (r->p >= r->end || *r->p != '{')
-        return -1;
+    const char close = obj ? '}' : ']';
+    size_t cap = 0;
+    v->t = obj ? JSONV_OBJ : JSONV_ARR;
     r->p++;
     ws(r);
-    if (r->p < r->end && *r->p == '}')
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
         return 0;
-    struct buf k = BUF_INIT;
-    int found = 0;
+    }
     for (;;) {
-        ws(r);
-        buf_reset(&k);
-        if (str(r, &k)) {
-            found = -1;
-            break;
+        if (v->n == cap) {
+            cap = cap ? cap * 2 : 8;
+            v->items = xrealloc(v->items, cap * sizeof *v->items);
+            if (obj)
+                v->keys = xrealloc(v->keys, cap * sizeof *v->keys);
         }
+        struct jsonv *item = &v->items[v->n];
+        memset(item, 0, sizeof *item);
         ws(r);
-        if (r->p >= r->end || *r->p++ != ':') {
-            found = -1;
-            break;
-        }
-        ws(r);
-        if (k.p && strcmp(k.p, key) == 0 && strlen(key) == k.len) {
-            found = 1;
-            break;
-        }
-        /* Skip the value: json_valid vouched for the document, so tracking
-         * nesting and strings is enough. */
-        int depth = 0;
-        while (r->p < r->end) {
-            char c = *r->p;
-            if (c == '"') {
-                struct buf skip = BUF_INIT;
-                int bad = str(r, &skip);
-                buf_fini(&skip);
-                if (bad)
-                    break;
-                if (depth == 0)
-                    break;
-                continue;
+        if (obj) {
+            struct buf k = BUF_INIT;
+            if (str(r, &k)) {
+                buf_fini(&k);
+                return -1;
             }
-            if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']') {
-                if (depth == 0)
-                    break;
-                depth--;
-            } else if (c == ',' && depth == 0) {
-                break;
+            v->keys[v->n] = k.p ? k.p : xstrdup("");
+            ws(r);
+            if (r->p >= r->end || *r->p != ':') {
+                v->n++; /* the key is freed with v */
+                return -1;
             }
             r->p++;
         }
+        v->n++;
+        if (value(r, item))
+            return -1;
         ws(r);
         if (r->p < r->end && *r->p == ',') {
             r->p++;
             continue;
         }
-        break; /* '}' or end: not found */
+        if (r->p < r->end && *r->p == close) {
+            r->p++;
+            return 0;
+        }
+        return -1;
     }
-    buf_fini(&k);
-    return found;
+}
+
+static int value(struct rd *r, struct jsonv *v)
+{
+    ws(r);
+    if (r->p >= r->end)
+        return -1;
+    char c = *r->p;
+    size_t left = (size_t)(r->end - r->p);
+    if (c == '{' || c == '[') {
+        if (++r->depth > MAX_DEPTH)
+            return -1;
+        int rc = container(r, v, c == '{');
+        r->depth--;
+        return rc;
+    }
+    if (c == '"') {
+        struct buf b = BUF_INIT;
+        v->t = JSONV_STR;
+        if (str(r, &b)) {
+            buf_fini(&b);
+            return -1;
+        }
+        v->s = b.p ? b.p : xstrdup("");
+        return 0;
+    }
+    static const struct {
+        const char *word;
+        enum jsonv_type t;
+        bool b;
+    } words[] = {
+        {"null", JSONV_NULL, false}, {"true", JSONV_BOOL, true}, {"false", JSONV_BOOL, false}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t n = strlen(words[i].word);
+        if (left >= n && memcmp(r->p, words[i].word, n) == 0) {
+            v->t = words[i].t;
+            v->b = words[i].b;
+            r->p += n;
+            return 0;
+        }
+    }
+    /* A number: json_valid has vouched for its syntax. */
+    char tmp[64];
+    size_t n = 0;
+    while (n < left && n < sizeof tmp - 1 && strchr("+-.eE0123456789", r->p[n]))
+        n++;
+    if (n == 0 || n == sizeof tmp - 1)
+        return -1;
+    memcpy(tmp, r->p, n);
+    tmp[n] = '\0';
+    char *e;
+    v->t = JSONV_NUM;
+    v->num = strtod(tmp, &e);
+    if (e != tmp + n)
+        return -1;
+    r->p += n;
+    return 0;
+}
+
+void jsonv_free(struct jsonv *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        jsonv_free(&v->items[i]);
+        if (v->keys)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->s);
+    memset(v, 0, sizeof *v);
+}
+
+int jsonread_parse(const char *json, size_t len, struct jsonv *v)
+{
+    memset(v, 0, sizeof *v);
+    struct rd r = {json, json + len, 0};
+    if (!json_valid(json, len) || value(&r, v) != 0) {
+        jsonv_free(v);
+        return CDC_EINVAL;
+    }
+    ws(&r);
+    if (r.p != r.end) {
+        jsonv_free(v);
+        return CDC_EINVAL;
+    }
+    return 0;
+}
+
+static struct jsonv *find(struct jsonv *o, const char *key)
+{
+    if (!o || o->t != JSONV_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->keys[i], key) == 0)
+            return &o->items[i];
+    return NULL;
+}
+
+const struct jsonv *jsonv_get(const struct jsonv *o, const char *key)
+{
+    return find((struct jsonv *)o, key);
+}
+
+const char *jsonv_str(const struct jsonv *o, const char *key, const char *dflt)
+{
+    const struct jsonv *v = jsonv_get(o, key);
+    return v && v->t == JSONV_STR ? v->s : dflt;
+}
+
+double jsonv_num(const struct jsonv *o, const char *key, double dflt)
+{
+    const struct jsonv *v = jsonv_get(o, key);
+    return v && v->t == JSONV_NUM ? v->num : dflt;
 }
 
 void jsonread_free_strings(char **v, size_t n)
@@ -203,64 +298,61 @@ void jsonread_free_strings(char **v, size_t n)
     free(v);
 }
 
+/* Parses json into *doc (the caller frees it) and finds key in its top-level
+ * object: 1 found (*val set), 0 absent, CDC_EINVAL malformed or not an
+ * object. */
+static int top_level(const char *json, size_t len, const char *key, struct jsonv *doc,
+                     struct jsonv **val)
+{
+    if (jsonread_parse(json, len, doc) != 0 || doc->t != JSONV_OBJ)
+        return CDC_EINVAL;
+    *val = find(doc, key);
+    return *val != NULL;
+}
+
 int jsonread_string_array(const char *json, size_t len, const char *key, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    struct rd r;
-    int f = find_key(json, len, key, &r);
-    if (f <= 0)
-        return f < 0 ? CDC_EINVAL : 0;
-    if (*r.p != '[')
-        return CDC_EINVAL;
-    r.p++;
-    ws(&r);
-    char **v = NULL;
-    size_t cnt = 0, cap = 0;
-    if (r.p < r.end && *r.p == ']') {
-        *out = NULL;
-        return 0;
+    struct jsonv doc;
+    struct jsonv *v;
+    int f = top_level(json, len, key, &doc, &v);
+    if (f <= 0) {
+        jsonv_free(&doc);
+        return f;
     }
-    for (;;) {
-        ws(&r);
-        struct buf s = BUF_INIT;
-        if (str(&r, &s)) {
-            buf_fini(&s);
-            jsonread_free_strings(v, cnt);
-            return CDC_EINVAL;
+    int rc = v->t == JSONV_ARR ? 0 : CDC_EINVAL;
+    for (size_t i = 0; i < v->n && !rc; i++)
+        if (v->items[i].t != JSONV_STR)
+            rc = CDC_EINVAL;
+    if (!rc && v->n) {
+        *out = xcalloc(v->n, sizeof **out);
+        for (size_t i = 0; i < v->n; i++) {
+            (*out)[i] = v->items[i].s;
+            v->items[i].s = NULL; /* moved */
         }
-        if (cnt == cap) {
-            cap = cap ? 2 * cap : 4;
-            v = xrealloc(v, cap * sizeof *v);
-        }
-        v[cnt++] = s.p ? s.p : xstrdup("");
-        ws(&r);
-        if (r.p < r.end && *r.p == ',') {
-            r.p++;
-            continue;
-        }
-        if (r.p < r.end && *r.p == ']')
-            break;
-        jsonread_free_strings(v, cnt);
-        return CDC_EINVAL;
+        *n = v->n;
     }
-    *out = v;
-    *n = cnt;
-    return 0;
+    jsonv_free(&doc);
+    return rc;
 }
 
 int jsonread_string(const char *json, size_t len, const char *key, char **out)
 {
     *out = NULL;
-    struct rd r;
-    int f = find_key(json, len, key, &r);
-    if (f <= 0)
-        return f < 0 ? CDC_EINVAL : 0;
-    struct buf s = BUF_INIT;
-    if (str(&r, &s)) {
-        buf_fini(&s);
-        return CDC_EINVAL;
+    struct jsonv doc;
+    struct jsonv *v;
+    int f = top_level(json, len, key, &doc, &v);
+    if (f <= 0) {
+        jsonv_free(&doc);
+        return f;
     }
-    *out = s.p ? s.p : xstrdup("");
-    return 0;
+    int rc = CDC_EINVAL;
+    if (v->t == JSONV_STR) {
+        *out = v->s;
+        v->s = NULL; /* moved */
+        rc = 0;
+    }
+    jsonv_free(&doc);
+    return rc;
 }

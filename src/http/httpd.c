@@ -18,6 +18,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 /* ---------- request parser ---------- */
 
@@ -42,17 +43,6 @@ static bool is_field_char(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out[cap] (NUL-terminated).  Returns the
  * decoded length, or -1 on a malformed escape, an encoded NUL, or no room. */
 static long pct_decode(const char *s, size_t n, char *out, size_t cap, bool plus_is_space)
@@ -63,7 +53,7 @@ static long pct_decode(const char *s, size_t n, char *out, size_t cap, bool plus
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = str_hexval((unsigned char)s[i + 1]), lo = str_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (unsigned char)(hi << 4 | lo);

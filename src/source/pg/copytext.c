@@ -2,17 +2,7 @@
 
 #include "source/pg/copytext.h"
 #include "util/err.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/str.h"
 
 /* Unescapes one field s[0..n) into out; returns the bytes written. */
 static size_t unescape(const char *s, size_t n, char *out)
@@ -45,10 +35,10 @@ static size_t unescape(const char *s, size_t n, char *out)
             out[o++] = '\v';
             break;
         case 'x':
-            if (i + 1 < n && hexval(s[i + 1]) >= 0) {
-                int v = hexval(s[++i]);
-                if (i + 1 < n && hexval(s[i + 1]) >= 0)
-                    v = v * 16 + hexval(s[++i]);
+            if (i + 1 < n && str_hexval((unsigned char)s[i + 1]) >= 0) {
+                int v = str_hexval((unsigned char)s[++i]);
+                if (i + 1 < n && str_hexval((unsigned char)s[i + 1]) >= 0)
+                    v = v * 16 + str_hexval((unsigned char)s[++i]);
                 out[o++] = (char)v;
             } else {
                 out[o++] = 'x';
