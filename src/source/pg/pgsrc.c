@@ -177,18 +177,20 @@ static bool stop_requested(const struct pgsrc *src)
 
 /* ---------- pushing events ---------- */
 
-/* Pushes the pending events, waiting while the engine is full.  While waiting
- * the source keeps the server's connection alive with status updates.
- * Returns CDC_ESTOP if a stop was requested while blocked (the unpushed
- * events are dropped: they were never confirmed, the next run gets them). */
-static int flush_pending(struct pgsrc *src)
+/* Pushes evs[0..n) into the engine, waiting while it is full; the events are
+ * the engine's or released afterwards.  With keepalive (the source thread,
+ * which owns the replication connection) the wait keeps the server's
+ * connection alive with status updates.  Returns CDC_ESTOP if a stop was
+ * requested while blocked (the unpushed events are dropped: they were never
+ * confirmed, the next run gets them), else 0. */
+static int push_events(struct pgsrc *src, struct cdc_event **evs, size_t n, bool keepalive)
 {
     size_t off = 0;
     int rc = 0;
     bool logged = false;
-    while (off < src->npend) {
+    while (off < n) {
         size_t done = 0;
-        rc = engine_push(src->eng, src->pend + off, src->npend - off, &done, 100);
+        rc = engine_push(src->eng, evs + off, n - off, &done, 100);
         off += done;
         if (rc == 0)
             break;
@@ -196,21 +198,29 @@ static int flush_pending(struct pgsrc *src)
             rc = CDC_ESTOP;
             break;
         }
+        if (!keepalive)
+            continue;
         if (!logged) {
-            log_debug("source.backpressure", "waiting=%zu", src->npend - off);
+            log_debug("source.backpressure", "waiting=%zu", n - off);
             logged = true;
         }
-        if (send_status(src, false) != 0) {
-            /* The connection broke while we wait: the caller reconnects once
-             * the events are in. */
-        }
+        /* A broken connection shows up at the next read: the caller
+         * reconnects once the events are in. */
+        (void)send_status(src, false);
         publish_stats(src);
     }
-    for (size_t i = off; i < src->npend; i++)
-        cdc_event_unref(src->pend[i]);
+    for (size_t i = off; i < n; i++)
+        cdc_event_unref(evs[i]);
+    return rc == CDC_ESTOP ? CDC_ESTOP : 0;
+}
+
+/* Pushes the pending events (see push_events). */
+static int flush_pending(struct pgsrc *src)
+{
+    int rc = push_events(src, src->pend, src->npend, true);
     src->npend = 0;
     src->pend_bytes = 0;
-    return rc == CDC_ESTOP ? CDC_ESTOP : 0;
+    return rc;
 }
 
 static int emit(struct pgsrc *src, struct cdc_event *ev)
@@ -1019,23 +1029,9 @@ static int snap_emit(void *arg, struct cdc_event **evs, size_t n, uint64_t *last
     }
     src->n_events += n;
     *last_seq = evs[n - 1]->seq;
-    size_t off = 0;
-    int rc = 0;
-    while (off < n) {
-        size_t done = 0;
-        rc = engine_push(src->eng, evs + off, n - off, &done, 100);
-        off += done;
-        if (rc == 0)
-            break;
-        if (rc == CDC_ESTOP || stop_requested(src)) {
-            rc = CDC_ESTOP;
-            break;
-        }
-    }
-    for (size_t i = off; i < n; i++)
-        cdc_event_unref(evs[i]);
+    int rc = push_events(src, evs, n, false);
     pthread_mutex_unlock(&src->emit_mu);
-    return rc == CDC_ESTOP ? CDC_ESTOP : 0;
+    return rc;
 }
 
 /* Runs (or finishes) the initial snapshot before streaming starts. */
