@@ -49,6 +49,16 @@ int cli_check_supported(const struct config *cfg)
                 config_transport_name(cfg->platform.transport_mode));
         return 2;
     }
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const struct sink_cfg *s = &cfg->sinks[i];
+        if (s->enabled && !sink_ops_find(s->sink_type)) {
+            fprintf(stderr,
+                    "error: %s:%d: sinks[%zu].sink_type: %s sinks are not implemented in this "
+                    "version of cdc\n",
+                    s->loc.file, s->loc.line, i, config_sink_type_name(s->sink_type));
+            return 2;
+        }
+    }
     return 0;
 }
 
@@ -99,16 +109,6 @@ int cmd_validate(const struct command *cmd, int argc, char **argv)
     for (size_t i = 0; i < cfg->nsinks; i++)
         print_sink(&cfg->sinks[i]);
     rc = cli_check_supported(cfg);
-    for (size_t i = 0; i < cfg->nsinks && !rc; i++) {
-        const struct sink_cfg *s = &cfg->sinks[i];
-        if (s->enabled && !sink_ops_find(s->sink_type)) {
-            fprintf(stderr,
-                    "error: %s:%d: sinks[%zu].sink_type: %s sinks are not implemented in this "
-                    "version of cdc\n",
-                    s->loc.file, s->loc.line, i, config_sink_type_name(s->sink_type));
-            rc = 2;
-        }
-    }
     if (!rc)
         printf("config ok\n");
     config_free(cfg);
