@@ -382,9 +382,14 @@ class Handler(BaseHTTPRequestHandler):
             ok = 200 <= status < 300
             reply = b'{"ok":true}' if ok else json.dumps(
                 {"error": "status %d from the test receiver" % status}).encode()
-            self._send(status, reply, headers)
-            rec["status"] = status
-            rec["answered"] = time.time()
+            # Recorded before the answer goes out: a client that has read it
+            # may ask for the records at once.  Taken back if it never left.
+            rec["status"], rec["answered"] = status, time.time()
+            try:
+                self._send(status, reply, headers)
+            except OSError:
+                rec["status"] = rec["answered"] = None
+                raise
         finally:
             rec["final"] = True  # answered, or the client left before the answer
 
