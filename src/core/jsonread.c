@@ -298,16 +298,20 @@ void jsonread_free_strings(char **v, size_t n)
     free(v);
 }
 
-/* Parses json into *doc (the caller frees it) and finds key in its top-level
- * object: 1 found (*val set), 0 absent, CDC_EINVAL malformed or not an
- * object. */
+/* Parses json into *doc and finds key in its top-level object: 1 found
+ * (*val set; the caller frees *doc), 0 absent, CDC_EINVAL malformed or not an
+ * object (*doc freed in both cases). */
 static int top_level(const char *json, size_t len, const char *key, struct jsonv *doc,
                      struct jsonv **val)
 {
-    if (jsonread_parse(json, len, doc) != 0 || doc->t != JSONV_OBJ)
-        return CDC_EINVAL;
-    *val = find(doc, key);
-    return *val != NULL;
+    int rc = CDC_EINVAL;
+    if (jsonread_parse(json, len, doc) == 0 && doc->t == JSONV_OBJ) {
+        *val = find(doc, key);
+        rc = *val != NULL;
+    }
+    if (rc <= 0)
+        jsonv_free(doc);
+    return rc;
 }
 
 int jsonread_string_array(const char *json, size_t len, const char *key, char ***out, size_t *n)
@@ -317,10 +321,8 @@ int jsonread_string_array(const char *json, size_t len, const char *key, char **
     struct jsonv doc;
     struct jsonv *v;
     int f = top_level(json, len, key, &doc, &v);
-    if (f <= 0) {
-        jsonv_free(&doc);
+    if (f <= 0)
         return f;
-    }
     int rc = v->t == JSONV_ARR ? 0 : CDC_EINVAL;
     for (size_t i = 0; i < v->n && !rc; i++)
         if (v->items[i].t != JSONV_STR)
@@ -343,10 +345,8 @@ int jsonread_string(const char *json, size_t len, const char *key, char **out)
     struct jsonv doc;
     struct jsonv *v;
     int f = top_level(json, len, key, &doc, &v);
-    if (f <= 0) {
-        jsonv_free(&doc);
+    if (f <= 0)
         return f;
-    }
     int rc = CDC_EINVAL;
     if (v->t == JSONV_STR) {
         *out = v->s;
