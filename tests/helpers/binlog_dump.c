@@ -84,7 +84,8 @@ static void put_row(struct buf *b, const struct cdc_event *ev, const struct cdc_
 
 static void flush_out(struct dump *d)
 {
-    fwrite(d->out.p, 1, d->out.len, stdout);
+    if (d->out.len)
+        fwrite(d->out.p, 1, d->out.len, stdout);
     buf_reset(&d->out);
 }
 

@@ -316,7 +316,10 @@ static int on_table_map(struct mydecode *d, const struct binlog_event *ev, char 
     e->tab = NULL;
     e->captured = is_captured(d, tm->db, tm->table);
     if (e->captured) {
-        if (!tm->have_names || !tm->have_charsets)
+        bool charsets = true;
+        for (uint32_t i = 0; i < tm->ncols; i++)
+            charsets &= !mytype_is_character(tm->cols[i].type) || tm->cols[i].charset != 0;
+        if (!tm->have_names || !charsets)
             return cdc_fail(err, errlen, CDC_EINVAL,
                             "table %s.%s: the binlog at %s:%u has no column names or charsets "
                             "(it was written while binlog_row_metadata was not FULL)",

@@ -127,8 +127,8 @@ int mystream_next(struct mystream *s, const uint8_t **data, size_t *len, char *e
     if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG)
         return cdc_fail(err, errlen, MYSTREAM_EPURGED,
                         "the server cannot send the binlog from the requested position (purged "
-                        "binlog files, or a position or GTID it does not have): %s",
-                        mysql_error(s->m));
+                        "binlog files, or a position or GTID it does not have): %s (error %u)",
+                        mysql_error(s->m), e);
     if (e)
         return myconn_fail(s->m, err, errlen, "reading the binlog");
     return cdc_fail(err, errlen, CDC_ECONN, "reading the binlog: %s (error %u)",
