@@ -219,8 +219,20 @@ static void savepoint_name(const char *s, size_t n, size_t i, const char **name,
 {
     i = skip_space(s, n, i);
     size_t j = i;
-    while (j < n && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != ';')
-        j++;
+    if (j < n && s[j] == '`') {
+        for (j++; j < n; j++) {
+            if (s[j] != '`')
+                continue;
+            if (j + 1 < n && s[j + 1] == '`')
+                j++; /* a doubled backquote inside the name */
+            else
+                break;
+        }
+        j = j < n ? j + 1 : n;
+    } else {
+        while (j < n && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != ';')
+            j++;
+    }
     *name = s + i;
     *len = j - i;
 }

@@ -133,6 +133,7 @@ static iconv_t open_conv(struct mycharset_conv *cv, uint32_t collation)
 static int iconv_to_utf8(iconv_t cd, const char *s, size_t n, struct buf *out)
 {
     iconv(cd, NULL, NULL, NULL, NULL);
+    buf_reserve(out, n * 4 + 16);
     char *in = (char *)s;
     size_t left = n;
     while (left > 0) {

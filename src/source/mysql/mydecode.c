@@ -455,6 +455,10 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
                         (unsigned long long)re.table_id);
     if (!e->captured)
         return 0;
+    if (!e->tab) /* its table map was refused: never skip the rows silently */
+        return cdc_fail(err, errlen, CDC_EINVAL,
+                        "rows event at %s:%u for %s.%s, whose table map could not be used", d->file,
+                        start, e->tm->db, e->tm->table);
     if (!d->in_group)
         return cdc_fail(err, errlen, CDC_EINVAL, "rows event at %s:%u outside a transaction",
                         d->file, start);
@@ -467,6 +471,7 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
     struct cdc_val *before = d->vals, *after = d->vals + n;
     const uint8_t *cur = re.rows;
     for (uint32_t row = 0; cur < re.end; row++) {
+        const uint8_t *row_start = cur;
         buf_reset(&d->data);
         bool has_before = re.op != 'c', has_after = re.op != 'd';
         if (has_before) {
@@ -480,6 +485,10 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
             if (rc)
                 return rc;
         }
+        if (cur == row_start) /* an image of no columns: the event is damaged */
+            return cdc_fail(err, errlen, CDC_EINVAL,
+                            "rows event at %s:%u for %s.%s carries rows without columns", d->file,
+                            start, tm->db, tm->table);
         struct cdc_event *out =
             cdc_event_new(has_before ? (uint16_t)n : 0, has_after ? (uint16_t)n : 0, d->data.len);
         memcpy(out->data, d->data.p, d->data.len);

@@ -217,12 +217,13 @@ static int decode_decimal(const struct mycol *c, const uint8_t *p, size_t avail,
 
 static void put_time_packed(struct buf *out, int64_t packed, unsigned fsp)
 {
+    uint64_t mag = (uint64_t)packed;
     if (packed < 0) {
         buf_putc(out, '-');
-        packed = -packed;
+        mag = (uint64_t)0 - mag;
     }
-    uint64_t hms = (uint64_t)packed >> 24;
-    unsigned us = (unsigned)(packed & 0xffffff);
+    uint64_t hms = mag >> 24;
+    unsigned us = (unsigned)(mag & 0xffffff);
     put_hms(out, (unsigned)((hms >> 12) & 0x3ff), (unsigned)((hms >> 6) & 0x3f),
             (unsigned)(hms & 0x3f));
     put_frac(out, us, fsp);
@@ -285,11 +286,10 @@ static void decode_datetime2(const uint8_t *p, unsigned fsp, struct buf *out)
 {
     int64_t intpart = (int64_t)be40(p) - 0x8000000000LL;
     int64_t frac = frac_signed(p + 5, fsp);
-    int64_t packed = intpart * (1LL << 24) + frac;
-    if (packed < 0)
-        packed = -packed; /* not produced by the server; keeps the text sane */
-    uint64_t ymdhms = (uint64_t)packed >> 24;
-    unsigned us = (unsigned)(packed & 0xffffff);
+    /* Negative values are not produced by the server; magnitudes keep the
+     * text sane for damaged input. */
+    uint64_t ymdhms = (uint64_t)(intpart < 0 ? -intpart : intpart);
+    unsigned us = (unsigned)((frac < 0 ? -frac : frac) % 1000000);
     uint64_t ymd = ymdhms >> 17, ym = ymd >> 5, hms = ymdhms & 0x1ffff;
     put_date(out, (unsigned)(ym / 13), (unsigned)(ym % 13), (unsigned)(ymd & 31));
     buf_putc(out, ' ');

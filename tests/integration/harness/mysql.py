@@ -98,7 +98,8 @@ class MariaDB:
         self.proc = None
 
     def _client(self, user="root", password=None):
-        args = [MARIADB, "--no-defaults", "-h127.0.0.1", "-P%d" % self.port, "-u" + user]
+        args = [MARIADB, "--no-defaults", "-h127.0.0.1", "-P%d" % self.port, "-u" + user,
+                "--default-character-set=utf8mb4"]
         if password is not None:
             args.append("-p" + password)
         return args
