@@ -142,8 +142,8 @@ def theirs_matches(col, raw, ours):
     (cdc's JSON value).  mariadb-binlog's own quirks are undone here:
     unsigned values print as "signed (unsigned)", FLOAT with 6 digits,
     DATE with colons, TIMESTAMP as seconds, YEAR 0 as 1900, ENUM as its
-    index, SET as a bitmask, BINARY without its padding, and 4-byte UTF-8
-    characters as '????'."""
+    index, SET as a bitmask, BINARY without its padding, control bytes as
+    \\xNN."""
     if raw is None or ours is None:
         return raw is None and ours is None
     t = raw.decode("latin-1")
@@ -182,8 +182,7 @@ def theirs_matches(col, raw, ours):
         return body.ljust(BINARY[col], b"\0") == base64.b64decode(ours)
     if col in LATIN1:
         return mysql_latin1(body) == ours
-    ours_b = re.sub("[\U00010000-\U0010FFFF]", "????", ours).encode()
-    return body == ours_b
+    return body == ours.encode()
 
 
 def compare_with_mariadb_binlog(ours, theirs):
