@@ -7,9 +7,10 @@ PKGS=(
   # build
   build-essential pkg-config clang clang-format
   libpq-dev libyaml-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
-  librdkafka-dev libcmocka-dev
+  librdkafka-dev libcmocka-dev libmariadb-dev
   # servers and clients the demo and the tests start
   postgresql-15 postgresql-client-15 postgresql-contrib
+  mariadb-server mariadb-client
   # test harness
   python3 python3-psycopg2 kcat sqlite3 procps psmisc curl
 )

@@ -34,6 +34,7 @@ from .common import *  # noqa: F401,F403
 from .pg import *  # noqa: F401,F403
 from .cdc import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
+from .mysql import *  # noqa: F401,F403
 
 class Ctx:
     """Handed to every test function: temp dirs, clusters, cdc installations,
@@ -66,6 +67,14 @@ class Ctx:
         self.defer(c.stop)
         c.start()
         return c
+
+    def mariadb(self, **kw):
+        """A throwaway MariaDB server (harness.mysql.MariaDB), stopped when
+        the test ends."""
+        m = MariaDB(self.tmpdir("mariadb"), **kw)
+        self.defer(m.stop)
+        m.start()
+        return m
 
     def cdc(self, pipeline, platform=None, env=None, name="cdc", cluster=None, secrets_=()):
         """A Cdc whose environment has PGPW = the cluster role's password (and
