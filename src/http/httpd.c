@@ -434,6 +434,7 @@ struct conn {
     struct buf out;
     size_t out_off;
     size_t drained;
+    int64_t accepted_us;
     int64_t deadline_us;
     bool continued; /* "100 Continue" sent */
 };
@@ -582,9 +583,30 @@ static void conn_timeout(struct httpd *h, struct conn *c)
         conn_close(h, c);
 }
 
+/* The connection to let go when every slot is taken and another client
+ * knocks: one already answered (draining), else the longest-waiting one still
+ * sending its request (an idle or slow client: a prober sends its request at
+ * once).  Connections being answered are kept.  NULL if every one is. */
+static struct conn *pick_victim(struct httpd *h)
+{
+    struct conn *best = NULL;
+    for (int i = 0; i < h->max_conns; i++) {
+        struct conn *c = &h->conns[i];
+        if (c->fd < 0 || c->state == CONN_WRITE)
+            continue;
+        if (!best || (c->state == CONN_DRAIN && best->state != CONN_DRAIN) ||
+            (c->state == best->state && c->accepted_us < best->accepted_us))
+            best = c;
+    }
+    return best;
+}
+
+/* Accepts every pending connection.  When the slots are all taken, a new
+ * connection replaces the idlest one (pick_victim), so idle or slow clients
+ * can never keep a health probe out for a whole request timeout. */
 static void accept_all(struct httpd *h)
 {
-    while (h->nconns < h->max_conns) {
+    for (;;) {
         int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -592,6 +614,17 @@ static void accept_all(struct httpd *h)
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log_debug("http.accept_failed", "error=%s", log_q(strerror(errno)));
             return;
+        }
+        if (h->nconns == h->max_conns) {
+            struct conn *v = pick_victim(h);
+            if (!v) {
+                close(fd); /* every slot is sending an answer: try again soon */
+                return;
+            }
+            log_debug("http.evicted", "state=%s waited_ms=%lld",
+                      v->state == CONN_DRAIN ? "answered" : "reading",
+                      (long long)((clock_mono_us() - v->accepted_us) / 1000));
+            conn_close(h, v);
         }
         struct conn *c = NULL;
         for (int i = 0; i < h->max_conns; i++)
@@ -606,9 +639,17 @@ static void accept_all(struct httpd *h)
         c->out_off = 0;
         c->drained = 0;
         c->continued = false;
-        c->deadline_us = clock_mono_us() + h->timeout_us;
+        c->accepted_us = clock_mono_us();
+        c->deadline_us = c->accepted_us + h->timeout_us;
         h->nconns++;
     }
+}
+
+/* Whether a new connection could be taken now (a free slot, or one to let
+ * go): otherwise the listening socket is left out of poll(). */
+static bool can_accept(struct httpd *h)
+{
+    return h->nconns < h->max_conns || pick_victim(h) != NULL;
 }
 
 /* The server thread: one poll() over the wake pipe, the listening socket
@@ -621,7 +662,7 @@ static void *httpd_main(void *arg)
     while (!atomic_load(&h->stopping)) {
         int n = 0;
         pfds[n++] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
-        if (h->nconns < h->max_conns)
+        if (can_accept(h))
             pfds[n++] = (struct pollfd){.fd = h->lfd, .events = POLLIN};
         int64_t now = clock_mono_us(), next = now + 1000000;
         for (int i = 0; i < h->max_conns; i++) {
