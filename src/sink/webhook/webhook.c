@@ -14,9 +14,8 @@
  * least once, and the Idempotency-Key header, derived from the position of
  * the batch's first event, lets a receiver drop the repeats a replay sends.
  *
- * Secrets (auth_token, signing_secret, a password in the URL) only ever go
- * into request headers; error messages name the URL without user
- * information, query or fragment. */
+ * Secrets (auth_token, signing_secret, a password or token in the URL) only
+ * ever go into requests; messages name the URL as redact_url shows it. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -35,8 +34,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
-
-#define URL_TEXT_MAX 256 /* the URL as error messages show it */
+#include "util/redact.h"
 
 enum req_state {
     REQ_IDLE,    /* on the free list */
@@ -68,15 +66,15 @@ struct wh_queue {
 };
 
 struct webhook {
-    CURLM *multi;            /* owned */
-    struct wh_req *all;      /* every request struct ever made (owned) */
-    struct wh_req *idle;     /* free list */
-    struct wh_queue waiting; /* submitted, not yet handed to curl */
-    struct wh_queue done;    /* finished, not yet reported */
-    unsigned active;         /* requests in the multi handle */
-    unsigned max_active;     /* webhook.max_in_flight */
-    char url_text[URL_TEXT_MAX];
-    char **fixed; /* owned: header lines every request carries */
+    CURLM *multi;                  /* owned */
+    struct wh_req *all;            /* every request struct ever made (owned) */
+    struct wh_req *idle;           /* free list */
+    struct wh_queue waiting;       /* submitted, not yet handed to curl */
+    struct wh_queue done;          /* finished, not yet reported */
+    unsigned active;               /* requests in the multi handle */
+    unsigned max_active;           /* webhook.max_in_flight */
+    char url_text[REDACT_URL_MAX]; /* the URL as messages show it (redact_url) */
+    char **fixed;                  /* owned: header lines every request carries */
     size_t nfixed;
     const char *secrets[2]; /* borrowed from the config: never quoted in messages */
 };
@@ -166,24 +164,6 @@ int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us)
         return 0;
     int64_t us = (int64_t)t * 1000000 - now_us;
     return us > 0 ? us : 0;
-}
-
-void webhook_safe_url(const char *url, char *out, size_t outlen)
-{
-    const char *sep = strstr(url, "://");
-    const char *auth = sep ? sep + 3 : url;
-    size_t scheme_len = (size_t)(auth - url);
-    size_t auth_len = strcspn(auth, "/?#");
-    /* user information ends at the last '@' of the authority */
-    const char *host = auth;
-    for (size_t i = 0; i < auth_len; i++)
-        if (auth[i] == '@')
-            host = auth + i + 1;
-    size_t host_len = auth_len - (size_t)(host - auth);
-    const char *path = auth + auth_len;
-    size_t path_len = strcspn(path, "?#");
-    snprintf(out, outlen, "%.*s%.*s%.*s", (int)scheme_len, url, (int)host_len, host, (int)path_len,
-             path);
 }
 
 /* ---------- requests ---------- */
@@ -520,7 +500,7 @@ static void req_start(struct webhook *wh, struct wh_req *rq)
         rq->state = REQ_DONE;
         rq->res.rc = CDC_ECONN;
         rq->res.errclass = SINK_ERR_UNREACHABLE;
-        snprintf(rq->res.err, sizeof rq->res.err, "%s: libcurl: %s", wh->url_text,
+        snprintf(rq->res.err, sizeof rq->res.err, "%.300s: libcurl: %s", wh->url_text,
                  curl_multi_strerror(mc));
         q_push(&wh->done, rq);
         return;
@@ -587,7 +567,7 @@ static int webhook_open(struct sink *sk, struct cdc_pos *have)
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "cannot initialize libcurl: %s",
                               curl_easy_strerror(curl_init_rc));
     struct webhook *wh = xcalloc(1, sizeof *wh);
-    webhook_safe_url(w->url, wh->url_text, sizeof wh->url_text);
+    redact_url(w->url, wh->url_text, sizeof wh->url_text);
     wh->max_active = w->max_in_flight > 0 ? (unsigned)w->max_in_flight : 1;
     wh->secrets[0] = w->auth_token;
     wh->secrets[1] = w->signing_secret;

@@ -28,9 +28,4 @@ enum sink_errclass webhook_status_class(long status);
  * ignored.  0 when the value is empty, malformed or a date in the past. */
 int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us);
 
-/* Writes url without what must not appear in messages: the user:password@
- * part, the query and the fragment ("https://u:p@h:8443/a/b?t=x" becomes
- * "https://h:8443/a/b").  Always NUL-terminates out (outlen > 0). */
-void webhook_safe_url(const char *url, char *out, size_t outlen);
-
 #endif
