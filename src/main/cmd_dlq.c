@@ -1,11 +1,14 @@
 /* `cdc dlq list|show|replay|purge`: the dead-letter queue of one pipeline,
  * read from its state store ({state_dir}/{pipeline_id}/state.db).
  *
- * Everything here may run while `cdc run` of the same pipeline is running:
- * the store is SQLite in WAL mode, so readers never block the pipeline and
- * writers take turns.  A replayed event goes to its sink outside the stream
- * (struct sink's replay flag): the sink delivers it as it is and a sink with a
- * checkpoint leaves the checkpoint alone. */
+ * list, show and purge may run while `cdc run` of the same pipeline is
+ * running: the store is SQLite in WAL mode, so readers never block the
+ * pipeline and writers take turns.  replay takes the pipeline's locks
+ * (take_replay_locks): one replay at a time, no run starting during one, and
+ * beside a running pipeline only into sinks that take several writers.  A
+ * replayed event goes to its sink outside the stream (struct sink's replay
+ * flag): the sink delivers it as it is and a sink with a checkpoint leaves the
+ * checkpoint alone. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include "core/json.h"
 #include "main/cli.h"
 #include "sink/sink.h"
+#include "state/pipelock.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -379,6 +383,10 @@ struct rsink {
 
 struct replay {
     const struct dlq_cmd *c;
+    /* A `cdc run` owns the pipeline: replay beside it, except into sinks
+     * that take one writer only (their entries stay pending). */
+    bool guest;
+    struct pipelock_holder owner;
     struct json_ctx json;
     struct rsink *sinks; /* cfg->nsinks entries */
     struct store *st;
@@ -491,6 +499,15 @@ static int replay_one(struct replay *r, int64_t id)
                  config_sink_type_name(sc->sink_type));
         goto fail;
     }
+    if (r->guest && rs->sk.ops->single_writer) {
+        char who[160];
+        pipelock_describe(&r->owner, who, sizeof who);
+        snprintf(err, sizeof err,
+                 "sink %s takes one writer at a time and %s is writing it; replay this entry "
+                 "once that process has stopped",
+                 e.sink_id, who);
+        goto fail;
+    }
     if (rs->unusable) {
         snprintf(err, sizeof err, "sink %s could not be opened (see above)", e.sink_id);
         goto fail;
@@ -535,6 +552,34 @@ out:
     return rc;
 }
 
+/* One replay at a time (two would deliver the same entries twice), and no
+ * `cdc run` may start halfway through one: the replay lock, then the
+ * pipeline's own lock.  A running pipeline already holding the latter makes
+ * this replay its guest (r->guest).  Returns 0, or 1 with the reason printed. */
+static int take_replay_locks(struct replay *r, struct pipelock **replay_lock,
+                             struct pipelock **owner_lock)
+{
+    const struct config *cfg = r->c->cfg;
+    const char *dir = cfg->platform.state_dir;
+    char err[1024];
+    int rc = pipelock_acquire(replay_lock, dir, cfg->pipeline_id, PIPELOCK_REPLAY, "dlq replay",
+                              NULL, err, sizeof err);
+    if (rc == 0)
+        rc = pipelock_acquire(owner_lock, dir, cfg->pipeline_id, PIPELOCK_OWNER, "dlq replay",
+                              &r->owner, err, sizeof err);
+    if (rc == CDC_EBUSY && *replay_lock) {
+        r->guest = true;
+        return 0;
+    }
+    if (rc == 0)
+        return 0;
+    pipelock_release(*replay_lock);
+    *replay_lock = NULL;
+    fprintf(stderr, "error: cannot replay: %s%s\n", err,
+            rc == CDC_EBUSY ? "; one replay at a time: wait for that one to finish" : "");
+    return 1;
+}
+
 static int dlq_replay(const struct dlq_cmd *c)
 {
     const struct config *cfg = c->cfg;
@@ -557,10 +602,16 @@ static int dlq_replay(const struct dlq_cmd *c)
         .c = c,
         .json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION},
     };
-    if (open_store(c, &r.st))
-        return 1;
     char err[1024];
-    int rc = 0;
+    struct pipelock *replay_lock = NULL, *owner_lock = NULL;
+    int rc = take_replay_locks(&r, &replay_lock, &owner_lock);
+    if (rc)
+        return rc;
+    if (open_store(c, &r.st)) {
+        pipelock_release(owner_lock);
+        pipelock_release(replay_lock);
+        return 1;
+    }
     if (c->id) {
         struct dlq_entry e;
         int grc = store_dlq_get(r.st, c->id, &e, err, sizeof err);
@@ -585,6 +636,14 @@ static int dlq_replay(const struct dlq_cmd *c)
     }
     if (rc || r.nids == 0)
         goto out;
+    if (r.guest) {
+        char who[160];
+        pipelock_describe(&r.owner, who, sizeof who);
+        printf("pipeline %s is running in %s: replaying beside it; entries of sinks that take "
+               "one writer at a time (file) stay pending\n",
+               cfg->pipeline_id, who);
+        fflush(stdout);
+    }
 
     signal(SIGPIPE, SIG_IGN); /* network sinks see a closed peer as an error */
     r.sinks = xcalloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *r.sinks);
@@ -608,6 +667,8 @@ out:
     free(r.sinks);
     free(r.ids);
     store_close(r.st);
+    pipelock_release(owner_lock);
+    pipelock_release(replay_lock);
     return rc;
 }
 

@@ -55,6 +55,9 @@ struct sink_ops {
     /* What the sink does when the config says nothing: ORDER_TRANSACTION
      * (serial, commit order) or ORDER_KEY (partitions in parallel). */
     enum sink_ordering ordering;
+    /* The destination takes one writer at a time (a file): `cdc dlq replay`
+     * leaves its entries pending while a running pipeline owns it. */
+    bool single_writer;
     /* Opens files or connections.  *have = newest position the destination
      * already holds durably ({0,0} when it cannot tell). */
     int (*open)(struct sink *sk, struct cdc_pos *have);

@@ -3,12 +3,19 @@
  *
  * Exactly once across crashes: at open the sink removes a torn last line (a
  * write cut short by a crash) and reads the position of the last complete
- * line; the engine then skips every change at or before it. */
+ * line; the engine then skips every change at or before it.
+ *
+ * One writer at a time: the sink holds an exclusive flock on the file from
+ * open to close and takes it before it looks at the tail, so it never cuts
+ * a line another process (a second cdc, another pipeline configured with the
+ * same path, `cdc dlq replay`) is in the middle of appending.  A file that is
+ * locked cannot be opened: the error says so, and the engine retries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,6 +168,17 @@ static int file_open(struct sink *sk, struct cdc_pos *have)
         free(fs);
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot open %s: %s", path, strerror(e));
     }
+    if (flock(fs->fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fs->fd);
+        free(fs);
+        if (e == EWOULDBLOCK)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE,
+                                  "cannot open %s: another process (or another sink) is writing "
+                                  "it; one writer at a time",
+                                  path);
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot lock %s: %s", path, strerror(e));
+    }
     if (!existed && fsync_dir_of(path) != 0)
         log_warn("sink.file.dir_fsync_failed", "sink=%s error=%s", sk->cfg->sink_id,
                  log_q(strerror(errno)));
@@ -230,6 +248,7 @@ static void file_close(struct sink *sk)
 const struct sink_ops sink_file_ops = {
     .name = "file",
     .ordering = ORDER_TRANSACTION,
+    .single_writer = true,
     .open = file_open,
     .write = file_write,
     .flush = file_flush,
