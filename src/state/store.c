@@ -594,3 +594,18 @@ int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size
     free(upper);
     return rc;
 }
+
+int store_kv_delete(struct store *st, const char *key, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt;
+    int rc = prepare(st, &stmt, "DELETE FROM kv WHERE key = ?1", err, errlen, "delete a value");
+    if (rc == 0) {
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) != SQLITE_DONE)
+            rc = db_fail(st, err, errlen, "delete a value");
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}

@@ -11,8 +11,9 @@
  * that waited behind slow ones would time out before it was ever sent.
  *
  * There is no durable position to report (open says {0,0}): delivery is at
- * least once, and the Idempotency-Key header, derived from the position of
- * the batch's first event, lets a receiver drop the repeats a replay sends.
+ * least once, and the Idempotency-Key header, derived from what identifies
+ * the request's changes (idem_key.c), lets a receiver drop the repeats a
+ * retry, a replay or a resumed snapshot sends.
  *
  * Secrets (auth_token, signing_secret, a password or token in the URL) only
  * ever go into requests; messages name the URL as redact_url shows it. */
@@ -279,24 +280,25 @@ static bool sign_body(const char *secret, const struct buf *body, char hex[2 * 3
 
 /* The body: the envelope itself for a lone event when batches are of one,
  * else a JSON array of envelopes.  Control events carry no change and are
- * left out.  Returns how many envelopes it holds; *first and *only (NULL
- * unless exactly one) point into evs. */
+ * left out.  Returns how many envelopes it holds; *only (NULL unless exactly
+ * one) points into evs. */
 static size_t build_body(struct sink *sk, struct buf *b, struct cdc_event *const *evs, size_t n,
-                         const struct cdc_event **first, const struct cdc_event **only)
+                         const struct cdc_event **only)
 {
     size_t ndata = 0;
-    *first = *only = NULL;
+    const struct cdc_event *first = NULL;
+    *only = NULL;
     for (size_t i = 0; i < n; i++)
         if (!cdc_op_is_control(evs[i]->op)) {
             if (!ndata)
-                *first = evs[i];
+                first = evs[i];
             ndata++;
         }
     buf_reset(b);
     if (ndata == 0)
         return 0;
     if (ndata == 1)
-        *only = *first;
+        *only = first;
     bool array = !(ndata == 1 && sk->cfg->webhook.batch_size == 1);
     if (array)
         buf_putc(b, '[');
@@ -316,17 +318,20 @@ static size_t build_body(struct sink *sk, struct buf *b, struct cdc_event *const
 /* Sets up rq's easy handle for its body; returns 0, or CDC_ERR with
  * sink_set_error called. */
 static int req_prepare(struct sink *sk, struct webhook *wh, struct wh_req *rq,
-                       const struct cdc_event *first, const struct cdc_event *only, size_t ndata)
+                       struct cdc_event *const *evs, size_t n, const struct cdc_event *only,
+                       size_t ndata)
 {
     const struct webhook_sink_cfg *w = &sk->cfg->webhook;
     char line[512];
     bool ok = true;
     for (size_t i = 0; i < wh->nfixed && ok; i++)
         ok = hdr_append(&rq->hdrs, wh->fixed[i]);
-    snprintf(line, sizeof line, "Idempotency-Key: %s:%s:%llu:%llu",
-             sk->config && sk->config->pipeline_id ? sk->config->pipeline_id : "", sk->cfg->sink_id,
-             (unsigned long long)first->pos.lsn, (unsigned long long)first->pos.idx);
-    ok = ok && hdr_append(&rq->hdrs, line);
+    struct buf key = BUF_INIT;
+    buf_puts(&key, "Idempotency-Key: ");
+    webhook_request_key(&key, sk->config && sk->config->pipeline_id ? sk->config->pipeline_id : "",
+                        sk->cfg->sink_id, evs, n);
+    ok = ok && hdr_append(&rq->hdrs, key.p);
+    buf_fini(&key);
     snprintf(line, sizeof line, "X-CDC-Event-Count: %zu", ndata);
     ok = ok && hdr_append(&rq->hdrs, line);
     if (ok && only && only->tab && only->tab->topic) {
@@ -617,8 +622,8 @@ static int webhook_submit(struct sink *sk, unsigned lane, struct cdc_event *cons
     struct wh_req *rq = req_get(wh);
     rq->res.lane = lane;
     rq->nevents = n;
-    const struct cdc_event *first, *only;
-    size_t ndata = build_body(sk, &rq->body, evs, n, &first, &only);
+    const struct cdc_event *only;
+    size_t ndata = build_body(sk, &rq->body, evs, n, &only);
     if (ndata == 0) {
         /* nothing to send: done as soon as asked */
         rq->res.ndone = n;
@@ -626,7 +631,7 @@ static int webhook_submit(struct sink *sk, unsigned lane, struct cdc_event *cons
         q_push(&wh->done, rq);
         return 0;
     }
-    if (req_prepare(sk, wh, rq, first, only, ndata) != 0) {
+    if (req_prepare(sk, wh, rq, evs, n, only, ndata) != 0) {
         req_put(wh, rq);
         return CDC_ERR;
     }
