@@ -16,6 +16,8 @@
 #include "util/mem.h"
 #include "util/str.h"
 
+#define STOP_REPORT_US 3000000 /* a stop that waits says so this often */
+
 /* ---------- shared by the runners ---------- */
 
 void runner_set_state(struct runner *r, const char *state)
@@ -278,9 +280,28 @@ void engine_close(struct engine *eng)
         evlog_close(eng->log);
 }
 
+/* Says which sink holds the stop, and what it waits for. */
+static void log_stop_waiting(struct runner *r, int64_t waited_us, int64_t timeout_us)
+{
+    char state[16], last[sizeof r->last_error];
+    pthread_mutex_lock(&r->mu);
+    str_copy(state, sizeof state, r->state);
+    str_copy(last, sizeof last, r->last_error);
+    pthread_mutex_unlock(&r->mu);
+    bool failing = strcmp(state, "running") != 0;
+    log_warn("run.stop_waiting", "sink=%s state=%s waiting_for=%s waited_s=%.0f timeout_s=%.0f%s%s",
+             r->sk.cfg->sink_id, state,
+             log_q(failing ? "its destination, to deliver what it holds (retrying)"
+                           : "its last writes to be delivered and made durable"),
+             (double)waited_us / 1e6, (double)timeout_us / 1e6, last[0] ? " last_error=" : "",
+             last[0] ? log_q(last) : "");
+}
+
 int engine_wait(struct engine *eng, int64_t timeout_us)
 {
-    int64_t deadline = clock_mono_us() + timeout_us;
+    int64_t start = clock_mono_us();
+    int64_t deadline = start + timeout_us;
+    int64_t next_report = start + STOP_REPORT_US;
     for (unsigned i = 0; i < eng->nrunners; i++) {
         struct runner *r = &eng->runners[i];
         if (!r->started)
@@ -291,9 +312,15 @@ int engine_wait(struct engine *eng, int64_t timeout_us)
             pthread_mutex_unlock(&r->mu);
             if (stopped)
                 break;
-            if (clock_mono_us() > deadline && !atomic_load(&eng->abandon)) {
-                log_warn("engine.shutdown_timeout", "sink=%s", r->sk.cfg->sink_id);
+            int64_t now = clock_mono_us();
+            if (now > deadline && !atomic_load(&eng->abandon)) {
+                log_warn("engine.shutdown_timeout", "sink=%s timeout_s=%.0f", r->sk.cfg->sink_id,
+                         (double)timeout_us / 1e6);
                 atomic_store(&eng->abandon, true);
+            }
+            if (now >= next_report && !atomic_load(&eng->abandon)) {
+                log_stop_waiting(r, now - start, timeout_us);
+                next_report = now + STOP_REPORT_US;
             }
             clock_sleep_us(10000);
         }
