@@ -204,6 +204,7 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
     deliver_head(ls, l, done);
     l->isolate = l->isolate > done ? l->isolate - done : 0;
     l->retry_len = 0;
+    runner_progress(r, done);
     if (res->rc == 0) {
         if (l->attempts && l->last_class == SINK_ERR_UNREACHABLE)
             destination_back(ls, clock_mono_us());
@@ -385,15 +386,18 @@ static bool reopen(struct lanes *ls)
     }
     ls->batches_in_flight = 0;
     runner_set_state(r, "retrying");
-    for (unsigned attempt = 2;; attempt++) {
-        if (!runner_drain_for(r, retry_delay_us(&r->sk.cfg->retry, attempt, 0, &r->rng)))
+    runner_failed(r, 1);
+    for (unsigned attempt = 0;; attempt++) {
+        if (!runner_drain_for(r, runner_backoff_us(r, attempt, 0)))
             return false;
         struct cdc_pos have;
         if (r->sk.ops->open(&r->sk, &have) == 0)
             break;
         runner_note_error(r);
     }
-    uint32_t gen = runner_request_rewind(r);
+    uint32_t gen = runner_rewind_when_due(r);
+    if (!gen)
+        return false;
     for (unsigned i = 0; i < ls->n; i++)
         ls->l[i].rewind_gen = gen;
     return true;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -29,6 +30,8 @@
 #define WRITE_CHUNK (256u << 10)
 #define SCAN_LIMIT  (64u << 20)  /* how far back to look among positioned lines */
 #define SCAN_FAR    (1ull << 30) /* how far back to look for a first one */
+#define READY_FREE_BYTES                                                                           \
+    (4u * WRITE_CHUNK) /* free space that ends a wait after failures (file_ready) */
 
 struct file_sink {
     int fd;
@@ -234,6 +237,18 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     return 0;
 }
 
+/* Whether the file system has room again after the sink kept failing (a
+ * full disk): at least READY_FREE_BYTES for an unprivileged writer.  A file
+ * system that cannot tell is taken at its word. */
+static bool file_ready(struct sink *sk)
+{
+    struct file_sink *fs = sk->priv;
+    struct statvfs sv;
+    if (!fs || fstatvfs(fs->fd, &sv) != 0)
+        return true;
+    return (uint64_t)sv.f_bavail * sv.f_frsize >= READY_FREE_BYTES;
+}
+
 static void file_close(struct sink *sk)
 {
     struct file_sink *fs = sk->priv;
@@ -253,4 +268,5 @@ const struct sink_ops sink_file_ops = {
     .write = file_write,
     .flush = file_flush,
     .close = file_close,
+    .ready = file_ready,
 };
