@@ -26,7 +26,7 @@ static const struct command commands[] = {
      "cannot finish (its destination is down) holds the stop for at most\n"
      "shutdown_timeout_seconds (logged every few seconds, naming the sink); then cdc\n"
      "exits 1 and the next run delivers what was not confirmed.  A second signal exits\n"
-     "130 at once, losing nothing that was confirmed.\n"
+     "130 at once; nothing is lost either (only what every sink holds is confirmed).\n"
      "\nOne process at a time owns a pipeline: run takes {state_dir}/{pipeline_id}/lock\n"
      "before it opens anything and exits 1, naming the holder's pid, if another process\n"
      "(a run, deploy, undeploy or dlq replay) has it.\n"},
