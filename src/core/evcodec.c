@@ -17,6 +17,7 @@ enum {
     F_SNAPSHOT_LAST = 16,
     F_MSG_TX = 32,
     F_TABLE = 64,
+    F_SNAPSHOT_ID = 128,
 };
 
 static void put_u8(struct buf *b, uint8_t v)
@@ -54,7 +55,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     uint8_t flags = (ev->before ? F_BEFORE : 0) | (ev->after ? F_AFTER : 0) |
                     (ev->before_key_only ? F_KEY_ONLY : 0) | (ev->snapshot ? F_SNAPSHOT : 0) |
                     (ev->snapshot_last ? F_SNAPSHOT_LAST : 0) |
-                    (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0);
+                    (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0) |
+                    (ev->snapshot_id ? F_SNAPSHOT_ID : 0);
     put_u8(b, ev->op);
     put_u8(b, flags);
     put_le(b, ev->part, 2);
@@ -67,6 +69,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->xid, 4);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
+    if (ev->snapshot_id)
+        put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
     if (tab) {
         /* The table block is length-prefixed so a reader can hash and cache it. */
@@ -270,6 +274,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     h.xid = (uint32_t)get_le(&r, 4);
     h.table_order = (uint32_t)get_le(&r, 4);
     h.total_order = (uint32_t)get_le(&r, 4);
+    if (flags & F_SNAPSHOT_ID)
+        h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
     if (!r.bad && (flags & F_TABLE)) {
         uint32_t tlen = (uint32_t)get_le(&r, 4);
@@ -308,6 +314,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->before_key_only = (flags & F_KEY_ONLY) != 0;
     ev->snapshot = (flags & F_SNAPSHOT) != 0;
     ev->snapshot_last = (flags & F_SNAPSHOT_LAST) != 0;
+    ev->snapshot_id = h.snapshot_id;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
     if (ev->before)

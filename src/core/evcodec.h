@@ -5,6 +5,7 @@
  * Layout (little-endian, versioned by the first four bytes "CEV1"):
  *   u8 op, u8 flags, u16 part, u64 pos.lsn, u64 pos.idx, u64 lsn, u64 end_lsn,
  *   i64 commit_ts, i64 emit_ts, u32 xid, u32 table_order, u32 total_order,
+ *   [u64 snapshot_id, when flags say so: older encodings without it decode as 0]
  *   [table: u32 id, u32 version, str schema, str name, str topic,
  *    u8 replident, u8 key_unique, u16 ncols,
  *    ncols x (str name, str type_name, u32 type_oid, i32 typmod, u8 type, u8 key)]

@@ -145,11 +145,15 @@ struct cdc_event {
     int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
     int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
     uint32_t xid;
-    uint32_t table_order;   /* 1-based order of this event among its table's events in the txn */
-    uint32_t total_order;   /* 1-based order of this event in the txn (pos.idx + 1) */
-    uint32_t rewind_gen;    /* CDC_OP_REWIND: generation of the rewind */
-    bool snapshot;          /* produced by a snapshot read */
-    bool snapshot_last;     /* the last row of a snapshot */
+    uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
+    uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
+    uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
+    bool snapshot;        /* produced by a snapshot read */
+    bool snapshot_last;   /* the last row of a snapshot */
+    /* Snapshot rows: which snapshot read them, the same across its resumes
+     * and re-reads (the initial snapshot: the slot's consistent point; an
+     * incremental one: an id per run over a table).  0 otherwise. */
+    uint64_t snapshot_id;
     struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */

@@ -5,7 +5,9 @@
 
 #include "main/cli.h"
 #include "sink/sink.h"
+#include "util/err.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg)
 {
@@ -62,8 +64,29 @@ int cli_check_supported(const struct config *cfg)
     return 0;
 }
 
+int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipelock **lk)
+{
+    char err[1024];
+    int rc = pipelock_acquire(lk, cfg->platform.state_dir, cfg->pipeline_id, PIPELOCK_OWNER,
+                              command, NULL, err, sizeof err);
+    if (rc == CDC_EBUSY) {
+        fprintf(stderr,
+                "error: cannot %s: %s; one process at a time owns a pipeline: stop that "
+                "one first\n",
+                command, err);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "error: cannot %s: %s\n", command, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Destinations as people may see them: no credentials (redact_url). */
 static void print_sink(const struct sink_cfg *s)
 {
+    char shown[REDACT_URL_MAX];
     printf("  %-16s %-9s", s->sink_id, config_sink_type_name(s->sink_type));
     switch (s->sink_type) {
     case SINK_FILE:
@@ -73,10 +96,11 @@ static void print_sink(const struct sink_cfg *s)
         printf(" %s", s->postgres.mode == PG_SINK_REPLICA ? "replica" : "events");
         if (s->postgres.mode == PG_SINK_EVENTS)
             printf(" %s", s->postgres.target_table);
-        printf(" -> %s:%d/%s", s->postgres.host, s->postgres.port, s->postgres.database);
+        printf(" -> %s:%d/%s", redact_url(s->postgres.host, shown, sizeof shown), s->postgres.port,
+               s->postgres.database);
         break;
     case SINK_WEBHOOK:
-        printf(" %s %s", s->webhook.method, s->webhook.url);
+        printf(" %s %s", s->webhook.method, redact_url(s->webhook.url, shown, sizeof shown));
         break;
     default:
         break;
@@ -96,11 +120,12 @@ int cmd_validate(const struct command *cmd, int argc, char **argv)
     if ((rc = cli_load_config(cmd, &o, &cfg)))
         return rc;
     const struct source_cfg *src = &cfg->source;
+    char host[REDACT_URL_MAX];
     printf("pipeline   %s (transport %s, topic prefix %s)\n", cfg->pipeline_id,
            config_transport_name(cfg->platform.transport_mode), cfg->topic_prefix);
     printf("source     %s %s:%d/%s as %s, slot %s, publication %s, snapshot %s\n",
-           config_source_type_name(src->source_type), src->host, src->port, src->database,
-           src->username, src->slot_name, src->publication_name,
+           config_source_type_name(src->source_type), redact_url(src->host, host, sizeof host),
+           src->port, src->database, src->username, src->slot_name, src->publication_name,
            config_snapshot_mode_name(src->snapshot_mode));
     printf("tables    ");
     for (size_t i = 0; i < src->ntables; i++)

@@ -61,6 +61,13 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    /* Before anything is opened: a second run of a running pipeline must
+     * not touch its sinks, its slot or its state. */
+    struct pipelock *lock = NULL;
+    if ((rc = cli_lock_pipeline(cfg, "run", &lock))) {
+        config_free(cfg);
+        return rc;
+    }
     install_signals();
 
     struct json_ctx json = {
@@ -130,6 +137,7 @@ out:
     engine_free(eng);
     store_close(store);
     pgsrc_close(src);
+    pipelock_release(lock);
     config_free(cfg);
     return rc;
 }

@@ -19,6 +19,7 @@
 #define KEY_QUEUE      "isnap.queue"
 #define KEY_LAST       "isnap.key."         /* + table: last durable key (row literal) */
 #define KEY_CHUNKSEQ   "snapshot.chunkseq." /* + table: shared with the initial snapshot */
+#define KEY_RUN        "isnap.run."         /* + table: snapshot_id of the run in progress */
 #define MAX_CHUNK_ROWS 8192
 
 enum state { S_IDLE, S_WAIT_OPEN, S_OPEN, S_CLOSED };
@@ -45,7 +46,8 @@ struct isnap {
     char *table; /* configured name (copy) */
     struct cdc_table *tab;
     char *qname, *cols, *keys;
-    char *next_key; /* row literal after which the next chunk starts, or NULL */
+    char *next_key;  /* row literal after which the next chunk starts, or NULL */
+    uint64_t run_id; /* the rows' snapshot_id: one per run over the table */
 
     /* the chunk in progress */
     enum state state;
@@ -399,6 +401,10 @@ int isnap_marks_done(struct isnap *is, const uint64_t *ids, size_t n, char *err,
             rc = store_kv_put(is->store, key, p->last_key, err, errlen);
         } else {
             rc = store_kv_delete_prefix(is->store, key, err, errlen);
+            char *run = xasprintf("%s%s", KEY_RUN, p->table);
+            if (!rc)
+                rc = store_kv_delete(is->store, run, err, errlen);
+            free(run);
             char *done = xasprintf("snapshot.table.%s", p->table);
             if (!rc)
                 rc = store_kv_put(is->store, done, "incremental", err, errlen);
@@ -429,6 +435,25 @@ void isnap_rewind(struct isnap *is)
     char err[256];
     if (load_queue(is, err, sizeof err) != 0)
         log_error("snapshot.incremental_reload_failed", "error=%s", log_q(err));
+}
+
+/* The run's snapshot id: kept across restarts and rewinds until the table is
+ * done, so re-read rows carry the same identity (webhook idempotency keys). */
+static int load_run_id(struct isnap *is, char *err, size_t errlen)
+{
+    char *key = xasprintf("%s%s", KEY_RUN, is->table);
+    char *v = NULL;
+    int rc = store_kv_get(is->store, key, &v, err, errlen);
+    is->run_id = v ? strtoull(v, NULL, 10) : 0;
+    if (!rc && !is->run_id) {
+        char num[32];
+        is->run_id = (uint64_t)clock_wall_us();
+        snprintf(num, sizeof num, "%" PRIu64, is->run_id);
+        rc = store_kv_put(is->store, key, num, err, errlen);
+    }
+    free(v);
+    free(key);
+    return rc;
 }
 
 /* Describes the table at the head of the queue and where to resume. */
@@ -465,6 +490,8 @@ static int start_table(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     char *key = xasprintf("%s%s", KEY_LAST, is->table);
     rc = store_kv_get(is->store, key, &is->next_key, err, errlen);
     free(key);
+    if (!rc)
+        rc = load_run_id(is, err, errlen);
     log_info("snapshot.incremental_table", "table=%s resume=%s", is->table,
              is->next_key ? "yes" : "no");
     return rc;
@@ -563,6 +590,7 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
         ev->data_len = dl;
         ev->op = CDC_OP_READ;
         ev->snapshot = true;
+        ev->snapshot_id = is->run_id;
         cdc_table_ref(is->tab);
         ev->tab = is->tab;
         ev->commit_ts = now;

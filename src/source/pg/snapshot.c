@@ -339,6 +339,7 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
     ev->tab = st->tab;
     ev->pos.lsn = s->ctx->lsn;
     ev->pos.idx = c->seq_base | row;
+    ev->snapshot_id = s->ctx->lsn; /* the consistent point names the snapshot */
     ev->lsn = s->ctx->lsn;
     ev->commit_ts = s->wall_start_us;
     ev->emit_ts = clock_wall_us();
