@@ -86,7 +86,7 @@ PYTHON      ?= python3
 CDC_VERSION := $(shell grep -rhs '^\#define CDC_VERSION ' src | sed 's/.*"\(.*\)".*/\1/' | head -n 1)
 
 man: build/man/cdc.1
-build/man/cdc.1: docs/cli.md scripts/md2man.py
+build/man/cdc.1: docs/cli.md scripts/md2man.py $(shell grep -rls '^\#define CDC_VERSION ' src)
 	@mkdir -p $(@D)
 	$(PYTHON) scripts/md2man.py --version "$(CDC_VERSION)" docs/cli.md > $@.tmp && mv $@.tmp $@
 
