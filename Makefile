@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean unit helpers test format-check fuzz
+.PHONY: all clean unit helpers test format-check fuzz man install
 all: $(BUILD)/cdc
 
 $(BUILD)/libcdc.a: $(LIB_OBJS)
@@ -73,6 +73,29 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lm -pthread
 fuzz: $(FUZZ_BINS)
+
+# The manual page is generated from docs/cli.md (the one CLI reference);
+# `make install` puts the binary, the page and the shell completions under
+# $(DESTDIR)$(PREFIX).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+PYTHON      ?= python3
+CDC_VERSION := $(shell grep -rhs '^\#define CDC_VERSION ' src | sed 's/.*"\(.*\)".*/\1/' | head -n 1)
+
+man: build/man/cdc.1
+build/man/cdc.1: docs/cli.md scripts/md2man.py $(shell grep -rls '^\#define CDC_VERSION ' src)
+	@mkdir -p $(@D)
+	$(PYTHON) scripts/md2man.py --version "$(CDC_VERSION)" docs/cli.md > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/cdc build/man/cdc.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0755 $(BUILD)/cdc $(DESTDIR)$(BINDIR)/cdc
+	install -m 0644 build/man/cdc.1 $(DESTDIR)$(MANDIR)/man1/cdc.1
+	install -m 0644 packaging/completion/cdc.bash $(DESTDIR)$(BASHCOMPDIR)/cdc
+	install -m 0644 packaging/completion/_cdc $(DESTDIR)$(ZSHCOMPDIR)/_cdc
 
 format-check:
 	clang-format --dry-run -Werror $(shell find src tests -name '*.[ch]')

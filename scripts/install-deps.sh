@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # Installs every Debian package cdc needs to build, run its demo and run its
-# tests.  Idempotent: skips apt entirely when everything is already present.
+# tests; with --build-only, only what `make` needs (the Dockerfile's build
+# stage uses that).  Idempotent: skips apt entirely when everything is
+# already present.
 set -euo pipefail
 
-PKGS=(
-  # build
-  build-essential pkg-config clang clang-format
+BUILD_PKGS=(
+  # `make`: compiler and the libraries' headers
+  build-essential pkg-config
   libpq-dev libyaml-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
-  librdkafka-dev libcmocka-dev libmariadb-dev
+  librdkafka-dev libmariadb-dev
+)
+TEST_PKGS=(
+  # format check, fuzzing, unit tests
+  clang clang-format libcmocka-dev
   # servers and clients the demo and the tests start
   postgresql-15 postgresql-client-15 postgresql-contrib
   mariadb-server mariadb-client
   # test harness
-  python3 python3-psycopg2 kcat sqlite3 procps psmisc curl
+  python3 python3-psycopg2 python3-yaml kcat sqlite3 procps psmisc curl
+  # packaging checks (tests/integration/test_packaging.py): man page, shell
+  # completion, scripts, YAML, systemd unit
+  groff-base man-db zsh shellcheck yamllint systemd
 )
+
+case "${1:-}" in
+  "") PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  --build-only) PKGS=("${BUILD_PKGS[@]}") ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
