@@ -34,6 +34,7 @@ from .common import *  # noqa: F401,F403
 from .pg import *  # noqa: F401,F403
 from .cdc import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
+from .kafka import KafkaMock
 
 class Ctx:
     """Handed to every test function: temp dirs, clusters, cdc installations,
@@ -76,6 +77,11 @@ class Ctx:
             env.setdefault("PGPW", cluster.role_password)
             sec.append(cluster.role_password)
         return Cdc(self, pipeline, platform, env, name, sec)
+
+    def kafka(self, topics=None, brokers=3):
+        """A mock Kafka cluster with topics {name: partitions}, stopped when
+        the test ends."""
+        return KafkaMock(self, brokers).start(topics)
 
     def workload(self, cluster, dbname, **kw):
         w = Workload(cluster, dbname, **kw)
