@@ -5,13 +5,11 @@
  * Property values are librdkafka's to judge: they are checked when a client
  * is built (and by `cdc validate`), not here, so this file does not need
  * librdkafka. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/cfg_keys.h"
 #include "config/cfg_schema.h"
-#include "util/buf.h"
 #include "util/mem.h"
 
 static const char *const security_protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",

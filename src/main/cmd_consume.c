@@ -23,6 +23,7 @@
 #include "transport/kafka/kclient.h"
 #include "transport/kafka/kenc.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -162,6 +163,7 @@ static void print_record(struct buf *b, const rd_kafka_message_t *m)
 static int pick_source(const struct config *cfg, struct consume_opts *o,
                        const struct kafka_client_cfg **client, const char **path)
 {
+    static char sink_path[48];
     const char *tmpl = "{topic_prefix}.{schema}.{table}";
     *client = NULL;
     if (cfg->platform.transport_mode == TRANSPORT_KAFKA) {
@@ -172,7 +174,8 @@ static int pick_source(const struct config *cfg, struct consume_opts *o,
             const struct sink_cfg *s = &cfg->sinks[i];
             if (s->enabled && s->sink_type == SINK_KAFKA) {
                 *client = &s->kafka.client;
-                *path = "sinks[].kafka";
+                snprintf(sink_path, sizeof sink_path, "sinks[%zu].kafka", i);
+                *path = sink_path;
                 tmpl = s->kafka.topic;
             }
         }
@@ -239,9 +242,24 @@ static int plan_assignment(rd_kafka_t *rk, const struct config *cfg, const struc
             return 1;
         }
         bool latest = strcmp(cfg->platform.kafka.auto_offset_reset, "latest") == 0;
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset < 0)
-                parts->elems[i].offset = latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            int64_t lo, hi;
+            if (tp->offset >= 0)
+                continue;
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+            /* "latest" is the end now, not whenever fetching starts */
+            if (latest) {
+                e = rd_kafka_query_watermark_offsets(rk, tp->topic, tp->partition, &lo, &hi, 10000);
+                if (e) {
+                    fprintf(stderr, "error: topic %s [%d]: %s\n", tp->topic, (int)tp->partition,
+                            rd_kafka_err2str(e));
+                    rd_kafka_topic_partition_list_destroy(parts);
+                    return 1;
+                }
+                tp->offset = hi;
+            }
+        }
     }
     *out = parts;
     return 0;
@@ -297,6 +315,7 @@ int cmd_consume(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
+    log_info("consume.started", "topics=%zu partitions=%d", o.ntopics, parts->cnt);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -225,9 +225,10 @@ def test_schemas_enable_and_templates(ctx):
 
 def test_produce_errors_are_retried(ctx):
     """Every broker refuses produce requests for a while (not leader, timed
-    out, not enough replicas, dropped connections): the producer retries,
-    the log shows the retries, nothing is lost and, the producer being
-    idempotent, nothing is written twice."""
+    out, not enough replicas, dropped connections) and then the leaders of a
+    topic's partitions move: the producer retries, the log shows the
+    retries, nothing is lost and, the producer being idempotent, nothing is
+    written twice."""
     cl, src, k, cdc, oracle, jsonl, tables = _setup(ctx)
     errs = ("NOT_LEADER_FOR_PARTITION*3 REQUEST_TIMED_OUT@200*2 NOT_ENOUGH_REPLICAS*2 "
             "_TRANSPORT*2 NOT_ENOUGH_REPLICAS_AFTER_APPEND")
@@ -237,6 +238,13 @@ def test_produce_errors_are_retried(ctx):
     time.sleep(1.0)
     for b in (1, 2, 3):
         k.command("broker_errors %d Produce %s" % (b, errs))
+    time.sleep(1.0)
+    # every leader of a topic moves to the next broker: NOT_LEADER, new metadata
+    before = h.kcat_leaders(k.bootstrap, "cdc.public.accounts")
+    for p, b in before.items():
+        k.command("leader cdc.public.accounts %d %d" % (p, b % 3 + 1))
+    after = h.kcat_leaders(k.bootstrap, "cdc.public.accounts")
+    assert all(after[p] != before[p] for p in before), (before, after)
     w.join(300)
     w.stop()
     _loose_changes(src)
@@ -392,7 +400,7 @@ def test_consume(ctx):
                    name="cdc2", cluster=cl)
     p = cdc2.spawn(["consume", cdc2.pipeline_path] + cdc2.platform_args() +
                    ["--topic", "cdc.public.history", "--max-events", "3"])
-    time.sleep(3)
+    h.wait_log_event(p, "consume.started", 60)
     with src.cursor() as cur:
         cur.execute("INSERT INTO history VALUES (900001, 'late', 1, 'x'), (900002, 'late', 2, 'y'),"
                     " (900003, 'late', 3, 'z')")
@@ -444,3 +452,28 @@ def test_validate_and_run_refusal(ctx):
     res = cdc3.validate().expect_rc(0)
     assert "kafka     x.{table} -> k:9092 PLAINTEXT, properties compression.type" in res.stdout
     assert "config ok" in res.stdout
+
+
+def test_oversized_record_is_dead_lettered(ctx):
+    """A change whose record is larger than the producer may send
+    (message.max.bytes) can never be delivered: it is dead-lettered alone,
+    every other change arrives (some twice: the failure makes the sink
+    replay), and the run completes."""
+    cl, src, k, cdc, oracle, jsonl, tables = _setup(
+        ctx, kafka_extra={"properties": {"message.max.bytes": "4000"}})
+    with src.cursor() as cur:  # accounts: REPLICA IDENTITY DEFAULT, no old row in updates
+        cur.execute("INSERT INTO accounts VALUES (1, 'small', 1, 'x'), (2, 'huge', 2, %s), "
+                    "(3, 'small', 3, 'y')", ("z" * 6000,))
+        cur.execute("UPDATE accounts SET note = 'fits now' WHERE id = 2")
+    stop = cl.current_lsn("src")
+    res = cdc.run_to(stop, timeout=120)
+    assert h.log_events(res.stderr, "sink.failed"), res.describe()
+    entries = h.dlq_entries(cdc)
+    assert [e["sink"] for e in entries] == ["kafka"], entries
+    shown = h.dlq_show(cdc, entries[0]["id"]).stdout
+    assert "huge" in shown and "too large" in shown.lower(), h.short(shown, 500)
+    recs = [r for r in h.kcat_read(k.bootstrap, "cdc.public.accounts") if r.doc]
+    # the failure makes the sink replay what it had sent: at least once
+    got = sorted(set((r.doc["op"], r.doc["after"]["id"]) for r in recs))
+    assert got == [("c", 1), ("c", 3), ("u", 2)], got
+    assert len(h.read_jsonl(jsonl)) == 4

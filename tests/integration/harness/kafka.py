@@ -182,6 +182,17 @@ def kcat_topics(bootstrap, timeout=60):
     return {t["topic"]: len(t["partitions"]) for t in md["topics"]}
 
 
+def kcat_leaders(bootstrap, topic, timeout=60):
+    """{partition: leader broker id} of a topic, as the cluster says."""
+    r = subprocess.run([KCAT, "-b", bootstrap, "-L", "-J", "-t", topic], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError("kcat -L failed: %s" % r.stderr[-500:])
+    md = json.loads(r.stdout)
+    return {p["partition"]: p["leader"] for t in md["topics"] if t["topic"] == topic
+            for p in t["partitions"]}
+
+
 def kafka_sink(bootstrap, sink_id="kafka", **extra):
     k = {"bootstrap_servers": bootstrap}
     k.update(extra)
