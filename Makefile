@@ -6,7 +6,7 @@ VARIANT ?= release
 BUILD   := build/$(VARIANT)
 CC      ?= cc
 
-PKGS    := libpq yaml-0.1 libcurl sqlite3 openssl libmariadb
+PKGS    := libpq yaml-0.1 libcurl sqlite3 openssl libmariadb rdkafka
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 

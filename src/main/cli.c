@@ -47,8 +47,10 @@ static const struct command commands[] = {
      "  --url URL                   the pipeline's status URL (default: health_bind and\n"
      "                              health_port from the platform config)\n"
      "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n"},
-    {"consume", cmd_not_implemented, "PIPELINE [--platform-config PLATFORM]",
-     "Print events from the transport (kafka transport; not implemented yet).", NULL},
+    {"consume", cmd_consume,
+     "PIPELINE [--platform-config PLATFORM] [--max-events N] [--from-beginning] [--topic T]",
+     "Print the records of the pipeline's Kafka topics as JSON lines; commits nothing.",
+     CMD_CONSUME_HELP},
     {"snapshot", cmd_snapshot, "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...]",
      "Request an incremental snapshot of tables while the pipeline streams.",
      "\noptions:\n" OPT_PLATFORM

@@ -58,6 +58,20 @@ int cmd_undeploy(const struct command *cmd, int argc, char **argv);
 int cmd_health(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
+int cmd_consume(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+
+/* cdc consume's help text (cmd_consume.c owns its options). */
+#define CMD_CONSUME_HELP                                                                           \
+    "\noptions:\n"                                                                                 \
+    "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"            \
+    "  --max-events N              exit 0 after printing N records\n"                              \
+    "  --from-beginning            start every partition at its beginning (default: the\n"         \
+    "                              group's committed offsets, else kafka.auto_offset_reset)\n"     \
+    "  --topic T[,T...]            read these topics (default: the pipeline's topics)\n"           \
+    "\nReads from the platform's kafka cluster when transport_mode is kafka, else from the\n"      \
+    "pipeline's first kafka sink.  Prints one JSON object per record: topic, partition,\n"         \
+    "offset, timestamp, key, value (JSON documents as they are, other bytes as strings,\n"         \
+    "null as null) and headers.  Never joins the consumer group and never commits.\n"
 
 #endif

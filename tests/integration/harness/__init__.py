@@ -17,6 +17,8 @@ judge the result independently of cdc.  One module per room:
   workload  Workload: a random concurrent writer (own connection, own thread)
   receiver  Receiver: the webhook test receiver process and webhook checks
   mysql     MariaDB: a throwaway server; binlog_dump and mariadb-binlog runs
+  kafka     KafkaMock: the mock Kafka cluster process; kcat readers; Java
+            murmur2; checks of a kafka sink's records
   ctx       Ctx: handed to every test function
 
 Tests import the package as one namespace (`import harness as h`).  Only the
@@ -32,4 +34,5 @@ from .compare import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .receiver import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
+from .kafka import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403

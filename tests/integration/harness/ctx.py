@@ -35,6 +35,7 @@ from .pg import *  # noqa: F401,F403
 from .cdc import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
+from .kafka import KafkaMock
 
 class Ctx:
     """Handed to every test function: temp dirs, clusters, cdc installations,
@@ -85,6 +86,11 @@ class Ctx:
             env.setdefault("PGPW", cluster.role_password)
             sec.append(cluster.role_password)
         return Cdc(self, pipeline, platform, env, name, sec)
+
+    def kafka(self, topics=None, brokers=3):
+        """A mock Kafka cluster with topics {name: partitions}, stopped when
+        the test ends."""
+        return KafkaMock(self, brokers).start(topics)
 
     def workload(self, cluster, dbname, **kw):
         w = Workload(cluster, dbname, **kw)
