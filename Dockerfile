@@ -26,6 +26,7 @@ RUN apt-get update \
       ca-certificates \
       curl \
       libcurl4 \
+      librdkafka1 \
       libpq5 \
       libsqlite3-0 \
       libssl3 \

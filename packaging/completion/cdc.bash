@@ -24,12 +24,13 @@ _cdc() {
             _cdc_files "$cur"
             return
             ;;
-        --stop-at-lsn | --table | --url | --sink | --id)
+        --stop-at-lsn | --table | --url | --sink | --id | --max-events | --topic)
             return # a value cdc cannot guess
             ;;
     esac
     case ${COMP_WORDS[1]} in
-        validate | deploy | consume) opts="--platform-config" ;;
+        validate | deploy) opts="--platform-config" ;;
+        consume) opts="--platform-config --max-events --from-beginning --topic" ;;
         run) opts="--platform-config --stop-at-lsn" ;;
         undeploy) opts="--platform-config --yes" ;;
         health) opts="--platform-config --url" ;;
