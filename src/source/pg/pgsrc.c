@@ -13,6 +13,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+#define CHECK_INTERVAL_US 5000000 /* the publication is checked this often while streaming */
+
 uint64_t pgsrc_start_lsn(const struct pgsrc *src)
 {
     return src->start_lsn;
@@ -33,6 +35,20 @@ static int incremental_step(struct pgsrc *src)
         return CDC_ECONN;
     int rc = isnap_step(src->isnap, src->conn, src->err, sizeof src->err);
     return rc == CDC_EINVAL ? 0 : rc;
+}
+
+/* Checks the publication every CHECK_INTERVAL_US: someone may have taken a
+ * table out of it, or dropped it, and its changes would then stop arriving
+ * without a word.  Only CDC_EINVAL (stop the pipeline) comes back; a check
+ * that cannot run now runs at the next interval. */
+static int check_source_now_and_then(struct pgsrc *src)
+{
+    int64_t now = clock_mono_us();
+    if (now < src->next_check_us)
+        return 0;
+    src->next_check_us = now + CHECK_INTERVAL_US;
+    int rc = pgsrc_check_source(src, false);
+    return rc == CDC_EINVAL ? rc : 0;
 }
 
 /* Serves a sink's rewind request: restart the stream from the confirmed
@@ -79,6 +95,7 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
             return rc;
     }
     if (src->snap_id) {
+        src->began = true;
         rc = pgsrc_run_snapshot(src, err, errlen);
         if (rc == CDC_ESTOP)
             return 0;
@@ -102,7 +119,15 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
                 if (pgsrc_stop_requested(src))
                     break;
             }
-            rc = pgsrc_start_streaming(src, from);
+            /* Reconnecting: the slot and the publication may have been
+             * changed meanwhile (that is often why the connection ended). */
+            rc = src->ever_streamed ? pgsrc_check_source(src, true) : 0;
+            if (rc == CDC_EINVAL) {
+                cdc_fail(err, errlen, rc, "source: %s", src->err);
+                break;
+            }
+            if (rc == 0)
+                rc = pgsrc_start_streaming(src, from);
             if (rc && !src->ever_streamed) {
                 /* The first start fails fast: a misconfiguration (no
                  * replication permission, slot in use) will not heal. */
@@ -117,10 +142,17 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
                 log_warn("source.reconnect", "in_seconds=%.1f error=%s", backoff_us / 1e6,
                          log_q(src->err));
                 pgsrc_publish_stats(src);
+                rc = 0; /* not an error unless a stop ends the wait */
                 continue;
             }
             backoff_us = 0;
+            if (!src->ever_streamed && (rc = pgsrc_record_history(src, from)) != 0) {
+                cdc_fail(err, errlen, rc, "state store: %s", src->err);
+                break;
+            }
             src->ever_streamed = true;
+            src->began = true;
+            src->next_check_us = clock_mono_us() + CHECK_INTERVAL_US;
         }
         uint32_t gen;
         if (engine_rewind_wanted(eng, &gen)) {
@@ -155,16 +187,22 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
         idle = n == 0;
         if (n > 0) {
             src->window_msgs++;
+            src->frame = buf;
+            src->frame_len = (size_t)n;
             rc = pgsrc_handle_frame(src, (const uint8_t *)buf, (size_t)n);
-            PQfreemem(buf);
+            if (src->frame) /* no event took it over */
+                PQfreemem(src->frame);
+            src->frame = NULL;
             /* A busy stream is rarely idle: step snapshots between
              * transactions now and then too. */
-            if (!rc && src->isnap && !src->in_txn && ++steps % 256 == 0 &&
+            if (!rc && !src->in_txn && ++steps % 256 == 0 &&
                 clock_mono_us() - last_step_us > 200000) {
                 last_step_us = clock_mono_us();
                 rc = pgsrc_flush_pending(src);
-                if (!rc)
+                if (!rc && src->isnap)
                     rc = incremental_step(src);
+                if (!rc)
+                    rc = check_source_now_and_then(src);
             }
         } else if (n == 0) {
             rc = pgsrc_flush_pending(src);
@@ -172,6 +210,8 @@ int pgsrc_run(struct pgsrc *src, struct engine *eng, const struct pgsrc_opts *op
                 rc = pgsrc_send_status(src, false);
             if (!rc && src->isnap)
                 rc = incremental_step(src);
+            if (!rc && !src->in_txn)
+                rc = check_source_now_and_then(src);
             pgsrc_heartbeat(src);
             pgsrc_publish_stats(src);
             if (!rc) {

@@ -108,6 +108,8 @@ static struct cdc_event *new_change(struct pgsrc *src, int op, struct cdc_table 
 {
     uint16_t n = tab ? tab->ncols : 2;
     struct cdc_event *ev = cdc_event_new(with_before ? n : 0, with_after ? n : 0, data_cap);
+    if (n == 0)
+        cdc_event_empty_rows(ev, with_before, with_after);
     ev->op = (uint8_t)op;
     if (tab) {
         cdc_table_ref(tab);
@@ -124,7 +126,10 @@ static struct cdc_event *new_change(struct pgsrc *src, int op, struct cdc_table 
     return ev;
 }
 
-/* Copies a tuple's values into vals/ev->data. */
+/* Copies a tuple's values into vals/ev->data.  ev->data may be the frame the
+ * tuple is in (see adopt_frame): values then move towards its start, never
+ * past what is still to be read (each value drops a header of 5 bytes and
+ * gains a NUL), hence memmove. */
 static int fill_row(struct pgsrc *src, struct cdc_event *ev, const struct cdc_table *tab,
                     const struct pgo_tuple *t, struct cdc_val *vals)
 {
@@ -147,7 +152,7 @@ static int fill_row(struct pgsrc *src, struct cdc_event *ev, const struct cdc_ta
             vals[i].kind = CDC_V_TEXT;
             vals[i].off = ev->data_len;
             vals[i].len = col.len;
-            memcpy(ev->data + ev->data_len, col.data, col.len);
+            memmove(ev->data + ev->data_len, col.data, col.len);
             ev->data[ev->data_len + col.len] = '\0';
             ev->data_len += col.len + 1;
             break;
@@ -259,6 +264,39 @@ int pgsrc_load_folds(struct pgsrc *src, const char *id, char *err, size_t errlen
     return 0;
 }
 
+/* Rows this large are decoded in place in the frame that carried them
+ * instead of into a copy: one copy of a huge value less at the peak. */
+#define ADOPT_FRAME_BYTES (1u << 20)
+
+/* Lets ev take over the current frame when t's values are in it. */
+static bool adopt_frame(struct pgsrc *src, struct cdc_event *ev, const struct pgo_tuple *t)
+{
+    const char *p = (const char *)t->p;
+    if (!src->frame || p < src->frame || p >= src->frame + src->frame_len)
+        return false;
+    ev->data = src->frame;
+    ev->data_free = PQfreemem;
+    uint64_t size = (uint64_t)ev->size + src->frame_len;
+    ev->size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+    src->frame = NULL;
+    return true;
+}
+
+/* max_event_bytes: a row past it stops the pipeline (nothing after it is
+ * confirmed, so nothing is lost; raising the limit lets it through). */
+static int check_row_size(struct pgsrc *src, const struct cdc_table *tab, size_t bytes)
+{
+    int64_t max = src->cfg->platform.max_event_bytes;
+    if (max <= 0 || bytes <= (uint64_t)max)
+        return 0;
+    return cdc_fail(src->err, sizeof src->err, CDC_EINVAL,
+                    "table %s.%s: a change of %zu bytes exceeds max_event_bytes (%lld); cdc stops "
+                    "before it (nothing after it is confirmed): raise max_event_bytes in "
+                    "platform.yaml to let it through (a row needs about three times its size in "
+                    "memory)",
+                    tab->schema, tab->name, bytes, (long long)max);
+}
+
 static int on_change(struct pgsrc *src, const struct pgo_msg *m)
 {
     bool captured = false;
@@ -267,6 +305,9 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
         return cdc_fail(src->err, sizeof src->err, CDC_EINVAL,
                         "pgoutput sent a change for relation %u before describing it",
                         m->change.relid);
+    if (!captured && relcache_problem(src->rels, m->change.relid))
+        return cdc_fail(src->err, sizeof src->err, CDC_EINVAL, "%s",
+                        relcache_problem(src->rels, m->change.relid));
     if (!captured)
         return is_signal_table(src, tab) ? on_signal(src, m, tab) : 0;
     if (!src->in_txn)
@@ -277,11 +318,18 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     bool before = m->change.old_kind != 0;
     bool after = m->type != PGO_DELETE;
     size_t cap = (before ? m->change.old.len : 0) + (after ? m->change.new.len : 0);
+    int rc = check_row_size(src, tab, cap);
+    if (rc)
+        return rc;
     int op = m->type == PGO_INSERT   ? CDC_OP_INSERT
              : m->type == PGO_UPDATE ? CDC_OP_UPDATE
                                      : CDC_OP_DELETE;
-    struct cdc_event *ev = new_change(src, op, tab, before, after, cap);
-    int rc = 0;
+    bool big = cap >= ADOPT_FRAME_BYTES && src->frame;
+    struct cdc_event *ev = new_change(src, op, tab, before, after, big ? 0 : cap);
+    if (big && !adopt_frame(src, ev, before ? &m->change.old : &m->change.new)) {
+        cdc_event_unref(ev);
+        ev = new_change(src, op, tab, before, after, cap);
+    }
     if (before) {
         ev->before_key_only = m->change.old_kind == 'K';
         rc = fill_row(src, ev, tab, &m->change.old, ev->before);
@@ -297,12 +345,79 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     return pgsrc_emit(src, ev);
 }
 
+/* Whether an earlier relation of the truncate is captured as the same table
+ * (partitions published under their own names map to one table). */
+static bool truncated_before(struct pgsrc *src, const struct pgo_msg *m, uint32_t i,
+                             const struct cdc_table *tab)
+{
+    for (uint32_t j = 0; j < i; j++) {
+        bool captured = false;
+        const struct cdc_table *t = relcache_get(src->rels, pgo_truncate_relid(m, j), &captured);
+        if (t && captured && t->id == tab->id)
+            return true;
+    }
+    return false;
+}
+
+/* A TRUNCATE of partitions published under their own names is a truncate of
+ * the captured partitioned table only when it covers all its partitions;
+ * emptying some of them has no form as a change of that table, and emitting
+ * it as a truncate of the table would empty the other partitions in every
+ * destination.  Stops the pipeline then. */
+static int check_partition_truncate(struct pgsrc *src, const struct pgo_msg *m)
+{
+    for (uint32_t i = 0; i < m->truncate.nrels; i++) {
+        uint32_t relid = pgo_truncate_relid(m, i);
+        bool captured = false;
+        const struct cdc_table *tab = relcache_get(src->rels, relid, &captured);
+        if (!tab || !captured || tab->id == relid || truncated_before(src, m, i, tab))
+            continue;
+        uint32_t n = 0;
+        for (uint32_t j = i; j < m->truncate.nrels; j++) {
+            bool c = false;
+            const struct cdc_table *t = relcache_get(src->rels, pgo_truncate_relid(m, j), &c);
+            n += t && c && t->id == tab->id;
+        }
+        if (pgsrc_ensure_sql_conn(src) != 0)
+            return CDC_ECONN;
+        char root[16], e[512];
+        snprintf(root, sizeof root, "%u", tab->id);
+        const char *params[1] = {root};
+        PGresult *res =
+            pgconn_exec(src->conn, e, sizeof e,
+                        "SELECT count(*) FROM pg_partition_tree($1::oid) WHERE isleaf", 1, params);
+        if (!res)
+            return cdc_fail(src->err, sizeof src->err, CDC_ECONN,
+                            "partition lookup for %s.%s failed: %s", tab->schema, tab->name, e);
+        long leaves = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if ((long)n < leaves)
+            return cdc_fail(src->err, sizeof src->err, CDC_EINVAL,
+                            "a TRUNCATE emptied %u of the %ld partitions of %s.%s, which has no "
+                            "form as a change of %s.%s (publication %s sends partitions under "
+                            "their own names); cdc stops rather than lose it.  To go on: cdc "
+                            "undeploy --yes, then run with snapshot_mode when_needed (the "
+                            "tables are read again, and the new publication publishes "
+                            "partitions under their table's name)",
+                            n, leaves, tab->schema, tab->name, tab->schema, tab->name,
+                            src->cfg->source.publication_name);
+    }
+    return 0;
+}
+
 static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
 {
+    int prc = check_partition_truncate(src, m);
+    if (prc)
+        return prc;
     for (uint32_t i = 0; i < m->truncate.nrels; i++) {
         bool captured = false;
         struct cdc_table *tab = relcache_get(src->rels, pgo_truncate_relid(m, i), &captured);
-        if (!tab || !captured || (src->nfolds && folded(src, tab)))
+        if (tab && !captured && relcache_problem(src->rels, pgo_truncate_relid(m, i)))
+            return cdc_fail(src->err, sizeof src->err, CDC_EINVAL, "%s",
+                            relcache_problem(src->rels, pgo_truncate_relid(m, i)));
+        if (!tab || !captured || (src->nfolds && folded(src, tab)) ||
+            truncated_before(src, m, i, tab))
             continue;
         struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0);
         if (src->isnap)
@@ -485,7 +600,7 @@ int pgsrc_handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len)
                 src->write_lsn = wal_end;
         }
         if (buf[17])
-            return pgsrc_flush_pending(src) == CDC_ESTOP ? CDC_ESTOP : pgsrc_send_status(src, true);
+            return pgsrc_flush_pending(src) == CDC_ESTOP ? CDC_ESTOP : pgsrc_answer_keepalive(src);
         return 0;
     }
     return 0;

@@ -80,7 +80,12 @@ struct pgsrc {
     bool in_stream;
     uint32_t stream_xid;
 
-    uint64_t msg_lsn;         /* LSN of the message being handled */
+    uint64_t msg_lsn; /* LSN of the message being handled */
+    /* The CopyData frame being handled (from PQgetCopyData), while it is:
+     * an event for a large row takes it over (frame = NULL then) and holds
+     * its values in it instead of a copy. */
+    char *frame;
+    size_t frame_len;
     uint64_t next_seq;        /* last seq assigned */
     uint64_t last_commit_end; /* end LSN of the newest transaction fully pushed */
     uint64_t write_lsn;       /* newest position received and processed */
@@ -88,6 +93,11 @@ struct pgsrc {
     int64_t last_status_us;
     int64_t next_heartbeat_us;
     bool ever_streamed;
+    bool began;            /* the snapshot or the stream started: keep what was created */
+    bool created_slot;     /* this run created the slot ... */
+    bool created_pub;      /* ... or the publication (dropped if it fails before beginning) */
+    char pub_actions[5];   /* what the publication published at start ("iudt") */
+    int64_t next_check_us; /* next check of the slot and publication (monotonic us) */
     bool stats_paused;
     int64_t next_mem_log_us;
 
@@ -108,6 +118,9 @@ struct pgsrc {
 /* Sends a standby status update (write, flush = the confirmed position) when
  * due, or now with force.  CDC_ECONN when the connection broke. */
 int pgsrc_send_status(struct pgsrc *src, bool force);
+/* Answers a keepalive that asks for a reply (see the definition: what a
+ * sink holds back never keeps the server from shutting down). */
+int pgsrc_answer_keepalive(struct pgsrc *src);
 /* Copies the counters into the stats others read. */
 void pgsrc_publish_stats(struct pgsrc *src);
 bool pgsrc_stop_requested(const struct pgsrc *src);
@@ -142,5 +155,12 @@ void pgsrc_free_folds(struct pgsrc *src);
 
 /* Runs (or finishes) the initial snapshot before streaming starts. */
 int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen);
+/* Whether the publication (and with slot_too the slot) are still what
+ * streaming needs.  CDC_EINVAL, with src->err saying what someone changed,
+ * must stop the pipeline; CDC_ECONN means the check could not run. */
+int pgsrc_check_source(struct pgsrc *src, bool slot_too);
+/* Records in the state store that the pipeline streams from its slot (from
+ * LSN `from`) and which tables are published. */
+int pgsrc_record_history(struct pgsrc *src, uint64_t from);
 
 #endif

@@ -20,7 +20,25 @@
 /* ---------- status updates ---------- */
 
 /* Standby status update: Byte1('r'), Int64 write, Int64 flush, Int64 apply,
- * Int64 client clock (us since 2000-01-01), Byte1 reply requested. */
+ * Int64 client clock (us since 2000-01-01), Byte1 reply requested.  A flush
+ * (and apply) of 0 is InvalidXLogRecPtr: "no flush position", which moves
+ * nothing in the slot. */
+static int put_status(struct pgsrc *src, uint64_t write, uint64_t flush)
+{
+    uint8_t msg[34];
+    msg[0] = 'r';
+    pgo_put_u64(msg + 1, write);
+    pgo_put_u64(msg + 9, flush);
+    pgo_put_u64(msg + 17, flush);
+    pgo_put_u64(msg + 25, (uint64_t)(clock_wall_us() - PG_EPOCH_OFFSET_US));
+    msg[33] = 0;
+    if (PQputCopyData(src->repl, (const char *)msg, sizeof msg) != 1 || PQflush(src->repl) != 0) {
+        pgconn_error(src->repl, src->err, sizeof src->err);
+        return CDC_ECONN;
+    }
+    return 0;
+}
+
 int pgsrc_send_status(struct pgsrc *src, bool force)
 {
     if (!src->repl)
@@ -33,21 +51,38 @@ int pgsrc_send_status(struct pgsrc *src, bool force)
         now - src->last_status_us < interval)
         return 0;
     uint64_t write = src->write_lsn > flush ? src->write_lsn : flush;
-    uint8_t msg[34];
-    msg[0] = 'r';
-    pgo_put_u64(msg + 1, write);
-    pgo_put_u64(msg + 9, flush);
-    pgo_put_u64(msg + 17, flush);
-    pgo_put_u64(msg + 25, (uint64_t)(clock_wall_us() - PG_EPOCH_OFFSET_US));
-    msg[33] = 0;
-    if (PQputCopyData(src->repl, (const char *)msg, sizeof msg) != 1 || PQflush(src->repl) != 0) {
-        pgconn_error(src->repl, src->err, sizeof src->err);
+    if (put_status(src, write, flush) != 0)
         return CDC_ECONN;
-    }
     if (changed)
         log_debug("source.confirmed", "lsn=%X/%X", (unsigned)(flush >> 32), (unsigned)flush);
     src->sent_flush = flush;
     src->last_status_us = now;
+    return 0;
+}
+
+/* The server asks for an answer while it waits for one, and a server that is
+ * shutting down asks until the position it sent is reported replicated: the
+ * flush position, or when that is invalid the write position.  While a sink
+ * holds the confirmed position back (it is slow, or its destination is down)
+ * a regular answer would keep the server from stopping for as long as the
+ * sink does.  So then the answer reports what was received as written and
+ * no flush position: the slot keeps the confirmed position (nothing is
+ * confirmed that is not durable everywhere), and a server shutting down ends
+ * replication at once; cdc reconnects once it is back and resumes from the
+ * confirmed position. */
+int pgsrc_answer_keepalive(struct pgsrc *src)
+{
+    if (!src->repl)
+        return 0;
+    uint64_t flush = src->eng ? engine_confirmed(src->eng) : src->start_lsn;
+    if (flush >= src->write_lsn)
+        return pgsrc_send_status(src, true);
+    if (put_status(src, src->write_lsn, 0) != 0)
+        return CDC_ECONN;
+    log_debug("source.answered_unconfirmed", "received=%X/%X confirmed=%X/%X",
+              (unsigned)(src->write_lsn >> 32), (unsigned)src->write_lsn, (unsigned)(flush >> 32),
+              (unsigned)flush);
+    src->last_status_us = clock_mono_us();
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "pg/pgconn.h"
 #include "source/pg/copytext.h"
 #include "source/pg/pgslot.h"
+#include "source/pg/pubrel.h"
 #include "source/pg/snapshot.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -24,7 +25,8 @@ struct stab {
     const char *configured; /* as written in source.tables (borrowed) */
     char *schema, *name;
     char *qname;           /* "schema"."name" */
-    char *cols;            /* quoted column list, in the table's order */
+    struct pubrel pub;     /* what the publication publishes of it: where to read */
+    char *cols;            /* quoted column list (the published columns), in the table's order */
     struct cdc_table *tab; /* shape, from the catalog */
     uint64_t estimate;     /* rows expected */
     atomic_uint_fast64_t rows;
@@ -87,6 +89,18 @@ static void add_chunk(struct snap *s, unsigned t, char *pred)
     s->c[s->nc++] = (struct chunk){.t = t, .no = s->t[t].nchunks++, .pred = pred};
 }
 
+/* "FROM <from> WHERE (<row filter>) AND (<pred>)": the published rows of
+ * st that pred selects (pred NULL: all). */
+static char *from_where(const struct stab *st, const char *pred)
+{
+    const char *f = st->pub.filter;
+    if (f && pred)
+        return xasprintf("FROM %s WHERE (%s) AND (%s)", st->pub.from, f, pred);
+    if (f || pred)
+        return xasprintf("FROM %s WHERE %s", st->pub.from, f ? f : pred);
+    return xasprintf("FROM %s", st->pub.from);
+}
+
 /* ---------- planning ---------- */
 
 static bool is_int_type(uint32_t oid)
@@ -103,11 +117,16 @@ static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf 
     int64_t chunk_rows = s->ctx->cfg->source.snapshot_chunk_rows;
     char e[512];
     const char *params[1] = {st->qname};
-    PGresult *res = pgconn_exec(conn, e, sizeof e,
-                                "SELECT c.reltuples::bigint, pg_relation_size(c.oid) / "
-                                "  current_setting('block_size')::int, c.relpages FROM pg_class c "
-                                "WHERE c.oid = $1::regclass",
-                                1, params);
+    /* A partitioned table is sized by its partitions; page ranges then
+     * apply to each partition (the largest sets their number). */
+    PGresult *res = pgconn_exec(
+        conn, e, sizeof e,
+        "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, "
+        "  coalesce(max(pg_relation_size(c.oid) / current_setting('block_size')::int), 0), "
+        "  coalesce(max(c.relpages), 0) FROM pg_class c "
+        "WHERE c.oid = $1::regclass OR (c.relkind = 'r' AND c.oid IN "
+        "  (SELECT relid FROM pg_partition_tree($1::regclass)))",
+        1, params);
     if (!res)
         return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot size %s: %s", st->qname, e);
     int64_t reltuples = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -123,7 +142,9 @@ static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf 
     if (by_key && keycol >= 0 && is_int_type(tab->cols[keycol].type_oid)) {
         /* One integer key: split [min, max] evenly. */
         char *k = pgconn_quote_ident(tab->cols[keycol].name);
-        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) FROM %s", k, k, st->qname);
+        char *fw = from_where(st, NULL);
+        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) %s", k, k, fw);
+        free(fw);
         res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
         free(sql);
         if (!res) {
@@ -172,9 +193,11 @@ static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf 
             free(q);
             nk++;
         }
+        char *fw = from_where(st, NULL);
         char *sql = xasprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn "
-                              "FROM %s) s WHERE rn %% %" PRId64 " = 0 ORDER BY rn",
-                              keys.p, keys.p, keys.p, st->qname, chunk_rows);
+                              "%s) s WHERE rn %% %" PRId64 " = 0 ORDER BY rn",
+                              keys.p, keys.p, keys.p, fw, chunk_rows);
+        free(fw);
         res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
         free(sql);
         if (!res) {
@@ -226,7 +249,7 @@ static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf 
     if (step < 1)
         step = 1;
     st->estimate = reltuples > 0 ? (uint64_t)reltuples : 0;
-    if (pages <= step) {
+    if (pages <= step || st->pub.no_ctid) {
         buf_puts(plan, "true\n");
         return 0;
     }
@@ -255,7 +278,11 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
         if (config_split_table(tables[i], &st->schema, &st->name) != 0)
             return cdc_fail(err, errlen, CDC_EINVAL, "snapshot: malformed table %s", tables[i]);
         st->qname = pgconn_quote_qualified(st->schema, st->name);
-        int rc = relcache_describe(ctx->rels, conn, st->schema, st->name, &st->tab, err, errlen);
+        int rc = pubrel_lookup(conn, ctx->cfg->source.publication_name, st->schema, st->name,
+                               &st->pub, err, errlen);
+        if (!rc)
+            rc = relcache_describe(ctx->rels, conn, st->schema, st->name, st->pub.cols,
+                                   st->pub.ncols, &st->tab, err, errlen);
         if (rc)
             return rc;
         struct buf cols = BUF_INIT;
@@ -264,7 +291,7 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
             buf_printf(&cols, "%s%s", c ? ", " : "", q);
             free(q);
         }
-        st->cols = cols.p;
+        st->cols = cols.p ? cols.p : xstrdup(""); /* no columns: SELECT FROM t */
 
         char *pkey = key_of(s->id, "plan", tables[i], -1);
         char *plan = NULL;
@@ -326,7 +353,16 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
                                    size_t errlen)
 {
     const struct cdc_table *tab = st->tab;
+    int64_t max = s->ctx->cfg->platform.max_event_bytes;
+    if (max > 0 && len > (uint64_t)max) {
+        cdc_fail(err, errlen, CDC_EINVAL,
+                 "a row of %zu bytes exceeds max_event_bytes (%lld): raise it in platform.yaml to "
+                 "let it through (a row needs about three times its size in memory)",
+                 len, (long long)max);
+        return NULL;
+    }
     struct cdc_event *ev = cdc_event_new(0, tab->ncols, len + tab->ncols);
+    cdc_event_empty_rows(ev, false, true);
     uint32_t dl = 0;
     if (copytext_row(line, len, tab->ncols, ev->after, ev->data, &dl, err, errlen) != 0) {
         cdc_event_unref(ev);
@@ -345,8 +381,6 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
     return ev;
 }
 
-/* Reads one chunk with COPY and pushes its rows; marks the chunk with the
- * tracker so it is recorded once every sink holds it. */
 /* Every read of a chunk gets its own sequence number, so its rows' positions
  * (event-log keys) never collide with an earlier, partial read of it: a read
  * after a resume or a rewind may see other rows in another order. */
@@ -370,6 +404,8 @@ static int next_chunk_seq(struct snap *s, const struct stab *st, uint64_t *seq)
     return rc;
 }
 
+/* Reads one chunk with COPY and pushes its rows; marks the chunk with the
+ * tracker so it is recorded once every sink holds it. */
 static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
 {
     pthread_mutex_lock(&s->mu);
@@ -381,8 +417,9 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
     if (next_chunk_seq(s, st, &seq) != 0)
         return CDC_ERR;
     c->seq_base = seq << 32;
-    char *sql =
-        xasprintf("COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", st->cols, st->qname, c->pred);
+    char *fw = from_where(st, c->pred);
+    char *sql = xasprintf("COPY (SELECT %s %s) TO STDOUT", st->cols, fw);
+    free(fw);
     PGresult *res = PQexec(conn, sql);
     free(sql);
     char line_err[512];
@@ -633,6 +670,7 @@ static void snap_free(struct snap *s)
         free(s->t[i].schema);
         free(s->t[i].name);
         free(s->t[i].qname);
+        pubrel_fini(&s->t[i].pub);
         free(s->t[i].cols);
         cdc_table_unref(s->t[i].tab);
     }
