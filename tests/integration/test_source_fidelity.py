@@ -174,6 +174,15 @@ def test_partitioned_table_under_its_name(ctx):
     stop = cl.current_lsn("src")
     _finish(cl, proc, "parts_slot", stop)
     _check_partitioned(ctx, cl, src, jsonl, oracle, stop, "parts", 300)
+    # A partition listed beside its table would deliver its rows twice.
+    both = ctx.cdc(h.pipeline_config(cl, ["public.meas", "public.meas_us"], [h.file_sink(jsonl)],
+                                     pipeline_id="parts", slot="parts_slot",
+                                     publication="parts_pub"),
+                   h.platform_config(ctx.tmpdir("state")), cluster=cl, name="both")
+    res = both.start().wait(60)
+    assert res.rc == 1 and any("public.meas_us" in l and "partition of public.meas" in l
+                               for l in res.error_lines), (
+        "listing a partition and its table must be refused; " + res.describe())
 
 
 def test_partitions_of_a_publication_without_root(ctx):

@@ -521,15 +521,12 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     if (limit > MAX_CHUNK_ROWS)
         limit = MAX_CHUNK_ROWS;
     /* The published rows (the row filter) after the last key done. */
-    const char *filter = is->pub.filter;
-    char *where = is->next_key && filter
-                      ? xasprintf("WHERE (%s) AND (%s) > %s", filter, is->keys, is->next_key)
-                  : is->next_key ? xasprintf("WHERE (%s) > %s", is->keys, is->next_key)
-                  : filter       ? xasprintf("WHERE %s", filter)
-                                 : xstrdup("");
-    char *sql = xasprintf("COPY (SELECT %s FROM %s %s ORDER BY %s LIMIT %" PRId64 ") TO STDOUT",
-                          is->cols, is->pub.from, where, is->keys, limit);
-    free(where);
+    char *after = is->next_key ? xasprintf("(%s) > %s", is->keys, is->next_key) : NULL;
+    char *fw = pubrel_from_where(&is->pub, after);
+    char *sql = xasprintf("COPY (SELECT %s %s ORDER BY %s LIMIT %" PRId64 ") TO STDOUT", is->cols,
+                          fw, is->keys, limit);
+    free(after);
+    free(fw);
     char e[512];
     /* One snapshot for the read and for knowing what it saw. */
     PGresult *res =

@@ -253,3 +253,13 @@ int pubrel_any_partitioned(PGconn *conn, const struct config *cfg, bool *any, ch
     }
     return 0;
 }
+
+char *pubrel_from_where(const struct pubrel *pr, const char *pred)
+{
+    const char *f = pr->filter;
+    if (f && pred)
+        return xasprintf("FROM %s WHERE (%s) AND (%s)", pr->from, f, pred);
+    if (f || pred)
+        return xasprintf("FROM %s WHERE %s", pr->from, f ? f : pred);
+    return xasprintf("FROM %s", pr->from);
+}

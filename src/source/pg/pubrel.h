@@ -39,6 +39,10 @@ int pubrel_lookup(PGconn *conn, const char *pub, const char *schema, const char 
                   struct pubrel *out, char *err, size_t errlen);
 void pubrel_fini(struct pubrel *pr);
 
+/* "FROM <from> [WHERE (<row filter>) AND (<pred>)]": the published rows that
+ * pred (NULL: all) selects, as a heap string. */
+char *pubrel_from_where(const struct pubrel *pr, const char *pred);
+
 /* The configured tables that exist but that the configured publication does
  * not publish (neither the table nor any of its partitions): unpublished[i]
  * (when not NULL; source.ntables entries) for source.tables[i], and a heap

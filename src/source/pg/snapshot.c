@@ -11,6 +11,7 @@
 #include "source/pg/copytext.h"
 #include "source/pg/pgslot.h"
 #include "source/pg/pubrel.h"
+#include "source/pg/snapplan.h"
 #include "source/pg/snapshot.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -89,182 +90,6 @@ static void add_chunk(struct snap *s, unsigned t, char *pred)
     s->c[s->nc++] = (struct chunk){.t = t, .no = s->t[t].nchunks++, .pred = pred};
 }
 
-/* "FROM <from> WHERE (<row filter>) AND (<pred>)": the published rows of
- * st that pred selects (pred NULL: all). */
-static char *from_where(const struct stab *st, const char *pred)
-{
-    const char *f = st->pub.filter;
-    if (f && pred)
-        return xasprintf("FROM %s WHERE (%s) AND (%s)", st->pub.from, f, pred);
-    if (f || pred)
-        return xasprintf("FROM %s WHERE %s", st->pub.from, f ? f : pred);
-    return xasprintf("FROM %s", st->pub.from);
-}
-
-/* ---------- planning ---------- */
-
-static bool is_int_type(uint32_t oid)
-{
-    return oid == 20 || oid == 21 || oid == 23;
-}
-
-/* Chunks for a table, as predicates, one per line.  Runs inside the
- * snapshot transaction, so the boundaries describe the rows it will read. */
-static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf *plan, char *err,
-                      size_t errlen)
-{
-    const struct cdc_table *tab = st->tab;
-    int64_t chunk_rows = s->ctx->cfg->source.snapshot_chunk_rows;
-    char e[512];
-    const char *params[1] = {st->qname};
-    /* A partitioned table is sized by its partitions; page ranges then
-     * apply to each partition (the largest sets their number). */
-    PGresult *res = pgconn_exec(
-        conn, e, sizeof e,
-        "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, "
-        "  coalesce(max(pg_relation_size(c.oid) / current_setting('block_size')::int), 0), "
-        "  coalesce(max(c.relpages), 0) FROM pg_class c "
-        "WHERE c.oid = $1::regclass OR (c.relkind = 'r' AND c.oid IN "
-        "  (SELECT relid FROM pg_partition_tree($1::regclass)))",
-        1, params);
-    if (!res)
-        return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot size %s: %s", st->qname, e);
-    int64_t reltuples = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    int64_t pages = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    int64_t relpages = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    PQclear(res);
-
-    int keycol = -1;
-    for (uint16_t i = 0; i < tab->ncols; i++)
-        if (tab->cols[i].key)
-            keycol = keycol == -1 ? i : -2;
-    bool by_key = tab->key_unique;
-    if (by_key && keycol >= 0 && is_int_type(tab->cols[keycol].type_oid)) {
-        /* One integer key: split [min, max] evenly. */
-        char *k = pgconn_quote_ident(tab->cols[keycol].name);
-        char *fw = from_where(st, NULL);
-        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) %s", k, k, fw);
-        free(fw);
-        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
-        free(sql);
-        if (!res) {
-            free(k);
-            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
-        }
-        st->estimate = (uint64_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-        if (PQgetisnull(res, 0, 0)) {
-            buf_puts(plan, "true\n");
-        } else {
-            int64_t lo = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            int64_t hi = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-            int64_t n = ((int64_t)st->estimate + chunk_rows - 1) / chunk_rows;
-            if (n < 1)
-                n = 1;
-            /* Ranges may be uneven when keys are sparse; that costs balance,
-             * never correctness: together they cover everything. */
-            int64_t step = (hi - lo) / n + 1;
-            for (int64_t i = 0; i < n; i++) {
-                int64_t a = lo + i * step;
-                if (i == 0)
-                    buf_printf(plan, "%s < %" PRId64 "\n", k, a + step);
-                else if (i == n - 1)
-                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a);
-                else
-                    buf_printf(plan, "%s >= %" PRId64 " AND %s < %" PRId64 "\n", k, a, k, a + step);
-                if (a + step > hi && i < n - 1) {
-                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a + step);
-                    break;
-                }
-            }
-        }
-        PQclear(res);
-        free(k);
-        return 0;
-    }
-    if (by_key) {
-        /* Any other key: boundaries every chunk_rows rows in key order. */
-        struct buf keys = BUF_INIT, lits = BUF_INIT;
-        int nk = 0;
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            if (!tab->cols[i].key)
-                continue;
-            char *q = pgconn_quote_ident(tab->cols[i].name);
-            buf_printf(&keys, "%s%s", nk ? ", " : "", q);
-            free(q);
-            nk++;
-        }
-        char *fw = from_where(st, NULL);
-        char *sql = xasprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn "
-                              "%s) s WHERE rn %% %" PRId64 " = 0 ORDER BY rn",
-                              keys.p, keys.p, keys.p, fw, chunk_rows);
-        free(fw);
-        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
-        free(sql);
-        if (!res) {
-            buf_fini(&keys);
-            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
-        }
-        /* Row literals (v1::type1, v2::type2) for each boundary. */
-        int nb = PQntuples(res);
-        char **b = xcalloc((size_t)nb + 1, sizeof *b);
-        for (int r = 0; r < nb; r++) {
-            buf_reset(&lits);
-            buf_putc(&lits, '(');
-            int c = 0;
-            for (uint16_t i = 0; i < tab->ncols; i++) {
-                if (!tab->cols[i].key)
-                    continue;
-                char *lit =
-                    PQescapeLiteral(conn, PQgetvalue(res, r, c), strlen(PQgetvalue(res, r, c)));
-                buf_printf(&lits, "%s%s::%s", c ? ", " : "", lit ? lit : "NULL",
-                           tab->cols[i].type_name);
-                PQfreemem(lit);
-                c++;
-            }
-            buf_putc(&lits, ')');
-            b[r] = xstrdup(lits.p);
-        }
-        PQclear(res);
-        st->estimate = (uint64_t)(nb + 1) * (uint64_t)chunk_rows;
-        for (int r = 0; r <= nb; r++) {
-            if (r == 0 && nb == 0)
-                buf_puts(plan, "true\n");
-            else if (r == 0)
-                buf_printf(plan, "(%s) <= %s\n", keys.p, b[0]);
-            else if (r == nb)
-                buf_printf(plan, "(%s) > %s\n", keys.p, b[r - 1]);
-            else
-                buf_printf(plan, "(%s) > %s AND (%s) <= %s\n", keys.p, b[r - 1], keys.p, b[r]);
-        }
-        for (int r = 0; r < nb; r++)
-            free(b[r]);
-        free(b);
-        buf_fini(&keys);
-        buf_fini(&lits);
-        return 0;
-    }
-    /* No unique key: ranges of pages (TID range scans). */
-    double per_page = relpages > 0 && reltuples > 0 ? (double)reltuples / (double)relpages : 100.0;
-    int64_t step = (int64_t)((double)chunk_rows / per_page);
-    if (step < 1)
-        step = 1;
-    st->estimate = reltuples > 0 ? (uint64_t)reltuples : 0;
-    if (pages <= step || st->pub.no_ctid) {
-        buf_puts(plan, "true\n");
-        return 0;
-    }
-    for (int64_t p = 0; p < pages; p += step) {
-        if (p == 0)
-            buf_printf(plan, "ctid < '(%" PRId64 ",0)'::tid\n", step);
-        else if (p + step >= pages)
-            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid\n", p);
-        else
-            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid AND ctid < '(%" PRId64 ",0)'::tid\n",
-                       p, p + step);
-    }
-    return 0;
-}
-
 /* Loads or makes the plan of every table, and which chunks are done. */
 static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, char *err,
                    size_t errlen)
@@ -301,7 +126,9 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
         }
         if (!plan) {
             struct buf b = BUF_INIT;
-            rc = plan_table(s, conn, st, &b, err, errlen);
+            rc = snapplan_table(conn, st->qname, &st->pub, st->tab,
+                                ctx->cfg->source.snapshot_chunk_rows, &b, &st->estimate, err,
+                                errlen);
             /* First line: the row estimate; then one predicate per chunk. */
             struct buf full = BUF_INIT;
             buf_printf(&full, "0 %" PRIu64 "\n", st->estimate);
@@ -417,7 +244,7 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
     if (next_chunk_seq(s, st, &seq) != 0)
         return CDC_ERR;
     c->seq_base = seq << 32;
-    char *fw = from_where(st, c->pred);
+    char *fw = pubrel_from_where(&st->pub, c->pred);
     char *sql = xasprintf("COPY (SELECT %s %s) TO STDOUT", st->cols, fw);
     free(fw);
     PGresult *res = PQexec(conn, sql);
