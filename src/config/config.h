@@ -226,6 +226,7 @@ struct platform_cfg {
     struct retry_cfg retry;
     int max_buffered_messages;              /* default 10000 per partition */
     int64_t max_buffered_bytes;             /* default 64 MiB across the pipeline */
+    int64_t max_event_bytes;                /* one row's data; 0 (default) = no ceiling */
     int partitions;                         /* default 0 = 4 x online CPUs */
     double schema_monitor_interval_seconds; /* default 30 */
     double lag_monitor_interval_seconds;    /* default 15 */

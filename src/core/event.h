@@ -161,13 +161,25 @@ struct cdc_event {
      * (with tab == NULL), and msg_transactional says which kind. */
     bool msg_transactional;
     uint32_t data_len;
-    char *data; /* value bytes, inside this allocation */
+    char *data; /* value bytes, inside this allocation unless data_free is set */
+    /* Set when data is a buffer of its own (a large row decoded in place in
+     * the message that carried it): frees it with the event. */
+    void (*data_free)(void *data);
 };
 
 /* Allocates an event with room for the given value arrays and data bytes, one
  * reference, and everything else zero.  Takes ownership of no table: the
  * caller sets ev->tab with a reference it owns. */
 struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap);
+/* For a table without columns, whose rows are empty, not absent: points
+ * before/after (when wanted and NULL) at the event's empty value array. */
+static inline void cdc_event_empty_rows(struct cdc_event *ev, bool before, bool after)
+{
+    if (before && !ev->before)
+        ev->before = (struct cdc_val *)(ev + 1);
+    if (after && !ev->after)
+        ev->after = (struct cdc_val *)(ev + 1);
+}
 void cdc_event_ref(struct cdc_event *ev);
 /* Drops a reference; returns true if that freed the event. */
 bool cdc_event_unref(struct cdc_event *ev);

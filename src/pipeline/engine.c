@@ -312,6 +312,15 @@ fail:
     return rc;
 }
 
+struct cdc_pos engine_held(const struct engine *eng)
+{
+    struct cdc_pos held = {0, 0};
+    for (unsigned i = 0; i < eng->nrunners; i++)
+        if (cdc_pos_cmp(eng->runners[i].have, held) > 0)
+            held = eng->runners[i].have;
+    return held;
+}
+
 int engine_start(struct engine *eng, uint64_t confirmed_lsn)
 {
     eng->tracker = tracker_new(eng->nrunners, confirmed_lsn);

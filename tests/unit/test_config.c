@@ -356,6 +356,7 @@ static void test_defaults(void **state)
     assert_true(p->dlq.flush_interval_seconds == 0.0);
     assert_int_equal(p->max_buffered_messages, 10000);
     assert_int_equal(p->max_buffered_bytes, INT64_C(64) << 20);
+    assert_int_equal(p->max_event_bytes, 0);
     assert_int_equal(p->partitions, 0);
     assert_true(p->schema_monitor_interval_seconds == 30.0);
     assert_true(p->lag_monitor_interval_seconds == 15.0);
@@ -564,6 +565,8 @@ static void test_err_wrong_int(void **state)
     EXPECT1(P_OK, "max_buffered_bytes: 99999999999999999999\n",
             "platform.yaml:1: max_buffered_bytes: expected an integer >= 1, got "
             "\"99999999999999999999\"");
+    EXPECT1(P_OK, "max_event_bytes: -1\n",
+            "platform.yaml:1: max_event_bytes: expected an integer >= 0, got \"-1\"");
 }
 
 static void test_err_wrong_bool(void **state)

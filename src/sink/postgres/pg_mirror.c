@@ -78,7 +78,8 @@ static void put_match(struct buf *b, const struct pgs_mirror *m, int first)
         }
         return;
     }
-    buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s WHERE ", m->qname);
+    buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s WHERE %s", m->qname,
+               tab->ncols ? "" : "true"); /* a table without columns: any row */
     for (uint16_t i = 0; i < tab->ncols; i++) {
         if (i)
             buf_puts(b, " AND ");
@@ -92,6 +93,10 @@ static char *build_insert(const struct pgs_mirror *m, size_t rows)
 {
     const struct cdc_table *tab = m->tab;
     struct buf b = BUF_INIT;
+    if (tab->ncols == 0) { /* rows without columns */
+        buf_printf(&b, "INSERT INTO %s SELECT FROM generate_series(1, %zu)", m->qname, rows);
+        return b.p;
+    }
     buf_printf(&b, "INSERT INTO %s (", m->qname);
     for (uint16_t i = 0; i < tab->ncols; i++) {
         if (i)
@@ -475,7 +480,8 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
     struct pgs_mirror *m = get_mirror(sk, ev->tab);
     if (!m)
         return CDC_ERR;
-    if ((ev->op == CDC_OP_UPDATE || ev->op == CDC_OP_DELETE) && tab->nkeys == 0) {
+    /* (A table without columns has no key, and every row matches.) */
+    if ((ev->op == CDC_OP_UPDATE || ev->op == CDC_OP_DELETE) && tab->nkeys == 0 && tab->ncols > 0) {
         if (!ps->warned_nokey)
             log_warn("sink.postgres.no_key", "sink=%s table=%s.%s", sk->cfg->sink_id, tab->schema,
                      tab->name);
