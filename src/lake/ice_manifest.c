@@ -104,16 +104,21 @@ void ice_manifest_file_copy(struct ice_manifest_file *dst, const struct ice_mani
     }
 }
 
+void ice_manifest_file_fini(struct ice_manifest_file *m)
+{
+    free(m->path);
+    for (uint32_t k = 0; k < m->npart; k++) {
+        buf_fini(&m->parts[k].lower);
+        buf_fini(&m->parts[k].upper);
+    }
+    free(m->parts);
+    memset(m, 0, sizeof *m);
+}
+
 void ice_manifest_files_free(struct ice_manifest_file *m, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(m[i].path);
-        for (uint32_t k = 0; k < m[i].npart; k++) {
-            buf_fini(&m[i].parts[k].lower);
-            buf_fini(&m[i].parts[k].upper);
-        }
-        free(m[i].parts);
-    }
+    for (size_t i = 0; i < n; i++)
+        ice_manifest_file_fini(&m[i]);
     free(m);
 }
 

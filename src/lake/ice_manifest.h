@@ -92,6 +92,7 @@ struct ice_manifest_file {
 };
 
 void ice_manifest_file_copy(struct ice_manifest_file *dst, const struct ice_manifest_file *src);
+void ice_manifest_file_fini(struct ice_manifest_file *m);
 void ice_manifest_files_free(struct ice_manifest_file *m, size_t n);
 
 /* Writes a manifest of entries e[0..n) (content: 0 data, 1 deletes) into out,

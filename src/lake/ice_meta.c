@@ -243,6 +243,21 @@ static void json_kvs(struct buf *b, const struct ice_kv *kv, size_t n)
     buf_putc(b, '}');
 }
 
+void ice_snapshot_json(struct buf *b, const struct ice_snapshot *s)
+{
+    buf_printf(b, "{\"snapshot-id\":%lld,", (long long)s->id);
+    if (s->parent_id >= 0)
+        buf_printf(b, "\"parent-snapshot-id\":%lld,", (long long)s->parent_id);
+    buf_printf(b,
+               "\"sequence-number\":%lld,\"timestamp-ms\":%lld,\"schema-id\":%d,"
+               "\"manifest-list\":",
+               (long long)s->seq, (long long)s->ts_ms, s->schema_id);
+    json_str(b, s->manifest_list);
+    buf_puts(b, ",\"summary\":");
+    json_kvs(b, s->summary, s->nsummary);
+    buf_putc(b, '}');
+}
+
 void ice_meta_json(struct buf *b, const struct ice_meta *m)
 {
     buf_puts(b, "{\"format-version\":2,\"table-uuid\":");
@@ -285,20 +300,9 @@ void ice_meta_json(struct buf *b, const struct ice_meta *m)
     }
     buf_puts(b, "},\"snapshots\":[");
     for (size_t i = 0; i < m->nsnapshots; i++) {
-        const struct ice_snapshot *s = &m->snapshots[i];
         if (i)
             buf_putc(b, ',');
-        buf_printf(b, "{\"snapshot-id\":%lld,", (long long)s->id);
-        if (s->parent_id >= 0)
-            buf_printf(b, "\"parent-snapshot-id\":%lld,", (long long)s->parent_id);
-        buf_printf(b,
-                   "\"sequence-number\":%lld,\"timestamp-ms\":%lld,\"schema-id\":%d,"
-                   "\"manifest-list\":",
-                   (long long)s->seq, (long long)s->ts_ms, s->schema_id);
-        json_str(b, s->manifest_list);
-        buf_puts(b, ",\"summary\":");
-        json_kvs(b, s->summary, s->nsummary);
-        buf_putc(b, '}');
+        ice_snapshot_json(b, &m->snapshots[i]);
     }
     buf_puts(b, "],\"snapshot-log\":[");
     for (size_t i = 0; i < m->nsnaplog; i++)
@@ -394,6 +398,8 @@ static int read_logs(const struct jsonv *doc, struct ice_meta *m)
 
 static int parse_doc(const struct jsonv *doc, struct ice_meta *m, char *err, size_t errlen)
 {
+    if (!doc || doc->t != JSONV_OBJ)
+        return cdc_fail(err, errlen, CDC_EINVAL, "table metadata: expected a JSON object");
     int64_t fv, v;
     const char *uuid = jsonv_str(doc, "table-uuid", NULL), *loc = jsonv_str(doc, "location", NULL);
     if (need_i64(doc, "format-version", &fv, err, errlen) < 0)
@@ -466,6 +472,18 @@ static int parse_doc(const struct jsonv *doc, struct ice_meta *m, char *err, siz
                         "table metadata: malformed snapshot-log or "
                         "metadata-log");
     return 0;
+}
+
+int ice_meta_from_json(const struct jsonv *doc, struct ice_meta **out, char *err, size_t errlen)
+{
+    struct ice_meta *m = xcalloc(1, sizeof *m);
+    int rc = parse_doc(doc, m, err, errlen);
+    if (rc < 0) {
+        ice_meta_free(m);
+        m = NULL;
+    }
+    *out = m;
+    return rc;
 }
 
 int ice_meta_parse(const char *json, size_t len, struct ice_meta **out, char *err, size_t errlen)

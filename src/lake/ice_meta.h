@@ -75,9 +75,14 @@ void ice_meta_free(struct ice_meta *m);
 struct ice_meta *ice_meta_copy(const struct ice_meta *m);
 
 void ice_meta_json(struct buf *b, const struct ice_meta *m);
+/* One snapshot object as in "snapshots" (also a REST add-snapshot update). */
+void ice_snapshot_json(struct buf *b, const struct ice_snapshot *s);
 /* Parses a metadata document: 0, or CDC_EINVAL with a message naming the
  * field. */
 int ice_meta_parse(const char *json, size_t len, struct ice_meta **out, char *err, size_t errlen);
+
+/* The same from an already parsed document (a REST catalog's answer). */
+int ice_meta_from_json(const struct jsonv *doc, struct ice_meta **out, char *err, size_t errlen);
 
 const struct ice_schema *ice_meta_schema(const struct ice_meta *m); /* current */
 const struct ice_spec *ice_meta_spec(const struct ice_meta *m, int32_t spec_id);
