@@ -46,10 +46,12 @@ struct ice_catalog_ops {
                   const struct ice_meta *meta, char **location, struct ice_meta **out, char *err,
                   size_t errlen);
     /* Makes req->meta current if the table is still at req->base_location.
-     * 0 with *location, CDC_EAGAIN on a conflict, or an error (CDC_ECONN
-     * when the outcome is unknown: reload before retrying). */
+     * 0 with *location (and, for catalogs that write metadata themselves,
+     * *stored: the version as the catalog wrote it; else NULL), CDC_EAGAIN on
+     * a conflict, or an error (CDC_ECONN when the outcome is unknown: reload
+     * before retrying). */
     int (*commit)(struct ice_catalog *cat, const struct ice_commit_req *req, char **location,
-                  char *err, size_t errlen);
+                  struct ice_meta **stored, char *err, size_t errlen);
     void (*free)(struct ice_catalog *cat);
 };
 

@@ -150,8 +150,9 @@ static int fs_create(struct ice_catalog *cat, const char *ns, const char *table,
 }
 
 static int fs_commit(struct ice_catalog *cat, const struct ice_commit_req *req, char **location,
-                     char *err, size_t errlen)
+                     struct ice_meta **stored, char *err, size_t errlen)
 {
+    *stored = NULL;
     long v = version_of(req->base_location);
     if (v < 1)
         return cdc_fail(err, errlen, CDC_EINVAL, "%s is not a vN.metadata.json file",

@@ -182,8 +182,9 @@ static int sql_create(struct ice_catalog *cat, const char *ns, const char *table
 }
 
 static int sql_commit(struct ice_catalog *cat, const struct ice_commit_req *req, char **location,
-                      char *err, size_t errlen)
+                      struct ice_meta **stored, char *err, size_t errlen)
 {
+    *stored = NULL;
     struct sql_catalog *s = SQL(cat);
     long v = version_of(req->base_location);
     char *uri;

@@ -120,7 +120,8 @@ int ice_table_expire(struct ice_table *t, int64_t older_than_ms, int min_keep,
 
     struct ice_commit_req req = {t->ns, t->name, t->meta_location, t->meta, m, reqs.p, upds.p};
     char *loc = NULL;
-    int rc = t->cat->ops->commit(t->cat, &req, &loc, err, errlen);
+    struct ice_meta *stored = NULL;
+    int rc = t->cat->ops->commit(t->cat, &req, &loc, &stored, err, errlen);
     buf_fini(&upds);
     buf_fini(&reqs);
     if (rc != 0) {
@@ -129,6 +130,10 @@ int ice_table_expire(struct ice_table *t, int64_t older_than_ms, int min_keep,
             free(lists[i]);
         free(lists);
         return rc;
+    }
+    if (stored) {
+        ice_meta_free(m);
+        m = stored;
     }
     free(t->meta_location);
     ice_meta_free(t->meta);

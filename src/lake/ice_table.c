@@ -391,10 +391,15 @@ static int swap(struct ice_table *t, struct ice_meta *meta, const char *reqs, co
         .updates_json = upds,
     };
     char *loc = NULL;
-    int rc = t->cat->ops->commit(t->cat, &req, &loc, err, errlen);
+    struct ice_meta *stored = NULL;
+    int rc = t->cat->ops->commit(t->cat, &req, &loc, &stored, err, errlen);
     if (rc != 0) {
         ice_meta_free(meta);
         return rc;
+    }
+    if (stored) { /* the catalog wrote the metadata: its version is the truth */
+        ice_meta_free(meta);
+        meta = stored;
     }
     free(t->meta_location);
     ice_meta_free(t->meta);

@@ -393,3 +393,68 @@ int parquet_column_write(struct pcol *c, const struct parquet_page_out *o, int64
     chunk_reset(c);
     return 0;
 }
+
+/* Signed value of `width` little-endian bytes. */
+static int64_t le_signed(const uint8_t *p, int width)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < width; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    if (width < 8 && (u >> (8 * width - 1)) & 1)
+        u |= ~0ULL << (8 * width);
+    return (int64_t)u;
+}
+
+void parquet_column_commit_row(struct pcol *c)
+{
+    if (c->nvals > c->ok_nvals) {
+        /* Statistics from the value the row stored (PLAIN at ok_vals), so a
+         * rejected row never widens them. */
+        const uint8_t *p = (const uint8_t *)c->vals.p + c->ok_vals;
+        switch (c->leaf.phys) {
+        case PQ_BOOLEAN:
+            parquet_stats_int(&c->st, p[0]);
+            break;
+        case PQ_INT32:
+        case PQ_INT64: {
+            int64_t v = le_signed(p, (int)c->width);
+            if (c->decimal)
+                parquet_stats_dec(&c->st, v);
+            else
+                parquet_stats_int(&c->st, v);
+            break;
+        }
+        case PQ_FLOAT: {
+            float f;
+            memcpy(&f, p, 4);
+            parquet_stats_dbl(&c->st, f);
+            break;
+        }
+        case PQ_DOUBLE: {
+            double d;
+            memcpy(&d, p, 8);
+            parquet_stats_dbl(&c->st, d);
+            break;
+        }
+        case PQ_FIXED_LEN_BYTE_ARRAY:
+            if (c->decimal) {
+                __int128 v = (p[0] & 0x80) ? -1 : 0;
+                for (uint32_t i = 0; i < c->width; i++)
+                    v = (__int128)((unsigned __int128)v << 8) | p[i];
+                parquet_stats_dec(&c->st, v);
+            } else {
+                parquet_stats_bytes(&c->st, p, c->width);
+            }
+            break;
+        case PQ_BYTE_ARRAY:
+            parquet_stats_bytes(&c->st, p + 4, c->vals.len - c->ok_vals - 4);
+            break;
+        }
+    }
+    c->set = false;
+    c->ok_defs = c->defs.len;
+    c->ok_vals = c->vals.len;
+    c->ok_nvals = c->nvals;
+    c->ok_nulls = c->nulls;
+    c->ok_nans = c->nans;
+}

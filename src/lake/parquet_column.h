@@ -74,6 +74,10 @@ void parquet_stats_iceberg(const struct pcol *c, const struct pstats *s, bool is
 /* Appends one PLAIN value (BYTE_ARRAY: the bytes without the length). */
 void parquet_column_push(struct pcol *c, const void *p, size_t n, size_t dict_max);
 
+/* Takes the current row's value into the chunk (statistics included); the
+ * next row starts after it. */
+void parquet_column_commit_row(struct pcol *c);
+
 /* Where a chunk's pages go. */
 struct parquet_page_out {
     enum parquet_codec codec;

@@ -1,11 +1,13 @@
 /* RLE/bit-packed hybrid, boolean packing and page codecs (see parquet_enc.h). */
 #include <snappy-c.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
 
 #include "lake/parquet_enc.h"
 #include "lake/thrift.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 int parquet_bit_width(uint32_t max)
 {
@@ -74,19 +76,13 @@ void parquet_rle_encode(struct buf *b, const uint32_t *v, size_t n, int bw)
 
 void parquet_rle_encode_u8(struct buf *b, const uint8_t *v, size_t n, int bw)
 {
-    /* Definition levels are few per page chunk; widen in slices. */
-    uint32_t tmp[4096];
-    size_t i = 0;
-    while (i < n) {
-        size_t m = n - i < 4096 ? n - i : 4096;
-        /* A slice must end on a group boundary unless it is the last. */
-        if (i + m < n)
-            m -= m % 8;
-        for (size_t k = 0; k < m; k++)
-            tmp[k] = v[i + k];
-        parquet_rle_encode(b, tmp, m, bw);
-        i += m;
-    }
+    /* Widened whole: a bit-packed run may only be padded at the very end of
+     * the stream, so the levels of a page cannot be encoded in slices. */
+    uint32_t *tmp = xmalloc((n ? n : 1) * sizeof *tmp);
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = v[i];
+    parquet_rle_encode(b, tmp, n, bw);
+    free(tmp);
 }
 
 static int rd_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *out)

@@ -186,7 +186,6 @@ void parquet_add_bool(struct parquet_writer *pw, uint32_t col, bool v)
         return;
     uint8_t b = v;
     parquet_column_push(c, &b, 1, 0);
-    parquet_stats_int(&c->st, b);
 }
 
 void parquet_add_i32(struct parquet_writer *pw, uint32_t col, int32_t v)
@@ -196,7 +195,6 @@ void parquet_add_i32(struct parquet_writer *pw, uint32_t col, int32_t v)
         return;
     uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
     parquet_column_push(c, le, 4, pw->o.dict_max_bytes);
-    parquet_stats_int(&c->st, v);
 }
 
 void parquet_add_i64(struct parquet_writer *pw, uint32_t col, int64_t v)
@@ -208,7 +206,6 @@ void parquet_add_i64(struct parquet_writer *pw, uint32_t col, int64_t v)
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)((uint64_t)v >> (8 * i));
     parquet_column_push(c, le, 8, pw->o.dict_max_bytes);
-    parquet_stats_int(&c->st, v);
 }
 
 void parquet_add_f32(struct parquet_writer *pw, uint32_t col, float v)
@@ -219,7 +216,6 @@ void parquet_add_f32(struct parquet_writer *pw, uint32_t col, float v)
     parquet_column_push(c, &v, 4, pw->o.dict_max_bytes); /* x86-64 and arm64 are little-endian */
     if (isnan(v))
         c->nans++;
-    parquet_stats_dbl(&c->st, v);
 }
 
 void parquet_add_f64(struct parquet_writer *pw, uint32_t col, double v)
@@ -230,7 +226,6 @@ void parquet_add_f64(struct parquet_writer *pw, uint32_t col, double v)
     parquet_column_push(c, &v, 8, pw->o.dict_max_bytes);
     if (isnan(v))
         c->nans++;
-    parquet_stats_dbl(&c->st, v);
 }
 
 void parquet_add_bytes(struct parquet_writer *pw, uint32_t col, const void *p, size_t n)
@@ -248,7 +243,6 @@ void parquet_add_bytes(struct parquet_writer *pw, uint32_t col, const void *p, s
     if (!c)
         return;
     parquet_column_push(c, p, n, pw->o.dict_max_bytes);
-    parquet_stats_bytes(&c->st, p, n);
 }
 
 void parquet_add_decimal(struct parquet_writer *pw, uint32_t col, __int128 v)
@@ -276,7 +270,6 @@ void parquet_add_decimal(struct parquet_writer *pw, uint32_t col, __int128 v)
         lake_decimal_be(v, tmp, c->width);
         parquet_column_push(c, tmp, c->width, pw->o.dict_max_bytes);
     }
-    parquet_stats_dec(&c->st, v);
 }
 
 int parquet_add_text(struct parquet_writer *pw, uint32_t col, const char *s, size_t n, char *err,
@@ -434,15 +427,8 @@ int parquet_end_row(struct parquet_writer *pw, char *err, size_t errlen)
         }
         return rc;
     }
-    for (uint32_t i = 0; i < pw->ncols; i++) {
-        struct pcol *c = &pw->cols[i];
-        c->set = false;
-        c->ok_defs = c->defs.len;
-        c->ok_vals = c->vals.len;
-        c->ok_nvals = c->nvals;
-        c->ok_nulls = c->nulls;
-        c->ok_nans = c->nans;
-    }
+    for (uint32_t i = 0; i < pw->ncols; i++)
+        parquet_column_commit_row(&pw->cols[i]);
     pw->rows++;
     pw->rg_rows++;
     if ((pw->rg_rows & 255) == 0 && open_bytes(pw) >= pw->o.row_group_bytes)

@@ -1,6 +1,9 @@
 // Serves file:// URLs to code that reads tables with fetch() (icebird), as
 // node's fetch has no file:// support: whole files, or a byte range with
-// 206 when a Range header asks for one.  Other URLs go to the real fetch.
+// 206 when a Range header asks for one.  With S3_ENDPOINT set, the AWS URLs
+// icebird makes of s3://bucket/key (https://bucket.s3.amazonaws.com/key) go
+// to that local S3 server instead (path style).  Other URLs go to the real
+// fetch.
 import fs from 'node:fs'
 
 const realFetch = globalThis.fetch
@@ -8,6 +11,8 @@ const realFetch = globalThis.fetch
 export function installFileFetch() {
   globalThis.fetch = async (url, init = {}) => {
     const u = String(url)
+    const aws = /^https:\/\/([^./]+)\.s3\.amazonaws\.com\/(.*)$/.exec(u)
+    if (aws && process.env.S3_ENDPOINT) return realFetch(`${process.env.S3_ENDPOINT}/${aws[1]}/${aws[2]}`, init)
     if (!u.startsWith('file://')) return realFetch(url, init)
     const path = decodeURI(u.slice('file://'.length))
     if (!fs.existsSync(path)) return new Response('not found', { status: 404, statusText: 'Not Found' })

@@ -20,6 +20,9 @@
  *       files but never commits (a crash before the catalog swap)
  *   {"op":"clean_orphans"}
  *   {"op":"reload"}: loads the table again from the catalog
+ *   {"op":"conflict", "rows":[…]}: a second writer loaded before this op's
+ *       append commits the same rows after it: CDC_EAGAIN, then success
+ *       after a refresh (stale_commit, retried_snapshot_id)
  * Prints {"metadata_location", "ops":[{"snapshot_id", "data_files":[…],
  * "delete_files":[…], …}]}. */
 #include <stdio.h>
@@ -354,9 +357,51 @@ static int op_write(struct run *r, const struct jsonv *op, const char *kind, str
     return rc;
 }
 
+/* Two writers: a second handle loaded now commits after the first one did;
+ * its commit must fail with CDC_EAGAIN, and succeed after a refresh. */
+static int op_conflict(struct run *r, const struct jsonv *op, struct op_result *res)
+{
+    struct ice_table *stale = NULL;
+    int rc = ice_table_load(r->t->cat, r->t->ns, r->t->name, &stale, r->err, sizeof r->err);
+    if (rc == 0)
+        rc = op_write(r, op, "append", res);
+    struct ice_data_file *data = NULL;
+    size_t ndata = 0;
+    struct ice_table *first = r->t;
+    if (rc == 0) {
+        r->t = stale; /* write the second file as the stale writer */
+        rc = write_rows(r, ice_meta_schema(stale->meta), jsonv_get(op, "rows"), ICE_CONTENT_DATA,
+                        &data, &ndata);
+        r->t = first;
+    }
+    struct ice_change c = {data, ndata, NULL, 0, NULL, 0, -1, false, NULL, 0};
+    int64_t id = 0;
+    if (rc == 0) {
+        char e2[512];
+        int crc = ice_table_commit(stale, &c, &id, e2, sizeof e2);
+        buf_printf(&res->extra, ",\"stale_commit\":%d", crc);
+        if (crc == CDC_EAGAIN) {
+            rc = ice_table_refresh(stale, r->err, sizeof r->err);
+            if (rc == 0)
+                rc = ice_table_commit(stale, &c, &id, r->err, sizeof r->err);
+            buf_printf(&res->extra, ",\"retried_snapshot_id\":%lld", (long long)id);
+            note_files(&res->data, &res->ndata, data, ndata);
+        } else {
+            rc = cdc_fail(r->err, sizeof r->err, CDC_EINVAL, "stale commit gave %d: %s", crc, e2);
+        }
+    }
+    if (rc == 0)
+        rc = ice_table_refresh(r->t, r->err, sizeof r->err);
+    free_files(data, ndata);
+    ice_table_free(stale);
+    return rc;
+}
+
 static int run_op(struct run *r, const struct jsonv *op, struct op_result *res)
 {
     const char *kind = jsonv_str(op, "op", "");
+    if (strcmp(kind, "conflict") == 0)
+        return op_conflict(r, op, res);
     if (strcmp(kind, "append") == 0 || strcmp(kind, "row_delta") == 0 ||
         strcmp(kind, "replace") == 0 || strcmp(kind, "half_commit") == 0)
         return op_write(r, op, kind, res);
