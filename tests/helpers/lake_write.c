@@ -4,7 +4,8 @@
  *
  *   lake_write parquet SPEC.json OUT.parquet
  *       SPEC: {"codec":"zstd"|"snappy"|"none", "row_group_bytes":N,
- *              "page_bytes":N, "dictionary":true, "schema":{Iceberg schema},
+ *              "page_bytes":N, "dict_max_bytes":N, "dictionary":true,
+ *              "table":"name for messages", "schema":{Iceberg schema},
  *              "rows":[[text|null, …], …]}  (values as PostgreSQL prints them)
  *       prints the file's Iceberg metrics as JSON.
  *   lake_write gen N CODEC OUT.parquet
@@ -126,6 +127,7 @@ static int cmd_parquet(const char *spec_path, const char *out_path)
         .codec = lake_codec(jsonv_str(&doc, "codec", "none")),
         .row_group_bytes = (size_t)jsonv_num(&doc, "row_group_bytes", 0),
         .page_bytes = (size_t)jsonv_num(&doc, "page_bytes", 0),
+        .dict_max_bytes = (size_t)jsonv_num(&doc, "dict_max_bytes", 0),
         .no_dictionary = jsonv_get(&doc, "dictionary") && !jsonv_get(&doc, "dictionary")->b,
         .label = jsonv_str(&doc, "table", "t"),
     };

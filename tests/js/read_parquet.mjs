@@ -10,6 +10,9 @@ import fs from 'node:fs'
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet'
 import { compressors } from 'hyparquet-compressors'
 import { DuckDBInstance } from '@duckdb/node-api'
+// hyparquet's own Thrift decoder, for the footer fields its metadata object
+// leaves out (column_orders)
+import { deserializeTCompactProtocol } from './node_modules/hyparquet/src/thrift.js'
 
 const file = process.argv[2]
 
@@ -36,6 +39,11 @@ async function readHyparquet() {
   const data = fs.readFileSync(file)
   const ab = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)
   const meta = parquetMetadata(ab)
+  const view = new DataView(ab)
+  const footerLen = view.getUint32(ab.byteLength - 8, true)
+  const raw = deserializeTCompactProtocol({ view, offset: ab.byteLength - 8 - footerLen })
+  // FileMetaData field 7: list<ColumnOrder>, a union whose field 1 is TYPE_ORDER
+  const columnOrders = (raw.field_7 || []).map(o => (o.field_1 !== undefined ? 'TYPE_DEFINED_ORDER' : 'OTHER'))
   const tree = parquetSchema(meta)
   const schema = tree.children.map(c => c.element)
   const rows = meta.num_rows > 0n ? await parquetReadObjects({
@@ -55,7 +63,7 @@ async function readHyparquet() {
     num_rows: meta.num_rows,
     schema,
     kv: Object.fromEntries((meta.key_value_metadata || []).map(kv => [kv.key, kv.value])),
-    column_orders: meta.column_orders,
+    column_orders: columnOrders,
     row_groups: meta.row_groups.map(rg => ({
       num_rows: rg.num_rows,
       columns: rg.columns.map(c => ({

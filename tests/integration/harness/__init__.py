@@ -16,6 +16,8 @@ judge the result independently of cdc.  One module per room:
             multiset; replay_* rebuild the source's rows from cdc's output
   workload  Workload: a random concurrent writer (own connection, own thread)
   receiver  Receiver: the webhook test receiver process and webhook checks
+  lake      lake_write (cdc's Parquet/Iceberg writers), the node readers in
+            tests/js, s3rver behind a SigV4-checking proxy, the REST catalog fake
   ctx       Ctx: handed to every test function
 
 Tests import the package as one namespace (`import harness as h`).  Only the
@@ -30,4 +32,5 @@ from .oracle import _CHANGE  # noqa: F401
 from .compare import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .receiver import *  # noqa: F401,F403
+from .lake import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403
