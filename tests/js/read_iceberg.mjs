@@ -1,15 +1,17 @@
 // Reads a whole Iceberg table with icebird (an independent reader that
 // applies position and equality deletes) and prints its rows as JSON:
-//   node read_iceberg.mjs TABLE_URL                 the current snapshot
-//   node read_iceberg.mjs TABLE_URL --metadata vN    that metadata version
-//   node read_iceberg.mjs TABLE_URL --snapshot ID    time travel: the current
-//       metadata with current-snapshot-id set to ID (icebird has no option)
+//   node read_iceberg.mjs TABLE_URL [--metadata NAME] [--snapshot ID]
+// NAME: a metadata file in TABLE_URL/metadata without ".metadata.json"
+// (default: what version-hint.text names); ID: time travel, the metadata
+// with current-snapshot-id set to ID (icebird has no option for it).
 // Values: bigint and numbers as strings, bytes as hex, dates as ISO text.
 import { icebergMetadata, icebergRead } from 'icebird'
 import { installFileFetch } from './file_fetch.mjs'
 
 installFileFetch()
-const [tableUrl, flag, arg] = process.argv.slice(2)
+const [tableUrl, ...rest] = process.argv.slice(2)
+const opt = {}
+for (let i = 0; i + 1 < rest.length; i += 2) opt[rest[i].replace(/^--/, '')] = rest[i + 1]
 
 function norm(v) {
   if (v === null || v === undefined) return null
@@ -22,11 +24,11 @@ function norm(v) {
 }
 
 let opts = { tableUrl }
-if (flag === '--metadata') opts.metadataFileName = arg + '.metadata.json'
-if (flag === '--snapshot') {
-  const metadata = await icebergMetadata({ tableUrl })
-  const id = Number(arg)
-  if (!metadata.snapshots.some(s => s['snapshot-id'] === id)) throw new Error('no snapshot ' + arg)
+if (opt.metadata) opts.metadataFileName = opt.metadata + '.metadata.json'
+if (opt.snapshot) {
+  const metadata = await icebergMetadata(opts)
+  const id = Number(opt.snapshot)
+  if (!metadata.snapshots.some(s => s['snapshot-id'] === id)) throw new Error('no snapshot ' + id)
   metadata['current-snapshot-id'] = id
   opts = { tableUrl, metadata }
 }

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -86,6 +87,133 @@ def node(script, *args, env=None, timeout=300):
 def file_path(uri):
     assert uri.startswith("file://"), uri
     return urllib.parse.unquote(uri[len("file://"):])
+
+
+# --------------------------------------------------------------------------
+# reading Iceberg tables back (icebird, avsc, hyparquet, DuckDB)
+
+
+def schema(*fields, ident=()):
+    return {"type": "struct", "schema-id": 0, "identifier-field-ids": list(ident),
+            "fields": [{"id": i + 1, "name": n, "required": r, "type": t}
+                       for i, (n, t, r) in enumerate(fields)]}
+
+
+KV = schema(("id", "long", True), ("v", "string", False), ident=(1,))
+
+
+def read_table(url, *args, env=None):
+    rows = node("read_iceberg.mjs", url, *args, env=env)["rows"]
+    return sorted((int(r["id"]), r["v"]) for r in rows)
+
+
+def avro(*paths):
+    return {f["file"]: f for f in node("read_avro.mjs", *paths)}
+
+
+def check_avro_fields(schema_json):
+    """Every record field carries a field-id, every array an element-id or
+    key/value records with ids (PyIceberg refuses files without them)."""
+    def walk(t):
+        if isinstance(t, list):
+            for x in t:
+                walk(x)
+        elif isinstance(t, dict):
+            if t.get("type") == "record":
+                for f in t["fields"]:
+                    assert "field-id" in f, "Avro field %s has no field-id" % f["name"]
+                    walk(f["type"])
+            elif t.get("type") == "array":
+                items = t["items"]
+                assert "element-id" in t or (isinstance(items, dict) and
+                                             items.get("type") == "record"), t
+                walk(items)
+    walk(schema_json)
+
+
+def check_table_files(meta, expect_seq):
+    """avsc reads every manifest list and manifest of every snapshot: header
+    keys and field values against the metadata JSON and the files on disk.
+    Returns {data file path: entry} of the current snapshot's live files."""
+    live = {}
+    for s in meta["snapshots"]:
+        lpath = file_path(s["manifest-list"])
+        ml = avro(lpath)[lpath]
+        assert ml["codec"] == "null" and ml["meta"]["avro.codec"] == "null"
+        assert ml["meta"]["snapshot-id"] == str(s["snapshot-id"])
+        assert ml["meta"]["parent-snapshot-id"] == str(s.get("parent-snapshot-id", "null"))
+        assert ml["meta"]["sequence-number"] == str(s["sequence-number"])
+        assert ml["meta"]["format-version"] == "2"
+        check_avro_fields(json.loads(ml["meta"]["avro.schema"]))
+        for m in ml["records"]:
+            mpath = file_path(m["manifest_path"])
+            assert m["manifest_length"] == os.path.getsize(mpath), m
+            assert m["sequence_number"] <= s["sequence-number"] and \
+                m["min_sequence_number"] <= m["sequence_number"], m
+            # a manifest is added by this snapshot or carried over from an
+            # ancestor (which expiry may have removed since)
+            assert m["added_snapshot_id"] == s["snapshot-id"] or \
+                m["sequence_number"] < s["sequence-number"], m
+            mf = avro(mpath)[mpath]
+            hdr = mf["meta"]
+            assert hdr["format-version"] == "2" and hdr["avro.codec"] == "null"
+            assert hdr["content"] == ("deletes" if m["content"] == 1 else "data"), hdr
+            assert hdr["partition-spec-id"] == "0" and hdr["schema-id"] == "0"
+            assert json.loads(hdr["partition-spec"]) == meta["partition-specs"][0]["fields"]
+            assert json.loads(hdr["schema"])["fields"] == meta["schemas"][0]["fields"]
+            check_avro_fields(json.loads(hdr["avro.schema"]))
+            counts = {0: 0, 1: 0, 2: 0}
+            for e in mf["records"]:
+                counts[e["status"]] += 1
+                df = e["data_file"]
+                assert df["content"] in ((0,) if m["content"] == 0 else (1, 2)), df
+                assert df["file_format"] == "PARQUET"
+                if e["status"] == 1:  # added: numbers inherited from the list
+                    assert e["sequence_number"] is None and e["snapshot_id"] == m["added_snapshot_id"]
+                else:
+                    assert e["sequence_number"] is not None and e["file_sequence_number"] is not None
+                path = file_path(df["file_path"])
+                if s["snapshot-id"] == meta["current-snapshot-id"] and e["status"] != 2:
+                    live[path] = dict(e, seq=e["sequence_number"] or m["sequence_number"])
+                    assert os.path.getsize(path) == df["file_size_in_bytes"], df
+                    assert df["split_offsets"] == [4], df
+                if df["content"] == 2:
+                    assert df["equality_ids"] == [1], df
+                else:
+                    assert df["equality_ids"] is None, df
+                if df["content"] == 1:
+                    assert df["referenced_data_file"] and df["sort_order_id"] is None, df
+            assert (counts[1], counts[0], counts[2]) == (
+                m["added_files_count"], m["existing_files_count"], m["deleted_files_count"]), m
+    seqs = [s["sequence-number"] for s in meta["snapshots"]]
+    assert seqs == expect_seq, seqs
+    return live
+
+
+def check_live_parquet(live):
+    """Each live data or delete file: both readers, field ids, and the
+    manifest's record count, value counts and id bounds."""
+    for path, e in live.items():
+        df = e["data_file"]
+        got = node("read_parquet.mjs", path)
+        rows = got["duckdb"]["rows"]
+        assert len(rows) == df["record_count"] == len(got["hyparquet"]["rows"]), (path, df)
+        ids = [int(f["field_id"]) for f in got["duckdb"]["schema"][1:]]
+        if df["content"] == 1:
+            assert ids == [2147483546, 2147483545], ids
+            assert {r["file_path"] for r in rows} == {df["referenced_data_file"]}
+        elif df["content"] == 2:
+            assert ids == [1], ids
+        else:
+            assert ids == [1, 2], ids
+        vc = {x["key"]: x["value"] for x in df["value_counts"]}
+        assert vc[ids[0]] == len(rows), (vc, len(rows))
+        if df["content"] != 1:
+            keys = [int(r["id"]) for r in rows]
+            lo = {x["key"]: x["value"]["hex"] for x in df["lower_bounds"]}
+            hi = {x["key"]: x["value"]["hex"] for x in df["upper_bounds"]}
+            assert lo[1] == struct.pack("<q", min(keys)).hex() and \
+                hi[1] == struct.pack("<q", max(keys)).hex(), (lo, hi)
 
 
 # --------------------------------------------------------------------------
