@@ -176,9 +176,9 @@ static int parse_entry(const char *e, const struct ice_schema *sc, struct ice_sp
     char fn[32] = "", col[256] = "";
     int n = 0;
     enum ice_transform t = ICE_T_IDENTITY;
-    if (sscanf(e, "bucket ( %d , %255[^) ] )", &n, col) == 2 && n > 0) {
+    if (sscanf(e, " bucket ( %d , %255[^) ] )", &n, col) == 2 && n > 0) {
         t = ICE_T_BUCKET;
-    } else if (sscanf(e, "%31[a-z] ( %255[^) ] )", fn, col) == 2) {
+    } else if (sscanf(e, " %31[a-z] ( %255[^) ] )", fn, col) == 2) {
         int32_t unused;
         if (parse_transform(fn, &t, &unused) < 0 || t == ICE_T_BUCKET)
             return cdc_fail(err, errlen, CDC_EINVAL, "partition_by: unknown transform in \"%s\"",

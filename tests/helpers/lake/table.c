@@ -529,11 +529,13 @@ int lake_table_main(const char *spec_path)
             r.nres++;
         else
             fprintf(stderr, "lake_write: op %zu: %s\n", i, r.err);
+        if (rc != 0)
+            r.err[0] = '\0';
     }
     if (rc == 0)
         print_result(&r);
-    else if (r.nres == (ops ? ops->n : 0))
-        fprintf(stderr, "lake_write: %s\n", r.err);
+    else if (r.err[0])
+        fprintf(stderr, "lake_write: %s\n", r.err); /* not an op's failure */
     for (size_t i = 0; i <= r.nres && ops; i++) {
         for (size_t k = 0; k < r.res[i].ndata; k++)
             free(r.res[i].data[k]);
