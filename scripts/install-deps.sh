@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
 # Installs every Debian package cdc needs to build, run its demo and run its
-# tests.  Idempotent: skips apt entirely when everything is already present.
+# tests, and the pinned npm packages the lakehouse tests read cdc's files
+# with (tests/js/node_modules).  Idempotent: skips apt when everything is
+# already present, and npm when node_modules matches the lock file.
 set -euo pipefail
 
 PKGS=(
   # build
   build-essential pkg-config clang clang-format
   libpq-dev libyaml-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
-  librdkafka-dev libcmocka-dev
+  librdkafka-dev libcmocka-dev libzstd-dev libsnappy-dev zlib1g-dev
   # servers and clients the demo and the tests start
   postgresql-15 postgresql-client-15 postgresql-contrib
   # test harness
   python3 python3-psycopg2 kcat sqlite3 procps psmisc curl
 )
+# node and npm run the lakehouse tests' readers; a machine may have them from
+# elsewhere (NodeSource), which Debian's packages would conflict with.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PKGS+=(nodejs npm)
+fi
+
+# The npm packages, pinned by tests/js/package-lock.json, into tests/js only.
+# npm ci records what it installed in node_modules/.package-lock.json: when
+# that is newer than the lock file, the install is current.
+install_js() {
+  local js
+  js="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+  if [ -f "$js/node_modules/.package-lock.json" ] &&
+     [ "$js/node_modules/.package-lock.json" -nt "$js/package-lock.json" ]; then
+    return 0
+  fi
+  echo "installing npm packages into tests/js/node_modules" >&2
+  npm ci --prefix "$js" --no-audit --no-fund --loglevel=error >/dev/null
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+  install_js
   exit 0
 fi
 
@@ -32,3 +54,4 @@ $SUDO apt-get update -qq >/dev/null
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian package starts a cluster on port 5432; cdc's demo and tests start
 # their own throwaway clusters and never use it.
+install_js
