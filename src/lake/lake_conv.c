@@ -149,8 +149,9 @@ static int parse_ymd(const char *s, size_t n, size_t *i, int64_t *y, int *m, int
         digits_at(s, n, i, 2, false, &mm) < 0 || *i >= n || s[(*i)++] != '-' ||
         digits_at(s, n, i, 2, false, &dd) < 0)
         return CDC_EINVAL;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (*y < 1 || mm < 1 || mm > 12 || dd < 1 || dd > mdays[mm - 1] + (mm == 2 && leap(*y) ? 1 : 0))
+    /* February 29 is checked by days_of, once the era is known */
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*y < 1 || mm < 1 || mm > 12 || dd < 1 || dd > mdays[mm - 1])
         return CDC_EINVAL;
     *m = (int)mm;
     *d = (int)dd;
@@ -166,15 +167,14 @@ static bool ends_bc(const char *s, size_t *n)
     return false;
 }
 
-/* Year y of a "… BC" date is astronomical year 1 - y; leap years follow the
- * astronomical number, which parse_ymd checked as AD: recheck. */
+/* Year y of a "… BC" date is astronomical year 1 - y, and leap years follow
+ * the astronomical number (1 BC is one). */
 static int days_of(int64_t y, int m, int d, bool bc, int64_t *out)
 {
-    if (bc) {
+    if (bc)
         y = 1 - y;
-        if (m == 2 && d == 29 && !leap(y))
-            return CDC_EINVAL;
-    }
+    if (m == 2 && d == 29 && !leap(y))
+        return CDC_EINVAL;
     *out = days_from_civil(y, m, d);
     return 0;
 }
