@@ -37,7 +37,8 @@ void ice_data_file_init(struct ice_data_file *df, enum ice_content content, cons
     }
     df->nsplits = info->nrow_groups;
     df->splits = xcalloc(info->nrow_groups ? info->nrow_groups : 1, sizeof *df->splits);
-    memcpy(df->splits, info->row_group_offsets, info->nrow_groups * sizeof *df->splits);
+    if (info->nrow_groups)
+        memcpy(df->splits, info->row_group_offsets, info->nrow_groups * sizeof *df->splits);
 }
 
 void ice_data_file_copy(struct ice_data_file *dst, const struct ice_data_file *src)
@@ -61,9 +62,11 @@ void ice_data_file_copy(struct ice_data_file *dst, const struct ice_data_file *s
         }
     }
     dst->splits = xcalloc(src->nsplits ? src->nsplits : 1, sizeof *dst->splits);
-    memcpy(dst->splits, src->splits, src->nsplits * sizeof *dst->splits);
+    if (src->nsplits)
+        memcpy(dst->splits, src->splits, src->nsplits * sizeof *dst->splits);
     dst->eq_ids = xcalloc(src->neq ? src->neq : 1, sizeof *dst->eq_ids);
-    memcpy(dst->eq_ids, src->eq_ids, src->neq * sizeof *dst->eq_ids);
+    if (src->neq)
+        memcpy(dst->eq_ids, src->eq_ids, src->neq * sizeof *dst->eq_ids);
 }
 
 void ice_data_file_fini(struct ice_data_file *df)

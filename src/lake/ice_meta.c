@@ -164,7 +164,8 @@ struct ice_meta *ice_meta_copy(const struct ice_meta *m)
         c->refs[i].name = xstrdup(m->refs[i].name);
     }
     c->snaplog = xcalloc(m->nsnaplog ? m->nsnaplog : 1, sizeof *c->snaplog);
-    memcpy(c->snaplog, m->snaplog, m->nsnaplog * sizeof *c->snaplog);
+    if (m->nsnaplog)
+        memcpy(c->snaplog, m->snaplog, m->nsnaplog * sizeof *c->snaplog);
     c->metalog = xcalloc(m->nmetalog ? m->nmetalog : 1, sizeof *c->metalog);
     for (size_t i = 0; i < m->nmetalog; i++) {
         c->metalog[i] = m->metalog[i];
