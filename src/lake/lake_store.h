@@ -34,6 +34,8 @@ struct lake_store_ops {
     int (*put)(struct lake_store *st, const char *uri, const void *data, size_t n, int flags,
                char *err, size_t errlen);
     int (*get)(struct lake_store *st, const char *uri, struct buf *out, char *err, size_t errlen);
+    /* Size of an object: 0, LAKE_STORE_ABSENT or an error. */
+    int (*head)(struct lake_store *st, const char *uri, int64_t *size, char *err, size_t errlen);
     int (*del)(struct lake_store *st, const char *uri, char *err, size_t errlen);
     int (*list)(struct lake_store *st, const char *prefix, lake_list_fn fn, void *arg, char *err,
                 size_t errlen);
@@ -84,6 +86,11 @@ static inline int lake_store_get(struct lake_store *st, const char *uri, struct 
                                  size_t errlen)
 {
     return st->ops->get(st, uri, out, err, errlen);
+}
+static inline int lake_store_head(struct lake_store *st, const char *uri, int64_t *size, char *err,
+                                  size_t errlen)
+{
+    return st->ops->head(st, uri, size, err, errlen);
 }
 static inline int lake_store_del(struct lake_store *st, const char *uri, char *err, size_t errlen)
 {

@@ -175,6 +175,21 @@ static int file_get(struct lake_store *st, const char *uri, struct buf *out, cha
     return 0;
 }
 
+static int file_head(struct lake_store *st, const char *uri, int64_t *size, char *err,
+                     size_t errlen)
+{
+    const char *path = path_of(uri);
+    struct stat sb;
+    if (!path)
+        return cdc_fail(err, errlen, CDC_EINVAL, "not a file:// URI: %s", uri);
+    if (stat(path, &sb) < 0)
+        return errno == ENOENT
+                   ? LAKE_STORE_ABSENT
+                   : cdc_fail(err, errlen, CDC_EIO, "stat %s: %s", path, strerror(errno));
+    *size = (int64_t)sb.st_size;
+    return 0;
+}
+
 static int file_del(struct lake_store *st, const char *uri, char *err, size_t errlen)
 {
     const char *path = path_of(uri);
@@ -295,6 +310,7 @@ static const struct lake_store_ops file_ops = {
     .scheme = "file",
     .put = file_put,
     .get = file_get,
+    .head = file_head,
     .del = file_del,
     .list = file_list,
     .upload_open = file_upload_open,

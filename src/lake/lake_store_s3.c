@@ -217,6 +217,30 @@ static int s3_get(struct lake_store *st, const char *uri, struct buf *out, char 
     return rc;
 }
 
+static int s3_head(struct lake_store *st, const char *uri, int64_t *size, char *err, size_t errlen)
+{
+    char *bucket;
+    const char *key;
+    if (split_uri(uri, &bucket, &key) < 0) {
+        free(bucket);
+        return cdc_fail(err, errlen, CDC_EINVAL, "not an s3:// URI: %s", uri);
+    }
+    struct s3_resp r;
+    int rc = request(S3, "HEAD", bucket, key, "", NULL, 0, NULL, &r, err, errlen);
+    if (rc == 0 && r.status == 404) {
+        rc = LAKE_STORE_ABSENT;
+    } else if (rc == 0 && r.status != 200) {
+        rc = http_fail("HEAD", uri, &r, err, errlen);
+    } else if (rc == 0) {
+        curl_off_t len = -1;
+        curl_easy_getinfo(S3->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+        *size = (int64_t)len;
+    }
+    buf_fini(&r.body);
+    free(bucket);
+    return rc;
+}
+
 static int s3_del(struct lake_store *st, const char *uri, char *err, size_t errlen)
 {
     char *bucket;
@@ -468,6 +492,7 @@ static const struct lake_store_ops s3_ops = {
     .scheme = "s3",
     .put = s3_put,
     .get = s3_get,
+    .head = s3_head,
     .del = s3_del,
     .list = s3_list,
     .upload_open = s3_upload_open,

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import struct
+import urllib.error
 import urllib.request
 
 import harness as h
@@ -227,6 +228,9 @@ def test_s3_warehouse_sigv4_multipart(ctx):
             raise AssertionError("orphan %s still on the server" % uri)
         except urllib.error.HTTPError as e:
             assert e.code == 404, e
+    meta_key = out["metadata_location"][len("s3://"):]
+    with urllib.request.urlopen("%s/%s" % (endpoint, meta_key), timeout=10) as r:
+        assert out["ops"][5]["metadata_size"] == len(r.read())  # HEAD's size
     n = len(proxy.log)
     rows = h.node("read_iceberg.mjs", "s3://lake/wh/db/t", env={"S3_ENDPOINT": endpoint})["rows"]
     # equality deletes of 1 and 2; the position delete of 5000

@@ -243,6 +243,9 @@ static void test_file_store(void **state)
     assert_int_equal(lake_upload_commit(up, err, sizeof err), 0);
     assert_int_equal(lake_store_get(st, uri, &b, err, sizeof err), 0);
     assert_string_equal(b.p, "abcd");
+    int64_t size = 0;
+    assert_int_equal(lake_store_head(st, uri, &size, err, sizeof err), 0);
+    assert_int_equal(size, 4);
     snprintf(uri, sizeof uri, "file://%s/a/aborted.bin", dir);
     assert_int_equal(lake_upload_open(st, uri, &up, err, sizeof err), 0);
     lake_upload_abort(up);
@@ -253,6 +256,7 @@ static void test_file_store(void **state)
     snprintf(uri, sizeof uri, "file://%s/a/up.bin", dir);
     assert_int_equal(lake_store_del(st, uri, err, sizeof err), 0);
     assert_int_equal(lake_store_del(st, uri, err, sizeof err), 0); /* absent is fine */
+    assert_int_equal(lake_store_head(st, uri, &size, err, sizeof err), LAKE_STORE_ABSENT);
     assert_int_equal(lake_store_get(st, "s3://x/y", &b, err, sizeof err), CDC_EINVAL);
     lake_store_free(st);
     assert_int_equal(lake_store_open("ftp://x", NULL, &st, err, sizeof err), CDC_EINVAL);

@@ -435,10 +435,14 @@ static int run_op(struct run *r, const struct jsonv *op, struct op_result *res)
         ice_table_free(r->t);
         r->t = NULL;
         int rc = ice_table_load(cat, ns, name, &r->t, r->err, sizeof r->err);
+        int64_t size = -1;
+        if (rc == 0)
+            rc = lake_store_head(r->st, r->t->meta_location, &size, r->err, sizeof r->err);
         if (rc == 0) {
             char *pos = ice_table_find_prop(r->t, "cdc.position");
-            buf_printf(&res->extra, ",\"cdc_position\":\"%s\",\"last_seq\":%lld", pos ? pos : "",
-                       (long long)r->t->meta->last_seq);
+            buf_printf(&res->extra,
+                       ",\"cdc_position\":\"%s\",\"last_seq\":%lld,\"metadata_size\":%lld",
+                       pos ? pos : "", (long long)r->t->meta->last_seq, (long long)size);
             free(pos);
         }
         free(ns);

@@ -298,7 +298,9 @@ class S3Proxy:
                 for k, v in r.getheaders():
                     if k.lower() not in ("content-length", "connection", "transfer-encoding"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                # a HEAD answer carries the object's length, not the body's
+                length = r.getheader("Content-Length") if self.command == "HEAD" else len(data)
+                self.send_header("Content-Length", str(length or 0))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
