@@ -263,11 +263,13 @@ static int put_manifest(struct ice_table *t, int content, const struct ice_entry
     return rc;
 }
 
+/* True if path is in list; marks it seen (seen may be NULL). */
 static bool in_list(const char *path, const char *const *list, size_t n, bool *seen)
 {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(path, list[i]) == 0) {
-            seen[i] = true;
+            if (seen)
+                seen[i] = true;
             return true;
         }
     }
@@ -312,8 +314,7 @@ static int rewrite_for_removal(struct ice_table *t, const struct ice_change *c,
                 e[k].file_seq = old[i].seq;
             if (e[k].snapshot_id < 0)
                 e[k].snapshot_id = old[i].added_snapshot_id;
-            bool *dummy = xcalloc(c->nremove ? c->nremove : 1, sizeof *dummy);
-            if (in_list(e[k].df.path, c->remove, c->nremove, dummy)) {
+            if (in_list(e[k].df.path, c->remove, c->nremove, NULL)) {
                 e[k].status = ICE_DELETED;
                 e[k].snapshot_id = snapshot_id;
                 if (e[k].df.content == ICE_CONTENT_DATA) {
@@ -332,7 +333,6 @@ static int rewrite_for_removal(struct ice_table *t, const struct ice_change *c,
                 if (min_seq < 0 || e[k].seq < min_seq)
                     min_seq = e[k].seq;
             }
-            free(dummy);
             e[keep++] = e[k];
         }
         const struct ice_spec *sp = ice_meta_spec(t->meta, old[i].spec_id);

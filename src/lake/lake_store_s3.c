@@ -258,7 +258,22 @@ static int s3_del(struct lake_store *st, const char *uri, char *err, size_t errl
     return rc;
 }
 
-/* ListObjectsV2, following continuation tokens. */
+/* Milliseconds since the epoch of an ISO 8601 UTC time as S3 lists them
+ * ("2024-01-02T03:04:05.000Z"), or 0 if unreadable. */
+static int64_t iso_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return 0;
+    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    if (rest[0] == '.' && rest[1] >= '0' && rest[1] <= '9')
+        ms += atoi(rest + 1) % 1000;
+    return ms;
+}
+
+/* ListObjectsV2, following continuation tokens; mtime from LastModified. */
 static int s3_list(struct lake_store *st, const char *prefix, lake_list_fn fn, void *arg, char *err,
                    size_t errlen)
 {
@@ -295,13 +310,16 @@ static int s3_list(struct lake_store *st, const char *prefix, lake_list_fn fn, v
             char *k = xml_next(c, "Key", &cp);
             cp = c;
             char *size = xml_next(c, "Size", &cp);
+            cp = c;
+            char *mod = xml_next(c, "LastModified", &cp);
             if (k) {
                 char *uri = xasprintf("s3://%s/%s", bucket, k);
-                rc = fn(arg, uri, size ? atoll(size) : -1, 0);
+                rc = fn(arg, uri, size ? atoll(size) : -1, mod ? iso_ms(mod) : 0);
                 free(uri);
             }
             free(k);
             free(size);
+            free(mod);
             free(c);
         }
         free(token);

@@ -43,6 +43,7 @@ def test_compaction_expiry_orphans_rollback(ctx):
             {"op": "expire", "min_keep": 1},
             {"op": "reload"},
             {"op": "half_commit", "rows": [["9", "z"]]},
+            {"op": "clean_orphans", "grace_ms": 3600000},  # too young: kept
             {"op": "clean_orphans"},
             {"op": "append", "rows": [["4", "d"]], "props": {"cdc.position": "0/D:1"}},
             {"op": "rollback", "to_op": 3},
@@ -51,25 +52,27 @@ def test_compaction_expiry_orphans_rollback(ctx):
     root = os.path.join(wh, "db", "t")
     url = "file://" + root
     assert h.read_table(url) == [(2, "b"), (3, "c")]
-    assert h.read_table(url, "--snapshot", ops[8]["snapshot_id"]) == [(2, "b"), (3, "c"), (4, "d")]
+    assert h.read_table(url, "--snapshot", ops[9]["snapshot_id"]) == [(2, "b"), (3, "c"), (4, "d")]
     # expiry removed the 3 old snapshots, their 3 manifest lists, the 3
     # manifests only they listed and the 3 files only those held live (two
     # data files and the equality delete file)
     assert ops[4]["expired"] == {"snapshots": 3, "manifest_lists": 3, "manifests": 3,
                                  "files": 3}, ops[4]
     assert ops[5]["cdc_position"] == "0/C:1", ops[5]
-    # the orphans of the interrupted commit are gone, nothing else
-    assert ops[7]["removed"] == 3 and not any(os.path.exists(h.file_path(p))
-                                              for p in ops[6]["orphans"]), ops[7]
-    want = {h.file_path(p) for p in ops[3]["data_files"] + ops[8]["data_files"]}
+    # the orphans of the interrupted commit are gone (after their grace
+    # period), nothing else
+    assert ops[7]["removed"] == 0, ops[7]
+    assert ops[8]["removed"] == 3 and not any(os.path.exists(h.file_path(p))
+                                              for p in ops[6]["orphans"]), ops[8]
+    want = {h.file_path(p) for p in ops[3]["data_files"] + ops[9]["data_files"]}
     assert parquet_files(root) == want, parquet_files(root) ^ want
     with open(h.file_path(out["metadata_location"])) as f:
         meta = json.load(f)
     snaps = meta["snapshots"]
-    assert [s["snapshot-id"] for s in snaps] == [ops[3]["snapshot_id"], ops[8]["snapshot_id"]]
+    assert [s["snapshot-id"] for s in snaps] == [ops[3]["snapshot_id"], ops[9]["snapshot_id"]]
     assert meta["current-snapshot-id"] == ops[3]["snapshot_id"]  # rolled back
     assert meta["snapshot-log"][-1]["snapshot-id"] == ops[3]["snapshot_id"]
-    assert all(e["snapshot-id"] in (ops[3]["snapshot_id"], ops[8]["snapshot_id"])
+    assert all(e["snapshot-id"] in (ops[3]["snapshot_id"], ops[9]["snapshot_id"])
                for e in meta["snapshot-log"])
     rs = snaps[0]["summary"]
     assert (rs["operation"], rs["removed-data-files"], rs["removed-delete-files"],
@@ -208,6 +211,7 @@ def test_s3_warehouse_sigv4_multipart(ctx):
              "eq_deletes": [["1"], ["2"]], "pos_deletes": [{"op": 1, "file": 0, "pos": 0}]},
             {"op": "conflict", "rows": [["6000", "z"]]},
             {"op": "half_commit", "rows": [["7000", "o"]]},
+            {"op": "clean_orphans", "grace_ms": 3600000},  # too young: kept
             {"op": "clean_orphans"},
             {"op": "reload"},
         ]})
@@ -220,7 +224,7 @@ def test_s3_warehouse_sigv4_multipart(ctx):
     assert len(parts) >= 2, parts
     assert any(x[0] == "GET" and "list-type=2" in x[2] for x in signed), "no LIST"
     assert out["ops"][2]["stale_commit"] == -5  # the 412 of a no-replace PUT
-    assert out["ops"][4]["removed"] == 3
+    assert out["ops"][4]["removed"] == 0 and out["ops"][5]["removed"] == 3
     for uri in out["ops"][3]["orphans"]:
         key = uri[len("s3://"):]
         try:
@@ -230,7 +234,7 @@ def test_s3_warehouse_sigv4_multipart(ctx):
             assert e.code == 404, e
     meta_key = out["metadata_location"][len("s3://"):]
     with urllib.request.urlopen("%s/%s" % (endpoint, meta_key), timeout=10) as r:
-        assert out["ops"][5]["metadata_size"] == len(r.read())  # HEAD's size
+        assert out["ops"][6]["metadata_size"] == len(r.read())  # HEAD's size
     n = len(proxy.log)
     rows = h.node("read_iceberg.mjs", "s3://lake/wh/db/t", env={"S3_ENDPOINT": endpoint})["rows"]
     # equality deletes of 1 and 2; the position delete of 5000

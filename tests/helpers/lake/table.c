@@ -18,7 +18,8 @@
  *   {"op":"expire", "min_keep":n}: expires all but n snapshots (no age limit)
  *   {"op":"half_commit", "rows":[…]}: writes data, manifest and manifest list
  *       files but never commits (a crash before the catalog swap)
- *   {"op":"clean_orphans"}
+ *   {"op":"clean_orphans", "grace_ms":n}: removes unreferenced files older
+ *       than n ms (default: all of them)
  *   {"op":"reload"}: loads the table again from the catalog
  *   {"op":"conflict", "rows":[…]}: a second writer loaded before this op's
  *       append commits the same rows after it: CDC_EAGAIN, then success
@@ -424,8 +425,10 @@ static int run_op(struct run *r, const struct jsonv *op, struct op_result *res)
     }
     if (strcmp(kind, "clean_orphans") == 0) {
         size_t removed = 0;
+        /* grace_ms: only files older than that go (default: all, 1 s ahead) */
+        int64_t grace = (int64_t)jsonv_num(op, "grace_ms", -1000);
         int rc =
-            ice_table_clean_orphans(r->t, ice_now_ms() + 1000, &removed, r->err, sizeof r->err);
+            ice_table_clean_orphans(r->t, ice_now_ms() - grace, &removed, r->err, sizeof r->err);
         buf_printf(&res->extra, ",\"removed\":%zu", removed);
         return rc;
     }
