@@ -6,7 +6,7 @@ VARIANT ?= release
 BUILD   := build/$(VARIANT)
 CC      ?= cc
 
-PKGS    := libpq yaml-0.1 libcurl sqlite3 openssl libmariadb rdkafka
+PKGS    := libpq yaml-0.1 libcurl sqlite3 openssl libmariadb rdkafka libzstd zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -25,7 +25,7 @@ LDFLAGS_tsan   := -fsanitize=thread
 CPPFLAGS += -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
 CFLAGS   += -std=gnu11 -pthread $(WARN) $(CFLAGS_$(VARIANT))
 LDFLAGS  += -pthread $(LDFLAGS_$(VARIANT))
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -lsnappy -lm
 
 SRCS      := $(sort $(shell find src -name '*.c'))
 MAIN_SRCS := $(filter src/main/%,$(SRCS))
@@ -60,6 +60,12 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libcdc.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcdc.a $(LDFLAGS) $(LDLIBS)
 
+# lake_write is one helper in several files (tests/helpers/lake/).
+LAKE_HELPER_SRCS := $(sort $(wildcard tests/helpers/lake/*.c))
+$(BUILD)/tests/lake_write: tests/helpers/lake_write.c $(LAKE_HELPER_SRCS) $(wildcard tests/helpers/lake/*.h) $(BUILD)/libcdc.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/helpers $(CFLAGS) -o $@ tests/helpers/lake_write.c $(LAKE_HELPER_SRCS) $(BUILD)/libcdc.a $(LDFLAGS) $(LDLIBS)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t; done
 
@@ -71,7 +77,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lm -pthread
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lsnappy -lm -pthread
 fuzz: $(FUZZ_BINS)
 
 # The manual page is generated from docs/cli.md (the one CLI reference);

@@ -19,6 +19,8 @@ judge the result independently of cdc.  One module per room:
   mysql     MariaDB: a throwaway server; binlog_dump and mariadb-binlog runs
   kafka     KafkaMock: the mock Kafka cluster process; kcat readers; Java
             murmur2; checks of a kafka sink's records
+  lake      lake_write (cdc's Parquet/Iceberg writers), the node readers in
+            tests/js, s3rver behind a SigV4-checking proxy, the REST catalog fake
   ctx       Ctx: handed to every test function
 
 Tests import the package as one namespace (`import harness as h`).  Only the
@@ -35,4 +37,5 @@ from .workload import *  # noqa: F401,F403
 from .receiver import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
 from .kafka import *  # noqa: F401,F403
+from .lake import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403
