@@ -491,11 +491,12 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
                             start, tm->db, tm->table);
         struct cdc_event *out =
             cdc_event_new(has_before ? (uint16_t)n : 0, has_after ? (uint16_t)n : 0, d->data.len);
-        memcpy(out->data, d->data.p, d->data.len);
+        if (d->data.len) /* all values NULL or empty: no bytes, maybe no buffer */
+            memcpy(out->data, d->data.p, d->data.len);
         out->data_len = (uint32_t)d->data.len;
-        if (has_before)
+        if (has_before && n)
             memcpy(out->before, before, n * sizeof *before);
-        if (has_after)
+        if (has_after && n)
             memcpy(out->after, after, n * sizeof *after);
         out->op = (uint8_t)re.op;
         cdc_table_ref(e->tab);
