@@ -74,10 +74,19 @@ helpers: $(HELPER_BINS)
 # Fuzz targets: clang + libFuzzer, built with their own flags into build/fuzz.
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+# The library is compiled once (instrumented for coverage, not linked with
+# the fuzzer's main) and every target links against it.
+FUZZ_SAN    := address,undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
+FUZZ_OBJS   := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lsnappy -lm -pthread
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -MMD -MP -c -o $@ $<
+build/fuzz/libcdc.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libcdc.a
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< build/fuzz/libcdc.a $(PKG_LIBS) -lsnappy -lm -pthread
 fuzz: $(FUZZ_BINS)
 
 # The manual page is generated from docs/cli.md (the one CLI reference);
@@ -109,4 +118,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
