@@ -17,7 +17,10 @@ enum {
     F_SNAPSHOT_LAST = 16,
     F_MSG_TX = 32,
     F_TABLE = 64,
+    F_TRUNC = 128,
 };
+
+enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
 
 static void put_u8(struct buf *b, uint8_t v)
 {
@@ -54,7 +57,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     uint8_t flags = (ev->before ? F_BEFORE : 0) | (ev->after ? F_AFTER : 0) |
                     (ev->before_key_only ? F_KEY_ONLY : 0) | (ev->snapshot ? F_SNAPSHOT : 0) |
                     (ev->snapshot_last ? F_SNAPSHOT_LAST : 0) |
-                    (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0);
+                    (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0) |
+                    (ev->op == CDC_OP_TRUNCATE ? F_TRUNC : 0);
     put_u8(b, ev->op);
     put_u8(b, flags);
     put_le(b, ev->part, 2);
@@ -78,7 +82,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         put_str(b, tab->name, strlen(tab->name));
         put_str(b, tab->topic, strlen(tab->topic));
         put_u8(b, (uint8_t)tab->replident);
-        put_u8(b, tab->key_unique);
+        put_u8(b, (uint8_t)((tab->key_unique ? K_UNIQUE : 0) |
+                            (tab->key_deferrable ? K_DEFERRABLE : 0)));
         put_le(b, tab->ncols, 2);
         for (uint16_t i = 0; i < tab->ncols; i++) {
             const struct cdc_column *c = &tab->cols[i];
@@ -92,6 +97,12 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         uint32_t tlen = (uint32_t)(b->len - at - 4);
         for (int i = 0; i < 4; i++)
             b->p[at + (size_t)i] = (char)(tlen >> (8 * i));
+    }
+    if (flags & F_TRUNC) {
+        put_u8(b, ev->trunc_opts);
+        put_le(b, ev->trunc_index, 2);
+        put_le(b, ev->trunc_count, 2);
+        put_str(b, ev->data, ev->before || ev->after ? 0 : ev->data_len);
     }
     uint16_t n = cdc_event_nvals(ev);
     if (ev->before)
@@ -165,7 +176,8 @@ static struct cdc_table *decode_table(struct rd *r)
                 c->type_name = xstrdup("text");
         }
         cdc_table_finish(tab);
-        tab->key_unique = key_unique != 0;
+        tab->key_unique = (key_unique & K_UNIQUE) != 0;
+        tab->key_deferrable = (key_unique & K_DEFERRABLE) != 0;
     } else {
         r->bad = true;
     }
@@ -284,9 +296,26 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         cdc_table_unref(tab);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
     }
+    uint8_t topts = 0;
+    uint16_t tindex = 0, tcount = 0;
+    const uint8_t *names = NULL;
+    uint32_t names_len = 0;
+    if (flags & F_TRUNC) {
+        topts = (uint8_t)get_le(&r, 1);
+        tindex = (uint16_t)get_le(&r, 2);
+        tcount = (uint16_t)get_le(&r, 2);
+        names_len = (uint32_t)get_le(&r, 4);
+        if (r.bad || op != CDC_OP_TRUNCATE || (uint64_t)(r.end - r.p) < names_len ||
+            (tcount && tindex >= tcount)) {
+            cdc_table_unref(tab);
+            return cdc_fail(err, errlen, CDC_EINVAL, "encoded truncate is malformed");
+        }
+        names = r.p;
+        r.p += names_len;
+    }
     uint16_t n = tab ? tab->ncols : 2;
     struct rd scan = r;
-    size_t bytes = 0;
+    size_t bytes = names_len;
     bool ok = (!(flags & F_BEFORE) || scan_row(&scan, n, &bytes)) &&
               (!(flags & F_AFTER) || scan_row(&scan, n, &bytes)) && scan.p == scan.end;
     if (!ok) {
@@ -310,6 +339,13 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->snapshot_last = (flags & F_SNAPSHOT_LAST) != 0;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
+    ev->trunc_opts = topts;
+    ev->trunc_index = tindex;
+    ev->trunc_count = tcount;
+    if (names_len) {
+        memcpy(ev->data, names, names_len);
+        ev->data_len = names_len;
+    }
     if (ev->before)
         fill_row(&r, ev, ev->before, n);
     if (ev->after)
