@@ -170,9 +170,11 @@ static void publish_stats(struct pgsrc *src)
     }
 }
 
+/* A signal, or a sink that stopped the pipeline (engine_failed). */
 static bool stop_requested(const struct pgsrc *src)
 {
-    return src->opts && src->opts->stop && *src->opts->stop;
+    return (src->opts && src->opts->stop && *src->opts->stop) ||
+           (src->eng && engine_failed(src->eng, NULL, 0));
 }
 
 /* ---------- pushing events ---------- */
@@ -459,21 +461,39 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     return emit(src, ev);
 }
 
+/* One TRUNCATE statement: an event per captured table, consecutive, each
+ * carrying the statement's options and the names of all of them, so a mirror
+ * can truncate them together as the source did (tables linked by foreign
+ * keys cannot be truncated one by one). */
 static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
 {
-    for (uint32_t i = 0; i < m->truncate.nrels; i++) {
+    struct cdc_table **tabs = xcalloc(m->truncate.nrels ? m->truncate.nrels : 1, sizeof *tabs);
+    uint32_t n = 0;
+    struct buf names = BUF_INIT;
+    for (uint32_t i = 0; i < m->truncate.nrels && n < UINT16_MAX; i++) {
         bool captured = false;
         struct cdc_table *tab = relcache_get(src->rels, pgo_truncate_relid(m, i), &captured);
         if (!tab || !captured || (src->nfolds && folded(src, tab)))
             continue;
-        struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0);
+        tabs[n++] = tab;
+        buf_put(&names, tab->schema, strlen(tab->schema) + 1);
+        buf_put(&names, tab->name, strlen(tab->name) + 1);
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tabs[i], false, false, names.len);
+        ev->trunc_opts = m->truncate.options & (CDC_TRUNC_CASCADE | CDC_TRUNC_RESTART_IDENTITY);
+        ev->trunc_index = (uint16_t)i;
+        ev->trunc_count = (uint16_t)n;
+        memcpy(ev->data, names.p, names.len);
+        ev->data_len = (uint32_t)names.len;
         if (src->isnap)
             isnap_on_change(src->isnap, ev);
-        int rc = emit(src, ev);
-        if (rc)
-            return rc;
+        rc = emit(src, ev);
     }
-    return 0;
+    buf_fini(&names);
+    free(tabs);
+    return rc;
 }
 
 /* Ends the current transaction: a COMMIT marker in the log, and the
