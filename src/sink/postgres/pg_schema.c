@@ -319,12 +319,32 @@ static int match_prior(const struct record *rec, const struct cdc_column *c, con
     return -1;
 }
 
-/* Adds column c, existing rows getting the source's missing value. */
-static int add_column(struct sink *sk, const struct pgs_mirror *m, const struct cdc_column *c)
+/* Whether the mirror table holds any row (a column's value for existing
+ * rows matters only then). */
+static int has_rows(struct sink *sk, const struct pgs_mirror *m, bool *any)
+{
+    char *sql = xasprintf("SELECT EXISTS (SELECT 1 FROM %s)", m->qname);
+    PGresult *res = pgs_query(sk, sql, 0, NULL, SINK_ERR_RETRYABLE);
+    free(sql);
+    if (!res)
+        return CDC_ERR;
+    *any = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+/* Adds column c, existing rows getting the source's missing value.  known:
+ * the column is new at the source (else the mirror merely lacks it). */
+static int add_column(struct sink *sk, const struct pgs_mirror *m, const struct cdc_column *c,
+                      bool known)
 {
     struct pgsink *ps = sk->priv;
     char what[512];
-    if (c->volatile_default)
+    bool unknown_values = c->volatile_default || (c->has_default && !c->missing);
+    bool any = false;
+    if (unknown_values && has_rows(sk, m, &any) != 0)
+        return CDC_ERR;
+    if (unknown_values && any && c->volatile_default)
         return sink_set_error(
             sk, SINK_ERR_FATAL,
             "table %s.%s: column %s was added with a volatile default, so PostgreSQL rewrote "
@@ -332,16 +352,20 @@ static int add_column(struct sink *sk, const struct pgs_mirror *m, const struct 
             "column to mirror table %s with the source's values (or drop the mirror table and "
             "snapshot the table again) and run again",
             m->tab->schema, m->tab->name, c->name, m->qname);
-    if (c->has_default && !c->missing)
+    if (unknown_values && any)
         return sink_set_error(
             sk, SINK_ERR_FATAL,
-            "table %s.%s: column %s is new and has a default, but PostgreSQL no longer records "
-            "the value rows older than the column got (the table was rewritten since, or the "
-            "default was set after the column was added, leaving them NULL); add the column to "
-            "mirror table %s with the values the source's rows have and run again",
+            known ? "table %s.%s: column %s is new and has a default, but PostgreSQL no longer "
+                    "records the value rows older than the column got (the table was rewritten "
+                    "since, or the default was set after the column was added, leaving them "
+                    "NULL); add the column to mirror table %s with the values the source's rows "
+                    "have and run again"
+                  : "table %s.%s: column %s, which has a default, is missing from mirror table "
+                    "%s, and which values its existing rows should have is unknown; add the "
+                    "column with the values the source's rows have and run again",
             m->tab->schema, m->tab->name, c->name, m->qname);
     if (!sk->cfg->postgres.create_tables) {
-        snprintf(what, sizeof what, "the source added column %s", c->name);
+        snprintf(what, sizeof what, "the source has column %s, the mirror does not", c->name);
         return refuse(sk, m, what);
     }
     struct buf sql = BUF_INIT;
@@ -370,7 +394,7 @@ static int add_column(struct sink *sk, const struct pgs_mirror *m, const struct 
  * recorded for it (rec, may be not found).  attnums[i] gets column i's
  * number: the catalog's, or, when the catalog no longer knows the column
  * under this name (renamed again since), the number recorded for it. */
-static int evolve(struct sink *sk, const struct pgs_mirror *m, struct shape *have,
+static int evolve(struct sink *sk, const struct pgs_mirror *m, const struct shape *have,
                   const struct record *rec, int *attnums)
 {
     const struct cdc_table *tab = m->tab;
@@ -415,8 +439,6 @@ static int evolve(struct sink *sk, const struct pgs_mirror *m, struct shape *hav
             continue;
         }
         rc = pc->create_tables ? ddl(sk, m, sql.p, what) : refuse(sk, m, what);
-        if (rc == 0 && (pc->drop_columns || reused))
-            ((struct mcol *)mc)->name[0] = '\0'; /* gone: its name is free */
     }
     /* Renamed: through temporary names, so names may be swapped. */
     for (int phase = 0; phase < 2 && rc == 0; phase++)
@@ -475,10 +497,15 @@ static int evolve(struct sink *sk, const struct pgs_mirror *m, struct shape *hav
                  c->type_name);
         rc = pc->create_tables ? ddl(sk, m, sql.p, what) : refuse(sk, m, what);
     }
-    /* Added: new columns the mirror lacks (one it has is taken as is). */
+    /* Added: every column the mirror now lacks (one it has is taken as is):
+     * new at the source, or missing from the mirror for another reason. */
+    struct shape now = {0};
+    if (rc == 0)
+        rc = read_shape(sk, m->qname, &now);
     for (uint16_t i = 0; i < tab->ncols && rc == 0; i++)
-        if (from[i] < 0 && !mcol_find(have, tab->cols[i].name))
-            rc = add_column(sk, m, &tab->cols[i]);
+        if (!mcol_find(&now, tab->cols[i].name))
+            rc = add_column(sk, m, &tab->cols[i], prior && from[i] < 0);
+    shape_fini(&now);
     buf_fini(&sql);
     free(taken);
     free(from);
@@ -626,15 +653,11 @@ static int create_table(struct sink *sk, const struct pgs_mirror *m)
                    tab->key_deferrable ? " DEFERRABLE INITIALLY DEFERRED" : "");
     }
     buf_putc(&sql, ')');
-    log_info("sink.postgres.create_table", "sink=%s table=%s", sk->cfg->sink_id, log_q(m->qname));
-    PGresult *res = pgs_query(sk, sql.p, 0, NULL, SINK_ERR_PERMANENT);
+    int rc = ddl(sk, m, sql.p, "create the table");
     buf_fini(&sql);
     buf_fini(&want);
     buf_fini(&list);
-    if (!res)
-        return CDC_ERR;
-    PQclear(res);
-    return 0;
+    return rc;
 }
 
 int pgs_schema_ensure(struct sink *sk, struct pgs_mirror *m)
