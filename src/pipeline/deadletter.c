@@ -187,7 +187,7 @@ void runner_snapshot_skip_rewound(struct runner *r)
 
 bool runner_keeps_transactions(const struct runner *r)
 {
-    return r->sk.cfg->sink_type == SINK_POSTGRES &&
+    return r->sk.cfg->sink_type == SINK_POSTGRES && r->sk.cfg->postgres.mode == PG_SINK_REPLICA &&
            r->sk.cfg->postgres.dead_letter_scope == PG_DL_TRANSACTION;
 }
 

@@ -144,7 +144,7 @@ void runner_snapshot_skip_add(struct runner *r, const struct cdc_event *ev);
 bool runner_snapshot_skipped(struct runner *r, const struct cdc_event *ev);
 void runner_snapshot_skip_rewound(struct runner *r);
 /* Whether the sink dead-letters whole source transactions (the PostgreSQL
- * mirror's dead_letter_scope: transaction). */
+ * replica mirror's dead_letter_scope: transaction). */
 bool runner_keeps_transactions(const struct runner *r);
 /* After ev was dead-lettered with error (or, for a COMMIT marker, its
  * transaction failed as a whole): the rest of its transaction, or of its
