@@ -15,7 +15,6 @@ untouched."""
 import json
 import os
 import sqlite3
-import subprocess
 
 import harness as h
 

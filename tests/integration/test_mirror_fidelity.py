@@ -45,7 +45,6 @@ key is no replica identity), also with duplicate keys between statements."""
 
 import os
 import random
-import re
 import time
 
 import harness as h
