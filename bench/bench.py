@@ -19,7 +19,9 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
-  BENCH_ONLY=drain|snapshot|latency   run one part only (default: all)
+  BENCH_ONLY=drain|snapshot|latency|kafka   run one part only (default: all but kafka;
+                        kafka: capture into the kafka sink next to the file drain,
+                        bench/bench_kafka.py)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
   BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
@@ -44,6 +46,8 @@ import time
 import urllib.request
 
 import psycopg2
+
+import bench_kafka
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_SCRIPT = os.path.join(REPO, "scripts", "pg-throwaway.sh")
@@ -1193,6 +1197,7 @@ class Bench:
             L.extend(self.snapshot_table())
         if self.lat:
             L.extend(self.latency_table())
+        L.extend(self.kafka_lines)
         for bl, p in prof:
             if not p:
                 continue
@@ -1349,6 +1354,10 @@ class Bench:
         self.backlogs = []
         self.lat = {}
         self.snap = None
+        self.kafka_lines = []
+        if ONLY == "kafka":
+            self.kafka_lines = bench_kafka.run(self, BACKLOGS[0], self.helper("kafka_mock"),
+                                               _child_setup, proc_cpu_seconds, RUNS)
         if ONLY in ("", "drain"):
             self.drains()
         if ONLY in ("", "snapshot"):

@@ -5,6 +5,7 @@
 #   BENCH_RUNS=5 bench/run.sh       # more runs per figure
 #   BENCH_QUICK=1 bench/run.sh      # smaller backlogs, short latency runs (~2 minutes)
 #   BENCH_PROFILE=1 bench/run.sh    # also profile cdc (perf) during a file drain
+#   BENCH_ONLY=kafka bench/run.sh   # capture into Kafka (mock cluster) next to the file drain
 #   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
 #
 # It builds cdc in release mode (`make`), builds the helpers in bench/ with cc,
@@ -41,6 +42,12 @@ cc $CFLAGS -o "$work/bin/webhook_rx" bench/webhook_rx.c bench/latency.c
 # shellcheck disable=SC2046
 cc $CFLAGS $(pkg-config --cflags libpq) -o "$work/bin/pgo_recv" bench/pgo_recv.c \
   $(pkg-config --libs libpq)
+
+if [ "${BENCH_ONLY:-}" = kafka ]; then
+  command -v kcat >/dev/null || { echo "bench: kcat is required for BENCH_ONLY=kafka" >&2; exit 1; }
+  # shellcheck disable=SC2046
+  cc $CFLAGS -o "$work/bin/kafka_mock" tests/helpers/kafka_mock.c $(pkg-config --libs rdkafka)
+fi
 
 # Measure a copy: the binary in the tree may be rebuilt while the bench runs.
 cp "$CDC_BIN" "$work/bin/cdc"

@@ -17,8 +17,9 @@ rm -rf "$out" && mkdir -p "$out"
 tmp=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cdc_pid=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-  [ -n "$cdc_pid" ] && kill "$cdc_pid" 2>/dev/null || true
+  if [ -n "$cdc_pid" ]; then kill "$cdc_pid" 2>/dev/null || true; fi
   scripts/pg-throwaway.sh stop "$tmp/pg" || true
   rm -rf "$tmp"
 }

@@ -36,11 +36,15 @@ run_units() {
   done
 }
 step "unit tests (release, asan+ubsan, tsan)"
-units=$(cd tests/unit && ls test_*.c | sed 's/\.c$//')
-make -s WERROR=1 $(printf 'build/release/tests/%s ' $units)
-make -s WERROR=1 VARIANT=asan $(printf 'build/asan/tests/%s ' $units)
-run_units release $(printf 'build/release/tests/%s ' $units)
-run_units asan $(printf 'build/asan/tests/%s ' $units)
+units=()
+for src in tests/unit/test_*.c; do
+  name=${src##*/}
+  units+=("${name%.c}")
+done
+make -s WERROR=1 "${units[@]/#/build/release/tests/}"
+make -s WERROR=1 VARIANT=asan "${units[@]/#/build/asan/tests/}"
+run_units release "${units[@]/#/build/release/tests/}"
+run_units asan "${units[@]/#/build/asan/tests/}"
 TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"

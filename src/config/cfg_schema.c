@@ -139,6 +139,11 @@ static void key_free(const struct cfg_key *k, void *obj)
         free(*v);
         *v = NULL;
         *n = 0;
+        if (k->has_locs) {
+            struct cfg_loc **locs = FIELD(obj, k->locs_off, struct cfg_loc *);
+            free(*locs);
+            *locs = NULL;
+        }
         break;
     }
     case CFG_OBJECT:
@@ -488,9 +493,11 @@ static bool decode_strlist(struct cfg_ctx *ctx, const struct cfg_key *k, void *o
 }
 
 static bool decode_strmap(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj,
-                          const struct yamltree_node *node)
+                          const struct yamltree_node *node, int key_line)
 {
     key_free(k, obj);
+    if (k->has_locs)
+        *FIELD(obj, k->loc_off, struct cfg_loc) = (struct cfg_loc){ctx->loc_file, key_line};
     if (yamltree_is_null(node))
         return true;
     if (node->kind != YAMLTREE_MAP) {
@@ -498,6 +505,7 @@ static bool decode_strmap(struct cfg_ctx *ctx, const struct cfg_key *k, void *ob
         return false;
     }
     struct kv *v = xcalloc(node->npairs, sizeof *v);
+    struct cfg_loc *locs = k->has_locs ? xcalloc(node->npairs, sizeof *locs) : NULL;
     size_t n = 0;
     bool ok = true;
     for (size_t i = 0; i < node->npairs; i++) {
@@ -516,12 +524,16 @@ static bool decode_strmap(struct cfg_ctx *ctx, const struct cfg_key *k, void *ob
             ok = false;
             continue;
         }
+        if (locs)
+            locs[n] = (struct cfg_loc){ctx->loc_file, p->key->line};
         v[n].key = xstrdup(p->key->str);
         v[n].value = text;
         n++;
     }
     *FIELD(obj, k->off, struct kv *) = v;
     *FIELD(obj, k->count_off, size_t) = n;
+    if (k->has_locs)
+        *FIELD(obj, k->locs_off, struct cfg_loc *) = locs;
     return ok;
 }
 
@@ -570,7 +582,7 @@ static bool decode_key(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj,
     case CFG_STRLIST:
         return decode_strlist(ctx, k, obj, v, p->key->line);
     case CFG_STRMAP:
-        return decode_strmap(ctx, k, obj, v);
+        return decode_strmap(ctx, k, obj, v, p->key->line);
     case CFG_OBJLIST:
         if (yamltree_is_null(v) && (k->flags & CFG_REQUIRED)) {
             cfg_error(ctx, p->key->line, "required key has no value");

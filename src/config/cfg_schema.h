@@ -48,7 +48,7 @@ struct cfg_key {
     unsigned flags;
     size_t off;       /* the field in the struct */
     size_t count_off; /* STRLIST, STRMAP, OBJLIST: the size_t count */
-    bool has_locs;    /* STRLIST: fill .loc_off (the key) and .locs_off (each item) */
+    bool has_locs;    /* STRLIST, STRMAP: fill .loc_off (the key) and .locs_off (each item) */
     size_t loc_off;
     size_t locs_off;
     const char *def_str; /* STRING default (NULL: none) */
@@ -91,8 +91,10 @@ struct cfg_ctx {
     struct cfg_path path;      /* owned: names the value being looked at */
 };
 
-extern const struct cfg_schema cfg_pipeline_schema; /* struct config */
-extern const struct cfg_schema cfg_platform_schema; /* struct platform_cfg */
+extern const struct cfg_schema cfg_pipeline_schema;   /* struct config */
+extern const struct cfg_schema cfg_platform_schema;   /* struct platform_cfg */
+extern const struct cfg_schema cfg_kafka_schema;      /* struct kafka_cfg (cfg_kafka.c) */
+extern const struct cfg_schema cfg_kafka_sink_schema; /* struct kafka_sink_cfg */
 
 /* Sets every field of obj (zeroed memory) to its default. */
 void cfg_schema_defaults(const struct cfg_schema *s, void *obj);

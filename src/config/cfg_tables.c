@@ -6,61 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cfg_keys.h"
 #include "config/cfg_schema.h"
 #include "util/mem.h"
-
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define CHOICES(a)   .names = (a), .nnames = ARRAY_LEN(a)
-#define KEYS(a)      .keys = (a), .nkeys = ARRAY_LEN(a)
-
-/* Row builders: key name = field name. */
-#define K_STR(T, f, def, ...)                                                                      \
-    {                                                                                              \
-        .name = #f, .type = CFG_STRING, .off = offsetof(T, f), .def_str = (def), ##__VA_ARGS__     \
-    }
-#define K_INT(T, f, def, lo, hi, ...)                                                              \
-    {                                                                                              \
-        .name = #f, .type = CFG_INT, .off = offsetof(T, f), .def_int = (def), .imin = (lo),        \
-        .imax = (hi), ##__VA_ARGS__                                                                \
-    }
-#define K_I64(T, f, def, lo, hi)                                                                   \
-    {                                                                                              \
-        .name = #f, .type = CFG_INT64, .off = offsetof(T, f), .def_int = (def), .imin = (lo),      \
-        .imax = (hi)                                                                               \
-    }
-#define K_FLT(T, f, def, lo, ...)                                                                  \
-    {                                                                                              \
-        .name = #f, .type = CFG_FLOAT, .off = offsetof(T, f), .def_float = (def), .fmin = (lo),    \
-        .fmax = INFINITY, ##__VA_ARGS__                                                            \
-    }
-#define K_BOOL(T, f, def)                                                                          \
-    {                                                                                              \
-        .name = #f, .type = CFG_BOOL, .off = offsetof(T, f), .def_int = (def)                      \
-    }
-#define K_ENUM(T, f, def, nm, ...)                                                                 \
-    {                                                                                              \
-        .name = #f, .type = CFG_ENUM, .off = offsetof(T, f), .def_int = (def), CHOICES(nm),        \
-        ##__VA_ARGS__                                                                              \
-    }
-#define K_OBJ(T, f, sc)                                                                            \
-    {                                                                                              \
-        .name = #f, .type = CFG_OBJECT, .off = offsetof(T, f), .sub = &(sc)                        \
-    }
-#define K_OBJLIST(T, f, cnt, sc, ...)                                                              \
-    {                                                                                              \
-        .name = #f, .type = CFG_OBJLIST, .off = offsetof(T, f), .count_off = offsetof(T, cnt),     \
-        .sub = &(sc), ##__VA_ARGS__                                                                \
-    }
-#define K_STRMAP(T, f, cnt)                                                                        \
-    {                                                                                              \
-        .name = #f, .type = CFG_STRMAP, .off = offsetof(T, f), .count_off = offsetof(T, cnt)       \
-    }
-#define K_FOREIGN(nm)                                                                              \
-    {                                                                                              \
-        .name = (nm), .type = CFG_FOREIGN                                                          \
-    }
-
-#define PORT_MAX 65535
 
 /* ---- names ---- */
 
@@ -76,15 +24,11 @@ static const char *const sslmode_names[] = {"disable", "allow",     "prefer",
                                             "require", "verify-ca", "verify-full"};
 static const char *const method_names[] = {"POST", "PUT", "PATCH"};
 static const char *const write_mode_names[] = {"append", "upsert"};
-static const char *const offset_reset_names[] = {"earliest", "latest"};
-static const char *const acks_names[] = {"all", "0", "1", "-1"};
-static const char *const security_protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
-                                                      "SASL_SSL"};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
 static const char *const log_format_names[] = {"logfmt", "json"};
 
-/* The block a sink of each type needs (kafka sinks need none). */
-static const char *const sink_block_names[] = {"file", "postgres", "webhook", "iceberg", NULL};
+/* The block a sink of each type needs. */
+static const char *const sink_block_names[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
 
 static const char *enum_name(const char *const *names, size_t n, unsigned v)
 {
@@ -328,6 +272,7 @@ static const struct cfg_key sink_keys[] = {
     K_OBJ(T, postgres, pg_sink_schema),
     K_OBJ(T, webhook, webhook_sink_schema),
     K_OBJ(T, iceberg, iceberg_sink_schema),
+    K_OBJ(T, kafka, cfg_kafka_sink_schema),
 };
 #undef T
 static const struct cfg_schema sink_schema = {
@@ -446,27 +391,6 @@ static const struct cfg_schema source_schema = {KEYS(source_keys), .check = sour
 
 /* ---- platform ---- */
 
-#define T struct kafka_cfg
-static const struct cfg_key kafka_keys[] = {
-    K_STR(T, bootstrap_servers, "localhost:9092"),
-    K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO, .check = check_url),
-    K_STR(T, group_id, "cdc-platform"),
-    K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
-    K_BOOL(T, enable_idempotence, 1),
-    K_STR(T, acks, "all", CHOICES(acks_names)),
-    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX),
-    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX),
-    K_INT(T, poll_batch_size, 1, 1, INT32_MAX),
-    K_INT(T, deser_pool_size, 1, 1, INT32_MAX),
-    K_FLT(T, commit_interval_seconds, 0.0, 0),
-    K_STR(T, security_protocol, NULL, .flags = CFG_NULLABLE, CHOICES(security_protocol_names)),
-    K_STR(T, sasl_mechanism, NULL, .flags = CFG_NULLABLE),
-    K_STR(T, sasl_username, NULL, .flags = CFG_NULLABLE),
-    K_STR(T, sasl_password, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
-};
-#undef T
-static const struct cfg_schema kafka_schema = {KEYS(kafka_keys)};
-
 #define T struct connector_cfg
 static const struct cfg_key connector_keys[] = {
     K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = check_url),
@@ -491,12 +415,13 @@ static const struct cfg_schema dlq_schema = {KEYS(dlq_keys)};
 #define T struct platform_cfg
 static const struct cfg_key platform_keys[] = {
     K_ENUM(T, transport_mode, TRANSPORT_EMBEDDED, transport_names),
-    K_OBJ(T, kafka, kafka_schema),
+    K_OBJ(T, kafka, cfg_kafka_schema),
     K_OBJ(T, connector, connector_schema),
     K_OBJ(T, dlq, dlq_schema),
     K_OBJ(T, retry, retry_schema),
     K_INT(T, max_buffered_messages, 10000, 1, INT32_MAX),
     K_I64(T, max_buffered_bytes, INT64_C(64) << 20, 1, INT64_MAX),
+    K_I64(T, max_event_bytes, 0, 0, INT64_MAX),
     K_INT(T, partitions, 0, 0, 4096),
     K_FLT(T, schema_monitor_interval_seconds, 30.0, 0, .flags = CFG_GT),
     K_FLT(T, lag_monitor_interval_seconds, 15.0, 0, .flags = CFG_GT),
@@ -573,6 +498,7 @@ static const struct cfg_key pipeline_keys[] = {
     K_FOREIGN("retry"),
     K_FOREIGN("max_buffered_messages"),
     K_FOREIGN("max_buffered_bytes"),
+    K_FOREIGN("max_event_bytes"),
     K_FOREIGN("partitions"),
     K_FOREIGN("schema_monitor_interval_seconds"),
     K_FOREIGN("lag_monitor_interval_seconds"),

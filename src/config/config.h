@@ -142,6 +142,41 @@ struct iceberg_sink_cfg { /* accepted for compatibility; not implemented yet */
     bool auto_create_table;
 };
 
+/* How to reach and authenticate to a Kafka cluster: the platform's kafka
+ * block and a kafka sink's block share these keys. */
+struct kafka_client_cfg {
+    char *bootstrap_servers; /* "host:port,..."; platform default "localhost:9092" */
+    /* PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL, or NULL: PLAINTEXT, or
+     * SASL_SSL with a SASL auth_mechanism (config_kafka_security_protocol) */
+    char *security_protocol;
+    /* none | sasl_plain | sasl_scram_256 | sasl_scram_512; default none.
+     * sasl_mechanism (PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512, librdkafka's
+     * spelling) says the same and is folded into it. */
+    char *auth_mechanism;
+    char *sasl_mechanism;           /* or NULL */
+    char *sasl_username;            /* or NULL; required with SASL */
+    char *sasl_password;            /* secret; or NULL; required with SASL */
+    char *ssl_ca_location;          /* or NULL: CA certificates (PEM file or directory) */
+    char *ssl_certificate_location; /* or NULL: client certificate (PEM) */
+    char *ssl_key_location;         /* or NULL: client private key (PEM) */
+    char *ssl_key_password;         /* secret; or NULL */
+    /* librdkafka properties passed through as given ("linger.ms": "20"); the
+     * names and values are checked by librdkafka when a client is built. */
+    struct kv *properties;
+    size_t nproperties;
+    struct cfg_loc properties_loc; /* the properties key */
+    struct cfg_loc *property_locs; /* nproperties entries */
+};
+
+struct kafka_sink_cfg {
+    struct kafka_client_cfg client; /* bootstrap_servers required */
+    /* Topic name template: {topic_prefix}, {schema}, {table} and {db} are
+     * replaced; default "{topic_prefix}.{schema}.{table}". */
+    char *topic;
+    bool schemas_enable; /* default false: wrap key and value as {"schema":…,"payload":…} */
+    bool tombstones_on_delete; /* default true: a null-valued record after each delete */
+};
+
 struct sink_cfg {
     char *sink_id; /* required, unique */
     enum sink_type sink_type;
@@ -154,10 +189,11 @@ struct sink_cfg {
     struct pg_sink_cfg postgres;
     struct webhook_sink_cfg webhook;
     struct iceberg_sink_cfg iceberg;
+    struct kafka_sink_cfg kafka;
 };
 
 struct kafka_cfg {
-    char *bootstrap_servers;        /* default "localhost:9092" */
+    struct kafka_client_cfg client;
     char *schema_registry_url;      /* default "http://localhost:8081" */
     char *group_id;                 /* default "cdc-platform" */
     char *auto_offset_reset;        /* earliest | latest; default earliest */
@@ -165,13 +201,15 @@ struct kafka_cfg {
     char *acks;                     /* default "all" */
     int topic_num_partitions;       /* default 1 */
     int topic_replication_factor;   /* default 1 */
+    int session_timeout_ms;         /* default 45000 */
+    int max_poll_interval_ms;       /* default 300000, >= session_timeout_ms */
+    int fetch_min_bytes;            /* default 1 */
+    int fetch_max_wait_ms;          /* default 500 */
     int poll_batch_size;            /* default 1 */
     int deser_pool_size;            /* default 1 */
     double commit_interval_seconds; /* default 0 */
-    char *security_protocol;        /* or NULL */
-    char *sasl_mechanism;           /* or NULL */
-    char *sasl_username;            /* or NULL */
-    char *sasl_password;            /* secret; or NULL */
+    bool schemas_enable;            /* default false */
+    bool tombstones_on_delete;      /* default true */
 };
 
 struct connector_cfg { /* the reference's Debezium Connect settings; accepted, unused */
@@ -197,6 +235,7 @@ struct platform_cfg {
     struct retry_cfg retry;
     int max_buffered_messages;              /* default 10000 per partition */
     int64_t max_buffered_bytes;             /* default 64 MiB across the pipeline */
+    int64_t max_event_bytes;                /* one row's data; 0 (default) = no ceiling */
     int partitions;                         /* default 0 = 4 x online CPUs */
     double schema_monitor_interval_seconds; /* default 30 */
     double lag_monitor_interval_seconds;    /* default 15 */
@@ -251,6 +290,10 @@ const char *config_source_type_name(enum source_type t);
 const char *config_sink_type_name(enum sink_type t);
 const char *config_snapshot_mode_name(enum snapshot_mode m);
 const char *config_transport_name(enum transport_mode t);
+
+/* The security protocol a Kafka client uses: the configured one, or the
+ * default for its auth_mechanism. */
+const char *config_kafka_security_protocol(const struct kafka_client_cfg *c);
 
 /* Splits "schema.table" (either part may be double-quoted) into freshly
  * allocated parts; returns 0, or CDC_EINVAL if malformed. */

@@ -7,7 +7,9 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-#define MAGIC "CEV1"
+/* CEV2 added the truncate block; CEV1 (without it) is still read. */
+#define MAGIC    "CEV2"
+#define MAGIC_V1 "CEV1"
 
 enum {
     F_BEFORE = 1,
@@ -17,7 +19,7 @@ enum {
     F_SNAPSHOT_LAST = 16,
     F_MSG_TX = 32,
     F_TABLE = 64,
-    F_TRUNC = 128,
+    F_SNAPSHOT_ID = 128,
 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
@@ -58,7 +60,7 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
                     (ev->before_key_only ? F_KEY_ONLY : 0) | (ev->snapshot ? F_SNAPSHOT : 0) |
                     (ev->snapshot_last ? F_SNAPSHOT_LAST : 0) |
                     (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0) |
-                    (ev->op == CDC_OP_TRUNCATE ? F_TRUNC : 0);
+                    (ev->snapshot_id ? F_SNAPSHOT_ID : 0);
     put_u8(b, ev->op);
     put_u8(b, flags);
     put_le(b, ev->part, 2);
@@ -71,6 +73,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->xid, 4);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
+    if (ev->snapshot_id)
+        put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
     if (tab) {
         /* The table block is length-prefixed so a reader can hash and cache it. */
@@ -98,7 +102,7 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         for (int i = 0; i < 4; i++)
             b->p[at + (size_t)i] = (char)(tlen >> (8 * i));
     }
-    if (flags & F_TRUNC) {
+    if (ev->op == CDC_OP_TRUNCATE) {
         put_u8(b, ev->trunc_opts);
         put_le(b, ev->trunc_index, 2);
         put_le(b, ev->trunc_count, 2);
@@ -265,7 +269,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                    struct cdc_event **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (len < 4 || memcmp(p, MAGIC, 4) != 0)
+    bool v1 = len >= 4 && memcmp(p, MAGIC_V1, 4) == 0;
+    if (len < 4 || (!v1 && memcmp(p, MAGIC, 4) != 0))
         return cdc_fail(err, errlen, CDC_EINVAL, "not an encoded event of this version");
     struct rd r = {p + 4, p + len, false};
     uint8_t op = (uint8_t)get_le(&r, 1);
@@ -282,6 +287,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     h.xid = (uint32_t)get_le(&r, 4);
     h.table_order = (uint32_t)get_le(&r, 4);
     h.total_order = (uint32_t)get_le(&r, 4);
+    if (flags & F_SNAPSHOT_ID)
+        h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
     if (!r.bad && (flags & F_TABLE)) {
         uint32_t tlen = (uint32_t)get_le(&r, 4);
@@ -300,13 +307,12 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     uint16_t tindex = 0, tcount = 0;
     const uint8_t *names = NULL;
     uint32_t names_len = 0;
-    if (flags & F_TRUNC) {
+    if (op == CDC_OP_TRUNCATE && !v1) {
         topts = (uint8_t)get_le(&r, 1);
         tindex = (uint16_t)get_le(&r, 2);
         tcount = (uint16_t)get_le(&r, 2);
         names_len = (uint32_t)get_le(&r, 4);
-        if (r.bad || op != CDC_OP_TRUNCATE || (uint64_t)(r.end - r.p) < names_len ||
-            (tcount && tindex >= tcount)) {
+        if (r.bad || (uint64_t)(r.end - r.p) < names_len || (tcount && tindex >= tcount)) {
             cdc_table_unref(tab);
             return cdc_fail(err, errlen, CDC_EINVAL, "encoded truncate is malformed");
         }
@@ -337,6 +343,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->before_key_only = (flags & F_KEY_ONLY) != 0;
     ev->snapshot = (flags & F_SNAPSHOT) != 0;
     ev->snapshot_last = (flags & F_SNAPSHOT_LAST) != 0;
+    ev->snapshot_id = h.snapshot_id;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
     ev->trunc_opts = topts;

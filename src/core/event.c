@@ -79,6 +79,8 @@ bool cdc_event_unref(struct cdc_event *ev)
     if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
         return false;
     cdc_table_unref(ev->tab);
+    if (ev->data_free)
+        ev->data_free(ev->data);
     free(ev);
     return true;
 }

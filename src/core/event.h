@@ -161,11 +161,15 @@ struct cdc_event {
     int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
     int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
     uint32_t xid;
-    uint32_t table_order;   /* 1-based order of this event among its table's events in the txn */
-    uint32_t total_order;   /* 1-based order of this event in the txn (pos.idx + 1) */
-    uint32_t rewind_gen;    /* CDC_OP_REWIND: generation of the rewind */
-    bool snapshot;          /* produced by a snapshot read */
-    bool snapshot_last;     /* the last row of a snapshot */
+    uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
+    uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
+    uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
+    bool snapshot;        /* produced by a snapshot read */
+    bool snapshot_last;   /* the last row of a snapshot */
+    /* Snapshot rows: which snapshot read them, the same across its resumes
+     * and re-reads (the initial snapshot: the slot's consistent point; an
+     * incremental one: an id per run over a table).  0 otherwise. */
+    uint64_t snapshot_id;
     struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */
@@ -181,13 +185,25 @@ struct cdc_event {
     uint8_t trunc_opts;
     uint16_t trunc_index, trunc_count;
     uint32_t data_len;
-    char *data; /* value bytes, inside this allocation */
+    char *data; /* value bytes, inside this allocation unless data_free is set */
+    /* Set when data is a buffer of its own (a large row decoded in place in
+     * the message that carried it): frees it with the event. */
+    void (*data_free)(void *data);
 };
 
 /* Allocates an event with room for the given value arrays and data bytes, one
  * reference, and everything else zero.  Takes ownership of no table: the
  * caller sets ev->tab with a reference it owns. */
 struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap);
+/* For a table without columns, whose rows are empty, not absent: points
+ * before/after (when wanted and NULL) at the event's empty value array. */
+static inline void cdc_event_empty_rows(struct cdc_event *ev, bool before, bool after)
+{
+    if (before && !ev->before)
+        ev->before = (struct cdc_val *)(ev + 1);
+    if (after && !ev->after)
+        ev->after = (struct cdc_val *)(ev + 1);
+}
 void cdc_event_ref(struct cdc_event *ev);
 /* Drops a reference; returns true if that freed the event. */
 bool cdc_event_unref(struct cdc_event *ev);

@@ -436,9 +436,13 @@ static void put_row(struct buf *b, const struct cdc_event *ev, const struct cdc_
 
 void json_key(struct buf *b, const struct cdc_event *ev)
 {
-    const struct cdc_val *row = NULL;
-    if (ev->tab && ev->tab->nkeys && ev->op != CDC_OP_MESSAGE && !cdc_op_is_control(ev->op))
-        row = cdc_event_key_row(ev);
+    json_key_row(b, ev, cdc_event_key_row(ev));
+}
+
+void json_key_row(struct buf *b, const struct cdc_event *ev, const struct cdc_val *row)
+{
+    if (!ev->tab || !ev->tab->nkeys || ev->op == CDC_OP_MESSAGE || cdc_op_is_control(ev->op))
+        row = NULL;
     put_row(b, ev, row, 1);
 }
 

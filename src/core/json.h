@@ -42,6 +42,9 @@ void json_envelope(struct buf *b, const struct cdc_event *ev, const struct json_
  * table has no key columns, the event carries no row (truncate), or for
  * messages and control events. */
 void json_key(struct buf *b, const struct cdc_event *ev);
+/* The same from a given row of ev (before or after), e.g. the old key of an
+ * update that changed it. */
+void json_key_row(struct buf *b, const struct cdc_event *ev, const struct cdc_val *row);
 
 /* Appends one value of type class t whose canonical text is s[0..n) (see
  * event.h): a number for INT and FLOAT (a string for NaN/Infinity or text that

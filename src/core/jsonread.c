@@ -231,6 +231,7 @@ static int value(struct rd *r, struct jsonv *v)
     v->num = strtod(tmp, &e);
     if (e != tmp + n)
         return -1;
+    v->s = xstrdup(tmp); /* exact integers beyond 2^53 (Iceberg ids) need the text */
     r->p += n;
     return 0;
 }

@@ -13,7 +13,7 @@ struct jsonv {
     enum jsonv_type t;
     bool b;              /* JSONV_BOOL */
     double num;          /* JSONV_NUM */
-    char *s;             /* JSONV_STR: unescaped UTF-8, owned */
+    char *s;             /* JSONV_STR: unescaped UTF-8; JSONV_NUM: the number as written; owned */
     struct jsonv *items; /* JSONV_ARR, JSONV_OBJ: n entries, owned */
     char **keys;         /* JSONV_OBJ: n entries, owned */
     size_t n;

@@ -2,7 +2,11 @@
  * API.
  *
  * One thread multiplexes the listening socket and up to max_conns
- * connections with poll().  Each connection carries one request: the server
+ * connections with poll().  When every slot is taken, a new connection
+ * replaces the one that has waited longest without completing a request (or
+ * one already answered), so idle or slow clients cannot keep a health probe
+ * out; only connections being answered are never let go.  Each connection
+ * carries one request: the server
  * reads it (request line, headers, a Content-Length body of at most
  * HTTP_MAX_BODY bytes), calls the handler on its own thread, sends the answer
  * with Content-Length and `Connection: close`, and closes.  Malformed

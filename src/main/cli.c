@@ -22,31 +22,43 @@ static const struct command commands[] = {
      "  --stop-at-lsn LSN           exit 0 once every change committed at or before LSN\n"
      "                              (e.g. 0/16B3748) is durable in every sink and confirmed\n"
      "\nCreates the publication and the slot if missing.  SIGINT/SIGTERM stop reading,\n"
-     "flush every sink, confirm the position to the source and exit 0.\n"},
+     "flush every sink, confirm the position to the source and exit 0.  A sink that\n"
+     "cannot finish (its destination is down) holds the stop for at most\n"
+     "shutdown_timeout_seconds (logged every few seconds, naming the sink); then cdc\n"
+     "exits 1 and the next run delivers what was not confirmed.  A second signal exits\n"
+     "130 at once; nothing is lost either (only what every sink holds is confirmed).\n"
+     "\nOne process at a time owns a pipeline: run takes {state_dir}/{pipeline_id}/lock\n"
+     "before it opens anything and exits 1, naming the holder's pid, if another process\n"
+     "(a run, deploy, undeploy or dlq replay) has it.\n"},
     {"deploy", cmd_deploy, "PIPELINE [--platform-config PLATFORM]",
      "Create the publication and the replication slot (idempotent).",
      "\noptions:\n" OPT_PLATFORM
-     "\nAlters the publication when the configured table list changed.\n"},
+     "\nAlters the publication when the configured table list changed.  Refused (exit 1)\n"
+     "while another process owns the pipeline: a running pipeline deploys by itself.\n"},
     {"undeploy", cmd_undeploy, "PIPELINE [--platform-config PLATFORM] --yes",
      "Drop the replication slot and the publication.",
      "\noptions:\n" OPT_PLATFORM "  --yes                       really drop them\n"
      "\nA forgotten slot keeps the server from recycling WAL, so undeploy pipelines you\n"
-     "retire; but changes made while no slot exists are never captured.\n"},
+     "retire; but changes made while no slot exists are never captured.  Refused (exit 1)\n"
+     "while another process owns the pipeline (a running `cdc run`): stop it first.\n"},
     {"health", cmd_health, "[PIPELINE] [--platform-config PLATFORM] [--url URL]",
      "Ask a running pipeline's health endpoint how it is doing.",
      "\noptions:\n" OPT_PLATFORM
      "  --url URL                   the pipeline's status URL (default: health_bind and\n"
      "                              health_port from the platform config)\n"
      "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n"},
-    {"consume", cmd_not_implemented, "PIPELINE [--platform-config PLATFORM]",
-     "Print events from the transport (kafka transport; not implemented yet).", NULL},
+    {"consume", cmd_consume,
+     "PIPELINE [--platform-config PLATFORM] [--max-events N] [--from-beginning] [--topic T]",
+     "Print the records of the pipeline's Kafka topics as JSON lines; commits nothing.",
+     CMD_CONSUME_HELP},
     {"snapshot", cmd_snapshot, "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...]",
      "Request an incremental snapshot of tables while the pipeline streams.",
      "\noptions:\n" OPT_PLATFORM
      "  --table SCHEMA.TABLE[,...]  tables to snapshot (from source.tables)\n"
      "\nWrites an execute-snapshot row into the signal table (source.signal_table,\n"
      "default public.cdc_signal); the running pipeline reads it from the stream and\n"
-     "snapshots the tables chunk by chunk without pausing the stream.\n"},
+     "snapshots the tables chunk by chunk without pausing the stream, and says whether\n"
+     "a `cdc run` holds the pipeline now.\n"},
     {"dlq", cmd_dlq, "list|show|replay|purge PIPELINE [OPTIONS]",
      "Inspect, replay and purge the dead-letter queue.",
      "\nsubcommands:\n"
@@ -66,8 +78,11 @@ static const struct command commands[] = {
      "\nThe queue lives in {state_dir}/{pipeline_id}/state.db.  replay delivers each\n"
      "selected entry to its sink as configured now, outside the stream (a sink's\n"
      "checkpoint does not move), and marks it resolved; an entry that fails again\n"
-     "stays pending.  replay may run while `cdc run` runs.  Exit status: 0 ok, 1 an\n"
-     "entry could not be replayed, 2 usage error or no such entry.\n"},
+     "stays pending.  One replay runs at a time, and no `cdc run` starts during one.\n"
+     "Beside a running `cdc run` it replays into postgres and webhook sinks; entries of\n"
+     "file sinks (one writer at a time) stay pending until the pipeline stops.\n"
+     "list, show and purge need no lock.  Exit status: 0 ok, 1 an entry could not be\n"
+     "replayed (or another replay runs), 2 usage error or no such entry.\n"},
     {"lakehouse", cmd_not_implemented, "snapshots|query|rollback PIPELINE",
      "Iceberg table snapshots (not implemented yet).", NULL},
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "state/pipelock.h"
 
 #define CDC_VERSION   "0.1.0"
 #define CLI_EXIT_HELP 1000 /* cli_parse_common printed help: exit 0 */
@@ -44,6 +45,11 @@ void cli_command_usage(const struct command *cmd, FILE *out);
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg);
 /* 2 with a plain message if the config asks for something not built yet. */
 int cli_check_supported(const struct config *cfg);
+/* Takes the pipeline lock (state/pipelock.h) for `cdc COMMAND` before the
+ * command opens anything.  Returns 0 with *lk set (release it with
+ * pipelock_release), or 1 after printing why not: another process owns the
+ * pipeline (its pid named), or the state directory is unusable. */
+int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipelock **lk);
 
 int cmd_validate(const struct command *cmd, int argc, char **argv);
 int cmd_run(const struct command *cmd, int argc, char **argv);
@@ -52,6 +58,20 @@ int cmd_undeploy(const struct command *cmd, int argc, char **argv);
 int cmd_health(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
+int cmd_consume(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+
+/* cdc consume's help text (cmd_consume.c owns its options). */
+#define CMD_CONSUME_HELP                                                                           \
+    "\noptions:\n"                                                                                 \
+    "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"            \
+    "  --max-events N              exit 0 after printing N records\n"                              \
+    "  --from-beginning            start every partition at its beginning (default: the\n"         \
+    "                              group's committed offsets, else kafka.auto_offset_reset)\n"     \
+    "  --topic T[,T...]            read these topics (default: the pipeline's topics)\n"           \
+    "\nReads from the platform's kafka cluster when transport_mode is kafka, else from the\n"      \
+    "pipeline's first kafka sink.  Prints one JSON object per record: topic, partition,\n"         \
+    "offset, timestamp, key, value (JSON documents as they are, other bytes as strings,\n"         \
+    "null as null) and headers.  Never joins the consumer group and never commits.\n"
 
 #endif

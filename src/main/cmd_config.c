@@ -5,7 +5,10 @@
 
 #include "main/cli.h"
 #include "sink/sink.h"
+#include "transport/kafka/kclient.h"
+#include "util/err.h"
 #include "util/log.h"
+#include "util/redact.h"
 
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg)
 {
@@ -32,13 +35,44 @@ int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct 
     return 0;
 }
 
+/* librdkafka judges the Kafka properties: a refused one is a config error. */
+static int check_kafka_clients(const struct config *cfg)
+{
+    char err[1024];
+    int rc = 0;
+    if (cfg->platform.transport_mode == TRANSPORT_KAFKA &&
+        kclient_check(&cfg->platform.kafka.client, "kafka", err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 2;
+    }
+    for (size_t i = 0; i < cfg->nsinks; i++) {
+        const struct sink_cfg *s = &cfg->sinks[i];
+        char path[48];
+        snprintf(path, sizeof path, "sinks[%zu].kafka", i);
+        if (s->sink_type == SINK_KAFKA && kclient_check(&s->kafka.client, path, err, sizeof err)) {
+            fprintf(stderr, "error: %s\n", err);
+            rc = 2;
+        }
+    }
+    return rc;
+}
+
 int cli_check_supported(const struct config *cfg)
 {
+    if (check_kafka_clients(cfg) != 0)
+        return 2;
     if (cfg->source.source_type != SOURCE_POSTGRES) {
         fprintf(stderr,
                 "error: %s: source.source_type %s is not implemented in this version of cdc "
                 "(postgres is)\n",
                 cfg->pipeline_file, config_source_type_name(cfg->source.source_type));
+        return 2;
+    }
+    if (cfg->platform.transport_mode == TRANSPORT_KAFKA) {
+        fprintf(stderr,
+                "error: %s: transport_mode kafka: the capture and deliver roles are not "
+                "implemented in this version of cdc (a kafka sink and `cdc consume` are)\n",
+                cfg->platform_file ? cfg->platform_file : "platform");
         return 2;
     }
     if (cfg->platform.transport_mode != TRANSPORT_EMBEDDED) {
@@ -62,8 +96,66 @@ int cli_check_supported(const struct config *cfg)
     return 0;
 }
 
+int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipelock **lk)
+{
+    char err[1024];
+    int rc = pipelock_acquire(lk, cfg->platform.state_dir, cfg->pipeline_id, PIPELOCK_OWNER,
+                              command, NULL, err, sizeof err);
+    if (rc == CDC_EBUSY) {
+        fprintf(stderr,
+                "error: cannot %s: %s; one process at a time owns a pipeline: stop that "
+                "one first\n",
+                command, err);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "error: cannot %s: %s\n", command, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Destinations as people may see them: no credentials (redact_url). */
+/* Where and how a Kafka client connects; secrets only as "set". */
+static void print_kafka_client(const struct kafka_client_cfg *c)
+{
+    printf("%s %s", c->bootstrap_servers, config_kafka_security_protocol(c));
+    if (strcmp(c->auth_mechanism, "none") != 0)
+        printf(" %s as %s (password %s)", c->auth_mechanism,
+               c->sasl_username ? c->sasl_username : "?", c->sasl_password ? "set" : "not set");
+    if (c->ssl_ca_location)
+        printf(", ca %s", c->ssl_ca_location);
+    if (c->ssl_certificate_location)
+        printf(", certificate %s key %s%s", c->ssl_certificate_location,
+               c->ssl_key_location ? c->ssl_key_location : "?",
+               c->ssl_key_password ? " (key password set)" : "");
+    if (c->nproperties) {
+        /* names only: a passed-through property may hold a secret */
+        printf(", properties");
+        for (size_t i = 0; i < c->nproperties; i++)
+            printf("%s%s", i ? "," : " ", c->properties[i].key);
+    }
+}
+
+static void print_kafka(const struct kafka_cfg *k)
+{
+    printf("kafka      ");
+    print_kafka_client(&k->client);
+    printf("\n           group %s (%s when none committed), session %d ms, max poll interval %d "
+           "ms, fetch min %d bytes wait %d ms, poll batch %d, commit every %gs\n",
+           k->group_id, k->auto_offset_reset, k->session_timeout_ms, k->max_poll_interval_ms,
+           k->fetch_min_bytes, k->fetch_max_wait_ms, k->poll_batch_size,
+           k->commit_interval_seconds);
+    printf("           acks %s, idempotence %s, new topics %d partitions x %d replicas, "
+           "schemas_enable %s, tombstones_on_delete %s\n",
+           k->acks, k->enable_idempotence ? "on" : "off", k->topic_num_partitions,
+           k->topic_replication_factor, k->schemas_enable ? "true" : "false",
+           k->tombstones_on_delete ? "true" : "false");
+}
+
 static void print_sink(const struct sink_cfg *s)
 {
+    char shown[REDACT_URL_MAX];
     printf("  %-16s %-9s", s->sink_id, config_sink_type_name(s->sink_type));
     switch (s->sink_type) {
     case SINK_FILE:
@@ -73,10 +165,18 @@ static void print_sink(const struct sink_cfg *s)
         printf(" %s", s->postgres.mode == PG_SINK_REPLICA ? "replica" : "events");
         if (s->postgres.mode == PG_SINK_EVENTS)
             printf(" %s", s->postgres.target_table);
-        printf(" -> %s:%d/%s", s->postgres.host, s->postgres.port, s->postgres.database);
+        printf(" -> %s:%d/%s", redact_url(s->postgres.host, shown, sizeof shown), s->postgres.port,
+               s->postgres.database);
         break;
     case SINK_WEBHOOK:
-        printf(" %s %s", s->webhook.method, s->webhook.url);
+        printf(" %s %s", s->webhook.method, redact_url(s->webhook.url, shown, sizeof shown));
+        break;
+    case SINK_KAFKA:
+        printf(" %s -> ", s->kafka.topic);
+        print_kafka_client(&s->kafka.client);
+        printf(", schemas_enable %s, tombstones_on_delete %s",
+               s->kafka.schemas_enable ? "true" : "false",
+               s->kafka.tombstones_on_delete ? "true" : "false");
         break;
     default:
         break;
@@ -96,12 +196,15 @@ int cmd_validate(const struct command *cmd, int argc, char **argv)
     if ((rc = cli_load_config(cmd, &o, &cfg)))
         return rc;
     const struct source_cfg *src = &cfg->source;
+    char host[REDACT_URL_MAX];
     printf("pipeline   %s (transport %s, topic prefix %s)\n", cfg->pipeline_id,
            config_transport_name(cfg->platform.transport_mode), cfg->topic_prefix);
     printf("source     %s %s:%d/%s as %s, slot %s, publication %s, snapshot %s\n",
-           config_source_type_name(src->source_type), src->host, src->port, src->database,
-           src->username, src->slot_name, src->publication_name,
+           config_source_type_name(src->source_type), redact_url(src->host, host, sizeof host),
+           src->port, src->database, src->username, src->slot_name, src->publication_name,
            config_snapshot_mode_name(src->snapshot_mode));
+    if (cfg->platform.transport_mode == TRANSPORT_KAFKA)
+        print_kafka(&cfg->platform.kafka);
     printf("tables    ");
     for (size_t i = 0; i < src->ntables; i++)
         printf(" %s%s", src->tables[i], i + 1 < src->ntables ? "," : "");

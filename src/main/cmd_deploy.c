@@ -50,6 +50,13 @@ int cmd_deploy(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    /* A running pipeline deploys by itself; altering its publication under
+     * it would change what it receives behind its back. */
+    struct pipelock *lock = NULL;
+    if ((rc = cli_lock_pipeline(cfg, "deploy", &lock))) {
+        config_free(cfg);
+        return rc;
+    }
     char err[1024];
     const char *action;
     struct pgslot_info info;
@@ -84,6 +91,7 @@ int cmd_deploy(const struct command *cmd, int argc, char **argv)
         }
     }
     PQfinish(conn);
+    pipelock_release(lock);
     config_free(cfg);
     return rc;
 }
@@ -108,6 +116,13 @@ int cmd_undeploy(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return 2;
     }
+    /* Dropping the slot under a running pipeline (or a snapshot in
+     * progress) would leave it streaming from nothing. */
+    struct pipelock *lock = NULL;
+    if ((rc = cli_lock_pipeline(cfg, "undeploy", &lock))) {
+        config_free(cfg);
+        return rc;
+    }
     char err[1024];
     bool slot = false, pub = false;
     PGconn *conn = connect_source(cfg, false);
@@ -121,6 +136,7 @@ int cmd_undeploy(const struct command *cmd, int argc, char **argv)
         printf("publication %s: %s\n", cfg->source.publication_name, pub ? "dropped" : "absent");
     }
     PQfinish(conn);
+    pipelock_release(lock);
     config_free(cfg);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include "main/cli.h"
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/redact.h"
 
 /* ---------- fetching ---------- */
 
@@ -45,7 +46,9 @@ static int fetch(const char *url, struct buf *body, long *status, char *err, siz
     curl_easy_setopt(c, CURLOPT_USERAGENT, "cdc-health/" CDC_VERSION);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
-        snprintf(err, errlen, "cannot reach %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        char shown[REDACT_URL_MAX];
+        snprintf(err, errlen, "cannot reach %s: %s", redact_url(url, shown, sizeof shown),
+                 cerr[0] ? cerr : curl_easy_strerror(rc));
         curl_easy_cleanup(c);
         return -1;
     }
@@ -192,13 +195,15 @@ int cmd_health(const struct command *cmd, int argc, char **argv)
     char err[1024];
     long status = 0;
     struct jsonv doc = {0};
+    char shown[REDACT_URL_MAX];
+    redact_url(url, shown, sizeof shown);
     rc = 1;
     if (fetch(url, &body, &status, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
     } else if (status != 200) {
-        fprintf(stderr, "error: %s answered HTTP %ld, not a status document\n", url, status);
+        fprintf(stderr, "error: %s answered HTTP %ld, not a status document\n", shown, status);
     } else if (jsonread_parse(body.p ? body.p : "", body.len, &doc) != 0 || doc.t != JSONV_OBJ) {
-        fprintf(stderr, "error: %s did not answer with a JSON status document\n", url);
+        fprintf(stderr, "error: %s did not answer with a JSON status document\n", shown);
     } else {
         const struct jsonv *ready = jsonv_get(&doc, "ready");
         bool ok = ready && ready->t == JSONV_BOOL && ready->b;

@@ -61,6 +61,13 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    /* Before anything is opened: a second run of a running pipeline must
+     * not touch its sinks, its slot or its state. */
+    struct pipelock *lock = NULL;
+    if ((rc = cli_lock_pipeline(cfg, "run", &lock))) {
+        config_free(cfg);
+        return rc;
+    }
     install_signals();
 
     struct json_ctx json = {
@@ -69,7 +76,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         .db = cfg->source.database,
         .version = CDC_VERSION,
     };
-    char err[1200];
+    char err[1200] = "";
     struct pgsrc *src = NULL;
     struct engine *eng = NULL;
     struct store *store = NULL;
@@ -84,7 +91,16 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
+    /* Everything that can fail is checked before anything is created on the
+     * source: the source itself (reachable, tables exist), the sinks (they
+     * open and say what they hold), the health port.  Only then the
+     * publication and the slot, which pin WAL from their creation on. */
     if (pgsrc_open(&src, cfg, store, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    if (engine_new(&eng, cfg, &json, store, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
@@ -98,7 +114,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (engine_new(&eng, cfg, &json, store, err, sizeof err) != 0) {
+    if (pgsrc_prepare(src, engine_held(eng), err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
@@ -129,10 +145,13 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
     }
 out:
+    if (rc != 0)
+        pgsrc_abandon(src); /* drops what this run created, if it never began */
     api_stop(api);
     engine_free(eng);
     store_close(store);
     pgsrc_close(src);
+    pipelock_release(lock);
     config_free(cfg);
     return rc;
 }

@@ -17,6 +17,26 @@
 #include "util/clock.h"
 #include "util/mem.h"
 
+/* Says whether a `cdc run` will pick the request up now.  The request itself
+ * needs no lock: it is a row in the source that the running pipeline (or
+ * the next one to start) reads from the stream, which is why it is made
+ * while the pipeline runs. */
+static void report_owner(const struct config *cfg)
+{
+    struct pipelock_holder h;
+    char err[1024], who[160];
+    int held = pipelock_probe(cfg->platform.state_dir, cfg->pipeline_id, PIPELOCK_OWNER, &h, err,
+                              sizeof err);
+    if (held > 0) {
+        pipelock_describe(&h, who, sizeof who);
+        printf("pipeline %s is held by %s\n", cfg->pipeline_id, who);
+    } else if (held == 0) {
+        printf("pipeline %s is not running here; the snapshot starts when `cdc run` next "
+               "starts\n",
+               cfg->pipeline_id);
+    }
+}
+
 int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
     struct cli_opts o;
@@ -104,6 +124,7 @@ int cmd_snapshot(const struct command *cmd, int argc, char **argv)
             printf("requested an incremental snapshot of %s (signal %s in %s); the pipeline "
                    "reads it from the stream\n",
                    o.table, id, sig);
+            report_owner(cfg);
         }
         PQclear(res);
     }

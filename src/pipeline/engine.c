@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "pipeline/retry.h"
 #include "pipeline/runner.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -15,6 +16,9 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
+
+#define STOP_REPORT_US 3000000 /* a stop that waits says so this often */
+#define READY_POLL_US  500000  /* a detached sink asks whether it is ready this often */
 
 /* ---------- shared by the runners ---------- */
 
@@ -51,6 +55,54 @@ uint32_t runner_request_rewind(struct runner *r)
     uint32_t gen = atomic_fetch_add(&r->eng->rewind_requested, 1) + 1;
     log_info("sink.rewind_requested", "sink=%s generation=%u", r->sk.cfg->sink_id, gen);
     return gen;
+}
+
+unsigned runner_failed(struct runner *r, uint64_t lost)
+{
+    r->fail_streak++;
+    r->progress_need = lost ? lost : 1;
+    r->progress_made = 0;
+    return r->fail_streak;
+}
+
+void runner_progress(struct runner *r, uint64_t n)
+{
+    if (!r->fail_streak || n == 0)
+        return;
+    r->progress_made += n;
+    if (r->progress_made < r->progress_need)
+        return;
+    log_info("sink.recovered", "sink=%s failures=%u", r->sk.cfg->sink_id, r->fail_streak);
+    r->fail_streak = 0;
+}
+
+int64_t runner_backoff_us(struct runner *r, unsigned attempt, int64_t advice_us)
+{
+    unsigned streak = r->fail_streak ? r->fail_streak : 1;
+    /* retry_delay_us counts attempt 2 as the first retry */
+    return retry_delay_us(&r->sk.cfg->retry, streak + 1 + attempt, advice_us, &r->rng);
+}
+
+uint32_t runner_rewind_when_due(struct runner *r)
+{
+    if (r->fail_streak > REWIND_BUDGET) {
+        /* Failing again and again right after reopening (a full disk, a
+         * destination that accepts connections but not data): every rewind
+         * makes the source stream the whole backlog again for every sink.
+         * Wait out the backoff, then for the sink to say it can take data. */
+        runner_set_state(r, "detached");
+        log_warn("sink.detached", "sink=%s failures=%u hint=%s", r->sk.cfg->sink_id, r->fail_streak,
+                 log_q("failing right after every reopen: waiting for it to be ready before "
+                       "asking the source to replay"));
+        if (!runner_drain_for(r, runner_backoff_us(r, 0, 0)))
+            return 0;
+        while (r->sk.ops->ready && !r->sk.ops->ready(&r->sk))
+            if (!runner_drain_for(r, READY_POLL_US))
+                return 0;
+        log_info("sink.ready", "sink=%s failures=%u", r->sk.cfg->sink_id, r->fail_streak);
+        runner_set_state(r, "retrying");
+    }
+    return runner_request_rewind(r);
 }
 
 bool runner_drain_for(struct runner *r, int64_t us)
@@ -266,6 +318,15 @@ fail:
     return rc;
 }
 
+struct cdc_pos engine_held(const struct engine *eng)
+{
+    struct cdc_pos held = {0, 0};
+    for (unsigned i = 0; i < eng->nrunners; i++)
+        if (cdc_pos_cmp(eng->runners[i].have, held) > 0)
+            held = eng->runners[i].have;
+    return held;
+}
+
 int engine_start(struct engine *eng, uint64_t confirmed_lsn)
 {
     eng->tracker = tracker_new(eng->nrunners, confirmed_lsn);
@@ -284,9 +345,28 @@ void engine_close(struct engine *eng)
         evlog_close(eng->log);
 }
 
+/* Says which sink holds the stop, and what it waits for. */
+static void log_stop_waiting(struct runner *r, int64_t waited_us, int64_t timeout_us)
+{
+    char state[16], last[sizeof r->last_error];
+    pthread_mutex_lock(&r->mu);
+    str_copy(state, sizeof state, r->state);
+    str_copy(last, sizeof last, r->last_error);
+    pthread_mutex_unlock(&r->mu);
+    bool failing = strcmp(state, "running") != 0;
+    log_warn("run.stop_waiting", "sink=%s state=%s waiting_for=%s waited_s=%.0f timeout_s=%.0f%s%s",
+             r->sk.cfg->sink_id, state,
+             log_q(failing ? "its destination, to deliver what it holds (retrying)"
+                           : "its last writes to be delivered and made durable"),
+             (double)waited_us / 1e6, (double)timeout_us / 1e6, last[0] ? " last_error=" : "",
+             last[0] ? log_q(last) : "");
+}
+
 int engine_wait(struct engine *eng, int64_t timeout_us)
 {
-    int64_t deadline = clock_mono_us() + timeout_us;
+    int64_t start = clock_mono_us();
+    int64_t deadline = start + timeout_us;
+    int64_t next_report = start + STOP_REPORT_US;
     for (unsigned i = 0; i < eng->nrunners; i++) {
         struct runner *r = &eng->runners[i];
         if (!r->started)
@@ -297,9 +377,15 @@ int engine_wait(struct engine *eng, int64_t timeout_us)
             pthread_mutex_unlock(&r->mu);
             if (stopped)
                 break;
-            if (clock_mono_us() > deadline && !atomic_load(&eng->abandon)) {
-                log_warn("engine.shutdown_timeout", "sink=%s", r->sk.cfg->sink_id);
+            int64_t now = clock_mono_us();
+            if (now > deadline && !atomic_load(&eng->abandon)) {
+                log_warn("engine.shutdown_timeout", "sink=%s timeout_s=%.0f", r->sk.cfg->sink_id,
+                         (double)timeout_us / 1e6);
                 atomic_store(&eng->abandon, true);
+            }
+            if (now >= next_report && !atomic_load(&eng->abandon)) {
+                log_stop_waiting(r, now - start, timeout_us);
+                next_report = now + STOP_REPORT_US;
             }
             clock_sleep_us(10000);
         }

@@ -44,6 +44,9 @@ struct engine_sink_stats {
  * failing events are retried forever) for the engine's lifetime. */
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
                struct store *store, char *err, size_t errlen);
+/* The newest position any enabled sink reported holding when it opened
+ * ({0, 0}: none does, or none can tell). */
+struct cdc_pos engine_held(const struct engine *eng);
 /* Starts the runner threads.  confirmed_lsn: where the source starts. */
 int engine_start(struct engine *eng, uint64_t confirmed_lsn);
 void engine_free(struct engine *eng);

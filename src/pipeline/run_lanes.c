@@ -38,6 +38,8 @@ struct lane {
     unsigned attempts;   /* failed attempts of the head batch */
     int64_t retry_at;    /* monotonic us before which the lane waits */
     size_t isolate;      /* deliver this many more events one at a time */
+    size_t retry_len;    /* retry the failed batch as it was (the same changes, so the same
+                            idempotency key), not grown by what arrived since (0 = none) */
     struct cdc_pos have; /* newest position delivered or dead-lettered */
     bool detached;       /* dropping arrivals until a replay */
     bool ready;          /* detached, and delivering again: wants the replay */
@@ -201,6 +203,8 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
     size_t done = res->rc == 0 ? k : (res->ndone < k ? res->ndone : k);
     deliver_head(ls, l, done);
     l->isolate = l->isolate > done ? l->isolate - done : 0;
+    l->retry_len = 0;
+    runner_progress(r, done);
     if (res->rc == 0) {
         if (l->attempts && l->last_class == SINK_ERR_UNREACHABLE)
             destination_back(ls, clock_mono_us());
@@ -243,14 +247,18 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
         log_error("sink.cannot_dead_letter", "sink=%s lane=%u hint=%s", r->sk.cfg->sink_id,
                   res->lane, log_q("the dead-letter queue is disabled or failed: retrying"));
     l->attempts = attempt;
+    l->retry_len = remaining;
     pthread_mutex_lock(&r->mu);
     r->retries++;
     pthread_mutex_unlock(&r->mu);
     int64_t delay = retry_delay_us(&r->sk.cfg->retry, attempt + 1, res->retry_after_us, &r->rng);
     l->retry_at = now + delay;
-    log_info("sink.retry", "sink=%s lane=%u attempt=%u class=%s in_ms=%lld error=%s",
-             r->sk.cfg->sink_id, res->lane, attempt, class_name(res->errclass),
-             (long long)(delay / 1000), log_q(res->err));
+    /* A destination that does not answer at all is down: worth a warning.
+     * One that answers "later" (429, 503) is flow control. */
+    log_emit(res->errclass == SINK_ERR_UNREACHABLE ? LOG_WARN : LOG_INFO, "sink.retry",
+             "sink=%s lane=%u attempt=%u class=%s in_ms=%lld error=%s", r->sk.cfg->sink_id,
+             res->lane, attempt, class_name(res->errclass), (long long)(delay / 1000),
+             log_q(res->err));
 }
 
 /* Puts one event read from the log into its lane, or drops it. */
@@ -318,6 +326,8 @@ static void submit_ready(struct lanes *ls, int64_t now)
         if (l->inflight || l->len == 0 || now < l->retry_at)
             continue;
         size_t k = l->isolate ? 1 : (l->len < r->batch_size ? l->len : r->batch_size);
+        if (l->retry_len && l->retry_len < k)
+            k = l->retry_len;
         if (r->sk.ops->submit(&r->sk, i, l->q + l->head, k) != 0) {
             struct sink_result res = {.lane = i, .rc = CDC_ERR, .errclass = r->sk.errclass};
             str_copy(res.err, sizeof res.err, r->sk.err);
@@ -372,18 +382,22 @@ static bool reopen(struct lanes *ls)
         detach(ls, l, i);
         l->attempts = 0;
         l->retry_at = 0;
+        l->retry_len = 0;
     }
     ls->batches_in_flight = 0;
     runner_set_state(r, "retrying");
-    for (unsigned attempt = 2;; attempt++) {
-        if (!runner_drain_for(r, retry_delay_us(&r->sk.cfg->retry, attempt, 0, &r->rng)))
+    runner_failed(r, 1);
+    for (unsigned attempt = 0;; attempt++) {
+        if (!runner_drain_for(r, runner_backoff_us(r, attempt, 0)))
             return false;
         struct cdc_pos have;
         if (r->sk.ops->open(&r->sk, &have) == 0)
             break;
         runner_note_error(r);
     }
-    uint32_t gen = runner_request_rewind(r);
+    uint32_t gen = runner_rewind_when_due(r);
+    if (!gen)
+        return false;
     for (unsigned i = 0; i < ls->n; i++)
         ls->l[i].rewind_gen = gen;
     return true;

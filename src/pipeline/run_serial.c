@@ -6,11 +6,13 @@
  * the runner dead-letters the failing event if the sink named one that the
  * destination rejects, then reopens the sink with backoff, draining the log
  * meanwhile so the other sinks keep going, and asks the source to rewind to
- * the confirmed position. */
+ * the confirmed position.  A sink that fails again right after each reopen
+ * backs off longer each time and, past REWIND_BUDGET rewinds in a row without
+ * progress, waits detached until it is ready instead of having the source
+ * replay the backlog for every sink again and again. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/retry.h"
 #include "pipeline/runner.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -32,6 +34,7 @@ static int flush(struct runner *r)
     r->flushes++;
     pthread_mutex_unlock(&r->mu);
     if (durable >= r->last_given) {
+        runner_progress(r, r->pending);
         r->pending = 0;
         runner_report_done(r, r->last_seen);
     } else {
@@ -97,23 +100,28 @@ static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, si
     return true;
 }
 
-/* After a failed write or flush: close, reopen with backoff (draining the log
- * while waiting, so others are not held up), then ask for a rewind.
- * Returns false if the pipeline is stopping: the sink stays closed. */
-static bool recover(struct runner *r, bool dead_lettered)
+/* After a failed write or flush (`unflushed` events of the failed call were
+ * not yet counted as pending): close, reopen with backoff (draining the log
+ * while waiting, so others are not held up), then ask for a rewind, at once
+ * or, for a sink that keeps failing, when it is due (runner_rewind_when_due).
+ * The backoff goes on growing across failures until the sink makes progress
+ * durable: a reopen that succeeds proves little (a full disk opens fine).
+ * Returns false if the pipeline is stopping. */
+static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
 {
     runner_note_error(r);
     log_error("sink.failed", "sink=%s class=%s error=%s", r->sk.cfg->sink_id,
               class_name(r->sk.errclass), log_q(r->sk.err));
     runner_set_state(r, "retrying");
     r->sk.ops->close(&r->sk);
+    /* A dead-lettered event is progress: it is out of the way. */
+    if (!dead_lettered)
+        runner_failed(r, r->pending + unflushed);
     r->pending = 0;
-    for (unsigned attempt = 2;; attempt++) {
+    for (unsigned attempt = 0;; attempt++) {
         /* A dead-lettered event is out of the way: try again at once. */
         int64_t delay =
-            dead_lettered && attempt == 2
-                ? 0
-                : retry_delay_us(&r->sk.cfg->retry, attempt, r->sk.retry_after_us, &r->rng);
+            dead_lettered && attempt == 0 ? 0 : runner_backoff_us(r, attempt, r->sk.retry_after_us);
         r->sk.retry_after_us = 0;
         if (!runner_drain_for(r, delay))
             return false;
@@ -126,11 +134,13 @@ static bool recover(struct runner *r, bool dead_lettered)
             break;
         }
         runner_note_error(r);
-        log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id, attempt,
-                 log_q(r->sk.err));
+        log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id,
+                 attempt + 1, log_q(r->sk.err));
     }
+    r->rewind_gen = runner_rewind_when_due(r);
+    if (!r->rewind_gen)
+        return false;
     r->awaiting_rewind = true;
-    r->rewind_gen = runner_request_rewind(r);
     runner_set_state(r, "running");
     return true;
 }
@@ -238,7 +248,7 @@ void *run_serial(void *arg)
                     alive = false;
                     break;
                 }
-                alive = recover(r, dl);
+                alive = recover(r, dl, k);
                 continue;
             }
             size_t data = 0;
@@ -260,7 +270,7 @@ void *run_serial(void *arg)
         bool due = r->pending && (r->pending >= r->batch_size || caught_up ||
                                   clock_mono_us() - r->pending_since >= r->flush_interval_us);
         if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
-            alive = recover(r, false);
+            alive = recover(r, false, 0);
     }
     if (alive && !atomic_load(&eng->abandon) && !r->awaiting_rewind && flush(r) != 0) {
         runner_note_error(r);

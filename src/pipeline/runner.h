@@ -66,6 +66,12 @@ struct runner {
     struct lane *lanes;
     unsigned nlanes;
 
+    /* A sink that keeps failing (runner_failed .. runner_progress): */
+    unsigned fail_streak;   /* failures since the sink last made progress durable */
+    uint64_t progress_need; /* events it must make durable after reopening to count as
+                               past the failure (what the failure lost) */
+    uint64_t progress_made; /* events made durable since it reopened */
+
     /* Positions dead-lettered for this sink and still pending: done, so a
      * replay skips them.  Sorted. */
     struct cdc_pos *skip;
@@ -110,6 +116,28 @@ void runner_report_done(struct runner *r, uint64_t seq);
 /* Asks the source to restart from the confirmed position; returns the
  * generation the REWIND marker will carry. */
 uint32_t runner_request_rewind(struct runner *r);
+
+/* Rewinds a sink may ask for in a row without making progress; past them it
+ * stays detached (draining the log) and asks again only when its backoff has
+ * passed and the sink says it is ready (sink_ops.ready). */
+#define REWIND_BUDGET 3
+
+/* The sink failed and lost `lost` events it had not made durable (at least
+ * one is assumed): one more failure in a row.  Returns the streak. */
+unsigned runner_failed(struct runner *r, uint64_t lost);
+/* The sink made n more events durable: once that covers what the last
+ * failure lost, the streak ends (the backoff starts over next time). */
+void runner_progress(struct runner *r, uint64_t n);
+/* Backoff before reopen attempt `attempt` (0 = the first) of a sink that
+ * failed fail_streak times in a row: the streak carries the backoff on from
+ * one failure to the next instead of starting over at each reopen. */
+int64_t runner_backoff_us(struct runner *r, unsigned attempt, int64_t advice_us);
+/* After a successful reopen: asks for the rewind that brings back what the
+ * sink lost, at once within REWIND_BUDGET failures in a row; past it, only
+ * after the backoff and once the sink is ready, draining the log
+ * meanwhile.  Returns the rewind's generation, or 0 if the pipeline is
+ * stopping. */
+uint32_t runner_rewind_when_due(struct runner *r);
 /* Reads and drops events for up to us microseconds (or until the log
  * closes: returns false then), so a sink that cannot take events does not
  * hold the others back.  The dropped events are not done for this sink: it

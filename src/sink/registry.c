@@ -8,6 +8,7 @@
 extern const struct sink_ops sink_file_ops;
 extern const struct sink_ops sink_postgres_ops;
 extern const struct sink_ops sink_webhook_ops;
+extern const struct sink_ops sink_kafka_ops;
 
 const struct sink_ops *sink_ops_find(enum sink_type type)
 {
@@ -18,8 +19,9 @@ const struct sink_ops *sink_ops_find(enum sink_type type)
         return &sink_postgres_ops;
     case SINK_WEBHOOK:
         return &sink_webhook_ops;
-    case SINK_ICEBERG:
     case SINK_KAFKA:
+        return &sink_kafka_ops;
+    case SINK_ICEBERG:
         return NULL;
     }
     return NULL;

@@ -55,6 +55,9 @@ struct sink_ops {
     /* What the sink does when the config says nothing: ORDER_TRANSACTION
      * (serial, commit order) or ORDER_KEY (partitions in parallel). */
     enum sink_ordering ordering;
+    /* The destination takes one writer at a time (a file): `cdc dlq replay`
+     * leaves its entries pending while a running pipeline owns it. */
+    bool single_writer;
     /* Opens files or connections.  *have = newest position the destination
      * already holds durably ({0,0} when it cannot tell). */
     int (*open)(struct sink *sk, struct cdc_pos *have);
@@ -66,6 +69,11 @@ struct sink_ops {
     int (*flush)(struct sink *sk, uint64_t *durable_seq);
     /* Releases everything; the sink may be opened again afterwards. */
     void (*close)(struct sink *sk);
+    /* Optional, on an open sink that kept failing right after every reopen:
+     * whether the destination can take data again (the file sink: its file
+     * system has room).  The engine asks before it has the source replay
+     * for it.  NULL: only the backoff paces the retries. */
+    bool (*ready)(struct sink *sk);
 
     /* Per-key sinks instead of write/flush (which are NULL then). */
     /* Starts delivering evs[0..n) of one lane.  Returns 0, or an error with

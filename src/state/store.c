@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -110,41 +111,6 @@ static int pragma_int(struct store *st, const char *sql, int64_t *v, char *err, 
     return rc;
 }
 
-/* Creates every missing directory of dir (mode 0700; existing ones are left
- * as they are). */
-static int make_dirs(const char *file, const char *dir, char *err, size_t errlen)
-{
-    char *p = xstrdup(dir);
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        bool end = *s == '\0';
-        if (*s != '/' && !end)
-            continue;
-        *s = '\0';
-        struct stat sb;
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            rc = cdc_fail(err, errlen, CDC_EIO, "%s: cannot create directory %s: %s", file, p,
-                          strerror(errno));
-            break;
-        }
-        if (stat(p, &sb) != 0) {
-            rc = cdc_fail(err, errlen, CDC_EIO, "%s: cannot use directory %s: %s", file, p,
-                          strerror(errno));
-            break;
-        }
-        if (!S_ISDIR(sb.st_mode)) {
-            rc = cdc_fail(err, errlen, CDC_EIO,
-                          "%s: cannot create directory %s: a file is in the way", file, p);
-            break;
-        }
-        if (end)
-            break;
-        *s = '/';
-    }
-    free(p);
-    return rc;
-}
-
 /* Creates the database file (mode 0600: it holds row data; SQLite gives its
  * -wal and -shm files the same mode) and its directories, and makes the new
  * directory entry durable.  An existing file is left alone. */
@@ -155,7 +121,7 @@ static int create_file(const char *path, char *err, size_t errlen)
     int rc = 0;
     if (slash && slash != dir) {
         *slash = '\0';
-        rc = make_dirs(path, dir, err, errlen);
+        rc = fs_make_dirs(path, dir, err, errlen);
     } else {
         strcpy(dir, slash ? "/" : ".");
     }
@@ -662,5 +628,20 @@ int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size
     }
     pthread_mutex_unlock(&st->mu);
     free(upper);
+    return rc;
+}
+
+int store_kv_delete(struct store *st, const char *key, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt;
+    int rc = prepare(st, &stmt, "DELETE FROM kv WHERE key = ?1", err, errlen, "delete a value");
+    if (rc == 0) {
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) != SQLITE_DONE)
+            rc = db_fail(st, err, errlen, "delete a value");
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }

@@ -108,6 +108,8 @@ int64_t store_dlq_count(struct store *st, const char *sink_id);
 int store_kv_put(struct store *st, const char *key, const char *value, char *err, size_t errlen);
 /* *value = heap copy, or NULL if absent.  Returns 0 either way. */
 int store_kv_get(struct store *st, const char *key, char **value, char *err, size_t errlen);
+/* Deletes key (nothing if absent). */
+int store_kv_delete(struct store *st, const char *key, char *err, size_t errlen);
 /* Deletes every key starting with prefix (byte-wise; "" deletes all). */
 int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size_t errlen);
 

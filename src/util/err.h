@@ -14,6 +14,7 @@ enum {
     CDC_EFULL = -6,   /* flow control: a bounded queue is full; not an error */
     CDC_ESTOP = -7,   /* shutdown requested while waiting */
     CDC_ENOTSUP = -8, /* asked for something this build does not implement */
+    CDC_EBUSY = -9,   /* another process holds what was asked for (a lock) */
 };
 
 /* Formats into err (if non-NULL) and returns code, so error paths are one line:

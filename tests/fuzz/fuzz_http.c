@@ -1,4 +1,4 @@
-/* libFuzzer target for the HTTP request parser (http/httpd.c).
+/* libFuzzer target for the HTTP request parser (http/httpmsg.c).
  *
  * Whatever the bytes, http_parse_request must not crash or read outside the
  * buffer, and its answers must hang together:

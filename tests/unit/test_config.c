@@ -140,7 +140,7 @@ static void test_full_files(void **state)
     assert_string_equal(s->signal_table, "public.cdc_signals");
     assert_null(s->replica_set_name);
 
-    assert_int_equal(cfg->nsinks, 4);
+    assert_int_equal(cfg->nsinks, 5);
     const struct sink_cfg *f = &cfg->sinks[0];
     assert_string_equal(f->sink_id, "events-file");
     assert_int_equal(f->sink_type, SINK_FILE);
@@ -202,9 +202,29 @@ static void test_full_files(void **state)
     assert_int_equal(ice->iceberg.batch_size, 500);
     assert_false(ice->iceberg.auto_create_table);
 
+    const struct sink_cfg *ks = &cfg->sinks[4];
+    assert_int_equal(ks->sink_type, SINK_KAFKA);
+    assert_string_equal(ks->kafka.client.bootstrap_servers, "k1:9092,k2:9092");
+    assert_string_equal(ks->kafka.topic, "{topic_prefix}.{db}.{schema}_{table}");
+    assert_string_equal(ks->kafka.client.security_protocol, "SSL");
+    assert_string_equal(ks->kafka.client.auth_mechanism, "none");
+    assert_string_equal(ks->kafka.client.ssl_ca_location, "/etc/cdc/ca.pem");
+    assert_string_equal(ks->kafka.client.ssl_certificate_location, "/etc/cdc/client.pem");
+    assert_string_equal(ks->kafka.client.ssl_key_location, "/etc/cdc/client.key");
+    assert_string_equal(ks->kafka.client.ssl_key_password, "keypw");
+    assert_true(ks->kafka.schemas_enable);
+    assert_false(ks->kafka.tombstones_on_delete);
+    assert_int_equal(ks->kafka.client.nproperties, 2);
+    assert_string_equal(ks->kafka.client.properties[0].key, "linger.ms");
+    assert_string_equal(ks->kafka.client.properties[0].value, "20");
+    assert_string_equal(ks->kafka.client.properties[1].key, "compression.type");
+    assert_int_equal(ks->kafka.client.properties_loc.line, 95);
+    assert_int_equal(ks->kafka.client.property_locs[0].line, 96);
+    assert_int_equal(ks->kafka.client.property_locs[1].line, 97);
+
     const struct platform_cfg *p = &cfg->platform;
     assert_int_equal(p->transport_mode, TRANSPORT_KAFKA);
-    assert_string_equal(p->kafka.bootstrap_servers, "kafka-prod:9092");
+    assert_string_equal(p->kafka.client.bootstrap_servers, "kafka-prod:9092");
     assert_string_equal(p->kafka.schema_registry_url, "http://registry-prod:8081");
     assert_string_equal(p->kafka.group_id, "cdc-prod");
     assert_string_equal(p->kafka.auto_offset_reset, "latest");
@@ -215,10 +235,21 @@ static void test_full_files(void **state)
     assert_int_equal(p->kafka.poll_batch_size, 100);
     assert_int_equal(p->kafka.deser_pool_size, 4);
     assert_true(p->kafka.commit_interval_seconds == 0.5);
-    assert_string_equal(p->kafka.security_protocol, "SASL_SSL");
-    assert_string_equal(p->kafka.sasl_mechanism, "SCRAM-SHA-512");
-    assert_string_equal(p->kafka.sasl_username, "cdc");
-    assert_string_equal(p->kafka.sasl_password, "kpw");
+    assert_int_equal(p->kafka.session_timeout_ms, 10000);
+    assert_int_equal(p->kafka.max_poll_interval_ms, 60000);
+    assert_int_equal(p->kafka.fetch_min_bytes, 1024);
+    assert_int_equal(p->kafka.fetch_max_wait_ms, 100);
+    assert_true(p->kafka.schemas_enable);
+    assert_false(p->kafka.tombstones_on_delete);
+    assert_string_equal(p->kafka.client.security_protocol, "SASL_SSL");
+    assert_string_equal(p->kafka.client.sasl_mechanism, "SCRAM-SHA-512");
+    assert_string_equal(p->kafka.client.auth_mechanism, "sasl_scram_512");
+    assert_string_equal(p->kafka.client.sasl_username, "cdc");
+    assert_string_equal(p->kafka.client.sasl_password, "kpw");
+    assert_string_equal(p->kafka.client.ssl_ca_location, "/etc/kafka/ca.pem");
+    assert_int_equal(p->kafka.client.nproperties, 2);
+    assert_string_equal(p->kafka.client.properties[1].key, "socket.keepalive.enable");
+    assert_string_equal(p->kafka.client.properties[1].value, "true");
     assert_string_equal(p->connector.connect_url, "http://connect-prod:8083");
     assert_true(p->connector.timeout_seconds == 45.0);
     assert_int_equal(p->connector.retry_max_attempts, 7);
@@ -298,15 +329,24 @@ static void test_defaults(void **state)
 
     const struct platform_cfg *p = &cfg->platform;
     assert_int_equal(p->transport_mode, TRANSPORT_EMBEDDED);
-    assert_string_equal(p->kafka.bootstrap_servers, "localhost:9092");
+    assert_string_equal(p->kafka.client.bootstrap_servers, "localhost:9092");
     assert_string_equal(p->kafka.schema_registry_url, "http://localhost:8081");
     assert_string_equal(p->kafka.group_id, "cdc-platform");
     assert_string_equal(p->kafka.auto_offset_reset, "earliest");
     assert_true(p->kafka.enable_idempotence);
     assert_string_equal(p->kafka.acks, "all");
     assert_int_equal(p->kafka.topic_num_partitions, 1);
-    assert_null(p->kafka.security_protocol);
-    assert_null(p->kafka.sasl_password);
+    assert_null(p->kafka.client.security_protocol);
+    assert_string_equal(config_kafka_security_protocol(&p->kafka.client), "PLAINTEXT");
+    assert_string_equal(p->kafka.client.auth_mechanism, "none");
+    assert_null(p->kafka.client.sasl_password);
+    assert_int_equal(p->kafka.client.nproperties, 0);
+    assert_int_equal(p->kafka.session_timeout_ms, 45000);
+    assert_int_equal(p->kafka.max_poll_interval_ms, 300000);
+    assert_int_equal(p->kafka.fetch_min_bytes, 1);
+    assert_int_equal(p->kafka.fetch_max_wait_ms, 500);
+    assert_false(p->kafka.schemas_enable);
+    assert_true(p->kafka.tombstones_on_delete);
     assert_string_equal(p->connector.connect_url, "http://localhost:8083");
     assert_true(p->connector.timeout_seconds == 30.0);
     assert_int_equal(p->connector.retry_max_attempts, 5);
@@ -318,6 +358,7 @@ static void test_defaults(void **state)
     assert_true(p->dlq.flush_interval_seconds == 0.0);
     assert_int_equal(p->max_buffered_messages, 10000);
     assert_int_equal(p->max_buffered_bytes, INT64_C(64) << 20);
+    assert_int_equal(p->max_event_bytes, 0);
     assert_int_equal(p->partitions, 0);
     assert_true(p->schema_monitor_interval_seconds == 30.0);
     assert_true(p->lag_monitor_interval_seconds == 15.0);
@@ -345,7 +386,8 @@ static void test_sink_defaults(void **state)
                                             "    sink_type: webhook\n"
                                             "    webhook: {url: 'http://x/'}\n"
                                             "  - sink_id: k\n"
-                                            "    sink_type: kafka\n",
+                                            "    sink_type: kafka\n"
+                                            "    kafka: {bootstrap_servers: 'h:9092'}\n",
                                  NULL);
     const struct pg_sink_cfg *pg = &cfg->sinks[0].postgres;
     assert_string_equal(pg->host, "localhost");
@@ -370,7 +412,17 @@ static void test_sink_defaults(void **state)
     assert_null(wh->signing_secret);
     assert_int_equal(wh->batch_size, 1);
     assert_int_equal(wh->max_in_flight, 8);
+    const struct kafka_sink_cfg *k = &cfg->sinks[2].kafka;
     assert_int_equal(cfg->sinks[2].sink_type, SINK_KAFKA);
+    assert_string_equal(k->client.bootstrap_servers, "h:9092");
+    assert_string_equal(k->topic, "{topic_prefix}.{schema}.{table}");
+    assert_string_equal(config_kafka_security_protocol(&k->client), "PLAINTEXT");
+    assert_string_equal(k->client.auth_mechanism, "none");
+    assert_null(k->client.sasl_username);
+    assert_null(k->client.ssl_ca_location);
+    assert_int_equal(k->client.nproperties, 0);
+    assert_false(k->schemas_enable);
+    assert_true(k->tombstones_on_delete);
     config_free(cfg);
 }
 
@@ -517,6 +569,8 @@ static void test_err_wrong_int(void **state)
     EXPECT1(P_OK, "max_buffered_bytes: 99999999999999999999\n",
             "platform.yaml:1: max_buffered_bytes: expected an integer >= 1, got "
             "\"99999999999999999999\"");
+    EXPECT1(P_OK, "max_event_bytes: -1\n",
+            "platform.yaml:1: max_event_bytes: expected an integer >= 0, got \"-1\"");
 }
 
 static void test_err_wrong_bool(void **state)
@@ -648,6 +702,74 @@ static void test_err_sink_blocks(void **state)
     /* an empty block still needs its required keys */
     EXPECT1(P_ID P_SRC "sinks:\n  - sink_id: s\n    sink_type: file\n    file:\n", NULL,
             "pipeline.yaml:8: sinks[0].file.path: required key is missing");
+}
+
+#define K_SINK(block) P_ID P_SRC "sinks:\n  - sink_id: k\n    sink_type: kafka\n    kafka:\n" block
+
+static void test_err_kafka(void **state)
+{
+    (void)state;
+    EXPECT1(P_ID P_SRC "sinks:\n  - sink_id: k\n    sink_type: kafka\n", NULL,
+            "pipeline.yaml:6: sinks[0]: sink_type \"kafka\" needs a \"kafka:\" block");
+    EXPECT1(K_SINK("      topic: t\n"), NULL,
+            "pipeline.yaml:8: sinks[0].kafka.bootstrap_servers: required key is missing");
+    EXPECT1(K_SINK("      bootstrap_servers: h:1\n      topic: \"{topic_prefix}.{tabel}\"\n"), NULL,
+            "pipeline.yaml:10: sinks[0].kafka.topic: expected a topic name template using "
+            "{topic_prefix}, {schema}, {table} and {db}, got \"{topic_prefix}.{tabel}\"");
+    expect_errors(K_SINK("      bootstrap_servers: h:1\n      auth_mechanism: sasl_plain\n"
+                         "      security_protocol: SSL\n"),
+                  NULL,
+                  "pipeline.yaml:8: sinks[0].kafka.sasl_username: required with auth_mechanism "
+                  "sasl_plain",
+                  "pipeline.yaml:8: sinks[0].kafka.sasl_password: required with auth_mechanism "
+                  "sasl_plain",
+                  "pipeline.yaml:11: sinks[0].kafka.security_protocol: auth_mechanism sasl_plain "
+                  "needs SASL_SSL or SASL_PLAINTEXT, got \"SSL\"",
+                  (const char *)NULL);
+    EXPECT1(K_SINK("      bootstrap_servers: h:1\n      security_protocol: SASL_PLAINTEXT\n"), NULL,
+            "pipeline.yaml:10: sinks[0].kafka.security_protocol: SASL_PLAINTEXT needs "
+            "auth_mechanism sasl_plain, sasl_scram_256 or sasl_scram_512");
+    EXPECT1(K_SINK("      bootstrap_servers: h:1\n      sasl_password: pw-not-shown\n"), NULL,
+            "pipeline.yaml:10: sinks[0].kafka.sasl_password: only used with a SASL "
+            "auth_mechanism, and the sink's kafka block has none");
+    EXPECT1(K_SINK("      bootstrap_servers: h:1\n      ssl_ca_location: /ca.pem\n"), NULL,
+            "pipeline.yaml:10: sinks[0].kafka.ssl_ca_location: only used with "
+            "security_protocol SSL or SASL_SSL, not PLAINTEXT");
+    EXPECT1(K_SINK("      bootstrap_servers: h:1\n      security_protocol: SSL\n"
+                   "      ssl_key_location: /k.pem\n"),
+            NULL,
+            "pipeline.yaml:11: sinks[0].kafka.ssl_certificate_location: a client certificate "
+            "needs both ssl_certificate_location and ssl_key_location");
+    expect_errors(K_SINK("      bootstrap_servers: h:1\n      properties:\n"
+                         "        linger.ms: 5\n        bootstrap.servers: x:1\n"
+                         "        \"bad name\": 1\n"),
+                  NULL,
+                  "pipeline.yaml:12: sinks[0].kafka.properties.bootstrap.servers: set it with "
+                  "the key bootstrap_servers instead",
+                  "pipeline.yaml:13: sinks[0].kafka.properties.bad name: expected a "
+                  "librdkafka property name such as linger.ms",
+                  (const char *)NULL);
+    EXPECT1(P_OK, "kafka:\n  acks: \"1\"\n",
+            "platform.yaml:2: kafka.acks: enable_idempotence needs acks all, got \"1\"");
+    EXPECT1(P_OK, "kafka:\n  session_timeout_ms: 6000\n  max_poll_interval_ms: 5000\n",
+            "platform.yaml:3: kafka.max_poll_interval_ms: expected a number >= "
+            "session_timeout_ms (6000), got 5000");
+    EXPECT1(P_OK,
+            "kafka:\n  auth_mechanism: sasl_plain\n  sasl_mechanism: SCRAM-SHA-256\n"
+            "  sasl_username: u\n  sasl_password: p\n",
+            "platform.yaml:3: kafka.sasl_mechanism: SCRAM-SHA-256 says auth_mechanism "
+            "sasl_plain; name the method once (auth_mechanism: sasl_scram_256)");
+    EXPECT1(P_OK, "kafka:\n  auth_mechanism: kerberos\n",
+            "platform.yaml:2: kafka.auth_mechanism: expected one of "
+            "none|sasl_plain|sasl_scram_256|sasl_scram_512, got \"kerberos\"");
+    EXPECT1(P_OK, "kafka:\n  fetch_max_wait_ms: -1\n",
+            "platform.yaml:2: kafka.fetch_max_wait_ms: expected an integer 0..300000, got \"-1\"");
+    /* SASL with the right protocol and credentials is fine */
+    struct config *cfg =
+        load_ok(P_OK, "kafka:\n  auth_mechanism: sasl_scram_256\n  sasl_username: u\n"
+                      "  sasl_password: p\n");
+    assert_string_equal(config_kafka_security_protocol(&cfg->platform.kafka.client), "SASL_SSL");
+    config_free(cfg);
 }
 
 static void test_err_no_enabled_sink(void **state)
@@ -837,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_err_platform_key_in_pipeline),
         cmocka_unit_test(test_err_duplicate_sink_id),
         cmocka_unit_test(test_err_sink_blocks),
+        cmocka_unit_test(test_err_kafka),
         cmocka_unit_test(test_err_no_enabled_sink),
         cmocka_unit_test(test_err_tables),
         cmocka_unit_test(test_err_secret_not_echoed),

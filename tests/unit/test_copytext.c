@@ -56,6 +56,11 @@ static void test_bad_rows(void **state)
     /* A trailing lone backslash is taken literally, never read past the end. */
     assert_int_equal(copytext_row("a\\", 2, 1, vals, data, &dl, NULL, 0), 0);
     assert_int_equal(vals[0].len, 2);
+    /* A table without columns: its rows are empty lines, nothing else. */
+    dl = 0;
+    assert_int_equal(copytext_row("", 0, 0, vals, data, &dl, err, sizeof err), 0);
+    assert_int_equal(dl, 0);
+    assert_int_equal(copytext_row("\\N", 2, 0, vals, data, &dl, err, sizeof err), CDC_EINVAL);
 }
 
 /* Escape the way PostgreSQL's COPY TO does, parse back, compare. */

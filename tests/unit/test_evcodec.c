@@ -86,6 +86,8 @@ static void assert_same(const struct cdc_event *a, const struct cdc_event *b)
     assert_int_equal(a->trunc_index, b->trunc_index);
     assert_int_equal(a->trunc_count, b->trunc_count);
     assert_int_equal(a->data_len, b->data_len);
+    assert_int_equal(a->snapshot, b->snapshot);
+    assert_int_equal(a->snapshot_id, b->snapshot_id);
     if (a->tab) {
         assert_int_equal(a->tab->id, b->tab->id);
         assert_int_equal(a->tab->version, b->tab->version);
@@ -133,6 +135,18 @@ static void test_roundtrip(void **state)
             fclose(f);
         }
     }
+
+    /* A snapshot row keeps the id of the snapshot that read it. */
+    struct cdc_event *row = mk_update(tab);
+    row->op = CDC_OP_READ;
+    row->snapshot = true;
+    row->snapshot_id = 0x16B3748ULL;
+    buf_reset(&b);
+    evcodec_encode(&b, row);
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
+    assert_same(row, back);
+    cdc_event_unref(back);
+    cdc_event_unref(row);
 
     /* Messages carry no table. */
     struct cdc_event *msg = cdc_event_new(0, 2, 32);

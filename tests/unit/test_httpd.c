@@ -442,13 +442,44 @@ static void test_server_timeout_and_limits(void **state)
     buf_reset(&all);
     assert_int_equal(read_response(fd, &all, &body), 0);
     assert_int_equal(all.len, 0);
-    /* with both slots taken, a third client waits for a free one */
-    int a = dial(port), b = dial(port);
-    send_all(a, "GET", 3);
-    send_all(b, "GET", 3);
-    assert_int_equal(get(port, "/echo", NULL, &all, &body), 200);
-    close(a);
-    close(b);
+    buf_fini(&all);
+    httpd_stop(h);
+}
+
+/* Slow or idle clients holding every slot: a probe is answered at once (the
+ * longest-waiting slow client is let go), not after a request timeout. */
+static void test_server_slow_clients_do_not_block_probes(void **state)
+{
+    enum { SLOW = 64 };
+    struct httpd *h = start_echo(60000, SLOW); /* a probe waiting for a slot would wait 60 s */
+    int port = httpd_port(h);
+    int fds[SLOW];
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = dial(port);
+        assert_true(fds[i] >= 0);
+        if (i % 2)
+            send_all(fds[i], "GET /echo HTTP/1.1\r\nHost", 24); /* never finished */
+    }
+    struct buf all = BUF_INIT;
+    const char *body;
+    int64_t worst = 0;
+    for (int k = 0; k < 8; k++) {
+        int64_t t0 = clock_mono_us();
+        assert_int_equal(get(port, "/echo?q=probe", NULL, &all, &body), 200);
+        int64_t took = clock_mono_us() - t0;
+        if (took > worst)
+            worst = took;
+        assert_non_null(strstr(body, "q=probe"));
+    }
+    /* generous: a waiting probe would take the whole 60 s timeout */
+    assert_true(worst < 5000000);
+    print_message("%d slow clients: slowest of 8 probes answered in %.1f ms\n", SLOW,
+                  (double)worst / 1000.0);
+    /* the oldest slow clients were let go: they read EOF, not an answer */
+    char c;
+    assert_true(recv(fds[0], &c, 1, 0) <= 0);
+    for (int i = 0; i < SLOW; i++)
+        close(fds[i]);
     buf_fini(&all);
     httpd_stop(h);
 }
@@ -696,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_server_bind_errors),
         cmocka_unit_test(test_server_concurrent_clients),
         cmocka_unit_test(test_server_timeout_and_limits),
+        cmocka_unit_test(test_server_slow_clients_do_not_block_probes),
         cmocka_unit_test(test_server_stop_with_clients),
         cmocka_unit_test(test_api_health_and_control),
         cmocka_unit_test(test_api_control_disabled),

@@ -13,6 +13,7 @@
 #include "core/event.h"
 #include "pipeline/evlog.h"
 #include "pipeline/retry.h"
+#include "pipeline/runner.h"
 #include "pipeline/tracker.h"
 #include "util/err.h"
 
@@ -220,6 +221,44 @@ static void test_retry_delays(void **state)
     }
 }
 
+/* A sink that keeps failing: the backoff grows from one failure to the next
+ * (a successful reopen does not start it over) and starts over only once the
+ * sink has made durable as much as the last failure lost. */
+static void test_failure_streak_backoff(void **state)
+{
+    (void)state;
+    struct sink_cfg sc;
+    memset(&sc, 0, sizeof sc);
+    sc.sink_id = "jsonl";
+    sc.retry = (struct retry_cfg){.max_attempts = 5,
+                                  .initial_wait_seconds = 1,
+                                  .max_wait_seconds = 10,
+                                  .multiplier = 2,
+                                  .jitter = false};
+    struct runner r;
+    memset(&r, 0, sizeof r);
+    r.sk.cfg = &sc;
+    assert_int_equal(runner_failed(&r, 500), 1);
+    assert_int_equal(runner_backoff_us(&r, 0, 0), 1000000);
+    assert_int_equal(runner_backoff_us(&r, 1, 0), 2000000); /* the reopen failed too */
+    runner_progress(&r, 100);                               /* a little, not past the loss */
+    assert_int_equal(runner_failed(&r, 500), 2);
+    assert_int_equal(runner_backoff_us(&r, 0, 0), 2000000);
+    assert_int_equal(runner_failed(&r, 0), 3); /* nothing lost: one event must get through */
+    assert_int_equal(runner_backoff_us(&r, 0, 0), 4000000);
+    assert_int_equal(runner_failed(&r, 10), 4);
+    assert_int_equal(runner_backoff_us(&r, 0, 0), 8000000);
+    assert_true(r.fail_streak > REWIND_BUDGET);
+    assert_int_equal(runner_backoff_us(&r, 3, 0), 10000000);        /* capped */
+    assert_int_equal(runner_backoff_us(&r, 0, 30000000), 30000000); /* Retry-After wins */
+    runner_progress(&r, 9);
+    assert_int_equal(r.fail_streak, 4);
+    runner_progress(&r, 1); /* what the last failure lost is durable again */
+    assert_int_equal(r.fail_streak, 0);
+    assert_int_equal(runner_failed(&r, 1), 1);
+    assert_int_equal(runner_backoff_us(&r, 0, 0), 1000000);
+}
+
 /* ---------- stress: one producer, several consumers, tracker ---------- */
 
 #define STRESS_EVENTS    400000
@@ -332,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_evlog_budgets),
         cmocka_unit_test(test_evlog_oversized_event_passes_alone),
         cmocka_unit_test(test_retry_delays),
+        cmocka_unit_test(test_failure_streak_backoff),
         cmocka_unit_test(test_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

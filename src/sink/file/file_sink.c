@@ -3,13 +3,21 @@
  *
  * Exactly once across crashes: at open the sink removes a torn last line (a
  * write cut short by a crash) and reads the position of the last complete
- * line; the engine then skips every change at or before it. */
+ * line; the engine then skips every change at or before it.
+ *
+ * One writer at a time: the sink holds an exclusive flock on the file from
+ * open to close and takes it before it looks at the tail, so it never cuts
+ * a line another process (a second cdc, another pipeline configured with the
+ * same path, `cdc dlq replay`) is in the middle of appending.  A file that is
+ * locked cannot be opened: the error says so, and the engine retries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -22,6 +30,8 @@
 #define WRITE_CHUNK (256u << 10)
 #define SCAN_LIMIT  (64u << 20)  /* how far back to look among positioned lines */
 #define SCAN_FAR    (1ull << 30) /* how far back to look for a first one */
+#define READY_FREE_BYTES                                                                           \
+    (4u * WRITE_CHUNK) /* free space that ends a wait after failures (file_ready) */
 
 struct file_sink {
     int fd;
@@ -161,6 +171,17 @@ static int file_open(struct sink *sk, struct cdc_pos *have)
         free(fs);
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot open %s: %s", path, strerror(e));
     }
+    if (flock(fs->fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fs->fd);
+        free(fs);
+        if (e == EWOULDBLOCK)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE,
+                                  "cannot open %s: another process (or another sink) is writing "
+                                  "it; one writer at a time",
+                                  path);
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot lock %s: %s", path, strerror(e));
+    }
     if (!existed && fsync_dir_of(path) != 0)
         log_warn("sink.file.dir_fsync_failed", "sink=%s error=%s", sk->cfg->sink_id,
                  log_q(strerror(errno)));
@@ -216,6 +237,18 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     return 0;
 }
 
+/* Whether the file system has room again after the sink kept failing (a
+ * full disk): at least READY_FREE_BYTES for an unprivileged writer.  A file
+ * system that cannot tell is taken at its word. */
+static bool file_ready(struct sink *sk)
+{
+    struct file_sink *fs = sk->priv;
+    struct statvfs sv;
+    if (!fs || fstatvfs(fs->fd, &sv) != 0)
+        return true;
+    return (uint64_t)sv.f_bavail * sv.f_frsize >= READY_FREE_BYTES;
+}
+
 static void file_close(struct sink *sk)
 {
     struct file_sink *fs = sk->priv;
@@ -230,8 +263,10 @@ static void file_close(struct sink *sk)
 const struct sink_ops sink_file_ops = {
     .name = "file",
     .ordering = ORDER_TRANSACTION,
+    .single_writer = true,
     .open = file_open,
     .write = file_write,
     .flush = file_flush,
     .close = file_close,
+    .ready = file_ready,
 };

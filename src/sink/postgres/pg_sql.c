@@ -53,6 +53,7 @@ static void put_match(struct buf *b, const struct pgs_mirror *m, int first)
         }
         return;
     }
+    /* (A table without columns: any row.) */
     buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s WHERE true", m->qname);
     for (uint16_t i = 0; i < tab->ncols; i++) {
         buf_puts(b, " AND ");
@@ -92,6 +93,10 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
 {
     const struct cdc_table *tab = m->tab;
     struct buf b = BUF_INIT;
+    if (tab->ncols == 0) { /* rows without columns */
+        buf_printf(&b, "INSERT INTO %s SELECT FROM generate_series(1, %zu)", m->qname, rows);
+        return b.p;
+    }
     buf_printf(&b, "INSERT INTO %s (", m->qname);
     for (uint16_t i = 0; i < tab->ncols; i++) {
         if (i)

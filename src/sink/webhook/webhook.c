@@ -11,12 +11,12 @@
  * that waited behind slow ones would time out before it was ever sent.
  *
  * There is no durable position to report (open says {0,0}): delivery is at
- * least once, and the Idempotency-Key header, derived from the position of
- * the batch's first event, lets a receiver drop the repeats a replay sends.
+ * least once, and the Idempotency-Key header, derived from what identifies
+ * the request's changes (idem_key.c), lets a receiver drop the repeats a
+ * retry, a replay or a resumed snapshot sends.
  *
- * Secrets (auth_token, signing_secret, a password in the URL) only ever go
- * into request headers; error messages name the URL without user
- * information, query or fragment. */
+ * Secrets (auth_token, signing_secret, a password or token in the URL) only
+ * ever go into requests; messages name the URL as redact_url shows it. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -35,8 +35,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/mem.h"
-
-#define URL_TEXT_MAX 256 /* the URL as error messages show it */
+#include "util/redact.h"
 
 enum req_state {
     REQ_IDLE,    /* on the free list */
@@ -68,15 +67,15 @@ struct wh_queue {
 };
 
 struct webhook {
-    CURLM *multi;            /* owned */
-    struct wh_req *all;      /* every request struct ever made (owned) */
-    struct wh_req *idle;     /* free list */
-    struct wh_queue waiting; /* submitted, not yet handed to curl */
-    struct wh_queue done;    /* finished, not yet reported */
-    unsigned active;         /* requests in the multi handle */
-    unsigned max_active;     /* webhook.max_in_flight */
-    char url_text[URL_TEXT_MAX];
-    char **fixed; /* owned: header lines every request carries */
+    CURLM *multi;                  /* owned */
+    struct wh_req *all;            /* every request struct ever made (owned) */
+    struct wh_req *idle;           /* free list */
+    struct wh_queue waiting;       /* submitted, not yet handed to curl */
+    struct wh_queue done;          /* finished, not yet reported */
+    unsigned active;               /* requests in the multi handle */
+    unsigned max_active;           /* webhook.max_in_flight */
+    char url_text[REDACT_URL_MAX]; /* the URL as messages show it (redact_url) */
+    char **fixed;                  /* owned: header lines every request carries */
     size_t nfixed;
     const char *secrets[2]; /* borrowed from the config: never quoted in messages */
 };
@@ -166,24 +165,6 @@ int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us)
         return 0;
     int64_t us = (int64_t)t * 1000000 - now_us;
     return us > 0 ? us : 0;
-}
-
-void webhook_safe_url(const char *url, char *out, size_t outlen)
-{
-    const char *sep = strstr(url, "://");
-    const char *auth = sep ? sep + 3 : url;
-    size_t scheme_len = (size_t)(auth - url);
-    size_t auth_len = strcspn(auth, "/?#");
-    /* user information ends at the last '@' of the authority */
-    const char *host = auth;
-    for (size_t i = 0; i < auth_len; i++)
-        if (auth[i] == '@')
-            host = auth + i + 1;
-    size_t host_len = auth_len - (size_t)(host - auth);
-    const char *path = auth + auth_len;
-    size_t path_len = strcspn(path, "?#");
-    snprintf(out, outlen, "%.*s%.*s%.*s", (int)scheme_len, url, (int)host_len, host, (int)path_len,
-             path);
 }
 
 /* ---------- requests ---------- */
@@ -299,24 +280,25 @@ static bool sign_body(const char *secret, const struct buf *body, char hex[2 * 3
 
 /* The body: the envelope itself for a lone event when batches are of one,
  * else a JSON array of envelopes.  Control events carry no change and are
- * left out.  Returns how many envelopes it holds; *first and *only (NULL
- * unless exactly one) point into evs. */
+ * left out.  Returns how many envelopes it holds; *only (NULL unless exactly
+ * one) points into evs. */
 static size_t build_body(struct sink *sk, struct buf *b, struct cdc_event *const *evs, size_t n,
-                         const struct cdc_event **first, const struct cdc_event **only)
+                         const struct cdc_event **only)
 {
     size_t ndata = 0;
-    *first = *only = NULL;
+    const struct cdc_event *first = NULL;
+    *only = NULL;
     for (size_t i = 0; i < n; i++)
         if (!cdc_op_is_control(evs[i]->op)) {
             if (!ndata)
-                *first = evs[i];
+                first = evs[i];
             ndata++;
         }
     buf_reset(b);
     if (ndata == 0)
         return 0;
     if (ndata == 1)
-        *only = *first;
+        *only = first;
     bool array = !(ndata == 1 && sk->cfg->webhook.batch_size == 1);
     if (array)
         buf_putc(b, '[');
@@ -336,17 +318,20 @@ static size_t build_body(struct sink *sk, struct buf *b, struct cdc_event *const
 /* Sets up rq's easy handle for its body; returns 0, or CDC_ERR with
  * sink_set_error called. */
 static int req_prepare(struct sink *sk, struct webhook *wh, struct wh_req *rq,
-                       const struct cdc_event *first, const struct cdc_event *only, size_t ndata)
+                       struct cdc_event *const *evs, size_t n, const struct cdc_event *only,
+                       size_t ndata)
 {
     const struct webhook_sink_cfg *w = &sk->cfg->webhook;
     char line[512];
     bool ok = true;
     for (size_t i = 0; i < wh->nfixed && ok; i++)
         ok = hdr_append(&rq->hdrs, wh->fixed[i]);
-    snprintf(line, sizeof line, "Idempotency-Key: %s:%s:%llu:%llu",
-             sk->config && sk->config->pipeline_id ? sk->config->pipeline_id : "", sk->cfg->sink_id,
-             (unsigned long long)first->pos.lsn, (unsigned long long)first->pos.idx);
-    ok = ok && hdr_append(&rq->hdrs, line);
+    struct buf key = BUF_INIT;
+    buf_puts(&key, "Idempotency-Key: ");
+    webhook_request_key(&key, sk->config && sk->config->pipeline_id ? sk->config->pipeline_id : "",
+                        sk->cfg->sink_id, evs, n);
+    ok = ok && hdr_append(&rq->hdrs, key.p);
+    buf_fini(&key);
     snprintf(line, sizeof line, "X-CDC-Event-Count: %zu", ndata);
     ok = ok && hdr_append(&rq->hdrs, line);
     if (ok && only && only->tab && only->tab->topic) {
@@ -520,7 +505,7 @@ static void req_start(struct webhook *wh, struct wh_req *rq)
         rq->state = REQ_DONE;
         rq->res.rc = CDC_ECONN;
         rq->res.errclass = SINK_ERR_UNREACHABLE;
-        snprintf(rq->res.err, sizeof rq->res.err, "%s: libcurl: %s", wh->url_text,
+        snprintf(rq->res.err, sizeof rq->res.err, "%.300s: libcurl: %s", wh->url_text,
                  curl_multi_strerror(mc));
         q_push(&wh->done, rq);
         return;
@@ -587,7 +572,7 @@ static int webhook_open(struct sink *sk, struct cdc_pos *have)
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "cannot initialize libcurl: %s",
                               curl_easy_strerror(curl_init_rc));
     struct webhook *wh = xcalloc(1, sizeof *wh);
-    webhook_safe_url(w->url, wh->url_text, sizeof wh->url_text);
+    redact_url(w->url, wh->url_text, sizeof wh->url_text);
     wh->max_active = w->max_in_flight > 0 ? (unsigned)w->max_in_flight : 1;
     wh->secrets[0] = w->auth_token;
     wh->secrets[1] = w->signing_secret;
@@ -637,8 +622,8 @@ static int webhook_submit(struct sink *sk, unsigned lane, struct cdc_event *cons
     struct wh_req *rq = req_get(wh);
     rq->res.lane = lane;
     rq->nevents = n;
-    const struct cdc_event *first, *only;
-    size_t ndata = build_body(sk, &rq->body, evs, n, &first, &only);
+    const struct cdc_event *only;
+    size_t ndata = build_body(sk, &rq->body, evs, n, &only);
     if (ndata == 0) {
         /* nothing to send: done as soon as asked */
         rq->res.ndone = n;
@@ -646,7 +631,7 @@ static int webhook_submit(struct sink *sk, unsigned lane, struct cdc_event *cons
         q_push(&wh->done, rq);
         return 0;
     }
-    if (req_prepare(sk, wh, rq, first, only, ndata) != 0) {
+    if (req_prepare(sk, wh, rq, evs, n, only, ndata) != 0) {
         req_put(wh, rq);
         return CDC_ERR;
     }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "sink/sink.h"
+#include "util/buf.h"
 
 /* Bytes of a failed response's body quoted in the error message. */
 #define WEBHOOK_BODY_QUOTE 200
@@ -28,9 +29,13 @@ enum sink_errclass webhook_status_class(long status);
  * ignored.  0 when the value is empty, malformed or a date in the past. */
 int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us);
 
-/* Writes url without what must not appear in messages: the user:password@
- * part, the query and the fragment ("https://u:p@h:8443/a/b?t=x" becomes
- * "https://h:8443/a/b").  Always NUL-terminates out (outlen > 0). */
-void webhook_safe_url(const char *url, char *out, size_t outlen);
+/* The Idempotency-Key of one change (idem_key.c explains the forms):
+ * appended to b. */
+void webhook_event_key(struct buf *b, const char *pipeline_id, const char *sink_id,
+                       const struct cdc_event *ev);
+/* The Idempotency-Key of a request carrying evs[0..n) (control events are
+ * not counted): appended to b. */
+void webhook_request_key(struct buf *b, const char *pipeline_id, const char *sink_id,
+                         struct cdc_event *const *evs, size_t n);
 
 #endif

@@ -61,6 +61,8 @@ static size_t unescape(const char *s, size_t n, char *out)
 int copytext_row(const char *line, size_t len, uint16_t ncols, struct cdc_val *vals, char *data,
                  uint32_t *data_len, char *err, size_t errlen)
 {
+    if (ncols == 0) /* a table without columns: its rows are empty lines */
+        return len == 0 ? 0 : cdc_fail(err, errlen, CDC_EINVAL, "COPY row has more than 0 columns");
     size_t start = 0;
     uint16_t col = 0;
     for (size_t i = 0; i <= len; i++) {

@@ -8,6 +8,7 @@
 #include "pg/pgconn.h"
 #include "source/pg/copytext.h"
 #include "source/pg/isnap.h"
+#include "source/pg/pubrel.h"
 #include "source/pg/xidsnap.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -19,6 +20,7 @@
 #define KEY_QUEUE      "isnap.queue"
 #define KEY_LAST       "isnap.key."         /* + table: last durable key (row literal) */
 #define KEY_CHUNKSEQ   "snapshot.chunkseq." /* + table: shared with the initial snapshot */
+#define KEY_RUN        "isnap.run."         /* + table: snapshot_id of the run in progress */
 #define MAX_CHUNK_ROWS 8192
 
 enum state { S_IDLE, S_WAIT_OPEN, S_OPEN, S_CLOSED };
@@ -44,8 +46,10 @@ struct isnap {
     /* the table in progress */
     char *table; /* configured name (copy) */
     struct cdc_table *tab;
-    char *qname, *cols, *keys;
-    char *next_key; /* row literal after which the next chunk starts, or NULL */
+    char *cols, *keys;
+    struct pubrel pub; /* what the publication publishes of it: where to read */
+    char *next_key;    /* row literal after which the next chunk starts, or NULL */
+    uint64_t run_id;   /* the rows' snapshot_id: one per run over the table */
 
     /* the chunk in progress */
     enum state state;
@@ -160,12 +164,12 @@ static void drop_rows(struct isnap *is)
 static void drop_table(struct isnap *is)
 {
     free(is->table);
-    free(is->qname);
+    pubrel_fini(&is->pub);
     free(is->cols);
     free(is->keys);
     free(is->next_key);
     cdc_table_unref(is->tab);
-    is->table = is->qname = is->cols = is->keys = is->next_key = NULL;
+    is->table = is->cols = is->keys = is->next_key = NULL;
     is->tab = NULL;
 }
 
@@ -398,7 +402,11 @@ int isnap_marks_done(struct isnap *is, const uint64_t *ids, size_t n, char *err,
         if (p->last_key) {
             rc = store_kv_put(is->store, key, p->last_key, err, errlen);
         } else {
-            rc = store_kv_delete_prefix(is->store, key, err, errlen);
+            rc = store_kv_delete(is->store, key, err, errlen);
+            char *run = xasprintf("%s%s", KEY_RUN, p->table);
+            if (!rc)
+                rc = store_kv_delete(is->store, run, err, errlen);
+            free(run);
             char *done = xasprintf("snapshot.table.%s", p->table);
             if (!rc)
                 rc = store_kv_put(is->store, done, "incremental", err, errlen);
@@ -431,6 +439,25 @@ void isnap_rewind(struct isnap *is)
         log_error("snapshot.incremental_reload_failed", "error=%s", log_q(err));
 }
 
+/* The run's snapshot id: kept across restarts and rewinds until the table is
+ * done, so re-read rows carry the same identity (webhook idempotency keys). */
+static int load_run_id(struct isnap *is, char *err, size_t errlen)
+{
+    char *key = xasprintf("%s%s", KEY_RUN, is->table);
+    char *v = NULL;
+    int rc = store_kv_get(is->store, key, &v, err, errlen);
+    is->run_id = v ? strtoull(v, NULL, 10) : 0;
+    if (!rc && !is->run_id) {
+        char num[32];
+        is->run_id = (uint64_t)clock_wall_us();
+        snprintf(num, sizeof num, "%" PRIu64, is->run_id);
+        rc = store_kv_put(is->store, key, num, err, errlen);
+    }
+    free(v);
+    free(key);
+    return rc;
+}
+
 /* Describes the table at the head of the queue and where to resume. */
 static int start_table(struct isnap *is, PGconn *conn, char *err, size_t errlen)
 {
@@ -438,7 +465,11 @@ static int start_table(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     char *schema = NULL, *name = NULL;
     if (config_split_table(is->table, &schema, &name) != 0)
         return cdc_fail(err, errlen, CDC_EINVAL, "malformed table %s", is->table);
-    int rc = relcache_describe(is->rels, conn, schema, name, &is->tab, err, errlen);
+    int rc =
+        pubrel_lookup(conn, is->cfg->source.publication_name, schema, name, &is->pub, err, errlen);
+    if (rc == 0)
+        rc = relcache_describe(is->rels, conn, schema, name, is->pub.cols, is->pub.ncols, &is->tab,
+                               err, errlen);
     if (rc == 0 && !is->tab->key_unique)
         rc = cdc_fail(err, errlen, CDC_EINVAL,
                       "incremental snapshot of %s needs a primary key (or a unique replica "
@@ -449,7 +480,6 @@ static int start_table(struct isnap *is, PGconn *conn, char *err, size_t errlen)
         free(name);
         return rc;
     }
-    is->qname = pgconn_quote_qualified(schema, name);
     free(schema);
     free(name);
     struct buf cols = BUF_INIT, keys = BUF_INIT;
@@ -460,11 +490,13 @@ static int start_table(struct isnap *is, PGconn *conn, char *err, size_t errlen)
             buf_printf(&keys, "%s%s", keys.len ? ", " : "", q);
         free(q);
     }
-    is->cols = cols.p;
+    is->cols = cols.p ? cols.p : xstrdup("");
     is->keys = keys.p;
     char *key = xasprintf("%s%s", KEY_LAST, is->table);
     rc = store_kv_get(is->store, key, &is->next_key, err, errlen);
     free(key);
+    if (!rc)
+        rc = load_run_id(is, err, errlen);
     log_info("snapshot.incremental_table", "table=%s resume=%s", is->table,
              is->next_key ? "yes" : "no");
     return rc;
@@ -515,10 +547,13 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
     int64_t limit = is->cfg->source.snapshot_chunk_rows;
     if (limit > MAX_CHUNK_ROWS)
         limit = MAX_CHUNK_ROWS;
-    char *where = is->next_key ? xasprintf("WHERE (%s) > %s", is->keys, is->next_key) : xstrdup("");
-    char *sql = xasprintf("COPY (SELECT %s FROM %s %s ORDER BY %s LIMIT %" PRId64 ") TO STDOUT",
-                          is->cols, is->qname, where, is->keys, limit);
-    free(where);
+    /* The published rows (the row filter) after the last key done. */
+    char *after = is->next_key ? xasprintf("(%s) > %s", is->keys, is->next_key) : NULL;
+    char *fw = pubrel_from_where(&is->pub, after);
+    char *sql = xasprintf("COPY (SELECT %s %s ORDER BY %s LIMIT %" PRId64 ") TO STDOUT", is->cols,
+                          fw, is->keys, limit);
+    free(after);
+    free(fw);
     char e[512];
     /* One snapshot for the read and for knowing what it saw. */
     PGresult *res =
@@ -550,7 +585,18 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n')
             len--;
+        int64_t max = is->cfg->platform.max_event_bytes;
+        if (!rc && max > 0 && len > (uint64_t)max)
+            rc = cdc_fail(err, errlen, CDC_ERR, /* stops the pipeline */
+                          "incremental snapshot of %s: a row of %zu bytes exceeds max_event_bytes "
+                          "(%lld): raise it in platform.yaml to let it through",
+                          is->table, len, (long long)max);
+        if (rc) {
+            PQfreemem(line);
+            continue;
+        }
         struct cdc_event *ev = cdc_event_new(0, is->tab->ncols, len + is->tab->ncols);
+        cdc_event_empty_rows(ev, false, true);
         uint32_t dl = 0;
         if (!rc && copytext_row(line, len, is->tab->ncols, ev->after, ev->data, &dl, e, sizeof e)) {
             rc = cdc_fail(err, errlen, CDC_EINVAL, "incremental snapshot of %s: %s", is->table, e);
@@ -563,6 +609,7 @@ static int read_chunk(struct isnap *is, PGconn *conn, char *err, size_t errlen)
         ev->data_len = dl;
         ev->op = CDC_OP_READ;
         ev->snapshot = true;
+        ev->snapshot_id = is->run_id;
         cdc_table_ref(is->tab);
         ev->tab = is->tab;
         ev->commit_ts = now;

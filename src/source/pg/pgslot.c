@@ -54,6 +54,32 @@ int pgslot_check_server(PGconn *conn, char *err, size_t errlen)
     return rc;
 }
 
+/* A partition is read and streamed through its partitioned table: listing
+ * both would deliver its rows twice.  ancestors: one "schema.table" a line. */
+static int check_not_partition_of_listed(const struct config *cfg, const char *schema,
+                                         const char *table, const char *ancestors, char *err,
+                                         size_t errlen)
+{
+    char *list = xstrdup(ancestors), *save = NULL;
+    int rc = 0;
+    for (char *a = strtok_r(list, "\n", &save); a && !rc; a = strtok_r(NULL, "\n", &save)) {
+        for (size_t i = 0; i < cfg->source.ntables && !rc; i++) {
+            char *s = NULL, *n = NULL;
+            if (config_split_table(cfg->source.tables[i], &s, &n) == 0 &&
+                strlen(s) + 1 + strlen(n) == strlen(a) && strncmp(a, s, strlen(s)) == 0 &&
+                a[strlen(s)] == '.' && strcmp(a + strlen(s) + 1, n) == 0)
+                rc = cdc_fail(err, errlen, CDC_EINVAL,
+                              "source.tables: %s.%s is a partition of %s, which is listed too; "
+                              "list only %s (its partitions are captured under its name)",
+                              schema, table, a, a);
+            free(s);
+            free(n);
+        }
+    }
+    free(list);
+    return rc;
+}
+
 int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->source.ntables; i++) {
@@ -66,7 +92,10 @@ int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_
         PGresult *res = pgconn_exec(
             conn, e, sizeof e,
             "SELECT c.relkind, c.relreplident, "
-            "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) "
+            "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
+            "  (SELECT string_agg(an.nspname || '.' || ac.relname, E'\\n') "
+            "   FROM pg_partition_ancestors(c.oid) a JOIN pg_class ac ON ac.oid = a.relid "
+            "   JOIN pg_namespace an ON an.oid = ac.relnamespace WHERE a.relid <> c.oid) "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = $1 AND c.relname = $2",
             2, params);
@@ -88,6 +117,9 @@ int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_
                 rc = cdc_fail(err, errlen, CDC_EINVAL,
                               "source.tables: %s.%s is not a table (relkind %c)", schema, table,
                               kind);
+            else if ((rc = check_not_partition_of_listed(cfg, schema, table, PQgetvalue(res, 0, 3),
+                                                         err, errlen)))
+                ;
             else if ((ident == 'd' && !has_pk) || ident == 'n')
                 log_warn("source.replica_identity", "table=%s.%s identity=%s hint=%s", schema,
                          table, ident == 'n' ? "nothing" : "default_without_primary_key",
@@ -103,30 +135,28 @@ int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_
     return 0;
 }
 
-/* The publication's current tables as a sorted "schema.table\n…" list. */
-static int publication_tables(PGconn *conn, const char *pub, bool *exists, bool *all_tables,
-                              struct buf *list, char *err, size_t errlen)
+int pgslot_get_publication(PGconn *conn, const char *pub, struct pgslot_pub *out, char *err,
+                           size_t errlen)
 {
+    memset(out, 0, sizeof *out);
     const char *params[1] = {pub};
     char e[512];
-    PGresult *res = pgconn_exec(
-        conn, e, sizeof e, "SELECT puballtables FROM pg_publication WHERE pubname = $1", 1, params);
+    PGresult *res = pgconn_exec(conn, e, sizeof e,
+                                "SELECT puballtables, pubviaroot, pubinsert, pubupdate, pubdelete, "
+                                "  pubtruncate FROM pg_publication WHERE pubname = $1",
+                                1, params);
     if (!res)
         return cdc_fail(err, errlen, CDC_ECONN, "source: %s", e);
-    *exists = PQntuples(res) == 1;
-    *all_tables = *exists && PQgetvalue(res, 0, 0)[0] == 't';
-    PQclear(res);
-    if (!*exists)
-        return 0;
-    res = pgconn_exec(conn, e, sizeof e,
-                      "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
-                      "WHERE pubname = $1 ORDER BY 1",
-                      1, params);
-    if (!res)
-        return cdc_fail(err, errlen, CDC_ECONN, "source: %s", e);
-    for (int i = 0; i < PQntuples(res); i++) {
-        buf_puts(list, PQgetvalue(res, i, 0));
-        buf_putc(list, '\n');
+    if (PQntuples(res) == 1) {
+        out->exists = true;
+        out->all_tables = PQgetvalue(res, 0, 0)[0] == 't';
+        out->via_root = PQgetvalue(res, 0, 1)[0] == 't';
+        static const char ops[4] = {'i', 'u', 'd', 't'};
+        size_t k = 0;
+        for (int i = 0; i < 4; i++)
+            if (PQgetvalue(res, 0, 2 + i)[0] == 't')
+                out->actions[k++] = ops[i];
+        out->actions[k] = '\0';
     }
     PQclear(res);
     return 0;
@@ -135,6 +165,46 @@ static int publication_tables(PGconn *conn, const char *pub, bool *exists, bool 
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The tables listed in the publication itself (pg_publication_rel: not the
+ * partitions or inheritance children it publishes through them), as sorted
+ * "schema.table" strings. */
+static int publication_members(PGconn *conn, const char *pub, char ***out, size_t *n, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    const char *params[1] = {pub};
+    char e[512];
+    PGresult *res = pgconn_exec(conn, e, sizeof e,
+                                "SELECT n.nspname || '.' || c.relname FROM pg_publication_rel r "
+                                "JOIN pg_publication p ON p.oid = r.prpubid "
+                                "JOIN pg_class c ON c.oid = r.prrelid "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                "WHERE p.pubname = $1",
+                                1, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "source: %s", e);
+    *n = (size_t)PQntuples(res);
+    *out = xcalloc(*n ? *n : 1, sizeof **out);
+    for (size_t i = 0; i < *n; i++)
+        (*out)[i] = xstrdup(PQgetvalue(res, (int)i, 0));
+    PQclear(res);
+    qsort(*out, *n, sizeof **out, cmp_str);
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static bool sorted_has(char *const *v, size_t n, const char *s)
+{
+    return n > 0 && bsearch(&s, v, n, sizeof *v, cmp_str) != NULL;
 }
 
 int pgslot_ensure_signal_table(PGconn *conn, const char *schema, const char *name, char *err,
@@ -155,71 +225,97 @@ int pgslot_ensure_signal_table(PGconn *conn, const char *schema, const char *nam
     return 0;
 }
 
+/* Appends "ONLY "s"."t"" for a "schema.table" name to a comma list. */
+static void put_only(struct buf *b, const char *name)
+{
+    char *schema, *table;
+    if (config_split_table(name, &schema, &table) != 0) {
+        schema = xstrdup("?");
+        table = xstrdup(name);
+    }
+    char *q = pgconn_quote_qualified(schema, table);
+    buf_printf(b, "%sONLY %s", b->len ? ", " : "", q);
+    free(q);
+    free(schema);
+    free(table);
+}
+
+/* The publication lists each table with ONLY: an inheritance parent then
+ * publishes its own rows (children are published only when listed
+ * themselves), while a partitioned table still publishes every partition.
+ * A publication cdc creates publishes partitions under their root's name
+ * (publish_via_partition_root).  An existing one gets the tables added or
+ * dropped one by one, so the row filters and column lists of the tables it
+ * keeps stay as they are. */
 int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char *extra_table,
                               const char **action, char *err, size_t errlen)
 {
     const struct source_cfg *src = &cfg->source;
-    bool exists = false, all = false;
-    struct buf have = BUF_INIT, want = BUF_INIT, tables = BUF_INIT;
-    int rc = publication_tables(conn, src->publication_name, &exists, &all, &have, err, errlen);
+    struct pgslot_pub pub;
+    int rc = pgslot_get_publication(conn, src->publication_name, &pub, err, errlen);
     if (rc)
-        goto out;
-
-    /* The wanted list in the same "schema.table\n" form, and the SQL list. */
-    size_t ntables = src->ntables + (extra_table != NULL);
-    char **names = xcalloc(ntables, sizeof *names);
-    for (size_t i = 0; i < ntables; i++) {
+        return rc;
+    /* The wanted tables as sorted "schema.table" strings. */
+    size_t nwant = src->ntables + (extra_table != NULL);
+    char **want = xcalloc(nwant, sizeof *want);
+    for (size_t i = 0; i < nwant; i++) {
         const char *name = i < src->ntables ? src->tables[i] : extra_table;
         char *schema, *table;
         if (config_split_table(name, &schema, &table) != 0) {
             schema = xstrdup("?");
             table = xstrdup(name);
         }
-        names[i] = xasprintf("%s.%s", schema, table);
-        char *q = pgconn_quote_qualified(schema, table);
-        if (i)
-            buf_puts(&tables, ", ");
-        buf_puts(&tables, q);
-        free(q);
+        want[i] = xasprintf("%s.%s", schema, table);
         free(schema);
         free(table);
     }
-    qsort(names, ntables, sizeof *names, cmp_str);
-    for (size_t i = 0; i < ntables; i++) {
-        buf_puts(&want, names[i]);
-        buf_putc(&want, '\n');
-        free(names[i]);
-    }
-    free(names);
+    qsort(want, nwant, sizeof *want, cmp_str);
+    char **have = NULL;
+    size_t nhave = 0;
+    if (pub.exists && !pub.all_tables &&
+        (rc = publication_members(conn, src->publication_name, &have, &nhave, err, errlen)))
+        goto out;
 
-    char *pub = pgconn_quote_ident(src->publication_name);
-    char *sql = NULL;
-    if (!exists) {
-        sql = xasprintf("CREATE PUBLICATION %s FOR TABLE %s", pub, tables.p);
+    char *q = pgconn_quote_ident(src->publication_name);
+    struct buf add = BUF_INIT, drop = BUF_INIT, sql = BUF_INIT;
+    for (size_t i = 0; i < nwant; i++)
+        if ((i == 0 || strcmp(want[i], want[i - 1]) != 0) && !sorted_has(have, nhave, want[i]))
+            put_only(&add, want[i]);
+    for (size_t i = 0; i < nhave; i++)
+        if (!sorted_has(want, nwant, have[i]))
+            put_only(&drop, have[i]);
+    *action = "unchanged";
+    if (!pub.exists) {
+        buf_printf(&sql,
+                   "CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", q,
+                   add.p);
         *action = "created";
-    } else if (all) {
+    } else if (pub.all_tables) {
         log_warn("source.publication_all_tables", "publication=%s", log_q(src->publication_name));
-        *action = "unchanged";
-    } else if (strcmp(have.p ? have.p : "", want.p ? want.p : "") != 0) {
-        sql = xasprintf("ALTER PUBLICATION %s SET TABLE %s", pub, tables.p);
-        *action = "updated";
     } else {
-        *action = "unchanged";
+        if (add.len)
+            buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE %s", q, add.p);
+        if (drop.len)
+            buf_printf(&sql, "%sALTER PUBLICATION %s DROP TABLE %s", sql.len ? "; " : "", q,
+                       drop.p);
+        if (sql.len)
+            *action = "updated";
     }
-    free(pub);
-    if (sql) {
+    free(q);
+    if (sql.len) {
         char e[512];
-        PGresult *res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
+        PGresult *res = pgconn_exec(conn, e, sizeof e, sql.p, 0, NULL);
         if (!res)
             rc = cdc_fail(err, errlen, CDC_ERR, "source: cannot %s publication %s: %s",
-                          exists ? "alter" : "create", src->publication_name, e);
+                          pub.exists ? "alter" : "create", src->publication_name, e);
         PQclear(res);
-        free(sql);
     }
+    buf_fini(&add);
+    buf_fini(&drop);
+    buf_fini(&sql);
 out:
-    buf_fini(&have);
-    buf_fini(&want);
-    buf_fini(&tables);
+    free_strings(want, nwant);
+    free_strings(have, nhave);
     return rc;
 }
 
@@ -309,16 +405,13 @@ int pgslot_drop(PGconn *conn, const struct config *cfg, bool *dropped_slot, bool
         PQclear(res);
         *dropped_slot = true;
     }
-    bool exists = false, all = false;
-    struct buf list = BUF_INIT;
-    rc = publication_tables(conn, cfg->source.publication_name, &exists, &all, &list, err, errlen);
-    buf_fini(&list);
-    if (rc)
+    struct pgslot_pub pub;
+    if ((rc = pgslot_get_publication(conn, cfg->source.publication_name, &pub, err, errlen)))
         return rc;
-    if (exists) {
-        char *pub = pgconn_quote_ident(cfg->source.publication_name);
-        char *sql = xasprintf("DROP PUBLICATION %s", pub);
-        free(pub);
+    if (pub.exists) {
+        char *q = pgconn_quote_ident(cfg->source.publication_name);
+        char *sql = xasprintf("DROP PUBLICATION %s", q);
+        free(q);
         PGresult *res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
         free(sql);
         if (!res)

@@ -22,9 +22,21 @@ int pgslot_check_server(PGconn *conn, char *err, size_t errlen);
  * warns about tables whose replica identity cannot carry updates/deletes. */
 int pgslot_check_tables(PGconn *conn, const struct config *cfg, char *err, size_t errlen);
 
-/* Creates the publication FOR the configured tables (and extra_table, the
- * snapshot signal table, unless NULL), or alters it when its table list
- * differs.  *action = "created" | "updated" | "unchanged". */
+/* The publication as the catalog describes it. */
+struct pgslot_pub {
+    bool exists;
+    bool all_tables; /* FOR ALL TABLES */
+    bool via_root;   /* publish_via_partition_root */
+    char actions[5]; /* what it publishes: "iudt" (insert, update, delete, truncate) or less */
+};
+int pgslot_get_publication(PGconn *conn, const char *pub, struct pgslot_pub *out, char *err,
+                           size_t errlen);
+
+/* Creates the publication FOR TABLE ONLY each configured table (and
+ * extra_table, the snapshot signal table, unless NULL) WITH
+ * (publish_via_partition_root = true), or adds and drops tables when its
+ * list differs (keeping the row filters and column lists of the others).
+ * *action = "created" | "updated" | "unchanged". */
 int pgslot_ensure_publication(PGconn *conn, const struct config *cfg, const char *extra_table,
                               const char **action, char *err, size_t errlen);
 

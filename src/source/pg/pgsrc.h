@@ -44,13 +44,24 @@ struct pgsrc_stats {
     int paused;             /* reading is paused by the control API */
 };
 
-/* Connects and prepares (creating publication and slot if missing).  Runtime
- * problems (unreachable server, missing table) come back as CDC_ECONN or
- * CDC_EINVAL with one sentence in err. */
+/* Connects and checks the server and the configured tables; creates
+ * nothing, so a run that fails later (a sink, the health port) leaves the
+ * source as it was.  Runtime problems (unreachable server, missing table)
+ * come back as CDC_ECONN or CDC_EINVAL with one sentence in err.  store
+ * (borrowed) keeps snapshot progress and what the pipeline streamed. */
 struct store;
-/* store (borrowed) keeps snapshot progress. */
 int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store, char *err,
                size_t errlen);
+/* Ensures the signal table, the publication and the slot (creating them if
+ * missing) and decides about the initial snapshot.  held: the newest
+ * position any sink holds ({0, 0}: none).  A slot that is gone, or a table
+ * no longer published, although the pipeline streamed before (the state
+ * store says so, or a sink holds changes) is refused with CDC_EINVAL unless
+ * the snapshot mode reads every table again. */
+int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errlen);
+/* After a failure before the snapshot or the stream began: drops the slot
+ * and the publication this run created, so they do not pin WAL. */
+void pgsrc_abandon(struct pgsrc *src);
 /* The position streaming starts from (the slot's confirmed position). */
 uint64_t pgsrc_start_lsn(const struct pgsrc *src);
 /* Streams into eng until opts say stop (returns 0) or a fatal error. */

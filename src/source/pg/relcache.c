@@ -14,6 +14,7 @@ struct relentry {
     uint32_t relid; /* 0 = empty slot */
     bool captured;
     struct cdc_table *tab; /* owned reference */
+    char *problem;         /* owned: why its changes cannot be placed, or NULL */
 };
 
 struct relcache {
@@ -25,6 +26,7 @@ struct relcache {
     char **names;
     size_t ntables;
     uint32_t next_version;
+    bool map_partitions; /* see relcache_map_partitions */
 };
 
 /* OIDs of PostgreSQL's built-in types (pg_type.dat). */
@@ -110,8 +112,10 @@ void relcache_free(struct relcache *rc)
 {
     if (!rc)
         return;
-    for (size_t i = 0; i < rc->cap; i++)
+    for (size_t i = 0; i < rc->cap; i++) {
         cdc_table_unref(rc->slots[i].tab);
+        free(rc->slots[i].problem);
+    }
     for (size_t i = 0; i < rc->ntables; i++) {
         free(rc->schemas[i]);
         free(rc->names[i]);
@@ -159,12 +163,72 @@ struct cdc_table *relcache_get(struct relcache *rc, uint32_t relid, bool *captur
     return e->tab;
 }
 
-static bool is_captured(const struct relcache *rc, const char *schema, const char *name)
+static int captured_index(const struct relcache *rc, const char *schema, const char *name)
 {
     for (size_t i = 0; i < rc->ntables; i++)
         if (strcmp(rc->schemas[i], schema) == 0 && strcmp(rc->names[i], name) == 0)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+static bool is_captured(const struct relcache *rc, const char *schema, const char *name)
+{
+    return captured_index(rc, schema, name) >= 0;
+}
+
+void relcache_map_partitions(struct relcache *rc, bool on)
+{
+    rc->map_partitions = on;
+}
+
+const char *relcache_problem(struct relcache *rc, uint32_t relid)
+{
+    struct relentry *e = find_slot(rc->slots, rc->cap, relid);
+    return e->relid ? e->problem : NULL;
+}
+
+/* A partition the publication publishes under its own name: *root = index of
+ * the captured table it is a partition of (the topmost one), or -1, and
+ * *root_oid its relation id.  When the relation no longer exists nobody can
+ * tell: *problem says so. */
+static int find_captured_root(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, int *root,
+                              uint32_t *root_oid, char **problem, char *err, size_t errlen)
+{
+    *root = -1;
+    char relid[16];
+    snprintf(relid, sizeof relid, "%u", m->relation.relid);
+    const char *params[1] = {relid};
+    char e[512];
+    PGresult *res = pgconn_exec(conn, e, sizeof e,
+                                "SELECT n.nspname, c.relname, c.oid "
+                                "FROM pg_partition_ancestors($1::oid) a "
+                                "JOIN pg_class c ON c.oid = a.relid "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                "UNION ALL SELECT NULL, NULL, NULL WHERE NOT EXISTS "
+                                "  (SELECT 1 FROM pg_class WHERE oid = $1::oid)",
+                                1, params);
+    if (!res)
+        return cdc_fail(err, errlen, CDC_ECONN, "partition lookup for %s.%s failed: %s",
+                        m->relation.nspname, m->relation.relname, e);
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (PQgetisnull(res, r, 0)) {
+            *problem = xasprintf(
+                "pgoutput sent a change of %s.%s (relation %u), which no longer exists, and the "
+                "publication does not publish partitions through their root: cdc cannot tell "
+                "whether it was a partition of a captured table.  Set publish_via_partition_root "
+                "= true on publication %s",
+                m->relation.nspname, m->relation.relname, m->relation.relid,
+                rc->cfg->source.publication_name);
+            break;
+        }
+        int i = captured_index(rc, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+        if (i >= 0) {
+            *root = i;
+            *root_oid = (uint32_t)strtoul(PQgetvalue(res, r, 2), NULL, 10);
+        }
+    }
+    PQclear(res);
+    return 0;
 }
 
 /* SQL type names and categories for the table's columns, in one round trip.
@@ -242,8 +306,27 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
                     size_t errlen)
 {
     const char *schema = m->relation.nspname[0] ? m->relation.nspname : "pg_catalog";
-    struct cdc_table *tab = cdc_table_new(m->relation.relid, schema, m->relation.relname,
-                                          rc->cfg->topic_prefix, m->relation.ncols);
+    const char *name = m->relation.relname;
+    bool captured = is_captured(rc, schema, name);
+    char *problem = NULL;
+    uint32_t id = m->relation.relid;
+    if (!captured && rc->map_partitions) {
+        /* A partition published under its own name is captured under the
+         * name (and relation id) of the captured table it belongs to. */
+        int root = -1;
+        int ret = find_captured_root(rc, conn, m, &root, &id, &problem, err, errlen);
+        if (ret)
+            return ret;
+        if (root >= 0) {
+            log_info("source.partition", "partition=%s.%s table=%s.%s", schema, name,
+                     rc->schemas[root], rc->names[root]);
+            schema = rc->schemas[root];
+            name = rc->names[root];
+            captured = true;
+        }
+    }
+    struct cdc_table *tab =
+        cdc_table_new(id, schema, name, rc->cfg->topic_prefix, m->relation.ncols);
     tab->replident = m->relation.replident;
     tab->version = ++rc->next_version;
     const uint8_t *cur = m->relation.cols;
@@ -256,7 +339,6 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
         tab->cols[i].key = (rcol.flags & 1) != 0;
         tab->cols[i].type = pgtype_class(rcol.type_oid, 0);
     }
-    bool captured = is_captured(rc, schema, m->relation.relname);
     int ret = 0;
     /* DEFAULT and INDEX identities flag a unique key; FULL and NOTHING are
      * unique only through the primary key, if the table has one. */
@@ -271,25 +353,38 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
             tab->cols[i].type_name = xstrdup("text");
     if (ret) {
         cdc_table_unref(tab);
+        free(problem);
         return ret;
     }
     cdc_table_finish(tab);
     tab->key_unique = unique && tab->nkeys > 0;
     if (captured && (ret = relfacts_lookup(conn, tab, err, errlen)) != 0) {
         cdc_table_unref(tab);
+        free(problem);
         return ret;
     }
     struct relentry *e = insert_slot(rc, m->relation.relid);
     cdc_table_unref(e->tab);
+    free(e->problem);
     e->tab = tab;
     e->captured = captured;
+    e->problem = problem;
     log_debug("source.relation", "relid=%u table=%s.%s columns=%u keys=%u identity=%c captured=%d",
               tab->id, tab->schema, tab->name, tab->ncols, tab->nkeys, tab->replident, captured);
     return 0;
 }
 
+static bool listed(char *const *cols, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cols[i], name) == 0)
+            return true;
+    return false;
+}
+
 int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, const char *name,
-                      struct cdc_table **out, char *err, size_t errlen)
+                      char *const *only_cols, size_t n_only, struct cdc_table **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     const char *params[2] = {schema, name};
@@ -303,7 +398,7 @@ int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, con
         "  CASE WHEN c.relreplident = 'f' THEN true "
         "       ELSE coalesce(a.attnum = ANY (i.indkey), false) END "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
         "  AND a.attgenerated = '' "
         "LEFT JOIN pg_index i ON i.indrelid = c.oid AND "
         "  ((c.relreplident = 'd' AND i.indisprimary) OR "
@@ -313,22 +408,33 @@ int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, con
     if (!res)
         return cdc_fail(err, errlen, CDC_ECONN, "catalog lookup for %s.%s failed: %s", schema, name,
                         e);
-    int n = PQntuples(res);
-    if (n == 0) {
+    int nrows = PQntuples(res);
+    if (nrows == 0) {
         PQclear(res);
         return cdc_fail(err, errlen, CDC_EINVAL, "table %s.%s does not exist", schema, name);
     }
+    /* A table without columns is one row with a NULL attname.  Columns the
+     * publication's column list leaves out are not published: the table's
+     * shape is the published columns only. */
+    int *keep = xcalloc((size_t)nrows, sizeof *keep);
+    uint16_t n = 0;
+    for (int r = 0; r < nrows; r++)
+        if (!PQgetisnull(res, r, 2) &&
+            (!only_cols || listed(only_cols, n_only, PQgetvalue(res, r, 2))))
+            keep[n++] = r;
     struct cdc_table *tab = cdc_table_new((uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10),
-                                          schema, name, rc->cfg->topic_prefix, (uint16_t)n);
+                                          schema, name, rc->cfg->topic_prefix, n);
     tab->replident = PQgetvalue(res, 0, 1)[0];
     tab->version = ++rc->next_version;
-    for (int i = 0; i < n; i++) {
+    for (uint16_t i = 0; i < n; i++) {
         struct cdc_column *c = &tab->cols[i];
-        c->name = xstrdup(PQgetvalue(res, i, 2));
-        c->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 3), NULL, 10);
-        c->typmod = (int32_t)strtol(PQgetvalue(res, i, 4), NULL, 10);
-        c->key = PQgetvalue(res, i, 5)[0] == 't';
+        int r = keep[i];
+        c->name = xstrdup(PQgetvalue(res, r, 2));
+        c->type_oid = (uint32_t)strtoul(PQgetvalue(res, r, 3), NULL, 10);
+        c->typmod = (int32_t)strtol(PQgetvalue(res, r, 4), NULL, 10);
+        c->key = PQgetvalue(res, r, 5)[0] == 't';
     }
+    free(keep);
     PQclear(res);
     bool unique = tab->replident == 'd' || tab->replident == 'i';
     int ret = lookup_types(conn, tab, err, errlen);

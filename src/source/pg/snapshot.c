@@ -10,6 +10,8 @@
 #include "pg/pgconn.h"
 #include "source/pg/copytext.h"
 #include "source/pg/pgslot.h"
+#include "source/pg/pubrel.h"
+#include "source/pg/snapplan.h"
 #include "source/pg/snapshot.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -24,7 +26,8 @@ struct stab {
     const char *configured; /* as written in source.tables (borrowed) */
     char *schema, *name;
     char *qname;           /* "schema"."name" */
-    char *cols;            /* quoted column list, in the table's order */
+    struct pubrel pub;     /* what the publication publishes of it: where to read */
+    char *cols;            /* quoted column list (the published columns), in the table's order */
     struct cdc_table *tab; /* shape, from the catalog */
     uint64_t estimate;     /* rows expected */
     atomic_uint_fast64_t rows;
@@ -87,161 +90,6 @@ static void add_chunk(struct snap *s, unsigned t, char *pred)
     s->c[s->nc++] = (struct chunk){.t = t, .no = s->t[t].nchunks++, .pred = pred};
 }
 
-/* ---------- planning ---------- */
-
-static bool is_int_type(uint32_t oid)
-{
-    return oid == 20 || oid == 21 || oid == 23;
-}
-
-/* Chunks for a table, as predicates, one per line.  Runs inside the
- * snapshot transaction, so the boundaries describe the rows it will read. */
-static int plan_table(struct snap *s, PGconn *conn, struct stab *st, struct buf *plan, char *err,
-                      size_t errlen)
-{
-    const struct cdc_table *tab = st->tab;
-    int64_t chunk_rows = s->ctx->cfg->source.snapshot_chunk_rows;
-    char e[512];
-    const char *params[1] = {st->qname};
-    PGresult *res = pgconn_exec(conn, e, sizeof e,
-                                "SELECT c.reltuples::bigint, pg_relation_size(c.oid) / "
-                                "  current_setting('block_size')::int, c.relpages FROM pg_class c "
-                                "WHERE c.oid = $1::regclass",
-                                1, params);
-    if (!res)
-        return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot size %s: %s", st->qname, e);
-    int64_t reltuples = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    int64_t pages = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    int64_t relpages = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    PQclear(res);
-
-    int keycol = -1;
-    for (uint16_t i = 0; i < tab->ncols; i++)
-        if (tab->cols[i].key)
-            keycol = keycol == -1 ? i : -2;
-    bool by_key = tab->key_unique;
-    if (by_key && keycol >= 0 && is_int_type(tab->cols[keycol].type_oid)) {
-        /* One integer key: split [min, max] evenly. */
-        char *k = pgconn_quote_ident(tab->cols[keycol].name);
-        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) FROM %s", k, k, st->qname);
-        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
-        free(sql);
-        if (!res) {
-            free(k);
-            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
-        }
-        st->estimate = (uint64_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-        if (PQgetisnull(res, 0, 0)) {
-            buf_puts(plan, "true\n");
-        } else {
-            int64_t lo = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            int64_t hi = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-            int64_t n = ((int64_t)st->estimate + chunk_rows - 1) / chunk_rows;
-            if (n < 1)
-                n = 1;
-            /* Ranges may be uneven when keys are sparse; that costs balance,
-             * never correctness: together they cover everything. */
-            int64_t step = (hi - lo) / n + 1;
-            for (int64_t i = 0; i < n; i++) {
-                int64_t a = lo + i * step;
-                if (i == 0)
-                    buf_printf(plan, "%s < %" PRId64 "\n", k, a + step);
-                else if (i == n - 1)
-                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a);
-                else
-                    buf_printf(plan, "%s >= %" PRId64 " AND %s < %" PRId64 "\n", k, a, k, a + step);
-                if (a + step > hi && i < n - 1) {
-                    buf_printf(plan, "%s >= %" PRId64 "\n", k, a + step);
-                    break;
-                }
-            }
-        }
-        PQclear(res);
-        free(k);
-        return 0;
-    }
-    if (by_key) {
-        /* Any other key: boundaries every chunk_rows rows in key order. */
-        struct buf keys = BUF_INIT, lits = BUF_INIT;
-        int nk = 0;
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            if (!tab->cols[i].key)
-                continue;
-            char *q = pgconn_quote_ident(tab->cols[i].name);
-            buf_printf(&keys, "%s%s", nk ? ", " : "", q);
-            free(q);
-            nk++;
-        }
-        char *sql = xasprintf("SELECT %s FROM (SELECT %s, row_number() OVER (ORDER BY %s) AS rn "
-                              "FROM %s) s WHERE rn %% %" PRId64 " = 0 ORDER BY rn",
-                              keys.p, keys.p, keys.p, st->qname, chunk_rows);
-        res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
-        free(sql);
-        if (!res) {
-            buf_fini(&keys);
-            return cdc_fail(err, errlen, CDC_ECONN, "snapshot: cannot plan %s: %s", st->qname, e);
-        }
-        /* Row literals (v1::type1, v2::type2) for each boundary. */
-        int nb = PQntuples(res);
-        char **b = xcalloc((size_t)nb + 1, sizeof *b);
-        for (int r = 0; r < nb; r++) {
-            buf_reset(&lits);
-            buf_putc(&lits, '(');
-            int c = 0;
-            for (uint16_t i = 0; i < tab->ncols; i++) {
-                if (!tab->cols[i].key)
-                    continue;
-                char *lit =
-                    PQescapeLiteral(conn, PQgetvalue(res, r, c), strlen(PQgetvalue(res, r, c)));
-                buf_printf(&lits, "%s%s::%s", c ? ", " : "", lit ? lit : "NULL",
-                           tab->cols[i].type_name);
-                PQfreemem(lit);
-                c++;
-            }
-            buf_putc(&lits, ')');
-            b[r] = xstrdup(lits.p);
-        }
-        PQclear(res);
-        st->estimate = (uint64_t)(nb + 1) * (uint64_t)chunk_rows;
-        for (int r = 0; r <= nb; r++) {
-            if (r == 0 && nb == 0)
-                buf_puts(plan, "true\n");
-            else if (r == 0)
-                buf_printf(plan, "(%s) <= %s\n", keys.p, b[0]);
-            else if (r == nb)
-                buf_printf(plan, "(%s) > %s\n", keys.p, b[r - 1]);
-            else
-                buf_printf(plan, "(%s) > %s AND (%s) <= %s\n", keys.p, b[r - 1], keys.p, b[r]);
-        }
-        for (int r = 0; r < nb; r++)
-            free(b[r]);
-        free(b);
-        buf_fini(&keys);
-        buf_fini(&lits);
-        return 0;
-    }
-    /* No unique key: ranges of pages (TID range scans). */
-    double per_page = relpages > 0 && reltuples > 0 ? (double)reltuples / (double)relpages : 100.0;
-    int64_t step = (int64_t)((double)chunk_rows / per_page);
-    if (step < 1)
-        step = 1;
-    st->estimate = reltuples > 0 ? (uint64_t)reltuples : 0;
-    if (pages <= step) {
-        buf_puts(plan, "true\n");
-        return 0;
-    }
-    for (int64_t p = 0; p < pages; p += step) {
-        if (p == 0)
-            buf_printf(plan, "ctid < '(%" PRId64 ",0)'::tid\n", step);
-        else if (p + step >= pages)
-            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid\n", p);
-        else
-            buf_printf(plan, "ctid >= '(%" PRId64 ",0)'::tid AND ctid < '(%" PRId64 ",0)'::tid\n",
-                       p, p + step);
-    }
-    return 0;
-}
-
 /* Loads or makes the plan of every table, and which chunks are done. */
 static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, char *err,
                    size_t errlen)
@@ -255,7 +103,11 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
         if (config_split_table(tables[i], &st->schema, &st->name) != 0)
             return cdc_fail(err, errlen, CDC_EINVAL, "snapshot: malformed table %s", tables[i]);
         st->qname = pgconn_quote_qualified(st->schema, st->name);
-        int rc = relcache_describe(ctx->rels, conn, st->schema, st->name, &st->tab, err, errlen);
+        int rc = pubrel_lookup(conn, ctx->cfg->source.publication_name, st->schema, st->name,
+                               &st->pub, err, errlen);
+        if (!rc)
+            rc = relcache_describe(ctx->rels, conn, st->schema, st->name, st->pub.cols,
+                                   st->pub.ncols, &st->tab, err, errlen);
         if (rc)
             return rc;
         struct buf cols = BUF_INIT;
@@ -264,7 +116,7 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
             buf_printf(&cols, "%s%s", c ? ", " : "", q);
             free(q);
         }
-        st->cols = cols.p;
+        st->cols = cols.p ? cols.p : xstrdup(""); /* no columns: SELECT FROM t */
 
         char *pkey = key_of(s->id, "plan", tables[i], -1);
         char *plan = NULL;
@@ -274,7 +126,9 @@ static int prepare(struct snap *s, PGconn *conn, char *const *tables, size_t n, 
         }
         if (!plan) {
             struct buf b = BUF_INIT;
-            rc = plan_table(s, conn, st, &b, err, errlen);
+            rc = snapplan_table(conn, st->qname, &st->pub, st->tab,
+                                ctx->cfg->source.snapshot_chunk_rows, &b, &st->estimate, err,
+                                errlen);
             /* First line: the row estimate; then one predicate per chunk. */
             struct buf full = BUF_INIT;
             buf_printf(&full, "0 %" PRIu64 "\n", st->estimate);
@@ -326,7 +180,16 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
                                    size_t errlen)
 {
     const struct cdc_table *tab = st->tab;
+    int64_t max = s->ctx->cfg->platform.max_event_bytes;
+    if (max > 0 && len > (uint64_t)max) {
+        cdc_fail(err, errlen, CDC_EINVAL,
+                 "a row of %zu bytes exceeds max_event_bytes (%lld): raise it in platform.yaml to "
+                 "let it through (a row needs about three times its size in memory)",
+                 len, (long long)max);
+        return NULL;
+    }
     struct cdc_event *ev = cdc_event_new(0, tab->ncols, len + tab->ncols);
+    cdc_event_empty_rows(ev, false, true);
     uint32_t dl = 0;
     if (copytext_row(line, len, tab->ncols, ev->after, ev->data, &dl, err, errlen) != 0) {
         cdc_event_unref(ev);
@@ -339,14 +202,13 @@ static struct cdc_event *row_event(struct snap *s, const struct chunk *c, const 
     ev->tab = st->tab;
     ev->pos.lsn = s->ctx->lsn;
     ev->pos.idx = c->seq_base | row;
+    ev->snapshot_id = s->ctx->lsn; /* the consistent point names the snapshot */
     ev->lsn = s->ctx->lsn;
     ev->commit_ts = s->wall_start_us;
     ev->emit_ts = clock_wall_us();
     return ev;
 }
 
-/* Reads one chunk with COPY and pushes its rows; marks the chunk with the
- * tracker so it is recorded once every sink holds it. */
 /* Every read of a chunk gets its own sequence number, so its rows' positions
  * (event-log keys) never collide with an earlier, partial read of it: a read
  * after a resume or a rewind may see other rows in another order. */
@@ -370,6 +232,8 @@ static int next_chunk_seq(struct snap *s, const struct stab *st, uint64_t *seq)
     return rc;
 }
 
+/* Reads one chunk with COPY and pushes its rows; marks the chunk with the
+ * tracker so it is recorded once every sink holds it. */
 static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
 {
     pthread_mutex_lock(&s->mu);
@@ -381,8 +245,9 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
     if (next_chunk_seq(s, st, &seq) != 0)
         return CDC_ERR;
     c->seq_base = seq << 32;
-    char *sql =
-        xasprintf("COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", st->cols, st->qname, c->pred);
+    char *fw = pubrel_from_where(&st->pub, c->pred);
+    char *sql = xasprintf("COPY (SELECT %s %s) TO STDOUT", st->cols, fw);
+    free(fw);
     PGresult *res = PQexec(conn, sql);
     free(sql);
     char line_err[512];
@@ -573,7 +438,7 @@ static int fold_keyless(struct snap *s, char *err, size_t errlen)
                 continue;
             s->c[i].done = false;
             char *dkey = key_of(s->id, "done", st->configured, s->c[i].no);
-            rc = store_kv_delete_prefix(s->ctx->store, dkey, err, errlen);
+            rc = store_kv_delete(s->ctx->store, dkey, err, errlen);
             free(dkey);
         }
         buf_printf(&rules, "%s\t%s\t%s\n", st->configured, s->resume_snapshot, s->resume_lsn);
@@ -633,6 +498,7 @@ static void snap_free(struct snap *s)
         free(s->t[i].schema);
         free(s->t[i].name);
         free(s->t[i].qname);
+        pubrel_fini(&s->t[i].pub);
         free(s->t[i].cols);
         cdc_table_unref(s->t[i].tab);
     }

@@ -16,6 +16,11 @@ judge the result independently of cdc.  One module per room:
             multiset; replay_* rebuild the source's rows from cdc's output
   workload  Workload: a random concurrent writer (own connection, own thread)
   receiver  Receiver: the webhook test receiver process and webhook checks
+  mysql     MariaDB: a throwaway server; binlog_dump and mariadb-binlog runs
+  kafka     KafkaMock: the mock Kafka cluster process; kcat readers; Java
+            murmur2; checks of a kafka sink's records
+  lake      lake_write (cdc's Parquet/Iceberg writers), the node readers in
+            tests/js, s3rver behind a SigV4-checking proxy, the REST catalog fake
   ctx       Ctx: handed to every test function
 
 Tests import the package as one namespace (`import harness as h`).  Only the
@@ -30,4 +35,7 @@ from .oracle import _CHANGE  # noqa: F401
 from .compare import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .receiver import *  # noqa: F401,F403
+from .mysql import *  # noqa: F401,F403
+from .kafka import *  # noqa: F401,F403
+from .lake import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403

@@ -264,10 +264,11 @@ class Cdc:
         return self.command(["validate", self.pipeline_path] + self.platform_args(), timeout)
 
     def deploy(self, timeout=60):
-        return self.command(["deploy", self.pipeline_path], timeout)
+        return self.command(["deploy", self.pipeline_path] + self.platform_args(), timeout)
 
     def undeploy(self, yes, timeout=60):
-        return self.command(["undeploy", self.pipeline_path] + (["--yes"] if yes else []), timeout)
+        return self.command(["undeploy", self.pipeline_path] + self.platform_args() +
+                            (["--yes"] if yes else []), timeout)
 
     def start(self, stop_at_lsn=None, release=False, extra=()):
         args = ["run", self.pipeline_path] + self.platform_args()

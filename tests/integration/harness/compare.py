@@ -175,10 +175,11 @@ class _HashingWriter:
         self.f.write(data)
 
 
-def _dump(conn, table, cols, path):
+def _dump(conn, table, cols, path, only=False, where=None):
     collist = ", ".join(qident(c) for c in cols)
     order = ", ".join('%s::text COLLATE "C"' % qident(c) for c in cols)
-    sql = "COPY (SELECT %s FROM %s ORDER BY %s) TO STDOUT" % (collist, qtable(table), order)
+    sql = "COPY (SELECT %s FROM %s%s%s ORDER BY %s) TO STDOUT" % (
+        collist, "ONLY " if only else "", qtable(table), " WHERE " + where if where else "", order)
     with session_settings(
         conn, TimeZone="UTC", DateStyle="ISO, YMD", IntervalStyle="postgres",
         extra_float_digits="1", bytea_output="hex",
@@ -194,12 +195,18 @@ def _fmt_copy_row(cols, line):
     return ", ".join("%s=%s" % (c, short(v, 60)) for c, v in zip(cols, fields))
 
 
-def compare_tables(src_conn, dst_conn, table, dst_table=None, show=10):
+def compare_tables(src_conn, dst_conn, table, dst_table=None, show=10, only=False, where=None,
+                   columns=None):
     """Proves dst_table (default: same name) in dst_conn holds exactly the rows
     of table in src_conn, as multisets of text forms of the source's columns.
-    Returns the row count; raises AssertionError with a readable diff."""
+    only: the source table's own rows (SELECT FROM ONLY: not its inheritance
+    children); where: only the source rows this SQL condition selects;
+    columns: only these source columns.  Returns the row count; raises
+    AssertionError with a readable diff."""
     dst_table = dst_table or table
     src_cols = table_columns(src_conn, table)
+    if columns is not None:
+        src_cols = [(c, t) for c, t in src_cols if c in columns]
     with dst_conn.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (qtable(dst_table),))
         if cur.fetchone()[0] is None:
@@ -210,7 +217,7 @@ def compare_tables(src_conn, dst_conn, table, dst_table=None, show=10):
     if missing:
         raise AssertionError("mirror table %s lacks columns %s" % (dst_table, missing))
     with tempfile.TemporaryDirectory(prefix="cdc-compare-") as d:
-        hs, ns = _dump(src_conn, table, cols, os.path.join(d, "src"))
+        hs, ns = _dump(src_conn, table, cols, os.path.join(d, "src"), only, where)
         hd, nd = _dump(dst_conn, dst_table, cols, os.path.join(d, "dst"))
         if hs == hd:
             return ns

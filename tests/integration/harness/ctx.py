@@ -34,6 +34,8 @@ from .common import *  # noqa: F401,F403
 from .pg import *  # noqa: F401,F403
 from .cdc import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
+from .mysql import *  # noqa: F401,F403
+from .kafka import KafkaMock
 
 class Ctx:
     """Handed to every test function: temp dirs, clusters, cdc installations,
@@ -67,6 +69,14 @@ class Ctx:
         c.start()
         return c
 
+    def mariadb(self, **kw):
+        """A throwaway MariaDB server (harness.mysql.MariaDB), stopped when
+        the test ends."""
+        m = MariaDB(self.tmpdir("mariadb"), **kw)
+        self.defer(m.stop)
+        m.start()
+        return m
+
     def cdc(self, pipeline, platform=None, env=None, name="cdc", cluster=None, secrets_=()):
         """A Cdc whose environment has PGPW = the cluster role's password (and
         which treats that password as a secret)."""
@@ -76,6 +86,11 @@ class Ctx:
             env.setdefault("PGPW", cluster.role_password)
             sec.append(cluster.role_password)
         return Cdc(self, pipeline, platform, env, name, sec)
+
+    def kafka(self, topics=None, brokers=3):
+        """A mock Kafka cluster with topics {name: partitions}, stopped when
+        the test ends."""
+        return KafkaMock(self, brokers).start(topics)
 
     def workload(self, cluster, dbname, **kw):
         w = Workload(cluster, dbname, **kw)

@@ -270,6 +270,28 @@ def parse_decoded_tuple(text):
     return out
 
 
+def map_tables(txns, mapping):
+    """The oracle's transactions with tables renamed by mapping ({partition:
+    partitioned table}), as a stream that names partitions by their root
+    shows them: one TRUNCATE per table however many of its partitions one
+    statement truncated, positions and per-table orders counted anew."""
+    out = []
+    for t in txns:
+        nt = OracleTxn(t.xid, t.begin_lsn)
+        nt.end_lsn, nt.commit_lsn = t.end_lsn, t.commit_lsn
+        for c in t.changes:
+            table = mapping.get(c.table, c.table)
+            if c.op == "t" and any(o.op == "t" and o.lsn == c.lsn and o.table == table
+                                   for o in nt.changes):
+                continue
+            dco = 1 + sum(1 for o in nt.changes if o.table == table)
+            nt.changes.append(OracleChange(nt, len(nt.changes), c.lsn, table, c.op, dco))
+        if nt.changes:
+            out.append(nt)
+    return out
+
+
+
 def parse_test_decoding(rows, tables):
     """rows: (lsn text, xid text, data) from pg_logical_slot_*_changes with
     include-xids.  A multi-table TRUNCATE becomes one change per captured

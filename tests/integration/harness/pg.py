@@ -74,6 +74,23 @@ class PgCluster:
         conn.close()
         return self
 
+    def pg_ctl(self, args, timeout=180):
+        """Runs `pg_ctl -D <data> ARGS` as the cluster's owner; returns
+        (exit code, output, seconds it took)."""
+        argv = [os.path.join(PGBIN, "pg_ctl"), "-D", os.path.join(self.dir, "data")] + list(args)
+        if os.getuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        t0 = time.monotonic()
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
+        return r.returncode, r.stdout, time.monotonic() - t0
+
+    def start_again(self):
+        """Starts the stopped cluster again on its port."""
+        subprocess.run(["bash", PG_SCRIPT, "start", self.dir, str(self.port)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
+        self.running = True
+
     def server_log(self):
         try:
             with open(os.path.join(self.dir, "server.log"), errors="replace") as f:

@@ -166,10 +166,23 @@ def envelope_position(env):
     return (rec_commit_lsn(env), env["transaction"]["total_order"] - 1)
 
 
-def idempotency_key(pipeline_id, sink_id, env):
-    """The Idempotency-Key the webhook sink sends for a batch starting at env."""
-    commit, idx = envelope_position(env)
-    return "%s:%s:%d:%d" % (pipeline_id, sink_id, commit, idx)
+def idempotency_key(pipeline_id, sink_id, body):
+    """The Idempotency-Key the webhook sink sends for a request whose body is
+    one streamed change's envelope, or a list of them (a batch): the
+    change's position, or for several changes the SHA-256 of their keys,
+    each followed by a NUL.  (Snapshot rows are keyed by their snapshot id,
+    which the envelope does not carry: not computable here.)"""
+    envs = body if isinstance(body, list) else [body]
+    keys = []
+    for env in envs:
+        if env["source"].get("snapshot") not in (None, "false"):
+            raise ValueError("the key of a snapshot row cannot be derived from its envelope")
+        commit, idx = envelope_position(env)
+        keys.append("%s:%s:%d:%d" % (pipeline_id, sink_id, commit, idx))
+    if len(keys) == 1:
+        return keys[0]
+    digest = hashlib.sha256("".join(k + "\0" for k in keys).encode()).hexdigest()
+    return "%s:%s:batch:%d:%s" % (pipeline_id, sink_id, len(keys), digest)
 
 
 def hmac_signature(secret, raw):

@@ -1,0 +1,138 @@
+"""BENCH_ONLY=kafka: capture into Kafka next to the drain into a file.
+
+One backlog (the drain's batched one: 1,000 transactions x 1,000 rows, or
+100 x 1,000 with BENCH_QUICK), three measurements per run, all streaming the
+same WAL: the limit client, cdc into the file sink, and cdc into a kafka
+sink alone.  Kafka is librdkafka's mock cluster (tests/helpers/kafka_mock.c,
+3 brokers on 127.0.0.1, in memory) with the topic pre-created at 8
+partitions, a fresh topic per run.  What Kafka holds is counted from the
+partitions' end offsets (kcat -Q); the mock keeps only the newest 5 MiB of
+each partition, so the records themselves are not read back here (the
+integration tests read every record).  The mock is a single process doing a
+broker's work in memory; a real cluster's disks and replication are not in
+the figure."""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+
+PARTITIONS = 8
+
+
+class MockKafka:
+    """The mock cluster process; looks enough like bench.Proc for cleanup."""
+
+    def __init__(self, bench, binary, preexec):
+        self.name = "kafka_mock"
+        self.err_path = os.path.join(bench.logs, "kafka_mock.err")
+        with open(self.err_path, "wb") as err:
+            self.p = subprocess.Popen([binary, "--brokers", "3"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=err, cwd=bench.work,
+                                      preexec_fn=preexec, start_new_session=True)
+        self.pid = self.p.pid
+        bench.procs.add(self)
+        r, _, _ = select.select([self.p.stdout], [], [], 20)
+        line = self.p.stdout.readline() if r else b""
+        if not line:
+            raise RuntimeError("kafka_mock did not start")
+        self.bootstrap = json.loads(line)["bootstrap"]
+
+    def command(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        r, _, _ = select.select([self.p.stdout], [], [], 10)
+        answer = self.p.stdout.readline().decode().strip() if r else ""
+        if not answer.startswith("ok"):
+            raise RuntimeError("kafka_mock %r: %s" % (line, answer or "no answer"))
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+
+
+def end_offsets(bootstrap, topic):
+    """Sum of the partitions' end offsets: the records Kafka holds."""
+    argv = ["kcat", "-b", bootstrap, "-Q", "-J"]
+    for p in range(PARTITIONS):
+        argv += ["-t", "%s:%d:-1" % (topic, p)]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        return -1
+    parts = json.loads(r.stdout).get(topic, {})
+    return sum(v["offset"] for k, v in parts.items() if k != "topic")
+
+
+def kafka_sink(bootstrap, prefix):
+    return ["  - sink_id: kafka", "    sink_type: kafka", "    kafka:",
+            "      bootstrap_servers: %s" % bootstrap,
+            "      topic: \"%s.{schema}.{table}\"" % prefix]
+
+
+def m_kafka(bench, bl, mock, proc_cpu_seconds):
+    slot = bench.copy_slot(bl)
+    prefix = slot.replace("_", "-")
+    topic = "%s.public.bench_rows" % prefix
+    mock.command("topic %s %d" % (topic, PARTITIONS))
+    pipe, plat = bench.pipeline(slot, kafka_sink(mock.bootstrap, prefix))
+    bench.checkpoint()
+    mock_cpu0 = proc_cpu_seconds(mock.pid)
+    res, p = bench.timed(bl, "kafka", slot,
+                         lambda: bench.cdc_proc(pipe, plat, slot + ".kafka", bl["end"]),
+                         bl["rows"], lambda proc: end_offsets(mock.bootstrap, topic))
+    mock_cpu1 = proc_cpu_seconds(mock.pid)
+    if mock_cpu0 is not None and mock_cpu1 is not None:
+        res["sinkdb_cpu"] = mock_cpu1 - mock_cpu0  # the mock cluster's CPU
+    res["startup_s"] = bench.startup_seconds(p)
+    bench.show(res, "  (sink = the mock cluster)  peak RSS %.1f MB" % ((res["hwm_kb"] or 0) / 1024))
+    bench.drop_slot(slot)
+    return res
+
+
+def run(bench, backlog, binary, preexec, proc_cpu_seconds, runs):
+    """Writes the backlog and measures limit, file and kafka `runs` times;
+    returns the lines of the result table."""
+    mock = MockKafka(bench, binary, preexec)
+    name, title, ntx, nrows = backlog
+    bench.say("\n== kafka: %s, %d run(s); mock cluster at %s" % (title, runs, mock.bootstrap))
+    bl = bench.write_backlog(name, title, ntx, nrows, 1)
+    for rep in range(runs):
+        bench.say("  run %d/%d" % (rep + 1, runs))
+        bl.setdefault("limit", []).append(bench.m_limit(bl))
+        bl.setdefault("file", []).append(bench.m_file(bl))
+        bl.setdefault("kafka", []).append(m_kafka(bench, bl, mock, proc_cpu_seconds))
+    bench.drop_slot(bl["tmpl"])
+    mock.command("quit")
+    L = [""]
+    w = L.append
+    fmt = "  %-34s %9s %13s %8s %8s %8s %6s %5s %5s"
+    w("KAFKA capture of %s (%s of WAL) into a kafka sink alone: the mock cluster, one topic "
+      "of %d partitions" % (title, bl["wal"], PARTITIONS))
+    w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "x file", "cdc", "sink", "mach"))
+    limit = bench._agg(bl["limit"])
+    file_ = bench._agg(bl["file"])
+    for label, kind in (("limit (receive-only client)", "limit"),
+                        ("cdc -> file (fsync'd batches)", "file"),
+                        ("cdc -> kafka (acks=all, idempotent)", "kafka")):
+        a = bench._agg(bl[kind])
+        if a is None:
+            w("  %-34s failed: %s" % (label, bench._errors(bl[kind])))
+            continue
+        w(fmt % (label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
+                 "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
+                 "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
+                 bench._c(a["sinkdb"]) if kind == "kafka" else "-", bench._c(a["machine"])))
+    k = bench._agg(bl["kafka"])
+    if k and file_:
+        w("  kafka / file = %.2f (goal >= 0.80: %s); sink = the mock cluster's CPU in cores"
+          % (k["rate"] / file_["rate"], "met" if k["rate"] >= 0.8 * file_["rate"] else "MISSED"))
+    return L

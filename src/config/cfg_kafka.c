@@ -1,0 +1,284 @@
+/* Kafka keys: the connection and security keys shared by the platform's
+ * kafka block and a kafka sink's block, the platform block (transport and
+ * consumer group tuning), and the sink block (topic template, encoding).
+ *
+ * Property values are librdkafka's to judge: they are checked when a client
+ * is built (and by `cdc validate`), not here, so this file does not need
+ * librdkafka. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/cfg_keys.h"
+#include "config/cfg_schema.h"
+#include "util/mem.h"
+
+static const char *const security_protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                      "SASL_SSL"};
+static const char *const auth_mechanism_names[] = {"none", "sasl_plain", "sasl_scram_256",
+                                                   "sasl_scram_512"};
+/* librdkafka's sasl.mechanisms spelling of the same, index for index. */
+static const char *const sasl_mechanism_names[] = {NULL, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+static const char *const offset_reset_names[] = {"earliest", "latest"};
+static const char *const acks_names[] = {"all", "0", "1", "-1"};
+
+/* librdkafka properties that a key of ours sets: naming them again under
+ * properties would leave two answers to one question. */
+static const struct {
+    const char *property, *key;
+} owned_properties[] = {
+    {"bootstrap.servers", "bootstrap_servers"},
+    {"metadata.broker.list", "bootstrap_servers"},
+    {"security.protocol", "security_protocol"},
+    {"sasl.mechanism", "auth_mechanism"},
+    {"sasl.mechanisms", "auth_mechanism"},
+    {"sasl.username", "sasl_username"},
+    {"sasl.password", "sasl_password"},
+    {"ssl.ca.location", "ssl_ca_location"},
+    {"ssl.certificate.location", "ssl_certificate_location"},
+    {"ssl.key.location", "ssl_key_location"},
+    {"ssl.key.password", "ssl_key_password"},
+    {"enable.idempotence", "enable_idempotence"},
+    {"acks", "acks"},
+    {"request.required.acks", "acks"},
+};
+
+static int index_of(const char *const *names, size_t n, const char *v)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (names[i] && strcmp(names[i], v) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool is_sasl_protocol(const char *p)
+{
+    return p && strncmp(p, "SASL_", 5) == 0;
+}
+
+static bool is_ssl_protocol(const char *p)
+{
+    return p && (strcmp(p, "SSL") == 0 || strcmp(p, "SASL_SSL") == 0);
+}
+
+static bool property_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* The rules between the connection keys: one authentication method named
+ * once, the credentials it needs and no others, TLS files only with TLS,
+ * and properties that do not repeat a key. */
+static void client_check(struct cfg_ctx *ctx, struct kafka_client_cfg *c,
+                         const struct yamltree_node *map, int line, bool platform)
+{
+    const char *what_platform = platform ? "kafka" : "the sink's kafka block";
+    bool auth_given = yamltree_map_find(map, "auth_mechanism") != NULL;
+    int auth = index_of(auth_mechanism_names, ARRAY_LEN(auth_mechanism_names), c->auth_mechanism);
+    if (auth < 0)
+        return; /* reported by the key itself */
+    if (c->sasl_mechanism) {
+        int legacy =
+            index_of(sasl_mechanism_names, ARRAY_LEN(sasl_mechanism_names), c->sasl_mechanism);
+        if (legacy < 0)
+            return;
+        if (auth_given && auth != legacy) {
+            cfg_error_key(ctx, cfg_key_line(map, "sasl_mechanism", line), "sasl_mechanism",
+                          "%s says auth_mechanism %s; name the method once (auth_mechanism: %s)",
+                          c->sasl_mechanism, c->auth_mechanism, auth_mechanism_names[legacy]);
+            return;
+        }
+        auth = legacy;
+        free(c->auth_mechanism);
+        c->auth_mechanism = xstrdup(auth_mechanism_names[legacy]);
+    }
+    bool sasl = auth > 0;
+    int pline = cfg_key_line(map, "security_protocol", line);
+    const char *protocol = config_kafka_security_protocol(c);
+    if (sasl && !is_sasl_protocol(protocol)) {
+        cfg_error_key(ctx, pline, "security_protocol",
+                      "auth_mechanism %s needs SASL_SSL or SASL_PLAINTEXT, got \"%s\"",
+                      c->auth_mechanism, c->security_protocol);
+    } else if (!sasl && is_sasl_protocol(protocol)) {
+        cfg_error_key(ctx, pline, "security_protocol",
+                      "%s needs auth_mechanism sasl_plain, sasl_scram_256 or sasl_scram_512",
+                      c->security_protocol);
+    }
+    static const char *const creds[] = {"sasl_username", "sasl_password"};
+    const char *vals[] = {c->sasl_username, c->sasl_password};
+    for (size_t i = 0; i < 2; i++) {
+        if (sasl && !vals[i])
+            cfg_error_key(ctx, line, creds[i], "required with auth_mechanism %s",
+                          c->auth_mechanism);
+        else if (!sasl && vals[i])
+            cfg_error_key(ctx, cfg_key_line(map, creds[i], line), creds[i],
+                          "only used with a SASL auth_mechanism, and %s has none", what_platform);
+    }
+    static const char *const tls[] = {"ssl_ca_location", "ssl_certificate_location",
+                                      "ssl_key_location", "ssl_key_password"};
+    const char *tvals[] = {c->ssl_ca_location, c->ssl_certificate_location, c->ssl_key_location,
+                           c->ssl_key_password};
+    for (size_t i = 0; i < ARRAY_LEN(tls); i++)
+        if (tvals[i] && !is_ssl_protocol(protocol))
+            cfg_error_key(ctx, cfg_key_line(map, tls[i], line), tls[i],
+                          "only used with security_protocol SSL or SASL_SSL, not %s", protocol);
+    if ((c->ssl_certificate_location != NULL) != (c->ssl_key_location != NULL))
+        cfg_error_key(
+            ctx,
+            cfg_key_line(map, c->ssl_key_location ? "ssl_key_location" : "ssl_certificate_location",
+                         line),
+            c->ssl_key_location ? "ssl_certificate_location" : "ssl_key_location",
+            "a client certificate needs both ssl_certificate_location and "
+            "ssl_key_location");
+
+    size_t mark = cfg_path_push_key(&ctx->path, "properties", 10);
+    for (size_t i = 0; i < c->nproperties; i++) {
+        const char *name = c->properties[i].key;
+        int pl = c->property_locs ? c->property_locs[i].line : c->properties_loc.line;
+        if (!property_name_ok(name)) {
+            cfg_error_key(ctx, pl, name, "expected a librdkafka property name such as linger.ms");
+            continue;
+        }
+        for (size_t j = 0; j < ARRAY_LEN(owned_properties); j++) {
+            const char *key = owned_properties[j].key;
+            if (strcmp(owned_properties[j].property, name) != 0)
+                continue;
+            if (!platform && (strcmp(key, "acks") == 0 || strcmp(key, "enable_idempotence") == 0))
+                cfg_error_key(ctx, pl, name,
+                              "a kafka sink always produces with acks=all and idempotence (a "
+                              "change counts as delivered only once every in-sync replica has "
+                              "it); remove it");
+            else
+                cfg_error_key(ctx, pl, name, "set it with the key %s instead", key);
+        }
+    }
+    cfg_path_pop(&ctx->path, mark);
+}
+
+const char *config_kafka_security_protocol(const struct kafka_client_cfg *c)
+{
+    if (c->security_protocol)
+        return c->security_protocol;
+    return c->auth_mechanism && strcmp(c->auth_mechanism, "none") != 0 ? "SASL_SSL" : "PLAINTEXT";
+}
+
+/* Rows for the shared keys of a struct T with a `client` member. */
+#define KC(f) .name = #f, .off = offsetof(T, client.f)
+#define KAFKA_CLIENT_KEYS(bootstrap_default, bootstrap_flags)                                      \
+    {KC(bootstrap_servers), .type = CFG_STRING, .def_str = (bootstrap_default),                    \
+     .flags = (bootstrap_flags)},                                                                  \
+        {KC(security_protocol), .type = CFG_STRING, .flags = CFG_NULLABLE,                         \
+         CHOICES(security_protocol_names)},                                                        \
+        {KC(auth_mechanism), .type = CFG_STRING, .def_str = "none",                                \
+         CHOICES(auth_mechanism_names)},                                                           \
+        {KC(sasl_mechanism), .type = CFG_STRING, .flags = CFG_NULLABLE,                            \
+         CHOICES(sasl_mechanism_names)},                                                           \
+        {KC(sasl_username), .type = CFG_STRING, .flags = CFG_NULLABLE},                            \
+        {KC(sasl_password), .type = CFG_STRING, .flags = CFG_SECRET | CFG_NULLABLE},               \
+        {KC(ssl_ca_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                          \
+        {KC(ssl_certificate_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                 \
+        {KC(ssl_key_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                         \
+        {KC(ssl_key_password), .type = CFG_STRING, .flags = CFG_SECRET | CFG_NULLABLE},            \
+    {                                                                                              \
+        KC(properties), .type = CFG_STRMAP, .count_off = offsetof(T, client.nproperties),          \
+                        .has_locs = true, .loc_off = offsetof(T, client.properties_loc),           \
+                        .locs_off = offsetof(T, client.property_locs)                              \
+    }
+
+/* ---- the platform's kafka block ---- */
+
+static const char *check_url(const char *v)
+{
+    if ((strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
+        return NULL;
+    return "an http:// or https:// URL";
+}
+
+static void kafka_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
+                        uint64_t ok)
+{
+    struct kafka_cfg *k = obj;
+    client_check(ctx, &k->client, map, line, true);
+    if (k->enable_idempotence && cfg_schema_ok(&cfg_kafka_schema, ok, "acks") &&
+        strcmp(k->acks, "all") != 0 && strcmp(k->acks, "-1") != 0)
+        cfg_error_key(ctx, cfg_key_line(map, "acks", line), "acks",
+                      "enable_idempotence needs acks all, got \"%s\"", k->acks);
+    if (k->max_poll_interval_ms < k->session_timeout_ms)
+        cfg_error_key(ctx, cfg_key_line(map, "max_poll_interval_ms", line), "max_poll_interval_ms",
+                      "expected a number >= session_timeout_ms (%d), got %d", k->session_timeout_ms,
+                      k->max_poll_interval_ms);
+}
+
+#define T struct kafka_cfg
+static const struct cfg_key kafka_keys[] = {
+    KAFKA_CLIENT_KEYS("localhost:9092", 0),
+    K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO, .check = check_url),
+    K_STR(T, group_id, "cdc-platform"),
+    K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
+    K_BOOL(T, enable_idempotence, 1),
+    K_STR(T, acks, "all", CHOICES(acks_names)),
+    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX),
+    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX),
+    K_INT(T, session_timeout_ms, 45000, 1, 3600000),
+    K_INT(T, max_poll_interval_ms, 300000, 1, 86400000),
+    K_INT(T, fetch_min_bytes, 1, 1, 100000000),
+    K_INT(T, fetch_max_wait_ms, 500, 0, 300000),
+    K_INT(T, poll_batch_size, 1, 1, INT32_MAX),
+    K_INT(T, deser_pool_size, 1, 1, INT32_MAX),
+    K_FLT(T, commit_interval_seconds, 0.0, 0),
+    K_BOOL(T, schemas_enable, 0),
+    K_BOOL(T, tombstones_on_delete, 1),
+};
+#undef T
+const struct cfg_schema cfg_kafka_schema = {KEYS(kafka_keys), .check = kafka_check};
+
+/* ---- a kafka sink's block ---- */
+
+static const char *const topic_fields[] = {"topic_prefix", "schema", "table", "db"};
+
+/* A template uses only the known placeholders and has text besides them. */
+static const char *check_topic(const char *v)
+{
+    const char *what = "a topic name template using {topic_prefix}, {schema}, {table} and {db}";
+    if (!*v)
+        return what;
+    for (const char *p = v; *p; p++) {
+        if (*p == '}')
+            return what;
+        if (*p != '{')
+            continue;
+        const char *end = strchr(p, '}');
+        if (!end)
+            return what;
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_LEN(topic_fields); i++)
+            known |= strlen(topic_fields[i]) == (size_t)(end - p - 1) &&
+                     memcmp(topic_fields[i], p + 1, (size_t)(end - p - 1)) == 0;
+        if (!known)
+            return what;
+        p = end;
+    }
+    return NULL;
+}
+
+static void kafka_sink_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
+                             int line, uint64_t ok)
+{
+    struct kafka_sink_cfg *k = obj;
+    client_check(ctx, &k->client, map, line, false);
+}
+
+#define T struct kafka_sink_cfg
+static const struct cfg_key kafka_sink_keys[] = {
+    KAFKA_CLIENT_KEYS(NULL, CFG_REQUIRED),
+    K_STR(T, topic, "{topic_prefix}.{schema}.{table}", .check = check_topic),
+    K_BOOL(T, schemas_enable, 0),
+    K_BOOL(T, tombstones_on_delete, 1),
+};
+#undef T
+const struct cfg_schema cfg_kafka_sink_schema = {KEYS(kafka_sink_keys), .check = kafka_sink_check};

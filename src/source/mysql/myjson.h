@@ -1,0 +1,49 @@
+/* The Debezium MySQL connector's `source` block for MySQL / MariaDB events,
+ * written with core/json.h's writer:
+ *
+ *   {"version":"0.1.0","connector":"mysql","name":"shop","ts_ms":1718150400000,
+ *    "snapshot":"false","db":"shop","sequence":null,"ts_us":...,"ts_ns":...,
+ *    "table":"orders","server_id":1,"gtid":"0-1-42","file":"mysql-bin.000003",
+ *    "pos":1234,"row":0,"thread":7,"query":null}
+ *
+ * Field order and meaning follow io.debezium.connector.mysql.Source: ts_* is
+ * the event's time at the source (for snapshot rows, when the snapshot was
+ * taken), pos the offset of the rows event in file, row the row's index in
+ * that event, gtid the MariaDB GTID of the transaction (null without GTIDs),
+ * thread the id of the session that wrote it (null if the binlog does not
+ * say). */
+#ifndef CDC_SOURCE_MYSQL_MYJSON_H
+#define CDC_SOURCE_MYSQL_MYJSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "source/mysql/mydecode.h"
+#include "util/buf.h"
+
+struct myjson_source {
+    const char *version;  /* cdc's version */
+    const char *name;     /* the pipeline id */
+    int64_t ts_us;        /* event time, microseconds since the epoch */
+    const char *snapshot; /* "false", "true", "first", "last", "incremental"; NULL = "false" */
+    const char *db;
+    const char *table; /* NULL = null */
+    uint32_t server_id;
+    const char *gtid; /* NULL or "" = null */
+    const char *file;
+    uint64_t pos;
+    uint32_t row;
+    bool have_thread;
+    uint32_t thread;
+    const char *query; /* NULL = null */
+};
+
+/* Appends the block's object (no key): {"version":...}. */
+void myjson_source(struct buf *b, const struct myjson_source *s);
+
+/* Fills s (strings borrowed from ev, row and its transaction) for a
+ * streamed change; version and name are left for the caller. */
+void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
+                            const struct mydecode_row *row);
+
+#endif

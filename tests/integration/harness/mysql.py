@@ -1,0 +1,175 @@
+"""MariaDB: a throwaway server for the MySQL source's tests, and the
+binlog_dump helper that drives cdc's binlog decoder until the source runs
+inside `cdc run`.
+
+The server runs as root (--user=root) in a temp dir on a free loopback port,
+with a binary log in ROW format, full row images and full row metadata.
+Clients talk to it through the `mariadb` command-line client (no Python
+driver needed)."""
+
+# flake8: noqa: F401,F403,F405
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from .common import *  # noqa: F401,F403
+
+MARIADB_INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+MARIADB = shutil.which("mariadb") or "/usr/bin/mariadb"
+MARIADB_BINLOG = shutil.which("mariadb-binlog") or "/usr/bin/mariadb-binlog"
+
+
+def binlog_dump_bin():
+    """The binlog_dump helper next to the cdc binary under test."""
+    cdc = os.environ.get("CDC_BIN", os.path.join(REPO_ROOT, "build", "asan", "cdc"))
+    path = os.path.join(os.path.dirname(os.path.abspath(cdc)), "tests", "binlog_dump")
+    if not os.path.exists(path):
+        raise CdcNotFound("%s is missing: build it with `make helpers`" % path)
+    return path
+
+
+class MariaDB:
+    """A throwaway MariaDB server.  `log_bin=False` starts one without a
+    binary log (for the server checks)."""
+
+    def __init__(self, base_dir, log_bin=True, server_id=1, extra=()):
+        self.dir = os.path.join(base_dir, "mariadb")
+        self.port = None
+        self.proc = None
+        self.log_bin = log_bin
+        self.server_id = server_id
+        self.extra = list(extra)
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        data = os.path.join(self.dir, "data")
+        r = subprocess.run(
+            [MARIADB_INSTALL_DB, "--no-defaults", "--user=root", "--datadir=" + data,
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError("mariadb-install-db failed:\n" + tail(r.stdout))
+        last = ""
+        for _ in range(5):
+            port = free_port()
+            args = [MARIADBD, "--no-defaults", "--user=root", "--datadir=" + data,
+                    "--port=%d" % port, "--bind-address=127.0.0.1",
+                    "--socket=" + os.path.join(self.dir, "sock"),
+                    "--pid-file=" + os.path.join(self.dir, "pid"),
+                    "--log-error=" + os.path.join(self.dir, "err.log"),
+                    "--server-id=%d" % self.server_id,
+                    "--innodb-flush-log-at-trx-commit=0", "--sync-binlog=0",
+                    "--innodb-buffer-pool-size=64M", "--skip-name-resolve"]
+            if self.log_bin:
+                args += ["--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+                         "--binlog-row-metadata=FULL"]
+            args += self.extra
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.port = port
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                r = subprocess.run(self._client() + ["-e", "SELECT 1"], capture_output=True)
+                if r.returncode == 0:
+                    return self
+                time.sleep(0.2)
+            last = tail(self.error_log(), 15)
+            self.stop()
+        raise RuntimeError("could not start MariaDB:\n" + last)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.dir, "err.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def _client(self, user="root", password=None):
+        args = [MARIADB, "--no-defaults", "-h127.0.0.1", "-P%d" % self.port, "-u" + user,
+                "--default-character-set=utf8mb4"]
+        if password is not None:
+            args.append("-p" + password)
+        return args
+
+    def sql(self, sql, db=None, user="root", password=None, check=True):
+        """Runs statements; returns the rows of the last result as lists of
+        strings (None for NULL), tab-separated output parsed raw."""
+        args = self._client(user, password) + ["--batch", "--skip-column-names", "--raw",
+                                               "--binary-mode"]
+        if db:
+            args.append(db)
+        r = subprocess.run(args, input=sql.encode(), capture_output=True, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError("mariadb: %s\nSQL: %s" % (r.stderr.decode(errors="replace"),
+                                                            short(sql, 400)))
+        if not check and r.returncode != 0:
+            return r.stderr.decode(errors="replace")
+        rows = []
+        for line in r.stdout.split(b"\n"):
+            if not line:
+                continue
+            rows.append([None if c == b"NULL" else c.decode("utf-8", "surrogateescape")
+                         for c in line.split(b"\t")])
+        return rows
+
+    def value(self, sql, db=None):
+        rows = self.sql(sql, db)
+        return rows[0][0] if rows else None
+
+    def master_status(self):
+        """(file, position) of the binlog's end."""
+        r = self.sql("SHOW MASTER STATUS")
+        return r[0][0], int(r[0][1])
+
+    def gtid_pos(self):
+        return self.value("SELECT @@gtid_binlog_pos") or ""
+
+    def binlog_dump(self, *args, user="root", password=None, timeout=300, check=True,
+                    server_id=None):
+        """Runs binlog_dump against this server; returns (returncode, [json
+        objects], stderr)."""
+        env = dict(os.environ)
+        cmd = [binlog_dump_bin(), "--port", str(self.port), "--user", user]
+        if password is not None:
+            env["BINLOG_DUMP_PW"] = password
+            cmd += ["--password-env", "BINLOG_DUMP_PW"]
+        if server_id is not None:
+            cmd += ["--server-id", str(server_id)]
+        cmd += [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
+        err = r.stderr.decode(errors="replace")
+        for m in SANITIZER_MARKERS:
+            if m in err:
+                raise AssertionError("binlog_dump: sanitizer report:\n" + tail(err, 40))
+        if check and r.returncode != 0:
+            raise AssertionError("binlog_dump %s failed (%d):\n%s" % (" ".join(cmd[3:]),
+                                                                     r.returncode, tail(err)))
+        out = [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+        return r.returncode, out, err
+
+    def mariadb_binlog(self, file, start, stop=None, extra=()):
+        """The independent decoder's text: mariadb-binlog over the server's
+        replication protocol, rows decoded as pseudo-SQL (-vv)."""
+        cmd = [MARIADB_BINLOG, "--no-defaults", "--read-from-remote-server", "-h127.0.0.1",
+               "-P%d" % self.port, "-uroot", "-vv", "--base64-output=DECODE-ROWS",
+               "--start-position=%d" % start]
+        if stop is not None:
+            cmd.append("--stop-position=%d" % stop)
+        cmd += list(extra) + [file]
+        r = subprocess.run(cmd, capture_output=True, timeout=600)
+        if r.returncode != 0:
+            raise AssertionError("mariadb-binlog failed: %s" % r.stderr.decode(errors="replace"))
+        return r.stdout
