@@ -19,6 +19,7 @@ static const char *const transport_names[] = {"embedded", "kafka", "pubsub", "ki
 static const char *const sink_type_names[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
 static const char *const pg_mode_names[] = {"events", "replica"};
 static const char *const ordering_names[] = {NULL, "key", "transaction"};
+static const char *const dead_letter_scope_names[] = {"transaction", "row"};
 static const char *const sslmode_names[] = {"disable", "allow",     "prefer",
                                             "require", "verify-ca", "verify-full"};
 static const char *const method_names[] = {"POST", "PUT", "PATCH"};
@@ -149,6 +150,8 @@ static const struct cfg_key pg_sink_keys[] = {
     K_INT(T, batch_size, 1000, 1, INT32_MAX),
     K_BOOL(T, upsert, 1),
     K_BOOL(T, create_tables, 1),
+    K_BOOL(T, drop_columns, 1),
+    K_ENUM(T, dead_letter_scope, PG_DL_TRANSACTION, dead_letter_scope_names),
 };
 #undef T
 static const struct cfg_schema pg_sink_schema = {KEYS(pg_sink_keys)};

@@ -36,6 +36,13 @@ enum pg_sink_mode {
     PG_SINK_REPLICA, /* mirror each captured table, exactly once */
 };
 
+/* What the PostgreSQL mirror dead-letters when the destination refuses one
+ * change (dead_letter_scope). */
+enum pg_dead_letter_scope {
+    PG_DL_TRANSACTION, /* the whole source transaction: the mirror never holds part of one */
+    PG_DL_ROW,         /* only the refused change: the rest of its transaction is applied */
+};
+
 enum sink_ordering {
     ORDER_DEFAULT,     /* what the sink type prefers */
     ORDER_KEY,         /* per-key commit order; partitions delivered in parallel */
@@ -109,7 +116,9 @@ struct pg_sink_cfg {
     char *checkpoint_table; /* default "public.cdc_checkpoints" */
     int batch_size;         /* default 1000 */
     bool upsert;            /* default true */
-    bool create_tables;     /* default true: create missing target tables */
+    bool create_tables;     /* default true: create missing target tables, follow schema changes */
+    bool drop_columns;      /* default true: a column the source drops is dropped in the mirror */
+    enum pg_dead_letter_scope dead_letter_scope; /* default transaction */
 };
 
 struct webhook_sink_cfg {

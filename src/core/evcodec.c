@@ -7,7 +7,9 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-#define MAGIC "CEV1"
+/* CEV2 added the truncate block; CEV1 (without it) is still read. */
+#define MAGIC    "CEV2"
+#define MAGIC_V1 "CEV1"
 
 enum {
     F_BEFORE = 1,
@@ -19,6 +21,8 @@ enum {
     F_TABLE = 64,
     F_SNAPSHOT_ID = 128,
 };
+
+enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
 
 static void put_u8(struct buf *b, uint8_t v)
 {
@@ -82,7 +86,8 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         put_str(b, tab->name, strlen(tab->name));
         put_str(b, tab->topic, strlen(tab->topic));
         put_u8(b, (uint8_t)tab->replident);
-        put_u8(b, tab->key_unique);
+        put_u8(b, (uint8_t)((tab->key_unique ? K_UNIQUE : 0) |
+                            (tab->key_deferrable ? K_DEFERRABLE : 0)));
         put_le(b, tab->ncols, 2);
         for (uint16_t i = 0; i < tab->ncols; i++) {
             const struct cdc_column *c = &tab->cols[i];
@@ -96,6 +101,12 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         uint32_t tlen = (uint32_t)(b->len - at - 4);
         for (int i = 0; i < 4; i++)
             b->p[at + (size_t)i] = (char)(tlen >> (8 * i));
+    }
+    if (ev->op == CDC_OP_TRUNCATE) {
+        put_u8(b, ev->trunc_opts);
+        put_le(b, ev->trunc_index, 2);
+        put_le(b, ev->trunc_count, 2);
+        put_str(b, ev->data, ev->before || ev->after ? 0 : ev->data_len);
     }
     uint16_t n = cdc_event_nvals(ev);
     if (ev->before)
@@ -169,7 +180,8 @@ static struct cdc_table *decode_table(struct rd *r)
                 c->type_name = xstrdup("text");
         }
         cdc_table_finish(tab);
-        tab->key_unique = key_unique != 0;
+        tab->key_unique = (key_unique & K_UNIQUE) != 0;
+        tab->key_deferrable = (key_unique & K_DEFERRABLE) != 0;
     } else {
         r->bad = true;
     }
@@ -257,7 +269,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                    struct cdc_event **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (len < 4 || memcmp(p, MAGIC, 4) != 0)
+    bool v1 = len >= 4 && memcmp(p, MAGIC_V1, 4) == 0;
+    if (len < 4 || (!v1 && memcmp(p, MAGIC, 4) != 0))
         return cdc_fail(err, errlen, CDC_EINVAL, "not an encoded event of this version");
     struct rd r = {p + 4, p + len, false};
     uint8_t op = (uint8_t)get_le(&r, 1);
@@ -290,9 +303,25 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         cdc_table_unref(tab);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
     }
+    uint8_t topts = 0;
+    uint16_t tindex = 0, tcount = 0;
+    const uint8_t *names = NULL;
+    uint32_t names_len = 0;
+    if (op == CDC_OP_TRUNCATE && !v1) {
+        topts = (uint8_t)get_le(&r, 1);
+        tindex = (uint16_t)get_le(&r, 2);
+        tcount = (uint16_t)get_le(&r, 2);
+        names_len = (uint32_t)get_le(&r, 4);
+        if (r.bad || (uint64_t)(r.end - r.p) < names_len || (tcount && tindex >= tcount)) {
+            cdc_table_unref(tab);
+            return cdc_fail(err, errlen, CDC_EINVAL, "encoded truncate is malformed");
+        }
+        names = r.p;
+        r.p += names_len;
+    }
     uint16_t n = tab ? tab->ncols : 2;
     struct rd scan = r;
-    size_t bytes = 0;
+    size_t bytes = names_len;
     bool ok = (!(flags & F_BEFORE) || scan_row(&scan, n, &bytes)) &&
               (!(flags & F_AFTER) || scan_row(&scan, n, &bytes)) && scan.p == scan.end;
     if (!ok) {
@@ -317,6 +346,13 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->snapshot_id = h.snapshot_id;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
+    ev->trunc_opts = topts;
+    ev->trunc_index = tindex;
+    ev->trunc_count = tcount;
+    if (names_len) {
+        memcpy(ev->data, names, names_len);
+        ev->data_len = names_len;
+    }
     if (ev->before)
         fill_row(&r, ev, ev->before, n);
     if (ev->after)

@@ -2,15 +2,20 @@
  * leave memory and come back exactly: the dead-letter queue stores it for
  * replay into any sink, a slow sink's spool keeps its backlog on disk.
  *
- * Layout (little-endian, versioned by the first four bytes "CEV1"):
+ * Layout (little-endian, versioned by the first four bytes "CEV2"; "CEV1",
+ * the same without the truncate block, is still read):
  *   u8 op, u8 flags, u16 part, u64 pos.lsn, u64 pos.idx, u64 lsn, u64 end_lsn,
  *   i64 commit_ts, i64 emit_ts, u32 xid, u32 table_order, u32 total_order,
  *   [u64 snapshot_id, when flags say so: older encodings without it decode as 0]
  *   [table: u32 id, u32 version, str schema, str name, str topic,
- *    u8 replident, u8 key_unique, u16 ncols,
+ *    u8 replident, u8 key (1 unique, 2 deferrable), u16 ncols,
  *    ncols x (str name, str type_name, u32 type_oid, i32 typmod, u8 type, u8 key)]
+ *   [truncate, for op 't': u8 options, u16 index, u16 count,
+ *    str names (schema\0name\0 per table)]
  *   [before row] [after row]   row = nvals x (u8 kind [, u32 len, bytes])
  *   str = u32 len, bytes
+ * The catalog facts of columns (attnum, missing value) are not kept: a shape
+ * read back is one a mirror does not evolve from.
  * Not a wire format between versions of cdc: the version check rejects what a
  * different build wrote. */
 #ifndef CDC_CORE_EVCODEC_H

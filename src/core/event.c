@@ -33,6 +33,7 @@ void cdc_table_unref(struct cdc_table *tab)
     for (uint16_t i = 0; i < tab->ncols; i++) {
         free(tab->cols[i].name);
         free(tab->cols[i].type_name);
+        free(tab->cols[i].missing);
     }
     free(tab->cols);
     free(tab->schema);
@@ -81,6 +82,28 @@ bool cdc_event_unref(struct cdc_event *ev)
     if (ev->data_free)
         ev->data_free(ev->data);
     free(ev);
+    return true;
+}
+
+bool cdc_event_trunc_table(const struct cdc_event *ev, uint16_t i, const char **schema,
+                           const char **name)
+{
+    if (ev->op != CDC_OP_TRUNCATE || i >= ev->trunc_count)
+        return false;
+    const char *p = ev->data, *end = ev->data + ev->data_len;
+    for (uint16_t k = 0; k <= i; k++) {
+        const char *s = p;
+        const char *nul = memchr(s, '\0', (size_t)(end - s));
+        if (!nul)
+            return false;
+        const char *n = nul + 1;
+        nul = n < end ? memchr(n, '\0', (size_t)(end - n)) : NULL;
+        if (!nul)
+            return false;
+        *schema = s;
+        *name = n;
+        p = nul + 1;
+    }
     return true;
 }
 

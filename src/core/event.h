@@ -88,6 +88,15 @@ struct cdc_column {
     int32_t typmod;
     enum cdc_type type;
     bool key; /* part of the event key (primary key / replica identity) */
+    /* What the source's catalog said about the column when the shape was
+     * described, for a mirror following schema changes; unknown (0, NULL,
+     * false) for shapes read back from storage. */
+    int16_t attnum;        /* the column's number in the source table, stable across renames */
+    char *missing;         /* owned: the value rows older than the column get (PostgreSQL's
+                              attmissingval, kept for a non-volatile ADD COLUMN default), or NULL */
+    bool has_default;      /* the column has a default (or is an identity) */
+    bool volatile_default; /* the default is volatile (or an identity): adding the column made
+                              the source rewrite its rows with values the log does not carry */
 };
 
 /* One version of a captured table's shape.  Immutable once published; a schema
@@ -107,6 +116,10 @@ struct cdc_table {
      * index).  False when the key is the whole old row of a REPLICA IDENTITY
      * FULL table without a primary key (duplicates possible), or empty. */
     bool key_unique;
+    /* The key is a DEFERRABLE primary key: inside a transaction two rows may
+     * share a key value (UPDATE t SET id = id + 1), so rows are found by
+     * their whole old image (REPLICA IDENTITY FULL), not by key. */
+    bool key_deferrable;
     struct cdc_column *cols; /* owned, ncols entries */
 };
 
@@ -131,6 +144,9 @@ struct cdc_val {
     uint32_t len;
     uint8_t kind; /* enum cdc_vkind */
 };
+
+/* TRUNCATE options, as pgoutput's options byte carries them. */
+enum { CDC_TRUNC_CASCADE = 1, CDC_TRUNC_RESTART_IDENTITY = 2 };
 
 struct cdc_event {
     atomic_uint refs;
@@ -160,6 +176,14 @@ struct cdc_event {
     /* CDC_OP_MESSAGE: prefix and content are values 0 and 1 of `after`
      * (with tab == NULL), and msg_transactional says which kind. */
     bool msg_transactional;
+    /* CDC_OP_TRUNCATE: the statement's options (CDC_TRUNC_*) and the captured
+     * tables it truncated together.  They have one event each, consecutive
+     * in the transaction; this is number trunc_index (from 0) of
+     * trunc_count, and data holds every table's name (see
+     * cdc_event_trunc_table).  trunc_count is 0 for a truncate that stands
+     * alone (a snapshot rebuilding a table). */
+    uint8_t trunc_opts;
+    uint16_t trunc_index, trunc_count;
     uint32_t data_len;
     char *data; /* value bytes, inside this allocation unless data_free is set */
     /* Set when data is a buffer of its own (a large row decoded in place in
@@ -202,6 +226,11 @@ static inline const struct cdc_val *cdc_event_key_row(const struct cdc_event *ev
 {
     return ev->after ? ev->after : ev->before;
 }
+
+/* The i-th table (0 <= i < trunc_count) of a truncate's group: pointers into
+ * ev->data.  Returns false if i is out of range or the names are malformed. */
+bool cdc_event_trunc_table(const struct cdc_event *ev, uint16_t i, const char **schema,
+                           const char **name);
 
 /* Stable hash of the table identity and key values (text forms), for routing. */
 uint64_t cdc_event_key_hash(const struct cdc_event *ev);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/utf8.h"
 #include "util/err.h"
 
 #define PUT_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
@@ -51,46 +52,6 @@ static inline uint64_t load64(const unsigned char *p)
     uint64_t x;
     memcpy(&x, p, sizeof x);
     return x;
-}
-
-/* Length of the well-formed UTF-8 sequence starting at s[0] (a byte >= 0x80),
- * or 0 if it is ill-formed; then *bad is the length of its maximal subpart,
- * the bytes one U+FFFD replaces (Unicode 15, §3.9, "U+FFFD Substitution of
- * Maximal Subparts"). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned c = s[0];
-    unsigned lo = 0x80, hi = 0xbf;
-    size_t need;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    if (n < 2 || s[1] < lo || s[1] > hi) {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t i = 2; i < need; i++) {
-        if (i >= n || (s[i] & 0xc0) != 0x80) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need;
 }
 
 /* ---- strings ------------------------------------------------------------ */
@@ -550,6 +511,37 @@ static void put_transaction(struct buf *b, const struct cdc_event *ev, int has_t
 
 /* {"op":"m",...}: a logical decoding message.  Prefix and content are values
  * 0 and 1 of after; the content is raw bytes, hence base64. */
+/* The truncate block: the statement's options and every captured table it
+ * truncated together (one event per table carries the same block). */
+static void put_truncate(struct buf *b, const struct cdc_event *ev)
+{
+    PUT_LIT(b, "\"truncate\":{\"cascade\":");
+    if (ev->trunc_opts & CDC_TRUNC_CASCADE)
+        PUT_LIT(b, "true");
+    else
+        PUT_LIT(b, "false");
+    PUT_LIT(b, ",\"restart_identity\":");
+    if (ev->trunc_opts & CDC_TRUNC_RESTART_IDENTITY)
+        PUT_LIT(b, "true");
+    else
+        PUT_LIT(b, "false");
+    PUT_LIT(b, ",\"tables\":[");
+    uint16_t n = ev->trunc_count ? ev->trunc_count : 1;
+    for (uint16_t i = 0; i < n; i++) {
+        const char *schema = ev->tab->schema, *name = ev->tab->name;
+        if (ev->trunc_count && !cdc_event_trunc_table(ev, i, &schema, &name))
+            break;
+        if (i)
+            buf_putc(b, ',');
+        PUT_LIT(b, "{\"schema\":");
+        json_string(b, schema, strlen(schema));
+        PUT_LIT(b, ",\"table\":");
+        json_string(b, name, strlen(name));
+        buf_putc(b, '}');
+    }
+    PUT_LIT(b, "]},");
+}
+
 static void put_message(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx)
 {
     int has_txn = ev->msg_transactional;
@@ -607,6 +599,8 @@ void json_envelope(struct buf *b, const struct cdc_event *ev, const struct json_
     }
     put_ts(b, ev->emit_ts);
     buf_putc(b, ',');
+    if (op == CDC_OP_TRUNCATE && ev->tab)
+        put_truncate(b, ev);
     put_transaction(b, ev, has_txn);
     buf_putc(b, '}');
 }
@@ -679,207 +673,4 @@ int json_envelope_position(const char *line, size_t len, struct cdc_pos *pos)
     pos->lsn = lsn;
     pos->idx = total - 1;
     return 0;
-}
-
-/* ---- strict validation -------------------------------------------------- */
-
-struct jv {
-    const unsigned char *s;
-    size_t n;
-    size_t i;
-    int depth;
-};
-
-#define JV_MAX_DEPTH 256
-
-static void jv_ws(struct jv *p)
-{
-    while (p->i < p->n &&
-           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static int jv_hex4(struct jv *p, unsigned *v)
-{
-    if (p->n - p->i < 4)
-        return -1;
-    unsigned x = 0;
-    for (int k = 0; k < 4; k++) {
-        unsigned h = hex_value1[p->s[p->i++]];
-        if (!h)
-            return -1;
-        x = x << 4 | (h - 1);
-    }
-    *v = x;
-    return 0;
-}
-
-static int jv_string(struct jv *p)
-{
-    p->i++; /* '"' */
-    while (p->i < p->n) {
-        unsigned char c = p->s[p->i];
-        if (c == '"') {
-            p->i++;
-            return 0;
-        }
-        if (c < 0x20)
-            return -1;
-        if (c >= 0x80) {
-            size_t bad, k = utf8_seq(p->s + p->i, p->n - p->i, &bad);
-            if (!k)
-                return -1;
-            p->i += k;
-            continue;
-        }
-        p->i++;
-        if (c != '\\')
-            continue;
-        if (p->i >= p->n)
-            return -1;
-        c = p->s[p->i++];
-        if (c == 'u') {
-            unsigned u, lo;
-            if (jv_hex4(p, &u))
-                return -1;
-            if (u >= 0xdc00 && u <= 0xdfff)
-                return -1; /* lone low surrogate */
-            if (u >= 0xd800 && u <= 0xdbff) {
-                if (p->n - p->i < 2 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
-                    return -1;
-                p->i += 2;
-                if (jv_hex4(p, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                    return -1;
-            }
-        } else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
-            return -1;
-        }
-    }
-    return -1;
-}
-
-static int jv_number(struct jv *p)
-{
-    const unsigned char *s = p->s;
-    size_t n = p->n, i = p->i;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0') {
-        i++;
-    } else if (i < n && s[i] >= '1' && s[i] <= '9') {
-        while (i < n && is_digit(s[i]))
-            i++;
-    } else {
-        return -1;
-    }
-    if (i < n && s[i] == '.') {
-        size_t d = ++i;
-        while (i < n && is_digit(s[i]))
-            i++;
-        if (i == d)
-            return -1;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < n && is_digit(s[i]))
-            i++;
-        if (i == d)
-            return -1;
-    }
-    p->i = i;
-    return 0;
-}
-
-static int jv_literal(struct jv *p, const char *lit, size_t len)
-{
-    if (p->n - p->i < len || memcmp(p->s + p->i, lit, len) != 0)
-        return -1;
-    p->i += len;
-    return 0;
-}
-
-static int jv_value(struct jv *p);
-
-/* Object or array: the two differ only in the brackets and the "key:" part. */
-static int jv_container(struct jv *p, unsigned char close)
-{
-    if (++p->depth > JV_MAX_DEPTH)
-        return -1;
-    p->i++;
-    jv_ws(p);
-    if (p->i < p->n && p->s[p->i] == close) {
-        p->i++;
-        p->depth--;
-        return 0;
-    }
-    for (;;) {
-        if (close == '}') {
-            if (p->i >= p->n || p->s[p->i] != '"' || jv_string(p))
-                return -1;
-            jv_ws(p);
-            if (p->i >= p->n || p->s[p->i] != ':')
-                return -1;
-            p->i++;
-        }
-        if (jv_value(p))
-            return -1;
-        if (p->i >= p->n)
-            return -1;
-        if (p->s[p->i] == close) {
-            p->i++;
-            p->depth--;
-            return 0;
-        }
-        if (p->s[p->i] != ',')
-            return -1;
-        p->i++;
-        jv_ws(p);
-    }
-}
-
-/* One value with the whitespace around it. */
-static int jv_value(struct jv *p)
-{
-    jv_ws(p);
-    if (p->i >= p->n)
-        return -1;
-    int r;
-    switch (p->s[p->i]) {
-    case '{':
-        r = jv_container(p, '}');
-        break;
-    case '[':
-        r = jv_container(p, ']');
-        break;
-    case '"':
-        r = jv_string(p);
-        break;
-    case 't':
-        r = jv_literal(p, "true", 4);
-        break;
-    case 'f':
-        r = jv_literal(p, "false", 5);
-        break;
-    case 'n':
-        r = jv_literal(p, "null", 4);
-        break;
-    default:
-        r = jv_number(p);
-        break;
-    }
-    if (r)
-        return -1;
-    jv_ws(p);
-    return 0;
-}
-
-bool json_valid(const char *s, size_t n)
-{
-    struct jv p = {(const unsigned char *)s, n, 0, 0};
-    if (!s)
-        return false;
-    return jv_value(&p) == 0 && p.i == n;
 }

@@ -133,7 +133,10 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     engine_close(eng);
     int waitrc = engine_wait(eng, (int64_t)(cfg->platform.shutdown_timeout_seconds * 1e6));
     pgsrc_finish(src, eng);
-    if (srcrc != 0) {
+    if (engine_failed(eng, err, sizeof err)) {
+        fprintf(stderr, "error: %s\n", err);
+        rc = 1;
+    } else if (srcrc != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
     } else if (waitrc != 0) {

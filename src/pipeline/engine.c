@@ -235,6 +235,8 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
     atomic_init(&eng->rewind_requested, 0);
     atomic_init(&eng->rewind_served, 0);
     atomic_init(&eng->abandon, false);
+    atomic_init(&eng->failed, false);
+    pthread_mutex_init(&eng->fail_mu, NULL);
 
     for (size_t i = 0; i < cfg->nsinks; i++)
         eng->nrunners += cfg->sinks[i].enabled;
@@ -279,6 +281,10 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
                 goto fail;
             }
             r->capskip = r->nskip;
+            if (runner_dead_letters_load(r, store, e, sizeof e) != 0) {
+                rc = cdc_fail(err, errlen, CDC_EIO, "sink %s: %s", sc->sink_id, e);
+                goto fail;
+            }
         }
         char have[CDC_POS_TEXT_MAX];
         log_info("sink.opened", "sink=%s type=%s have=%s dead_lettered=%zu", sc->sink_id, ops->name,
@@ -403,10 +409,13 @@ void engine_free(struct engine *eng)
         if (r->sk.ops)
             r->sk.ops->close(&r->sk);
         free(r->skip);
+        free(r->spans);
+        free(r->snapskip);
         if (r->eng)
             pthread_mutex_destroy(&r->mu);
     }
     free(eng->runners);
+    pthread_mutex_destroy(&eng->fail_mu);
     evlog_free(eng->log);
     tracker_free(eng->tracker);
     free(eng);
@@ -459,6 +468,18 @@ uint64_t engine_rewind(struct engine *eng, uint32_t gen)
 {
     atomic_store(&eng->rewind_served, gen);
     return tracker_rewind(eng->tracker);
+}
+
+bool engine_failed(struct engine *eng, char *err, size_t errlen)
+{
+    if (!atomic_load(&eng->failed))
+        return false;
+    if (err && errlen) {
+        pthread_mutex_lock(&eng->fail_mu);
+        snprintf(err, errlen, "%s", eng->fail_err);
+        pthread_mutex_unlock(&eng->fail_mu);
+    }
+    return true;
 }
 
 unsigned engine_nsinks(const struct engine *eng)

@@ -78,6 +78,11 @@ uint64_t engine_rewind(struct engine *eng, uint32_t gen);
 void engine_close(struct engine *eng);
 int engine_wait(struct engine *eng, int64_t timeout_us);
 
+/* Whether a sink stopped the pipeline (a failure only an operator can fix);
+ * err (may be NULL) gets "sink <id>: <why>".  The source stops reading then,
+ * and nothing past what every sink holds is confirmed. */
+bool engine_failed(struct engine *eng, char *err, size_t errlen);
+
 unsigned engine_nsinks(const struct engine *eng);
 void engine_sink_stats(struct engine *eng, unsigned i, struct engine_sink_stats *st);
 void engine_log_stats(struct engine *eng, uint64_t *live_bytes, uint64_t *live_events,

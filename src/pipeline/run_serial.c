@@ -51,16 +51,20 @@ static const char *class_name(int cls)
 {
     return cls == SINK_ERR_PERMANENT   ? "permanent"
            : cls == SINK_ERR_RETRYABLE ? "retryable"
+           : cls == SINK_ERR_FATAL     ? "fatal"
                                        : "unreachable";
 }
 
 /* Decides about the event the sink says failed (if it is in the batch): a
  * destination that rejects it (permanent), or keeps failing it
- * (retry.max_attempts times in a row), gets it dead-lettered.  Returns true
- * if the event was dead-lettered. */
+ * (retry.max_attempts times in a row), gets it dead-lettered, with the rest
+ * of its transaction when the sink keeps transactions whole.  A COMMIT
+ * marker named as the failure (a deferred constraint) dead-letters its whole
+ * transaction.  Returns true if something was dead-lettered. */
 static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, size_t n)
 {
-    if (r->sk.errclass == SINK_ERR_UNREACHABLE || r->sk.err_seq == 0)
+    if (r->sk.errclass == SINK_ERR_UNREACHABLE || r->sk.errclass == SINK_ERR_FATAL ||
+        r->sk.err_seq == 0)
         return false;
     const struct cdc_event *ev = NULL;
     for (size_t i = 0; i < n && !ev; i++)
@@ -79,9 +83,19 @@ static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, si
                    r->fail_attempts >= (unsigned)r->sk.cfg->retry.max_attempts;
     if (!give_up || !runner_dlq_enabled(r))
         return false;
+    if (ev->op == CDC_OP_COMMIT) {
+        runner_span_after(r, ev, r->sk.err);
+        r->fail_attempts = 0;
+        return true;
+    }
     if (runner_dead_letter(r, ev, class_name(r->sk.errclass), r->sk.err, (int)r->fail_attempts,
                            0) != 0)
         return false;
+    if (ev->snapshot) {
+        runner_snapshot_skip_add(r, ev);
+        r->sk.single_snapshot = false; /* found it */
+    }
+    runner_span_after(r, ev, r->sk.err);
     r->fail_attempts = 0;
     return true;
 }
@@ -131,28 +145,63 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
     return true;
 }
 
-/* Sorts one read batch into what the sink must see.  Snapshot rows are always
- * delivered (sinks apply them idempotently); changes the destination already
- * holds or that were dead-lettered are skipped; a sink waiting for a rewind
- * discards until the marker. */
+/* Stores the run of events just collected for a span being dead-lettered;
+ * if the store fails, they go to the sink after all (which refuses them
+ * again, and the failure is retried). */
+static void flush_span(struct runner *r, struct cdc_event **span, size_t *nspan, size_t *k,
+                       const struct dl_span *sp)
+{
+    if (*nspan && runner_dead_letter_many(r, span, *nspan, "permanent", sp->why) != 0)
+        for (size_t i = 0; i < *nspan; i++)
+            r->give[(*k)++] = span[i];
+    *nspan = 0;
+}
+
+/* Sorts one read batch into what the sink must see.  Snapshot rows are
+ * delivered (sinks apply them idempotently) unless dead-lettered before;
+ * changes the destination already holds or that were dead-lettered are
+ * skipped; changes of a span being dead-lettered whole are dead-lettered now;
+ * a sink waiting for a rewind discards until the marker. */
 static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
 {
-    size_t k = 0;
+    size_t k = 0, nspan = 0;
     uint64_t skipped = 0;
+    struct cdc_event **span = NULL;
+    struct dl_span cur;
     for (size_t i = 0; i < n; i++) {
         struct cdc_event *ev = evs[i];
         r->last_seen = ev->seq;
         if (ev->op == CDC_OP_REWIND) {
             if (r->awaiting_rewind && ev->rewind_gen >= r->rewind_gen)
                 r->awaiting_rewind = false;
+            /* Snapshot chunks not yet done are read again after it. */
+            runner_snapshot_skip_rewound(r);
             continue;
         }
         if (r->awaiting_rewind)
             continue;
+        if (ev->snapshot && runner_snapshot_skipped(r, ev)) {
+            skipped++;
+            continue;
+        }
         if (!ev->snapshot && (cdc_pos_cmp(ev->pos, r->have) <= 0 ||
                               (ev->op != CDC_OP_COMMIT && runner_skipped_by_dlq(r, ev->pos)))) {
             skipped += !cdc_op_is_control(ev->op);
             continue;
+        }
+        if (!ev->snapshot && r->nspans) {
+            const struct dl_span *sp =
+                cdc_op_is_control(ev->op) ? NULL : runner_span_find(r, ev->pos);
+            if (nspan && (!sp || cdc_pos_cmp(sp->from, cur.from) != 0))
+                flush_span(r, span, &nspan, &k, &cur);
+            if (sp && runner_dlq_enabled(r)) {
+                if (!span)
+                    span = xmalloc(n * sizeof *span);
+                cur = *sp;
+                span[nspan++] = ev;
+                continue;
+            }
+            runner_spans_passed(r, ev->pos);
         }
         r->give[k++] = ev;
         /* At once, not after the write: the same batch may hold a replayed
@@ -160,6 +209,9 @@ static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
         if (!ev->snapshot)
             r->have = ev->pos;
     }
+    if (nspan)
+        flush_span(r, span, &nspan, &k, &cur);
+    free(span);
     if (skipped) {
         pthread_mutex_lock(&r->mu);
         r->skipped += skipped;
@@ -191,6 +243,11 @@ void *run_serial(void *arg)
             if (r->sk.ops->write(&r->sk, r->give, k) != 0) {
                 bool dl = maybe_dead_letter(r, r->give, k);
                 evlog_release(eng->log, batch, (size_t)n);
+                if (r->sk.errclass == SINK_ERR_FATAL) {
+                    runner_fail(r);
+                    alive = false;
+                    break;
+                }
                 alive = recover(r, dl, k);
                 continue;
             }

@@ -22,6 +22,24 @@
 
 struct lane; /* run_lanes.c */
 
+/* A span of the stream dead-lettered as a whole for one sink (a source
+ * transaction, or the tables of one TRUNCATE): its events go to the
+ * dead-letter queue as the replay after the failure brings them, instead of
+ * to the sink. */
+struct dl_span {
+    struct cdc_pos from, to; /* inclusive */
+    char why[640];           /* the error stored with each event */
+};
+
+/* A snapshot row dead-lettered for this sink, by content: its chunk is read
+ * again under new positions after every rewind, so positions cannot skip it.
+ * A read skips as many rows with this content as were dead-lettered. */
+struct snap_skip {
+    uint64_t hash; /* table and values */
+    unsigned dead; /* times dead-lettered */
+    unsigned seen; /* skipped since the last rewind */
+};
+
 struct runner {
     struct engine *eng;
     struct sink sk;
@@ -58,6 +76,10 @@ struct runner {
      * replay skips them.  Sorted. */
     struct cdc_pos *skip;
     size_t nskip, capskip;
+    struct dl_span *spans; /* pending whole-span dead-letters, in stream order */
+    size_t nspans, capspans;
+    struct snap_skip *snapskip;
+    size_t nsnapskip, capsnapskip;
 
     pthread_mutex_t mu; /* guards the stats below */
     const char *state;
@@ -77,6 +99,11 @@ struct engine {
     atomic_uint rewind_requested;
     atomic_uint rewind_served;
     atomic_bool abandon; /* shutdown timed out: stop retrying */
+    /* A sink failed in a way only an operator can fix (SINK_ERR_FATAL): the
+     * source stops, the run ends with fail_err. */
+    atomic_bool failed;
+    pthread_mutex_t fail_mu;
+    char fail_err[1200];
 };
 
 void *run_serial(void *runner);
@@ -125,5 +152,36 @@ bool runner_dlq_enabled(const struct runner *r);
  * must keep the event). */
 int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char *errclass,
                        const char *error, int attempts, int http_status);
+
+/* deadletter.c: what a serial sink's failure dead-letters beyond the event
+ * that failed. */
+
+/* Stores evs[0..n) in the dead-letter queue in one commit with one error;
+ * adds them to the skip set.  Returns 0, or CDC_ERR (none stored). */
+int runner_dead_letter_many(struct runner *r, struct cdc_event *const *evs, size_t n,
+                            const char *errclass, const char *error);
+/* Dead-letters the span [from, to] of the stream as the replay brings it. */
+void runner_span_add(struct runner *r, struct cdc_pos from, struct cdc_pos to, const char *why);
+/* The pending span holding pos, or NULL. */
+struct dl_span *runner_span_find(struct runner *r, struct cdc_pos pos);
+/* Forgets spans that end before pos (the stream has passed them). */
+void runner_spans_passed(struct runner *r, struct cdc_pos pos);
+/* Snapshot rows: remember a dead-lettered one; whether a row read again is
+ * one (and count it as skipped); a rewind starts the counting over. */
+void runner_snapshot_skip_add(struct runner *r, const struct cdc_event *ev);
+bool runner_snapshot_skipped(struct runner *r, const struct cdc_event *ev);
+void runner_snapshot_skip_rewound(struct runner *r);
+/* Whether the sink dead-letters whole source transactions (the PostgreSQL
+ * replica mirror's dead_letter_scope: transaction). */
+bool runner_keeps_transactions(const struct runner *r);
+/* After ev was dead-lettered with error (or, for a COMMIT marker, its
+ * transaction failed as a whole): the rest of its transaction, or of its
+ * TRUNCATE, becomes a span dead-lettered as the replay brings it. */
+void runner_span_after(struct runner *r, const struct cdc_event *ev, const char *error);
+/* At start: the sink's pending dead letters, so a run that stopped in the
+ * middle goes on the same way (snapshot rows skipped, spans resumed). */
+int runner_dead_letters_load(struct runner *r, struct store *st, char *err, size_t errlen);
+/* Stops the pipeline because of this sink's current (fatal) error. */
+void runner_fail(struct runner *r);
 
 #endif

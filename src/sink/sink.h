@@ -94,6 +94,10 @@ enum sink_errclass {
     SINK_ERR_UNREACHABLE, /* no answer at all (connection refused or lost, timeout):
                              the destination is down, not the data wrong; retried
                              with backoff for as long as it takes, never dead-lettered */
+    SINK_ERR_FATAL,       /* the destination cannot take what follows until someone
+                             changes it (a schema change a mirror cannot follow, a
+                             missing unique index): the pipeline stops with this
+                             error; nothing is dead-lettered or confirmed past it */
 };
 
 struct sink {
@@ -110,11 +114,15 @@ struct sink {
     char err[1024];
     enum sink_errclass errclass;
     int64_t retry_after_us; /* the destination asked us to wait this long (0 = no advice) */
-    uint64_t err_seq;       /* seq of the event that failed, if known (0 = the batch) */
+    uint64_t err_seq;       /* seq of the event that failed, if known (0 = the batch); a
+                               COMMIT marker's seq when its transaction failed as a whole */
     /* Kept across a reopen: a sink that batches several events per request
      * and could not tell which one the destination refused delivers events
      * up to this position one at a time, so the next failure names it. */
     struct cdc_pos single_until;
+    /* The same for snapshot rows, which a rewind reads again under new
+     * positions: one at a time until one is dead-lettered. */
+    bool single_snapshot;
 };
 
 /* Records why the current call failed; returns CDC_ERR for one-line returns. */

@@ -243,50 +243,86 @@ static const char *nz(const char *s)
     return s ? s : "";
 }
 
+static const char dlq_insert_sql[] =
+    "INSERT INTO dlq (sink_id, commit_lsn, event_index, topic, op, key_json, "
+    "value_json, event, error_class, error, attempts, http_status, "
+    "first_failed_us, dead_lettered_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+/* Inserts one entry with a prepared dlq_insert_sql statement. */
+static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_event *ev,
+                      const char *key_json, const char *value_json, const struct dlq_failure *f,
+                      int64_t *id, char *err, size_t errlen)
+{
+    struct buf blob = BUF_INIT;
+    evcodec_encode(&blob, ev);
+    char op[2] = {(char)ev->op, '\0'};
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    sqlite3_bind_text(stmt, 1, f->sink_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)ev->pos.lsn);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)ev->pos.idx);
+    sqlite3_bind_text(stmt, 4, ev->tab ? ev->tab->topic : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, op, -1, SQLITE_STATIC);
+    if (key_json)
+        sqlite3_bind_text(stmt, 6, key_json, -1, SQLITE_STATIC);
+    if (value_json)
+        sqlite3_bind_text(stmt, 7, value_json, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, 8, blob.p, (int)blob.len, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 9, nz(f->error_class), -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 10, nz(f->error), -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 11, f->attempts);
+    sqlite3_bind_int(stmt, 12, f->http_status);
+    sqlite3_bind_int64(stmt, 13, f->first_failed_us);
+    sqlite3_bind_int64(stmt, 14, clock_wall_us());
+    int rc = 0;
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        rc = db_fail(st, err, errlen, "add a dead-letter entry");
+    else if (id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    buf_fini(&blob);
+    return rc;
+}
+
+static bool dlq_storable(const struct cdc_event *ev, const struct dlq_failure *f)
+{
+    return ev && !cdc_op_is_control(ev->op) && f && f->sink_id;
+}
+
 int store_dlq_add(struct store *st, const struct cdc_event *ev, const char *key_json,
                   const char *value_json, const struct dlq_failure *f, int64_t *id, char *err,
                   size_t errlen)
 {
-    if (!ev || cdc_op_is_control(ev->op) || !f || !f->sink_id)
-        return cdc_fail(err, errlen, CDC_EINVAL,
-                        "%s: cannot dead-letter a control event or one without a sink_id",
-                        st->path);
-    struct buf blob = BUF_INIT;
-    evcodec_encode(&blob, ev);
-    char op[2] = {(char)ev->op, '\0'};
+    return store_dlq_add_many(st, 1, &ev, &key_json, &value_json, f, id, err, errlen);
+}
+
+int store_dlq_add_many(struct store *st, size_t n, const struct cdc_event *const *evs,
+                       const char *const *key_json, const char *const *value_json,
+                       const struct dlq_failure *f, int64_t *first_id, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!dlq_storable(evs[i], f))
+            return cdc_fail(err, errlen, CDC_EINVAL,
+                            "%s: cannot dead-letter a control event or one without a sink_id",
+                            st->path);
+    if (n == 0)
+        return 0;
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt,
-                     "INSERT INTO dlq (sink_id, commit_lsn, event_index, topic, op, key_json, "
-                     "value_json, event, error_class, error, attempts, http_status, "
-                     "first_failed_us, dead_lettered_us) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                     err, errlen, "add a dead-letter entry");
-    if (rc == 0) {
-        sqlite3_bind_text(stmt, 1, f->sink_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)ev->pos.lsn);
-        sqlite3_bind_int64(stmt, 3, (sqlite3_int64)ev->pos.idx);
-        sqlite3_bind_text(stmt, 4, ev->tab ? ev->tab->topic : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 5, op, -1, SQLITE_STATIC);
-        if (key_json)
-            sqlite3_bind_text(stmt, 6, key_json, -1, SQLITE_STATIC);
-        if (value_json)
-            sqlite3_bind_text(stmt, 7, value_json, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(stmt, 8, blob.p, (int)blob.len, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 9, nz(f->error_class), -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 10, nz(f->error), -1, SQLITE_STATIC);
-        sqlite3_bind_int(stmt, 11, f->attempts);
-        sqlite3_bind_int(stmt, 12, f->http_status);
-        sqlite3_bind_int64(stmt, 13, f->first_failed_us);
-        sqlite3_bind_int64(stmt, 14, clock_wall_us());
-        if (sqlite3_step(stmt) != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "add a dead-letter entry");
-        else if (id)
-            *id = sqlite3_last_insert_rowid(st->db);
-        sqlite3_finalize(stmt);
-    }
+    sqlite3_stmt *stmt = NULL;
+    int rc = n > 1 ? exec_sql(st, "BEGIN IMMEDIATE", err, errlen, "add dead-letter entries") : 0;
+    bool in_txn = n > 1 && rc == 0;
+    if (rc == 0)
+        rc = prepare(st, &stmt, dlq_insert_sql, err, errlen, "add a dead-letter entry");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc =
+            dlq_insert(st, stmt, evs[i], key_json ? key_json[i] : NULL,
+                       value_json ? value_json[i] : NULL, f, i == 0 ? first_id : NULL, err, errlen);
+    sqlite3_finalize(stmt);
+    if (in_txn && rc == 0)
+        rc = exec_sql(st, "COMMIT", err, errlen, "add dead-letter entries");
+    if (in_txn && rc != 0)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->mu);
-    buf_fini(&blob);
     return rc;
 }
 

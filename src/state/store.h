@@ -47,6 +47,13 @@ struct dlq_failure {
 int store_dlq_add(struct store *st, const struct cdc_event *ev, const char *key_json,
                   const char *value_json, const struct dlq_failure *f, int64_t *id, char *err,
                   size_t errlen);
+/* The same for n events with one failure, in one durable commit (an fsync
+ * for a whole transaction's events); all or none are stored.  key_json and
+ * value_json are arrays of n (or NULL); *first_id (may be NULL) gets the
+ * first entry's id, the others follow it. */
+int store_dlq_add_many(struct store *st, size_t n, const struct cdc_event *const *evs,
+                       const char *const *key_json, const char *const *value_json,
+                       const struct dlq_failure *f, int64_t *first_id, char *err, size_t errlen);
 
 struct dlq_entry {
     int64_t id;

@@ -15,29 +15,15 @@ untouched."""
 import json
 import os
 import sqlite3
-import subprocess
 
 import harness as h
 
 SECRET = "Dlq-S3cret-pw-never-printed"
 
 
-def seed_bin():
-    path = os.path.join(os.path.dirname(h.cdc_bin()), "tests", "dlq_seed")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise h.CdcNotFound("helper not found: %s (build it with `make helpers`, same VARIANT as "
-                            "the cdc binary)" % os.path.relpath(path, h.REPO_ROOT))
-    return path
-
-
 def seed(ctx, db_path, sink_id, n, *args):
     """Dead-letters n events for sink_id; returns the entries it printed."""
-    r = subprocess.run([seed_bin(), db_path, sink_id, str(n)] + [str(a) for a in args],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("dlq_seed failed (%d): %s" % (r.returncode, r.stderr))
-    out = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(out) == n, "dlq_seed printed %d entries, expected %d" % (len(out), n)
+    out = h.dlq_seed(db_path, sink_id, n, *args)
     ctx.log("seeded %d entries for %s: ids %s" % (n, sink_id, [e["id"] for e in out]))
     return out
 

@@ -9,8 +9,9 @@ may read both copies in one batch.)
 test_mirror_refuses_one_row_of_a_group: the mirror table has a CHECK the
 source does not; one row of a 300-row transaction violates it.  The mirror
 applies rows in multi-row statements, so the first failure cannot say which
-row; cdc goes one row at a time over that span and dead-letters exactly the
-refused row.  Every other row arrives, the file has all of them.
+row; cdc goes one row at a time over that span and, with dead_letter_scope
+row, dead-letters exactly the refused row.  Every other row arrives, the
+file has all of them.
 
 test_mirror_database_restarts: the mirror lives in its own cluster, which is
 stopped for a while under load and started again on the same port.  The
@@ -101,7 +102,8 @@ def test_mirror_refuses_one_row_of_a_group(ctx):
         cur.execute(ddl % " CHECK (amount < 1000000)")
     jsonl = ctx.tmpdir("out") + "/events.jsonl"
     tables = ["public.pay"]
-    cdc = ctx.cdc(h.pipeline_config(cl, tables, [h.file_sink(jsonl), h.pg_sink(cl, "replica")],
+    cdc = ctx.cdc(h.pipeline_config(cl, tables, [h.file_sink(jsonl),
+                                                 h.pg_sink(cl, "replica", dead_letter_scope="row")],
                                     pipeline_id="rej", slot="rej_slot", publication="rej_pub"),
                   h.platform_config(ctx.tmpdir("state"),
                                     retry={"max_attempts": 2, "initial_wait_seconds": 0.1,

@@ -170,6 +170,8 @@ static void test_full_files(void **state)
     assert_string_equal(pg->postgres.target_table, "public.cdc_events");
     assert_int_equal(pg->postgres.batch_size, 200);
     assert_false(pg->postgres.upsert);
+    assert_false(pg->postgres.drop_columns);
+    assert_int_equal(pg->postgres.dead_letter_scope, PG_DL_ROW);
     assert_true(pg->has_retry);
     assert_int_equal(pg->retry.max_attempts, 10);       /* the sink's */
     assert_true(pg->retry.multiplier == 1.5);           /* the sink's */
@@ -216,9 +218,9 @@ static void test_full_files(void **state)
     assert_string_equal(ks->kafka.client.properties[0].key, "linger.ms");
     assert_string_equal(ks->kafka.client.properties[0].value, "20");
     assert_string_equal(ks->kafka.client.properties[1].key, "compression.type");
-    assert_int_equal(ks->kafka.client.properties_loc.line, 93);
-    assert_int_equal(ks->kafka.client.property_locs[0].line, 94);
-    assert_int_equal(ks->kafka.client.property_locs[1].line, 95);
+    assert_int_equal(ks->kafka.client.properties_loc.line, 95);
+    assert_int_equal(ks->kafka.client.property_locs[0].line, 96);
+    assert_int_equal(ks->kafka.client.property_locs[1].line, 97);
 
     const struct platform_cfg *p = &cfg->platform;
     assert_int_equal(p->transport_mode, TRANSPORT_KAFKA);
@@ -400,6 +402,8 @@ static void test_sink_defaults(void **state)
     assert_int_equal(pg->batch_size, 1000);
     assert_true(pg->upsert);
     assert_true(pg->create_tables);
+    assert_true(pg->drop_columns);
+    assert_int_equal(pg->dead_letter_scope, PG_DL_TRANSACTION);
     const struct webhook_sink_cfg *wh = &cfg->sinks[1].webhook;
     assert_string_equal(wh->method, "POST");
     assert_int_equal(wh->nheaders, 0);
@@ -582,6 +586,11 @@ static void test_err_wrong_enum(void **state)
     EXPECT1(P_ID "source:\n  database: db\n  snapshot_mode: always\n  tables: [a.b]\n" P_SINK, NULL,
             "pipeline.yaml:4: source.snapshot_mode: expected one of "
             "initial|never|when_needed|no_data|initial_only, got \"always\"");
+    EXPECT1(P_ID P_SRC "sinks:\n  - sink_id: s\n    sink_type: postgres\n    postgres:\n"
+                       "      database: d\n      dead_letter_scope: statement\n",
+            NULL,
+            "pipeline.yaml:10: sinks[0].postgres.dead_letter_scope: expected one of "
+            "transaction|row, got \"statement\"");
     EXPECT1(P_OK, "log_level: verbose\n",
             "platform.yaml:1: log_level: expected one of debug|info|warn|error, got \"verbose\"");
 }

@@ -82,12 +82,17 @@ static void assert_same(const struct cdc_event *a, const struct cdc_event *b)
     assert_int_equal(a->pos.lsn, b->pos.lsn);
     assert_int_equal(a->pos.idx, b->pos.idx);
     assert_int_equal(a->before_key_only, b->before_key_only);
+    assert_int_equal(a->trunc_opts, b->trunc_opts);
+    assert_int_equal(a->trunc_index, b->trunc_index);
+    assert_int_equal(a->trunc_count, b->trunc_count);
+    assert_int_equal(a->data_len, b->data_len);
     assert_int_equal(a->snapshot, b->snapshot);
     assert_int_equal(a->snapshot_id, b->snapshot_id);
     if (a->tab) {
         assert_int_equal(a->tab->id, b->tab->id);
         assert_int_equal(a->tab->version, b->tab->version);
         assert_int_equal(a->tab->key_unique, b->tab->key_unique);
+        assert_int_equal(a->tab->key_deferrable, b->tab->key_deferrable);
         assert_string_equal(a->tab->topic, b->tab->topic);
         for (uint16_t i = 0; i < a->tab->ncols; i++) {
             assert_string_equal(a->tab->cols[i].type_name, b->tab->cols[i].type_name);
@@ -160,6 +165,44 @@ static void test_roundtrip(void **state)
     buf_fini(&b);
 }
 
+/* A truncate keeps its options and its group's table names; a deferrable
+ * key stays deferrable. */
+static void test_roundtrip_truncate(void **state)
+{
+    (void)state;
+    struct cdc_table *tab = mk_table();
+    tab->key_deferrable = true;
+    static const char names[] = "public\0a\0public\0t";
+    struct cdc_event *ev = cdc_event_new(0, 0, sizeof names);
+    memcpy(ev->data, names, sizeof names);
+    ev->data_len = sizeof names;
+    ev->op = CDC_OP_TRUNCATE;
+    cdc_table_ref(tab);
+    ev->tab = tab;
+    ev->pos = (struct cdc_pos){0x99, 5};
+    ev->trunc_opts = CDC_TRUNC_RESTART_IDENTITY;
+    ev->trunc_index = 1;
+    ev->trunc_count = 2;
+    struct buf b = BUF_INIT;
+    evcodec_encode(&b, ev);
+    struct cdc_event *back;
+    char err[128];
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
+    assert_same(ev, back);
+    const char *schema, *name;
+    assert_true(cdc_event_trunc_table(back, 0, &schema, &name));
+    assert_string_equal(name, "a");
+    cdc_event_unref(back);
+    /* An index outside its group is malformed. */
+    ev->trunc_index = 2;
+    buf_reset(&b);
+    evcodec_encode(&b, ev);
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, NULL, 0), CDC_EINVAL);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+    buf_fini(&b);
+}
+
 static void test_cache_shares_tables(void **state)
 {
     (void)state;
@@ -205,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_roundtrip_truncate),
         cmocka_unit_test(test_cache_shares_tables),
         cmocka_unit_test(test_rejects_damage),
     };

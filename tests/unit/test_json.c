@@ -576,8 +576,41 @@ static void test_envelope_truncate(void **state)
     struct cdc_event *ev = mkev(CDC_OP_TRUNCATE, tab, NULL, NULL);
     assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
                             "false") ",\"op\":\"t\",\"ts_ms\":1718150400456,\"ts_us\":"
-                                     "1718150400456789,\"ts_ns\":1718150400456789000," TXN "}");
+                                     "1718150400456789,\"ts_ns\":1718150400456789000,"
+                                     "\"truncate\":{\"cascade\":false,\"restart_identity\":false,"
+                                     "\"tables\":[{\"schema\":\"public\",\"table\":"
+                                     "\"customers\"}]}," TXN "}");
     assert_key(ev, "null");
+    cdc_event_unref(ev);
+
+    /* One TRUNCATE of two tables, with both options: the second table's
+     * event names both, in the statement's order. */
+    static const char names[] = "public\0orders\0public\0customers";
+    ev = cdc_event_new(0, 0, sizeof names);
+    memcpy(ev->data, names, sizeof names);
+    ev->data_len = sizeof names;
+    ev->op = CDC_OP_TRUNCATE;
+    cdc_table_ref(tab);
+    ev->tab = tab;
+    ev->pos = (struct cdc_pos){1000, 0};
+    ev->lsn = 990;
+    ev->commit_ts = 1718150400123456;
+    ev->emit_ts = 1718150400456789;
+    ev->xid = 771;
+    ev->total_order = ev->table_order = 1;
+    ev->trunc_opts = CDC_TRUNC_CASCADE | CDC_TRUNC_RESTART_IDENTITY;
+    ev->trunc_index = 1;
+    ev->trunc_count = 2;
+    const char *sch, *nm;
+    assert_true(cdc_event_trunc_table(ev, 0, &sch, &nm));
+    assert_string_equal(nm, "orders");
+    assert_false(cdc_event_trunc_table(ev, 2, &sch, &nm));
+    assert_envelope(ev, "{\"before\":null,\"after\":null," SOURCE_TAIL(
+                            "false") ",\"op\":\"t\",\"ts_ms\":1718150400456,\"ts_us\":"
+                                     "1718150400456789,\"ts_ns\":1718150400456789000,"
+                                     "\"truncate\":{\"cascade\":true,\"restart_identity\":true,"
+                                     "\"tables\":[{\"schema\":\"public\",\"table\":\"orders\"},"
+                                     "{\"schema\":\"public\",\"table\":\"customers\"}]}," TXN "}");
     cdc_event_unref(ev);
     cdc_table_unref(tab);
 }

@@ -1,16 +1,21 @@
-/* Replica mode: keeps a mirror of each captured table.
+/* Replica mode: applies changes to the mirror of each captured table.
  *
- * Mirror tables are created from the source's column list (the key becomes
- * the primary key) and gain columns the source adds.  Statements per shape:
+ * Mirror tables are created and kept in line with the source by pg_schema.c;
+ * the statements come from pg_sql.c.  Statements per shape of change:
  *   insert / snapshot row / update with the whole row and the same key:
- *       INSERT … ON CONFLICT (key) DO UPDATE   (idempotent)
+ *       INSERT … ON CONFLICT (key) DO UPDATE   (idempotent), several rows of
+ *       one table per statement
  *   update that changes the key: DELETE the old key, then the upsert
  *   update that leaves TOAST values unchanged:
  *       UPDATE … SET <carried columns> WHERE key = <old key>
  *   delete: DELETE … WHERE key = <old key>
- *   tables whose identity is the whole row (REPLICA IDENTITY FULL, no key):
- *       one row matching every old value, found by ctid
- *   truncate: TRUNCATE. */
+ *   tables whose rows are found by their whole old image (no unique key, or
+ *   a DEFERRABLE one): plain INSERT; UPDATE and DELETE of one row matching
+ *   every old value, which must exist (a miss is an error, not a no-op);
+ *   a DEFERRABLE key is deferred in the mirror too, and the database
+ *   transaction ends with the source transaction that used it
+ *   truncate: one TRUNCATE of every table the source truncated together,
+ *   with its RESTART IDENTITY and CASCADE. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +28,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
-
-struct pgs_mirror {
-    struct cdc_table *tab;    /* owned reference */
-    char *qname;              /* quoted target table */
-    char *ins_sql;            /* upsert, or plain insert for row-identity tables */
-    char *ins_n[GROUP_SIZES]; /* the same for 2^i rows, built when first needed */
-    size_t group_max;         /* rows per statement: 256, fewer for wide tables */
-    char *upd_sql;            /* all columns, by old key or old row */
-    char *del_sql;
-};
-
 void pgs_mirror_free(void *p)
 {
     struct pgs_mirror *m = p;
@@ -42,218 +35,40 @@ void pgs_mirror_free(void *p)
         return;
     cdc_table_unref(m->tab);
     free(m->qname);
+    free(m->types);
     free(m->ins_sql);
-    for (int i = 0; i < GROUP_SIZES; i++)
+    for (int i = 0; i < PGS_GROUP_SIZES; i++)
         free(m->ins_n[i]);
     free(m->upd_sql);
     free(m->del_sql);
+    free(m->del_key_sql);
     free(m);
 }
 
-static void put_ident(struct buf *b, const char *name)
+static uint64_t hash_str(uint64_t h, const char *s)
 {
-    char *q = pgconn_quote_ident(name);
-    buf_puts(b, q);
-    free(q);
+    return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "", 1);
 }
 
-/* WHERE clause matching the old row: by key columns when they are unique,
- * otherwise by every column's text (one row, by ctid).  Parameters start at
- * $first, in column order of the matched columns. */
-static void put_match(struct buf *b, const struct pgs_mirror *m, int first)
-{
-    const struct cdc_table *tab = m->tab;
-    int p = first;
-    if (tab->key_unique) {
-        buf_puts(b, " WHERE ");
-        bool any = false;
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            if (!tab->cols[i].key)
-                continue;
-            if (any)
-                buf_puts(b, " AND ");
-            put_ident(b, tab->cols[i].name);
-            buf_printf(b, " = $%d", p++);
-            any = true;
-        }
-        return;
-    }
-    buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s WHERE %s", m->qname,
-               tab->ncols ? "" : "true"); /* a table without columns: any row */
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (i)
-            buf_puts(b, " AND ");
-        put_ident(b, tab->cols[i].name);
-        buf_printf(b, "::text IS NOT DISTINCT FROM $%d::text", p++);
-    }
-    buf_puts(b, " LIMIT 1)");
-}
-
-static char *build_insert(const struct pgs_mirror *m, size_t rows)
-{
-    const struct cdc_table *tab = m->tab;
-    struct buf b = BUF_INIT;
-    if (tab->ncols == 0) { /* rows without columns */
-        buf_printf(&b, "INSERT INTO %s SELECT FROM generate_series(1, %zu)", m->qname, rows);
-        return b.p;
-    }
-    buf_printf(&b, "INSERT INTO %s (", m->qname);
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (i)
-            buf_puts(&b, ", ");
-        put_ident(&b, tab->cols[i].name);
-    }
-    buf_puts(&b, ") VALUES ");
-    unsigned p = 1;
-    for (size_t r = 0; r < rows; r++) {
-        buf_puts(&b, r ? ", (" : "(");
-        for (uint16_t i = 0; i < tab->ncols; i++)
-            buf_printf(&b, "%s$%u", i ? ", " : "", p++);
-        buf_putc(&b, ')');
-    }
-    if (tab->key_unique) {
-        buf_puts(&b, " ON CONFLICT (");
-        bool any = false;
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            if (!tab->cols[i].key)
-                continue;
-            if (any)
-                buf_puts(&b, ", ");
-            put_ident(&b, tab->cols[i].name);
-            any = true;
-        }
-        buf_puts(&b, ") DO ");
-        if (tab->nkeys == tab->ncols) {
-            buf_puts(&b, "NOTHING");
-        } else {
-            buf_puts(&b, "UPDATE SET ");
-            any = false;
-            for (uint16_t i = 0; i < tab->ncols; i++) {
-                if (tab->cols[i].key)
-                    continue;
-                if (any)
-                    buf_puts(&b, ", ");
-                put_ident(&b, tab->cols[i].name);
-                buf_puts(&b, " = EXCLUDED.");
-                put_ident(&b, tab->cols[i].name);
-                any = true;
-            }
-        }
-    }
-    return b.p;
-}
-
-/* UPDATE setting the columns whose after value was carried (skip[i] false). */
-static char *build_update(const struct pgs_mirror *m, const bool *skip)
-{
-    const struct cdc_table *tab = m->tab;
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "UPDATE %s SET ", m->qname);
-    int p = 1;
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (skip && skip[i])
-            continue;
-        if (p > 1)
-            buf_puts(&b, ", ");
-        put_ident(&b, tab->cols[i].name);
-        buf_printf(&b, " = $%d", p++);
-    }
-    put_match(&b, m, p);
-    return b.p;
-}
-
-static char *build_delete(const struct pgs_mirror *m)
-{
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "DELETE FROM %s", m->qname);
-    put_match(&b, m, 1);
-    return b.p;
-}
-
-/* Creates the mirror table, or adds columns the source has and it lacks. */
-static int ensure_table(struct sink *sk, struct pgs_mirror *m, const char *schema)
-{
-    const struct cdc_table *tab = m->tab;
-    const char *vals[1] = {m->qname};
-    PGresult *res = pgs_query(sk,
-                              "SELECT a.attname FROM pg_attribute a "
-                              "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
-                              "AND NOT a.attisdropped",
-                              1, vals);
-    if (!res)
-        return CDC_ERR;
-    int nhave = PQntuples(res);
-    struct buf ddl = BUF_INIT;
-    if (nhave == 0) {
-        if (!sk->cfg->postgres.create_tables) {
-            PQclear(res);
-            return sink_set_error(sk, SINK_ERR_PERMANENT,
-                                  "mirror table %s does not exist and create_tables is false",
-                                  m->qname);
-        }
-        buf_puts(&ddl, "CREATE SCHEMA IF NOT EXISTS ");
-        put_ident(&ddl, schema);
-        buf_printf(&ddl, "; CREATE TABLE IF NOT EXISTS %s (", m->qname);
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            if (i)
-                buf_puts(&ddl, ", ");
-            put_ident(&ddl, tab->cols[i].name);
-            buf_printf(&ddl, " %s", tab->cols[i].type_name);
-        }
-        if (tab->key_unique) {
-            buf_puts(&ddl, ", PRIMARY KEY (");
-            bool any = false;
-            for (uint16_t i = 0; i < tab->ncols; i++) {
-                if (!tab->cols[i].key)
-                    continue;
-                if (any)
-                    buf_puts(&ddl, ", ");
-                put_ident(&ddl, tab->cols[i].name);
-                any = true;
-            }
-            buf_putc(&ddl, ')');
-        }
-        buf_putc(&ddl, ')');
-        log_info("sink.postgres.create_table", "sink=%s table=%s", sk->cfg->sink_id,
-                 log_q(m->qname));
-    } else {
-        for (uint16_t i = 0; i < tab->ncols; i++) {
-            bool found = false;
-            for (int r = 0; r < nhave && !found; r++)
-                found = strcmp(PQgetvalue(res, r, 0), tab->cols[i].name) == 0;
-            if (found)
-                continue;
-            buf_printf(&ddl, "%sALTER TABLE %s ADD COLUMN IF NOT EXISTS ", ddl.len ? "; " : "",
-                       m->qname);
-            put_ident(&ddl, tab->cols[i].name);
-            buf_printf(&ddl, " %s", tab->cols[i].type_name);
-            log_info("sink.postgres.add_column", "sink=%s table=%s column=%s", sk->cfg->sink_id,
-                     log_q(m->qname), log_q(tab->cols[i].name));
-        }
-    }
-    PQclear(res);
-    int rc = 0;
-    if (ddl.len) {
-        res = pgs_query(sk, ddl.p, 0, NULL);
-        if (!res)
-            rc = CDC_ERR;
-        PQclear(res);
-    }
-    buf_fini(&ddl);
-    return rc;
-}
-
+/* The mirror for tab's shape.  Keyed by the shape, not the version: a
+ * Relation message comes again after every reconnect, mostly with the same
+ * columns.  The shape includes what the schema code decides on (column
+ * numbers, missing values), so a new one is checked against the mirror. */
 static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
 {
     struct pgsink *ps = sk->priv;
-    /* Keyed by the table's shape, not its version: a Relation message comes
-     * again after every reconnect, mostly with the same columns. */
-    uint64_t h = hash_bytes(HASH_SEED, tab->schema, strlen(tab->schema) + 1);
-    h = hash_bytes(h, tab->name, strlen(tab->name) + 1);
+    uint64_t h = hash_str(HASH_SEED, tab->schema);
+    h = hash_str(h, tab->name);
     for (uint16_t i = 0; i < tab->ncols; i++) {
-        h = hash_bytes(h, tab->cols[i].name, strlen(tab->cols[i].name) + 1);
-        h = hash_bytes(h, tab->cols[i].type_name, strlen(tab->cols[i].type_name) + 1);
-        uint8_t k = (uint8_t)(tab->cols[i].key | (tab->key_unique << 1));
+        const struct cdc_column *c = &tab->cols[i];
+        h = hash_str(h, c->name);
+        h = hash_str(h, c->type_name);
+        h = hash_str(h, c->missing);
+        int16_t attnum = c->attnum;
+        h = hash_bytes(h, &attnum, sizeof attnum);
+        uint8_t k = (uint8_t)(c->key | (tab->key_unique << 1) | (tab->key_deferrable << 2) |
+                              (c->volatile_default << 3) | ((c->missing != NULL) << 4) |
+                              (c->has_default << 5));
         h = hash_bytes(h, &k, 1);
     }
     char key[64];
@@ -265,19 +80,24 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
     m = xcalloc(1, sizeof *m);
     cdc_table_ref(tab);
     m->tab = tab;
+    m->by_row = !tab->key_unique || tab->key_deferrable;
     const char *schema =
         sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema : tab->schema;
     m->qname = pgconn_quote_qualified(schema, tab->name);
-    if (ensure_table(sk, m, schema) != 0) {
+    if (pgs_schema_ensure(sk, m) != 0) {
         pgs_mirror_free(m);
         return NULL;
     }
-    m->ins_sql = build_insert(m, 1);
+    m->ins_sql = pgs_sql_insert(m, 1);
     m->group_max = tab->ncols ? 65535u / tab->ncols : 256;
     if (m->group_max > 256)
         m->group_max = 256;
-    m->upd_sql = build_update(m, NULL);
-    m->del_sql = build_delete(m);
+    if (m->group_max == 0)
+        m->group_max = 1;
+    m->upd_sql = pgs_sql_update(m, NULL, true);
+    m->del_sql = pgs_sql_delete(m);
+    if (tab->key_unique)
+        m->del_key_sql = pgs_sql_delete_key(m);
     strmap_put(ps->mirrors, key, m);
     return m;
 }
@@ -287,13 +107,14 @@ static const char *val_text(const struct cdc_event *ev, const struct cdc_val *v)
     return v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL;
 }
 
-/* Appends the old-row match parameters (key columns, or all columns). */
-static int put_match_params(struct sink *sk, const struct cdc_event *ev, const struct cdc_val *row,
-                            const char **vals, int n)
+/* Appends the old-row match parameters (key columns by key, every column by
+ * row) to vals[n..]; returns the new count or an error. */
+static int put_match_params(struct sink *sk, const struct pgs_mirror *m, const struct cdc_event *ev,
+                            const struct cdc_val *row, const char **vals, int n)
 {
     const struct cdc_table *tab = ev->tab;
     for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (tab->key_unique && !tab->cols[i].key)
+        if (!m->by_row && !tab->cols[i].key)
             continue;
         if (row[i].kind == CDC_V_UNCHANGED)
             return sink_set_error(sk, SINK_ERR_PERMANENT,
@@ -322,67 +143,121 @@ static bool key_changed(const struct cdc_event *ev)
     return false;
 }
 
+/* Sends sql with vals[0..n) typed as the mirror's columns say (types filled
+ * by the caller), marking statements that must find their row. */
+static int send(struct sink *sk, const char *sql, int n, const struct cdc_event *ev,
+                bool must_match)
+{
+    struct pgsink *ps = sk->priv;
+    int rc = pgs_send_stmt(sk, sql, n, ps->vals, ps->types, ev);
+    if (rc == 0 && must_match)
+        pgs_mark_must_match(sk);
+    return rc;
+}
+
 static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev);
 static bool groupable(const struct sink *sk, const struct cdc_event *ev);
+
+/* An update, by row: one row matching the whole old image gets the carried
+ * columns. */
+static int update_by_row(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_table *tab = ev->tab;
+    if (!ev->before)
+        return sink_set_error(sk, SINK_ERR_PERMANENT,
+                              "table %s.%s has no unique key and the log carried no old row",
+                              tab->schema, tab->name);
+    bool *skip = NULL;
+    char *sql = m->upd_sql;
+    for (uint16_t i = 0; i < tab->ncols && !skip; i++)
+        if (ev->after[i].kind == CDC_V_UNCHANGED) {
+            skip = xcalloc(tab->ncols, sizeof *skip);
+            for (uint16_t k = 0; k < tab->ncols; k++)
+                skip[k] = ev->after[k].kind == CDC_V_UNCHANGED;
+            sql = pgs_sql_update(m, skip, true);
+        }
+    int rc = 0;
+    if (sql) {
+        pgs_scratch(ps, 2u * tab->ncols);
+        int n = 0;
+        for (uint16_t i = 0; i < tab->ncols; i++)
+            if (!skip || !skip[i]) {
+                ps->types[n] = m->types[i];
+                ps->vals[n++] = val_text(ev, &ev->after[i]);
+            }
+        pgs_sql_match_types(m, ps->types, n);
+        rc = put_match_params(sk, m, ev, ev->before, ps->vals, n);
+        if (rc >= 0)
+            rc = send(sk, sql, rc, ev, true);
+    }
+    if (skip) {
+        free(skip);
+        free(sql);
+    }
+    return rc;
+}
 
 static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
     const struct cdc_table *tab = ev->tab;
+    if (m->by_row) {
+        int rc = pgs_mirror_flush_group(sk);
+        return rc ? rc : update_by_row(sk, m, ev);
+    }
     bool unchanged = false;
     for (uint16_t i = 0; i < tab->ncols; i++)
         unchanged |= ev->after[i].kind == CDC_V_UNCHANGED;
-    bool moved = ev->before && tab->key_unique && key_changed(ev);
+    bool moved = ev->before && key_changed(ev);
 
     /* The whole new row is known: upsert it, with its neighbours when it may.
      * When the key changed, first delete the old key's row (an UPDATE could
      * collide with a row a resumed snapshot already brought under the new
      * key).  Anything but a grouped upsert goes out after the group, so the
      * mirror sees changes in stream order. */
-    if (tab->key_unique && !unchanged && !moved && groupable(sk, ev))
+    if (!unchanged && !moved && groupable(sk, ev))
         return group_add(sk, m, ev);
     int rc = pgs_mirror_flush_group(sk);
     if (rc)
         return rc;
-    const char **vals = pgs_vals(ps, 2u * tab->ncols); /* after the flush: it may grow them */
-    if (tab->key_unique && !unchanged) {
+    pgs_scratch(ps, 2u * tab->ncols); /* after the flush: it may grow them */
+    if (!unchanged) {
         if (moved) {
-            int n = put_match_params(sk, ev, ev->before, vals, 0);
-            if (n < 0)
+            int n = pgs_sql_match_types(m, ps->types, 0);
+            if ((n = put_match_params(sk, m, ev, ev->before, ps->vals, 0)) < 0)
                 return n;
-            if ((rc = pgs_send_stmt(sk, m->del_sql, n, vals, ev)))
+            if ((rc = send(sk, m->del_sql, n, ev, false)))
                 return rc;
         }
-        for (uint16_t i = 0; i < tab->ncols; i++)
-            vals[i] = val_text(ev, &ev->after[i]);
-        return pgs_send_stmt(sk, m->ins_sql, tab->ncols, vals, ev);
+        for (uint16_t i = 0; i < tab->ncols; i++) {
+            ps->vals[i] = val_text(ev, &ev->after[i]);
+            ps->types[i] = m->types[i];
+        }
+        return send(sk, m->ins_sql, tab->ncols, ev, false);
     }
-    /* The row to change: old key (or old row) from before when the log sent
-     * it, else the key from after (the key did not change). */
+    /* TOAST values left out: set what was carried on the row with the old
+     * key (from before when the log sent it, else from after: the key did
+     * not change). */
     const struct cdc_val *old = ev->before ? ev->before : ev->after;
-    if (!tab->key_unique && !ev->before)
-        return sink_set_error(sk, SINK_ERR_PERMANENT,
-                              "table %s.%s has no key and the log carried no old row", tab->schema,
-                              tab->name);
-    bool *skip = NULL;
-    char *sql = m->upd_sql;
-    int n = 0;
-    if (unchanged) {
-        skip = xcalloc(tab->ncols, sizeof *skip);
-        for (uint16_t i = 0; i < tab->ncols; i++)
-            skip[i] = ev->after[i].kind == CDC_V_UNCHANGED;
-        sql = build_update(m, skip);
-    }
+    bool *skip = xcalloc(tab->ncols, sizeof *skip);
     for (uint16_t i = 0; i < tab->ncols; i++)
-        if (!skip || !skip[i])
-            vals[n++] = val_text(ev, &ev->after[i]);
-    rc = put_match_params(sk, ev, old, vals, n);
-    if (rc >= 0)
-        rc = pgs_send_stmt(sk, sql, rc, vals, ev);
-    if (skip) {
-        free(skip);
+        skip[i] = ev->after[i].kind == CDC_V_UNCHANGED;
+    char *sql = pgs_sql_update(m, skip, moved);
+    if (sql) {
+        int n = 0;
+        for (uint16_t i = 0; i < tab->ncols; i++)
+            if (!skip[i] && (moved || !tab->cols[i].key)) {
+                ps->types[n] = m->types[i];
+                ps->vals[n++] = val_text(ev, &ev->after[i]);
+            }
+        pgs_sql_match_types(m, ps->types, n);
+        rc = put_match_params(sk, m, ev, old, ps->vals, n);
+        if (rc >= 0)
+            rc = send(sk, sql, rc, ev, false);
         free(sql);
     }
+    free(skip);
     return rc;
 }
 
@@ -393,14 +268,16 @@ static int send_rows(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
     size_t rows = (size_t)1 << i;
     uint16_t nc = m->tab->ncols;
     if (!m->ins_n[i])
-        m->ins_n[i] = build_insert(m, rows);
-    const char **vals = pgs_vals(ps, rows * nc);
+        m->ins_n[i] = pgs_sql_insert(m, rows);
+    pgs_scratch(ps, rows * nc);
     for (size_t r = 0; r < rows; r++) {
         const struct cdc_event *ev = ps->grp[from + r];
-        for (uint16_t c = 0; c < nc; c++)
-            vals[r * nc + c] = val_text(ev, &ev->after[c]);
+        for (uint16_t c = 0; c < nc; c++) {
+            ps->vals[r * nc + c] = val_text(ev, &ev->after[c]);
+            ps->types[r * nc + c] = m->types[c];
+        }
     }
-    int rc = pgs_send_stmt(sk, m->ins_n[i], (int)(rows * nc), vals, ps->grp[from + rows - 1]);
+    int rc = send(sk, m->ins_n[i], (int)(rows * nc), ps->grp[from + rows - 1], false);
     if (rc == 0 && rows > 1)
         pgs_mark_group(sk, ps->grp[from + rows - 1]);
     return rc;
@@ -417,7 +294,7 @@ int pgs_mirror_flush_group(struct sink *sk)
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
     /* Largest powers of two first: at most nine shapes per table. */
-    for (int i = GROUP_SIZES - 1; i >= 0 && from < n; i--) {
+    for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n; i--) {
         size_t rows = (size_t)1 << i;
         while (n - from >= rows) {
             int rc = send_rows(sk, m, from, i);
@@ -439,7 +316,7 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
     if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= m->group_max) &&
         (rc = pgs_mirror_flush_group(sk)))
         return rc;
-    if (m->tab->key_unique) {
+    if (!m->by_row) {
         buf_reset(&ps->grp_key);
         for (uint16_t i = 0; i < m->tab->ncols; i++) {
             if (!m->tab->cols[i].key)
@@ -470,7 +347,90 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
  * by one to find a row the destination refused. */
 static bool groupable(const struct sink *sk, const struct cdc_event *ev)
 {
-    return sk->single_until.lsn == 0 || ev->snapshot || cdc_pos_cmp(ev->pos, sk->single_until) > 0;
+    if (ev->snapshot)
+        return !sk->single_snapshot;
+    return sk->single_until.lsn == 0 || cdc_pos_cmp(ev->pos, sk->single_until) > 0;
+}
+
+/* Whether the table of a truncate group exists in the mirror (a mirror
+ * table never created holds no rows to truncate). */
+static int mirror_exists(struct sink *sk, const char *qname, bool *exists)
+{
+    const char *vals[1] = {qname};
+    PGresult *res =
+        pgs_query(sk, "SELECT to_regclass($1) IS NOT NULL", 1, vals, SINK_ERR_RETRYABLE);
+    if (!res)
+        return CDC_ERR;
+    *exists = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+/* One TRUNCATE for the tables the source truncated together, at the first
+ * of their events this sink gets; the others are then done. */
+static int apply_truncate(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    struct cdc_pos first = {ev->pos.lsn, ev->pos.idx - ev->trunc_index};
+    bool grouped = ev->trunc_count > 1 && ev->trunc_index <= ev->pos.idx;
+    if (grouped && ps->trunc_done && cdc_pos_cmp(first, ps->trunc_first) == 0)
+        return 0;
+    int rc = pgs_mirror_flush_group(sk);
+    if (rc)
+        return rc;
+    struct buf sql = BUF_INIT;
+    buf_printf(&sql, "TRUNCATE %s", m->qname);
+    for (uint16_t i = 0; grouped && i < ev->trunc_count && rc == 0; i++) {
+        const char *schema, *name;
+        if (!cdc_event_trunc_table(ev, i, &schema, &name)) {
+            rc = sink_set_error(sk, SINK_ERR_PERMANENT, "truncate event has malformed table names");
+            break;
+        }
+        if (i == ev->trunc_index)
+            continue;
+        const char *ts = sk->cfg->postgres.target_schema;
+        char *q = pgconn_quote_qualified(ts ? ts : schema, name);
+        bool exists = false;
+        rc = mirror_exists(sk, q, &exists);
+        if (rc == 0 && exists && strcmp(q, m->qname) != 0)
+            buf_printf(&sql, ", %s", q);
+        free(q);
+    }
+    if (ev->trunc_opts & CDC_TRUNC_RESTART_IDENTITY)
+        buf_puts(&sql, " RESTART IDENTITY");
+    if (ev->trunc_opts & CDC_TRUNC_CASCADE)
+        buf_puts(&sql, " CASCADE");
+    if (rc == 0)
+        rc = pgs_send_plain(sk, sql.p, PGS_STMT, ev);
+    buf_fini(&sql);
+    if (rc == 0 && grouped) {
+        ps->trunc_done = true;
+        ps->trunc_first = first;
+    }
+    return rc;
+}
+
+/* A snapshot row of a table with a deferrable key: ON CONFLICT cannot use
+ * a deferrable constraint, so the key's row is deleted and inserted. */
+static int reinsert_by_key(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_table *tab = ev->tab;
+    pgs_scratch(ps, tab->ncols);
+    int n = 0;
+    for (uint16_t i = 0; i < tab->ncols; i++)
+        if (tab->cols[i].key) {
+            ps->types[n] = m->types[i];
+            ps->vals[n++] = val_text(ev, &ev->after[i]);
+        }
+    int rc = send(sk, m->del_key_sql, n, ev, false);
+    if (rc)
+        return rc;
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        ps->vals[i] = val_text(ev, &ev->after[i]);
+        ps->types[i] = m->types[i];
+    }
+    return send(sk, m->ins_sql, tab->ncols, ev, false);
 }
 
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
@@ -480,43 +440,44 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
     struct pgs_mirror *m = get_mirror(sk, ev->tab);
     if (!m)
         return CDC_ERR;
-    /* (A table without columns has no key, and every row matches.) */
-    if ((ev->op == CDC_OP_UPDATE || ev->op == CDC_OP_DELETE) && tab->nkeys == 0 && tab->ncols > 0) {
-        if (!ps->warned_nokey)
-            log_warn("sink.postgres.no_key", "sink=%s table=%s.%s", sk->cfg->sink_id, tab->schema,
-                     tab->name);
-        ps->warned_nokey = true;
-        return 0;
-    }
-    if ((ev->op == CDC_OP_INSERT || ev->op == CDC_OP_READ) && groupable(sk, ev))
+    if (tab->key_deferrable && !ev->snapshot)
+        ps->commit_now = true;
+    if ((ev->op == CDC_OP_UPDATE || ev->op == CDC_OP_DELETE) && tab->nkeys == 0 && tab->ncols)
+        return sink_set_error(sk, SINK_ERR_PERMANENT,
+                              "table %s.%s has no key and the log carried no old row: the row "
+                              "to change cannot be found (REPLICA IDENTITY NOTHING)",
+                              tab->schema, tab->name);
+    bool reinsert = ev->op == CDC_OP_READ && tab->key_deferrable;
+    if ((ev->op == CDC_OP_INSERT || ev->op == CDC_OP_READ) && !reinsert && groupable(sk, ev))
         return group_add(sk, m, ev);
     if (ev->op == CDC_OP_UPDATE)
         return apply_update(sk, m, ev);
-    int grc = pgs_mirror_flush_group(sk);
-    if (grc)
-        return grc;
-    const char **vals = pgs_vals(ps, 2u * tab->ncols);
+    int rc = pgs_mirror_flush_group(sk);
+    if (rc)
+        return rc;
     switch (ev->op) {
     case CDC_OP_INSERT:
     case CDC_OP_READ:
-        for (uint16_t i = 0; i < tab->ncols; i++)
-            vals[i] = val_text(ev, &ev->after[i]);
-        return pgs_send_stmt(sk, m->ins_sql, tab->ncols, vals, ev);
+        if (reinsert)
+            return reinsert_by_key(sk, m, ev);
+        pgs_scratch(ps, tab->ncols);
+        for (uint16_t i = 0; i < tab->ncols; i++) {
+            ps->vals[i] = val_text(ev, &ev->after[i]);
+            ps->types[i] = m->types[i];
+        }
+        return send(sk, m->ins_sql, tab->ncols, ev, false);
     case CDC_OP_DELETE: {
         if (!ev->before)
             return sink_set_error(sk, SINK_ERR_PERMANENT, "table %s.%s: delete without old key",
                                   tab->schema, tab->name);
-        int n = put_match_params(sk, ev, ev->before, vals, 0);
-        if (n < 0)
+        pgs_scratch(ps, tab->ncols);
+        int n = pgs_sql_match_types(m, ps->types, 0);
+        if ((n = put_match_params(sk, m, ev, ev->before, ps->vals, 0)) < 0)
             return n;
-        return pgs_send_stmt(sk, m->del_sql, n, vals, ev);
+        return send(sk, m->del_sql, n, ev, m->by_row);
     }
-    case CDC_OP_TRUNCATE: {
-        char *sql = xasprintf("TRUNCATE %s", m->qname);
-        int rc = pgs_send_plain(sk, sql, PGS_STMT, ev);
-        free(sql);
-        return rc;
-    }
+    case CDC_OP_TRUNCATE:
+        return apply_truncate(sk, m, ev);
     default:
         return 0;
     }

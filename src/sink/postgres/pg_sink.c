@@ -41,13 +41,13 @@ static enum sink_errclass classify(const char *sqlstate, PGconn *conn)
     return SINK_ERR_PERMANENT;
 }
 
-const char **pgs_vals(struct pgsink *ps, size_t n)
+void pgs_scratch(struct pgsink *ps, size_t n)
 {
     if (n > ps->capvals) {
         ps->capvals = n < 64 ? 64 : n;
         ps->vals = xrealloc(ps->vals, ps->capvals * sizeof *ps->vals);
+        ps->types = xrealloc(ps->types, ps->capvals * sizeof *ps->types);
     }
-    return ps->vals;
 }
 
 static void pend_push(struct pgsink *ps, enum pgs_kind kind, uint64_t seq,
@@ -57,7 +57,7 @@ static void pend_push(struct pgsink *ps, enum pgs_kind kind, uint64_t seq,
         ps->cappend = ps->cappend ? 2 * ps->cappend : 256;
         ps->pend = xrealloc(ps->pend, ps->cappend * sizeof *ps->pend);
     }
-    ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, false, seq, ev};
+    ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, false, false, seq, ev};
 }
 
 static int conn_error(struct sink *sk, const char *what)
@@ -77,18 +77,24 @@ static int maybe_drain(struct sink *sk)
 }
 
 int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *const *vals,
-                  const struct cdc_event *ev)
+                  const Oid *types, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    const char *name = strmap_get(ps->stmts, sql);
+    /* The same text with other parameter types is another statement (a
+     * mirror column whose type changed). */
+    buf_reset(&ps->stmtkey);
+    buf_puts(&ps->stmtkey, sql);
+    for (int i = 0; types && i < nparams; i++)
+        buf_printf(&ps->stmtkey, "%c%u", i ? ',' : '\x1f', types[i]);
+    const char *name = strmap_get(ps->stmts, ps->stmtkey.p);
     if (!name) {
         char *n = xasprintf("cdc_%u", ++ps->next_stmt);
-        if (!PQsendPrepare(ps->conn, n, sql, nparams, NULL)) {
+        if (!PQsendPrepare(ps->conn, n, sql, nparams, types)) {
             free(n);
             return conn_error(sk, "cannot prepare statement");
         }
         pend_push(ps, PGS_PREPARE, 0, ev);
-        strmap_put(ps->stmts, sql, n);
+        strmap_put(ps->stmts, ps->stmtkey.p, n);
         name = n;
     }
     if (!PQsendQueryPrepared(ps->conn, name, nparams, vals, NULL, NULL, 0))
@@ -112,6 +118,12 @@ void pgs_mark_group(struct sink *sk, const struct cdc_event *last)
     struct pgsink *ps = sk->priv;
     ps->pend[ps->npend - 1].group = true;
     ps->pend[ps->npend - 1].ev = last;
+}
+
+void pgs_mark_must_match(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    ps->pend[ps->npend - 1].must_match = true;
 }
 
 static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
@@ -147,11 +159,16 @@ int pgs_drain(struct sink *sk)
                 pgconn_result_error(res, line, sizeof line);
                 rc =
                     sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line, ctx);
-                if (p->ev && p->group) {
+                if (sk->errclass == SINK_ERR_FATAL) {
+                    sk->err_seq = 0;
+                } else if (p->ev && p->group) {
                     /* Several rows in one statement: which one is unknown.
                      * After the reopen, go one by one up to here, so the
                      * next failure names it. */
-                    sk->single_until = p->ev->pos;
+                    if (p->ev->snapshot)
+                        sk->single_snapshot = true;
+                    else
+                        sk->single_until = p->ev->pos;
                     sk->err_seq = 0;
                 } else if (p->ev) {
                     sk->err_seq = p->ev->seq;
@@ -164,6 +181,21 @@ int pgs_drain(struct sink *sk)
                             break;
                         }
                 }
+            } else if (rc == 0 && p->must_match && p->ev && st == PGRES_COMMAND_OK &&
+                       strcmp(PQcmdTuples(res), "0") == 0) {
+                /* The row to change is not in the mirror: the mirror
+                 * differs from the source, and applying nothing would
+                 * hide it. */
+                const struct cdc_table *tab = p->ev->tab;
+                char ctx[256];
+                describe_event(p->ev, ctx, sizeof ctx);
+                rc = sink_set_error(sk, SINK_ERR_PERMANENT,
+                                    "%s found no row in mirror table %s.%s to %s: the mirror "
+                                    "differs from the source%s",
+                                    p->ev->op == CDC_OP_DELETE ? "delete" : "update", tab->schema,
+                                    tab->name, p->ev->op == CDC_OP_DELETE ? "delete" : "change",
+                                    ctx);
+                sk->err_seq = p->ev->seq;
             } else if (rc == 0 && p->kind == PGS_COMMIT) {
                 /* COMMIT of an aborted transaction reports ROLLBACK. */
                 if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
@@ -189,7 +221,8 @@ int pgs_drain(struct sink *sk)
     return rc;
 }
 
-PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals)
+PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals,
+                    enum sink_errclass cls)
 {
     struct pgsink *ps = sk->priv;
     if (pgs_mirror_flush_group(sk) != 0 || pgs_drain(sk) != 0)
@@ -201,9 +234,8 @@ PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *c
     char e[512];
     PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, nparams, vals);
     if (!res)
-        sink_set_error(
-            sk, PQstatus(ps->conn) != CONNECTION_OK ? SINK_ERR_RETRYABLE : SINK_ERR_PERMANENT, "%s",
-            e);
+        sink_set_error(sk, PQstatus(ps->conn) != CONNECTION_OK ? SINK_ERR_UNREACHABLE : cls, "%s",
+                       e);
     if (!PQenterPipelineMode(ps->conn)) {
         PQclear(res);
         conn_error(sk, "cannot enter pipeline mode");
@@ -229,7 +261,7 @@ static int begin_dbtxn(struct sink *sk)
 /* Ends the database transaction at the current boundary, with the newest
  * source commit's checkpoint in it.  Durable once pgs_drain has seen the
  * COMMIT succeed. */
-static int send_commit(struct sink *sk)
+static int send_commit(struct sink *sk, const struct cdc_event *marker)
 {
     struct pgsink *ps = sk->priv;
     int grc = pgs_mirror_flush_group(sk);
@@ -248,7 +280,7 @@ static int send_commit(struct sink *sk)
                    "UPDATE %s SET commit_lsn = $3, event_index = $4, updated_at = now() "
                    "WHERE pipeline_id = $1 AND sink_id = $2",
                    ps->ckpt_table);
-        int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL);
+        int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL, NULL);
         if (rc)
             return rc;
         ps->pend[ps->npend - 1].kind = PGS_CKPT;
@@ -256,9 +288,13 @@ static int send_commit(struct sink *sk)
     }
     if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
         return conn_error(sk, "cannot send COMMIT");
-    pend_push(ps, PGS_COMMIT, ps->boundary_seq, NULL);
+    /* A failure at COMMIT (a deferred constraint) is the source
+     * transaction's whose marker ends the database transaction, when it is
+     * known to be the only one that could cause it. */
+    pend_push(ps, PGS_COMMIT, ps->boundary_seq, marker);
     ps->in_dbtxn = false;
     ps->at_boundary = false;
+    ps->commit_now = false;
     return 0;
 }
 
@@ -286,7 +322,8 @@ static int events_apply(struct sink *sk, const struct cdc_event *ev)
     buf_reset(&ps->valbuf);
     json_key(&ps->keybuf, ev);
     json_envelope(&ps->valbuf, ev, sk->json);
-    const char **vals = pgs_vals(ps, 5);
+    pgs_scratch(ps, 5);
+    const char **vals = ps->vals;
     vals[0] = strcmp(ps->keybuf.p, "null") == 0 ? NULL : ps->keybuf.p;
     vals[1] = ps->valbuf.p;
     vals[2] = ev->tab->topic;
@@ -297,7 +334,7 @@ static int events_apply(struct sink *sk, const struct cdc_event *ev)
                "INSERT INTO %s (event_key, event_value, source_topic, source_partition, "
                "source_offset) VALUES ($1, $2, $3, $4, $5)%s",
                ps->events_table, sk->cfg->postgres.upsert ? " ON CONFLICT DO NOTHING" : "");
-    return pgs_send_stmt(sk, ps->sql.p, 5, vals, ev);
+    return pgs_send_stmt(sk, ps->sql.p, 5, vals, NULL, ev);
 }
 
 static int events_ensure_table(struct sink *sk)
@@ -374,6 +411,21 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
     char *qschema = pgconn_quote_ident(schema);
     free(schema);
     free(table);
+    /* Values are read and compared in fixed formats, whatever the mirror
+     * database's defaults: the source's text is parsed the way PostgreSQL
+     * writes it by default, and a row is found by comparing text printed
+     * in this session (a TimeZone differing from the source's would
+     * otherwise make timestamptz texts differ). */
+    PGresult *res = pgconn_exec(ps->conn, e, sizeof e,
+                                "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; "
+                                "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; "
+                                "SET bytea_output = 'hex'",
+                                0, NULL);
+    if (!res) {
+        free(qschema);
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot set the session's formats: %s", e);
+    }
+    PQclear(res);
     char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
                           "CREATE TABLE IF NOT EXISTS %s ("
                           " pipeline_id text NOT NULL,"
@@ -383,13 +435,18 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
                           " updated_at timestamptz NOT NULL DEFAULT now(),"
                           " PRIMARY KEY (pipeline_id, sink_id))",
                           qschema, ps->ckpt_table);
-    free(qschema);
-    PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
+    res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
     free(sql);
-    if (!res)
+    if (!res) {
+        free(qschema);
         return sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create checkpoint table %s: %s",
                               pc->checkpoint_table, e);
+    }
     PQclear(res);
+    int src = pc->mode == PG_SINK_REPLICA ? pgs_schema_open(sk, qschema) : 0;
+    free(qschema);
+    if (src)
+        return src;
     const char *vals[2] = {sk->config->pipeline_id, sk->cfg->sink_id};
     sql = xasprintf("INSERT INTO %s (pipeline_id, sink_id, commit_lsn, event_index) "
                     "VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
@@ -455,9 +512,10 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         ps->at_boundary = boundary;
         if (boundary) {
             ps->boundary_seq = ev->seq;
-            if (rc == 0 && (ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
+            bool deferred = ps->commit_now && ev->op == CDC_OP_COMMIT;
+            if (rc == 0 && (deferred || ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
                             clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US))
-                rc = send_commit(sk);
+                rc = send_commit(sk, deferred ? ev : NULL);
         }
     }
     if (rc == 0)
@@ -476,7 +534,7 @@ static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct pgsink *ps = sk->priv;
     if (ps->in_dbtxn && ps->at_boundary) {
-        int rc = send_commit(sk);
+        int rc = send_commit(sk, NULL);
         if (!rc)
             rc = pgs_drain(sk);
         if (rc)
@@ -504,9 +562,12 @@ static void pgs_close(struct sink *sk)
     free(ps->grp);
     buf_fini(&ps->grp_key);
     free(ps->ckpt_table);
+    free(ps->registry_table);
     free(ps->events_table);
     free(ps->pend);
     free(ps->vals);
+    free(ps->types);
+    buf_fini(&ps->stmtkey);
     buf_fini(&ps->sql);
     buf_fini(&ps->keybuf);
     buf_fini(&ps->valbuf);

@@ -1,5 +1,10 @@
-/* Private to the PostgreSQL sink (pg_sink.c: connection, transactions,
- * checkpoint, event-log mode; pg_mirror.c: replica mode). */
+/* Private to the PostgreSQL sink:
+ *   pg_sink.c    connection, pipelined statements, transactions, checkpoint,
+ *                the `events` mode;
+ *   pg_mirror.c  replica mode: applying changes to mirror tables;
+ *   pg_sql.c     the statements replica mode sends, built per table shape;
+ *   pg_schema.c  replica mode: creating mirror tables and following the
+ *                source's schema and key changes. */
 #ifndef CDC_SINK_POSTGRES_PG_SINK_H
 #define CDC_SINK_POSTGRES_PG_SINK_H
 
@@ -18,8 +23,31 @@ enum pgs_kind { PGS_BEGIN, PGS_STMT, PGS_PREPARE, PGS_CKPT, PGS_COMMIT, PGS_DDL 
 struct pgs_pending {
     uint8_t kind;               /* enum pgs_kind */
     bool group;                 /* PGS_STMT: a multi-row statement ending with ev */
+    bool must_match;            /* PGS_STMT: an UPDATE/DELETE that must find its row */
     uint64_t seq;               /* PGS_COMMIT: the marker made durable by it */
-    const struct cdc_event *ev; /* PGS_STMT: the event applied (borrowed during write) */
+    const struct cdc_event *ev; /* the event applied (borrowed during write) */
+};
+
+#define PGS_GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
+
+/* A mirror table for one shape of a source table. */
+struct pgs_mirror {
+    struct cdc_table *tab; /* owned reference */
+    char *qname;           /* quoted target table */
+    /* Type of the mirror's column for each source column, sent as the
+     * parameter's type so the server never guesses one (a composite key
+     * compared with an untyped parameter is an error). */
+    Oid *types;
+    /* Rows are found by their whole old image, not a unique key: a table
+     * without one (REPLICA IDENTITY FULL), or whose key is DEFERRABLE
+     * (two rows may share it inside a transaction). */
+    bool by_row;
+    char *ins_sql;                /* upsert, or plain insert when by_row */
+    char *ins_n[PGS_GROUP_SIZES]; /* the same for 2^i rows, built when first needed */
+    size_t group_max;             /* rows per statement: 256, fewer for wide tables */
+    char *upd_sql;                /* all columns, by old key or old row */
+    char *del_sql;                /* by old key or old row */
+    char *del_key_sql;            /* by_row with a key: by the new row's key (snapshot rows) */
 };
 
 struct pgsink {
@@ -38,17 +66,21 @@ struct pgsink {
      * to store with it (snapshot rows and replays never move it). */
     bool has_ckpt;
     struct cdc_pos ckpt_pos;
+    /* The source transaction being applied touched a table with a deferred
+     * key: commit at its end, so the deferred check belongs to it alone. */
+    bool commit_now;
     struct pgs_pending *pend;
     size_t npend, cappend;
     unsigned next_stmt;     /* for statement names */
-    struct strmap *stmts;   /* statement text key -> name (heap string) */
-    struct strmap *mirrors; /* "relid:version" -> struct pgs_mirror */
+    struct strmap *stmts;   /* statement text and types -> name (heap string) */
+    struct strmap *mirrors; /* table shape -> struct pgs_mirror */
     char *ckpt_table;       /* quoted */
+    char *registry_table;   /* quoted: replica mode's record of mirror tables */
     char *events_table;     /* quoted (events mode) */
-    struct buf sql, keybuf, valbuf;
+    struct buf sql, keybuf, valbuf, stmtkey;
     const char **vals; /* parameter scratch */
+    Oid *types;
     size_t capvals;
-    bool warned_nokey;
     /* Replica inserts and whole-row upserts of one table waiting to go out
      * as one multi-row statement (borrowed events: flushed before write()
      * returns, and before any other statement). */
@@ -57,28 +89,59 @@ struct pgsink {
     size_t ngrp, capgrp;
     struct strmap *grp_keys;
     struct buf grp_key;
+    /* The truncate group last applied: its transaction's commit LSN and its
+     * first event's index (the other events of the group are then done). */
+    bool trunc_done;
+    struct cdc_pos trunc_first;
 };
 
-/* Sends a statement by name (preparing `sql` under a new name the first time
- * this text is seen).  vals are NUL-terminated texts or NULL. */
+/* Sends a statement by name (preparing `sql` with the parameter types under
+ * a new name the first time this text and types are seen).  vals are
+ * NUL-terminated texts or NULL; types may be NULL (the server infers). */
 int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *const *vals,
-                  const struct cdc_event *ev);
+                  const Oid *types, const struct cdc_event *ev);
 /* Sends an unprepared statement (DDL, TRUNCATE) into the pipeline. */
 int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind,
                    const struct cdc_event *ev);
 /* Waits for every pending result; the first failure becomes the sink error. */
 int pgs_drain(struct sink *sk);
-/* Runs a query outside the pipeline (after draining it), for catalog work. */
-PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals);
-/* Ensures vals can hold n parameters. */
-const char **pgs_vals(struct pgsink *ps, size_t n);
+/* Runs a query outside the pipeline (after draining it), for catalog work and
+ * DDL inside the open transaction.  On failure sets the sink error (class
+ * cls unless the connection broke) and returns NULL. */
+PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *const *vals,
+                    enum sink_errclass cls);
+/* Ensures the parameter scratch (vals, types) can hold n parameters. */
+void pgs_scratch(struct pgsink *ps, size_t n);
+/* Marks the statement just sent as a multi-row one ending with ev / as one
+ * that must find its row. */
+void pgs_mark_group(struct sink *sk, const struct cdc_event *last);
+void pgs_mark_must_match(struct sink *sk);
 
-/* Replica mode: applies one change event to its mirror table. */
+/* Replica mode (pg_mirror.c): applies one change event to its mirror table. */
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev);
 /* Sends the rows waiting to go out together (no-op when none). */
 int pgs_mirror_flush_group(struct sink *sk);
-/* Marks the statement just sent as a multi-row one ending with ev. */
-void pgs_mark_group(struct sink *sk, const struct cdc_event *last);
 void pgs_mirror_free(void *mirror);
+
+/* Statements (pg_sql.c), for m's shape; heap strings. */
+char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows);
+/* UPDATE setting the columns whose after value was carried (skip[i] false;
+ * skip may be NULL), matching the old row; by key, key columns are set only
+ * with set_keys.  NULL when there is nothing to set. */
+char *pgs_sql_update(const struct pgs_mirror *m, const bool *skip, bool set_keys);
+char *pgs_sql_delete(const struct pgs_mirror *m);
+char *pgs_sql_delete_key(const struct pgs_mirror *m);
+/* Types of the match parameters, in the order pgs_sql_update/delete number
+ * them, appended to types[n..]; returns the new count. */
+int pgs_sql_match_types(const struct pgs_mirror *m, Oid *types, int n);
+
+/* Schema (pg_schema.c): creates the mirror table for m's shape, or brings
+ * an existing one in line with it (columns added, renamed, dropped, widened;
+ * the key's unique index), and fills m->types.  A change it cannot make
+ * stops the pipeline (SINK_ERR_FATAL) with a message naming table and
+ * column. */
+int pgs_schema_ensure(struct sink *sk, struct pgs_mirror *m);
+/* Creates the registry table beside the checkpoint table (replica mode). */
+int pgs_schema_open(struct sink *sk, const char *schema_quoted);
 
 #endif

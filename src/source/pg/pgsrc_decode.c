@@ -8,6 +8,7 @@
 #include "source/pg/pgoutput.h"
 #include "source/pg/pgsrc_int.h"
 #include "state/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -405,28 +406,48 @@ static int check_partition_truncate(struct pgsrc *src, const struct pgo_msg *m)
     return 0;
 }
 
+/* One TRUNCATE statement: an event per captured table, consecutive, each
+ * carrying the statement's options and the names of all of them, so a mirror
+ * can truncate them together as the source did (tables linked by foreign
+ * keys cannot be truncated one by one). */
 static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
 {
     int prc = check_partition_truncate(src, m);
     if (prc)
         return prc;
-    for (uint32_t i = 0; i < m->truncate.nrels; i++) {
+    struct cdc_table **tabs = xcalloc(m->truncate.nrels ? m->truncate.nrels : 1, sizeof *tabs);
+    uint32_t n = 0;
+    struct buf names = BUF_INIT;
+    int rc = 0;
+    for (uint32_t i = 0; i < m->truncate.nrels && n < UINT16_MAX; i++) {
         bool captured = false;
         struct cdc_table *tab = relcache_get(src->rels, pgo_truncate_relid(m, i), &captured);
-        if (tab && !captured && relcache_problem(src->rels, pgo_truncate_relid(m, i)))
-            return cdc_fail(src->err, sizeof src->err, CDC_EINVAL, "%s",
-                            relcache_problem(src->rels, pgo_truncate_relid(m, i)));
+        if (tab && !captured && relcache_problem(src->rels, pgo_truncate_relid(m, i))) {
+            rc = cdc_fail(src->err, sizeof src->err, CDC_EINVAL, "%s",
+                          relcache_problem(src->rels, pgo_truncate_relid(m, i)));
+            break;
+        }
         if (!tab || !captured || (src->nfolds && folded(src, tab)) ||
             truncated_before(src, m, i, tab))
             continue;
-        struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tab, false, false, 0);
+        tabs[n++] = tab;
+        buf_put(&names, tab->schema, strlen(tab->schema) + 1);
+        buf_put(&names, tab->name, strlen(tab->name) + 1);
+    }
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        struct cdc_event *ev = new_change(src, CDC_OP_TRUNCATE, tabs[i], false, false, names.len);
+        ev->trunc_opts = m->truncate.options & (CDC_TRUNC_CASCADE | CDC_TRUNC_RESTART_IDENTITY);
+        ev->trunc_index = (uint16_t)i;
+        ev->trunc_count = (uint16_t)n;
+        memcpy(ev->data, names.p, names.len);
+        ev->data_len = (uint32_t)names.len;
         if (src->isnap)
             isnap_on_change(src->isnap, ev);
-        int rc = pgsrc_emit(src, ev);
-        if (rc)
-            return rc;
+        rc = pgsrc_emit(src, ev);
     }
-    return 0;
+    buf_fini(&names);
+    free(tabs);
+    return rc;
 }
 
 /* Ends the current transaction: a COMMIT marker in the log, and the

@@ -117,9 +117,11 @@ void pgsrc_publish_stats(struct pgsrc *src)
     }
 }
 
+/* A signal, or a sink that stopped the pipeline (engine_failed). */
 bool pgsrc_stop_requested(const struct pgsrc *src)
 {
-    return src->opts && src->opts->stop && *src->opts->stop;
+    return (src->opts && src->opts->stop && *src->opts->stop) ||
+           (src->eng && engine_failed(src->eng, NULL, 0));
 }
 
 /* ---------- connection ---------- */

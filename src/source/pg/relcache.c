@@ -4,6 +4,7 @@
 
 #include "pg/pgconn.h"
 #include "source/pg/relcache.h"
+#include "source/pg/relfacts.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -357,6 +358,11 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
     }
     cdc_table_finish(tab);
     tab->key_unique = unique && tab->nkeys > 0;
+    if (captured && (ret = relfacts_lookup(conn, tab, err, errlen)) != 0) {
+        cdc_table_unref(tab);
+        free(problem);
+        return ret;
+    }
     struct relentry *e = insert_slot(rc, m->relation.relid);
     cdc_table_unref(e->tab);
     free(e->problem);
@@ -440,6 +446,10 @@ int relcache_describe(struct relcache *rc, PGconn *conn, const char *schema, con
     }
     cdc_table_finish(tab);
     tab->key_unique = unique && tab->nkeys > 0;
+    if ((ret = relfacts_lookup(conn, tab, err, errlen)) != 0) {
+        cdc_table_unref(tab);
+        return ret;
+    }
     *out = tab;
     return 0;
 }

@@ -613,7 +613,8 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         for (size_t i = 0; i < s.nc; i++)
             done += s.c[i].done;
         pthread_mutex_unlock(&s.mu);
-        if (done == s.nc || atomic_load(&s.failed) || *ctx->stop)
+        if (done == s.nc || atomic_load(&s.failed) || *ctx->stop ||
+            engine_failed(ctx->eng, NULL, 0))
             break;
         int64_t now = clock_mono_us();
         if (now >= next_tty) {
@@ -628,8 +629,8 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         pthread_join(rd[i].thread, NULL);
     if (!rc && atomic_load(&s.failed))
         rc = cdc_fail(err, errlen, CDC_ERR, "%s", s.err);
-    else if (!rc && *ctx->stop)
-        rc = CDC_ESTOP;
+    else if (!rc && (*ctx->stop || engine_failed(ctx->eng, NULL, 0)))
+        rc = CDC_ESTOP; /* a signal, or a sink stopped the pipeline */
     if (!rc) {
         progress(&s, true, true);
         for (size_t i = 0; i < s.nt && !rc; i++) {

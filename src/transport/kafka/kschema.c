@@ -177,6 +177,21 @@ static void put_transaction(struct buf *b)
                "\"field\":\"transaction\"}");
 }
 
+/* The truncate block (docs/envelope.md): only truncates carry it. */
+static void put_truncate(struct buf *b)
+{
+    PUT_LIT(b, "{\"type\":\"struct\",\"fields\":[");
+    put_field(b, "boolean", false, NULL, "cascade");
+    buf_putc(b, ',');
+    put_field(b, "boolean", false, NULL, "restart_identity");
+    PUT_LIT(b, ",{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":[");
+    put_field(b, "string", false, NULL, "schema");
+    buf_putc(b, ',');
+    put_field(b, "string", false, NULL, "table");
+    PUT_LIT(b, "],\"optional\":false},\"optional\":false,\"field\":\"tables\"}],"
+               "\"optional\":true,\"field\":\"truncate\"}");
+}
+
 void kschema_envelope(struct buf *b, const struct cdc_table *tab, const char *connector)
 {
     PUT_LIT(b, "{\"type\":\"struct\",\"fields\":[");
@@ -189,6 +204,8 @@ void kschema_envelope(struct buf *b, const struct cdc_table *tab, const char *co
     put_field(b, "string", false, NULL, "op");
     buf_putc(b, ',');
     put_times(b);
+    buf_putc(b, ',');
+    put_truncate(b);
     buf_putc(b, ',');
     put_transaction(b);
     PUT_LIT(b, "],\"optional\":false,\"name\":");

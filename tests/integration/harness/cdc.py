@@ -367,6 +367,24 @@ def dlq_entries(cdc, sink=None, include_resolved=False, timeout=60):
     return out
 
 
+def dlq_seed(db_path, sink_id, n, *args):
+    """Dead-letters n events for sink_id in the state store at db_path with
+    the dlq_seed helper (built by `make helpers` next to the cdc binary under
+    test), as a sink thread of `cdc run` would; returns the entries it
+    printed ({"id", "position", "key", "envelope"})."""
+    path = os.path.join(os.path.dirname(cdc_bin()), "tests", "dlq_seed")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise CdcNotFound("helper not found: %s (build it with `make helpers`, same VARIANT as "
+                          "the cdc binary)" % os.path.relpath(path, REPO_ROOT))
+    r = subprocess.run([path, db_path, sink_id, str(n)] + [str(a) for a in args],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("dlq_seed failed (%d): %s" % (r.returncode, r.stderr))
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(out) == n, "dlq_seed printed %d entries, expected %d" % (len(out), n)
+    return out
+
+
 def dlq_show(cdc, entry_id, timeout=60):
     """`cdc dlq show PIPELINE ID`: its Result (stdout holds the entry)."""
     return cdc.command(["dlq", "show", cdc.pipeline_path, str(entry_id)] + cdc.platform_args(),

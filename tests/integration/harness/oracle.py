@@ -142,9 +142,132 @@ class Oracle:
             if c is not None and t.changes[-1].lsn < c < t.end_lsn:
                 t.commit_lsn = c
 
+    def truncates(self, upto_lsn=None):
+        """Every TRUNCATE the slot saw, in order: (tables, options), tables
+        as test_decoding names them (normalized, in the statement's order),
+        options a set of test_decoding's words ("restart_seqs", "cascade")."""
+        rows = self.cluster.execute(
+            self.dbname, "SELECT data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, NULL)",
+            (self.slot, upto_lsn))
+        out = []
+        for (data,) in rows:
+            m = re.match(r"^table (.+): TRUNCATE: ?(.*)$", data)
+            if m:
+                out.append(([_norm_table(t) for t in m.group(1).split(", ")],
+                            set(m.group(2).split()) - {"(no-flags)"}))
+        return out
+
+    def final_rows(self, table, key, upto_lsn=None, **settings):
+        """The rows of table as test_decoding's changes leave them, replayed
+        from the slot's start: {key tuple: {column: text or None}}.  Values
+        are test_decoding's (the type's output function, run in a session
+        with the given settings, e.g. TimeZone="UTC"), booleans as t/f.
+        The table must have been empty when the slot was created, and its
+        updates must carry whole rows (no unchanged TOAST)."""
+        conn = self.cluster.connect(self.dbname)
+        try:
+            with conn.cursor() as cur:
+                for k, v in settings.items():
+                    cur.execute("SELECT set_config(%s, %s, false)", (k, v))
+                cur.execute("SELECT data FROM pg_logical_slot_peek_changes(%s, %s::pg_lsn, NULL)",
+                            (self.slot, upto_lsn))
+                rows = [r[0] for r in cur.fetchall()]
+        finally:
+            conn.close()
+        want = "table %s: " % table
+        out = {}
+        for data in rows:
+            if not data.startswith(want):
+                continue
+            kind, _, rest = data[len(want):].partition(": ")
+            if kind == "TRUNCATE":
+                out.clear()
+                continue
+            if kind == "INSERT":
+                new = parse_decoded_tuple(rest)
+                out[tuple(new[k] for k in key)] = new
+            elif kind == "UPDATE":
+                old = None
+                if rest.startswith("old-key: "):
+                    old_text, _, rest = rest[len("old-key: "):].partition(" new-tuple: ")
+                    old = parse_decoded_tuple(old_text)
+                new = parse_decoded_tuple(rest)
+                if old is not None:
+                    out.pop(tuple(old[k] for k in key), None)
+                out[tuple(new[k] for k in key)] = new
+            elif kind == "DELETE":
+                old = parse_decoded_tuple(rest)
+                out.pop(tuple(old[k] for k in key), None)
+        return out
+
     @staticmethod
     def flatten(txns):
         return [c for t in txns for c in t.changes]
+
+
+def parse_decoded_tuple(text):
+    """test_decoding's tuple text ("name[type]:value ...") -> {column: text
+    or None}.  Values are quoted ('it''s'), bare (numbers), true/false, B'…'
+    or null; names may be double-quoted."""
+    out = {}
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] == " ":
+            i += 1
+            continue
+        if text[i] == '"':
+            j = i + 1
+            name = []
+            while True:
+                if text[j] == '"' and text[j + 1:j + 2] == '"':
+                    name.append('"')
+                    j += 2
+                elif text[j] == '"':
+                    break
+                else:
+                    name.append(text[j])
+                    j += 1
+            name = "".join(name)
+            i = j + 1
+        else:
+            j = text.index("[", i)
+            name = text[i:j]
+            i = j
+        # the type, in brackets that may nest (integer[])
+        depth = 0
+        while True:
+            if text[i] == "[":
+                depth += 1
+            elif text[i] == "]":
+                depth -= 1
+                if depth == 0 and text[i + 1] == ":":
+                    break
+            i += 1
+        i += 2
+        if text.startswith("null", i):
+            value, i = None, i + 4
+        elif text[i] == "'" or text.startswith("B'", i):
+            if text[i] == "B":
+                i += 1
+            j = i + 1
+            buf = []
+            while True:
+                if text[j] == "'" and text[j + 1:j + 2] == "'":
+                    buf.append("'")
+                    j += 2
+                elif text[j] == "'":
+                    break
+                else:
+                    buf.append(text[j])
+                    j += 1
+            value, i = "".join(buf), j + 1
+        else:
+            j = text.find(" ", i)
+            j = n if j < 0 else j
+            value, i = text[i:j], j
+            value = {"true": "t", "false": "f"}.get(value, value)
+        out[name] = value
+    return out
 
 
 def map_tables(txns, mapping):
