@@ -18,7 +18,8 @@ struct command {
     command_fn fn;
     const char *args;
     const char *summary;
-    const char *help; /* extra text, or NULL */
+    const char *help;  /* extra text, or NULL */
+    const char *needs; /* the optional library it is built with, or NULL */
 };
 
 struct cli_opts {
@@ -60,6 +61,9 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
 int cmd_consume(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+/* A command whose library this build lacks (the Makefile's optional
+ * modules): --help works, anything else says so and exits 2. */
+int cmd_not_built(const struct command *cmd, int argc, char **argv);
 
 /* cdc consume's help text (cmd_consume.c owns its options). */
 #define CMD_CONSUME_HELP                                                                           \

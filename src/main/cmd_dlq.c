@@ -325,7 +325,7 @@ static int dlq_show(const struct dlq_cmd *c)
     if (!sc)
         printf(" (not in %s any more)\n", c->cfg->pipeline_file);
     else
-        printf(" (%s%s)\n", config_sink_type_name(sc->sink_type), sc->enabled ? "" : ", disabled");
+        printf(" (%s%s)\n", sc->type->name, sc->enabled ? "" : ", disabled");
     printf("%-15s%s\n", "status", e.status == DLQ_RESOLVED ? "resolved" : "pending");
     printf("%-15s%s\n", "position", cdc_pos_format(e.pos, pos, sizeof pos));
     printf("%-15s", "topic");

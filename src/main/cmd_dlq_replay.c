@@ -19,7 +19,7 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-#define REPLAY_MARGIN_MS  5000 /* on top of a per-key sink's own request timeout */
+#define REPLAY_MARGIN_MS  5000 /* on top of a per-key sink's own reply timeout */
 #define REPLAY_DEFAULT_MS 60000
 
 /* One configured sink as replay uses it: opened on first use, closed after a
@@ -57,8 +57,8 @@ static int collect_id(const struct dlq_entry *e, void *arg)
 
 static int replay_timeout_ms(const struct sink_cfg *sc)
 {
-    if (sc->sink_type == SINK_WEBHOOK)
-        return (int)(sc->webhook.timeout_seconds * 1000) + REPLAY_MARGIN_MS;
+    if (sc->type->reply_timeout_ms)
+        return sc->type->reply_timeout_ms(sc) + REPLAY_MARGIN_MS;
     return REPLAY_DEFAULT_MS;
 }
 
@@ -143,12 +143,11 @@ static int replay_one(struct replay *r, int64_t id)
                  e.sink_id, cfg->pipeline_file);
         goto fail;
     }
-    if (!rs->sk.ops) {
-        snprintf(err, sizeof err, "sink type %s is not implemented in this version of cdc",
-                 config_sink_type_name(sc->sink_type));
+    if (sink_type_unavailable(sc->type, derr, sizeof derr)) {
+        snprintf(err, sizeof err, "%s", derr);
         goto fail;
     }
-    if (r->guest && rs->sk.ops->single_writer) {
+    if (r->guest && sc->type->single_writer) {
         char who[160];
         pipelock_describe(&r->owner, who, sizeof who);
         snprintf(err, sizeof err,
@@ -298,7 +297,7 @@ int dlq_replay(const struct dlq_cmd *c)
     r.sinks = xcalloc(cfg->nsinks ? cfg->nsinks : 1, sizeof *r.sinks);
     for (size_t i = 0; i < cfg->nsinks; i++) {
         struct sink *sk = &r.sinks[i].sk;
-        sk->ops = sink_ops_find(cfg->sinks[i].sink_type);
+        sk->ops = cfg->sinks[i].type->ops;
         sk->cfg = &cfg->sinks[i];
         sk->config = cfg;
         sk->json = &r.json;

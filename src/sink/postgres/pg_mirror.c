@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "pg/pgconn.h"
+#include "sink/postgres/pg_config.h"
 #include "sink/postgres/pg_sink.h"
 #include "util/err.h"
 #include "util/hash.h"
@@ -180,7 +181,7 @@ static int ensure_table(struct sink *sk, struct pgs_mirror *m, const char *schem
     int nhave = PQntuples(res);
     struct buf ddl = BUF_INIT;
     if (nhave == 0) {
-        if (!sk->cfg->postgres.create_tables) {
+        if (!pg_conf(sk)->create_tables) {
             PQclear(res);
             return sink_set_error(sk, SINK_ERR_PERMANENT,
                                   "mirror table %s does not exist and create_tables is false",
@@ -260,8 +261,7 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
     m = xcalloc(1, sizeof *m);
     cdc_table_ref(tab);
     m->tab = tab;
-    const char *schema =
-        sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema : tab->schema;
+    const char *schema = pg_conf(sk)->target_schema ? pg_conf(sk)->target_schema : tab->schema;
     m->qname = pgconn_quote_qualified(schema, tab->name);
     if (ensure_table(sk, m, schema) != 0) {
         pgs_mirror_free(m);
