@@ -3,12 +3,38 @@
 # elsewhere.  `make test` runs everything the README's test command runs.
 
 VARIANT ?= release
-BUILD   := build/$(VARIANT)
 CC      ?= cc
 
-PKGS    := libpq yaml-0.1 libcurl sqlite3 openssl libmariadb rdkafka libzstd zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# Every pkg-config module cdc can use.  The optional ones belong to modules
+# (below): a module whose library pkg-config cannot find, or that
+# PKG_DISABLE names (`make PKG_DISABLE=rdkafka`), is left out of the build:
+# its sources and tests are not built, its CDC_HAVE_* is not defined, and
+# its registry line (src/sink/registry.c, ...) says it is not available in
+# this build.  A PKG_DISABLE build goes to build/$(VARIANT)-no-<pkg>.
+PKGS          := libpq yaml-0.1 libcurl sqlite3 openssl libzstd zlib libmariadb rdkafka
+OPTIONAL_PKGS := libmariadb rdkafka
+PKG_DISABLE   ?=
+
+# The modules, by library: define, sources (patterns) and tests/helpers.
+MOD_rdkafka_DEFINE    := CDC_HAVE_RDKAFKA
+MOD_rdkafka_SRCS      := src/transport/kafka/% src/sink/kafka/% src/main/cmd_consume.c
+MOD_rdkafka_TESTS     := test_kafka test_kproducer kafka_mock
+MOD_libmariadb_DEFINE := CDC_HAVE_MARIADB
+MOD_libmariadb_SRCS   := src/source/mysql/%
+MOD_libmariadb_TESTS  := test_binlog binlog_dump fuzz_binlog
+
+empty :=
+space := $(empty) $(empty)
+PKGS_OFF := $(strip $(foreach p,$(OPTIONAL_PKGS),$(if $(filter $p,$(PKG_DISABLE)),$p,$(if $(shell pkg-config --exists $p && echo y),,$p))))
+PKGS_ON  := $(filter-out $(PKGS_OFF),$(PKGS))
+OFF_SRCS  := $(foreach p,$(PKGS_OFF),$(MOD_$(p)_SRCS))
+OFF_TESTS := $(foreach p,$(PKGS_OFF),$(MOD_$(p)_TESTS))
+MOD_DEFINES := $(foreach p,$(filter-out $(PKGS_OFF),$(OPTIONAL_PKGS)),-D$(MOD_$(p)_DEFINE))
+
+BUILD   := build/$(VARIANT)$(subst $(space),,$(patsubst %,-no-%,$(sort $(filter $(OPTIONAL_PKGS),$(PKG_DISABLE)))))
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS_ON))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_ON))
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wno-unused-parameter -Wvla -Wpointer-arith
@@ -22,24 +48,36 @@ CFLAGS_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 LDFLAGS_asan   := -fsanitize=address,undefined
 LDFLAGS_tsan   := -fsanitize=thread
 
-CPPFLAGS += -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
+CPPFLAGS += -Isrc -D_GNU_SOURCE $(MOD_DEFINES) $(PKG_CFLAGS)
 CFLAGS   += -std=gnu11 -pthread $(WARN) $(CFLAGS_$(VARIANT))
 LDFLAGS  += -pthread $(LDFLAGS_$(VARIANT))
 LDLIBS   += $(PKG_LIBS) -lsnappy -lm
 
-SRCS      := $(sort $(shell find src -name '*.c'))
+SRCS      := $(filter-out $(OFF_SRCS),$(sort $(shell find src -name '*.c')))
 MAIN_SRCS := $(filter src/main/%,$(SRCS))
 LIB_SRCS  := $(filter-out src/main/%,$(SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJS := $(MAIN_SRCS:%.c=$(BUILD)/%.o)
 
-UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_SRCS := $(filter-out $(OFF_TESTS:%=tests/unit/%.c),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+HELPER_SRCS := $(filter-out $(OFF_TESTS:%=tests/helpers/%.c),$(sort $(wildcard tests/helpers/*.c)))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean unit helpers test format-check fuzz man install
+.PHONY: all clean unit helpers test format-check fuzz man install modules FORCE
 all: $(BUILD)/cdc
+
+# Which optional libraries this build uses and leaves out, and where it goes.
+modules:
+	@echo 'built with: $(filter $(OPTIONAL_PKGS),$(PKGS_ON))'
+	@echo 'left out: $(PKGS_OFF)'
+	@echo 'build directory: $(BUILD)'
+
+# Objects depend on which modules are in: a library that appears or goes
+# away rebuilds everything (the registries' #if lines change).
+$(BUILD)/modules.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PKGS_OFF)' | cmp -s - $@ || echo '$(PKGS_OFF)' > $@
 
 $(BUILD)/libcdc.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -48,7 +86,7 @@ $(BUILD)/libcdc.a: $(LIB_OBJS)
 $(BUILD)/cdc: $(MAIN_OBJS) $(BUILD)/libcdc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/modules.stamp
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -72,12 +110,12 @@ unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 
 # Fuzz targets: clang + libFuzzer, built with their own flags into build/fuzz.
-FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRCS := $(filter-out $(OFF_TESTS:%=tests/fuzz/%.c),$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 # The library is compiled once (instrumented for coverage, not linked with
 # the fuzzer's main) and every target links against it.
 FUZZ_SAN    := address,undefined
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE $(PKG_CFLAGS)
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Isrc -D_GNU_SOURCE $(MOD_DEFINES) $(PKG_CFLAGS)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

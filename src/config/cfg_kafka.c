@@ -1,23 +1,27 @@
 /* Kafka keys: the connection and security keys shared by the platform's
- * kafka block and a kafka sink's block, the platform block (transport and
- * consumer group tuning), and the sink block (topic template, encoding).
+ * kafka block and a kafka sink's block (whose own keys are the sink's, in
+ * src/sink/kafka/), and the platform block (transport and consumer group
+ * tuning).
  *
  * Property values are librdkafka's to judge: they are checked when a client
  * is built (and by `cdc validate`), not here, so this file does not need
  * librdkafka. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cfg_kafka.h"
 #include "config/cfg_keys.h"
-#include "config/cfg_schema.h"
+#include "util/buf.h"
 #include "util/mem.h"
 
-static const char *const security_protocol_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
-                                                      "SASL_SSL"};
-static const char *const auth_mechanism_names[] = {"none", "sasl_plain", "sasl_scram_256",
-                                                   "sasl_scram_512"};
+const char *const cfg_kafka_security_protocol_names[4] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                          "SASL_SSL"};
+const char *const cfg_kafka_auth_mechanism_names[4] = {"none", "sasl_plain", "sasl_scram_256",
+                                                       "sasl_scram_512"};
 /* librdkafka's sasl.mechanisms spelling of the same, index for index. */
-static const char *const sasl_mechanism_names[] = {NULL, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+const char *const cfg_kafka_sasl_mechanism_names[4] = {NULL, "PLAIN", "SCRAM-SHA-256",
+                                                       "SCRAM-SHA-512"};
 static const char *const offset_reset_names[] = {"earliest", "latest"};
 static const char *const acks_names[] = {"all", "0", "1", "-1"};
 
@@ -71,31 +75,30 @@ static bool property_name_ok(const char *s)
     return true;
 }
 
-/* The rules between the connection keys: one authentication method named
- * once, the credentials it needs and no others, TLS files only with TLS,
- * and properties that do not repeat a key. */
-static void client_check(struct cfg_ctx *ctx, struct kafka_client_cfg *c,
-                         const struct yamltree_node *map, int line, bool platform)
+void cfg_kafka_client_check(struct cfg_ctx *ctx, struct kafka_client_cfg *c,
+                            const struct yamltree_node *map, int line, bool platform)
 {
     const char *what_platform = platform ? "kafka" : "the sink's kafka block";
     bool auth_given = yamltree_map_find(map, "auth_mechanism") != NULL;
-    int auth = index_of(auth_mechanism_names, ARRAY_LEN(auth_mechanism_names), c->auth_mechanism);
+    int auth = index_of(cfg_kafka_auth_mechanism_names, ARRAY_LEN(cfg_kafka_auth_mechanism_names),
+                        c->auth_mechanism);
     if (auth < 0)
         return; /* reported by the key itself */
     if (c->sasl_mechanism) {
-        int legacy =
-            index_of(sasl_mechanism_names, ARRAY_LEN(sasl_mechanism_names), c->sasl_mechanism);
+        int legacy = index_of(cfg_kafka_sasl_mechanism_names,
+                              ARRAY_LEN(cfg_kafka_sasl_mechanism_names), c->sasl_mechanism);
         if (legacy < 0)
             return;
         if (auth_given && auth != legacy) {
             cfg_error_key(ctx, cfg_key_line(map, "sasl_mechanism", line), "sasl_mechanism",
                           "%s says auth_mechanism %s; name the method once (auth_mechanism: %s)",
-                          c->sasl_mechanism, c->auth_mechanism, auth_mechanism_names[legacy]);
+                          c->sasl_mechanism, c->auth_mechanism,
+                          cfg_kafka_auth_mechanism_names[legacy]);
             return;
         }
         auth = legacy;
         free(c->auth_mechanism);
-        c->auth_mechanism = xstrdup(auth_mechanism_names[legacy]);
+        c->auth_mechanism = xstrdup(cfg_kafka_auth_mechanism_names[legacy]);
     }
     bool sasl = auth > 0;
     int pline = cfg_key_line(map, "security_protocol", line);
@@ -167,43 +170,33 @@ const char *config_kafka_security_protocol(const struct kafka_client_cfg *c)
     return c->auth_mechanism && strcmp(c->auth_mechanism, "none") != 0 ? "SASL_SSL" : "PLAINTEXT";
 }
 
-/* Rows for the shared keys of a struct T with a `client` member. */
-#define KC(f) .name = #f, .off = offsetof(T, client.f)
-#define KAFKA_CLIENT_KEYS(bootstrap_default, bootstrap_flags)                                      \
-    {KC(bootstrap_servers), .type = CFG_STRING, .def_str = (bootstrap_default),                    \
-     .flags = (bootstrap_flags)},                                                                  \
-        {KC(security_protocol), .type = CFG_STRING, .flags = CFG_NULLABLE,                         \
-         CHOICES(security_protocol_names)},                                                        \
-        {KC(auth_mechanism), .type = CFG_STRING, .def_str = "none",                                \
-         CHOICES(auth_mechanism_names)},                                                           \
-        {KC(sasl_mechanism), .type = CFG_STRING, .flags = CFG_NULLABLE,                            \
-         CHOICES(sasl_mechanism_names)},                                                           \
-        {KC(sasl_username), .type = CFG_STRING, .flags = CFG_NULLABLE},                            \
-        {KC(sasl_password), .type = CFG_STRING, .flags = CFG_SECRET | CFG_NULLABLE},               \
-        {KC(ssl_ca_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                          \
-        {KC(ssl_certificate_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                 \
-        {KC(ssl_key_location), .type = CFG_STRING, .flags = CFG_NULLABLE},                         \
-        {KC(ssl_key_password), .type = CFG_STRING, .flags = CFG_SECRET | CFG_NULLABLE},            \
-    {                                                                                              \
-        KC(properties), .type = CFG_STRMAP, .count_off = offsetof(T, client.nproperties),          \
-                        .has_locs = true, .loc_off = offsetof(T, client.properties_loc),           \
-                        .locs_off = offsetof(T, client.property_locs)                              \
+void config_kafka_client_describe(const struct kafka_client_cfg *c, struct buf *out)
+{
+    buf_printf(out, "%s %s", c->bootstrap_servers, config_kafka_security_protocol(c));
+    if (strcmp(c->auth_mechanism, "none") != 0)
+        buf_printf(out, " %s as %s (password %s)", c->auth_mechanism,
+                   c->sasl_username ? c->sasl_username : "?", c->sasl_password ? "set" : "not set");
+    if (c->ssl_ca_location)
+        buf_printf(out, ", ca %s", c->ssl_ca_location);
+    if (c->ssl_certificate_location)
+        buf_printf(out, ", certificate %s key %s%s", c->ssl_certificate_location,
+                   c->ssl_key_location ? c->ssl_key_location : "?",
+                   c->ssl_key_password ? " (key password set)" : "");
+    if (c->nproperties) {
+        /* names only: a passed-through property may hold a secret */
+        buf_puts(out, ", properties");
+        for (size_t i = 0; i < c->nproperties; i++)
+            buf_printf(out, "%s%s", i ? "," : " ", c->properties[i].key);
     }
+}
 
 /* ---- the platform's kafka block ---- */
-
-static const char *check_url(const char *v)
-{
-    if ((strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
-        return NULL;
-    return "an http:// or https:// URL";
-}
 
 static void kafka_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
                         uint64_t ok)
 {
     struct kafka_cfg *k = obj;
-    client_check(ctx, &k->client, map, line, true);
+    cfg_kafka_client_check(ctx, &k->client, map, line, true);
     if (k->enable_idempotence && cfg_schema_ok(&cfg_kafka_schema, ok, "acks") &&
         strcmp(k->acks, "all") != 0 && strcmp(k->acks, "-1") != 0)
         cfg_error_key(ctx, cfg_key_line(map, "acks", line), "acks",
@@ -217,7 +210,8 @@ static void kafka_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_no
 #define T struct kafka_cfg
 static const struct cfg_key kafka_keys[] = {
     KAFKA_CLIENT_KEYS("localhost:9092", 0),
-    K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO, .check = check_url),
+    K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO,
+          .check = cfg_check_url),
     K_STR(T, group_id, "cdc-platform"),
     K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
     K_BOOL(T, enable_idempotence, 1),
@@ -236,49 +230,3 @@ static const struct cfg_key kafka_keys[] = {
 };
 #undef T
 const struct cfg_schema cfg_kafka_schema = {KEYS(kafka_keys), .check = kafka_check};
-
-/* ---- a kafka sink's block ---- */
-
-static const char *const topic_fields[] = {"topic_prefix", "schema", "table", "db"};
-
-/* A template uses only the known placeholders and has text besides them. */
-static const char *check_topic(const char *v)
-{
-    const char *what = "a topic name template using {topic_prefix}, {schema}, {table} and {db}";
-    if (!*v)
-        return what;
-    for (const char *p = v; *p; p++) {
-        if (*p == '}')
-            return what;
-        if (*p != '{')
-            continue;
-        const char *end = strchr(p, '}');
-        if (!end)
-            return what;
-        bool known = false;
-        for (size_t i = 0; i < ARRAY_LEN(topic_fields); i++)
-            known |= strlen(topic_fields[i]) == (size_t)(end - p - 1) &&
-                     memcmp(topic_fields[i], p + 1, (size_t)(end - p - 1)) == 0;
-        if (!known)
-            return what;
-        p = end;
-    }
-    return NULL;
-}
-
-static void kafka_sink_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
-                             int line, uint64_t ok)
-{
-    struct kafka_sink_cfg *k = obj;
-    client_check(ctx, &k->client, map, line, false);
-}
-
-#define T struct kafka_sink_cfg
-static const struct cfg_key kafka_sink_keys[] = {
-    KAFKA_CLIENT_KEYS(NULL, CFG_REQUIRED),
-    K_STR(T, topic, "{topic_prefix}.{schema}.{table}", .check = check_topic),
-    K_BOOL(T, schemas_enable, 0),
-    K_BOOL(T, tombstones_on_delete, 1),
-};
-#undef T
-const struct cfg_schema cfg_kafka_sink_schema = {KEYS(kafka_sink_keys), .check = kafka_sink_check};

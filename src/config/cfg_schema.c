@@ -166,6 +166,8 @@ static void key_free(const struct cfg_key *k, void *obj)
 
 void cfg_schema_free(const struct cfg_schema *s, void *obj)
 {
+    if (s->fini)
+        s->fini(obj);
     for (size_t i = 0; i < s->nkeys; i++)
         key_free(&s->keys[i], obj);
 }
@@ -173,8 +175,12 @@ void cfg_schema_free(const struct cfg_schema *s, void *obj)
 /* ---- scalar conversion ---- */
 
 /* Appends what a key accepts: "an integer 1..65535", "one of a|b", ... */
-static void key_expect(struct buf *b, const struct cfg_key *k)
+static void key_expect(const struct cfg_ctx *ctx, struct buf *b, const struct cfg_key *k)
 {
+    if (k->expect) {
+        k->expect(ctx, b);
+        return;
+    }
     switch (k->type) {
     case CFG_INT:
     case CFG_INT64: {
@@ -242,7 +248,7 @@ static void report_expected(struct cfg_ctx *ctx, const struct cfg_key *k, const 
     if (what)
         buf_puts(&b, what);
     else
-        key_expect(&b, k);
+        key_expect(ctx, &b, k);
     bool container = !what && (k->type == CFG_STRLIST || k->type == CFG_STRMAP ||
                                k->type == CFG_OBJECT || k->type == CFG_OBJLIST);
     if (!key_quiet(k) && !container) {
@@ -618,20 +624,29 @@ static bool decode_key(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj,
 }
 
 /* Reports an unknown key, suggesting the closest known one. */
-static void report_unknown(struct cfg_ctx *ctx, const struct cfg_schema *s,
+static void report_unknown(struct cfg_ctx *ctx, const struct cfg_part *parts, size_t nparts,
                            const struct yamltree_node *key)
 {
     size_t len = key->len;
     size_t cap = len < 4 ? 1 : len < 8 ? 2 : 3;
     const char *best = NULL;
     size_t best_d = cap + 1;
-    for (size_t i = 0; i < s->nkeys; i++) {
-        if (s->keys[i].type == CFG_FOREIGN)
-            continue;
-        size_t d = cfg_edit_distance(key->str, s->keys[i].name, cap);
-        if (d < best_d) {
-            best_d = d;
-            best = s->keys[i].name;
+    for (size_t p = 0; p < nparts; p++) {
+        const struct cfg_schema *s = parts[p].s;
+        for (size_t i = 0;; i++) {
+            const char *name = NULL;
+            if (i < s->nkeys) {
+                if (s->keys[i].type == CFG_FOREIGN)
+                    continue;
+                name = s->keys[i].name;
+            } else if (!s->more_keys || !(name = s->more_keys(ctx, i - s->nkeys))) {
+                break;
+            }
+            size_t d = cfg_edit_distance(key->str, name, cap);
+            if (d < best_d) {
+                best_d = d;
+                best = name;
+            }
         }
     }
     if (best)
@@ -640,36 +655,70 @@ static void report_unknown(struct cfg_ctx *ctx, const struct cfg_schema *s,
         cfg_error(ctx, key->line, "unknown key");
 }
 
-uint64_t cfg_schema_decode(struct cfg_ctx *ctx, const struct cfg_schema *s, void *obj,
-                           const struct yamltree_node *map, int line)
+/* Whether the check hook of s decodes `name` itself (more_keys). */
+static bool is_more_key(const struct cfg_ctx *ctx, const struct cfg_schema *s, const char *name)
 {
-    uint64_t present = 0, ok = 0;
+    const char *m;
+    for (size_t i = 0; s->more_keys && (m = s->more_keys(ctx, i)) != NULL; i++)
+        if (strcmp(m, name) == 0)
+            return true;
+    return false;
+}
+
+void cfg_schema_decode_parts(struct cfg_ctx *ctx, struct cfg_part *parts, size_t n,
+                             const struct yamltree_node *map, int line)
+{
+    uint64_t present[CFG_MAX_PARTS];
+    if (n > CFG_MAX_PARTS)
+        n = CFG_MAX_PARTS;
+    for (size_t p = 0; p < n; p++)
+        present[p] = parts[p].ok = 0;
     for (size_t i = 0; map && i < map->npairs; i++) {
-        const struct yamltree_pair *p = &map->pairs[i];
-        size_t mark = cfg_path_push_key(&ctx->path, p->key->str, p->key->len);
-        size_t ki = 0;
-        while (ki < s->nkeys && strcmp(s->keys[ki].name, p->key->str) != 0)
-            ki++;
-        if (ki == s->nkeys) {
-            report_unknown(ctx, s, p->key);
-        } else if (s->keys[ki].type == CFG_FOREIGN) {
+        const struct yamltree_pair *pair = &map->pairs[i];
+        size_t mark = cfg_path_push_key(&ctx->path, pair->key->str, pair->key->len);
+        size_t p = 0, ki = 0;
+        bool more = false;
+        for (; p < n; p++) {
+            const struct cfg_schema *s = parts[p].s;
+            for (ki = 0; ki < s->nkeys && strcmp(s->keys[ki].name, pair->key->str) != 0; ki++)
+                ;
+            if (ki < s->nkeys || (more = is_more_key(ctx, s, pair->key->str)))
+                break;
+        }
+        if (p == n) {
+            report_unknown(ctx, parts, n, pair->key);
+        } else if (more) {
+            /* the check hook's */
+        } else if (parts[p].s->keys[ki].type == CFG_FOREIGN) {
+            const struct cfg_schema *s = parts[p].s;
             bool here_pipeline = s->role && strcmp(s->role, "pipeline") == 0;
-            cfg_error(ctx, p->key->line, "\"%s\" belongs in the %s config, not the %s config",
+            cfg_error(ctx, pair->key->line, "\"%s\" belongs in the %s config, not the %s config",
                       s->keys[ki].name, here_pipeline ? "platform" : "pipeline",
                       here_pipeline ? "pipeline" : "platform");
         } else {
             if (ki < CFG_MAX_KEYS)
-                present |= UINT64_C(1) << ki;
-            if (decode_key(ctx, &s->keys[ki], obj, p) && ki < CFG_MAX_KEYS)
-                ok |= UINT64_C(1) << ki;
+                present[p] |= UINT64_C(1) << ki;
+            if (decode_key(ctx, &parts[p].s->keys[ki], parts[p].obj, pair) && ki < CFG_MAX_KEYS)
+                parts[p].ok |= UINT64_C(1) << ki;
         }
         cfg_path_pop(&ctx->path, mark);
     }
-    for (size_t i = 0; i < s->nkeys && i < CFG_MAX_KEYS; i++) {
-        if ((s->keys[i].flags & CFG_REQUIRED) && !((present >> i) & 1))
-            cfg_error_key(ctx, line, s->keys[i].name, "required key is missing");
+    for (size_t p = 0; p < n; p++) {
+        const struct cfg_schema *s = parts[p].s;
+        for (size_t i = 0; i < s->nkeys && i < CFG_MAX_KEYS; i++) {
+            if ((s->keys[i].flags & CFG_REQUIRED) && !((present[p] >> i) & 1))
+                cfg_error_key(ctx, line, s->keys[i].name, "required key is missing");
+        }
     }
-    if (s->check)
-        s->check(ctx, obj, map, line, ok);
-    return ok;
+    for (size_t p = 0; p < n; p++)
+        if (parts[p].s->check)
+            parts[p].s->check(ctx, parts[p].obj, map, line, parts[p].ok);
+}
+
+uint64_t cfg_schema_decode(struct cfg_ctx *ctx, const struct cfg_schema *s, void *obj,
+                           const struct yamltree_node *map, int line)
+{
+    struct cfg_part part = {s, obj, 0};
+    cfg_schema_decode_parts(ctx, &part, 1, map, line);
+    return part.ok;
 }

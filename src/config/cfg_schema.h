@@ -2,7 +2,10 @@
  * config.h.  Each struct has one table of cfg_key rows (name, type, offset,
  * flags, default, bounds); the engine applies defaults, converts values,
  * reports unknown, missing and malformed keys, then runs the struct's
- * cross-field hook.  The tables themselves live in cfg_tables.c. */
+ * cross-field hook.  The tables live in cfg_tables.c (pipeline, source,
+ * platform), cfg_sinks.c (what every sink has), cfg_kafka.c (the platform's
+ * kafka block) and, for a sink type's own block, in the type's folder under
+ * src/sink/. */
 #ifndef CDC_CONFIG_CFG_SCHEMA_H
 #define CDC_CONFIG_CFG_SCHEMA_H
 
@@ -63,6 +66,10 @@ struct cfg_key {
     const char *(*check)(const char *value);
     const char *item_desc; /* STRLIST: "expected a list of <item_desc>" */
     const struct cfg_schema *sub;
+    /* Optional: appends what the key accepts when that depends on the load
+     * ("one of file|postgres|..." for sink_type), instead of the words its
+     * type and bounds give. */
+    void (*expect)(const struct cfg_ctx *ctx, struct buf *out);
 };
 
 /* Runs after an object's keys are decoded: map is its mapping (NULL when
@@ -80,6 +87,13 @@ struct cfg_schema {
     void (*init)(struct cfg_ctx *ctx, void *obj); /* OBJLIST items: after defaults */
     cfg_hook_fn *check;
     const char *role; /* top level: "pipeline" or "platform", for CFG_FOREIGN */
+    /* Optional: keys the check hook decodes itself (a sink's block, named
+     * after its type): the i-th name, NULL past the last.  They are not
+     * unknown keys, and a misspelling is pointed at them like at the
+     * table's keys. */
+    const char *(*more_keys)(const struct cfg_ctx *ctx, size_t i);
+    /* Optional: frees what obj owns beyond the table's fields. */
+    void (*fini)(void *obj);
 };
 
 /* State of one file's decoding. */
@@ -89,12 +103,37 @@ struct cfg_ctx {
     const char *loc_file;      /* borrowed from cfg: the file name for struct cfg_loc */
     struct config *cfg;        /* borrowed: the config being built */
     struct cfg_path path;      /* owned: names the value being looked at */
+    /* The sink types a sink_type may name (borrowed: the registry's, or a
+     * test's). */
+    const struct sink_type *const *sink_types;
+    size_t nsink_types;
 };
 
-extern const struct cfg_schema cfg_pipeline_schema;   /* struct config */
-extern const struct cfg_schema cfg_platform_schema;   /* struct platform_cfg */
-extern const struct cfg_schema cfg_kafka_schema;      /* struct kafka_cfg (cfg_kafka.c) */
-extern const struct cfg_schema cfg_kafka_sink_schema; /* struct kafka_sink_cfg */
+/* Parts one mapping may be split into (cfg_schema_decode_parts). */
+#define CFG_MAX_PARTS 4
+
+/* One table's share of a mapping whose keys belong to several tables, each
+ * filling its own object: a sink's block holds the sink type's own keys and
+ * the keys every sink has. */
+struct cfg_part {
+    const struct cfg_schema *s;
+    void *obj;   /* holds defaults */
+    uint64_t ok; /* out: the mask of s's keys present and valid */
+};
+
+extern const struct cfg_schema cfg_pipeline_schema; /* struct config */
+extern const struct cfg_schema cfg_platform_schema; /* struct platform_cfg */
+extern const struct cfg_schema cfg_kafka_schema;    /* struct kafka_cfg (cfg_kafka.c) */
+extern const struct cfg_schema cfg_retry_schema;    /* struct retry_cfg */
+extern const struct cfg_schema cfg_sink_schema;     /* struct sink_cfg (cfg_sinks.c) */
+
+/* Value checks shared by the tables (cfg_key.check): NULL when v is fine,
+ * else what was expected. */
+const char *cfg_check_id(const char *v);    /* letters, digits, "_", "." or "-" */
+const char *cfg_check_url(const char *v);   /* an http:// or https:// URL */
+const char *cfg_check_table(const char *v); /* "schema.table" */
+/* libpq's sslmode values. */
+extern const char *const cfg_sslmode_names[6];
 
 /* Sets every field of obj (zeroed memory) to its default. */
 void cfg_schema_defaults(const struct cfg_schema *s, void *obj);
@@ -103,6 +142,11 @@ void cfg_schema_defaults(const struct cfg_schema *s, void *obj);
  * keys present and valid. */
 uint64_t cfg_schema_decode(struct cfg_ctx *ctx, const struct cfg_schema *s, void *obj,
                            const struct yamltree_node *map, int line);
+/* The same for a mapping whose keys belong to parts[0..n): each key is
+ * looked up in the parts in order; a key none has is unknown.  Required
+ * keys are reported and check hooks run part by part. */
+void cfg_schema_decode_parts(struct cfg_ctx *ctx, struct cfg_part *parts, size_t n,
+                             const struct yamltree_node *map, int line);
 /* Frees what obj owns per the table (not obj itself); half-built is fine. */
 void cfg_schema_free(const struct cfg_schema *s, void *obj);
 /* Whether key `name` has its bit in ok. */

@@ -1,5 +1,6 @@
 /* The configuration schema: one table per struct of config.h, plus the
- * cross-field rules that a single key cannot express. */
+ * cross-field rules that a single key cannot express.  What every sink has
+ * is in cfg_sinks.c, a sink type's own keys in the type's folder. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,19 +17,10 @@ static const char *const source_type_names[] = {"postgres", "mysql", "mongodb", 
 static const char *const snapshot_mode_names[] = {"initial", "never", "when_needed", "no_data",
                                                   "initial_only"};
 static const char *const transport_names[] = {"embedded", "kafka", "pubsub", "kinesis"};
-static const char *const sink_type_names[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
-static const char *const pg_mode_names[] = {"events", "replica"};
-static const char *const ordering_names[] = {NULL, "key", "transaction"};
-static const char *const dead_letter_scope_names[] = {"transaction", "row"};
-static const char *const sslmode_names[] = {"disable", "allow",     "prefer",
-                                            "require", "verify-ca", "verify-full"};
-static const char *const method_names[] = {"POST", "PUT", "PATCH"};
-static const char *const write_mode_names[] = {"append", "upsert"};
+const char *const cfg_sslmode_names[6] = {"disable", "allow",     "prefer",
+                                          "require", "verify-ca", "verify-full"};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
 static const char *const log_format_names[] = {"logfmt", "json"};
-
-/* The block a sink of each type needs. */
-static const char *const sink_block_names[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
 
 static const char *enum_name(const char *const *names, size_t n, unsigned v)
 {
@@ -38,11 +30,6 @@ static const char *enum_name(const char *const *names, size_t n, unsigned v)
 const char *config_source_type_name(enum source_type t)
 {
     return enum_name(source_type_names, ARRAY_LEN(source_type_names), (unsigned)t);
-}
-
-const char *config_sink_type_name(enum sink_type t)
-{
-    return enum_name(sink_type_names, ARRAY_LEN(sink_type_names), (unsigned)t);
 }
 
 const char *config_snapshot_mode_name(enum snapshot_mode m)
@@ -57,7 +44,7 @@ const char *config_transport_name(enum transport_mode t)
 
 /* ---- value checks: NULL when fine, else what was expected ---- */
 
-static const char *check_id(const char *v)
+const char *cfg_check_id(const char *v)
 {
     if (!*v)
         return "letters, digits, \"_\", \".\" or \"-\"";
@@ -82,14 +69,14 @@ static const char *check_slot(const char *v)
     return NULL;
 }
 
-static const char *check_url(const char *v)
+const char *cfg_check_url(const char *v)
 {
     if ((strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
         return NULL;
     return "an http:// or https:// URL";
 }
 
-static const char *check_table(const char *v)
+const char *cfg_check_table(const char *v)
 {
     char *schema = NULL, *table = NULL;
     if (config_split_table(v, &schema, &table) != 0)
@@ -121,165 +108,7 @@ static const struct cfg_key retry_keys[] = {
     K_BOOL(T, jitter, 1),
 };
 #undef T
-static const struct cfg_schema retry_schema = {KEYS(retry_keys), .check = retry_check};
-
-/* ---- sinks ---- */
-
-#define T struct file_sink_cfg
-static const struct cfg_key file_sink_keys[] = {
-    K_STR(T, path, NULL, .flags = CFG_REQUIRED),
-    K_BOOL(T, fsync, 1),
-    K_INT(T, batch_size, 10000, 1, INT32_MAX),
-    K_FLT(T, flush_interval_seconds, 0.2, 0),
-};
-#undef T
-static const struct cfg_schema file_sink_schema = {KEYS(file_sink_keys)};
-
-#define T struct pg_sink_cfg
-static const struct cfg_key pg_sink_keys[] = {
-    K_STR(T, host, "localhost"),
-    K_INT(T, port, 5432, 1, PORT_MAX),
-    K_STR(T, database, NULL, .flags = CFG_REQUIRED),
-    K_STR(T, username, "postgres"),
-    K_STR(T, password, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
-    K_STR(T, sslmode, "prefer", CHOICES(sslmode_names)),
-    K_ENUM(T, mode, PG_SINK_EVENTS, pg_mode_names),
-    K_STR(T, target_table, "public.cdc_events", .check = check_table),
-    K_STR(T, target_schema, NULL, .flags = CFG_NULLABLE),
-    K_STR(T, checkpoint_table, "public.cdc_checkpoints", .check = check_table),
-    K_INT(T, batch_size, 1000, 1, INT32_MAX),
-    K_BOOL(T, upsert, 1),
-    K_BOOL(T, create_tables, 1),
-    K_BOOL(T, drop_columns, 1),
-    K_ENUM(T, dead_letter_scope, PG_DL_TRANSACTION, dead_letter_scope_names),
-};
-#undef T
-static const struct cfg_schema pg_sink_schema = {KEYS(pg_sink_keys)};
-
-static bool header_name_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", c)))
-            return false;
-    }
-    return true;
-}
-
-static bool header_value_ok(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* Header names must be HTTP tokens and values single-line, or a config
- * could smuggle extra header lines into every request. */
-static void webhook_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
-                          uint64_t ok)
-{
-    const struct webhook_sink_cfg *w = obj;
-    const struct yamltree_pair *hp = yamltree_map_find(map, "headers");
-    if (!hp)
-        return;
-    size_t mark = cfg_path_push_key(&ctx->path, "headers", 7);
-    for (size_t i = 0; i < w->nheaders; i++) {
-        int hline = cfg_key_line(hp->value, w->headers[i].key, hp->key->line);
-        const char *key = w->headers[i].key;
-        if (!header_name_ok(key))
-            cfg_error_key(ctx, hline, key,
-                          "expected a header name of letters, digits and !#$%%&'*+-.^_`|~");
-        else if (!header_value_ok(w->headers[i].value))
-            cfg_error_key(ctx, hline, key, "header value must not contain line breaks");
-    }
-    cfg_path_pop(&ctx->path, mark);
-}
-
-#define T struct webhook_sink_cfg
-static const struct cfg_key webhook_sink_keys[] = {
-    K_STR(T, url, NULL, .flags = CFG_REQUIRED | CFG_NOECHO, .check = check_url),
-    K_STR(T, method, "POST", CHOICES(method_names)),
-    K_STRMAP(T, headers, nheaders),
-    K_FLT(T, timeout_seconds, 10.0, 0, .flags = CFG_GT),
-    K_STR(T, auth_token, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
-    K_STR(T, signing_secret, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
-    K_INT(T, batch_size, 1, 1, INT32_MAX),
-    K_INT(T, max_in_flight, 8, 1, 1024),
-};
-#undef T
-static const struct cfg_schema webhook_sink_schema = {KEYS(webhook_sink_keys),
-                                                      .check = webhook_check};
-
-#define T struct iceberg_sink_cfg
-static const struct cfg_key iceberg_sink_keys[] = {
-    K_STR(T, catalog_uri, NULL, .flags = CFG_REQUIRED | CFG_NOECHO),
-    K_STR(T, warehouse, NULL, .flags = CFG_REQUIRED),
-    K_STR(T, table_name, NULL, .flags = CFG_REQUIRED),
-    K_STR(T, write_mode, "append", CHOICES(write_mode_names)),
-    K_INT(T, batch_size, 1000, 1, INT32_MAX),
-    K_BOOL(T, auto_create_table, 1),
-};
-#undef T
-static const struct cfg_schema iceberg_sink_schema = {KEYS(iceberg_sink_keys)};
-
-/* A new sink starts from the platform's retry policy (decoded first); a
- * retry block in the sink then overrides key by key. */
-static void sink_init(struct cfg_ctx *ctx, void *obj)
-{
-    struct sink_cfg *sk = obj;
-    sk->retry = ctx->cfg->platform.retry;
-}
-
-static const struct cfg_schema sink_schema;
-
-/* A sink needs the block named after its type and no other. */
-static void sink_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map, int line,
-                       uint64_t ok)
-{
-    struct sink_cfg *sk = obj;
-    sk->has_retry = yamltree_map_find(map, "retry") != NULL;
-    if (!cfg_schema_ok(&sink_schema, ok, "sink_type"))
-        return;
-    const char *type = config_sink_type_name(sk->sink_type);
-    const char *want = (unsigned)sk->sink_type < ARRAY_LEN(sink_block_names)
-                           ? sink_block_names[sk->sink_type]
-                           : NULL;
-    if (want && !yamltree_map_find(map, want))
-        cfg_error(ctx, line, "sink_type \"%s\" needs a \"%s:\" block", type, want);
-    for (size_t i = 0; i < ARRAY_LEN(sink_block_names); i++) {
-        const char *other = sink_block_names[i];
-        const struct yamltree_pair *p = other ? yamltree_map_find(map, other) : NULL;
-        if (p && other != want)
-            cfg_error(ctx, p->key->line, "sink_type \"%s\" must not have a \"%s:\" block", type,
-                      other);
-    }
-}
-
-#define T struct sink_cfg
-static const struct cfg_key sink_keys[] = {
-    K_STR(T, sink_id, NULL, .flags = CFG_REQUIRED, .check = check_id),
-    K_ENUM(T, sink_type, SINK_FILE, sink_type_names, .flags = CFG_REQUIRED),
-    K_BOOL(T, enabled, 1),
-    K_ENUM(T, ordering, ORDER_DEFAULT, ordering_names),
-    K_OBJ(T, retry, retry_schema),
-    K_OBJ(T, file, file_sink_schema),
-    K_OBJ(T, postgres, pg_sink_schema),
-    K_OBJ(T, webhook, webhook_sink_schema),
-    K_OBJ(T, iceberg, iceberg_sink_schema),
-    K_OBJ(T, kafka, cfg_kafka_sink_schema),
-};
-#undef T
-static const struct cfg_schema sink_schema = {
-    KEYS(sink_keys),   .size = sizeof(struct sink_cfg),
-    .has_loc = true,   .loc_off = offsetof(struct sink_cfg, loc),
-    .init = sink_init, .check = sink_check,
-};
+const struct cfg_schema cfg_retry_schema = {KEYS(retry_keys), .check = retry_check};
 
 /* ---- source ---- */
 
@@ -370,7 +199,7 @@ static const struct cfg_key source_keys[] = {
      .has_locs = true,
      .loc_off = offsetof(T, tables_loc),
      .locs_off = offsetof(T, table_locs),
-     .check = check_table,
+     .check = cfg_check_table,
      .item_desc = "\"schema.table\" names"},
     K_ENUM(T, snapshot_mode, SNAPSHOT_INITIAL, snapshot_mode_names),
     K_STR(T, slot_name, "cdc_slot", .check = check_slot),
@@ -378,13 +207,13 @@ static const struct cfg_key source_keys[] = {
     K_INT(T, mysql_server_id, 1, 1, INT32_MAX),
     K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE),
     K_STR(T, auth_source, "admin"),
-    K_STR(T, sslmode, "prefer", CHOICES(sslmode_names)),
+    K_STR(T, sslmode, "prefer", CHOICES(cfg_sslmode_names)),
     K_FLT(T, connect_timeout_seconds, 10.0, 0, .flags = CFG_GT),
     K_FLT(T, status_interval_seconds, 10.0, 0, .flags = CFG_GT),
     K_FLT(T, heartbeat_interval_seconds, 0.0, 0),
     K_INT(T, snapshot_parallelism, 2, 1, 64),
     K_I64(T, snapshot_chunk_rows, 50000, 1, INT64_MAX),
-    K_STR(T, signal_table, NULL, .flags = CFG_NULLABLE, .check = check_table),
+    K_STR(T, signal_table, NULL, .flags = CFG_NULLABLE, .check = cfg_check_table),
 };
 #undef T
 static const struct cfg_schema source_schema = {KEYS(source_keys), .check = source_check};
@@ -393,7 +222,7 @@ static const struct cfg_schema source_schema = {KEYS(source_keys), .check = sour
 
 #define T struct connector_cfg
 static const struct cfg_key connector_keys[] = {
-    K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = check_url),
+    K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = cfg_check_url),
     K_FLT(T, timeout_seconds, 30.0, 0, .flags = CFG_GT),
     K_INT(T, retry_max_attempts, 5, 1, INT32_MAX),
     K_FLT(T, retry_wait_seconds, 2.0, 0),
@@ -418,7 +247,7 @@ static const struct cfg_key platform_keys[] = {
     K_OBJ(T, kafka, cfg_kafka_schema),
     K_OBJ(T, connector, connector_schema),
     K_OBJ(T, dlq, dlq_schema),
-    K_OBJ(T, retry, retry_schema),
+    K_OBJ(T, retry, cfg_retry_schema),
     K_INT(T, max_buffered_messages, 10000, 1, INT32_MAX),
     K_I64(T, max_buffered_bytes, INT64_C(64) << 20, 1, INT64_MAX),
     K_I64(T, max_event_bytes, 0, 0, INT64_MAX),
@@ -483,14 +312,14 @@ static void pipeline_check(struct cfg_ctx *ctx, void *obj, const struct yamltree
 
 #define T struct config
 static const struct cfg_key pipeline_keys[] = {
-    K_STR(T, pipeline_id, NULL, .flags = CFG_REQUIRED, .check = check_id),
+    K_STR(T, pipeline_id, NULL, .flags = CFG_REQUIRED, .check = cfg_check_id),
     K_STR(T, topic_prefix, "cdc"),
     {.name = "source",
      .type = CFG_OBJECT,
      .flags = CFG_REQUIRED,
      .off = offsetof(T, source),
      .sub = &source_schema},
-    K_OBJLIST(T, sinks, nsinks, sink_schema, .flags = CFG_REQUIRED),
+    K_OBJLIST(T, sinks, nsinks, cfg_sink_schema, .flags = CFG_REQUIRED),
     K_FOREIGN("transport_mode"),
     K_FOREIGN("kafka"),
     K_FOREIGN("connector"),

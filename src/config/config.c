@@ -10,6 +10,7 @@
 #include "config/cfg_schema.h"
 #include "config/config.h"
 #include "config/yamltree.h"
+#include "sink/registry.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -85,10 +86,16 @@ bad:
     return CDC_EINVAL;
 }
 
+/* The sink types a config may name. */
+struct types {
+    const struct sink_type *const *v;
+    size_t n;
+};
+
 /* Parses and decodes one file's text into obj (which holds defaults). */
 static void load_one(struct config *cfg, struct cfg_diag *diag, const struct cfg_src *src,
                      const char *loc_file, const struct cfg_schema *schema, void *obj,
-                     const char *text, size_t len)
+                     const char *text, size_t len, const struct types *types)
 {
     struct yamltree_node *root = NULL;
     if (yamltree_parse(&root, text ? text : "", text ? len : 0, src, diag) != 0)
@@ -98,7 +105,12 @@ static void load_one(struct config *cfg, struct cfg_diag *diag, const struct cfg
                      "expected a mapping of keys at the top level, got %s",
                      yamltree_kind_name(root->kind));
     } else {
-        struct cfg_ctx ctx = {.diag = diag, .src = src, .loc_file = loc_file, .cfg = cfg};
+        struct cfg_ctx ctx = {.diag = diag,
+                              .src = src,
+                              .loc_file = loc_file,
+                              .cfg = cfg,
+                              .sink_types = types->v,
+                              .nsink_types = types->n};
         cfg_path_init(&ctx.path);
         cfg_schema_decode(&ctx, schema, obj, root, root->line);
         cfg_path_fini(&ctx.path);
@@ -110,6 +122,23 @@ int config_load_text(struct config **out, const char *pipeline_name, const char 
                      size_t pipeline_len, const char *platform_name, const char *platform_text,
                      size_t platform_len, struct cfg_errors *errs)
 {
+    size_t n = sink_type_count();
+    const struct sink_type **v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = sink_type_at(i);
+    int rc = config_load_text_types(out, pipeline_name, pipeline_text, pipeline_len, platform_name,
+                                    platform_text, platform_len, errs, v, n);
+    free(v);
+    return rc;
+}
+
+int config_load_text_types(struct config **out, const char *pipeline_name,
+                           const char *pipeline_text, size_t pipeline_len,
+                           const char *platform_name, const char *platform_text,
+                           size_t platform_len, struct cfg_errors *errs,
+                           const struct sink_type *const *types, size_t ntypes)
+{
+    struct types ty = {types, ntypes};
     struct cfg_diag diag;
     cfg_diag_init(&diag);
     *out = NULL;
@@ -125,11 +154,11 @@ int config_load_text(struct config **out, const char *pipeline_name, const char 
     if (platform_text) {
         struct cfg_src src = {cfg->platform_file, 1};
         load_one(cfg, &diag, &src, cfg->platform_file, &cfg_platform_schema, &cfg->platform,
-                 platform_text, platform_len);
+                 platform_text, platform_len, &ty);
     }
     struct cfg_src src = {cfg->pipeline_file, 0};
     load_one(cfg, &diag, &src, cfg->pipeline_file, &cfg_pipeline_schema, cfg, pipeline_text,
-             pipeline_len);
+             pipeline_len, &ty);
 
     int rc = diag.n ? CDC_EINVAL : 0;
     cfg_diag_flush(&diag, errs);

@@ -29,20 +29,6 @@ enum snapshot_mode {
 
 enum transport_mode { TRANSPORT_EMBEDDED, TRANSPORT_KAFKA, TRANSPORT_PUBSUB, TRANSPORT_KINESIS };
 
-enum sink_type { SINK_FILE, SINK_POSTGRES, SINK_WEBHOOK, SINK_ICEBERG, SINK_KAFKA };
-
-enum pg_sink_mode {
-    PG_SINK_EVENTS,  /* the reference's event-log table: event_key, event_value, source_* */
-    PG_SINK_REPLICA, /* mirror each captured table, exactly once */
-};
-
-/* What the PostgreSQL mirror dead-letters when the destination refuses one
- * change (dead_letter_scope). */
-enum pg_dead_letter_scope {
-    PG_DL_TRANSACTION, /* the whole source transaction: the mirror never holds part of one */
-    PG_DL_ROW,         /* only the refused change: the rest of its transaction is applied */
-};
-
 enum sink_ordering {
     ORDER_DEFAULT,     /* what the sink type prefers */
     ORDER_KEY,         /* per-key commit order; partitions delivered in parallel */
@@ -96,52 +82,6 @@ struct source_cfg {
     char *signal_table;                /* or NULL: "schema.table" for remote snapshot triggers */
 };
 
-struct file_sink_cfg {
-    char *path;                    /* required */
-    bool fsync;                    /* default true: a batch counts only after fsync */
-    int batch_size;                /* default 10000 events between flushes at most */
-    double flush_interval_seconds; /* default 0.2 */
-};
-
-struct pg_sink_cfg {
-    char *host;             /* default "localhost" */
-    int port;               /* default 5432 */
-    char *database;         /* required */
-    char *username;         /* default "postgres" */
-    char *password;         /* secret; or NULL */
-    char *sslmode;          /* default "prefer" */
-    enum pg_sink_mode mode; /* default events */
-    char *target_table;     /* events mode; default "public.cdc_events" */
-    char *target_schema;    /* replica mode; or NULL = same schema as the source table */
-    char *checkpoint_table; /* default "public.cdc_checkpoints" */
-    int batch_size;         /* default 1000 */
-    bool upsert;            /* default true */
-    bool create_tables;     /* default true: create missing target tables, follow schema changes */
-    bool drop_columns;      /* default true: a column the source drops is dropped in the mirror */
-    enum pg_dead_letter_scope dead_letter_scope; /* default transaction */
-};
-
-struct webhook_sink_cfg {
-    char *url;          /* required, http:// or https:// */
-    char *method;       /* POST | PUT | PATCH; default POST */
-    struct kv *headers; /* extra request headers */
-    size_t nheaders;
-    double timeout_seconds; /* default 10 */
-    char *auth_token;       /* secret; or NULL: sent as "Authorization: Bearer …" */
-    char *signing_secret;   /* secret; or NULL: HMAC-SHA256 signature header */
-    int batch_size;         /* default 1: >1 sends JSON arrays of up to this many envelopes */
-    int max_in_flight;      /* default 8 concurrent requests */
-};
-
-struct iceberg_sink_cfg { /* accepted for compatibility; not implemented yet */
-    char *catalog_uri;
-    char *warehouse;
-    char *table_name;
-    char *write_mode;
-    int batch_size;
-    bool auto_create_table;
-};
-
 /* How to reach and authenticate to a Kafka cluster: the platform's kafka
  * block and a kafka sink's block share these keys. */
 struct kafka_client_cfg {
@@ -168,28 +108,26 @@ struct kafka_client_cfg {
     struct cfg_loc *property_locs; /* nproperties entries */
 };
 
-struct kafka_sink_cfg {
-    struct kafka_client_cfg client; /* bootstrap_servers required */
-    /* Topic name template: {topic_prefix}, {schema}, {table} and {db} are
-     * replaced; default "{topic_prefix}.{schema}.{table}". */
-    char *topic;
-    bool schemas_enable; /* default false: wrap key and value as {"schema":…,"payload":…} */
-    bool tombstones_on_delete; /* default true: a null-valued record after each delete */
-};
+/* A sink type: its name, its block's keys and how it delivers; defined in
+ * its folder under src/sink/ and listed by the registry (sink/registry.h). */
+struct sink_type;
 
+/* What every sink has.  The block named after its type (`file:`, …) holds
+ * the common keys, decoded here with the type's defaults, and the type's
+ * own keys, decoded into conf (docs/configuration.md lists which are
+ * which). */
 struct sink_cfg {
-    char *sink_id; /* required, unique */
-    enum sink_type sink_type;
-    bool enabled;                /* default true */
-    enum sink_ordering ordering; /* default: the sink's own preference */
-    bool has_retry;              /* a per-sink retry block overrides platform retry */
-    struct retry_cfg retry;      /* effective retry policy (platform default merged) */
-    struct cfg_loc loc;          /* the list item */
-    struct file_sink_cfg file;
-    struct pg_sink_cfg postgres;
-    struct webhook_sink_cfg webhook;
-    struct iceberg_sink_cfg iceberg;
-    struct kafka_sink_cfg kafka;
+    char *sink_id;                 /* required, unique */
+    const struct sink_type *type;  /* borrowed from the registry; never NULL once loaded */
+    bool enabled;                  /* default true */
+    enum sink_ordering ordering;   /* default: the sink's own preference */
+    bool has_retry;                /* a per-sink retry block overrides platform retry */
+    struct retry_cfg retry;        /* effective retry policy (platform default merged) */
+    struct cfg_loc loc;            /* the list item */
+    int batch_size;                /* common key; default from the type */
+    double flush_interval_seconds; /* common key; default from the type */
+    void *conf;      /* owned: the type's own keys (its typed struct), or NULL when it has none */
+    char *type_name; /* owned: sink_type as written (use type) */
 };
 
 struct kafka_cfg {
@@ -280,6 +218,13 @@ int config_load(struct config **out, const char *pipeline_path, const char *plat
 int config_load_text(struct config **out, const char *pipeline_name, const char *pipeline_text,
                      size_t pipeline_len, const char *platform_name, const char *platform_text,
                      size_t platform_len, struct cfg_errors *errs);
+/* config_load_text for a config whose sink_type may name types[0..ntypes)
+ * instead of the registry's (a test's own sink types). */
+int config_load_text_types(struct config **out, const char *pipeline_name,
+                           const char *pipeline_text, size_t pipeline_len,
+                           const char *platform_name, const char *platform_text,
+                           size_t platform_len, struct cfg_errors *errs,
+                           const struct sink_type *const *types, size_t ntypes);
 /* Frees cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);
 /* Frees the messages and leaves errs empty (it may then be reused). */
@@ -287,13 +232,17 @@ void cfg_errors_fini(struct cfg_errors *errs);
 
 /* Names for printing. */
 const char *config_source_type_name(enum source_type t);
-const char *config_sink_type_name(enum sink_type t);
 const char *config_snapshot_mode_name(enum snapshot_mode m);
 const char *config_transport_name(enum transport_mode t);
 
 /* The security protocol a Kafka client uses: the configured one, or the
  * default for its auth_mechanism. */
 const char *config_kafka_security_protocol(const struct kafka_client_cfg *c);
+
+/* Appends where and how a Kafka client connects, without secrets (the
+ * names of passed-through properties only: a value may be one). */
+struct buf;
+void config_kafka_client_describe(const struct kafka_client_cfg *c, struct buf *out);
 
 /* Splits "schema.table" (either part may be double-quoted) into freshly
  * allocated parts; returns 0, or CDC_EINVAL if malformed. */

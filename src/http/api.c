@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "http/api.h"
 #include "http/httpd.h"
+#include "sink/registry.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -100,7 +101,7 @@ static void snapshot_take(struct api *api, struct snapshot *s)
                 continue;
             struct engine_sink_stats *st = &s->sinks[s->nsinks++].st;
             st->sink_id = sc->sink_id;
-            st->sink_type = config_sink_type_name(sc->sink_type);
+            st->sink_type = sc->type->name;
             st->state = "starting";
         }
     }

@@ -11,11 +11,19 @@
 #define OPT_PLATFORM                                                                               \
     "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"
 
+/* cdc consume is built with librdkafka only (the Makefile's optional modules). */
+#ifdef CDC_HAVE_RDKAFKA
+#define CMD_CONSUME cmd_consume
+#else
+#define CMD_CONSUME cmd_not_built
+#endif
+
 static const struct command commands[] = {
     {"validate", cmd_validate, "PIPELINE [--platform-config PLATFORM]",
      "Check a pipeline (and platform) config and print what it would do.",
      "\noptions:\n" OPT_PLATFORM "\nPrints a summary and exits 0, or prints every problem as\n"
-     "\"error: FILE:LINE: KEY: MESSAGE\" and exits 2.\n"},
+     "\"error: FILE:LINE: KEY: MESSAGE\" and exits 2.\n",
+     CLI_O_PLATFORM, NULL},
     {"run", cmd_run, "PIPELINE [--platform-config PLATFORM] [--stop-at-lsn LSN]",
      "Stream changes from the source to every enabled sink until stopped.",
      "\noptions:\n" OPT_PLATFORM
@@ -29,42 +37,48 @@ static const struct command commands[] = {
      "130 at once; nothing is lost either (only what every sink holds is confirmed).\n"
      "\nOne process at a time owns a pipeline: run takes {state_dir}/{pipeline_id}/lock\n"
      "before it opens anything and exits 1, naming the holder's pid, if another process\n"
-     "(a run, deploy, undeploy or dlq replay) has it.\n"},
+     "(a run, deploy, undeploy or dlq replay) has it.\n",
+     CLI_O_PLATFORM | CLI_O_STOP_AT_LSN, NULL},
     {"deploy", cmd_deploy, "PIPELINE [--platform-config PLATFORM]",
      "Create the publication and the replication slot (idempotent).",
      "\noptions:\n" OPT_PLATFORM
      "\nAlters the publication when the configured table list changed.  Refused (exit 1)\n"
-     "while another process owns the pipeline: a running pipeline deploys by itself.\n"},
+     "while another process owns the pipeline: a running pipeline deploys by itself.\n",
+     CLI_O_PLATFORM, NULL},
     {"undeploy", cmd_undeploy, "PIPELINE [--platform-config PLATFORM] --yes",
      "Drop the replication slot and the publication.",
      "\noptions:\n" OPT_PLATFORM "  --yes                       really drop them\n"
      "\nA forgotten slot keeps the server from recycling WAL, so undeploy pipelines you\n"
      "retire; but changes made while no slot exists are never captured.  Refused (exit 1)\n"
-     "while another process owns the pipeline (a running `cdc run`): stop it first.\n"},
+     "while another process owns the pipeline (a running `cdc run`): stop it first.\n",
+     CLI_O_PLATFORM | CLI_O_YES, NULL},
     {"health", cmd_health, "[PIPELINE] [--platform-config PLATFORM] [--url URL]",
      "Ask a running pipeline's health endpoint how it is doing.",
      "\noptions:\n" OPT_PLATFORM
      "  --url URL                   the pipeline's status URL (default: health_bind and\n"
      "                              health_port from the platform config)\n"
-     "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n"},
-    {"consume", cmd_consume,
+     "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n",
+     CLI_O_PLATFORM | CLI_O_URL, NULL},
+    {"consume", CMD_CONSUME,
      "PIPELINE [--platform-config PLATFORM] [--max-events N] [--from-beginning] [--topic T]",
      "Print the records of the pipeline's Kafka topics as JSON lines; commits nothing.",
-     CMD_CONSUME_HELP},
-    {"snapshot", cmd_snapshot, "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...]",
+     CMD_CONSUME_HELP, 0 /* its own parser */, "librdkafka"},
+    {"snapshot", cmd_snapshot,
+     "PIPELINE --table SCHEMA.TABLE[,SCHEMA.TABLE...] [--platform-config PLATFORM]",
      "Request an incremental snapshot of tables while the pipeline streams.",
      "\noptions:\n" OPT_PLATFORM
      "  --table SCHEMA.TABLE[,...]  tables to snapshot (from source.tables)\n"
      "\nWrites an execute-snapshot row into the signal table (source.signal_table,\n"
      "default public.cdc_signal); the running pipeline reads it from the stream and\n"
      "snapshots the tables chunk by chunk without pausing the stream, and says whether\n"
-     "a `cdc run` holds the pipeline now.\n"},
+     "a `cdc run` holds the pipeline now.\n",
+     CLI_O_PLATFORM | CLI_O_TABLE, NULL},
     {"dlq", cmd_dlq, "list|show|replay|purge PIPELINE [OPTIONS]",
      "Inspect, replay and purge the dead-letter queue.",
      "\nsubcommands:\n"
      "  list PIPELINE [--sink S] [--all] [--json]\n"
      "                  pending entries, one line each (--all: resolved ones too)\n"
-     "  show PIPELINE ID\n"
+     "  show PIPELINE (ID | --id N)\n"
      "                  one entry with its error, key and value\n"
      "  replay PIPELINE [--sink S] [--id N]\n"
      "                  deliver pending entries to their sinks again\n"
@@ -82,9 +96,11 @@ static const struct command commands[] = {
      "Beside a running `cdc run` it replays into postgres and webhook sinks; entries of\n"
      "file sinks (one writer at a time) stay pending until the pipeline stops.\n"
      "list, show and purge need no lock.  Exit status: 0 ok, 1 an entry could not be\n"
-     "replayed (or another replay runs), 2 usage error or no such entry.\n"},
+     "replayed (or another replay runs), 2 usage error or no such entry.\n",
+     /* each subcommand takes some of these (cmd_dlq.c) */
+     CLI_O_PLATFORM | CLI_O_SINK | CLI_O_ID | CLI_O_ALL | CLI_O_JSON | CLI_O_YES, NULL},
     {"lakehouse", cmd_not_implemented, "snapshots|query|rollback PIPELINE",
-     "Iceberg table snapshots (not implemented yet).", NULL},
+     "Iceberg table snapshots (not implemented yet).", NULL, 0, NULL},
 };
 
 static void usage(FILE *out)
@@ -121,11 +137,21 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* The bit of each option above, in order (--help is every command's). */
+    static const unsigned bits[] = {CLI_O_PLATFORM, CLI_O_STOP_AT_LSN, CLI_O_YES,
+                                    CLI_O_TABLE,    CLI_O_URL,         CLI_O_SINK,
+                                    CLI_O_ID,       CLI_O_ALL,         CLI_O_JSON};
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "hy", longopts, NULL)) != -1) {
+    int c, li;
+    while ((li = -1, c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        if (c != 'h' && c != '?' && c != ':' && li >= 0 && !(cmd->opts & bits[li])) {
+            fprintf(stderr, "error: cdc %s: --%s is not an option of this command\n", cmd->name,
+                    longopts[li].name);
+            cli_command_usage(cmd, stderr);
+            return 2;
+        }
         switch (c) {
         case 'p':
             o->platform = optarg;

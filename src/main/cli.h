@@ -13,12 +13,27 @@
 struct command;
 typedef int (*command_fn)(const struct command *cmd, int argc, char **argv);
 
+/* The options cli_parse_common knows, as bits of struct command.opts. */
+enum {
+    CLI_O_PLATFORM = 1 << 0,    /* --platform-config PLATFORM */
+    CLI_O_STOP_AT_LSN = 1 << 1, /* --stop-at-lsn LSN */
+    CLI_O_YES = 1 << 2,         /* --yes */
+    CLI_O_TABLE = 1 << 3,       /* --table T */
+    CLI_O_URL = 1 << 4,         /* --url URL */
+    CLI_O_SINK = 1 << 5,        /* --sink S */
+    CLI_O_ID = 1 << 6,          /* --id N */
+    CLI_O_ALL = 1 << 7,         /* --all */
+    CLI_O_JSON = 1 << 8,        /* --json */
+};
+
 struct command {
     const char *name;
     command_fn fn;
     const char *args;
     const char *summary;
-    const char *help; /* extra text, or NULL */
+    const char *help;  /* extra text, or NULL */
+    unsigned opts;     /* CLI_O_*: the options it takes; cli_parse_common refuses the others */
+    const char *needs; /* the optional library it is built with, or NULL */
 };
 
 struct cli_opts {
@@ -35,8 +50,9 @@ struct cli_opts {
     char **args;
 };
 
-/* Parses the options every command shares.  Returns 0, 2 on a usage error
- * (message printed), or CLI_EXIT_HELP after printing the command's help. */
+/* Parses the options of cmd (cmd->opts; --help always).  Returns 0, 2 on a
+ * usage error (an unknown option, or one that is not cmd's: message
+ * printed), or CLI_EXIT_HELP after printing the command's help. */
 int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cli_opts *o);
 void cli_command_usage(const struct command *cmd, FILE *out);
 
@@ -60,6 +76,9 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
 int cmd_consume(const struct command *cmd, int argc, char **argv);
 int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+/* A command whose library this build lacks (the Makefile's optional
+ * modules): --help works, anything else says so and exits 2. */
+int cmd_not_built(const struct command *cmd, int argc, char **argv);
 
 /* cdc consume's help text (cmd_consume.c owns its options). */
 #define CMD_CONSUME_HELP                                                                           \

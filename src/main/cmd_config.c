@@ -4,8 +4,11 @@
 #include <string.h>
 
 #include "main/cli.h"
-#include "sink/sink.h"
+#include "sink/registry.h"
+#ifdef CDC_HAVE_RDKAFKA
 #include "transport/kafka/kclient.h"
+#endif
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/redact.h"
@@ -35,21 +38,24 @@ int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct 
     return 0;
 }
 
-/* librdkafka judges the Kafka properties: a refused one is a config error. */
-static int check_kafka_clients(const struct config *cfg)
+/* What loading could not check: librdkafka judging the platform's Kafka
+ * properties, and each sink type's own check (sink_type.check). */
+static int check_clients(const struct config *cfg)
 {
     char err[1024];
     int rc = 0;
+#ifdef CDC_HAVE_RDKAFKA
     if (cfg->platform.transport_mode == TRANSPORT_KAFKA &&
         kclient_check(&cfg->platform.kafka.client, "kafka", err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 2;
     }
+#endif
     for (size_t i = 0; i < cfg->nsinks; i++) {
         const struct sink_cfg *s = &cfg->sinks[i];
-        char path[48];
-        snprintf(path, sizeof path, "sinks[%zu].kafka", i);
-        if (s->sink_type == SINK_KAFKA && kclient_check(&s->kafka.client, path, err, sizeof err)) {
+        char path[160];
+        snprintf(path, sizeof path, "sinks[%zu].%s", i, s->type->name);
+        if (s->type->check && s->type->check(s, path, err, sizeof err) != 0) {
             fprintf(stderr, "error: %s\n", err);
             rc = 2;
         }
@@ -59,7 +65,7 @@ static int check_kafka_clients(const struct config *cfg)
 
 int cli_check_supported(const struct config *cfg)
 {
-    if (check_kafka_clients(cfg) != 0)
+    if (check_clients(cfg) != 0)
         return 2;
     if (cfg->source.source_type != SOURCE_POSTGRES) {
         fprintf(stderr,
@@ -85,11 +91,10 @@ int cli_check_supported(const struct config *cfg)
     }
     for (size_t i = 0; i < cfg->nsinks; i++) {
         const struct sink_cfg *s = &cfg->sinks[i];
-        if (s->enabled && !sink_ops_find(s->sink_type)) {
-            fprintf(stderr,
-                    "error: %s:%d: sinks[%zu].sink_type: %s sinks are not implemented in this "
-                    "version of cdc\n",
-                    s->loc.file, s->loc.line, i, config_sink_type_name(s->sink_type));
+        char why[160];
+        if (s->enabled && sink_type_unavailable(s->type, why, sizeof why)) {
+            fprintf(stderr, "error: %s:%d: sinks[%zu].sink_type: %s\n", s->loc.file, s->loc.line, i,
+                    why);
             return 2;
         }
     }
@@ -115,32 +120,12 @@ int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipe
     return 0;
 }
 
-/* Destinations as people may see them: no credentials (redact_url). */
-/* Where and how a Kafka client connects; secrets only as "set". */
-static void print_kafka_client(const struct kafka_client_cfg *c)
-{
-    printf("%s %s", c->bootstrap_servers, config_kafka_security_protocol(c));
-    if (strcmp(c->auth_mechanism, "none") != 0)
-        printf(" %s as %s (password %s)", c->auth_mechanism,
-               c->sasl_username ? c->sasl_username : "?", c->sasl_password ? "set" : "not set");
-    if (c->ssl_ca_location)
-        printf(", ca %s", c->ssl_ca_location);
-    if (c->ssl_certificate_location)
-        printf(", certificate %s key %s%s", c->ssl_certificate_location,
-               c->ssl_key_location ? c->ssl_key_location : "?",
-               c->ssl_key_password ? " (key password set)" : "");
-    if (c->nproperties) {
-        /* names only: a passed-through property may hold a secret */
-        printf(", properties");
-        for (size_t i = 0; i < c->nproperties; i++)
-            printf("%s%s", i ? "," : " ", c->properties[i].key);
-    }
-}
-
 static void print_kafka(const struct kafka_cfg *k)
 {
-    printf("kafka      ");
-    print_kafka_client(&k->client);
+    struct buf b = BUF_INIT;
+    config_kafka_client_describe(&k->client, &b);
+    printf("kafka      %s", b.p ? b.p : "");
+    buf_fini(&b);
     printf("\n           group %s (%s when none committed), session %d ms, max poll interval %d "
            "ms, fetch min %d bytes wait %d ms, poll batch %d, commit every %gs\n",
            k->group_id, k->auto_offset_reset, k->session_timeout_ms, k->max_poll_interval_ms,
@@ -153,37 +138,16 @@ static void print_kafka(const struct kafka_cfg *k)
            k->tombstones_on_delete ? "true" : "false");
 }
 
+/* One line: id, type, what the type says of its destination (no secrets:
+ * sink_type.describe). */
 static void print_sink(const struct sink_cfg *s)
 {
-    char shown[REDACT_URL_MAX];
-    printf("  %-16s %-9s", s->sink_id, config_sink_type_name(s->sink_type));
-    switch (s->sink_type) {
-    case SINK_FILE:
-        printf(" %s", s->file.path);
-        break;
-    case SINK_POSTGRES:
-        printf(" %s", s->postgres.mode == PG_SINK_REPLICA ? "replica" : "events");
-        if (s->postgres.mode == PG_SINK_EVENTS)
-            printf(" %s", s->postgres.target_table);
-        printf(" -> %s:%d/%s", redact_url(s->postgres.host, shown, sizeof shown), s->postgres.port,
-               s->postgres.database);
-        break;
-    case SINK_WEBHOOK:
-        printf(" %s %s", s->webhook.method, redact_url(s->webhook.url, shown, sizeof shown));
-        break;
-    case SINK_KAFKA:
-        printf(" %s -> ", s->kafka.topic);
-        print_kafka_client(&s->kafka.client);
-        printf(", schemas_enable %s, tombstones_on_delete %s",
-               s->kafka.schemas_enable ? "true" : "false",
-               s->kafka.tombstones_on_delete ? "true" : "false");
-        break;
-    default:
-        break;
-    }
-    if (!s->enabled)
-        printf(" (disabled)");
-    printf("\n");
+    struct buf b = BUF_INIT;
+    if (s->type->describe && s->conf)
+        s->type->describe(s, &b);
+    printf("  %-16s %-9s%s%s\n", s->sink_id, s->type->name, b.p ? b.p : "",
+           s->enabled ? "" : " (disabled)");
+    buf_fini(&b);
 }
 
 int cmd_validate(const struct command *cmd, int argc, char **argv)

@@ -20,6 +20,7 @@
 
 #include "core/json.h"
 #include "main/cli.h"
+#include "sink/kafka/kafka_sink.h"
 #include "transport/kafka/kclient.h"
 #include "transport/kafka/kenc.h"
 #include "util/buf.h"
@@ -171,12 +172,12 @@ static int pick_source(const struct config *cfg, struct consume_opts *o,
         *path = "kafka";
     } else {
         for (size_t i = 0; i < cfg->nsinks && !*client; i++) {
-            const struct sink_cfg *s = &cfg->sinks[i];
-            if (s->enabled && s->sink_type == SINK_KAFKA) {
-                *client = &s->kafka.client;
+            const struct kafka_sink_cfg *kc = kafka_sink_conf(&cfg->sinks[i]);
+            if (cfg->sinks[i].enabled && kc) {
+                *client = &kc->client;
                 snprintf(sink_path, sizeof sink_path, "sinks[%zu].kafka", i);
                 *path = sink_path;
-                tmpl = s->kafka.topic;
+                tmpl = kc->topic;
             }
         }
     }

@@ -25,7 +25,8 @@
 
 #define ERROR_COLUMN_MAX 160 /* bytes of the error shown by `dlq list` */
 
-/* Options each subcommand accepts (besides --platform-config and --help). */
+/* Options each subcommand accepts (besides --platform-config and --help);
+ * the command's (cli.c) are all of these. */
 enum { O_SINK = 1, O_ID = 2, O_ALL = 4, O_JSON = 8, O_YES = 16 };
 
 /* ---------- output helpers ---------- */
@@ -325,7 +326,7 @@ static int dlq_show(const struct dlq_cmd *c)
     if (!sc)
         printf(" (not in %s any more)\n", c->cfg->pipeline_file);
     else
-        printf(" (%s%s)\n", config_sink_type_name(sc->sink_type), sc->enabled ? "" : ", disabled");
+        printf(" (%s%s)\n", sc->type->name, sc->enabled ? "" : ", disabled");
     printf("%-15s%s\n", "status", e.status == DLQ_RESOLVED ? "resolved" : "pending");
     printf("%-15s%s\n", "position", cdc_pos_format(e.pos, pos, sizeof pos));
     printf("%-15s", "topic");
@@ -470,14 +471,8 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv)
         unsigned bit;
         const char *name;
     } given[] = {
-        {o.sink != NULL, O_SINK, "--sink"},
-        {o.id != NULL, O_ID, "--id"},
-        {o.all, O_ALL, "--all"},
-        {o.json, O_JSON, "--json"},
-        {o.yes, O_YES, "--yes"},
-        {o.stop_at_lsn != NULL, 0, "--stop-at-lsn"},
-        {o.table != NULL, 0, "--table"},
-        {o.url != NULL, 0, "--url"},
+        {o.sink != NULL, O_SINK, "--sink"}, {o.id != NULL, O_ID, "--id"}, {o.all, O_ALL, "--all"},
+        {o.json, O_JSON, "--json"},         {o.yes, O_YES, "--yes"},
     };
     for (size_t i = 0; i < sizeof given / sizeof *given; i++)
         if (given[i].given && !(subs[k].opts & given[i].bit))

@@ -187,8 +187,8 @@ void runner_snapshot_skip_rewound(struct runner *r)
 
 bool runner_keeps_transactions(const struct runner *r)
 {
-    return r->sk.cfg->sink_type == SINK_POSTGRES && r->sk.cfg->postgres.mode == PG_SINK_REPLICA &&
-           r->sk.cfg->postgres.dead_letter_scope == PG_DL_TRANSACTION;
+    const struct sink_type *t = r->sk.cfg->type;
+    return t->dead_letters_transactions && t->dead_letters_transactions(r->sk.cfg);
 }
 
 void runner_span_after(struct runner *r, const struct cdc_event *ev, const char *error)

@@ -17,8 +17,9 @@
 #include "util/mem.h"
 #include "util/str.h"
 
-#define STOP_REPORT_US 3000000 /* a stop that waits says so this often */
-#define READY_POLL_US  500000  /* a detached sink asks whether it is ready this often */
+#define STOP_REPORT_US        3000000 /* a stop that waits says so this often */
+#define READY_POLL_US         500000  /* a detached sink asks whether it is ready this often */
+#define MAX_FLUSH_INTERVAL_US (INT64_C(86400) * 1000000)
 
 /* ---------- shared by the runners ---------- */
 
@@ -192,25 +193,19 @@ int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char 
 
 /* ---------- wiring ---------- */
 
+/* Events the runner hands the sink at most before a flush is due (serial
+ * sinks) or in one batch (per-key sinks). */
 static size_t sink_batch_size(const struct sink_cfg *sc)
 {
-    switch (sc->sink_type) {
-    case SINK_FILE:
-        return (size_t)sc->file.batch_size;
-    case SINK_POSTGRES:
-        return (size_t)sc->postgres.batch_size * 16;
-    case SINK_WEBHOOK:
-        return (size_t)sc->webhook.batch_size;
-    default:
-        return 10000;
-    }
+    unsigned k = sc->type->flush_batches ? sc->type->flush_batches : 1;
+    return (size_t)(sc->batch_size > 0 ? sc->batch_size : 1) * k;
 }
 
+/* flush_interval_seconds, at most a day (no arithmetic overflows). */
 static int64_t sink_flush_interval_us(const struct sink_cfg *sc)
 {
-    if (sc->sink_type == SINK_FILE)
-        return (int64_t)(sc->file.flush_interval_seconds * 1e6);
-    return 200000;
+    double us = sc->flush_interval_seconds * 1e6;
+    return us < MAX_FLUSH_INTERVAL_US ? (int64_t)us : MAX_FLUSH_INTERVAL_US;
 }
 
 static bool is_per_key(const struct runner *r)
@@ -247,11 +242,10 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
         const struct sink_cfg *sc = &cfg->sinks[i];
         if (!sc->enabled)
             continue;
-        const struct sink_ops *ops = sink_ops_find(sc->sink_type);
-        if (!ops) {
-            rc = cdc_fail(err, errlen, CDC_ENOTSUP,
-                          "sinks[%zu] (%s): sink_type %s is not implemented yet", i, sc->sink_id,
-                          config_sink_type_name(sc->sink_type));
+        const struct sink_ops *ops = sc->type->ops; /* set for every available type */
+        char why[160];
+        if (sink_type_unavailable(sc->type, why, sizeof why)) {
+            rc = cdc_fail(err, errlen, CDC_ENOTSUP, "sinks[%zu] (%s): %s", i, sc->sink_id, why);
             goto fail;
         }
         struct runner *r = &eng->runners[k];
@@ -262,6 +256,7 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
         r->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)k << 32) ^ (uint64_t)clock_wall_us();
         r->batch_size = sink_batch_size(sc);
         r->flush_interval_us = sink_flush_interval_us(sc);
+        r->flush_on_catch_up = sc->type->flush == SINK_FLUSH_ON_CATCH_UP;
         r->sk.ops = ops;
         r->sk.cfg = sc;
         r->sk.config = cfg;
@@ -287,8 +282,8 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
             }
         }
         char have[CDC_POS_TEXT_MAX];
-        log_info("sink.opened", "sink=%s type=%s have=%s dead_lettered=%zu", sc->sink_id, ops->name,
-                 cdc_pos_format(r->have, have, sizeof have), r->nskip);
+        log_info("sink.opened", "sink=%s type=%s have=%s dead_lettered=%zu", sc->sink_id,
+                 sc->type->name, cdc_pos_format(r->have, have, sizeof have), r->nskip);
     }
     if (eng->nrunners == 0) {
         rc = cdc_fail(err, errlen, CDC_EINVAL, "no enabled sinks");
@@ -492,7 +487,7 @@ void engine_sink_stats(struct engine *eng, unsigned i, struct engine_sink_stats 
     struct runner *r = &eng->runners[i];
     pthread_mutex_lock(&r->mu);
     st->sink_id = r->sk.cfg->sink_id;
-    st->sink_type = r->sk.ops ? r->sk.ops->name : "?";
+    st->sink_type = r->sk.cfg->type->name;
     st->state = r->state;
     st->events_out = r->events_out;
     st->skipped = r->skipped;

@@ -2,7 +2,8 @@
  *
  * It reads batches from the log, skips what the destination already holds
  * (or what was dead-lettered for it), writes the rest, and flushes when its
- * batch is full, its interval passed, or it caught up.  When the sink fails,
+ * batch is full, its interval passed, or (unless the sink type flushes on
+ * its interval only) it caught up.  When the sink fails,
  * the runner dead-letters the failing event if the sink named one that the
  * destination rejects, then reopens the sink with backoff, draining the log
  * meanwhile so the other sinks keep going, and asks the source to rewind to
@@ -30,6 +31,7 @@ static int flush(struct runner *r)
     int rc = r->sk.ops->flush(&r->sk, &durable);
     if (rc)
         return rc;
+    r->since_flush = 0;
     pthread_mutex_lock(&r->mu);
     r->flushes++;
     pthread_mutex_unlock(&r->mu);
@@ -40,7 +42,7 @@ static int flush(struct runner *r)
     } else {
         /* The sink cannot make all of it durable yet (a source transaction
          * is still open in it): try again after another interval, not at
-         * once. */
+         * once, whether more events come or not. */
         runner_report_done(r, durable);
         r->pending_since = clock_mono_us();
     }
@@ -118,6 +120,7 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
     if (!dead_lettered)
         runner_failed(r, r->pending + unflushed);
     r->pending = 0;
+    r->since_flush = 0;
     for (unsigned attempt = 0;; attempt++) {
         /* A dead-lettered event is out of the way: try again at once. */
         int64_t delay =
@@ -258,6 +261,7 @@ void *run_serial(void *arg)
             if (r->pending == 0)
                 r->pending_since = clock_mono_us();
             r->pending += k;
+            r->since_flush += k;
             pthread_mutex_lock(&r->mu);
             r->events_out += data;
             pthread_mutex_unlock(&r->mu);
@@ -266,9 +270,13 @@ void *run_serial(void *arg)
             evlog_release(eng->log, batch, (size_t)n);
         if (r->awaiting_rewind)
             continue;
+        /* Due: a batch written since the last flush, the interval passed
+         * since the oldest event not durable, or (unless the sink gathers
+         * a trickle until then: SINK_FLUSH_INTERVAL_ONLY) caught up. */
         bool caught_up = n < READ_BATCH;
-        bool due = r->pending && (r->pending >= r->batch_size || caught_up ||
-                                  clock_mono_us() - r->pending_since >= r->flush_interval_us);
+        bool due =
+            r->pending && (r->since_flush >= r->batch_size || (caught_up && r->flush_on_catch_up) ||
+                           clock_mono_us() - r->pending_since >= r->flush_interval_us);
         if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
             alive = recover(r, false, 0);
     }

@@ -49,13 +49,16 @@ struct runner {
     uint64_t rng;
     size_t batch_size;
     int64_t flush_interval_us;
+    bool flush_on_catch_up; /* serial: flush when caught up too (SINK_FLUSH_ON_CATCH_UP) */
 
     /* serial runners */
     struct cdc_pos have;   /* the destination holds everything up to here */
     uint64_t last_seen;    /* newest seq read from the log */
     uint64_t last_given;   /* newest seq passed to write() */
-    size_t pending;        /* events written since the last flush */
-    int64_t pending_since; /* monotonic us of the first of them */
+    size_t pending;        /* events written and not yet all durable */
+    int64_t pending_since; /* monotonic us of the first of them, or of the last flush that
+                              left some of them not durable */
+    size_t since_flush;    /* events written since the last flush */
     bool awaiting_rewind;  /* discard until a REWIND marker of gen >= rewind_gen */
     uint32_t rewind_gen;
     struct cdc_event **give; /* scratch: the events of one read that are written */

@@ -1,6 +1,7 @@
-/* The sink interface.  A sink type is a `const struct sink_ops` table chosen
- * by name from the registry (sink/registry.c); adding a sink touches its own
- * folder and one registry line.
+/* The sink interface.  A sink type (sink/registry.h: its name, config keys
+ * and delivery settings) points at a `const struct sink_ops` table of the
+ * functions below; the registry lists the types, so adding a sink touches
+ * its own folder and one registry line.
  *
  * A sink delivers in one of two ways.
  *
@@ -25,6 +26,7 @@
 #include "config/config.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "sink/registry.h"
 
 /* Per-key (submit/poll; webhook): the engine keeps one lane per partition
  * (per-key order holds within a lane) and lets the sink deliver lanes
@@ -51,13 +53,6 @@ struct sink_result {
 };
 
 struct sink_ops {
-    const char *name;
-    /* What the sink does when the config says nothing: ORDER_TRANSACTION
-     * (serial, commit order) or ORDER_KEY (partitions in parallel). */
-    enum sink_ordering ordering;
-    /* The destination takes one writer at a time (a file): `cdc dlq replay`
-     * leaves its entries pending while a running pipeline owns it. */
-    bool single_writer;
     /* Opens files or connections.  *have = newest position the destination
      * already holds durably ({0,0} when it cannot tell). */
     int (*open)(struct sink *sk, struct cdc_pos *have);
@@ -101,8 +96,8 @@ enum sink_errclass {
 };
 
 struct sink {
-    const struct sink_ops *ops;
-    const struct sink_cfg *cfg;  /* borrowed from the config */
+    const struct sink_ops *ops;  /* cfg->type->ops */
+    const struct sink_cfg *cfg;  /* borrowed from the config; cfg->conf is the type's own */
     const struct config *config; /* borrowed */
     const struct json_ctx *json; /* borrowed: envelope settings */
     unsigned index;              /* position in the pipeline's sink list */
@@ -128,8 +123,5 @@ struct sink {
 /* Records why the current call failed; returns CDC_ERR for one-line returns. */
 int sink_set_error(struct sink *sk, enum sink_errclass cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* The ops for a sink type, or NULL if this build does not implement it. */
-const struct sink_ops *sink_ops_find(enum sink_type type);
 
 #endif

@@ -1,7 +1,9 @@
-"""The command line: help and usage errors, validate's summary, deploy /
-undeploy against a real server, and SIGTERM during streaming (exit 0, slot
-confirmed past everything delivered, a restart continues without loss or
-duplicates)."""
+"""The command line: help and usage errors, options a verb does not take,
+validate's summary, deploy / undeploy against a real server, and SIGTERM
+during streaming (exit 0, slot confirmed past everything delivered, a
+restart continues without loss or duplicates)."""
+
+import re
 
 import harness as h
 
@@ -30,6 +32,65 @@ def test_help_and_usage_errors(ctx):
     r = cdc.command(["frobnicate"], timeout=30)
     r.expect_rc(2)
     assert r.stderr.strip(), "an unknown command must say something on stderr"
+
+
+# options that take a value, and a value for each
+OPTION_VALUES = {"--platform-config": "platform.yaml", "--stop-at-lsn": "0/1", "--table": "public.t",
+                 "--url": "http://127.0.0.1:1", "--sink": "s", "--id": "1", "--max-events": "1",
+                 "--topic": "t"}
+
+
+def _help_options(cdc, args):
+    r = cdc.command(args + ["--help"], timeout=30).expect_rc(0)
+    return r.stdout, set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", r.stdout)) - {"--help"}
+
+
+def test_every_verb_refuses_options_not_its_own(ctx):
+    """`cdc validate P --yes` is a mistake, not a no-op: each verb (and each
+    dlq subcommand) refuses, with exit 2 and the option named, every option
+    it does not list in its help; short -y is no --yes; every usage line
+    names the options its help describes."""
+    dead = h.free_port()
+    cdc = ctx.cdc({"pipeline_id": "opts",
+                   "source": {"host": "127.0.0.1", "port": dead, "database": "src",
+                              "tables": ["public.t"]},
+                   "sinks": [h.file_sink(ctx.tmpdir("out") + "/e.jsonl")]},
+                  h.platform_config(ctx.tmpdir("state"), health_enabled=False))
+    top = cdc.command(["--help"], timeout=30).expect_rc(0).stdout
+    verbs = re.findall(r"^  ([a-z]+)\s{2,}\S", top.split("commands:")[1], re.M)
+    assert "validate" in verbs and "dlq" in verbs, top
+    calls = {}  # argv prefix -> options it takes
+    for verb in verbs:
+        text, opts = _help_options(cdc, [verb])
+        usage = text.splitlines()[0]
+        if "not implemented" in text:
+            continue  # says so whatever it is given
+        subs = re.match(r"usage: cdc %s ([a-z]+(?:\|[a-z]+)+) " % verb, usage)
+        if not subs:
+            missing = [o for o in sorted(opts) if o not in usage]
+            assert not missing, "`cdc %s --help`: the usage line lacks %s:\n%s" % (
+                verb, missing, usage)
+            calls[verb] = opts
+            continue
+        for sub in subs.group(1).split("|"):
+            line = re.search(r"^  %s .*$" % sub, text, re.M).group(0)
+            calls[verb + " " + sub] = set(re.findall(r"--[a-z][a-z-]*", line)) | {
+                "--platform-config"}
+    everything = set(OPTION_VALUES) | {o for opts in calls.values() for o in opts}
+    problems = []
+    for prefix, opts in sorted(calls.items()):
+        for opt in sorted(everything - opts) + ["-y"]:
+            argv = prefix.split() + [cdc.pipeline_path, opt]
+            if opt in OPTION_VALUES:
+                argv.append(OPTION_VALUES[opt])
+            r = cdc.command(argv, timeout=30)
+            if r.rc != 2 or opt not in r.stderr or len(r.error_lines) != 1:
+                problems.append("cdc %s: exit %s, stderr %r" % (" ".join(argv[:len(
+                    prefix.split())] + ["P"] + argv[len(prefix.split()) + 1:]), r.rc,
+                    r.stderr.strip()[:160]))
+    assert not problems, "options accepted by verbs that do not take them:\n  " + \
+        "\n  ".join(problems)
+    ctx.log("%d verbs and subcommands refuse the options they do not list" % len(calls))
 
 
 def test_validate_prints_summary(ctx):

@@ -313,6 +313,77 @@ def test_make_install_into_destdir(ctx):
 
 
 # --------------------------------------------------------------------------
+# optional modules
+
+KAFKA_PIPELINE = """\
+pipeline_id: nokafka
+source:
+  database: src
+  tables: [public.t]
+sinks:
+  - sink_id: out
+    sink_type: kafka
+    kafka:
+      bootstrap_servers: 127.0.0.1:9
+"""
+
+
+def test_build_without_optional_libraries(ctx):
+    """`make PKG_DISABLE=...` leaves the optional modules out (as a machine
+    without librdkafka and libmariadb would): the build succeeds into a
+    directory of its own, links neither library, and the binary refuses a
+    kafka sink and `cdc consume` as not available in this build, not as
+    unknown, while the full build takes the same pipeline."""
+    disable = "PKG_DISABLE=rdkafka libmariadb"
+    r = _run(["make", "-s", disable, "modules"])
+    assert r.returncode == 0, r.stderr
+    info = dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
+    assert info.get("left out") == "libmariadb rdkafka", r.stdout
+    build = info["build directory"]
+    assert build != "build/release", "a variant must not overwrite the default build"
+    r = _run(["make", "-s", "-j2", "WERROR=1", disable, "all"], timeout=1800)
+    assert r.returncode == 0, "make %s all failed:\n%s%s" % (disable, r.stdout, r.stderr[-3000:])
+    binary = _path(build, "cdc")
+    linked = _run(["ldd", binary]).stdout
+    for lib in ("librdkafka", "libmariadb"):
+        assert lib not in linked, "the build without it still links %s:\n%s" % (lib, linked)
+
+    d = ctx.tmpdir("nokafka")
+    pipeline = os.path.join(d, "pipeline.yaml")
+    with open(pipeline, "w") as f:
+        f.write(KAFKA_PIPELINE)
+    r = _run([binary, "validate", pipeline], cwd=d)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+    assert r.returncode == 2 and errors == [
+        "error: %s:6: sinks[0].sink_type: sink type kafka is not available in this build "
+        "(built without librdkafka)" % pipeline], "validate: exit %d\n%s" % (r.returncode, r.stderr)
+    r = _run([binary, "run", pipeline], cwd=d)
+    assert r.returncode == 2 and "not available in this build" in r.stderr, r.stderr
+    r = _run([binary, "consume", pipeline], cwd=d)
+    assert r.returncode == 2 and r.stderr.startswith(
+        "error: cdc consume is not available in this build (built without librdkafka)"), r.stderr
+    r = _run([binary, "consume", "--help"], cwd=d)
+    assert r.returncode == 0 and r.stdout.startswith("usage: cdc consume"), r.stdout
+    # a type nobody knows is still "unknown", with the same choices
+    with open(pipeline, "w") as f:
+        f.write(KAFKA_PIPELINE.replace("sink_type: kafka", "sink_type: kafak"))
+    r = _run([binary, "validate", pipeline], cwd=d)
+    assert r.returncode == 2 and "expected one of file|postgres|webhook|iceberg|kafka, got " \
+        "\"kafak\"" in r.stderr, r.stderr
+    # the other sinks work as ever; the full build takes the kafka sink
+    with open(pipeline, "w") as f:
+        f.write(KAFKA_PIPELINE.replace("sink_type: kafka", "sink_type: file").replace(
+            "kafka:\n      bootstrap_servers: 127.0.0.1:9", "file:\n      path: out.jsonl"))
+    r = _run([binary, "validate", pipeline], cwd=d)
+    assert r.returncode == 0 and "config ok" in r.stdout, r.stdout + r.stderr
+    with open(pipeline, "w") as f:
+        f.write(KAFKA_PIPELINE)
+    r = _run([h.require_bin(h.cdc_bin()), "validate", pipeline], cwd=d)
+    assert r.returncode == 0 and "config ok" in r.stdout, r.stdout + r.stderr
+    ctx.log("%s: no librdkafka, no libmariadb; kafka refused as not built" % build)
+
+
+# --------------------------------------------------------------------------
 # examples
 
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")

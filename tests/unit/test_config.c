@@ -11,7 +11,20 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "sink/file/file_sink.h"
+#include "sink/kafka/kafka_sink.h"
+#include "sink/planned.h"
+#include "sink/postgres/pg_config.h"
+#include "sink/registry.h"
+#include "sink/webhook/webhook.h"
 #include "util/err.h"
+
+/* A sink's own config, as its type's struct. */
+#define FILE_OF(s)    ((const struct file_sink_cfg *)(s)->conf)
+#define PG_OF(s)      ((const struct pg_sink_cfg *)(s)->conf)
+#define WEBHOOK_OF(s) ((const struct webhook_sink_cfg *)(s)->conf)
+#define ICEBERG_OF(s) ((const struct iceberg_sink_cfg *)(s)->conf)
+#define KAFKA_OF(s)   ((const struct kafka_sink_cfg *)(s)->conf)
 
 /* The fixture directory, next to this file. */
 static char *data_path(const char *name)
@@ -143,35 +156,35 @@ static void test_full_files(void **state)
     assert_int_equal(cfg->nsinks, 5);
     const struct sink_cfg *f = &cfg->sinks[0];
     assert_string_equal(f->sink_id, "events-file");
-    assert_int_equal(f->sink_type, SINK_FILE);
+    assert_ptr_equal(f->type, sink_type_find("file"));
     assert_true(f->enabled);
     assert_int_equal(f->ordering, ORDER_TRANSACTION);
     assert_int_equal(f->loc.line, 28);
     assert_ptr_equal(f->loc.file, cfg->pipeline_file);
-    assert_string_equal(f->file.path, "/var/lib/cdc/events.jsonl");
-    assert_false(f->file.fsync);
-    assert_int_equal(f->file.batch_size, 500);
-    assert_true(f->file.flush_interval_seconds == 1.0);
+    assert_string_equal(FILE_OF(f)->path, "/var/lib/cdc/events.jsonl");
+    assert_false(FILE_OF(f)->fsync);
+    assert_int_equal(f->batch_size, 500);
+    assert_true(f->flush_interval_seconds == 1.0);
     assert_false(f->has_retry);
     assert_int_equal(f->retry.max_attempts, 3); /* the platform's */
     assert_true(f->retry.max_wait_seconds == 20.0);
     assert_false(f->retry.jitter);
 
     const struct sink_cfg *pg = &cfg->sinks[1];
-    assert_int_equal(pg->sink_type, SINK_POSTGRES);
+    assert_ptr_equal(pg->type, sink_type_find("postgres"));
     assert_true(pg->enabled);
     assert_int_equal(pg->ordering, ORDER_DEFAULT);
-    assert_string_equal(pg->postgres.host, "replica.internal");
-    assert_int_equal(pg->postgres.port, 5433);
-    assert_string_equal(pg->postgres.database, "analytics");
-    assert_string_equal(pg->postgres.password, "pw");
-    assert_int_equal(pg->postgres.mode, PG_SINK_REPLICA);
-    assert_string_equal(pg->postgres.target_schema, "mirror");
-    assert_string_equal(pg->postgres.target_table, "public.cdc_events");
-    assert_int_equal(pg->postgres.batch_size, 200);
-    assert_false(pg->postgres.upsert);
-    assert_false(pg->postgres.drop_columns);
-    assert_int_equal(pg->postgres.dead_letter_scope, PG_DL_ROW);
+    assert_string_equal(PG_OF(pg)->host, "replica.internal");
+    assert_int_equal(PG_OF(pg)->port, 5433);
+    assert_string_equal(PG_OF(pg)->database, "analytics");
+    assert_string_equal(PG_OF(pg)->password, "pw");
+    assert_int_equal(PG_OF(pg)->mode, PG_SINK_REPLICA);
+    assert_string_equal(PG_OF(pg)->target_schema, "mirror");
+    assert_string_equal(PG_OF(pg)->target_table, "public.cdc_events");
+    assert_int_equal(pg->batch_size, 200);
+    assert_false(PG_OF(pg)->upsert);
+    assert_false(PG_OF(pg)->drop_columns);
+    assert_int_equal(PG_OF(pg)->dead_letter_scope, PG_DL_ROW);
     assert_true(pg->has_retry);
     assert_int_equal(pg->retry.max_attempts, 10);       /* the sink's */
     assert_true(pg->retry.multiplier == 1.5);           /* the sink's */
@@ -179,48 +192,48 @@ static void test_full_files(void **state)
     assert_false(pg->retry.jitter);                     /* the platform's */
 
     const struct sink_cfg *wh = &cfg->sinks[2];
-    assert_int_equal(wh->sink_type, SINK_WEBHOOK);
+    assert_ptr_equal(wh->type, sink_type_find("webhook"));
     assert_false(wh->enabled);
-    assert_string_equal(wh->webhook.url, "https://hooks.example.com/cdc");
-    assert_string_equal(wh->webhook.method, "PUT");
-    assert_int_equal(wh->webhook.nheaders, 2);
-    assert_string_equal(wh->webhook.headers[0].key, "X-Source");
-    assert_string_equal(wh->webhook.headers[0].value, "cdc");
-    assert_string_equal(wh->webhook.headers[1].key, "X-Team");
-    assert_string_equal(wh->webhook.auth_token, "tok");
-    assert_string_equal(wh->webhook.signing_secret, "sig");
-    assert_int_equal(wh->webhook.batch_size, 50);
-    assert_int_equal(wh->webhook.max_in_flight, 2);
-    assert_true(wh->webhook.timeout_seconds == 3.0);
+    assert_string_equal(WEBHOOK_OF(wh)->url, "https://hooks.example.com/cdc");
+    assert_string_equal(WEBHOOK_OF(wh)->method, "PUT");
+    assert_int_equal(WEBHOOK_OF(wh)->nheaders, 2);
+    assert_string_equal(WEBHOOK_OF(wh)->headers[0].key, "X-Source");
+    assert_string_equal(WEBHOOK_OF(wh)->headers[0].value, "cdc");
+    assert_string_equal(WEBHOOK_OF(wh)->headers[1].key, "X-Team");
+    assert_string_equal(WEBHOOK_OF(wh)->auth_token, "tok");
+    assert_string_equal(WEBHOOK_OF(wh)->signing_secret, "sig");
+    assert_int_equal(wh->batch_size, 50);
+    assert_int_equal(WEBHOOK_OF(wh)->max_in_flight, 2);
+    assert_true(WEBHOOK_OF(wh)->timeout_seconds == 3.0);
 
     const struct sink_cfg *ice = &cfg->sinks[3];
-    assert_int_equal(ice->sink_type, SINK_ICEBERG);
-    assert_string_equal(ice->iceberg.catalog_uri, "sqlite:////tmp/cdc_catalog.db");
-    assert_string_equal(ice->iceberg.warehouse, "file:///tmp/cdc_warehouse");
-    assert_string_equal(ice->iceberg.table_name, "customers_cdc");
-    assert_string_equal(ice->iceberg.write_mode, "upsert");
-    assert_int_equal(ice->iceberg.batch_size, 500);
-    assert_false(ice->iceberg.auto_create_table);
+    assert_ptr_equal(ice->type, sink_type_find("iceberg"));
+    assert_string_equal(ICEBERG_OF(ice)->catalog_uri, "sqlite:////tmp/cdc_catalog.db");
+    assert_string_equal(ICEBERG_OF(ice)->warehouse, "file:///tmp/cdc_warehouse");
+    assert_string_equal(ICEBERG_OF(ice)->table_name, "customers_cdc");
+    assert_string_equal(ICEBERG_OF(ice)->write_mode, "upsert");
+    assert_int_equal(ice->batch_size, 500);
+    assert_false(ICEBERG_OF(ice)->auto_create_table);
 
     const struct sink_cfg *ks = &cfg->sinks[4];
-    assert_int_equal(ks->sink_type, SINK_KAFKA);
-    assert_string_equal(ks->kafka.client.bootstrap_servers, "k1:9092,k2:9092");
-    assert_string_equal(ks->kafka.topic, "{topic_prefix}.{db}.{schema}_{table}");
-    assert_string_equal(ks->kafka.client.security_protocol, "SSL");
-    assert_string_equal(ks->kafka.client.auth_mechanism, "none");
-    assert_string_equal(ks->kafka.client.ssl_ca_location, "/etc/cdc/ca.pem");
-    assert_string_equal(ks->kafka.client.ssl_certificate_location, "/etc/cdc/client.pem");
-    assert_string_equal(ks->kafka.client.ssl_key_location, "/etc/cdc/client.key");
-    assert_string_equal(ks->kafka.client.ssl_key_password, "keypw");
-    assert_true(ks->kafka.schemas_enable);
-    assert_false(ks->kafka.tombstones_on_delete);
-    assert_int_equal(ks->kafka.client.nproperties, 2);
-    assert_string_equal(ks->kafka.client.properties[0].key, "linger.ms");
-    assert_string_equal(ks->kafka.client.properties[0].value, "20");
-    assert_string_equal(ks->kafka.client.properties[1].key, "compression.type");
-    assert_int_equal(ks->kafka.client.properties_loc.line, 95);
-    assert_int_equal(ks->kafka.client.property_locs[0].line, 96);
-    assert_int_equal(ks->kafka.client.property_locs[1].line, 97);
+    assert_ptr_equal(ks->type, sink_type_find("kafka"));
+    assert_string_equal(KAFKA_OF(ks)->client.bootstrap_servers, "k1:9092,k2:9092");
+    assert_string_equal(KAFKA_OF(ks)->topic, "{topic_prefix}.{db}.{schema}_{table}");
+    assert_string_equal(KAFKA_OF(ks)->client.security_protocol, "SSL");
+    assert_string_equal(KAFKA_OF(ks)->client.auth_mechanism, "none");
+    assert_string_equal(KAFKA_OF(ks)->client.ssl_ca_location, "/etc/cdc/ca.pem");
+    assert_string_equal(KAFKA_OF(ks)->client.ssl_certificate_location, "/etc/cdc/client.pem");
+    assert_string_equal(KAFKA_OF(ks)->client.ssl_key_location, "/etc/cdc/client.key");
+    assert_string_equal(KAFKA_OF(ks)->client.ssl_key_password, "keypw");
+    assert_true(KAFKA_OF(ks)->schemas_enable);
+    assert_false(KAFKA_OF(ks)->tombstones_on_delete);
+    assert_int_equal(KAFKA_OF(ks)->client.nproperties, 2);
+    assert_string_equal(KAFKA_OF(ks)->client.properties[0].key, "linger.ms");
+    assert_string_equal(KAFKA_OF(ks)->client.properties[0].value, "20");
+    assert_string_equal(KAFKA_OF(ks)->client.properties[1].key, "compression.type");
+    assert_int_equal(KAFKA_OF(ks)->client.properties_loc.line, 95);
+    assert_int_equal(KAFKA_OF(ks)->client.property_locs[0].line, 96);
+    assert_int_equal(KAFKA_OF(ks)->client.property_locs[1].line, 97);
 
     const struct platform_cfg *p = &cfg->platform;
     assert_int_equal(p->transport_mode, TRANSPORT_KAFKA);
@@ -323,9 +336,9 @@ static void test_defaults(void **state)
     assert_true(sk->retry.max_wait_seconds == 60.0);
     assert_true(sk->retry.multiplier == 2.0);
     assert_true(sk->retry.jitter);
-    assert_true(sk->file.fsync);
-    assert_int_equal(sk->file.batch_size, 10000);
-    assert_true(sk->file.flush_interval_seconds == 0.2);
+    assert_true(FILE_OF(sk)->fsync);
+    assert_int_equal(sk->batch_size, 10000);
+    assert_true(sk->flush_interval_seconds == 0.2);
 
     const struct platform_cfg *p = &cfg->platform;
     assert_int_equal(p->transport_mode, TRANSPORT_EMBEDDED);
@@ -389,7 +402,7 @@ static void test_sink_defaults(void **state)
                                             "    sink_type: kafka\n"
                                             "    kafka: {bootstrap_servers: 'h:9092'}\n",
                                  NULL);
-    const struct pg_sink_cfg *pg = &cfg->sinks[0].postgres;
+    const struct pg_sink_cfg *pg = PG_OF(&cfg->sinks[0]);
     assert_string_equal(pg->host, "localhost");
     assert_int_equal(pg->port, 5432);
     assert_string_equal(pg->username, "postgres");
@@ -399,21 +412,21 @@ static void test_sink_defaults(void **state)
     assert_string_equal(pg->target_table, "public.cdc_events");
     assert_null(pg->target_schema);
     assert_string_equal(pg->checkpoint_table, "public.cdc_checkpoints");
-    assert_int_equal(pg->batch_size, 1000);
+    assert_int_equal(cfg->sinks[0].batch_size, 1000);
     assert_true(pg->upsert);
     assert_true(pg->create_tables);
     assert_true(pg->drop_columns);
     assert_int_equal(pg->dead_letter_scope, PG_DL_TRANSACTION);
-    const struct webhook_sink_cfg *wh = &cfg->sinks[1].webhook;
+    const struct webhook_sink_cfg *wh = WEBHOOK_OF(&cfg->sinks[1]);
     assert_string_equal(wh->method, "POST");
     assert_int_equal(wh->nheaders, 0);
     assert_true(wh->timeout_seconds == 10.0);
     assert_null(wh->auth_token);
     assert_null(wh->signing_secret);
-    assert_int_equal(wh->batch_size, 1);
+    assert_int_equal(cfg->sinks[1].batch_size, 1);
     assert_int_equal(wh->max_in_flight, 8);
-    const struct kafka_sink_cfg *k = &cfg->sinks[2].kafka;
-    assert_int_equal(cfg->sinks[2].sink_type, SINK_KAFKA);
+    const struct kafka_sink_cfg *k = KAFKA_OF(&cfg->sinks[2]);
+    assert_ptr_equal(cfg->sinks[2].type, sink_type_find("kafka"));
     assert_string_equal(k->client.bootstrap_servers, "h:9092");
     assert_string_equal(k->topic, "{topic_prefix}.{schema}.{table}");
     assert_string_equal(config_kafka_security_protocol(&k->client), "PLAINTEXT");
@@ -917,8 +930,8 @@ static void test_names(void **state)
 {
     (void)state;
     assert_string_equal(config_source_type_name(SOURCE_MONGODB), "mongodb");
-    assert_string_equal(config_sink_type_name(SINK_WEBHOOK), "webhook");
-    assert_string_equal(config_sink_type_name(SINK_KAFKA), "kafka");
+    assert_string_equal(sink_type_find("webhook")->name, "webhook");
+    assert_string_equal(sink_type_find("kafka")->name, "kafka");
     assert_string_equal(config_snapshot_mode_name(SNAPSHOT_INITIAL_ONLY), "initial_only");
     assert_string_equal(config_transport_name(TRANSPORT_EMBEDDED), "embedded");
     assert_string_equal(config_transport_name((enum transport_mode)42), "unknown");

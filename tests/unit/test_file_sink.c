@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "sink/file/file_sink.h"
 #include "sink/sink.h"
 
 static const struct json_ctx jctx = {"p", "postgresql", "db", "0"};
@@ -39,15 +40,16 @@ static int teardown(void **state)
     return rmdir(dir);
 }
 
+static struct file_sink_cfg fcfg = {.path = path, .fsync = true};
+
 static void sink_init(struct sink *sk, struct sink_cfg *sc)
 {
     memset(sc, 0, sizeof *sc);
     sc->sink_id = "jsonl";
-    sc->sink_type = SINK_FILE;
-    sc->file.path = path;
-    sc->file.fsync = true;
+    sc->type = &sink_file_type;
+    sc->conf = &fcfg;
     memset(sk, 0, sizeof *sk);
-    sk->ops = sink_ops_find(SINK_FILE);
+    sk->ops = sc->type->ops;
     sk->cfg = sc;
     sk->json = &jctx;
 }
@@ -74,7 +76,7 @@ static void test_second_writer_refused_tail_untouched(void **state)
     struct sink a, b;
     sink_init(&a, &ca);
     sink_init(&b, &cb);
-    assert_true(a.ops->single_writer);
+    assert_true(ca.type->single_writer);
     struct cdc_pos have;
     assert_int_equal(a.ops->open(&a, &have), 0);
     /* the first writer is halfway through a line */

@@ -364,6 +364,7 @@ static const struct json_ctx ctx = {
 struct fx {
     struct config config;
     struct sink_cfg sc;
+    struct webhook_sink_cfg w; /* sc.conf */
     struct sink sk;
     char url[256];
     struct kv headers[3];
@@ -376,15 +377,16 @@ static void fx_init(struct fx *f, int port, const char *path)
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d%s", port, path);
     f->config.pipeline_id = "shop";
     f->sc.sink_id = "hook";
-    f->sc.sink_type = SINK_WEBHOOK;
+    f->sc.type = sink_type_find("webhook");
     f->sc.enabled = true;
-    struct webhook_sink_cfg *w = &f->sc.webhook;
+    f->sc.conf = &f->w;
+    struct webhook_sink_cfg *w = &f->w;
     w->url = f->url;
     w->method = "POST";
     w->timeout_seconds = 5;
-    w->batch_size = 1;
+    f->sc.batch_size = 1;
     w->max_in_flight = 8;
-    f->sk.ops = sink_ops_find(SINK_WEBHOOK);
+    f->sk.ops = f->sc.type->ops;
     f->sk.cfg = &f->sc;
     f->sk.config = &f->config;
     f->sk.json = &ctx;
@@ -393,8 +395,8 @@ static void fx_init(struct fx *f, int port, const char *path)
 static void fx_open(struct fx *f)
 {
     assert_non_null(f->sk.ops);
-    assert_string_equal(f->sk.ops->name, "webhook");
-    assert_int_equal(f->sk.ops->ordering, ORDER_KEY);
+    assert_string_equal(f->sc.type->name, "webhook");
+    assert_int_equal(f->sc.type->ordering, ORDER_KEY);
     assert_null(f->sk.ops->write);
     assert_null(f->sk.ops->flush);
     struct cdc_pos have = {7, 7};
@@ -518,13 +520,13 @@ static void test_single_event_request(void **state)
     struct server *srv = server_start();
     struct fx f;
     fx_init(&f, srv->port, "/hooks/orders");
-    f.sc.webhook.method = "PUT";
+    f.w.method = "PUT";
     f.headers[0] = (struct kv){"X-Tenant", "acme"};
     f.headers[1] = (struct kv){"X-Cdc-Topic", "spoofed"}; /* computed headers win */
-    f.sc.webhook.headers = f.headers;
-    f.sc.webhook.nheaders = 2;
-    f.sc.webhook.auth_token = "tok-3f9a";
-    f.sc.webhook.signing_secret = "whsec-71c2";
+    f.w.headers = f.headers;
+    f.w.nheaders = 2;
+    f.w.auth_token = "tok-3f9a";
+    f.w.signing_secret = "whsec-71c2";
     fx_open(&f);
 
     struct cdc_table *tab = mktab();
@@ -576,7 +578,7 @@ static void test_batch_is_an_array(void **state)
     struct server *srv = server_start();
     struct fx f;
     fx_init(&f, srv->port, "/h");
-    f.sc.webhook.batch_size = 3;
+    f.sc.batch_size = 3;
     fx_open(&f);
     struct cdc_table *tab = mktab();
     struct cdc_event *evs[3] = {mkev(tab, 1, "a", 5000, 0), mkev(tab, 1, "b", 5000, 1),
@@ -855,8 +857,8 @@ static void test_secrets_never_quoted(void **state)
     script(srv, 401, NULL, "rejected Bearer tok-leak-5150 (signed with sig-leak-77)");
     struct fx f;
     fx_init(&f, srv->port, "/s");
-    f.sc.webhook.auth_token = "tok-leak-5150";
-    f.sc.webhook.signing_secret = "sig-leak-77";
+    f.w.auth_token = "tok-leak-5150";
+    f.w.signing_secret = "sig-leak-77";
     fx_open(&f);
     struct cdc_table *tab = mktab();
     struct cdc_event *ev = mkev(tab, 1, "n", 9000, 0);
@@ -899,7 +901,7 @@ static void test_refused_and_timeout_are_unreachable(void **state)
     struct server *srv = server_start();
     script_hang(srv);
     fx_init(&f, srv->port, "/slow");
-    f.sc.webhook.timeout_seconds = 0.3;
+    f.w.timeout_seconds = 0.3;
     fx_open(&f);
     assert_int_equal(f.sk.ops->submit(&f.sk, 6, &ev, 1), 0);
     int64_t took = collect(&f, &res, 1);
@@ -968,8 +970,8 @@ static void test_max_in_flight(void **state)
         script_delay(srv, 200, 200);
     struct fx f;
     fx_init(&f, srv->port, "/m");
-    f.sc.webhook.max_in_flight = 2;
-    f.sc.webhook.timeout_seconds = 0.5;
+    f.w.max_in_flight = 2;
+    f.w.timeout_seconds = 0.5;
     fx_open(&f);
     struct cdc_table *tab = mktab();
     struct cdc_event *evs[LANES];

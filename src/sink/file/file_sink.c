@@ -20,7 +20,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "config/cfg_keys.h"
 #include "core/json.h"
+#include "sink/file/file_sink.h"
 #include "sink/sink.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -41,6 +43,11 @@ struct file_sink {
     bool unsynced;      /* bytes written since the last fsync */
 };
 
+static const struct file_sink_cfg *conf(const struct sink *sk)
+{
+    return sk->cfg->conf;
+}
+
 static int write_all(struct sink *sk, struct file_sink *fs)
 {
     size_t off = 0;
@@ -53,7 +60,7 @@ static int write_all(struct sink *sk, struct file_sink *fs)
             /* Drop what was not written: the reopen after this error re-reads
              * the file and the engine replays from what it holds. */
             buf_reset(&fs->out);
-            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot write %s: %s", sk->cfg->file.path,
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot write %s: %s", conf(sk)->path,
                                   strerror(e));
         }
         off += (size_t)w;
@@ -104,7 +111,7 @@ static int find_line_start(int fd, off_t end, off_t *start)
  * `cdc dlq replay` appends older events after the stream's lines. */
 static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *have)
 {
-    const char *path = sk->cfg->file.path;
+    const char *path = conf(sk)->path;
     struct stat st;
     if (fstat(fs->fd, &st) != 0)
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot stat %s: %s", path, strerror(errno));
@@ -161,7 +168,7 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
 
 static int file_open(struct sink *sk, struct cdc_pos *have)
 {
-    const char *path = sk->cfg->file.path;
+    const char *path = conf(sk)->path;
     *have = (struct cdc_pos){0, 0};
     struct file_sink *fs = xcalloc(1, sizeof *fs);
     bool existed = access(path, F_OK) == 0;
@@ -218,7 +225,7 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     struct file_sink *fs = sk->priv;
     if (write_all(sk, fs) != 0)
         return CDC_ERR;
-    if (fs->unsynced && sk->cfg->file.fsync && fdatasync(fs->fd) != 0) {
+    if (fs->unsynced && conf(sk)->fsync && fdatasync(fs->fd) != 0) {
         int e = errno;
         /* After a failed fsync the page cache may say the data is there
          * when the disk does not have it: cut the file back to what was
@@ -226,7 +233,7 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
         if (ftruncate(fs->fd, fs->synced) != 0 || fdatasync(fs->fd) != 0)
             log_error("sink.file.truncate_failed", "sink=%s error=%s", sk->cfg->sink_id,
                       log_q(strerror(errno)));
-        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot fsync %s: %s", sk->cfg->file.path,
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot fsync %s: %s", conf(sk)->path,
                               strerror(e));
     }
     fs->unsynced = false;
@@ -260,13 +267,42 @@ static void file_close(struct sink *sk)
     sk->priv = NULL;
 }
 
-const struct sink_ops sink_file_ops = {
-    .name = "file",
-    .ordering = ORDER_TRANSACTION,
-    .single_writer = true,
+static const struct sink_ops file_ops = {
     .open = file_open,
     .write = file_write,
     .flush = file_flush,
     .close = file_close,
     .ready = file_ready,
+};
+
+/* ---------- configuration ---------- */
+
+#define T struct file_sink_cfg
+static const struct cfg_key file_keys[] = {
+    K_STR(T, path, NULL, .flags = CFG_REQUIRED),
+    K_BOOL(T, fsync, 1),
+};
+#undef T
+static const struct cfg_schema file_schema = {KEYS(file_keys)};
+
+static void file_describe(const struct sink_cfg *sc, struct buf *out)
+{
+    const struct file_sink_cfg *fc = sc->conf;
+    buf_printf(out, " %s", fc->path);
+}
+
+const struct sink_type sink_file_type = {
+    .name = "file",
+    .description = "JSON lines appended to a file, fsync'd before they count",
+    .ops = &file_ops,
+    .schema = &file_schema,
+    .conf_size = sizeof(struct file_sink_cfg),
+    .block_required = true,
+    .common_keys = SINK_KEY_BATCH_SIZE | SINK_KEY_FLUSH_INTERVAL,
+    .batch_size = 10000,
+    .flush_interval_seconds = 0.2,
+    .ordering = ORDER_TRANSACTION,
+    .flush = SINK_FLUSH_ON_CATCH_UP,
+    .single_writer = true,
+    .describe = file_describe,
 };

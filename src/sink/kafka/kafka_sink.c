@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sink/kafka/kafka_sink.h"
 #include "sink/sink.h"
 #include "transport/kafka/kenc.h"
 #include "transport/kafka/kproducer.h"
@@ -50,7 +51,7 @@ static void kafka_close(struct sink *sk)
 
 static int kafka_open(struct sink *sk, struct cdc_pos *have)
 {
-    const struct kafka_sink_cfg *kc = &sk->cfg->kafka;
+    const struct kafka_sink_cfg *kc = sk->cfg->conf;
     *have = (struct cdc_pos){0, 0}; /* Kafka cannot say what a dead producer delivered */
     struct kafka_sink *ks = xcalloc(1, sizeof *ks);
     snprintf(ks->path, sizeof ks->path, "sinks[%td].kafka", sk->cfg - sk->config->sinks);
@@ -134,8 +135,6 @@ static int kafka_flush(struct sink *sk, uint64_t *durable_seq)
 }
 
 const struct sink_ops sink_kafka_ops = {
-    .name = "kafka",
-    .ordering = ORDER_KEY,
     .open = kafka_open,
     .write = kafka_write,
     .flush = kafka_flush,

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pg/pgconn.h"
+#include "sink/postgres/pg_config.h"
 #include "sink/postgres/pg_sink.h"
 #include "util/err.h"
 #include "util/hash.h"
@@ -81,8 +82,7 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
     cdc_table_ref(tab);
     m->tab = tab;
     m->by_row = !tab->key_unique || tab->key_deferrable;
-    const char *schema =
-        sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema : tab->schema;
+    const char *schema = pg_conf(sk)->target_schema ? pg_conf(sk)->target_schema : tab->schema;
     m->qname = pgconn_quote_qualified(schema, tab->name);
     if (pgs_schema_ensure(sk, m) != 0) {
         pgs_mirror_free(m);
@@ -388,7 +388,7 @@ static int apply_truncate(struct sink *sk, struct pgs_mirror *m, const struct cd
         }
         if (i == ev->trunc_index)
             continue;
-        const char *ts = sk->cfg->postgres.target_schema;
+        const char *ts = pg_conf(sk)->target_schema;
         char *q = pgconn_quote_qualified(ts ? ts : schema, name);
         bool exists = false;
         rc = mirror_exists(sk, q, &exists);

@@ -27,6 +27,7 @@
 
 #include "core/json.h"
 #include "pg/pgconn.h"
+#include "sink/postgres/pg_config.h"
 #include "sink/postgres/pg_sink.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -364,7 +365,7 @@ static int add_column(struct sink *sk, const struct pgs_mirror *m, const struct 
                     "%s, and which values its existing rows should have is unknown; add the "
                     "column with the values the source's rows have and run again",
             m->tab->schema, m->tab->name, c->name, m->qname);
-    if (!sk->cfg->postgres.create_tables) {
+    if (!pg_conf(sk)->create_tables) {
         snprintf(what, sizeof what, "the source has column %s, the mirror does not", c->name);
         return refuse(sk, m, what);
     }
@@ -398,7 +399,7 @@ static int evolve(struct sink *sk, const struct pgs_mirror *m, const struct shap
                   const struct record *rec, int *attnums)
 {
     const struct cdc_table *tab = m->tab;
-    const struct pg_sink_cfg *pc = &sk->cfg->postgres;
+    const struct pg_sink_cfg *pc = pg_conf(sk);
     bool prior = rec->found && rec->relid == tab->id && !sk->replay;
     bool *taken = xcalloc(rec->n + 1, sizeof *taken);
     int *from = xcalloc((size_t)tab->ncols + 1, sizeof *from);
@@ -631,9 +632,8 @@ static int ensure_key(struct sink *sk, const struct pgs_mirror *m, bool created)
 static int create_table(struct sink *sk, const struct pgs_mirror *m)
 {
     const struct cdc_table *tab = m->tab;
-    const char *schema =
-        sk->cfg->postgres.target_schema ? sk->cfg->postgres.target_schema : tab->schema;
-    if (!sk->cfg->postgres.create_tables)
+    const char *schema = pg_conf(sk)->target_schema ? pg_conf(sk)->target_schema : tab->schema;
+    if (!pg_conf(sk)->create_tables)
         return sink_set_error(sk, SINK_ERR_FATAL,
                               "mirror table %s does not exist and create_tables is false",
                               m->qname);

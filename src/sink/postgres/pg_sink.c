@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pg/pgconn.h"
+#include "sink/postgres/pg_config.h"
 #include "sink/postgres/pg_sink.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -24,7 +25,7 @@
 
 static int commit_rows(const struct sink *sk)
 {
-    return sk->cfg->postgres.batch_size * 10; /* …or has this many rows */
+    return sk->cfg->batch_size * 10; /* …or has this many rows */
 }
 
 /* SQLSTATE classes worth retrying: connection, transaction rollback
@@ -333,14 +334,14 @@ static int events_apply(struct sink *sk, const struct cdc_event *ev)
     buf_printf(&ps->sql,
                "INSERT INTO %s (event_key, event_value, source_topic, source_partition, "
                "source_offset) VALUES ($1, $2, $3, $4, $5)%s",
-               ps->events_table, sk->cfg->postgres.upsert ? " ON CONFLICT DO NOTHING" : "");
+               ps->events_table, pg_conf(sk)->upsert ? " ON CONFLICT DO NOTHING" : "");
     return pgs_send_stmt(sk, ps->sql.p, 5, vals, NULL, ev);
 }
 
 static int events_ensure_table(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
-    const struct pg_sink_cfg *pc = &sk->cfg->postgres;
+    const struct pg_sink_cfg *pc = pg_conf(sk);
     char *schema, *table;
     if (config_split_table(pc->target_table, &schema, &table) != 0)
         return sink_set_error(sk, SINK_ERR_PERMANENT, "postgres.target_table: malformed name %s",
@@ -380,7 +381,7 @@ static void pgs_close(struct sink *sk);
 
 static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
 {
-    const struct pg_sink_cfg *pc = &sk->cfg->postgres;
+    const struct pg_sink_cfg *pc = pg_conf(sk);
     *have = (struct cdc_pos){0, 0};
     struct pgsink *ps = xcalloc(1, sizeof *ps);
     sk->priv = ps;
@@ -489,7 +490,7 @@ static int pgs_open(struct sink *sk, struct cdc_pos *have)
 static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 {
     struct pgsink *ps = sk->priv;
-    bool replica = sk->cfg->postgres.mode == PG_SINK_REPLICA;
+    bool replica = pg_conf(sk)->mode == PG_SINK_REPLICA;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct cdc_event *ev = evs[i];
@@ -576,8 +577,6 @@ static void pgs_close(struct sink *sk)
 }
 
 const struct sink_ops sink_postgres_ops = {
-    .name = "postgres",
-    .ordering = ORDER_TRANSACTION,
     .open = pgs_open,
     .write = pgs_write,
     .flush = pgs_flush,

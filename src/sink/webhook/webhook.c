@@ -228,7 +228,7 @@ static void fixed_add(struct webhook *wh, char *line)
  * User-Agent may be overridden by configured headers. */
 static void fixed_headers(struct sink *sk, struct webhook *wh)
 {
-    const struct webhook_sink_cfg *w = &sk->cfg->webhook;
+    const struct webhook_sink_cfg *w = sk->cfg->conf;
     if (!header_configured(w, "Content-Type"))
         fixed_add(wh, xstrdup("Content-Type: application/json"));
     if (!header_configured(w, "User-Agent"))
@@ -299,7 +299,7 @@ static size_t build_body(struct sink *sk, struct buf *b, struct cdc_event *const
         return 0;
     if (ndata == 1)
         *only = first;
-    bool array = !(ndata == 1 && sk->cfg->webhook.batch_size == 1);
+    bool array = !(ndata == 1 && sk->cfg->batch_size == 1);
     if (array)
         buf_putc(b, '[');
     size_t k = 0;
@@ -321,7 +321,7 @@ static int req_prepare(struct sink *sk, struct webhook *wh, struct wh_req *rq,
                        struct cdc_event *const *evs, size_t n, const struct cdc_event *only,
                        size_t ndata)
 {
-    const struct webhook_sink_cfg *w = &sk->cfg->webhook;
+    const struct webhook_sink_cfg *w = sk->cfg->conf;
     char line[512];
     bool ok = true;
     for (size_t i = 0; i < wh->nfixed && ok; i++)
@@ -565,7 +565,7 @@ static void webhook_close(struct sink *sk);
 
 static int webhook_open(struct sink *sk, struct cdc_pos *have)
 {
-    const struct webhook_sink_cfg *w = &sk->cfg->webhook;
+    const struct webhook_sink_cfg *w = sk->cfg->conf;
     *have = (struct cdc_pos){0, 0};
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
@@ -680,8 +680,6 @@ static int webhook_poll(struct sink *sk, int timeout_ms, struct sink_result *out
 }
 
 const struct sink_ops sink_webhook_ops = {
-    .name = "webhook",
-    .ordering = ORDER_KEY,
     .open = webhook_open,
     .close = webhook_close,
     .submit = webhook_submit,

@@ -1,5 +1,6 @@
-/* Private to the webhook sink (webhook.c): the pieces of its HTTP contract
- * that are pure functions, exposed so the unit tests can pin them down. */
+/* Private to the webhook sink: its own keys (webhook_config.c) and the
+ * pieces of its HTTP contract that are pure functions (webhook.c), exposed
+ * so the unit tests can pin them down. */
 #ifndef CDC_SINK_WEBHOOK_WEBHOOK_H
 #define CDC_SINK_WEBHOOK_WEBHOOK_H
 
@@ -9,6 +10,23 @@
 
 #include "sink/sink.h"
 #include "util/buf.h"
+
+/* The webhook sink's own keys (its block's, besides the common batch_size:
+ * envelopes per request, 1 sending a lone envelope, more a JSON array):
+ * sink_cfg.conf of a webhook sink. */
+struct webhook_sink_cfg {
+    char *url;          /* required, http:// or https:// */
+    char *method;       /* POST | PUT | PATCH; default POST */
+    struct kv *headers; /* extra request headers */
+    size_t nheaders;
+    double timeout_seconds; /* default 10 */
+    char *auth_token;       /* secret; or NULL: sent as "Authorization: Bearer …" */
+    char *signing_secret;   /* secret; or NULL: HMAC-SHA256 signature header */
+    int max_in_flight;      /* default 8 concurrent requests */
+};
+
+extern const struct sink_type sink_webhook_type;
+extern const struct sink_ops sink_webhook_ops; /* webhook.c */
 
 /* Bytes of a failed response's body quoted in the error message. */
 #define WEBHOOK_BODY_QUOTE 200
