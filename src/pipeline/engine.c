@@ -221,6 +221,12 @@ static bool is_per_key(const struct runner *r)
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
                struct store *store, char *err, size_t errlen)
 {
+    return engine_new_ops(out, cfg, json, store, NULL, err, errlen);
+}
+
+int engine_new_ops(struct engine **out, const struct config *cfg, const struct json_ctx *json,
+                   struct store *store, const struct sink_ops *force, char *err, size_t errlen)
+{
     *out = NULL;
     struct engine *eng = xcalloc(1, sizeof *eng);
     eng->cfg = cfg;
@@ -245,7 +251,7 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
         const struct sink_cfg *sc = &cfg->sinks[i];
         if (!sc->enabled)
             continue;
-        const struct sink_ops *ops = sink_ops_find(sc->sink_type);
+        const struct sink_ops *ops = force ? force : sink_ops_find(sc->sink_type);
         if (!ops) {
             rc = cdc_fail(err, errlen, CDC_ENOTSUP,
                           "sinks[%zu] (%s): sink_type %s is not implemented yet", i, sc->sink_id,

@@ -44,6 +44,11 @@ struct engine_sink_stats {
  * failing events are retried forever) for the engine's lifetime. */
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
                struct store *store, char *err, size_t errlen);
+/* The same with every enabled sink driven by ops instead of its type's
+ * (tests: a scripted sink behind the real runners). */
+struct sink_ops;
+int engine_new_ops(struct engine **out, const struct config *cfg, const struct json_ctx *json,
+                   struct store *store, const struct sink_ops *ops, char *err, size_t errlen);
 /* The newest position any enabled sink reported holding when it opened
  * ({0, 0}: none does, or none can tell). */
 struct cdc_pos engine_held(const struct engine *eng);
