@@ -14,6 +14,7 @@
 #include "core/evcodec.h"
 #include "main/dlq.h"
 #include "sink/sink.h"
+#include "source/pg/pgjson.h"
 #include "state/pipelock.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -249,7 +250,7 @@ int dlq_replay(const struct dlq_cmd *c)
     }
     struct replay r = {
         .c = c,
-        .json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION},
+        .json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION, pgjson_source},
     };
     char err[1024];
     struct pipelock *replay_lock = NULL, *owner_lock = NULL;

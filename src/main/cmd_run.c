@@ -13,6 +13,7 @@
 #include "main/cli.h"
 #include "pg/pgconn.h"
 #include "pipeline/engine.h"
+#include "source/pg/pgjson.h"
 #include "source/pg/pgsrc.h"
 #include "state/store.h"
 #include "util/log.h"
@@ -75,6 +76,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         .connector = "postgresql",
         .db = cfg->source.database,
         .version = CDC_VERSION,
+        .source = pgjson_source,
     };
     char err[1200] = "";
     struct pgsrc *src = NULL;
