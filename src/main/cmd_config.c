@@ -5,6 +5,7 @@
 
 #include "main/cli.h"
 #include "sink/sink.h"
+#include "source/source.h"
 #include "transport/kafka/kclient.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -61,7 +62,7 @@ int cli_check_supported(const struct config *cfg)
 {
     if (check_kafka_clients(cfg) != 0)
         return 2;
-    if (cfg->source.source_type != SOURCE_POSTGRES) {
+    if (!source_ops_find(cfg->source.source_type)) {
         fprintf(stderr,
                 "error: %s: source.source_type %s is not implemented in this version of cdc "
                 "(postgres is)\n",

@@ -14,7 +14,7 @@
 #include "core/evcodec.h"
 #include "main/dlq.h"
 #include "sink/sink.h"
-#include "source/pg/pgjson.h"
+#include "source/source.h"
 #include "state/pipelock.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -248,10 +248,8 @@ int dlq_replay(const struct dlq_cmd *c)
         printf("no dead-letter entries\n");
         return 0;
     }
-    struct replay r = {
-        .c = c,
-        .json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION, pgjson_source},
-    };
+    struct replay r = {.c = c};
+    source_json_ctx(cfg, CDC_VERSION, &r.json);
     char err[1024];
     struct pipelock *replay_lock = NULL, *owner_lock = NULL;
     int rc = take_replay_locks(&r, &replay_lock, &owner_lock);

@@ -318,11 +318,8 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store
 {
     *out = NULL;
     struct pgsrc *src = xcalloc(1, sizeof *src);
-    pthread_mutex_init(&src->mu, NULL);
-    pthread_mutex_init(&src->emit_mu, NULL);
     src->cfg = cfg;
     src->store = store;
-    src->pend = xmalloc(PUSH_BATCH * sizeof *src->pend);
     int rc;
     struct pgconn_params p;
     pgslot_params(cfg, false, &p);
@@ -417,8 +414,8 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     free(dir);
     if (rc)
         goto out;
-    src->last_commit_end = src->start_lsn;
     src->write_lsn = src->start_lsn;
+    src->confirmed = src->start_lsn;
 out:
     free(plan.state);
     free(streamed);
@@ -453,37 +450,17 @@ void pgsrc_abandon(struct pgsrc *src)
              log_q("the run failed before streaming; nothing it created stays to pin WAL"));
 }
 
-/* Snapshot readers push through here: one at a time, with seqs from the same
- * counter the stream uses. */
-static int snap_emit(void *arg, struct cdc_event **evs, size_t n, uint64_t *last_seq)
-{
-    struct pgsrc *src = arg;
-    pthread_mutex_lock(&src->emit_mu);
-    for (size_t i = 0; i < n; i++) {
-        evs[i]->seq = ++src->next_seq;
-        engine_route(src->eng, evs[i]);
-    }
-    src->n_events += n;
-    *last_seq = evs[n - 1]->seq;
-    int rc = pgsrc_push_events(src, evs, n, false);
-    pthread_mutex_unlock(&src->emit_mu);
-    return rc;
-}
-
 /* Runs (or finishes) the initial snapshot before streaming starts. */
 int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen)
 {
     const struct config *cfg = src->cfg;
     struct snap_ctx ctx = {
         .cfg = cfg,
-        .eng = src->eng,
+        .em = src->em,
         .store = src->store,
         .rels = src->rels,
         .snapshot_name = src->snap_name,
         .lsn = src->start_lsn,
-        .stop = src->opts->stop,
-        .emit = snap_emit,
-        .emit_arg = src,
     };
     int rc = snap_initial(&ctx, src->snap_id, cfg->source.tables, cfg->source.ntables, err, errlen);
     /* The readers have imported the snapshot (or failed): the exporting
@@ -498,4 +475,23 @@ int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen)
     snprintf(v, sizeof v, "done %s %llu", src->snap_id, (unsigned long long)src->start_lsn);
     rc = store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
     return rc ? rc : pgsrc_load_folds(src, src->snap_id, err, errlen);
+}
+
+void pgsrc_close(struct pgsrc *src)
+{
+    if (!src)
+        return;
+    pgsrc_close_repl(src);
+    if (src->conn)
+        PQfinish(src->conn);
+    isnap_free(src->isnap);
+    pgsrc_free_folds(src);
+    relcache_free(src->rels);
+    spill_free(src->spill);
+    if (src->snap_exporter)
+        PQfinish(src->snap_exporter);
+    free(src->snap_id);
+    free(src->snap_name);
+    free(src->counts);
+    free(src);
 }

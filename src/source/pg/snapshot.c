@@ -279,7 +279,7 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
         }
         batch[nb++] = ev;
         if (nb == EMIT_BATCH) {
-            rc = s->ctx->emit(s->ctx->emit_arg, batch, nb, &last_seq);
+            rc = emitter_batch(s->ctx->em, batch, nb, &last_seq);
             nb = 0;
         }
         if (atomic_load(&s->failed) && !rc)
@@ -297,14 +297,14 @@ static int read_chunk(struct snap *s, PGconn *conn, size_t ci)
         PQclear(res);
     }
     if (!rc && nb)
-        rc = s->ctx->emit(s->ctx->emit_arg, batch, nb, &last_seq);
+        rc = emitter_batch(s->ctx->em, batch, nb, &last_seq);
     else
         for (size_t i = 0; i < nb; i++)
             cdc_event_unref(batch[i]);
     if (rc)
         return rc;
     atomic_fetch_add(&st->rows, row);
-    engine_mark(s->ctx->eng, last_seq, ((uint64_t)gen << 32) | ci);
+    emitter_mark(s->ctx->em, last_seq, ((uint64_t)gen << 32) | ci);
     return 0;
 }
 
@@ -320,7 +320,7 @@ static void *reader_main(void *arg)
     struct reader *rd = arg;
     struct snap *s = rd->s;
     atomic_store(&rd->running, true);
-    while (!atomic_load(&s->failed) && !*s->ctx->stop) {
+    while (!atomic_load(&s->failed) && !emitter_stopping(s->ctx->em)) {
         pthread_mutex_lock(&s->mu);
         while (s->next < s->nc && s->c[s->next].done)
             s->next++;
@@ -372,7 +372,7 @@ static int record_done(struct snap *s, char *err, size_t errlen)
 {
     uint64_t ids[64];
     size_t n;
-    while ((n = engine_take_marks(s->ctx->eng, ids, 64)) > 0) {
+    while ((n = emitter_take_marks(s->ctx->em, ids, 64)) > 0) {
         for (size_t i = 0; i < n; i++) {
             pthread_mutex_lock(&s->mu);
             bool stale = (ids[i] >> 32) != s->gen;
@@ -402,12 +402,8 @@ static int record_done(struct snap *s, char *err, size_t errlen)
  * and mark the restart in the log for the sink to resume after. */
 static void serve_rewind(struct snap *s, uint32_t gen)
 {
-    engine_rewind(s->ctx->eng, gen);
-    struct cdc_event *ev = cdc_event_new(0, 0, 0);
-    ev->op = CDC_OP_REWIND;
-    ev->rewind_gen = gen;
-    uint64_t seq;
-    s->ctx->emit(s->ctx->emit_arg, &ev, 1, &seq);
+    uint64_t restart;
+    emitter_rewind(s->ctx->em, gen, &restart);
     /* Only now: a read that started before the marker went out keeps the
      * old generation, so its mark is void and the chunk is read again. */
     pthread_mutex_lock(&s->mu);
@@ -456,7 +452,7 @@ static int fold_keyless(struct snap *s, char *err, size_t errlen)
         ev->pos = (struct cdc_pos){s->ctx->lsn, seq << 32};
         ev->lsn = s->ctx->lsn;
         ev->commit_ts = ev->emit_ts = clock_wall_us();
-        if (s->ctx->emit(s->ctx->emit_arg, &ev, 1, &last) != 0)
+        if (emitter_batch(s->ctx->em, &ev, 1, &last) != 0)
             rc = CDC_ESTOP;
         log_info("snapshot.rebuild", "table=%s reason=%s", st->configured,
                  log_q("resumed without a unique key: truncated and read again in full"));
@@ -591,7 +587,7 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
     int64_t next_log = clock_mono_us() + 10000000, next_tty = 0;
     for (;;) {
         uint32_t rgen;
-        if (engine_rewind_wanted(ctx->eng, &rgen)) {
+        if (emitter_rewind_wanted(ctx->em, &rgen)) {
             serve_rewind(&s, rgen);
             /* Readers that already ran out of chunks exited: start them
              * again for what is to be read again. */
@@ -613,7 +609,7 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         for (size_t i = 0; i < s.nc; i++)
             done += s.c[i].done;
         pthread_mutex_unlock(&s.mu);
-        if (done == s.nc || atomic_load(&s.failed) || *ctx->stop)
+        if (done == s.nc || atomic_load(&s.failed) || emitter_stopping(ctx->em))
             break;
         int64_t now = clock_mono_us();
         if (now >= next_tty) {
@@ -628,7 +624,7 @@ int snap_initial(const struct snap_ctx *ctx, const char *id, char *const *tables
         pthread_join(rd[i].thread, NULL);
     if (!rc && atomic_load(&s.failed))
         rc = cdc_fail(err, errlen, CDC_ERR, "%s", s.err);
-    else if (!rc && *ctx->stop)
+    else if (!rc && emitter_stopping(ctx->em))
         rc = CDC_ESTOP;
     if (!rc) {
         progress(&s, true, true);

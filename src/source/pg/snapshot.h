@@ -22,25 +22,17 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "pipeline/engine.h"
+#include "source/emitter.h"
 #include "source/pg/relcache.h"
 #include "state/store.h"
 
-/* Pushes snapshot events into the pipeline (assigning seqs, waiting while it
- * is full); *last_seq = the seq of the last one.  Returns 0, or CDC_ESTOP
- * when the pipeline is stopping (the events are then freed). */
-typedef int (*snap_emit_fn)(void *arg, struct cdc_event **evs, size_t n, uint64_t *last_seq);
-
 struct snap_ctx {
     const struct config *cfg;
-    struct engine *eng;
+    struct emitter *em; /* rows go in through emitter_batch */
     struct store *store;
     struct relcache *rels;
     const char *snapshot_name; /* exported snapshot to import; NULL when resuming */
     uint64_t lsn;              /* the slot's consistent point */
-    volatile sig_atomic_t *stop;
-    snap_emit_fn emit;
-    void *emit_arg;
 };
 
 /* Snapshots tables[0..n) ("schema.table" as configured), resuming the
