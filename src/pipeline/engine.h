@@ -1,13 +1,15 @@
 /* The delivery engine: the event log, the commit tracker and one runner thread
  * per enabled sink.
  *
- * The source pushes events (engine_push) and registers completed transactions
- * (engine_commit); runners deliver them to their sinks in order, flush, and
- * report durability to the tracker; the source asks engine_confirmed() what it
- * may acknowledge.  When a sink loses state it had not made durable (a failed
- * write or commit), its runner reopens it and asks the source to rewind:
- * the source restarts from the confirmed position, every sink skips what it
- * already has, and the failed sink gets everything again. */
+ * Sources reach it through their emitter (source/emitter.h), which pushes
+ * events (engine_push) and registers completed transactions (engine_commit);
+ * runners deliver them to their sinks in order, flush, and report
+ * durability to the tracker; the source driver (source/driver.h) asks
+ * engine_confirmed() what the source may acknowledge.  When a sink loses
+ * state it had not made durable (a failed write or commit), its runner
+ * reopens it and asks for a rewind: the driver restarts the source from the
+ * confirmed position, every sink skips what it already has, and the failed
+ * sink gets everything again. */
 #ifndef CDC_PIPELINE_ENGINE_H
 #define CDC_PIPELINE_ENGINE_H
 

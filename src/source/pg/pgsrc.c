@@ -8,7 +8,6 @@
 #include "pg/pgconn.h"
 #include "source/pg/pgjson.h"
 #include "source/pg/pgsrc_int.h"
-#include "source/pg/snapshot.h"
 #include "state/store.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -33,16 +32,13 @@ static int fail(struct pgsrc *src, int rc, char *err, size_t errlen)
  * every sink holds, and start the next one. */
 static int incremental_step(struct pgsrc *src)
 {
-    uint64_t ids[64];
-    size_t n;
-    while ((n = emitter_take_marks(src->em, ids, 64)) > 0)
-        if (isnap_marks_done(src->isnap, ids, n, src->err, sizeof src->err) != 0)
-            return CDC_EIO;
+    if (isnap_record_done(src->isnap, src->em, src->err, sizeof src->err) != 0)
+        return CDC_EIO;
     if (src->in_txn || !isnap_active(src->isnap))
         return 0;
     if (pgsrc_ensure_sql_conn(src) != 0)
         return CDC_ECONN;
-    int rc = isnap_step(src->isnap, src->conn, src->err, sizeof src->err);
+    int rc = isnap_step(src->isnap, src->err, sizeof src->err);
     return rc == CDC_EINVAL ? 0 : rc;
 }
 

@@ -7,7 +7,6 @@
 
 #include "core/json.h"
 #include "pg/pgconn.h"
-#include "source/pg/isnap.h"
 #include "source/pg/pgslot.h"
 #include "source/pg/pgsrc_int.h"
 #include "util/buf.h"
@@ -43,7 +42,7 @@ static PGconn *connect_source(const struct config *cfg, bool replication, char *
 static const char *signal_table(PGconn *conn, const struct config *cfg)
 {
     const char *sig =
-        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
+        cfg->source.signal_table ? cfg->source.signal_table : PGSNAP_DEFAULT_SIGNAL_TABLE;
     char *schema = NULL, *name = NULL;
     char err[512];
     int rc = config_split_table(sig, &schema, &name);
@@ -137,7 +136,7 @@ int pgsrc_request_snapshot(const struct config *cfg, char *const *tables, size_t
     }
     buf_putc(&list, ']');
     const char *sig =
-        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
+        cfg->source.signal_table ? cfg->source.signal_table : PGSNAP_DEFAULT_SIGNAL_TABLE;
     char *schema = NULL, *name = NULL;
     config_split_table(sig, &schema, &name);
     char e[512];

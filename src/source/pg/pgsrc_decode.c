@@ -97,28 +97,6 @@ static int fill_row(struct pgsrc *src, struct cdc_event *ev, const struct cdc_ta
     return 0;
 }
 
-/* At the high watermark: the chunk's rows that the stream did not change
- * meanwhile go out inside the watermark's transaction. */
-static int emit_snapshot_rows(struct pgsrc *src)
-{
-    struct cdc_event **rows;
-    size_t n = isnap_take_rows(src->isnap, &rows);
-    int rc = 0;
-    size_t i = 0;
-    for (; i < n && rc == 0; i++) {
-        struct cdc_event *ev = rows[i];
-        ev->pos.lsn = src->commit_lsn;
-        ev->lsn = src->msg_lsn;
-        ev->xid = src->xid;
-        rc = emitter_event(src->em, ev);
-    }
-    for (; i < n; i++)
-        cdc_event_unref(rows[i]);
-    uint64_t id = isnap_emitted(src->isnap);
-    emitter_mark(src->em, emitter_last_seq(src->em), id);
-    return rc;
-}
-
 /* A change to the signal table: snapshot requests and watermarks. */
 static int on_signal(struct pgsrc *src, const struct pgo_msg *m, struct cdc_table *tab)
 {
@@ -128,17 +106,21 @@ static int on_signal(struct pgsrc *src, const struct pgo_msg *m, struct cdc_tabl
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
+    /* Where it is in the stream: a chunk closed by it goes out here. */
+    ev->pos.lsn = src->commit_lsn;
+    ev->lsn = src->msg_lsn;
+    ev->xid = src->xid;
     int rc = fill_row(src, ev, tab, &m->change.new, ev->after);
-    if (rc == 0 && isnap_on_signal(src->isnap, ev) == ISNAP_WINDOW_CLOSE)
-        rc = emit_snapshot_rows(src);
+    if (rc == 0)
+        rc = isnap_on_signal(src->isnap, src->em, ev);
     cdc_event_unref(ev);
     return rc;
 }
 
 static bool is_signal_table(const struct pgsrc *src, const struct cdc_table *tab)
 {
-    return src->isnap && strcmp(tab->schema, isnap_signal_schema(src->isnap)) == 0 &&
-           strcmp(tab->name, isnap_signal_name(src->isnap)) == 0;
+    return src->isnap && strcmp(tab->schema, src->sig_schema) == 0 &&
+           strcmp(tab->name, src->sig_name) == 0;
 }
 
 /* Whether a change of tab in the current transaction is already in rows a

@@ -15,7 +15,6 @@
 #define CDC_SOURCE_PG_PGSRC_INT_H
 
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,11 +22,12 @@
 
 #include "core/event.h"
 #include "source/emitter.h"
-#include "source/pg/isnap.h"
+#include "source/pg/pgsnap.h"
 #include "source/pg/pgsrc.h"
 #include "source/pg/relcache.h"
 #include "source/pg/spill.h"
 #include "source/pg/xidsnap.h"
+#include "source/snapshot/incremental.h"
 
 #define HEARTBEAT_PREFIX "cdc_heartbeat"
 
@@ -54,6 +54,9 @@ struct pgsrc {
     char *snap_id;
     PGconn *snap_exporter;
     char *snap_name;
+    /* Resuming it: the snapshot reader 0 exported for the others, and the
+     * fold rule of rebuilt tables ("<snapshot>\t<WAL position>"). */
+    char *snap_exported, *snap_fold_rule;
     struct emitter *em;   /* borrowed from the driver during snapshot and poll */
     uint64_t confirmed;   /* durable in every sink: the last acknowledgement */
     PGconn *conn;         /* SQL connection: catalog lookups, heartbeats */
@@ -65,7 +68,8 @@ struct pgsrc {
     int64_t window_start; /* monotonic us */
     struct relcache *rels;
     struct spill *spill;
-    struct isnap *isnap; /* incremental snapshots; NULL when unavailable */
+    struct isnap *isnap;         /* incremental snapshots; NULL when unavailable */
+    char *sig_schema, *sig_name; /* the signal table, with isnap */
     struct fold_rule *folds;
     size_t nfolds;
     uint64_t start_lsn;

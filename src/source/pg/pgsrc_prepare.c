@@ -8,7 +8,6 @@
 #include "source/pg/pgslot.h"
 #include "source/pg/pgsrc_int.h"
 #include "source/pg/pubrel.h"
-#include "source/pg/snapshot.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -89,7 +88,7 @@ static int plan_snapshot(struct pgsrc *src, const struct pgslot_info *info, stru
 }
 
 /* Prepares the initial snapshot plan_snapshot decided on:
- *   recorded as running  -> resume it (no exported snapshot: see snapshot.h);
+ *   recorded as running  -> resume it (no exported snapshot: see pgsnap.h);
  *   never taken          -> create the slot exporting a snapshot (an existing
  *                           slot nobody snapshotted for is recreated, so the
  *                           snapshot and the stream meet exactly);
@@ -370,13 +369,10 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     /* The signal table carries snapshot requests and watermarks through the
      * stream; without it (no permission) incremental snapshots are off. */
     const char *sig =
-        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
-    char *sig_schema = NULL, *sig_name = NULL;
+        cfg->source.signal_table ? cfg->source.signal_table : PGSNAP_DEFAULT_SIGNAL_TABLE;
     bool have_signal =
-        config_split_table(sig, &sig_schema, &sig_name) == 0 &&
-        pgslot_ensure_signal_table(src->conn, sig_schema, sig_name, err, errlen) == 0;
-    free(sig_schema);
-    free(sig_name);
+        config_split_table(sig, &src->sig_schema, &src->sig_name) == 0 &&
+        pgslot_ensure_signal_table(src->conn, src->sig_schema, src->sig_name, err, errlen) == 0;
     if (!have_signal)
         log_warn("source.no_signal_table", "table=%s error=%s hint=%s", log_q(sig), log_q(err),
                  log_q("incremental snapshots are unavailable"));
@@ -404,7 +400,8 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     if ((rc = prepare_snapshot(src, &info, &plan, err, errlen)))
         goto out;
     if (have_signal) {
-        if ((rc = isnap_open(&src->isnap, cfg, src->store, src->rels, err, errlen)))
+        struct isnap_cfg ic = {.cfg = cfg, .store = src->store, .ops = &pgsnap_ops, .arg = src};
+        if ((rc = isnap_open(&src->isnap, &ic, err, errlen)))
             goto out;
         if ((rc = queue_new_tables(src, err, errlen)))
             goto out;
@@ -454,15 +451,17 @@ void pgsrc_abandon(struct pgsrc *src)
 int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen)
 {
     const struct config *cfg = src->cfg;
-    struct snap_ctx ctx = {
+    struct snap_initial_cfg c = {
         .cfg = cfg,
-        .em = src->em,
         .store = src->store,
-        .rels = src->rels,
-        .snapshot_name = src->snap_name,
-        .lsn = src->start_lsn,
+        .em = src->em,
+        .ops = &pgsnap_ops,
+        .arg = src,
+        .id = src->snap_id,
+        .pos = src->start_lsn,
+        .resumed = src->snap_name == NULL,
     };
-    int rc = snap_initial(&ctx, src->snap_id, cfg->source.tables, cfg->source.ntables, err, errlen);
+    int rc = snap_initial(&c, cfg->source.tables, cfg->source.ntables, err, errlen);
     /* The readers have imported the snapshot (or failed): the exporting
      * connection may go. */
     if (src->snap_exporter) {
@@ -492,6 +491,10 @@ void pgsrc_close(struct pgsrc *src)
         PQfinish(src->snap_exporter);
     free(src->snap_id);
     free(src->snap_name);
+    free(src->snap_exported);
+    free(src->snap_fold_rule);
+    free(src->sig_schema);
+    free(src->sig_name);
     free(src->counts);
     free(src);
 }
