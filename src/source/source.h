@@ -143,7 +143,9 @@ struct source_ops {
     int (*snapshot)(struct source *src, struct emitter *em, char *err, size_t errlen);
     /* Connects and starts streaming after the given positions.
      * CDC_ECONN: retried with backoff (except on the first start, when a
-     * failure is a misconfiguration); anything else stops the pipeline. */
+     * failure is a misconfiguration); anything else stops the pipeline.
+     * err is one sentence the driver prefixes with "source: ", except for
+     * CDC_EIO: a local failure (the state store) that names itself. */
     int (*start)(struct source *src, const struct cdc_ack *from, size_t n, char *err,
                  size_t errlen);
     /* Reads what has arrived and emits it, returning the number of messages
