@@ -448,12 +448,21 @@ void json_key_row(struct buf *b, const struct cdc_event *ev, const struct cdc_va
 
 /* ---- the envelope ------------------------------------------------------- */
 
-/* "source":{...} — the same fields for every kind of event.  Messages carry
- * no table, so schema and table are null. */
-static void put_source(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx,
-                       int has_txn)
+/* ---- the source block --------------------------------------------------- */
+
+void json_u64(struct buf *b, uint64_t v)
 {
-    PUT_LIT(b, "\"source\":{\"version\":");
+    put_u64(b, v);
+}
+
+void json_cstr(struct buf *b, const char *s)
+{
+    put_cstr(b, s);
+}
+
+void json_source_common(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx)
+{
+    PUT_LIT(b, "{\"version\":");
     put_cstr(b, ctx->version);
     PUT_LIT(b, ",\"connector\":");
     put_cstr(b, ctx->connector);
@@ -468,11 +477,20 @@ static void put_source(struct buf *b, const struct cdc_event *ev, const struct j
     else
         PUT_LIT(b, ",\"snapshot\":\"false\",\"db\":");
     put_cstr(b, ctx->db);
-    PUT_LIT(b, ",\"sequence\":\"[\\\"");
-    put_u64(b, ev->pos.lsn);
-    PUT_LIT(b, "\\\",\\\"");
-    put_u64(b, ev->lsn);
-    PUT_LIT(b, "\\\"]\",\"schema\":");
+}
+
+/* "source":{...}: the source type's block, or the shared fields and the
+ * table.  Messages carry no table, so schema and table are null. */
+static void put_source(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx,
+                       int has_txn)
+{
+    PUT_LIT(b, "\"source\":");
+    if (ctx->source) {
+        ctx->source(b, ev, ctx, has_txn != 0);
+        return;
+    }
+    json_source_common(b, ev, ctx);
+    PUT_LIT(b, ",\"schema\":");
     if (ev->tab) {
         put_cstr(b, ev->tab->schema);
         PUT_LIT(b, ",\"table\":");
@@ -480,14 +498,7 @@ static void put_source(struct buf *b, const struct cdc_event *ev, const struct j
     } else {
         PUT_LIT(b, "null,\"table\":null");
     }
-    PUT_LIT(b, ",\"txId\":");
-    if (has_txn || ev->tab)
-        put_u64(b, ev->xid);
-    else
-        PUT_LIT(b, "null");
-    PUT_LIT(b, ",\"lsn\":");
-    put_u64(b, ev->lsn);
-    PUT_LIT(b, ",\"xmin\":null}");
+    buf_putc(b, '}');
 }
 
 /* "transaction":{...} or null; always the envelope's last field, which is

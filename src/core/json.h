@@ -14,9 +14,20 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/event.h"
 #include "util/buf.h"
+
+struct json_ctx;
+
+/* Appends the value of the envelope's "source" field for ev, an object from
+ * '{' to '}': where the event came from, in the fields of the source type's
+ * Debezium connector.  in_txn says whether the envelope carries a
+ * transaction block.  Each source type has one (source_ops.json_source),
+ * which source_json_ctx (source/source.h) puts into the pipeline's context. */
+typedef void (*json_source_fn)(struct buf *b, const struct cdc_event *ev,
+                               const struct json_ctx *ctx, bool in_txn);
 
 /* What the envelope's "source" block says about the pipeline.  One per
  * pipeline, read-only while encoding, so sink threads share it without a lock.
@@ -26,7 +37,18 @@ struct json_ctx {
     const char *connector;   /* "postgresql" */
     const char *db;          /* source.db */
     const char *version;     /* source.version, e.g. "0.1.0" */
+    /* The source type's block writer; NULL writes the fields every
+     * connector shares (json_source_common) and the table. */
+    json_source_fn source;
 };
+
+/* For source block writers: the fields every Debezium connector starts its
+ * block with, after an opening '{' (version, connector, name, ts_ms/us/ns of
+ * ev->commit_ts, snapshot, db), without a closing one. */
+void json_source_common(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx);
+/* A decimal number; a C string as a JSON string (NULL as ""). */
+void json_u64(struct buf *b, uint64_t v);
+void json_cstr(struct buf *b, const char *s);
 
 /* The placeholder Debezium puts where the log did not carry a value
  * (an unchanged TOASTed column, CDC_V_UNCHANGED). */

@@ -38,7 +38,8 @@ struct sink_snap {
 struct snapshot {
     const char *pipeline_id; /* or NULL */
     bool have_src, have_eng;
-    struct pgsrc_stats src;
+    struct source_stats src;
+    char watermark_text[SOURCE_POS_TEXT_MAX];
     bool pause_requested;
     uint64_t watermark; /* durable in every sink (engine_confirmed) */
     uint64_t pending;
@@ -81,11 +82,13 @@ static void snapshot_take(struct api *api, struct snapshot *s)
     s->pause_requested = ctx->paused && atomic_load(ctx->paused);
     if (ctx->src) {
         s->have_src = true;
-        pgsrc_get_stats(ctx->src, &s->src);
+        driver_stats(ctx->src, &s->src);
     }
     if (ctx->eng) {
         s->have_eng = true;
         s->watermark = engine_confirmed(ctx->eng);
+        if (ctx->src)
+            driver_format_pos(ctx->src, s->watermark, s->watermark_text, sizeof s->watermark_text);
         s->pending = engine_pending(ctx->eng);
         engine_log_stats(ctx->eng, &s->buf_bytes, &s->buf_events, &s->buf_full, &s->full_wait_us);
         s->nsinks = engine_nsinks(ctx->eng);
@@ -116,13 +119,12 @@ static void snapshot_take(struct api *api, struct snapshot *s)
         s->source_state = "RUNNING";
 
     if (s->have_src) {
-        const struct pgsrc_stats *ss = &s->src;
-        s->lag_bytes =
-            ss->received_lsn > ss->confirmed_lsn ? ss->received_lsn - ss->confirmed_lsn : 0;
+        const struct source_stats *ss = &s->src;
+        s->lag_bytes = ss->lag;
         /* Caught up when everything received is durable in every sink; until
          * then, how old the newest transaction seen is. */
-        uint64_t durable = s->have_eng ? s->watermark : ss->confirmed_lsn;
-        if (durable < ss->received_lsn && ss->last_commit_ts > 0 && s->now_us > ss->last_commit_ts)
+        uint64_t durable = s->have_eng ? s->watermark : ss->confirmed;
+        if (durable < ss->received && ss->last_commit_ts > 0 && s->now_us > ss->last_commit_ts)
             s->lag_seconds = (double)(s->now_us - ss->last_commit_ts) / 1e6;
     }
 
@@ -147,11 +149,6 @@ static void snapshot_fini(struct snapshot *s)
 }
 
 /* ---------- JSON ---------- */
-
-static void put_lsn_json(struct buf *b, uint64_t lsn)
-{
-    buf_printf(b, "\"%X/%X\"", (unsigned)(lsn >> 32), (unsigned)lsn);
-}
 
 static void put_str_json(struct buf *b, const char *s)
 {
@@ -190,21 +187,23 @@ static void render_json(struct buf *b, const struct snapshot *s, bool full)
     put_str_json(b, s->source_state);
     if (s->have_src) {
         buf_puts(b, ",\"confirmed_lsn\":");
-        put_lsn_json(b, s->src.confirmed_lsn);
+        put_str_json(b, s->src.confirmed_text);
         buf_puts(b, ",\"received_lsn\":");
-        put_lsn_json(b, s->src.received_lsn);
+        put_str_json(b, s->src.received_text);
     } else {
         buf_puts(b, ",\"confirmed_lsn\":null,\"received_lsn\":null");
     }
     if (full) {
-        const struct pgsrc_stats *ss = &s->src;
+        const struct source_stats *ss = &s->src;
         buf_printf(b,
                    ",\"connected\":%s,\"paused\":%s,\"pause_requested\":%s,\"events\":%" PRIu64
-                   ",\"transactions\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"reconnects\":%" PRIu64
-                   ",\"spilled_bytes\":%" PRIu64 ",\"last_commit_time\":",
+                   ",\"transactions\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"reconnects\":%" PRIu64,
                    ss->connected ? "true" : "false", ss->paused ? "true" : "false",
-                   s->pause_requested ? "true" : "false", ss->events, ss->transactions,
-                   ss->bytes_received, ss->reconnects, ss->spilled_bytes);
+                   s->pause_requested ? "true" : "false", ss->events, ss->transactions, ss->bytes,
+                   ss->reconnects);
+        for (size_t i = 0; i < ss->nmetrics; i++)
+            buf_printf(b, ",\"%s\":%" PRIu64, ss->metrics[i].name, ss->metrics[i].value);
+        buf_puts(b, ",\"last_commit_time\":");
         put_time_json(b, ss->last_commit_ts);
     }
     buf_puts(b, "},\"sinks\":[");
@@ -240,7 +239,7 @@ static void render_json(struct buf *b, const struct snapshot *s, bool full)
                        ",\"pending_transactions\":%" PRIu64 ",\"commit_watermark_lsn\":",
                        s->buf_bytes, s->buf_events, s->buf_full ? "true" : "false",
                        (double)s->full_wait_us / 1e6, s->pending);
-            put_lsn_json(b, s->watermark);
+            put_str_json(b, s->watermark_text);
         } else {
             buf_puts(b, ",\"buffer\":null,\"pending_transactions\":null,"
                         "\"commit_watermark_lsn\":null");
@@ -300,11 +299,12 @@ enum {
     M_RECEIVED,
     M_CONFIRMED,
     M_LAG_BYTES,
-    M_SPILLED,
     M_PAUSED,
     M_NSRC
 };
 
+/* The source's own figures (struct source_stats.metrics) come between
+ * M_LAG_BYTES and M_PAUSED. */
 static const struct metric_def src_metrics[M_NSRC] = {
     [M_EVENTS] = {"cdc_source_events_total", "counter", "Change events decoded from the source."},
     [M_TXNS] = {"cdc_source_transactions_total", "counter", "Source transactions committed."},
@@ -316,8 +316,6 @@ static const struct metric_def src_metrics[M_NSRC] = {
                      "Newest WAL position confirmed to the replication slot."},
     [M_LAG_BYTES] = {"cdc_source_lag_bytes", "gauge",
                      "WAL bytes received but not yet confirmed (received - confirmed)."},
-    [M_SPILLED] = {"cdc_source_spilled_bytes", "gauge",
-                   "Bytes of streamed transactions spilled to disk until they commit."},
     [M_PAUSED] = {"cdc_source_paused", "gauge", "1 while reading is paused by the control API."},
 };
 
@@ -343,15 +341,23 @@ static const struct metric_def sink_metrics[S_N] = {
 
 static void render_metrics(struct buf *b, const struct snapshot *s)
 {
-    const struct pgsrc_stats *ss = &s->src;
+    const struct source_stats *ss = &s->src;
     uint64_t v[M_NSRC] = {
-        [M_EVENTS] = ss->events,         [M_TXNS] = ss->transactions,
-        [M_BYTES] = ss->bytes_received,  [M_RECONNECTS] = ss->reconnects,
-        [M_RECEIVED] = ss->received_lsn, [M_CONFIRMED] = ss->confirmed_lsn,
-        [M_LAG_BYTES] = s->lag_bytes,    [M_SPILLED] = ss->spilled_bytes,
-        [M_PAUSED] = ss->paused ? 1 : 0,
+        [M_EVENTS] = ss->events,      [M_TXNS] = ss->transactions,
+        [M_BYTES] = ss->bytes,        [M_RECONNECTS] = ss->reconnects,
+        [M_RECEIVED] = ss->received,  [M_CONFIRMED] = ss->confirmed,
+        [M_LAG_BYTES] = s->lag_bytes, [M_PAUSED] = ss->paused ? 1 : 0,
     };
     for (int i = 0; i < M_NSRC; i++) {
+        if (i == M_PAUSED) {
+            for (size_t k = 0; k < ss->nmetrics; k++) {
+                char name[96];
+                snprintf(name, sizeof name, "cdc_source_%s", ss->metrics[k].name);
+                prom_head(b, name, ss->metrics[k].type, ss->metrics[k].help);
+                if (s->have_src)
+                    prom_u64(b, name, ss->metrics[k].value);
+            }
+        }
         prom_head(b, src_metrics[i].name, src_metrics[i].type, src_metrics[i].help);
         if (s->have_src)
             prom_u64(b, src_metrics[i].name, v[i]);

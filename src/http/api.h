@@ -24,7 +24,7 @@
 
 #include "config/config.h"
 #include "pipeline/engine.h"
-#include "source/pg/pgsrc.h"
+#include "source/driver.h"
 #include "state/store.h"
 
 /* What the endpoints read.  All borrowed; any may be NULL while the pipeline
@@ -32,9 +32,9 @@
 struct api_ctx {
     const struct config *cfg; /* bind address, port, pipeline id, sinks, control token */
     struct engine *eng;       /* only once engine_start has returned */
-    struct pgsrc *src;        /* once pgsrc_open has succeeded */
+    struct driver *src;       /* once driver_new has succeeded */
     struct store *store;      /* DLQ counts; NULL = none */
-    atomic_bool *paused;      /* the flag given to pgsrc_opts.paused; NULL = cannot pause */
+    atomic_bool *paused;      /* the flag given to driver_opts.paused; NULL = cannot pause */
 };
 
 struct api;

@@ -5,6 +5,7 @@
 
 #include "main/cli.h"
 #include "sink/registry.h"
+#include "source/source.h"
 #ifdef CDC_HAVE_RDKAFKA
 #include "transport/kafka/kclient.h"
 #endif
@@ -67,7 +68,7 @@ int cli_check_supported(const struct config *cfg)
 {
     if (check_clients(cfg) != 0)
         return 2;
-    if (cfg->source.source_type != SOURCE_POSTGRES) {
+    if (!source_ops_find(cfg->source.source_type)) {
         fprintf(stderr,
                 "error: %s: source.source_type %s is not implemented in this version of cdc "
                 "(postgres is)\n",

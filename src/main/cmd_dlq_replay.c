@@ -12,6 +12,7 @@
 
 #include "main/dlq.h"
 #include "pipeline/replay.h"
+#include "source/source.h"
 #include "state/pipelock.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -118,7 +119,8 @@ int dlq_replay(const struct dlq_cmd *c)
         printf("no dead-letter entries\n");
         return 0;
     }
-    struct json_ctx json = {cfg->pipeline_id, "postgresql", cfg->source.database, CDC_VERSION};
+    struct json_ctx json;
+    source_json_ctx(cfg, CDC_VERSION, &json);
     struct owner own = {.guest = false};
     struct ids ids = {NULL, 0, 0};
     struct store *st = NULL;

@@ -11,9 +11,8 @@
 #include "core/json.h"
 #include "http/api.h"
 #include "main/cli.h"
-#include "pg/pgconn.h"
 #include "pipeline/engine.h"
-#include "source/pg/pgsrc.h"
+#include "source/driver.h"
 #include "state/store.h"
 #include "util/log.h"
 
@@ -50,16 +49,23 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     int rc = cli_parse_common(cmd, argc, argv, &o);
     if (rc)
         return rc == CLI_EXIT_HELP ? 0 : rc;
-    struct pgsrc_opts sopts = {.stop = &stop_flag, .paused = &paused_flag};
-    if (o.stop_at_lsn && pgconn_parse_lsn(o.stop_at_lsn, &sopts.stop_at_lsn) != 0) {
-        fprintf(stderr, "error: --stop-at-lsn: expected an LSN like 0/16B3748, got \"%s\"\n",
-                o.stop_at_lsn);
-        return 2;
-    }
     struct config *cfg;
     if ((rc = cli_load_config(cmd, &o, &cfg)) || (rc = cli_check_supported(cfg))) {
         config_free(cfg);
         return rc;
+    }
+    const struct source_ops *ops = source_ops_find(cfg->source.source_type);
+    struct cdc_ack stop_at = {0, 0};
+    struct driver_opts dopts = {.stop = &stop_flag, .paused = &paused_flag};
+    if (o.stop_at_lsn) {
+        char perr[256];
+        if (ops->parse_pos(o.stop_at_lsn, &stop_at.pos, perr, sizeof perr) != 0) {
+            fprintf(stderr, "error: --stop-at-lsn: %s, got \"%s\"\n", perr, o.stop_at_lsn);
+            config_free(cfg);
+            return 2;
+        }
+        dopts.stop_at = &stop_at;
+        dopts.nstop_at = 1;
     }
     /* Before anything is opened: a second run of a running pipeline must
      * not touch its sinks, its slot or its state. */
@@ -70,14 +76,10 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     }
     install_signals();
 
-    struct json_ctx json = {
-        .pipeline_id = cfg->pipeline_id,
-        .connector = "postgresql",
-        .db = cfg->source.database,
-        .version = CDC_VERSION,
-    };
+    struct json_ctx json;
+    source_json_ctx(cfg, CDC_VERSION, &json);
     char err[1200] = "";
-    struct pgsrc *src = NULL;
+    struct driver *drv = NULL;
     struct engine *eng = NULL;
     struct store *store = NULL;
     struct api *api = NULL;
@@ -95,7 +97,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
      * source: the source itself (reachable, tables exist), the sinks (they
      * open and say what they hold), the health port.  Only then the
      * publication and the slot, which pin WAL from their creation on. */
-    if (pgsrc_open(&src, cfg, store, err, sizeof err) != 0) {
+    if (driver_new(&drv, ops, cfg, store, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
@@ -108,18 +110,18 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     /* Health and metrics come up once the source is reachable, so an
      * unreachable database stays the first error a user sees. */
     actx.store = store;
-    actx.src = src;
+    actx.src = drv;
     if (cfg->platform.health_enabled && api_start(&api, &actx, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
     }
-    if (pgsrc_prepare(src, engine_held(eng), err, sizeof err) != 0) {
+    if (driver_prepare(drv, engine_held(eng), err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
     }
-    if (engine_start(eng, pgsrc_start_lsn(src)) != 0) {
+    if (engine_start(eng, driver_start_pos(drv)) != 0) {
         fprintf(stderr, "error: cannot start sink threads\n");
         rc = 1;
         goto out;
@@ -127,12 +129,12 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     actx.eng = eng;
     if (api)
         api_update(api, &actx);
-    int srcrc = pgsrc_run(src, eng, &sopts, err, sizeof err);
+    int srcrc = driver_run(drv, eng, &dopts, err, sizeof err);
     if (stop_flag)
         log_info("run.stopping", "signal=%d", (int)stop_flag);
     engine_close(eng);
     int waitrc = engine_wait(eng, (int64_t)(cfg->platform.shutdown_timeout_seconds * 1e6));
-    pgsrc_finish(src, eng);
+    driver_finish(drv);
     if (engine_failed(eng, err, sizeof err)) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
@@ -146,11 +148,11 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     }
 out:
     if (rc != 0)
-        pgsrc_abandon(src); /* drops what this run created, if it never began */
+        driver_abandon(drv); /* drops what this run created, if it never began */
     api_stop(api);
     engine_free(eng);
     store_close(store);
-    pgsrc_close(src);
+    driver_free(drv);
     pipelock_release(lock);
     config_free(cfg);
     return rc;

@@ -1,20 +1,14 @@
 /* `cdc snapshot PIPELINE --table schema.table[,…]`: requests an incremental
- * snapshot by writing an `execute-snapshot` row into the source's signal
- * table.  The request travels through the replication stream, so a running
- * pipeline picks it up at once and a stopped one when it next starts; other
- * systems can trigger snapshots the same way. */
-#include <libpq-fe.h>
+ * snapshot of tables through the source (source_ops.request_snapshot; for
+ * PostgreSQL an `execute-snapshot` row in the signal table, which travels
+ * through the replication stream, so a running pipeline picks it up at once
+ * and a stopped one when it next starts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json.h"
 #include "main/cli.h"
-#include "pg/pgconn.h"
-#include "source/pg/isnap.h"
-#include "source/pg/pgslot.h"
-#include "util/buf.h"
-#include "util/clock.h"
+#include "source/source.h"
 #include "util/mem.h"
 
 /* Says whether a `cdc run` will pick the request up now.  The request itself
@@ -52,11 +46,17 @@ int cmd_snapshot(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return rc;
     }
-    /* The tables, checked against source.tables, as a JSON array. */
-    struct buf tables = BUF_INIT;
-    buf_putc(&tables, '[');
+    const struct source_ops *ops = source_ops_find(cfg->source.source_type);
+    if (!ops->request_snapshot) {
+        fprintf(stderr, "error: %s: source.source_type %s has no incremental snapshots\n",
+                cfg->pipeline_file, ops->name);
+        config_free(cfg);
+        return 2;
+    }
+    /* The tables, checked against source.tables. */
+    char **tables = NULL;
+    size_t n = 0;
     char *list = xstrdup(o.table), *save = NULL;
-    int n = 0;
     for (char *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
         char *s1, *t1;
         bool found = false;
@@ -78,60 +78,18 @@ int cmd_snapshot(const struct command *cmd, int argc, char **argv)
             rc = 2;
             break;
         }
-        if (n++)
-            buf_putc(&tables, ',');
-        json_string(&tables, t, strlen(t));
+        tables = xrealloc(tables, (n + 1) * sizeof *tables);
+        tables[n++] = t;
     }
-    free(list);
-    buf_putc(&tables, ']');
-    if (rc) {
-        buf_fini(&tables);
-        config_free(cfg);
-        return rc;
-    }
-    const char *sig =
-        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
-    char *schema = NULL, *name = NULL;
-    config_split_table(sig, &schema, &name);
-    struct pgconn_params p;
-    pgslot_params(cfg, false, &p);
     char err[1024];
-    PGconn *conn = pgconn_connect(&p, err, sizeof err);
-    if (!conn) {
-        fprintf(stderr, "error: source: %s\n", err);
+    if (!rc && ops->request_snapshot(cfg, tables, n, stdout, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
         rc = 1;
-    } else if (pgslot_ensure_signal_table(conn, schema, name, err, sizeof err) != 0) {
-        fprintf(stderr, "error: source: %s\n", err);
-        rc = 1;
-    } else {
-        char *q = pgconn_quote_qualified(schema, name);
-        char *sql =
-            xasprintf("INSERT INTO %s (id, type, data) VALUES ($1, 'execute-snapshot', $2)", q);
-        free(q);
-        char id[96];
-        snprintf(id, sizeof id, "%s|cli|%lld", cfg->pipeline_id, (long long)clock_wall_us());
-        struct buf data = BUF_INIT;
-        buf_printf(&data, "{\"data-collections\":%s,\"type\":\"incremental\"}", tables.p);
-        const char *params[2] = {id, data.p};
-        char e[512];
-        PGresult *res = pgconn_exec(conn, e, sizeof e, sql, 2, params);
-        free(sql);
-        buf_fini(&data);
-        if (!res) {
-            fprintf(stderr, "error: source: cannot write to %s: %s\n", sig, e);
-            rc = 1;
-        } else {
-            printf("requested an incremental snapshot of %s (signal %s in %s); the pipeline "
-                   "reads it from the stream\n",
-                   o.table, id, sig);
-            report_owner(cfg);
-        }
-        PQclear(res);
+    } else if (!rc) {
+        report_owner(cfg);
     }
-    PQfinish(conn);
-    free(schema);
-    free(name);
-    buf_fini(&tables);
+    free(tables);
+    free(list);
     config_free(cfg);
     return rc;
 }

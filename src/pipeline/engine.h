@@ -1,13 +1,15 @@
 /* The delivery engine: the event log, the commit tracker and one runner thread
  * per enabled sink.
  *
- * The source pushes events (engine_push) and registers completed transactions
- * (engine_commit); runners deliver them to their sinks in order, flush, and
- * report durability to the tracker; the source asks engine_confirmed() what it
- * may acknowledge.  When a sink loses state it had not made durable (a failed
- * write or commit), its runner reopens it and asks the source to rewind:
- * the source restarts from the confirmed position, every sink skips what it
- * already has, and the failed sink gets everything again. */
+ * Sources reach it through their emitter (source/emitter.h), which pushes
+ * events (engine_push) and registers completed transactions (engine_commit);
+ * runners deliver them to their sinks in order, flush, and report
+ * durability to the tracker; the source driver (source/driver.h) asks
+ * engine_confirmed() what the source may acknowledge.  When a sink loses
+ * state it had not made durable (a failed write or commit), its runner
+ * reopens it and asks for a rewind: the driver restarts the source from the
+ * confirmed position, every sink skips what it already has, and the failed
+ * sink gets everything again. */
 #ifndef CDC_PIPELINE_ENGINE_H
 #define CDC_PIPELINE_ENGINE_H
 
@@ -44,6 +46,11 @@ struct engine_sink_stats {
  * failing events are retried forever) for the engine's lifetime. */
 int engine_new(struct engine **out, const struct config *cfg, const struct json_ctx *json,
                struct store *store, char *err, size_t errlen);
+/* The same with every enabled sink driven by ops instead of its type's
+ * (tests: a scripted sink behind the real runners). */
+struct sink_ops;
+int engine_new_ops(struct engine **out, const struct config *cfg, const struct json_ctx *json,
+                   struct store *store, const struct sink_ops *ops, char *err, size_t errlen);
 /* The newest position any enabled sink reported holding when it opened
  * ({0, 0}: none does, or none can tell). */
 struct cdc_pos engine_held(const struct engine *eng);

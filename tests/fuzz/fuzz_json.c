@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -144,7 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct json_ctx ctx = {.pipeline_id = tname,
                            .connector = "postgresql",
                            .db = "d",
-                           .version = (flags & 64) ? NULL : "0.1.0"};
+                           .version = (flags & 64) ? NULL : "0.1.0",
+                           .source = (mix[5] & 1) ? NULL : pgjson_source};
 
     /* The envelope: valid JSON, and its position reads back. */
     buf_puts(&b, "x");

@@ -21,6 +21,7 @@
 #include "main/cli.h"
 #include "state/store.h"
 #include "util/buf.h"
+#include "source/pg/pgjson.h"
 
 #define NCOLS 6
 
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dlq_seed: %s\n", err);
         return 1;
     }
-    const struct json_ctx ctx = {pipeline, "postgresql", db, CDC_VERSION};
+    const struct json_ctx ctx = {pipeline, "postgresql", db, CDC_VERSION, pgjson_source};
     struct cdc_table *tab = items_table(prefix);
     struct buf key = BUF_INIT, val = BUF_INIT;
     int rc = 0;

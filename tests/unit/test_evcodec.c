@@ -13,8 +13,9 @@
 #include "core/evcodec.h"
 #include "core/json.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
-static const struct json_ctx ctx = {"p", "postgresql", "db", "0"};
+static const struct json_ctx ctx = {"p", "postgresql", "db", "0", pgjson_source};
 
 static struct cdc_table *mk_table(void)
 {

@@ -19,8 +19,9 @@
 #include "core/json.h"
 #include "sink/file/file_sink.h"
 #include "sink/sink.h"
+#include "source/pg/pgjson.h"
 
-static const struct json_ctx jctx = {"p", "postgresql", "db", "0"};
+static const struct json_ctx jctx = {"p", "postgresql", "db", "0", pgjson_source};
 static char dir[] = "/tmp/cdc-file-sink-XXXXXX";
 static char path[256];
 

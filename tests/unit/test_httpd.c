@@ -28,6 +28,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
 /* ---------- parser ---------- */
 
@@ -672,7 +673,7 @@ static void test_api_with_engine(void **state)
     char path[128];
     snprintf(path, sizeof path, "%s/out.jsonl", dir);
     struct config *cfg = load_cfg("health_port: 0\n", path);
-    struct json_ctx json = {"p", "postgresql", "db", "0"};
+    struct json_ctx json = {"p", "postgresql", "db", "0", pgjson_source};
     struct engine *eng = NULL;
     char err[512];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), 0);

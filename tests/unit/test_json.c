@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
 /* ---- building events ------------------------------------------------------ */
 
@@ -51,8 +52,11 @@ struct tv {
     }
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct json_ctx ctx = {
-    .pipeline_id = "shop-cdc", .connector = "postgresql", .db = "shop", .version = "0.1.0"};
+static const struct json_ctx ctx = {.pipeline_id = "shop-cdc",
+                                    .connector = "postgresql",
+                                    .db = "shop",
+                                    .version = "0.1.0",
+                                    .source = pgjson_source};
 
 static struct cdc_table *mktab(const char *schema, const char *name, const struct tcol *cols,
                                uint16_t ncols)

@@ -25,6 +25,7 @@
 #include "transport/kafka/kschema.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
 /* ---- murmur2 as Kafka's Java client computes it ---- */
 
@@ -119,8 +120,11 @@ struct tcol {
     bool key;
 };
 
-static const struct json_ctx jctx = {
-    .pipeline_id = "shop-cdc", .connector = "postgresql", .db = "shop", .version = "0.1.0"};
+static const struct json_ctx jctx = {.pipeline_id = "shop-cdc",
+                                     .connector = "postgresql",
+                                     .db = "shop",
+                                     .version = "0.1.0",
+                                     .source = pgjson_source};
 
 static struct cdc_table *mktab(const char *name, const struct tcol *cols, uint16_t ncols,
                                bool unique)

@@ -22,8 +22,9 @@
 #include "core/json.h"
 #include "state/store.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
-static const struct json_ctx jctx = {"p", "postgresql", "db", "0"};
+static const struct json_ctx jctx = {"p", "postgresql", "db", "0", pgjson_source};
 
 /* ---------- fixtures ---------- */
 

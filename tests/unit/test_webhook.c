@@ -38,6 +38,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
+#include "source/pg/pgjson.h"
 
 /* ---- the scripted server -------------------------------------------------- */
 
@@ -358,8 +359,11 @@ static void assert_no_hdr(const struct rec *r, const char *name)
 
 /* ---- the sink under test ---------------------------------------------------- */
 
-static const struct json_ctx ctx = {
-    .pipeline_id = "shop", .connector = "postgresql", .db = "shopdb", .version = "0.1.0"};
+static const struct json_ctx ctx = {.pipeline_id = "shop",
+                                    .connector = "postgresql",
+                                    .db = "shopdb",
+                                    .version = "0.1.0",
+                                    .source = pgjson_source};
 
 struct fx {
     struct config config;

@@ -1,5 +1,5 @@
 /* PostgreSQL source: pgoutput messages to events (transactions, streamed
- * transactions, snapshot signals) and pushing them into the engine. */
+ * transactions, snapshot signals), emitted through the driver's emitter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,70 +13,6 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-/* ---------- pushing events ---------- */
-
-/* Pushes evs[0..n) into the engine, waiting while it is full; the events are
- * the engine's or released afterwards.  With keepalive (the source thread,
- * which owns the replication connection) the wait keeps the server's
- * connection alive with status updates.  Returns CDC_ESTOP if a stop was
- * requested while blocked (the unpushed events are dropped: they were never
- * confirmed, the next run gets them), else 0. */
-int pgsrc_push_events(struct pgsrc *src, struct cdc_event **evs, size_t n, bool keepalive)
-{
-    size_t off = 0;
-    int rc = 0;
-    bool logged = false;
-    while (off < n) {
-        size_t done = 0;
-        rc = engine_push(src->eng, evs + off, n - off, &done, 100);
-        off += done;
-        if (rc == 0)
-            break;
-        if (rc == CDC_ESTOP || pgsrc_stop_requested(src)) {
-            rc = CDC_ESTOP;
-            break;
-        }
-        if (!keepalive)
-            continue;
-        if (!logged) {
-            log_debug("source.backpressure", "waiting=%zu", n - off);
-            logged = true;
-        }
-        /* A broken connection shows up at the next read: the caller
-         * reconnects once the events are in. */
-        (void)pgsrc_send_status(src, false);
-        pgsrc_publish_stats(src);
-    }
-    for (size_t i = off; i < n; i++)
-        cdc_event_unref(evs[i]);
-    return rc == CDC_ESTOP ? CDC_ESTOP : 0;
-}
-
-/* Pushes the pending events (see push_events). */
-int pgsrc_flush_pending(struct pgsrc *src)
-{
-    int rc = pgsrc_push_events(src, src->pend, src->npend, true);
-    src->npend = 0;
-    src->pend_bytes = 0;
-    return rc;
-}
-
-int pgsrc_emit(struct pgsrc *src, struct cdc_event *ev)
-{
-    ev->seq = ++src->next_seq;
-    if (!cdc_op_is_control(ev->op)) {
-        engine_route(src->eng, ev);
-        src->n_events++;
-    }
-    src->pend[src->npend++] = ev;
-    src->pend_bytes += ev->size;
-    /* Events waiting here are outside the event log's memory budget: keep
-     * few of them, counted in bytes as well. */
-    if (src->npend == PUSH_BATCH || src->pend_bytes >= PUSH_BATCH_BYTES)
-        return pgsrc_flush_pending(src);
-    return 0;
-}
 
 /* ---------- decoding ---------- */
 
@@ -162,28 +98,6 @@ static int fill_row(struct pgsrc *src, struct cdc_event *ev, const struct cdc_ta
     return 0;
 }
 
-/* At the high watermark: the chunk's rows that the stream did not change
- * meanwhile go out inside the watermark's transaction. */
-static int emit_snapshot_rows(struct pgsrc *src)
-{
-    struct cdc_event **rows;
-    size_t n = isnap_take_rows(src->isnap, &rows);
-    int rc = 0;
-    size_t i = 0;
-    for (; i < n && rc == 0; i++) {
-        struct cdc_event *ev = rows[i];
-        ev->pos.lsn = src->commit_lsn;
-        ev->lsn = src->msg_lsn;
-        ev->xid = src->xid;
-        rc = pgsrc_emit(src, ev);
-    }
-    for (; i < n; i++)
-        cdc_event_unref(rows[i]);
-    uint64_t id = isnap_emitted(src->isnap);
-    engine_mark(src->eng, src->next_seq, id);
-    return rc;
-}
-
 /* A change to the signal table: snapshot requests and watermarks. */
 static int on_signal(struct pgsrc *src, const struct pgo_msg *m, struct cdc_table *tab)
 {
@@ -193,17 +107,21 @@ static int on_signal(struct pgsrc *src, const struct pgo_msg *m, struct cdc_tabl
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
+    /* Where it is in the stream: a chunk closed by it goes out here. */
+    ev->pos.lsn = src->commit_lsn;
+    ev->lsn = src->msg_lsn;
+    ev->xid = src->xid;
     int rc = fill_row(src, ev, tab, &m->change.new, ev->after);
-    if (rc == 0 && isnap_on_signal(src->isnap, ev) == ISNAP_WINDOW_CLOSE)
-        rc = emit_snapshot_rows(src);
+    if (rc == 0)
+        rc = isnap_on_signal(src->isnap, src->em, ev);
     cdc_event_unref(ev);
     return rc;
 }
 
 static bool is_signal_table(const struct pgsrc *src, const struct cdc_table *tab)
 {
-    return src->isnap && strcmp(tab->schema, isnap_signal_schema(src->isnap)) == 0 &&
-           strcmp(tab->name, isnap_signal_name(src->isnap)) == 0;
+    return src->isnap && strcmp(tab->schema, src->sig_schema) == 0 &&
+           strcmp(tab->name, src->sig_name) == 0;
 }
 
 /* Whether a change of tab in the current transaction is already in rows a
@@ -343,7 +261,7 @@ static int on_change(struct pgsrc *src, const struct pgo_msg *m)
     }
     if (src->isnap)
         isnap_on_change(src->isnap, ev);
-    return pgsrc_emit(src, ev);
+    return emitter_event(src->em, ev);
 }
 
 /* Whether an earlier relation of the truncate is captured as the same table
@@ -443,7 +361,7 @@ static int on_truncate(struct pgsrc *src, const struct pgo_msg *m)
         ev->data_len = (uint32_t)names.len;
         if (src->isnap)
             isnap_on_change(src->isnap, ev);
-        rc = pgsrc_emit(src, ev);
+        rc = emitter_event(src->em, ev);
     }
     buf_fini(&names);
     free(tabs);
@@ -462,19 +380,9 @@ static int commit_txn(struct pgsrc *src, uint64_t end_lsn)
     ev->commit_ts = src->commit_ts;
     ev->total_order = (uint32_t)src->next_idx; /* events in the transaction */
     src->in_txn = false;
-    int rc = pgsrc_emit(src, ev);
-    /* ev may be gone already (pushed and released, or freed on a stop):
-     * its seq is the newest one assigned. */
-    if (rc == 0)
-        engine_commit(src->eng, src->next_seq, end_lsn);
-    src->last_commit_end = end_lsn;
     if (end_lsn > src->write_lsn)
         src->write_lsn = end_lsn;
-    src->n_txns++;
-    pthread_mutex_lock(&src->mu);
-    src->stats.last_commit_ts = src->commit_ts;
-    pthread_mutex_unlock(&src->mu);
-    return rc;
+    return emitter_commit(src->em, ev);
 }
 
 static int on_message(struct pgsrc *src, const struct pgo_msg *m)
@@ -483,7 +391,7 @@ static int on_message(struct pgsrc *src, const struct pgo_msg *m)
     bool transactional = (m->message.flags & 1) != 0;
     if (heartbeat) {
         if (!src->in_txn)
-            engine_commit(src->eng, src->next_seq, m->message.lsn);
+            emitter_keepalive(src->em, m->message.lsn);
         return 0;
     }
     bool standalone = !transactional || !src->in_txn;
@@ -501,7 +409,7 @@ static int on_message(struct pgsrc *src, const struct pgo_msg *m)
     memcpy(ev->data + plen + 1, m->message.content, m->message.len);
     ev->data[plen + 1 + m->message.len] = '\0';
     ev->data_len = (uint32_t)(plen + m->message.len + 2);
-    int rc = pgsrc_emit(src, ev);
+    int rc = emitter_event(src->em, ev);
     if (!rc && standalone)
         rc = commit_txn(src, m->message.lsn);
     return rc;
@@ -616,12 +524,12 @@ int pgsrc_handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len)
          * wal_end was sent: that position can be confirmed once what came
          * before it is durable, so idle or filtered tables never pin WAL. */
         if (!src->in_txn) {
-            engine_commit(src->eng, src->next_seq, wal_end);
+            emitter_keepalive(src->em, wal_end);
             if (wal_end > src->write_lsn)
                 src->write_lsn = wal_end;
         }
         if (buf[17])
-            return pgsrc_flush_pending(src) == CDC_ESTOP ? CDC_ESTOP : pgsrc_answer_keepalive(src);
+            return emitter_flush(src->em) == CDC_ESTOP ? CDC_ESTOP : pgsrc_answer_keepalive(src);
         return 0;
     }
     return 0;

@@ -1,30 +1,34 @@
 /* Private to the PostgreSQL source (pgsrc*.c): the source's state and the
  * functions its files share.
  *
- *   pgsrc.c          the run loop: reconnects, rewinds, stop, stats
+ *   pgsrc.c          the source_ops: start, poll, acknowledgements, stats
  *   pgsrc_repl.c     the replication connection: start, status updates,
  *                    read coalescing, the side SQL connection, heartbeats
  *   pgsrc_decode.c   pgoutput messages to events: transactions, streamed
- *                    transactions, signals, pushing into the engine
- *   pgsrc_prepare.c  before streaming: publication, slot, initial snapshot */
+ *                    transactions, signals, emitting them
+ *   pgsrc_prepare.c  before streaming: publication, slot, initial snapshot
+ *   pgsrc_admin.c    cdc deploy / undeploy / snapshot, positions as text
+ *   pgsnap.c         the snapshot ops: readers, chunk plans, COPY,
+ *                    watermarks (source/snapshot/ does the rest)
+ *   pgjson.c         the envelope's source block */
 #ifndef CDC_SOURCE_PG_PGSRC_INT_H
 #define CDC_SOURCE_PG_PGSRC_INT_H
 
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/event.h"
-#include "source/pg/isnap.h"
+#include "source/emitter.h"
+#include "source/pg/pgsnap.h"
 #include "source/pg/pgsrc.h"
 #include "source/pg/relcache.h"
 #include "source/pg/spill.h"
 #include "source/pg/xidsnap.h"
+#include "source/snapshot/incremental.h"
 
-#define PUSH_BATCH       512
-#define PUSH_BATCH_BYTES (256u << 10) /* events held before a push, by size too */
 #define HEARTBEAT_PREFIX "cdc_heartbeat"
 
 /* A table rebuilt by a resumed snapshot: its changes committed before
@@ -50,9 +54,11 @@ struct pgsrc {
     char *snap_id;
     PGconn *snap_exporter;
     char *snap_name;
-    pthread_mutex_t emit_mu; /* snapshot readers push concurrently */
-    struct engine *eng;      /* borrowed during pgsrc_run */
-    const struct pgsrc_opts *opts;
+    /* Resuming it: the snapshot reader 0 exported for the others, and the
+     * fold rule of rebuilt tables ("<snapshot>\t<WAL position>"). */
+    char *snap_exported, *snap_fold_rule;
+    struct emitter *em;   /* borrowed from the driver during snapshot and poll */
+    uint64_t confirmed;   /* durable in every sink: the last acknowledgement */
     PGconn *conn;         /* SQL connection: catalog lookups, heartbeats */
     PGconn *repl;         /* replication connection, or NULL */
     int repl_lowat;       /* SO_RCVLOWAT now set on repl's socket (0: default) */
@@ -62,7 +68,8 @@ struct pgsrc {
     int64_t window_start; /* monotonic us */
     struct relcache *rels;
     struct spill *spill;
-    struct isnap *isnap; /* incremental snapshots; NULL when unavailable */
+    struct isnap *isnap;         /* incremental snapshots; NULL when unavailable */
+    char *sig_schema, *sig_name; /* the signal table, with isnap */
     struct fold_rule *folds;
     size_t nfolds;
     uint64_t start_lsn;
@@ -86,10 +93,8 @@ struct pgsrc {
      * its values in it instead of a copy. */
     char *frame;
     size_t frame_len;
-    uint64_t next_seq;        /* last seq assigned */
-    uint64_t last_commit_end; /* end LSN of the newest transaction fully pushed */
-    uint64_t write_lsn;       /* newest position received and processed */
-    uint64_t sent_flush;      /* flush position last reported */
+    uint64_t write_lsn;  /* newest position received and processed */
+    uint64_t sent_flush; /* flush position last reported */
     int64_t last_status_us;
     int64_t next_heartbeat_us;
     bool ever_streamed;
@@ -98,17 +103,9 @@ struct pgsrc {
     bool created_pub;      /* ... or the publication (dropped if it fails before beginning) */
     char pub_actions[5];   /* what the publication published at start ("iudt") */
     int64_t next_check_us; /* next check of the slot and publication (monotonic us) */
-    bool stats_paused;
-    int64_t next_mem_log_us;
-
-    struct cdc_event **pend; /* events assigned seqs, not yet pushed */
-    size_t npend;
-    size_t pend_bytes;
-
-    /* counters, published to stats under mu by publish_stats */
-    uint64_t n_events, n_txns, n_bytes, n_reconnects;
-    pthread_mutex_t mu;
-    struct pgsrc_stats stats;
+    uint64_t steps;        /* frames handled, for stepping snapshots in a busy stream */
+    int64_t last_step_us;
+    uint64_t n_bytes; /* pgoutput payload bytes */
 
     char err[512];
 };
@@ -121,9 +118,6 @@ int pgsrc_send_status(struct pgsrc *src, bool force);
 /* Answers a keepalive that asks for a reply (see the definition: what a
  * sink holds back never keeps the server from shutting down). */
 int pgsrc_answer_keepalive(struct pgsrc *src);
-/* Copies the counters into the stats others read. */
-void pgsrc_publish_stats(struct pgsrc *src);
-bool pgsrc_stop_requested(const struct pgsrc *src);
 /* Decides, before a wait, whether to read in chunks; returns the timeout. */
 int pgsrc_coalesce_wait_ms(struct pgsrc *src);
 /* Starts streaming from lsn on a new replication connection. */
@@ -139,12 +133,6 @@ void pgsrc_heartbeat(struct pgsrc *src);
 
 /* ---------- pgsrc_decode.c ---------- */
 
-/* Pushes evs[0..n) into the engine (see the definition). */
-int pgsrc_push_events(struct pgsrc *src, struct cdc_event **evs, size_t n, bool keepalive);
-/* Pushes the events decoded and not yet pushed. */
-int pgsrc_flush_pending(struct pgsrc *src);
-/* Assigns ev the next seq and queues it for the engine (ownership moves). */
-int pgsrc_emit(struct pgsrc *src, struct cdc_event *ev);
 /* One CopyData frame of the replication stream. */
 int pgsrc_handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len);
 /* Fold rules of the initial snapshot `id` (see struct fold_rule). */
@@ -153,6 +141,19 @@ void pgsrc_free_folds(struct pgsrc *src);
 
 /* ---------- pgsrc_prepare.c ---------- */
 
+int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store, char *err,
+               size_t errlen);
+/* Ensures the signal table, the publication and the slot (creating them if
+ * missing) and decides about the initial snapshot.  held: the newest
+ * position any sink holds ({0, 0}: none).  A slot that is gone, or a table
+ * no longer published, although the pipeline streamed before (the state
+ * store says so, or a sink holds changes) is refused with CDC_EINVAL unless
+ * the snapshot mode reads every table again. */
+int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errlen);
+/* After a failure before the snapshot or the stream began: drops the slot
+ * and the publication this run created, so they do not pin WAL. */
+void pgsrc_abandon(struct pgsrc *src);
+void pgsrc_close(struct pgsrc *src);
 /* Runs (or finishes) the initial snapshot before streaming starts. */
 int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen);
 /* Whether the publication (and with slot_too the slot) are still what
@@ -162,5 +163,15 @@ int pgsrc_check_source(struct pgsrc *src, bool slot_too);
 /* Records in the state store that the pipeline streams from its slot (from
  * LSN `from`) and which tables are published. */
 int pgsrc_record_history(struct pgsrc *src, uint64_t from);
+
+/* ---------- pgsrc_admin.c ---------- */
+
+int pgsrc_parse_pos(const char *text, uint64_t *pos, char *err, size_t errlen);
+void pgsrc_format_pos(uint64_t pos, char *buf, size_t len);
+int pgsrc_deploy(const struct config *cfg, FILE *out, char *err, size_t errlen);
+void pgsrc_undeploy_warning(const struct config *cfg, char *buf, size_t len);
+int pgsrc_undeploy(const struct config *cfg, FILE *out, char *err, size_t errlen);
+int pgsrc_request_snapshot(const struct config *cfg, char *const *tables, size_t n, FILE *out,
+                           char *err, size_t errlen);
 
 #endif

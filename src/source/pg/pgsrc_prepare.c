@@ -8,7 +8,6 @@
 #include "source/pg/pgslot.h"
 #include "source/pg/pgsrc_int.h"
 #include "source/pg/pubrel.h"
-#include "source/pg/snapshot.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -89,7 +88,7 @@ static int plan_snapshot(struct pgsrc *src, const struct pgslot_info *info, stru
 }
 
 /* Prepares the initial snapshot plan_snapshot decided on:
- *   recorded as running  -> resume it (no exported snapshot: see snapshot.h);
+ *   recorded as running  -> resume it (no exported snapshot: see pgsnap.h);
  *   never taken          -> create the slot exporting a snapshot (an existing
  *                           slot nobody snapshotted for is recreated, so the
  *                           snapshot and the stream meet exactly);
@@ -318,11 +317,8 @@ int pgsrc_open(struct pgsrc **out, const struct config *cfg, struct store *store
 {
     *out = NULL;
     struct pgsrc *src = xcalloc(1, sizeof *src);
-    pthread_mutex_init(&src->mu, NULL);
-    pthread_mutex_init(&src->emit_mu, NULL);
     src->cfg = cfg;
     src->store = store;
-    src->pend = xmalloc(PUSH_BATCH * sizeof *src->pend);
     int rc;
     struct pgconn_params p;
     pgslot_params(cfg, false, &p);
@@ -373,13 +369,10 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     /* The signal table carries snapshot requests and watermarks through the
      * stream; without it (no permission) incremental snapshots are off. */
     const char *sig =
-        cfg->source.signal_table ? cfg->source.signal_table : ISNAP_DEFAULT_SIGNAL_TABLE;
-    char *sig_schema = NULL, *sig_name = NULL;
+        cfg->source.signal_table ? cfg->source.signal_table : PGSNAP_DEFAULT_SIGNAL_TABLE;
     bool have_signal =
-        config_split_table(sig, &sig_schema, &sig_name) == 0 &&
-        pgslot_ensure_signal_table(src->conn, sig_schema, sig_name, err, errlen) == 0;
-    free(sig_schema);
-    free(sig_name);
+        config_split_table(sig, &src->sig_schema, &src->sig_name) == 0 &&
+        pgslot_ensure_signal_table(src->conn, src->sig_schema, src->sig_name, err, errlen) == 0;
     if (!have_signal)
         log_warn("source.no_signal_table", "table=%s error=%s hint=%s", log_q(sig), log_q(err),
                  log_q("incremental snapshots are unavailable"));
@@ -407,7 +400,8 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     if ((rc = prepare_snapshot(src, &info, &plan, err, errlen)))
         goto out;
     if (have_signal) {
-        if ((rc = isnap_open(&src->isnap, cfg, src->store, src->rels, err, errlen)))
+        struct isnap_cfg ic = {.cfg = cfg, .store = src->store, .ops = &pgsnap_ops, .arg = src};
+        if ((rc = isnap_open(&src->isnap, &ic, err, errlen)))
             goto out;
         if ((rc = queue_new_tables(src, err, errlen)))
             goto out;
@@ -417,8 +411,8 @@ int pgsrc_prepare(struct pgsrc *src, struct cdc_pos held, char *err, size_t errl
     free(dir);
     if (rc)
         goto out;
-    src->last_commit_end = src->start_lsn;
     src->write_lsn = src->start_lsn;
+    src->confirmed = src->start_lsn;
 out:
     free(plan.state);
     free(streamed);
@@ -453,39 +447,21 @@ void pgsrc_abandon(struct pgsrc *src)
              log_q("the run failed before streaming; nothing it created stays to pin WAL"));
 }
 
-/* Snapshot readers push through here: one at a time, with seqs from the same
- * counter the stream uses. */
-static int snap_emit(void *arg, struct cdc_event **evs, size_t n, uint64_t *last_seq)
-{
-    struct pgsrc *src = arg;
-    pthread_mutex_lock(&src->emit_mu);
-    for (size_t i = 0; i < n; i++) {
-        evs[i]->seq = ++src->next_seq;
-        engine_route(src->eng, evs[i]);
-    }
-    src->n_events += n;
-    *last_seq = evs[n - 1]->seq;
-    int rc = pgsrc_push_events(src, evs, n, false);
-    pthread_mutex_unlock(&src->emit_mu);
-    return rc;
-}
-
 /* Runs (or finishes) the initial snapshot before streaming starts. */
 int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen)
 {
     const struct config *cfg = src->cfg;
-    struct snap_ctx ctx = {
+    struct snap_initial_cfg c = {
         .cfg = cfg,
-        .eng = src->eng,
         .store = src->store,
-        .rels = src->rels,
-        .snapshot_name = src->snap_name,
-        .lsn = src->start_lsn,
-        .stop = src->opts->stop,
-        .emit = snap_emit,
-        .emit_arg = src,
+        .em = src->em,
+        .ops = &pgsnap_ops,
+        .arg = src,
+        .id = src->snap_id,
+        .pos = src->start_lsn,
+        .resumed = src->snap_name == NULL,
     };
-    int rc = snap_initial(&ctx, src->snap_id, cfg->source.tables, cfg->source.ntables, err, errlen);
+    int rc = snap_initial(&c, cfg->source.tables, cfg->source.ntables, err, errlen);
     /* The readers have imported the snapshot (or failed): the exporting
      * connection may go. */
     if (src->snap_exporter) {
@@ -498,4 +474,27 @@ int pgsrc_run_snapshot(struct pgsrc *src, char *err, size_t errlen)
     snprintf(v, sizeof v, "done %s %llu", src->snap_id, (unsigned long long)src->start_lsn);
     rc = store_kv_put(src->store, SNAP_KEY_INITIAL, v, err, errlen);
     return rc ? rc : pgsrc_load_folds(src, src->snap_id, err, errlen);
+}
+
+void pgsrc_close(struct pgsrc *src)
+{
+    if (!src)
+        return;
+    pgsrc_close_repl(src);
+    if (src->conn)
+        PQfinish(src->conn);
+    isnap_free(src->isnap);
+    pgsrc_free_folds(src);
+    relcache_free(src->rels);
+    spill_free(src->spill);
+    if (src->snap_exporter)
+        PQfinish(src->snap_exporter);
+    free(src->snap_id);
+    free(src->snap_name);
+    free(src->snap_exported);
+    free(src->snap_fold_rule);
+    free(src->sig_schema);
+    free(src->sig_name);
+    free(src->counts);
+    free(src);
 }

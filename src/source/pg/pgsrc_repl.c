@@ -1,6 +1,5 @@
 /* PostgreSQL source: the replication connection (start, status updates,
  * read coalescing), the side SQL connection, heartbeats. */
-#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +42,7 @@ int pgsrc_send_status(struct pgsrc *src, bool force)
 {
     if (!src->repl)
         return 0;
-    uint64_t flush = src->eng ? engine_confirmed(src->eng) : src->start_lsn;
+    uint64_t flush = src->confirmed;
     int64_t now = clock_mono_us();
     int64_t interval = (int64_t)(src->cfg->source.status_interval_seconds * 1e6);
     bool changed = flush != src->sent_flush;
@@ -74,7 +73,7 @@ int pgsrc_answer_keepalive(struct pgsrc *src)
 {
     if (!src->repl)
         return 0;
-    uint64_t flush = src->eng ? engine_confirmed(src->eng) : src->start_lsn;
+    uint64_t flush = src->confirmed;
     if (flush >= src->write_lsn)
         return pgsrc_send_status(src, true);
     if (put_status(src, src->write_lsn, 0) != 0)
@@ -84,44 +83,6 @@ int pgsrc_answer_keepalive(struct pgsrc *src)
               (unsigned)flush);
     src->last_status_us = clock_mono_us();
     return 0;
-}
-
-void pgsrc_publish_stats(struct pgsrc *src)
-{
-    pthread_mutex_lock(&src->mu);
-    src->stats.events = src->n_events;
-    src->stats.transactions = src->n_txns;
-    src->stats.bytes_received = src->n_bytes;
-    src->stats.received_lsn = src->write_lsn;
-    src->stats.confirmed_lsn = src->sent_flush;
-    src->stats.reconnects = src->n_reconnects;
-    src->stats.spilled_bytes = src->spill ? spill_bytes(src->spill) : 0;
-    src->stats.connected = src->repl != NULL;
-    src->stats.paused = src->stats_paused;
-    pthread_mutex_unlock(&src->mu);
-    /* Where memory goes, for people tuning budgets (debug level only). */
-    if (log_enabled(LOG_DEBUG) && src->eng) {
-        int64_t now = clock_mono_us();
-        if (now >= src->next_mem_log_us) {
-            src->next_mem_log_us = now + 5000000;
-            uint64_t live_bytes, live_events, wait_us;
-            bool full;
-            engine_log_stats(src->eng, &live_bytes, &live_events, &full, &wait_us);
-            struct mallinfo2 mi = mallinfo2();
-            log_debug("memory",
-                      "log_bytes=%llu log_events=%llu heap_in_use=%zu heap_free=%zu "
-                      "mmapped=%zu pending=%zu",
-                      (unsigned long long)live_bytes, (unsigned long long)live_events, mi.uordblks,
-                      mi.fordblks, mi.hblkhd, src->pend_bytes);
-        }
-    }
-}
-
-/* A signal, or a sink that stopped the pipeline (engine_failed). */
-bool pgsrc_stop_requested(const struct pgsrc *src)
-{
-    return (src->opts && src->opts->stop && *src->opts->stop) ||
-           (src->eng && engine_failed(src->eng, NULL, 0));
 }
 
 /* ---------- connection ---------- */

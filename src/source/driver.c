@@ -1,0 +1,349 @@
+/* The source driver; see driver.h. */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/engine.h"
+#include "source/driver.h"
+#include "source/emitter.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define MAX_STREAMS      1     /* positions carry no stream id yet: stream 0 only */
+#define POLL_WAIT_MS     100   /* longest a poll waits: rewinds, stops, pauses are seen this fast */
+#define PAUSE_SLEEP_US   50000 /* how often a paused source looks again */
+#define BUSY_PUBLISH_US  200000 /* stats of a busy stream are published this often */
+#define MEM_LOG_US       5000000
+#define BACKOFF_MIN_US   1000000
+#define BACKOFF_MAX_US   30000000
+#define BACKOFF_SLICE_US 100000 /* a backoff wait looks at the stop flag this often */
+
+struct driver {
+    struct source src;
+    struct cdc_ack start[MAX_STREAMS]; /* from prepare */
+    size_t nstart;
+    struct engine *eng;          /* borrowed from driver_run on */
+    const struct driver_opts *o; /* borrowed from driver_run on */
+    struct emitter *em;
+    bool connected, started, paused, snapshotting;
+    uint64_t reconnects;
+    int64_t next_publish_us, next_mem_log_us;
+    pthread_mutex_t mu; /* guards stats */
+    struct source_stats stats;
+};
+
+/* A signal, or a sink that stopped the pipeline (engine_failed: a change it
+ * cannot apply, which must not be confirmed past). */
+static bool stop_requested(const struct driver *d)
+{
+    return (d->o && d->o->stop && *d->o->stop) || engine_failed(d->eng, NULL, 0);
+}
+
+/* What every sink holds durably, as acknowledgements. */
+static size_t confirmed_acks(struct driver *d, struct cdc_ack *acks)
+{
+    acks[0] = (struct cdc_ack){0, engine_confirmed(d->eng)};
+    return 1;
+}
+
+/* Whether every stop position is acknowledged.  The tracker confirms one
+ * position, stream 0's: a stop position of another stream is never met. */
+static bool stop_reached(const struct driver_opts *o, const struct cdc_ack *acks, size_t n)
+{
+    for (size_t i = 0; i < o->nstop_at; i++) {
+        bool met = false;
+        for (size_t k = 0; k < n && !met; k++)
+            met = acks[k].stream == o->stop_at[i].stream && acks[k].pos >= o->stop_at[i].pos;
+        if (!met)
+            return false;
+    }
+    return o->nstop_at > 0;
+}
+
+void driver_format_pos(const struct driver *d, uint64_t pos, char *buf, size_t len)
+{
+    d->src.ops->format_pos(pos, buf, len);
+}
+
+/* Copies the figures into the stats others read; logs where memory goes
+ * now and then (debug level only). */
+static void publish(struct driver *d)
+{
+    struct source_stats st;
+    memset(&st, 0, sizeof st);
+    d->src.ops->stats(&d->src, &st);
+    size_t pending = 0;
+    if (d->em) {
+        struct emitter_counts c;
+        emitter_counts(d->em, &c);
+        st.events = c.events;
+        st.transactions = c.transactions;
+        st.last_commit_ts = c.last_commit_ts;
+        pending = c.pending_bytes;
+    }
+    st.reconnects = d->reconnects;
+    st.connected = d->connected;
+    st.paused = d->paused;
+    st.snapshotting = st.snapshotting || d->snapshotting;
+    st.lag = st.received > st.confirmed ? st.received - st.confirmed : 0;
+    driver_format_pos(d, st.received, st.received_text, sizeof st.received_text);
+    driver_format_pos(d, st.confirmed, st.confirmed_text, sizeof st.confirmed_text);
+    pthread_mutex_lock(&d->mu);
+    d->stats = st;
+    pthread_mutex_unlock(&d->mu);
+    int64_t now = clock_mono_us();
+    d->next_publish_us = now + BUSY_PUBLISH_US;
+    if (log_enabled(LOG_DEBUG) && d->eng && now >= d->next_mem_log_us) {
+        d->next_mem_log_us = now + MEM_LOG_US;
+        uint64_t live_bytes, live_events, wait_us;
+        bool full;
+        engine_log_stats(d->eng, &live_bytes, &live_events, &full, &wait_us);
+        struct mallinfo2 mi = mallinfo2();
+        log_debug("memory",
+                  "log_bytes=%llu log_events=%llu heap_in_use=%zu heap_free=%zu "
+                  "mmapped=%zu pending=%zu",
+                  (unsigned long long)live_bytes, (unsigned long long)live_events, mi.uordblks,
+                  mi.fordblks, mi.hblkhd, pending);
+    }
+}
+
+/* The emitter waits for room: acknowledge what sinks finished and keep the
+ * server from giving up on us.  A broken connection shows up at the next
+ * poll: the source reconnects once the events are in. */
+static void on_wait(void *arg)
+{
+    struct driver *d = arg;
+    struct cdc_ack acks[MAX_STREAMS];
+    size_t n = confirmed_acks(d, acks);
+    (void)d->src.ops->ack(&d->src, acks, n, false);
+    if (d->src.ops->idle)
+        d->src.ops->idle(&d->src);
+    publish(d);
+}
+
+/* Waits out a reconnect backoff; false if a stop was requested. */
+static bool backoff_wait(struct driver *d, int64_t us)
+{
+    if (d->o->backoff_hook) {
+        d->o->backoff_hook(d->o->backoff_arg, us);
+        return !stop_requested(d);
+    }
+    for (int64_t t = 0; t < us && !stop_requested(d); t += BACKOFF_SLICE_US)
+        clock_sleep_us(BACKOFF_SLICE_US);
+    return !stop_requested(d);
+}
+
+int driver_new(struct driver **out, const struct source_ops *ops, const struct config *cfg,
+               struct store *store, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct driver *d = xcalloc(1, sizeof *d);
+    pthread_mutex_init(&d->mu, NULL);
+    d->src = (struct source){.ops = ops, .cfg = cfg, .store = store};
+    int rc = ops->open(&d->src, err, errlen);
+    if (rc) {
+        driver_free(d);
+        return rc;
+    }
+    publish(d);
+    *out = d;
+    return 0;
+}
+
+int driver_prepare(struct driver *d, struct cdc_pos held, char *err, size_t errlen)
+{
+    return d->src.ops->prepare(&d->src, held, d->start, MAX_STREAMS, &d->nstart, err, errlen);
+}
+
+uint64_t driver_start_pos(const struct driver *d)
+{
+    return d->nstart ? d->start[0].pos : 0;
+}
+
+/* Serves a sink's rewind request: a REWIND marker after everything
+ * emitted, the stream ended; the caller starts it again from *from. */
+static int serve_rewind(struct driver *d, uint32_t gen, struct cdc_ack *from)
+{
+    uint64_t restart = 0;
+    int rc = emitter_rewind(d->em, gen, &restart);
+    if (rc)
+        return rc;
+    d->src.ops->disconnect(&d->src, true);
+    d->connected = false;
+    from[0] = (struct cdc_ack){0, restart};
+    char text[SOURCE_POS_TEXT_MAX];
+    driver_format_pos(d, restart, text, sizeof text);
+    log_info("source.rewind", "generation=%u from=%s", gen, text);
+    return 0;
+}
+
+/* The connection was lost: resume after the newest transaction already in
+ * the log (sinks skip whatever part of a transaction they already have). */
+static int lost(struct driver *d, const char *why, struct cdc_ack *from)
+{
+    if (emitter_flush(d->em) == CDC_ESTOP)
+        return CDC_ESTOP;
+    log_warn("source.connection_lost", "error=%s", log_q(why));
+    d->src.ops->disconnect(&d->src, false);
+    d->connected = false;
+    uint64_t confirmed = engine_confirmed(d->eng);
+    uint64_t last = emitter_last_end(d->em);
+    from[0] = (struct cdc_ack){0, last > confirmed ? last : confirmed};
+    d->reconnects++;
+    return 0;
+}
+
+/* Streams until a stop or a fatal error (see driver.h). */
+static int stream(struct driver *d, char *err, size_t errlen)
+{
+    const struct source_ops *ops = d->src.ops;
+    const struct driver_opts *o = d->o;
+    int64_t min_us = o->backoff_min_us > 0 ? o->backoff_min_us : BACKOFF_MIN_US;
+    int64_t max_us = o->backoff_max_us > 0 ? o->backoff_max_us : BACKOFF_MAX_US;
+    struct cdc_ack from[MAX_STREAMS];
+    size_t nfrom = d->nstart;
+    memcpy(from, d->start, sizeof from);
+    emitter_set_last_end(d->em, driver_start_pos(d));
+    int64_t backoff_us = 0;
+    char e[1024];
+    int rc = 0;
+    while (!stop_requested(d)) {
+        if (!d->connected) {
+            if (backoff_us && !backoff_wait(d, backoff_us))
+                break;
+            e[0] = '\0';
+            rc = ops->start(&d->src, from, nfrom, e, sizeof e);
+            if (rc == CDC_ECONN && d->started) {
+                backoff_us = backoff_us ? backoff_us * 2 : min_us;
+                if (backoff_us > max_us)
+                    backoff_us = max_us;
+                d->reconnects++;
+                log_warn("source.reconnect", "in_seconds=%.1f error=%s", backoff_us / 1e6,
+                         log_q(e));
+                publish(d);
+                rc = 0; /* not an error unless a stop ends the wait */
+                continue;
+            }
+            if (rc) {
+                /* The first start fails fast: a misconfiguration (no
+                 * permission, a slot in use) will not heal. */
+                cdc_fail(err, errlen, rc, rc == CDC_EIO ? "%s" : "source: %s", e);
+                break;
+            }
+            backoff_us = 0;
+            d->connected = d->started = true;
+        }
+        uint32_t gen;
+        if (emitter_rewind_wanted(d->em, &gen)) {
+            if ((rc = serve_rewind(d, gen, from)) != 0)
+                break;
+            continue;
+        }
+        struct cdc_ack acks[MAX_STREAMS];
+        size_t nacks = confirmed_acks(d, acks);
+        if (stop_reached(o, acks, nacks)) {
+            char text[SOURCE_POS_TEXT_MAX];
+            driver_format_pos(d, o->stop_at[0].pos, text, sizeof text);
+            log_info("source.stop_lsn_reached", "lsn=%s", text);
+            break;
+        }
+        if (o->paused && atomic_load(o->paused)) {
+            /* Paused: read nothing, but keep acknowledging what sinks
+             * finish and keep the server from timing us out. */
+            rc = emitter_flush(d->em);
+            if (!rc)
+                (void)ops->ack(&d->src, acks, nacks, false);
+            d->paused = true;
+            publish(d);
+            if (rc)
+                break;
+            clock_sleep_us(PAUSE_SLEEP_US);
+            continue;
+        }
+        d->paused = false;
+        (void)ops->ack(&d->src, acks, nacks, false);
+        e[0] = '\0';
+        rc = ops->poll(&d->src, d->em, POLL_WAIT_MS, e, sizeof e);
+        if (rc >= 0) {
+            if (rc == 0 || clock_mono_us() >= d->next_publish_us)
+                publish(d);
+            rc = 0;
+            continue;
+        }
+        if (rc == CDC_ECONN || rc == CDC_EIO) {
+            if ((rc = lost(d, e, from)) != 0)
+                break;
+            backoff_us = min_us;
+            continue;
+        }
+        if (rc != CDC_ESTOP)
+            cdc_fail(err, errlen, rc, "source: %s", e);
+        break;
+    }
+    if (rc == CDC_ESTOP)
+        rc = 0; /* a stop requested while waiting for room */
+    if (rc == 0)
+        (void)emitter_flush(d->em); /* CDC_ESTOP: the rest is never confirmed */
+    return rc;
+}
+
+int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o, char *err,
+               size_t errlen)
+{
+    d->eng = eng;
+    d->o = o;
+    struct emitter_cfg ec = {.eng = eng, .stop = o->stop, .wait_hook = on_wait, .wait_arg = d};
+    d->em = emitter_new(&ec);
+    int rc = 0;
+    if (d->src.ops->snapshot) {
+        d->snapshotting = true;
+        publish(d);
+        rc = d->src.ops->snapshot(&d->src, d->em, err, errlen);
+        d->snapshotting = false;
+        if (rc == CDC_ESTOP || rc == SOURCE_SNAPSHOT_ONLY)
+            rc = 0;
+        else if (rc == 0)
+            rc = stream(d, err, errlen);
+    } else {
+        rc = stream(d, err, errlen);
+    }
+    publish(d);
+    return rc;
+}
+
+void driver_finish(struct driver *d)
+{
+    if (!d->eng)
+        return;
+    struct cdc_ack acks[MAX_STREAMS];
+    size_t n = confirmed_acks(d, acks);
+    d->src.ops->finish(&d->src, acks, n);
+    d->connected = false;
+    publish(d);
+}
+
+void driver_abandon(struct driver *d)
+{
+    if (d && d->src.ops->abandon)
+        d->src.ops->abandon(&d->src);
+}
+
+void driver_stats(struct driver *d, struct source_stats *st)
+{
+    pthread_mutex_lock(&d->mu);
+    *st = d->stats;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void driver_free(struct driver *d)
+{
+    if (!d)
+        return;
+    d->src.ops->close(&d->src);
+    emitter_free(d->em);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}

@@ -1,0 +1,96 @@
+/* The emitter: the one door from a source into the pipeline.
+ *
+ * It gives every event the next sequence number (its index in the event
+ * log), routes data events to their partition (hash of table and key), and
+ * pushes them into the engine in batches, waiting while the pipeline is full
+ * and keeping the source alive meanwhile (the driver's wait hook: ack and
+ * source_ops.idle).  A COMMIT marker registers its transaction with the
+ * commit tracker, so the transaction's end position is acknowledged to the
+ * source once every sink holds it; a keepalive registers a position with
+ * nothing new before it (an idle stream must not pin the server's log); a
+ * mark asks to be told when every sink holds everything up to an event (a
+ * snapshot chunk).
+ *
+ * Threads: emitter_event, _commit, _keepalive, _mark and _flush belong to
+ * the source thread.  emitter_batch (snapshot readers) may be called from
+ * several threads at once, but not while the source thread emits; the
+ * marks and rewind functions from any thread. */
+#ifndef CDC_SOURCE_EMITTER_H
+#define CDC_SOURCE_EMITTER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+
+struct engine;
+struct emitter;
+
+struct emitter_cfg {
+    struct engine *eng;                /* borrowed */
+    const volatile sig_atomic_t *stop; /* a stop was requested (NULL: never) */
+    /* Called now and then while the source thread waits for room. */
+    void (*wait_hook)(void *arg);
+    void *wait_arg;
+};
+
+struct emitter *emitter_new(const struct emitter_cfg *cfg);
+/* Drops what was not pushed (it was never confirmed: a later run gets it
+ * again).  NULL is a no-op. */
+void emitter_free(struct emitter *em);
+
+/* A change or control event (ownership moves): gets the next seq and, for
+ * data events, its partition; goes out with the next batch.  Returns 0, or
+ * CDC_ESTOP when a stop was requested while the pipeline was full (the
+ * event is dropped then). */
+int emitter_event(struct emitter *em, struct cdc_event *ev);
+/* Ends a transaction: ev is its CDC_OP_COMMIT marker (ownership moves) with
+ * end_lsn the position to acknowledge once every sink holds the
+ * transaction. */
+int emitter_commit(struct emitter *em, struct cdc_event *ev);
+/* Everything the stream holds up to pos has been emitted (no transaction
+ * is open): pos may be acknowledged once what came before is durable. */
+void emitter_keepalive(struct emitter *em, uint64_t pos);
+/* Pushes the events waiting for their batch.  0 or CDC_ESTOP. */
+int emitter_flush(struct emitter *em);
+
+/* Snapshot readers: numbers, routes and pushes evs[0..n) at once (ownership
+ * moves), waiting while the pipeline is full; *last_seq = the seq of the
+ * last.  0, or CDC_ESTOP (the events are freed). */
+int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t *last_seq);
+
+/* The newest seq given out (0: none yet). */
+uint64_t emitter_last_seq(struct emitter *em);
+/* Marks: id comes back from emitter_take_marks once every sink made
+ * everything up to seq durable.  Add in non-decreasing seq order. */
+void emitter_mark(struct emitter *em, uint64_t seq, uint64_t id);
+size_t emitter_take_marks(struct emitter *em, uint64_t *ids, size_t max);
+
+/* Whether a sink asked for a replay that was not served; *gen = the
+ * generation to serve. */
+bool emitter_rewind_wanted(struct emitter *em, uint32_t *gen);
+/* Serves it: pushes what waits, forgets the transactions not yet confirmed
+ * and puts a REWIND marker in the log.  *restart = the confirmed position
+ * (stream 0): the source restarts from there.  0 or CDC_ESTOP. */
+int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart);
+
+/* The end of the newest transaction emitted (or the restart position of
+ * the last rewind, or what emitter_set_last_end said): a reconnect resumes
+ * after the newest of it and the confirmed position. */
+uint64_t emitter_last_end(struct emitter *em);
+void emitter_set_last_end(struct emitter *em, uint64_t pos);
+
+/* A stop was requested. */
+bool emitter_stopping(const struct emitter *em);
+
+struct emitter_counts {
+    uint64_t events;       /* data events emitted */
+    uint64_t transactions; /* COMMIT markers emitted */
+    int64_t last_commit_ts;
+    size_t pending_bytes; /* waiting for their batch */
+};
+void emitter_counts(struct emitter *em, struct emitter_counts *c);
+
+#endif
