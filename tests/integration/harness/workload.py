@@ -34,6 +34,9 @@ from .common import *  # noqa: F401,F403
 from .pg import *  # noqa: F401,F403
 from .compare import *  # noqa: F401,F403
 
+LINE_NO_MOVED = 1000  # moved order lines are numbered above this
+
+
 class KeyPool:
     """Keys that exist in a table, with an undo journal for rollbacks."""
 
@@ -177,7 +180,9 @@ class Workload(threading.Thread):
             return cur.rowcount
         if r < 0.62:
             o, ln = self.lines.choice(self.rng)
-            n = self.new_id()
+            # Inserted lines are numbered 1..5: a moved line gets a number
+            # above those, unique in the run (an id alone may be as small).
+            n = LINE_NO_MOVED + self.new_id()
             cur.execute("UPDATE lines SET line_no = %s WHERE order_id = %s AND line_no = %s", (n, o, ln))
             self.lines.remove((o, ln))
             self.lines.add((o, n))
