@@ -28,22 +28,15 @@ static void why_add(struct view *v, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Each sink's figures, and how far behind it is. */
+/* Each sink's figures.  Taken before the source's, so the source never
+ * shows fewer events than its sinks delivered. */
 static void take_sinks(const struct api_ctx *ctx, struct view *v)
 {
     if (ctx->eng) {
         v->nsinks = engine_nsinks(ctx->eng);
         v->sinks = xcalloc(v->nsinks ? v->nsinks : 1, sizeof *v->sinks);
-        for (unsigned i = 0; i < v->nsinks; i++) {
-            struct sink_view *k = &v->sinks[i];
-            engine_sink_stats(ctx->eng, i, &k->st);
-            if (!ctx->src)
-                continue;
-            k->have_lag = true;
-            driver_sink_lag(ctx->src, k->st.done_seq, v->now_us, &k->lag);
-            if (k->lag.events > 0 && k->lag.pos && v->src.received > k->lag.pos)
-                k->bytes_behind = v->src.received - k->lag.pos;
-        }
+        for (unsigned i = 0; i < v->nsinks; i++)
+            engine_sink_stats(ctx->eng, i, &v->sinks[i].st);
     } else if (ctx->cfg) {
         /* Not running yet: the configured sinks, as starting. */
         v->sinks = xcalloc(ctx->cfg->nsinks ? ctx->cfg->nsinks : 1, sizeof *v->sinks);
@@ -61,6 +54,18 @@ static void take_sinks(const struct api_ctx *ctx, struct view *v)
         v->sinks[i].dlq = ctx->store ? store_dlq_count(ctx->store, v->sinks[i].st.sink_id) : -1;
 }
 
+/* How far behind each sink is (needs the source's figures). */
+static void take_lag(const struct api_ctx *ctx, struct view *v)
+{
+    for (unsigned i = 0; ctx->eng && ctx->src && i < v->nsinks; i++) {
+        struct sink_view *k = &v->sinks[i];
+        k->have_lag = true;
+        driver_sink_lag(ctx->src, k->st.done_seq, v->now_us, &k->lag);
+        if (k->lag.events > 0 && k->lag.pos && v->src.received > k->lag.pos)
+            k->bytes_behind = v->src.received - k->lag.pos;
+    }
+}
+
 void view_take(struct api *api, struct view *v)
 {
     const struct api_ctx *ctx = &api->ctx;
@@ -69,6 +74,7 @@ void view_take(struct api *api, struct view *v)
     v->uptime_us = v->now_us - api->started_us;
     v->pipeline_id = ctx->cfg ? ctx->cfg->pipeline_id : NULL;
     v->pause_requested = ctx->paused && atomic_load(ctx->paused);
+    take_sinks(ctx, v);
     if (ctx->src) {
         v->have_src = true;
         driver_stats(ctx->src, &v->src);
@@ -81,7 +87,7 @@ void view_take(struct api *api, struct view *v)
         v->pending = engine_pending(ctx->eng);
         engine_log_stats(ctx->eng, &v->buf_bytes, &v->buf_events, &v->buf_full, &v->full_wait_us);
     }
-    take_sinks(ctx, v);
+    take_lag(ctx, v);
 
     const struct source_stats *ss = &v->src;
     bool initial = v->have_src && ss->snapshot.running && !ss->snapshot.incremental;

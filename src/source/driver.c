@@ -469,6 +469,16 @@ void driver_stats(struct driver *d, struct source_stats *st)
 {
     pthread_mutex_lock(&d->mu);
     *st = d->stats;
+    if (d->em) {
+        /* The counters live: what was published may be older than what
+         * sinks already delivered (a snapshot's readers emit on their own
+         * threads), and a source that counts less than its sinks confuses. */
+        struct emitter_counts c;
+        emitter_counts(d->em, &c);
+        st->events = c.events;
+        st->transactions = c.transactions;
+        st->last_commit_ts = c.last_commit_ts;
+    }
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -69,7 +69,7 @@ int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o
 void driver_finish(struct driver *d);
 /* After a failure before the snapshot or the stream began (ops->abandon). */
 void driver_abandon(struct driver *d);
-/* The published figures; any thread. */
+/* The published figures, with the event counters as of now; any thread. */
 void driver_stats(struct driver *d, struct source_stats *st);
 /* The control API asks for an incremental snapshot of tables (configured
  * names): handed to the source thread, which queues them

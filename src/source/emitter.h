@@ -119,7 +119,9 @@ struct emitter_counts {
     int64_t last_commit_ts;
     size_t pending_bytes; /* waiting for their batch */
 };
-/* Any thread, except pending_bytes: the source thread's only. */
+/* Any thread, except pending_bytes: the source thread's only.  A change
+ * is counted before it enters the event log, so no sink has delivered more
+ * than events says. */
 void emitter_counts(struct emitter *em, struct emitter_counts *c);
 
 #endif

@@ -70,7 +70,8 @@ struct snap_progress {
     bool incremental;        /* an incremental snapshot; else the initial one */
     bool paused;             /* its readers wait for the control API's resume */
     uint64_t rows_read;      /* rows read by this run */
-    uint64_t rows_estimated; /* initial: the planner's estimate for every table (0: unknown) */
+    uint64_t rows_estimated; /* initial: rows this run expects to read (the planner's
+                                estimate; resumed: the share of the chunks not done) */
     uint64_t chunks_done;    /* durable in every sink (initial: of the whole plan) */
     uint64_t chunks_total;   /* initial: planned; incremental: 0 (unknown in advance) */
     uint64_t tables_done;

@@ -27,7 +27,8 @@ struct stab {
     uint64_t estimate;      /* rows expected */
     atomic_uint_fast64_t rows;
     unsigned nchunks, ndone;
-    bool fold; /* no unique key, resumed: read again in full after a truncate */
+    unsigned todo; /* chunks this run reads (not done when it started) */
+    bool fold;     /* no unique key, resumed: read again in full after a truncate */
 };
 
 struct chunk {
@@ -299,10 +300,12 @@ static void progress(struct snap *s, bool final, bool to_log)
     struct snap_progress p = {.running = !final, .eta_seconds = -1};
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nt; i++) {
-        p.rows_read += atomic_load(&s->t[i].rows);
-        p.rows_estimated += s->t[i].estimate;
-        p.chunks_done += s->t[i].ndone;
-        p.tables_done += s->t[i].ndone == s->t[i].nchunks;
+        const struct stab *st = &s->t[i];
+        p.rows_read += atomic_load(&st->rows);
+        /* A resumed snapshot reads only the chunks not done: their share. */
+        p.rows_estimated += st->nchunks ? st->estimate * st->todo / st->nchunks : st->estimate;
+        p.chunks_done += st->ndone;
+        p.tables_done += st->ndone == st->nchunks;
     }
     pthread_mutex_unlock(&s->mu);
     p.chunks_total = s->nc;
@@ -568,8 +571,10 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
     if (c->resumed && (rc = fold_keyless(&s, err, errlen)))
         goto out;
     size_t todo = 0;
-    for (size_t i = 0; i < s.nc; i++)
-        todo += !s.ch[i].done;
+    for (size_t i = 0; i < s.nt; i++) {
+        s.t[i].todo = s.t[i].nchunks - s.t[i].ndone;
+        todo += s.t[i].todo;
+    }
     log_info("snapshot.started",
              "id=%s tables=%zu chunks=%zu remaining=%zu readers=%u "
              "imported=%s",
