@@ -1,11 +1,15 @@
 /* The configuration schema: one table per struct of config.h, plus the
  * cross-field rules that a single key cannot express.  What every sink has
  * is in cfg_sinks.c, a sink type's own keys in the type's folder. */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/cfg_keys.h"
 #include "config/cfg_schema.h"
@@ -289,6 +293,44 @@ static const struct cfg_key dlq_keys[] = {
 #undef T
 static const struct cfg_schema dlq_schema = {KEYS(dlq_keys)};
 
+bool config_bind_is_loopback(const char *bind)
+{
+    if (!bind || !*bind)
+        return true; /* the default, 127.0.0.1 */
+    char host[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(bind);
+    if (n >= 2 && bind[0] == '[' && bind[n - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(n - 2), bind + 1);
+    else
+        snprintf(host, sizeof host, "%s", bind);
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* Without control_token the control API answers anyone who can connect:
+ * only on a loopback health_bind.  (Commands that load the config with
+ * secrets optional serve nothing, and their token may just be unset.) */
+static void platform_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
+                           int line, uint64_t ok)
+{
+    const struct platform_cfg *pl = obj;
+    if (ctx->unset_secrets || !pl->health_enabled || (pl->control_token && *pl->control_token) ||
+        config_bind_is_loopback(pl->health_bind))
+        return;
+    cfg_error_key(ctx, cfg_key_line(map, "health_bind", line), "health_bind",
+                  "%s is not a loopback address, and without control_token the control API "
+                  "(pause, resume, snapshots, dead-letter replays) would answer anyone who can "
+                  "reach it: set control_token, or bind health_bind to 127.0.0.1",
+                  pl->health_bind);
+}
+
 #define T struct platform_cfg
 static const struct cfg_key platform_keys[] = {
     K_ENUM(T, transport_mode, TRANSPORT_EMBEDDED, transport_names),
@@ -320,7 +362,8 @@ static const struct cfg_key platform_keys[] = {
     K_FOREIGN("sinks"),
 };
 #undef T
-const struct cfg_schema cfg_platform_schema = {KEYS(platform_keys), .role = "platform"};
+const struct cfg_schema cfg_platform_schema = {KEYS(platform_keys), .check = platform_check,
+                                               .role = "platform"};
 
 /* ---- pipeline ---- */
 

@@ -269,6 +269,10 @@ const char *config_kafka_security_protocol(const struct kafka_client_cfg *c);
 struct buf;
 void config_kafka_client_describe(const struct kafka_client_cfg *c, struct buf *out);
 
+/* Whether an address to listen on is a loopback one (127.0.0.0/8, ::1,
+ * "localhost"); a host name or a wildcard is not. */
+bool config_bind_is_loopback(const char *bind);
+
 /* Splits "schema.table" (either part may be double-quoted) into freshly
  * allocated parts; returns 0, or CDC_EINVAL if malformed. */
 int config_split_table(const char *qualified, char **schema, char **table);

@@ -4,8 +4,6 @@
  * A request takes one view of every component's figures under the API's
  * mutex (so api_update can withdraw the components safely) and renders it
  * (api_view.c, api_metrics.c) or acts on it (api_control.c). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,27 +18,6 @@
 
 /* ---------- who may use the control API ---------- */
 
-bool api_bind_is_loopback(const char *bind)
-{
-    if (!bind || !*bind)
-        return true; /* the default, 127.0.0.1 */
-    char host[INET6_ADDRSTRLEN + 2];
-    size_t n = strlen(bind);
-    if (n >= 2 && bind[0] == '[' && bind[n - 1] == ']')
-        snprintf(host, sizeof host, "%.*s", (int)(n - 2), bind + 1);
-    else
-        snprintf(host, sizeof host, "%s", bind);
-    if (strcasecmp(host, "localhost") == 0)
-        return true;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return false;
-}
-
 static bool have_token(const struct platform_cfg *pl)
 {
     return pl->control_token && *pl->control_token;
@@ -49,7 +26,7 @@ static bool have_token(const struct platform_cfg *pl)
 int api_check_bind(const struct config *cfg, char *err, size_t errlen)
 {
     const struct platform_cfg *pl = &cfg->platform;
-    if (!pl->health_enabled || have_token(pl) || api_bind_is_loopback(pl->health_bind))
+    if (!pl->health_enabled || have_token(pl) || config_bind_is_loopback(pl->health_bind))
         return 0;
     return cdc_fail(err, errlen, CDC_EINVAL,
                     "%s: health_bind %s is not a loopback address, and without control_token the "

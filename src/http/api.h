@@ -57,12 +57,10 @@ struct api_ctx {
 
 struct api;
 
-/* Whether health_bind names a loopback address (127.0.0.0/8, ::1,
- * "localhost"); a host name or a wildcard is not. */
-bool api_bind_is_loopback(const char *bind);
 /* The rule for serving the control API: without control_token only on a
- * loopback health_bind.  0, or CDC_EINVAL with a sentence naming the file
- * and both keys.  No check when health_enabled is false. */
+ * loopback health_bind (loading the platform file checks it too, with the
+ * line).  0, or CDC_EINVAL with a sentence naming the file and both keys.
+ * No check when health_enabled is false. */
 int api_check_bind(const struct config *cfg, char *err, size_t errlen);
 
 /* Starts the server on ctx->cfg's health_bind:health_port (127.0.0.1 and any

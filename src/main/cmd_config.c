@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/api.h"
 #include "main/cli.h"
 #include "sink/registry.h"
 #include "source/source.h"
@@ -95,11 +94,6 @@ int cli_check_supported(const struct config *cfg)
                 "(embedded is)\n",
                 cfg->platform_file ? cfg->platform_file : "platform",
                 config_transport_name(cfg->platform.transport_mode));
-        return 2;
-    }
-    char err[512];
-    if (api_check_bind(cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s\n", err);
         return 2;
     }
     for (size_t i = 0; i < cfg->nsinks; i++) {

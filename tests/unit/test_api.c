@@ -192,14 +192,29 @@ static void test_api_control_without_token(void **state)
 }
 
 /* Without control_token the control API does not start on an address
- * others can reach: the error names the file and both keys. */
+ * others can reach: loading the platform file says so with the line, and
+ * the server refuses too (a config loaded with secrets optional), naming
+ * the file and both keys. */
 static void test_api_refuses_open_control(void **state)
 {
     static const char *const open_binds[] = {"0.0.0.0", "::", "10.1.2.3", "db.internal"};
     for (size_t i = 0; i < sizeof open_binds / sizeof *open_binds; i++) {
-        char plat[128];
+        char plat[128], pipe[1024];
         snprintf(plat, sizeof plat, "health_port: 0\nhealth_bind: \"%s\"\n", open_binds[i]);
-        struct config *cfg = load_cfg(plat, NULL);
+        snprintf(pipe, sizeof pipe, PIPE, "/nonexistent/out.jsonl");
+        struct config *cfg = NULL;
+        struct cfg_errors errs = {0};
+        assert_int_equal(config_load_text(&cfg, "pipeline.yaml", pipe, strlen(pipe),
+                                          "platform.yaml", plat, strlen(plat), &errs),
+                         CDC_EINVAL);
+        assert_int_equal(errs.n, 1);
+        assert_non_null(strstr(errs.msgs[0], "platform.yaml:2: health_bind: "));
+        assert_non_null(strstr(errs.msgs[0], "control_token"));
+        cfg_errors_fini(&errs);
+        assert_int_equal(config_load_text_flags(&cfg, "pipeline.yaml", pipe, strlen(pipe),
+                                                "platform.yaml", plat, strlen(plat),
+                                                CONFIG_SECRETS_OPTIONAL, &errs),
+                         0);
         struct api_ctx ctx = {.cfg = cfg};
         struct api *api = NULL;
         char err[512];
@@ -229,9 +244,9 @@ static void test_bind_is_loopback(void **state)
                                      "128.0.0.1", "::2", "example.com", "localhost.example",
                                      "[::1"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
-        assert_true(api_bind_is_loopback(yes[i]));
+        assert_true(config_bind_is_loopback(yes[i]));
     for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
-        if (api_bind_is_loopback(no[i]))
+        if (config_bind_is_loopback(no[i]))
             fail_msg("%s taken for loopback", no[i]);
     }
 }
