@@ -271,6 +271,40 @@ def test_endpoints_metrics_pause_resume(ctx):
     assert "127.0.0.1:%d" % port in r.error_lines[0], r.error_lines[0]
 
 
+def test_slow_sink_is_named(ctx):
+    """A file sink keeps up, a webhook sink whose receiver answers slowly does
+    not: once the event log is full because of it, a log line names it (and
+    not the file sink), again every 10 seconds while it lasts."""
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.execute("src", "CREATE TABLE public.bulk (id int PRIMARY KEY, v text)")
+    recv = h.Receiver(ctx).start()
+    recv.control(delay=0.2, keep_raw=False, strip=["v"])
+    jsonl = ctx.tmpdir("out") + "/e.jsonl"
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.bulk"],
+                                    [h.file_sink(jsonl),
+                                     h.webhook_sink(recv.url(), "hook", max_in_flight=1,
+                                                    batch_size=10)],
+                                    pipeline_id="slow", slot="slow_slot", publication="slow_pub"),
+                  h.platform_config(ctx.tmpdir("state"), max_buffered_bytes=1 << 20), cluster=cl)
+    cdc.deploy().expect_rc(0)
+    proc = cdc.start()
+    h.wait_for(lambda: (cl.slot("slow_slot") or {}).get("active") or proc.poll() is not None,
+               60, "cdc run to attach to its slot")
+    cl.execute("src", "INSERT INTO public.bulk SELECT g, repeat('x', 200) FROM generate_series(1, 30000) g")
+    first = h.wait_log_event(proc, "pipeline.slow_sink", 120)
+    assert first["sink"] == "hook", first
+    assert int(first["backlog_events"]) > int(first["others_max_backlog"]), first
+    h.wait_log_event(proc, "pipeline.slow_sink", 60,
+                     pred=lambda d: float(d.get("held_seconds", 0)) >= 9,
+                     what="a second pipeline.slow_sink line")
+    named = {d["sink"] for d in h.log_events(h.proc_stderr(proc), "pipeline.slow_sink")}
+    assert named == {"hook"}, "named: %s" % named
+    recv.control(normal=True)
+    proc.terminate()
+    proc.wait(120).expect_rc(0)
+
+
 # --------------------------------------------------------------------------
 # `cdc health` against a stub server with fixed answers
 
