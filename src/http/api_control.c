@@ -289,14 +289,17 @@ static void *replay_main(void *arg)
         pthread_mutex_unlock(&rp->mu);
     }
     replay_free(r);
+    /* Released before the replay counts as finished: a record lock belongs to
+     * the process, and closing this descriptor after the next replay took
+     * the lock would drop that one's too. */
+    pipelock_release(rp->lock);
+    rp->lock = NULL;
     pthread_mutex_lock(&rp->mu);
     rp->running = false;
     rp->finished_us = clock_wall_us();
     log_info("control.replay_done", "entries=%zu delivered=%zu pending=%zu", rp->done,
              rp->delivered, rp->pending);
     pthread_mutex_unlock(&rp->mu);
-    pipelock_release(rp->lock);
-    rp->lock = NULL;
     return NULL;
 }
 
