@@ -251,3 +251,10 @@ def test_inert_reference_keys_warn(ctx):
     logged = h.log_events(r.stderr, "config.no_effect")
     assert len(logged) == len(want), r.describe()
     assert all("accepted, has no effect" in e["detail"] for e in logged), logged
+    # what the reference has and cdc does not implement says so
+    for key in ("pubsub", "kinesis", "wal_reader"):
+        with open(os.path.join(cdc.dir, "conf", "platform.yaml"), "w") as f:
+            f.write(fill(PLATFORM, state=state) + "%s:\n  region: x\n" % key)
+        r = cdc.command(["validate"] + args, timeout=30).expect_rc(2)
+        assert len(r.error_lines) == 1 and "%s: not implemented in this version of cdc" % key \
+            in r.error_lines[0], r.describe()
