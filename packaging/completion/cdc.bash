@@ -16,7 +16,7 @@ _cdc() {
     local opts
     COMPREPLY=()
     if ((COMP_CWORD == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W "validate run deploy undeploy health snapshot dlq consume lakehouse --help --version" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "validate run deploy undeploy health status pause resume snapshot dlq consume lakehouse --help --version" -- "$cur")
         return
     fi
     case $prev in
@@ -33,7 +33,8 @@ _cdc() {
         consume) opts="--platform-config --max-events --from-beginning --topic" ;;
         run) opts="--platform-config --stop-at-lsn" ;;
         undeploy) opts="--platform-config --yes" ;;
-        health) opts="--platform-config --url" ;;
+        health | pause | resume) opts="--platform-config --url" ;;
+        status) opts="--platform-config --url --json" ;;
         snapshot) opts="--platform-config --table" ;;
         dlq)
             if ((COMP_CWORD == 2)); then

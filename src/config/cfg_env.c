@@ -17,7 +17,8 @@ static int env_name_char(char c)
 
 /* Expands one reference starting just after "${" at in[*pos]; on success
  * appends the value to b and leaves *pos after the closing brace. */
-static int env_expand_ref(const char *in, size_t len, size_t *pos, struct buf *b, struct buf *msg)
+static int env_expand_ref(const char *in, size_t len, size_t *pos, struct buf *b, struct buf *msg,
+                          bool *unset)
 {
     size_t i = *pos, name_start = i;
     if (i >= len || !env_name_start(in[i]))
@@ -54,9 +55,14 @@ static int env_expand_ref(const char *in, size_t len, size_t *pos, struct buf *b
     if (def && (!val || !*val)) {
         buf_put(b, def, def_len);
     } else if (!val) {
-        buf_printf(msg, "environment variable %s is not set", name);
+        if (!unset || !*unset)
+            buf_printf(msg, "environment variable %s is not set", name);
         free(name);
-        return CDC_EINVAL;
+        if (!unset)
+            return CDC_EINVAL;
+        *unset = true; /* tolerated: expands to nothing, msg names it */
+        *pos = i + 1;
+        return 0;
     } else {
         buf_puts(b, val);
     }
@@ -72,9 +78,11 @@ malformed:
     return CDC_EINVAL;
 }
 
-int cfg_env_expand(const char *in, size_t len, char **out, struct buf *msg)
+int cfg_env_expand(const char *in, size_t len, char **out, struct buf *msg, bool *unset)
 {
     *out = NULL;
+    if (unset)
+        *unset = false;
     if (!memchr(in, '$', len)) {
         *out = xstrndup(in, len);
         return 0;
@@ -87,7 +95,7 @@ int cfg_env_expand(const char *in, size_t len, char **out, struct buf *msg)
             i += 3;
         } else if (in[i] == '$' && i + 1 < len && in[i + 1] == '{') {
             i += 2;
-            int rc = env_expand_ref(in, len, &i, &b, msg);
+            int rc = env_expand_ref(in, len, &i, &b, msg, unset);
             if (rc) {
                 buf_fini(&b);
                 return rc;

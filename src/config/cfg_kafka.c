@@ -207,26 +207,40 @@ static void kafka_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_no
                       k->max_poll_interval_ms);
 }
 
+/* Keys of the platform's kafka block that only the Kafka transport's
+ * roles would read (`cdc consume` reads the connection keys, group_id and
+ * auto_offset_reset; a kafka sink has its own block). */
+static const char *transport_only(const struct config *cfg)
+{
+    return "the Kafka transport (capture and deliver roles) is not implemented; a kafka sink "
+           "takes its settings from its own block";
+}
+
+static const char *no_registry(const struct config *cfg)
+{
+    return "records are JSON: no schema registry is used";
+}
+
 #define T struct kafka_cfg
 static const struct cfg_key kafka_keys[] = {
     KAFKA_CLIENT_KEYS("localhost:9092", 0),
     K_STR(T, schema_registry_url, "http://localhost:8081", .flags = CFG_NOECHO,
-          .check = cfg_check_url),
+          .check = cfg_check_url, .inert = no_registry),
     K_STR(T, group_id, "cdc-platform"),
     K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
-    K_BOOL(T, enable_idempotence, 1),
-    K_STR(T, acks, "all", CHOICES(acks_names)),
-    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX),
-    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX),
-    K_INT(T, session_timeout_ms, 45000, 1, 3600000),
-    K_INT(T, max_poll_interval_ms, 300000, 1, 86400000),
-    K_INT(T, fetch_min_bytes, 1, 1, 100000000),
-    K_INT(T, fetch_max_wait_ms, 500, 0, 300000),
-    K_INT(T, poll_batch_size, 1, 1, INT32_MAX),
-    K_INT(T, deser_pool_size, 1, 1, INT32_MAX),
-    K_FLT(T, commit_interval_seconds, 0.0, 0),
-    K_BOOL(T, schemas_enable, 0),
-    K_BOOL(T, tombstones_on_delete, 1),
+    K_BOOL(T, enable_idempotence, 1, .inert = transport_only),
+    K_STR(T, acks, "all", CHOICES(acks_names), .inert = transport_only),
+    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, session_timeout_ms, 45000, 1, 3600000, .inert = transport_only),
+    K_INT(T, max_poll_interval_ms, 300000, 1, 86400000, .inert = transport_only),
+    K_INT(T, fetch_min_bytes, 1, 1, 100000000, .inert = transport_only),
+    K_INT(T, fetch_max_wait_ms, 500, 0, 300000, .inert = transport_only),
+    K_INT(T, poll_batch_size, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, deser_pool_size, 1, 1, INT32_MAX, .inert = transport_only),
+    K_FLT(T, commit_interval_seconds, 0.0, 0, .inert = transport_only),
+    K_BOOL(T, schemas_enable, 0, .inert = transport_only),
+    K_BOOL(T, tombstones_on_delete, 1, .inert = transport_only),
 };
 #undef T
 const struct cfg_schema cfg_kafka_schema = {KEYS(kafka_keys), .check = kafka_check};

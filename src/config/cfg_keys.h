@@ -23,19 +23,19 @@
         .name = #f, .type = CFG_INT, .off = offsetof(T, f), .def_int = (def), .imin = (lo),        \
         .imax = (hi), ##__VA_ARGS__                                                                \
     }
-#define K_I64(T, f, def, lo, hi)                                                                   \
+#define K_I64(T, f, def, lo, hi, ...)                                                              \
     {                                                                                              \
         .name = #f, .type = CFG_INT64, .off = offsetof(T, f), .def_int = (def), .imin = (lo),      \
-        .imax = (hi)                                                                               \
+        .imax = (hi), ##__VA_ARGS__                                                                \
     }
 #define K_FLT(T, f, def, lo, ...)                                                                  \
     {                                                                                              \
         .name = #f, .type = CFG_FLOAT, .off = offsetof(T, f), .def_float = (def), .fmin = (lo),    \
         .fmax = INFINITY, ##__VA_ARGS__                                                            \
     }
-#define K_BOOL(T, f, def)                                                                          \
+#define K_BOOL(T, f, def, ...)                                                                     \
     {                                                                                              \
-        .name = #f, .type = CFG_BOOL, .off = offsetof(T, f), .def_int = (def)                      \
+        .name = #f, .type = CFG_BOOL, .off = offsetof(T, f), .def_int = (def), ##__VA_ARGS__       \
     }
 #define K_ENUM(T, f, def, nm, ...)                                                                 \
     {                                                                                              \
@@ -58,6 +58,12 @@
 #define K_FOREIGN(nm)                                                                              \
     {                                                                                              \
         .name = (nm), .type = CFG_FOREIGN                                                          \
+    }
+
+/* A key of the reference that cdc does not implement: what it configures. */
+#define K_NOTIMPL(nm, what)                                                                        \
+    {                                                                                              \
+        .name = (nm), .type = CFG_NOTIMPL, .item_desc = (what)                                     \
     }
 
 #define PORT_MAX 65535

@@ -228,6 +228,7 @@ static void key_expect(const struct cfg_ctx *ctx, struct buf *b, const struct cf
         buf_puts(b, "a list of mappings");
         break;
     case CFG_FOREIGN:
+    case CFG_NOTIMPL:
         break;
     }
 }
@@ -275,11 +276,17 @@ static char *scalar_text(struct cfg_ctx *ctx, const struct cfg_key *k,
     }
     char *out = NULL;
     struct buf msg = BUF_INIT;
-    if (cfg_env_expand(node->str, node->len, &out, &msg) != 0) {
+    bool lenient = ctx->unset_secrets && (k->flags & CFG_SECRET);
+    bool unset = false;
+    if (cfg_env_expand(node->str, node->len, &out, &msg, lenient ? &unset : NULL) != 0) {
         cfg_error(ctx, node->line, "%s", msg.p ? msg.p : "bad variable reference");
         buf_fini(&msg);
         return NULL;
     }
+    if (unset) /* msg names the variable, never a value */
+        cfg_diag_add(ctx->unset_secrets, ctx->src, node->line, cfg_path_str(&ctx->path), "%s",
+                     msg.p);
+    buf_fini(&msg);
     return out;
 }
 
@@ -607,6 +614,7 @@ static bool decode_key(struct cfg_ctx *ctx, const struct cfg_key *k, void *obj,
         cfg_schema_decode(ctx, k->sub, FIELD(obj, k->off, char), v, p->key->line);
         return true;
     case CFG_FOREIGN:
+    case CFG_NOTIMPL:
         return false;
     default:
         break;
@@ -655,6 +663,23 @@ static void report_unknown(struct cfg_ctx *ctx, const struct cfg_part *parts, si
         cfg_error(ctx, key->line, "unknown key");
 }
 
+/* Remembers a present key whose effect depends on the whole config. */
+static void note_seen(struct cfg_ctx *ctx, const struct cfg_key *k, int line)
+{
+    struct cfg_seen_list *l = ctx->seen;
+    if (!l)
+        return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (struct cfg_seen){.key = k,
+                                     .file = ctx->loc_file,
+                                     .order = ctx->src->order,
+                                     .line = line,
+                                     .path = xstrdup(cfg_path_str(&ctx->path))};
+}
+
 /* Whether the check hook of s decodes `name` itself (more_keys). */
 static bool is_more_key(const struct cfg_ctx *ctx, const struct cfg_schema *s, const char *name)
 {
@@ -689,6 +714,9 @@ void cfg_schema_decode_parts(struct cfg_ctx *ctx, struct cfg_part *parts, size_t
             report_unknown(ctx, parts, n, pair->key);
         } else if (more) {
             /* the check hook's */
+        } else if (parts[p].s->keys[ki].type == CFG_NOTIMPL) {
+            cfg_error(ctx, pair->key->line, "not implemented in this version of cdc (%s)",
+                      parts[p].s->keys[ki].item_desc);
         } else if (parts[p].s->keys[ki].type == CFG_FOREIGN) {
             const struct cfg_schema *s = parts[p].s;
             bool here_pipeline = s->role && strcmp(s->role, "pipeline") == 0;
@@ -698,8 +726,11 @@ void cfg_schema_decode_parts(struct cfg_ctx *ctx, struct cfg_part *parts, size_t
         } else {
             if (ki < CFG_MAX_KEYS)
                 present[p] |= UINT64_C(1) << ki;
-            if (decode_key(ctx, &parts[p].s->keys[ki], parts[p].obj, pair) && ki < CFG_MAX_KEYS)
+            const struct cfg_key *k = &parts[p].s->keys[ki];
+            if (decode_key(ctx, k, parts[p].obj, pair) && ki < CFG_MAX_KEYS)
                 parts[p].ok |= UINT64_C(1) << ki;
+            if (k->inert)
+                note_seen(ctx, k, pair->key->line);
         }
         cfg_path_pop(&ctx->path, mark);
     }

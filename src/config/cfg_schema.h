@@ -29,6 +29,8 @@ enum cfg_type {
     CFG_OBJECT,  /* an embedded struct described by .sub */
     CFG_OBJLIST, /* an array of .sub structs plus a size_t count at .count_off */
     CFG_FOREIGN, /* a key of the other file: rejected with a pointer to it */
+    CFG_NOTIMPL, /* a key of the reference cdc does not implement: rejected as such,
+                    .item_desc naming what it configures */
 };
 
 enum {
@@ -44,6 +46,11 @@ enum {
 
 struct cfg_ctx;
 struct cfg_schema;
+
+/* A key of the reference system that cdc accepts: NULL when it acts on it
+ * in this config, else why it has no effect (`cdc validate` and `cdc run`
+ * warn "accepted, has no effect: KEY (WHY)"). */
+typedef const char *cfg_inert_fn(const struct config *cfg);
 
 struct cfg_key {
     const char *name;
@@ -70,6 +77,8 @@ struct cfg_key {
      * ("one of file|postgres|..." for sink_type), instead of the words its
      * type and bounds give. */
     void (*expect)(const struct cfg_ctx *ctx, struct buf *out);
+    /* Optional: whether the key, when present, has no effect (above). */
+    cfg_inert_fn *inert;
 };
 
 /* Runs after an object's keys are decoded: map is its mapping (NULL when
@@ -96,6 +105,19 @@ struct cfg_schema {
     void (*fini)(void *obj);
 };
 
+/* Keys present that may have no effect, judged once the whole config is
+ * loaded (cfg_key.inert). */
+struct cfg_seen {
+    const struct cfg_key *key;
+    const char *file; /* borrowed from struct config */
+    int order, line;
+    char *path; /* owned */
+};
+struct cfg_seen_list {
+    struct cfg_seen *v;
+    size_t n, cap;
+};
+
 /* State of one file's decoding. */
 struct cfg_ctx {
     struct cfg_diag *diag;     /* borrowed */
@@ -107,6 +129,11 @@ struct cfg_ctx {
      * test's). */
     const struct sink_type *const *sink_types;
     size_t nsink_types;
+    struct cfg_seen_list *seen; /* borrowed: present keys with an inert hook; NULL = ignore */
+    /* CONFIG_SECRETS_OPTIONAL: a secret whose ${VAR} is unset is left empty
+     * and noted here ("FILE:LINE: KEY: environment variable V is not set")
+     * instead of failing the load.  NULL = strict. */
+    struct cfg_diag *unset_secrets;
 };
 
 /* Parts one mapping may be split into (cfg_schema_decode_parts). */

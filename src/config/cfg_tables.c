@@ -1,11 +1,15 @@
 /* The configuration schema: one table per struct of config.h, plus the
  * cross-field rules that a single key cannot express.  What every sink has
  * is in cfg_sinks.c, a sink type's own keys in the type's folder. */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/cfg_keys.h"
 #include "config/cfg_schema.h"
@@ -84,6 +88,53 @@ const char *cfg_check_table(const char *v)
     free(schema);
     free(table);
     return NULL;
+}
+
+/* ---- keys of the reference that have no effect here (cfg_key.inert) ---- */
+
+static const char *only_mysql(const struct config *cfg)
+{
+    return cfg->source.source_type == SOURCE_MYSQL ? NULL : "only a mysql source uses it";
+}
+
+static const char *only_mongodb(const struct config *cfg)
+{
+    return cfg->source.source_type == SOURCE_MONGODB ? NULL : "only a mongodb source uses it";
+}
+
+static const char *no_connect(const struct config *cfg)
+{
+    return "cdc reads the database log itself: there is no Kafka Connect to deploy to";
+}
+
+static const char *dlq_in_store(const struct config *cfg)
+{
+    return "dead letters are kept in the state store, not in topics";
+}
+
+static const char *dlq_attempts(const struct config *cfg)
+{
+    return "retry.max_attempts decides when a change is dead-lettered";
+}
+
+static const char *dlq_durable(const struct config *cfg)
+{
+    return "every dead letter is stored durably at once";
+}
+
+static const char *no_registry(const struct config *cfg)
+{
+    return "there is no schema registry to poll";
+}
+
+static const char *lag_on_request(const struct config *cfg)
+{
+    return "lag is computed at every /status and /metrics request";
+}
+
+static const char *no_schema_history(const struct config *cfg)
+{
+    return "schema changes are not classified yet";
 }
 
 /* ---- retry ---- */
@@ -204,9 +255,9 @@ static const struct cfg_key source_keys[] = {
     K_ENUM(T, snapshot_mode, SNAPSHOT_INITIAL, snapshot_mode_names),
     K_STR(T, slot_name, "cdc_slot", .check = check_slot),
     K_STR(T, publication_name, "cdc_publication"),
-    K_INT(T, mysql_server_id, 1, 1, INT32_MAX),
-    K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE),
-    K_STR(T, auth_source, "admin"),
+    K_INT(T, mysql_server_id, 1, 1, INT32_MAX, .inert = only_mysql),
+    K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE, .inert = only_mongodb),
+    K_STR(T, auth_source, "admin", .inert = only_mongodb),
     K_STR(T, sslmode, "prefer", CHOICES(cfg_sslmode_names)),
     K_FLT(T, connect_timeout_seconds, 10.0, 0, .flags = CFG_GT),
     K_FLT(T, status_interval_seconds, 10.0, 0, .flags = CFG_GT),
@@ -222,10 +273,11 @@ static const struct cfg_schema source_schema = {KEYS(source_keys), .check = sour
 
 #define T struct connector_cfg
 static const struct cfg_key connector_keys[] = {
-    K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = cfg_check_url),
-    K_FLT(T, timeout_seconds, 30.0, 0, .flags = CFG_GT),
-    K_INT(T, retry_max_attempts, 5, 1, INT32_MAX),
-    K_FLT(T, retry_wait_seconds, 2.0, 0),
+    K_STR(T, connect_url, "http://localhost:8083", .flags = CFG_NOECHO, .check = cfg_check_url,
+          .inert = no_connect),
+    K_FLT(T, timeout_seconds, 30.0, 0, .flags = CFG_GT, .inert = no_connect),
+    K_INT(T, retry_max_attempts, 5, 1, INT32_MAX, .inert = no_connect),
+    K_FLT(T, retry_wait_seconds, 2.0, 0, .inert = no_connect),
 };
 #undef T
 static const struct cfg_schema connector_schema = {KEYS(connector_keys)};
@@ -233,13 +285,51 @@ static const struct cfg_schema connector_schema = {KEYS(connector_keys)};
 #define T struct dlq_cfg
 static const struct cfg_key dlq_keys[] = {
     K_BOOL(T, enabled, 1),
-    K_STR(T, topic_suffix, "dlq"),
-    K_INT(T, max_retries, 3, 0, INT32_MAX),
-    K_BOOL(T, include_headers, 1),
-    K_FLT(T, flush_interval_seconds, 0.0, 0),
+    K_STR(T, topic_suffix, "dlq", .inert = dlq_in_store),
+    K_INT(T, max_retries, 3, 0, INT32_MAX, .inert = dlq_attempts),
+    K_BOOL(T, include_headers, 1, .inert = dlq_in_store),
+    K_FLT(T, flush_interval_seconds, 0.0, 0, .inert = dlq_durable),
 };
 #undef T
 static const struct cfg_schema dlq_schema = {KEYS(dlq_keys)};
+
+bool config_bind_is_loopback(const char *bind)
+{
+    if (!bind || !*bind)
+        return true; /* the default, 127.0.0.1 */
+    char host[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(bind);
+    if (n >= 2 && bind[0] == '[' && bind[n - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(n - 2), bind + 1);
+    else
+        snprintf(host, sizeof host, "%s", bind);
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* Without control_token the control API answers anyone who can connect:
+ * only on a loopback health_bind.  (Commands that load the config with
+ * secrets optional serve nothing, and their token may just be unset.) */
+static void platform_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
+                           int line, uint64_t ok)
+{
+    const struct platform_cfg *pl = obj;
+    if (ctx->unset_secrets || !pl->health_enabled || (pl->control_token && *pl->control_token) ||
+        config_bind_is_loopback(pl->health_bind))
+        return;
+    cfg_error_key(ctx, cfg_key_line(map, "health_bind", line), "health_bind",
+                  "%s is not a loopback address, and without control_token the control API "
+                  "(pause, resume, snapshots, dead-letter replays) would answer anyone who can "
+                  "reach it: set control_token, or bind health_bind to 127.0.0.1",
+                  pl->health_bind);
+}
 
 #define T struct platform_cfg
 static const struct cfg_key platform_keys[] = {
@@ -252,9 +342,9 @@ static const struct cfg_key platform_keys[] = {
     K_I64(T, max_buffered_bytes, INT64_C(64) << 20, 1, INT64_MAX),
     K_I64(T, max_event_bytes, 0, 0, INT64_MAX),
     K_INT(T, partitions, 0, 0, 4096),
-    K_FLT(T, schema_monitor_interval_seconds, 30.0, 0, .flags = CFG_GT),
-    K_FLT(T, lag_monitor_interval_seconds, 15.0, 0, .flags = CFG_GT),
-    K_BOOL(T, stop_on_incompatible_schema, 0),
+    K_FLT(T, schema_monitor_interval_seconds, 30.0, 0, .flags = CFG_GT, .inert = no_registry),
+    K_FLT(T, lag_monitor_interval_seconds, 15.0, 0, .flags = CFG_GT, .inert = lag_on_request),
+    K_BOOL(T, stop_on_incompatible_schema, 0, .inert = no_schema_history),
     K_INT(T, health_port, 8080, 0, PORT_MAX),
     K_BOOL(T, health_enabled, 1),
     K_STR(T, health_bind, "127.0.0.1"),
@@ -263,13 +353,17 @@ static const struct cfg_key platform_keys[] = {
     K_STR(T, log_level, "info", CHOICES(log_level_names)),
     K_STR(T, log_format, "logfmt", CHOICES(log_format_names)),
     K_FLT(T, shutdown_timeout_seconds, 30.0, 0),
+    K_NOTIMPL("pubsub", "the Google Pub/Sub transport"),
+    K_NOTIMPL("kinesis", "the Amazon Kinesis transport"),
+    K_NOTIMPL("wal_reader", "the direct WAL reader of the Pub/Sub and Kinesis transports"),
     K_FOREIGN("pipeline_id"),
     K_FOREIGN("topic_prefix"),
     K_FOREIGN("source"),
     K_FOREIGN("sinks"),
 };
 #undef T
-const struct cfg_schema cfg_platform_schema = {KEYS(platform_keys), .role = "platform"};
+const struct cfg_schema cfg_platform_schema = {KEYS(platform_keys), .check = platform_check,
+                                               .role = "platform"};
 
 /* ---- pipeline ---- */
 
@@ -340,6 +434,9 @@ static const struct cfg_key pipeline_keys[] = {
     K_FOREIGN("log_level"),
     K_FOREIGN("log_format"),
     K_FOREIGN("shutdown_timeout_seconds"),
+    K_FOREIGN("pubsub"),
+    K_FOREIGN("kinesis"),
+    K_FOREIGN("wal_reader"),
 };
 #undef T
 const struct cfg_schema cfg_pipeline_schema = {KEYS(pipeline_keys), .check = pipeline_check,

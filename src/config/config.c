@@ -35,6 +35,8 @@ void config_free(struct config *cfg)
         return;
     cfg_schema_free(&cfg_pipeline_schema, cfg);
     cfg_schema_free(&cfg_platform_schema, &cfg->platform);
+    cfg_errors_fini(&cfg->inert);
+    cfg_errors_fini(&cfg->unset_secrets);
     free(cfg->pipeline_file);
     free(cfg->platform_file);
     free(cfg);
@@ -86,16 +88,19 @@ bad:
     return CDC_EINVAL;
 }
 
-/* The sink types a config may name. */
-struct types {
-    const struct sink_type *const *v;
-    size_t n;
+/* What one load decodes with: the sink types a config may name, and what
+ * it notes besides errors. */
+struct load {
+    const struct sink_type *const *types;
+    size_t ntypes;
+    struct cfg_seen_list seen;
+    struct cfg_diag *unset_secrets; /* NULL: strict */
 };
 
 /* Parses and decodes one file's text into obj (which holds defaults). */
 static void load_one(struct config *cfg, struct cfg_diag *diag, const struct cfg_src *src,
                      const char *loc_file, const struct cfg_schema *schema, void *obj,
-                     const char *text, size_t len, const struct types *types)
+                     const char *text, size_t len, struct load *ld)
 {
     struct yamltree_node *root = NULL;
     if (yamltree_parse(&root, text ? text : "", text ? len : 0, src, diag) != 0)
@@ -109,8 +114,10 @@ static void load_one(struct config *cfg, struct cfg_diag *diag, const struct cfg
                               .src = src,
                               .loc_file = loc_file,
                               .cfg = cfg,
-                              .sink_types = types->v,
-                              .nsink_types = types->n};
+                              .sink_types = ld->types,
+                              .nsink_types = ld->ntypes,
+                              .seen = &ld->seen,
+                              .unset_secrets = ld->unset_secrets};
         cfg_path_init(&ctx.path);
         cfg_schema_decode(&ctx, schema, obj, root, root->line);
         cfg_path_fini(&ctx.path);
@@ -118,29 +125,39 @@ static void load_one(struct config *cfg, struct cfg_diag *diag, const struct cfg
     yamltree_free(root);
 }
 
-int config_load_text(struct config **out, const char *pipeline_name, const char *pipeline_text,
-                     size_t pipeline_len, const char *platform_name, const char *platform_text,
-                     size_t platform_len, struct cfg_errors *errs)
+/* Judges the keys seen that may have no effect, now that the whole config
+ * is known, into cfg->inert. */
+static void judge_inert(struct config *cfg, struct cfg_seen_list *seen)
 {
-    size_t n = sink_type_count();
-    const struct sink_type **v = xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = sink_type_at(i);
-    int rc = config_load_text_types(out, pipeline_name, pipeline_text, pipeline_len, platform_name,
-                                    platform_text, platform_len, errs, v, n);
-    free(v);
-    return rc;
+    struct cfg_diag notes;
+    cfg_diag_init(&notes);
+    for (size_t i = 0; i < seen->n; i++) {
+        const struct cfg_seen *k = &seen->v[i];
+        const char *why = k->key->inert(cfg);
+        struct cfg_src src = {k->file, k->order};
+        if (why)
+            cfg_diag_add(&notes, &src, k->line, NULL, "accepted, has no effect: %s (%s)", k->path,
+                         why);
+        free(k->path);
+    }
+    free(seen->v);
+    seen->v = NULL;
+    seen->n = seen->cap = 0;
+    cfg_diag_flush(&notes, &cfg->inert);
 }
 
-int config_load_text_types(struct config **out, const char *pipeline_name,
-                           const char *pipeline_text, size_t pipeline_len,
-                           const char *platform_name, const char *platform_text,
-                           size_t platform_len, struct cfg_errors *errs,
-                           const struct sink_type *const *types, size_t ntypes)
+/* Loads both texts with the sink types types[0..ntypes). */
+static int load_texts(struct config **out, const char *pipeline_name, const char *pipeline_text,
+                      size_t pipeline_len, const char *platform_name, const char *platform_text,
+                      size_t platform_len, unsigned flags, struct cfg_errors *errs,
+                      const struct sink_type *const *types, size_t ntypes)
 {
-    struct types ty = {types, ntypes};
-    struct cfg_diag diag;
+    struct cfg_diag diag, unset;
     cfg_diag_init(&diag);
+    cfg_diag_init(&unset);
+    struct load ld = {.types = types,
+                      .ntypes = ntypes,
+                      .unset_secrets = (flags & CONFIG_SECRETS_OPTIONAL) ? &unset : NULL};
     *out = NULL;
 
     struct config *cfg = xcalloc(1, sizeof *cfg);
@@ -154,19 +171,54 @@ int config_load_text_types(struct config **out, const char *pipeline_name,
     if (platform_text) {
         struct cfg_src src = {cfg->platform_file, 1};
         load_one(cfg, &diag, &src, cfg->platform_file, &cfg_platform_schema, &cfg->platform,
-                 platform_text, platform_len, &ty);
+                 platform_text, platform_len, &ld);
     }
     struct cfg_src src = {cfg->pipeline_file, 0};
     load_one(cfg, &diag, &src, cfg->pipeline_file, &cfg_pipeline_schema, cfg, pipeline_text,
-             pipeline_len, &ty);
+             pipeline_len, &ld);
 
     int rc = diag.n ? CDC_EINVAL : 0;
     cfg_diag_flush(&diag, errs);
+    cfg_diag_flush(&unset, &cfg->unset_secrets);
+    judge_inert(cfg, &ld.seen);
     if (rc)
         config_free(cfg);
     else
         *out = cfg;
     return rc;
+}
+
+int config_load_text_types(struct config **out, const char *pipeline_name,
+                           const char *pipeline_text, size_t pipeline_len,
+                           const char *platform_name, const char *platform_text,
+                           size_t platform_len, struct cfg_errors *errs,
+                           const struct sink_type *const *types, size_t ntypes)
+{
+    return load_texts(out, pipeline_name, pipeline_text, pipeline_len, platform_name, platform_text,
+                      platform_len, 0, errs, types, ntypes);
+}
+
+int config_load_text_flags(struct config **out, const char *pipeline_name,
+                           const char *pipeline_text, size_t pipeline_len,
+                           const char *platform_name, const char *platform_text,
+                           size_t platform_len, unsigned flags, struct cfg_errors *errs)
+{
+    size_t n = sink_type_count();
+    const struct sink_type **v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = sink_type_at(i);
+    int rc = load_texts(out, pipeline_name, pipeline_text, pipeline_len, platform_name,
+                        platform_text, platform_len, flags, errs, v, n);
+    free(v);
+    return rc;
+}
+
+int config_load_text(struct config **out, const char *pipeline_name, const char *pipeline_text,
+                     size_t pipeline_len, const char *platform_name, const char *platform_text,
+                     size_t platform_len, struct cfg_errors *errs)
+{
+    return config_load_text_flags(out, pipeline_name, pipeline_text, pipeline_len, platform_name,
+                                  platform_text, platform_len, 0, errs);
 }
 
 /* Reads a whole file; on failure records "PATH: cannot read: REASON". */
@@ -212,6 +264,12 @@ static int read_file(const char *path, int order, char **text, size_t *len, stru
 int config_load(struct config **out, const char *pipeline_path, const char *platform_path,
                 struct cfg_errors *errs)
 {
+    return config_load_flags(out, pipeline_path, platform_path, 0, errs);
+}
+
+int config_load_flags(struct config **out, const char *pipeline_path, const char *platform_path,
+                      unsigned flags, struct cfg_errors *errs)
+{
     struct cfg_diag diag;
     cfg_diag_init(&diag);
     char *pipe_text = NULL, *plat_text = NULL;
@@ -222,8 +280,8 @@ int config_load(struct config **out, const char *pipeline_path, const char *plat
     if (platform_path && read_file(platform_path, 1, &plat_text, &plat_len, &diag) != 0)
         rc = CDC_EIO;
     if (rc == 0)
-        rc = config_load_text(out, pipeline_path, pipe_text, pipe_len, platform_path,
-                              platform_path ? plat_text : NULL, plat_len, errs);
+        rc = config_load_text_flags(out, pipeline_path, pipe_text, pipe_len, platform_path,
+                                    platform_path ? plat_text : NULL, plat_len, flags, errs);
     cfg_diag_flush(&diag, errs);
     free(pipe_text);
     free(plat_text);

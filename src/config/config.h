@@ -188,6 +188,13 @@ struct platform_cfg {
     double shutdown_timeout_seconds;        /* default 30 */
 };
 
+/* Messages, each one complete line without the trailing newline: errors
+ * of a load, or notes that are not errors. */
+struct cfg_errors {
+    char **msgs;
+    size_t n;
+};
+
 struct config {
     char *pipeline_file; /* owned path as given */
     char *platform_file; /* owned path, or NULL when defaults only */
@@ -197,12 +204,22 @@ struct config {
     struct sink_cfg *sinks;
     size_t nsinks;
     struct platform_cfg platform;
+    /* Keys of the reference present in the files that cdc accepts but does
+     * not act on: "FILE:LINE: accepted, has no effect: KEY (WHY)", in file
+     * order; `cdc validate` and `cdc run` show them as warnings. */
+    struct cfg_errors inert;
+    /* CONFIG_SECRETS_OPTIONAL only: secrets left empty because their
+     * variable is unset, "FILE:LINE: KEY: environment variable V is not set"
+     * (never a value). */
+    struct cfg_errors unset_secrets;
 };
 
-/* Collected errors, each one complete line without the trailing newline. */
-struct cfg_errors {
-    char **msgs;
-    size_t n;
+/* config_load_flags options. */
+enum {
+    /* For commands that never connect (`cdc status`, `cdc dlq list`): a
+     * secret (password, token) written as ${VAR} with VAR unset is left
+     * empty and listed in cfg->unset_secrets instead of failing the load. */
+    CONFIG_SECRETS_OPTIONAL = 1 << 0,
 };
 
 /* Loads and validates.  platform_path may be NULL.  On success returns 0 and
@@ -210,6 +227,9 @@ struct cfg_errors {
  * in errs) or CDC_EIO (a file cannot be read, in errs) and *out is NULL. */
 int config_load(struct config **out, const char *pipeline_path, const char *platform_path,
                 struct cfg_errors *errs);
+/* config_load with CONFIG_* flags. */
+int config_load_flags(struct config **out, const char *pipeline_path, const char *platform_path,
+                      unsigned flags, struct cfg_errors *errs);
 /* The same from memory: pipeline_name and platform_name are what error
  * messages and struct cfg_loc call the texts (NULL: "pipeline.yaml" /
  * "platform.yaml").  platform_text NULL means built-in platform defaults.
@@ -225,6 +245,11 @@ int config_load_text_types(struct config **out, const char *pipeline_name,
                            const char *platform_name, const char *platform_text,
                            size_t platform_len, struct cfg_errors *errs,
                            const struct sink_type *const *types, size_t ntypes);
+/* config_load_text with CONFIG_* flags. */
+int config_load_text_flags(struct config **out, const char *pipeline_name,
+                           const char *pipeline_text, size_t pipeline_len,
+                           const char *platform_name, const char *platform_text,
+                           size_t platform_len, unsigned flags, struct cfg_errors *errs);
 /* Frees cfg and everything it owns; NULL is a no-op. */
 void config_free(struct config *cfg);
 /* Frees the messages and leaves errs empty (it may then be reused). */
@@ -243,6 +268,10 @@ const char *config_kafka_security_protocol(const struct kafka_client_cfg *c);
  * names of passed-through properties only: a value may be one). */
 struct buf;
 void config_kafka_client_describe(const struct kafka_client_cfg *c, struct buf *out);
+
+/* Whether an address to listen on is a loopback one (127.0.0.0/8, ::1,
+ * "localhost"); a host name or a wildcard is not. */
+bool config_bind_is_loopback(const char *bind);
 
 /* Splits "schema.table" (either part may be double-quoted) into freshly
  * allocated parts; returns 0, or CDC_EINVAL if malformed. */

@@ -10,6 +10,9 @@
 
 #define OPT_PLATFORM                                                                               \
     "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"
+#define OPT_URL                                                                                    \
+    "  --url URL                   the pipeline's HTTP address (default: health_bind and\n"        \
+    "                              health_port from the platform config)\n"
 
 /* cdc consume is built with librdkafka only (the Makefile's optional modules). */
 #ifdef CDC_HAVE_RDKAFKA
@@ -58,6 +61,26 @@ static const struct command commands[] = {
      "  --url URL                   the pipeline's status URL (default: health_bind and\n"
      "                              health_port from the platform config)\n"
      "\nExit status: 0 ready, 1 not ready or unreachable, 2 usage or configuration error.\n",
+     CLI_O_PLATFORM | CLI_O_URL, NULL},
+    {"status", cmd_status, "PIPELINE [--platform-config PLATFORM] [--url URL] [--json]",
+     "Show a running pipeline's status: source, snapshot progress, per-sink lag.",
+     "\noptions:\n" OPT_PLATFORM OPT_URL
+     "  --json                      print the status document as the API sends it\n"
+     "\nAsks the control API (GET /v1/status with control_token, else /status).  Works\n"
+     "without the database passwords in the environment.  When nothing answers, says\n"
+     "so and shows what the state store holds (snapshot progress, pending dead letters).\n"
+     "Exit status: 0 the pipeline answered, 1 it did not, 2 usage or configuration error.\n",
+     CLI_O_PLATFORM | CLI_O_URL | CLI_O_JSON, NULL},
+    {"pause", cmd_pause, "PIPELINE [--platform-config PLATFORM] [--url URL]",
+     "Pause a running pipeline: the source (and a snapshot's readers) stop reading.",
+     "\noptions:\n" OPT_PLATFORM OPT_URL
+     "\nPOST /v1/pause to the control API (with control_token).  Sinks drain what was\n"
+     "read; the position keeps being confirmed.  `cdc resume` undoes it.\n",
+     CLI_O_PLATFORM | CLI_O_URL, NULL},
+    {"resume", cmd_pause, "PIPELINE [--platform-config PLATFORM] [--url URL]",
+     "Resume a paused pipeline.",
+     "\noptions:\n" OPT_PLATFORM OPT_URL
+     "\nPOST /v1/resume to the control API (with control_token).\n",
      CLI_O_PLATFORM | CLI_O_URL, NULL},
     {"consume", CMD_CONSUME,
      "PIPELINE [--platform-config PLATFORM] [--max-events N] [--from-beginning] [--topic T]",

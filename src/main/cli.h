@@ -2,6 +2,7 @@
 #ifndef CDC_MAIN_CLI_H
 #define CDC_MAIN_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config/config.h"
@@ -59,6 +60,13 @@ void cli_command_usage(const struct command *cmd, FILE *out);
 /* Loads PIPELINE (+ platform) for a command: prints every config error as
  * "error: …" and returns 2, or 0 with *cfg set.  Also sets up logging. */
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg);
+/* The same with config_load_flags options (CONFIG_SECRETS_OPTIONAL for
+ * commands that never connect). */
+int cli_load_config_flags(const struct command *cmd, const struct cli_opts *o, unsigned flags,
+                          struct config **cfg);
+/* Warns about the keys the config holds that have no effect (cfg->inert):
+ * "warning: …" lines on stderr, or config.no_effect log events. */
+void cli_warn_inert(const struct config *cfg, bool to_log);
 /* 2 with a plain message if the config asks for something not built yet. */
 int cli_check_supported(const struct config *cfg);
 /* Takes the pipeline lock (state/pipelock.h) for `cdc COMMAND` before the
@@ -72,6 +80,9 @@ int cmd_run(const struct command *cmd, int argc, char **argv);
 int cmd_deploy(const struct command *cmd, int argc, char **argv);
 int cmd_undeploy(const struct command *cmd, int argc, char **argv);
 int cmd_health(const struct command *cmd, int argc, char **argv);
+int cmd_status(const struct command *cmd, int argc, char **argv);
+/* `cdc pause` and `cdc resume` (by cmd->name). */
+int cmd_pause(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
 int cmd_consume(const struct command *cmd, int argc, char **argv);

@@ -16,6 +16,12 @@
 
 int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct config **cfg)
 {
+    return cli_load_config_flags(cmd, o, 0, cfg);
+}
+
+int cli_load_config_flags(const struct command *cmd, const struct cli_opts *o, unsigned flags,
+                          struct config **cfg)
+{
     *cfg = NULL;
     if (o->nargs != 1) {
         fprintf(stderr, "error: cdc %s: expected one PIPELINE file, got %d arguments\n", cmd->name,
@@ -24,7 +30,7 @@ int cli_load_config(const struct command *cmd, const struct cli_opts *o, struct 
         return 2;
     }
     struct cfg_errors errs = {0};
-    if (config_load(cfg, o->args[0], o->platform, &errs) != 0) {
+    if (config_load_flags(cfg, o->args[0], o->platform, flags, &errs) != 0) {
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "error: %s\n", errs.msgs[i]);
         if (errs.n == 0)
@@ -151,6 +157,16 @@ static void print_sink(const struct sink_cfg *s)
     buf_fini(&b);
 }
 
+void cli_warn_inert(const struct config *cfg, bool to_log)
+{
+    for (size_t i = 0; i < cfg->inert.n; i++) {
+        if (to_log)
+            log_warn("config.no_effect", "detail=%s", log_q(cfg->inert.msgs[i]));
+        else
+            fprintf(stderr, "warning: %s\n", cfg->inert.msgs[i]);
+    }
+}
+
 int cmd_validate(const struct command *cmd, int argc, char **argv)
 {
     struct cli_opts o;
@@ -160,6 +176,7 @@ int cmd_validate(const struct command *cmd, int argc, char **argv)
     struct config *cfg;
     if ((rc = cli_load_config(cmd, &o, &cfg)))
         return rc;
+    cli_warn_inert(cfg, false);
     const struct source_cfg *src = &cfg->source;
     char host[REDACT_URL_MAX];
     printf("pipeline   %s (transport %s, topic prefix %s)\n", cfg->pipeline_id,

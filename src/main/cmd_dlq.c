@@ -19,6 +19,7 @@
 #include "main/cli.h"
 #include "main/dlq.h"
 #include "sink/sink.h"
+#include "state/dlq_json.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -188,17 +189,14 @@ int dlq_open_store(const struct dlq_cmd *c, struct store **st)
 
 /* ---------- list ---------- */
 
+#define KEY_COLUMN_MAX 48 /* bytes of the key shown by `dlq list` */
+
 struct list_state {
+    const struct config *cfg;
     bool json;
     size_t n, pending, resolved;
     struct buf line;
 };
-
-static void put_json_str(struct buf *b, const char *key, const char *s)
-{
-    buf_printf(b, ",\"%s\":", key);
-    json_string(b, s, strlen(s));
-}
 
 static int list_one(const struct dlq_entry *e, void *arg)
 {
@@ -214,33 +212,14 @@ static int list_one(const struct dlq_entry *e, void *arg)
         ls->pending++;
     buf_reset(b);
     if (ls->json) {
-        char op[2] = {e->op, '\0'};
-        char lsn[32];
-        snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(e->pos.lsn >> 32), (unsigned)e->pos.lsn);
-        buf_printf(b, "{\"id\":%" PRId64, e->id);
-        put_json_str(b, "sink_id", e->sink_id);
-        put_json_str(b, "position", pos);
-        put_json_str(b, "commit_lsn", lsn);
-        buf_printf(b, ",\"event_index\":%" PRIu64, e->pos.idx);
-        put_json_str(b, "topic", e->topic);
-        put_json_str(b, "op", op);
-        put_json_str(b, "error_class", e->error_class);
-        buf_printf(b, ",\"attempts\":%d,\"http_status\":%d", e->attempts, e->http_status);
-        put_json_str(b, "status", status);
-        put_json_str(b, "error", e->error);
-        buf_printf(
-            b, ",\"first_failed_us\":%" PRId64 ",\"dead_lettered_us\":%" PRId64 ",\"resolved_us\":",
-            e->first_failed_us, e->dead_lettered_us);
-        if (e->status == DLQ_RESOLVED)
-            buf_printf(b, "%" PRId64 "}", e->resolved_us);
-        else
-            buf_puts(b, "null}");
+        dlq_entry_json(b, e, ls->cfg->topic_prefix);
     } else {
         buf_printf(b, "%-5" PRId64 " ", e->id);
         put_cell(b, e->sink_id, 64, 12);
         buf_printf(b, "%-18s ", pos);
-        put_cell(b, e->topic, 128, 24);
+        put_cell(b, dlq_entry_table(e->topic, ls->cfg->topic_prefix), 128, 16);
         buf_printf(b, "%c  ", e->op ? e->op : '?');
+        put_cell(b, e->key_json ? e->key_json : "-", KEY_COLUMN_MAX, 12);
         put_cell(b, e->error_class, 16, 9);
         buf_printf(b, "%3d  %-8s  ", e->attempts, status);
         put_line(b, e->error, ERROR_COLUMN_MAX);
@@ -260,7 +239,7 @@ static int dlq_list(const struct dlq_cmd *c)
     struct store *st;
     if (dlq_open_store(c, &st))
         return 1;
-    struct list_state ls = {.json = o->json, .line = BUF_INIT};
+    struct list_state ls = {.cfg = c->cfg, .json = o->json, .line = BUF_INIT};
     char err[1024];
     int rc = 0;
     if (store_dlq_list(st, o->sink, o->all, list_one, &ls, err, sizeof err) != 0) {
@@ -331,6 +310,8 @@ static int dlq_show(const struct dlq_cmd *c)
     printf("%-15s%s\n", "position", cdc_pos_format(e.pos, pos, sizeof pos));
     printf("%-15s", "topic");
     print_line(e.topic, 256);
+    printf("\n%-15s", "table");
+    print_line(dlq_entry_table(e.topic, c->cfg->topic_prefix), 256);
     printf("\n%-15s%c (%s)\n", "op", e.op ? e.op : '?', op_name(e.op));
     printf("%-15s%s\n", "error class", e.error_class);
     printf("%-15s%d\n", "attempts", e.attempts);
@@ -415,15 +396,18 @@ static int dlq_purge(const struct dlq_cmd *c)
 
 /* ---------- dispatch ---------- */
 
+/* Only replay connects to a sink: the others read the state store and work
+ * without the passwords in the environment. */
 static const struct {
     const char *name;
     int (*fn)(const struct dlq_cmd *c);
-    unsigned opts; /* accepted options */
+    unsigned opts;       /* accepted options */
+    unsigned load_flags; /* config_load_flags */
 } subs[] = {
-    {"list", dlq_list, O_SINK | O_ALL | O_JSON},
-    {"show", dlq_show, O_ID},
-    {"replay", dlq_replay, O_SINK | O_ID},
-    {"purge", dlq_purge, O_ALL | O_YES},
+    {"list", dlq_list, O_SINK | O_ALL | O_JSON, CONFIG_SECRETS_OPTIONAL},
+    {"show", dlq_show, O_ID, CONFIG_SECRETS_OPTIONAL},
+    {"replay", dlq_replay, O_SINK | O_ID, 0},
+    {"purge", dlq_purge, O_ALL | O_YES, CONFIG_SECRETS_OPTIONAL},
 };
 
 static int usage_error(const struct command *cmd, const char *fmt, ...)
@@ -496,7 +480,7 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv)
     po.args = o.args + 1;
     po.nargs = 1;
     struct config *cfg;
-    if ((rc = cli_load_config(cmd, &po, &cfg)))
+    if ((rc = cli_load_config_flags(cmd, &po, subs[k].load_flags, &cfg)))
         return rc;
     char *path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
     c.cfg = cfg;

@@ -54,6 +54,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         config_free(cfg);
         return rc;
     }
+    cli_warn_inert(cfg, true);
     const struct source_ops *ops = source_ops_find(cfg->source.source_type);
     struct cdc_ack stop_at = {0, 0};
     struct driver_opts dopts = {.stop = &stop_flag, .paused = &paused_flag};
@@ -83,7 +84,8 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     struct engine *eng = NULL;
     struct store *store = NULL;
     struct api *api = NULL;
-    struct api_ctx actx = {.cfg = cfg, .paused = &paused_flag};
+    struct api_ctx actx = {
+        .cfg = cfg, .paused = &paused_flag, .json = &json, .version = CDC_VERSION};
     log_info("run.starting", "pipeline=%s", cfg->pipeline_id);
     char *state_path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
     rc = store_open(&store, state_path, err, sizeof err);

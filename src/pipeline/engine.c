@@ -411,6 +411,7 @@ void engine_free(struct engine *eng)
         if (r->sk.ops)
             r->sk.ops->close(&r->sk);
         free(r->skip);
+        free(r->lat);
         free(r->spans);
         free(r->snapskip);
         if (r->eng)
@@ -500,7 +501,16 @@ void engine_sink_stats(struct engine *eng, unsigned i, struct engine_sink_stats 
     st->skipped = r->skipped;
     st->flushes = r->flushes;
     st->errors = r->errors;
-    st->retries = r->retries;
+    st->reopens = r->reopens;
+    st->request_retries = r->request_retries;
+    st->durable_seconds = r->durable_seconds;
+    st->flush_seconds = r->flush_seconds;
+    st->request_seconds = r->request_seconds;
+    st->nhttp = r->nhttp;
+    for (unsigned k = 0; k < r->nhttp; k++) {
+        st->http[k].code = r->http[k].code;
+        st->http[k].n = r->http[k].n;
+    }
     st->dead_lettered = r->dead_lettered;
     st->done_seq = r->done_seq;
     str_copy(st->last_error, sizeof st->last_error, r->last_error);

@@ -20,9 +20,14 @@
 #include "config/config.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "util/histo.h"
 
 struct engine;
 struct store;
+
+/* HTTP status codes a sink's stats count separately; more are summed
+ * under code 0. */
+#define ENGINE_HTTP_CODES 16
 
 /* Per-sink figures for logs, health and metrics. */
 struct engine_sink_stats {
@@ -31,13 +36,24 @@ struct engine_sink_stats {
     const char *state;   /* "running", "retrying", "stopped" */
     uint64_t events_out; /* events delivered (data events, after skipping) */
     uint64_t skipped;    /* events the destination already had */
-    uint64_t flushes;
+    uint64_t flushes;    /* flushes that made writes durable; per-key sinks: batches delivered */
     uint64_t errors;
-    uint64_t retries;
-    uint64_t dead_lettered; /* events stored in the dead-letter queue by this run */
-    uint64_t done_seq;      /* durable up to this event log seq */
-    uint64_t backlog;       /* events in the log this sink has not read */
+    uint64_t reopens;         /* times the sink was opened again after a failure */
+    uint64_t request_retries; /* requests sent again: a per-key sink's batches, the sink's own */
+    uint64_t dead_lettered;   /* events stored in the dead-letter queue by this run */
+    uint64_t done_seq;        /* durable up to this event log seq */
+    uint64_t backlog;         /* events in the log this sink has not read */
     char last_error[256];
+    /* Seconds from a change's commit at the source to durable in the sink
+     * (changes only: snapshot rows have no commit time). */
+    struct histo durable_seconds;
+    struct histo flush_seconds;   /* serial sinks: how long each flush took */
+    struct histo request_seconds; /* per-key sinks that time their requests (HTTP) */
+    struct {
+        int code; /* HTTP status; 0 = codes beyond ENGINE_HTTP_CODES */
+        uint64_t n;
+    } http[ENGINE_HTTP_CODES];
+    unsigned nhttp;
 };
 
 /* Creates the engine and opens every enabled sink (fails fast: a sink that

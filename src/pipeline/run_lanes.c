@@ -164,20 +164,27 @@ static void destination_back(struct lanes *ls, int64_t now)
     }
 }
 
+/* The first n events of l were delivered: a delivered batch is durable,
+ * which counts as a flush. */
 static void deliver_head(struct lanes *ls, struct lane *l, size_t n)
 {
     struct runner *r = ls->r;
     uint64_t data = 0;
+    struct histo lat = {0};
+    int64_t now = clock_wall_us();
     for (size_t i = 0; i < n; i++) {
         struct cdc_event *ev = lane_pop(ls, l);
         if (!ev->snapshot)
             l->have = ev->pos;
+        runner_lat_observe(&lat, ev, now);
         data++;
         release_one(r, ev);
     }
     if (data) {
+        runner_lat_merge(r, &lat);
         pthread_mutex_lock(&r->mu);
         r->events_out += data;
+        r->flushes++;
         pthread_mutex_unlock(&r->mu);
     }
 }
@@ -200,6 +207,7 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
         return;
     l->inflight = 0;
     ls->batches_in_flight--;
+    runner_note_request(r, res->http_status, res->duration_us);
     size_t done = res->rc == 0 ? k : (res->ndone < k ? res->ndone : k);
     deliver_head(ls, l, done);
     l->isolate = l->isolate > done ? l->isolate - done : 0;
@@ -249,7 +257,7 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
     l->attempts = attempt;
     l->retry_len = remaining;
     pthread_mutex_lock(&r->mu);
-    r->retries++;
+    r->request_retries++;
     pthread_mutex_unlock(&r->mu);
     int64_t delay = retry_delay_us(&r->sk.cfg->retry, attempt + 1, res->retry_after_us, &r->rng);
     l->retry_at = now + delay;
@@ -390,6 +398,9 @@ static bool reopen(struct lanes *ls)
     for (unsigned attempt = 0;; attempt++) {
         if (!runner_drain_for(r, runner_backoff_us(r, attempt, 0)))
             return false;
+        pthread_mutex_lock(&r->mu);
+        r->reopens++;
+        pthread_mutex_unlock(&r->mu);
         struct cdc_pos have;
         if (r->sk.ops->open(&r->sk, &have) == 0)
             break;

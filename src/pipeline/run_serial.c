@@ -28,13 +28,19 @@ static int flush(struct runner *r)
         return 0;
     }
     uint64_t durable = 0;
+    int64_t t0 = clock_mono_us();
     int rc = r->sk.ops->flush(&r->sk, &durable);
+    int64_t took = clock_mono_us() - t0;
+    pthread_mutex_lock(&r->mu);
+    histo_observe(&r->flush_seconds, (double)took / 1e6);
+    r->request_retries = r->sk.request_retries;
+    if (!rc)
+        r->flushes++;
+    pthread_mutex_unlock(&r->mu);
     if (rc)
         return rc;
     r->since_flush = 0;
-    pthread_mutex_lock(&r->mu);
-    r->flushes++;
-    pthread_mutex_unlock(&r->mu);
+    runner_lat_durable(r, durable >= r->last_given ? r->last_given : durable);
     if (durable >= r->last_given) {
         runner_progress(r, r->pending);
         r->pending = 0;
@@ -119,6 +125,7 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
     /* A dead-lettered event is progress: it is out of the way. */
     if (!dead_lettered)
         runner_failed(r, r->pending + unflushed);
+    runner_lat_lost(r);
     r->pending = 0;
     r->since_flush = 0;
     for (unsigned attempt = 0;; attempt++) {
@@ -129,7 +136,7 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
         if (!runner_drain_for(r, delay))
             return false;
         pthread_mutex_lock(&r->mu);
-        r->retries++;
+        r->reopens++;
         pthread_mutex_unlock(&r->mu);
         struct cdc_pos have = {0, 0};
         if (r->sk.ops->open(&r->sk, &have) == 0) {
@@ -257,6 +264,7 @@ void *run_serial(void *arg)
             size_t data = 0;
             for (size_t i = 0; i < k; i++)
                 data += !cdc_op_is_control(r->give[i]->op);
+            runner_lat_written(r, r->give, k);
             r->last_given = r->give[k - 1]->seq;
             if (r->pending == 0)
                 r->pending_since = clock_mono_us();

@@ -84,11 +84,45 @@ struct runner {
     struct snap_skip *snapskip;
     size_t nsnapskip, capsnapskip;
 
+    /* Serial runners: what was written and is not yet durable, one entry
+     * per run of events with the same commit time (a source transaction),
+     * for the durable_seconds histogram. */
+    struct lat_run *lat;
+    size_t nlat, caplat;
+
     pthread_mutex_t mu; /* guards the stats below */
     const char *state;
-    uint64_t events_out, skipped, flushes, errors, retries, dead_lettered, done_seq;
+    uint64_t events_out, skipped, flushes, errors, reopens, request_retries, dead_lettered,
+        done_seq;
     char last_error[256];
+    struct histo durable_seconds, flush_seconds, request_seconds;
+    struct http_count {
+        int code;
+        uint64_t n;
+    } http[ENGINE_HTTP_CODES];
+    unsigned nhttp;
 };
+
+/* stats.c: the runners' latency and HTTP figures. */
+struct lat_run {
+    uint64_t last_seq; /* seq of its last event */
+    int64_t commit_ts; /* unix us */
+    uint64_t n;
+};
+/* Serial runners: remember evs[0..n) (just written) until they are durable. */
+void runner_lat_written(struct runner *r, struct cdc_event *const *evs, size_t n);
+/* They are durable up to seq: observe their commit-to-durable times. */
+void runner_lat_durable(struct runner *r, uint64_t seq);
+/* The sink lost what it had not made durable: forget it (the replay brings
+ * the changes again, with their commit times). */
+void runner_lat_lost(struct runner *r);
+/* Per-key runners: adds ev's commit-to-durable time (delivered now_us) to
+ * h, a change's only; then runner_lat_merge adds h to the sink's figures. */
+void runner_lat_observe(struct histo *h, const struct cdc_event *ev, int64_t now_us);
+void runner_lat_merge(struct runner *r, const struct histo *h);
+/* A per-key sink's request finished: its HTTP status (0 = none) and how
+ * long it took (0 = not timed). */
+void runner_note_request(struct runner *r, int http_status, int64_t duration_us);
 
 struct engine {
     const struct config *cfg;

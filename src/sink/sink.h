@@ -49,6 +49,7 @@ struct sink_result {
     size_t ndone;           /* events from the start of the batch delivered before the failure */
     int64_t retry_after_us; /* the destination asked to wait this long (0 = no advice) */
     int http_status;        /* for HTTP sinks: the response status, 0 if none */
+    int64_t duration_us;    /* how long the request took; 0 = unknown (not timed) */
     char err[512];
 };
 
@@ -118,6 +119,10 @@ struct sink {
     /* The same for snapshot rows, which a rewind reads again under new
      * positions: one at a time until one is dead-lettered. */
     bool single_snapshot;
+    /* Requests the sink (or its client library) sent again by itself, e.g.
+     * Kafka produce requests; only ever grows, also across reopens.  The
+     * runner publishes it as cdc_sink_request_retries_total. */
+    uint64_t request_retries;
 };
 
 /* Records why the current call failed; returns CDC_ERR for one-line returns. */

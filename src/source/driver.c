@@ -19,7 +19,9 @@
 #define MEM_LOG_US       5000000
 #define BACKOFF_MIN_US   1000000
 #define BACKOFF_MAX_US   30000000
-#define BACKOFF_SLICE_US 100000 /* a backoff wait looks at the stop flag this often */
+#define BACKOFF_SLICE_US 100000   /* a backoff wait looks at the stop flag this often */
+#define SLOW_CHECK_US    1000000  /* how often the event log is checked for a slow sink */
+#define SLOW_LOG_US      10000000 /* how often a sink holding the pipeline back is named */
 
 struct driver {
     struct source src;
@@ -31,8 +33,14 @@ struct driver {
     bool connected, started, paused, snapshotting;
     uint64_t reconnects;
     int64_t next_publish_us, next_mem_log_us;
-    pthread_mutex_t mu; /* guards stats */
+    /* watch_slow_sink (the source thread) */
+    int64_t next_slow_check_us, next_slow_log_us, full_since_us;
+    uint64_t full_wait_us;
+    pthread_mutex_t mu; /* guards stats, snap and the snapshot requests */
     struct source_stats stats;
+    struct snap_progress snap; /* the latest a snapshot reported */
+    char **req;                /* tables asked for by the control API, not yet queued */
+    size_t nreq;
 };
 
 /* A signal, or a sink that stopped the pipeline (engine_failed: a change it
@@ -68,6 +76,59 @@ void driver_format_pos(const struct driver *d, uint64_t pos, char *buf, size_t l
     d->src.ops->format_pos(pos, buf, len);
 }
 
+/* Names the sink that holds the pipeline back: while the event log is full
+ * (or the source waited for room since the last look), the sink with the
+ * largest backlog, every SLOW_LOG_US.  Source thread (publish and snapshot
+ * progress call it). */
+static void watch_slow_sink(struct driver *d)
+{
+    int64_t now = clock_mono_us();
+    if (!d->eng || now < d->next_slow_check_us)
+        return;
+    d->next_slow_check_us = now + SLOW_CHECK_US;
+    uint64_t bytes, events, wait_us;
+    bool full;
+    engine_log_stats(d->eng, &bytes, &events, &full, &wait_us);
+    bool waited = wait_us > d->full_wait_us;
+    d->full_wait_us = wait_us;
+    if (!full && !waited) {
+        d->full_since_us = 0;
+        return;
+    }
+    if (!d->full_since_us)
+        d->full_since_us = now;
+    if (now < d->next_slow_log_us)
+        return;
+    unsigned n = engine_nsinks(d->eng), worst = n;
+    uint64_t worst_backlog = 0, second = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct engine_sink_stats st;
+        engine_sink_stats(d->eng, i, &st);
+        if (st.backlog > worst_backlog) {
+            second = worst_backlog;
+            worst_backlog = st.backlog;
+            worst = i;
+        } else if (st.backlog > second) {
+            second = st.backlog;
+        }
+    }
+    if (worst == n)
+        return;
+    struct engine_sink_stats st;
+    engine_sink_stats(d->eng, worst, &st);
+    d->next_slow_log_us = now + SLOW_LOG_US;
+    log_warn("pipeline.slow_sink",
+             "sink=%s state=%s backlog_events=%llu others_max_backlog=%llu log_bytes=%llu "
+             "held_seconds=%.0f hint=%s",
+             st.sink_id, st.state ? st.state : "unknown", (unsigned long long)worst_backlog,
+             (unsigned long long)second, (unsigned long long)bytes,
+             (double)(now - d->full_since_us) / 1e6,
+             log_q(n > 1 && second * 2 > worst_backlog
+                       ? "the event log is full: the sinks named are the slowest"
+                       : "the event log is full because this sink has not read its share: the "
+                         "source waits for it"));
+}
+
 /* Copies the figures into the stats others read; logs where memory goes
  * now and then (debug level only). */
 static void publish(struct driver *d)
@@ -86,8 +147,13 @@ static void publish(struct driver *d)
     }
     st.reconnects = d->reconnects;
     st.connected = d->connected;
-    st.paused = d->paused;
-    st.snapshotting = st.snapshotting || d->snapshotting;
+    pthread_mutex_lock(&d->mu);
+    st.snapshot = d->snap;
+    pthread_mutex_unlock(&d->mu);
+    bool pause_wanted = d->o && d->o->paused && atomic_load(d->o->paused);
+    st.paused = d->paused || (st.snapshot.running && pause_wanted);
+    st.snapshot.paused = st.snapshot.running && pause_wanted;
+    st.snapshotting = st.snapshotting || d->snapshotting || st.snapshot.running;
     st.lag = st.received > st.confirmed ? st.received - st.confirmed : 0;
     driver_format_pos(d, st.received, st.received_text, sizeof st.received_text);
     driver_format_pos(d, st.confirmed, st.confirmed_text, sizeof st.confirmed_text);
@@ -96,6 +162,7 @@ static void publish(struct driver *d)
     pthread_mutex_unlock(&d->mu);
     int64_t now = clock_mono_us();
     d->next_publish_us = now + BUSY_PUBLISH_US;
+    watch_slow_sink(d);
     if (log_enabled(LOG_DEBUG) && d->eng && now >= d->next_mem_log_us) {
         d->next_mem_log_us = now + MEM_LOG_US;
         uint64_t live_bytes, live_events, wait_us;
@@ -122,6 +189,61 @@ static void on_wait(void *arg)
     if (d->src.ops->idle)
         d->src.ops->idle(&d->src);
     publish(d);
+}
+
+/* A snapshot reported its progress (emitter_progress): published at once,
+ * with the source's counters, so /status follows a snapshot, whose reader
+ * threads emit while this thread only supervises. */
+static void on_progress(void *arg, const struct snap_progress *p)
+{
+    struct driver *d = arg;
+    pthread_mutex_lock(&d->mu);
+    d->snap = *p;
+    pthread_mutex_unlock(&d->mu);
+    publish(d);
+}
+
+/* Queues the incremental snapshots the control API asked for (source
+ * thread). */
+static void serve_snapshot_requests(struct driver *d)
+{
+    pthread_mutex_lock(&d->mu);
+    char **tables = d->req;
+    size_t n = d->nreq;
+    d->req = NULL;
+    d->nreq = 0;
+    pthread_mutex_unlock(&d->mu);
+    if (!n)
+        return;
+    char e[512] = "";
+    if (d->src.ops->queue_snapshot(&d->src, tables, n, e, sizeof e) != 0)
+        log_error("snapshot.request_failed", "via=http error=%s", log_q(e));
+    for (size_t i = 0; i < n; i++)
+        free(tables[i]);
+    free(tables);
+}
+
+int driver_queue_snapshot(struct driver *d, char *const *tables, size_t n, char *err, size_t errlen)
+{
+    if (!d->src.ops->queue_snapshot)
+        return cdc_fail(err, errlen, CDC_ENOTSUP, "source type %s has no incremental snapshots",
+                        d->src.ops->name);
+    pthread_mutex_lock(&d->mu);
+    d->req = xrealloc(d->req, (d->nreq + n) * sizeof *d->req);
+    for (size_t i = 0; i < n; i++)
+        d->req[d->nreq++] = xstrdup(tables[i]);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+void driver_sink_lag(struct driver *d, uint64_t done_seq, int64_t now_us, struct emitter_lag *lag)
+{
+    *lag = (struct emitter_lag){0, 0, 0};
+    pthread_mutex_lock(&d->mu);
+    struct emitter *em = d->em;
+    pthread_mutex_unlock(&d->mu);
+    if (em)
+        emitter_lag(em, done_seq, now_us, lag);
 }
 
 /* Waits out a reconnect backoff; false if a stop was requested. */
@@ -242,6 +364,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
                 break;
             continue;
         }
+        serve_snapshot_requests(d);
         struct cdc_ack acks[MAX_STREAMS];
         size_t nacks = confirmed_acks(d, acks);
         if (stop_reached(o, acks, nacks)) {
@@ -295,14 +418,25 @@ int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o
 {
     d->eng = eng;
     d->o = o;
-    struct emitter_cfg ec = {.eng = eng, .stop = o->stop, .wait_hook = on_wait, .wait_arg = d};
-    d->em = emitter_new(&ec);
+    struct emitter_cfg ec = {.eng = eng,
+                             .stop = o->stop,
+                             .paused = o->paused,
+                             .wait_hook = on_wait,
+                             .progress_hook = on_progress,
+                             .wait_arg = d};
+    struct emitter *em = emitter_new(&ec);
+    pthread_mutex_lock(&d->mu);
+    d->em = em;
+    pthread_mutex_unlock(&d->mu);
     int rc = 0;
     if (d->src.ops->snapshot) {
         d->snapshotting = true;
         publish(d);
         rc = d->src.ops->snapshot(&d->src, d->em, err, errlen);
         d->snapshotting = false;
+        pthread_mutex_lock(&d->mu);
+        d->snap.running = false;
+        pthread_mutex_unlock(&d->mu);
         if (rc == CDC_ESTOP || rc == SOURCE_SNAPSHOT_ONLY)
             rc = 0;
         else if (rc == 0)
@@ -335,6 +469,16 @@ void driver_stats(struct driver *d, struct source_stats *st)
 {
     pthread_mutex_lock(&d->mu);
     *st = d->stats;
+    if (d->em) {
+        /* The counters live: what was published may be older than what
+         * sinks already delivered (a snapshot's readers emit on their own
+         * threads), and a source that counts less than its sinks confuses. */
+        struct emitter_counts c;
+        emitter_counts(d->em, &c);
+        st->events = c.events;
+        st->transactions = c.transactions;
+        st->last_commit_ts = c.last_commit_ts;
+    }
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -344,6 +488,9 @@ void driver_free(struct driver *d)
         return;
     d->src.ops->close(&d->src);
     emitter_free(d->em);
+    for (size_t i = 0; i < d->nreq; i++)
+        free(d->req[i]);
+    free(d->req);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

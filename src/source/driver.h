@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source/emitter.h"
 #include "source/source.h"
 
 struct driver;
@@ -68,8 +69,17 @@ int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o
 void driver_finish(struct driver *d);
 /* After a failure before the snapshot or the stream began (ops->abandon). */
 void driver_abandon(struct driver *d);
-/* The published figures; any thread. */
+/* The published figures, with the event counters as of now; any thread. */
 void driver_stats(struct driver *d, struct source_stats *st);
+/* The control API asks for an incremental snapshot of tables (configured
+ * names): handed to the source thread, which queues them
+ * (source_ops.queue_snapshot) before its next poll.  Any thread.
+ * CDC_ENOTSUP when the source type has none. */
+int driver_queue_snapshot(struct driver *d, char *const *tables, size_t n, char *err,
+                          size_t errlen);
+/* How far behind a sink durable up to done_seq is (emitter_lag); zeros
+ * before the stream runs.  Any thread. */
+void driver_sink_lag(struct driver *d, uint64_t done_seq, int64_t now_us, struct emitter_lag *lag);
 /* A position as the source writes it. */
 void driver_format_pos(const struct driver *d, uint64_t pos, char *buf, size_t len);
 /* Closes the source; NULL is a no-op. */

@@ -4,6 +4,7 @@
 
 #include "pipeline/engine.h"
 #include "source/emitter.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -13,17 +14,37 @@
 #define PUSH_BATCH       512
 #define PUSH_BATCH_BYTES (256u << 10)
 #define PUSH_WAIT_MS     100 /* a full pipeline is retried (and the hook called) this often */
+#define PAUSE_POLL_US    50000
+
+/* The commit history emitter_lag reads: one sample per HIST_WINDOW_US (the
+ * last commit of the window), the newest HIST_CAP of them. */
+#define HIST_CAP       8192
+#define HIST_WINDOW_US 10000
+
+struct hist_sample {
+    uint64_t seq;      /* the newest seq given out at the sample */
+    uint64_t events;   /* changes emitted up to it */
+    uint64_t pos;      /* the newest commit position emitted (0: none yet) */
+    int64_t ts;        /* its commit time, unix us; 0: snapshot rows (no commit time) */
+    int64_t window_us; /* monotonic start of its window */
+};
 
 struct emitter {
     struct emitter_cfg cfg;
-    pthread_mutex_t mu; /* emitter_batch callers; the counters for readers */
-    uint64_t seq;       /* last seq given out */
-    uint64_t last_end;
+    pthread_mutex_t mu;                 /* emitter_batch callers */
+    uint64_t seq;                       /* last seq given out */
+    atomic_uint_fast64_t last_end;      /* also read by snapshot readers */
     struct cdc_event *pend[PUSH_BATCH]; /* numbered, not yet pushed */
     size_t npend;
     size_t pend_bytes;
-    uint64_t events, transactions;
-    int64_t last_commit_ts;
+    /* Read by other threads (emitter_counts) without the lock. */
+    atomic_uint_fast64_t events, transactions;
+    atomic_int_fast64_t last_commit_ts;
+
+    pthread_mutex_t hist_mu; /* the history */
+    struct hist_sample *hist;
+    size_t hist_head, hist_n; /* ring: oldest at head */
+    bool hist_wrapped;        /* samples were dropped */
 };
 
 struct emitter *emitter_new(const struct emitter_cfg *cfg)
@@ -31,6 +52,8 @@ struct emitter *emitter_new(const struct emitter_cfg *cfg)
     struct emitter *em = xcalloc(1, sizeof *em);
     em->cfg = *cfg;
     pthread_mutex_init(&em->mu, NULL);
+    pthread_mutex_init(&em->hist_mu, NULL);
+    em->hist = xcalloc(HIST_CAP, sizeof *em->hist);
     return em;
 }
 
@@ -41,7 +64,101 @@ void emitter_free(struct emitter *em)
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
     pthread_mutex_destroy(&em->mu);
+    pthread_mutex_destroy(&em->hist_mu);
+    free(em->hist);
     free(em);
+}
+
+/* ---------- the commit history ---------- */
+
+static struct hist_sample *hist_at(struct emitter *em, size_t i)
+{
+    return &em->hist[(em->hist_head + i) % HIST_CAP];
+}
+
+/* Records where the stream is: after a commit (ts its commit time) or a
+ * batch of snapshot rows (ts 0).  Within one window the newest sample is
+ * replaced, so the newest commit is always there. */
+static void hist_note(struct emitter *em, uint64_t seq, uint64_t pos, int64_t ts)
+{
+    int64_t now = clock_mono_us();
+    uint64_t events = atomic_load_explicit(&em->events, memory_order_relaxed);
+    pthread_mutex_lock(&em->hist_mu);
+    struct hist_sample *last = em->hist_n ? hist_at(em, em->hist_n - 1) : NULL;
+    if (last && now - last->window_us < HIST_WINDOW_US && (last->ts != 0) == (ts != 0)) {
+        *last = (struct hist_sample){seq, events, pos, ts, last->window_us};
+    } else {
+        if (em->hist_n == HIST_CAP) {
+            em->hist_head = (em->hist_head + 1) % HIST_CAP;
+            em->hist_n--;
+            em->hist_wrapped = true;
+        }
+        *hist_at(em, em->hist_n++) = (struct hist_sample){seq, events, pos, ts, now};
+    }
+    pthread_mutex_unlock(&em->hist_mu);
+}
+
+void emitter_lag(struct emitter *em, uint64_t seq, int64_t now_us, struct emitter_lag *lag)
+{
+    *lag = (struct emitter_lag){0, 0, 0};
+    uint64_t events = atomic_load_explicit(&em->events, memory_order_relaxed);
+    pthread_mutex_lock(&em->hist_mu);
+    /* The first sample after seq (binary search: seqs only grow). */
+    size_t lo = 0, hi = em->hist_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hist_at(em, mid)->seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == em->hist_n) {
+        /* Nothing sampled after seq: caught up, or only what the newest
+         * window replaced (the sink is behind by less than a window). */
+        if (lo > 0)
+            lag->pos = hist_at(em, lo - 1)->pos;
+        pthread_mutex_unlock(&em->hist_mu);
+        return;
+    }
+    uint64_t before = 0;
+    if (lo > 0) {
+        before = hist_at(em, lo - 1)->events;
+        lag->pos = hist_at(em, lo - 1)->pos;
+    } else if (em->hist_wrapped) {
+        before = hist_at(em, 0)->events; /* older than the history: at least this much */
+    }
+    lag->events = events > before ? events - before : 0;
+    for (size_t i = lo; i < em->hist_n; i++) {
+        const struct hist_sample *h = hist_at(em, i);
+        if (h->ts > 0) {
+            lag->seconds = now_us > h->ts ? (double)(now_us - h->ts) / 1e6 : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&em->hist_mu);
+}
+
+/* ---------- pause and progress ---------- */
+
+bool emitter_paused(const struct emitter *em)
+{
+    return em->cfg.paused && atomic_load(em->cfg.paused);
+}
+
+bool emitter_wait_resumed(const struct emitter *em)
+{
+    bool waited = false;
+    while (emitter_paused(em) && !emitter_stopping(em)) {
+        waited = true;
+        clock_sleep_us(PAUSE_POLL_US);
+    }
+    return waited;
+}
+
+void emitter_progress(struct emitter *em, const struct snap_progress *p)
+{
+    if (em->cfg.progress_hook)
+        em->cfg.progress_hook(em->cfg.wait_arg, p);
 }
 
 bool emitter_stopping(const struct emitter *em)
@@ -97,7 +214,7 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
     ev->seq = ++em->seq;
     if (!cdc_op_is_control(ev->op)) {
         engine_route(em->cfg.eng, ev);
-        em->events++;
+        atomic_fetch_add_explicit(&em->events, 1, memory_order_relaxed);
     }
     em->pend[em->npend++] = ev;
     em->pend_bytes += ev->size;
@@ -115,9 +232,10 @@ int emitter_commit(struct emitter *em, struct cdc_event *ev)
      * seq is the newest one given out. */
     if (rc == 0)
         engine_commit(em->cfg.eng, em->seq, end);
-    em->last_end = end;
-    em->transactions++;
-    em->last_commit_ts = ts;
+    atomic_store_explicit(&em->last_end, end, memory_order_relaxed);
+    atomic_fetch_add_explicit(&em->transactions, 1, memory_order_relaxed);
+    atomic_store_explicit(&em->last_commit_ts, ts, memory_order_relaxed);
+    hist_note(em, em->seq, end, ts > 0 ? ts : 1);
     return rc;
 }
 
@@ -131,14 +249,18 @@ int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t
     if (n == 0)
         return 0;
     pthread_mutex_lock(&em->mu);
+    uint64_t data = 0;
     for (size_t i = 0; i < n; i++) {
         evs[i]->seq = ++em->seq;
         if (!cdc_op_is_control(evs[i]->op)) {
             engine_route(em->cfg.eng, evs[i]);
-            em->events++;
+            data++;
         }
     }
+    atomic_fetch_add_explicit(&em->events, data, memory_order_relaxed);
     *last_seq = em->seq;
+    if (data)
+        hist_note(em, em->seq, atomic_load_explicit(&em->last_end, memory_order_relaxed), 0);
     /* One batch at a time, so the log receives them in seq order. */
     int rc = push(em, evs, n, false);
     pthread_mutex_unlock(&em->mu);
@@ -174,7 +296,7 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
     if (rc)
         return rc;
     *restart = engine_rewind(em->cfg.eng, gen);
-    em->last_end = *restart;
+    atomic_store_explicit(&em->last_end, *restart, memory_order_relaxed);
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
     ev->rewind_gen = gen;
@@ -184,20 +306,18 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
 
 uint64_t emitter_last_end(struct emitter *em)
 {
-    return em->last_end;
+    return atomic_load_explicit(&em->last_end, memory_order_relaxed);
 }
 
 void emitter_set_last_end(struct emitter *em, uint64_t pos)
 {
-    em->last_end = pos;
+    atomic_store_explicit(&em->last_end, pos, memory_order_relaxed);
 }
 
 void emitter_counts(struct emitter *em, struct emitter_counts *c)
 {
-    pthread_mutex_lock(&em->mu);
-    c->events = em->events;
-    c->transactions = em->transactions;
-    c->last_commit_ts = em->last_commit_ts;
+    c->events = atomic_load_explicit(&em->events, memory_order_relaxed);
+    c->transactions = atomic_load_explicit(&em->transactions, memory_order_relaxed);
+    c->last_commit_ts = atomic_load_explicit(&em->last_commit_ts, memory_order_relaxed);
     c->pending_bytes = em->pend_bytes;
-    pthread_mutex_unlock(&em->mu);
 }

@@ -19,6 +19,7 @@
 #define CDC_SOURCE_EMITTER_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,13 +28,19 @@
 
 struct engine;
 struct emitter;
+struct snap_progress;
 
 struct emitter_cfg {
     struct engine *eng;                /* borrowed */
     const volatile sig_atomic_t *stop; /* a stop was requested (NULL: never) */
+    /* While true, snapshot readers wait before they emit (emitter_wait_resumed);
+     * NULL = never paused.  The control API's pause. */
+    const atomic_bool *paused;
     /* Called now and then while the source thread waits for room. */
     void (*wait_hook)(void *arg);
-    void *wait_arg;
+    /* Called with a snapshot's progress (emitter_progress); may be NULL. */
+    void (*progress_hook)(void *arg, const struct snap_progress *p);
+    void *wait_arg; /* both hooks' */
 };
 
 struct emitter *emitter_new(const struct emitter_cfg *cfg);
@@ -85,12 +92,36 @@ void emitter_set_last_end(struct emitter *em, uint64_t pos);
 /* A stop was requested. */
 bool emitter_stopping(const struct emitter *em);
 
+/* Whether the control API paused the pipeline. */
+bool emitter_paused(const struct emitter *em);
+/* Snapshot readers: waits while paused (a stop ends the wait).  Returns
+ * true if it waited. */
+bool emitter_wait_resumed(const struct emitter *em);
+/* A snapshot reports its progress (to the driver: /status, /metrics). */
+void emitter_progress(struct emitter *em, const struct snap_progress *p);
+
+/* How far behind a sink that made everything up to seq durable is, judged
+ * from the commits emitted (sampled: one per 10 ms, the last 8192 samples):
+ * events = changes emitted after seq; seconds = age of the oldest commit
+ * after seq not yet durable (0 when none, or only snapshot rows, wait);
+ * pos = the newest commit position at or before seq (0: unknown).  Any
+ * thread. */
+struct emitter_lag {
+    uint64_t events;
+    double seconds;
+    uint64_t pos;
+};
+void emitter_lag(struct emitter *em, uint64_t seq, int64_t now_us, struct emitter_lag *lag);
+
 struct emitter_counts {
     uint64_t events;       /* data events emitted */
     uint64_t transactions; /* COMMIT markers emitted */
     int64_t last_commit_ts;
     size_t pending_bytes; /* waiting for their batch */
 };
+/* Any thread, except pending_bytes: the source thread's only.  A change
+ * is counted before it enters the event log, so no sink has delivered more
+ * than events says. */
 void emitter_counts(struct emitter *em, struct emitter_counts *c);
 
 #endif

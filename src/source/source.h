@@ -63,6 +63,24 @@ struct source_metric {
 #define SOURCE_POS_TEXT_MAX 48
 #define SOURCE_METRICS_MAX  4
 
+/* A snapshot's progress (source/snapshot/ reports it through the emitter):
+ * what /status, /metrics and `cdc status` show while one runs. */
+struct snap_progress {
+    bool running;
+    bool incremental;        /* an incremental snapshot; else the initial one */
+    bool paused;             /* its readers wait for the control API's resume */
+    uint64_t rows_read;      /* rows read by this run */
+    uint64_t rows_estimated; /* initial: rows this run expects to read (the planner's
+                                estimate; resumed: the share of the chunks not done) */
+    uint64_t chunks_done;    /* durable in every sink (initial: of the whole plan) */
+    uint64_t chunks_total;   /* initial: planned; incremental: 0 (unknown in advance) */
+    uint64_t tables_done;
+    uint64_t tables_total;  /* incremental: done + in progress + queued */
+    double rows_per_second; /* recent rate */
+    double eta_seconds;     /* initial: at the recent rate; -1 = unknown */
+    char table[128];        /* incremental: the table in progress ("" = none) */
+};
+
 /* What /status and /metrics show of the source.  The driver fills the
  * generic figures; the source's stats op fills bytes, received, confirmed
  * and its own metrics. */
@@ -80,6 +98,8 @@ struct source_stats {
     bool connected;                           /* the stream is up */
     bool paused;                              /* reading is paused by the control API */
     bool snapshotting;                        /* an initial or incremental snapshot runs */
+    bool can_snapshot; /* incremental snapshots can be queued (source_ops.queue_snapshot) */
+    struct snap_progress snapshot; /* the driver fills it */
     struct source_metric metrics[SOURCE_METRICS_MAX];
     size_t nmetrics;
 };
@@ -170,8 +190,15 @@ struct source_ops {
     void (*disconnect)(struct source *src, bool rewind);
     /* After the pipeline drained: confirms acks and ends the stream. */
     void (*finish)(struct source *src, const struct cdc_ack *acks, size_t n);
-    /* The source's figures (see struct source_stats). */
+    /* The source's figures (see struct source_stats); sets can_snapshot
+     * when queue_snapshot would take a request now. */
     void (*stats)(struct source *src, struct source_stats *st);
+    /* Queues an incremental snapshot of tables (configured names) in the
+     * running pipeline, durably (the control API's POST /v1/snapshots).
+     * CDC_EINVAL with a sentence when it cannot (no signal table).  NULL:
+     * the source type has no incremental snapshots. */
+    int (*queue_snapshot)(struct source *src, char *const *tables, size_t n, char *err,
+                          size_t errlen);
     /* Frees everything (src->priv may be NULL after a failed open). */
     void (*close)(struct source *src);
 };

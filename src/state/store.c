@@ -372,8 +372,8 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
                    size_t errlen)
 {
     struct buf sql = BUF_INIT;
-    buf_printf(&sql, "SELECT %s FROM dlq WHERE id > ?1%s%s ORDER BY id LIMIT %d", entry_cols,
-               sink_id ? " AND sink_id = ?2" : "",
+    buf_printf(&sql, "SELECT %s, key_json FROM dlq WHERE id > ?1%s%s ORDER BY id LIMIT %d",
+               entry_cols, sink_id ? " AND sink_id = ?2" : "",
                include_resolved ? "" : " AND status = 'pending'", LIST_PAGE);
     struct dlq_entry *page = xcalloc(LIST_PAGE, sizeof *page);
     int64_t after = 0;
@@ -388,8 +388,12 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
             if (sink_id)
                 sqlite3_bind_text(stmt, 2, sink_id, -1, SQLITE_STATIC);
             int s;
-            while ((s = sqlite3_step(stmt)) == SQLITE_ROW)
-                read_entry(stmt, &page[n++]);
+            while ((s = sqlite3_step(stmt)) == SQLITE_ROW) {
+                read_entry(stmt, &page[n]);
+                if (sqlite3_column_type(stmt, 14) != SQLITE_NULL)
+                    page[n].key_json = xstrdup(col_text(stmt, 14));
+                n++;
+            }
             if (s != SQLITE_DONE)
                 rc = db_fail(st, err, errlen, "list dead-letter entries");
             sqlite3_finalize(stmt);
@@ -400,6 +404,8 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
             after = page[i].id;
             stop = fn(&page[i], arg) != 0;
         }
+        for (size_t i = 0; i < n; i++)
+            dlq_entry_fini(&page[i]);
     }
     free(page);
     buf_fini(&sql);

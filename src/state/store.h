@@ -69,8 +69,8 @@ struct dlq_entry {
     int64_t dead_lettered_us;
     enum dlq_status status;
     int64_t resolved_us; /* 0 while pending */
-    /* Heap copies, set by store_dlq_get only (NULL in listings); freed by
-     * dlq_entry_fini. */
+    /* Heap copies, freed by dlq_entry_fini: key_json by store_dlq_list and
+     * store_dlq_get, the others by store_dlq_get only (NULL in listings). */
     char *key_json;
     char *value_json;
     uint8_t *event; /* evcodec encoding */
@@ -79,7 +79,8 @@ struct dlq_entry {
 void dlq_entry_fini(struct dlq_entry *e);
 
 /* Calls fn for each entry (oldest first) of sink_id (NULL = all sinks),
- * pending only unless include_resolved.  fn returns non-zero to stop.  fn
+ * pending only unless include_resolved; the entry (with its key) is valid
+ * for the call only.  fn returns non-zero to stop.  fn
  * runs without the store's lock (entries are read a page at a time), so it
  * may call the store, e.g. store_dlq_resolve. */
 int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,

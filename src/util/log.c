@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,65 @@ static enum log_level log_min = LOG_INFO;
 static bool log_json;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* The status line (log_status): shown below the log lines while stderr is a
+ * terminal.  The mutex keeps a log line and the redrawing of the status
+ * line together. */
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static char status_text[256];
+static int status_tty = -1; /* isatty(2), asked once */
+
+#define CLEAR_LINE "\r\033[K"
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(2, p, n);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Writes one complete log line, lifting the status line out of its way. */
+static void emit_line(const char *line, size_t n)
+{
+    pthread_mutex_lock(&out_mu);
+    if (status_text[0]) {
+        write_all(CLEAR_LINE, sizeof CLEAR_LINE - 1);
+        write_all(line, n);
+        write_all(status_text, strlen(status_text));
+    } else {
+        write_all(line, n);
+    }
+    pthread_mutex_unlock(&out_mu);
+}
+
+bool log_status_available(void)
+{
+    pthread_mutex_lock(&out_mu);
+    if (status_tty < 0)
+        status_tty = isatty(2) ? 1 : 0;
+    bool tty = status_tty == 1;
+    pthread_mutex_unlock(&out_mu);
+    return tty;
+}
+
+void log_status(const char *text)
+{
+    if (!log_status_available())
+        return;
+    pthread_mutex_lock(&out_mu);
+    size_t n = 0;
+    /* One line, no control characters: it is redrawn in place. */
+    for (const char *p = text ? text : ""; *p && n + 1 < sizeof status_text; p++)
+        status_text[n++] = (unsigned char)*p < 0x20 ? ' ' : *p;
+    status_text[n] = '\0';
+    write_all(CLEAR_LINE, sizeof CLEAR_LINE - 1);
+    write_all(status_text, n);
+    pthread_mutex_unlock(&out_mu);
+}
 
 void log_setup(enum log_level min, bool json)
 {
@@ -136,8 +196,7 @@ void log_emit(enum log_level lvl, const char *event, const char *fmt, ...)
         buf_put(&h, line, b.len);
         logfmt_to_json(&h, body);
         buf_puts(&h, "}\n");
-        ssize_t w = write(2, h.p, h.len);
-        (void)w;
+        emit_line(h.p, h.len);
         buf_fini(&h);
         return;
     }
@@ -149,6 +208,5 @@ void log_emit(enum log_level lvl, const char *event, const char *fmt, ...)
         n = (int)sizeof line;
         line[n - 1] = '\n';
     }
-    ssize_t w = write(2, line, (size_t)n);
-    (void)w;
+    emit_line(line, (size_t)n);
 }

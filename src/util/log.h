@@ -15,6 +15,13 @@ int log_level_parse(const char *s);
 bool log_enabled(enum log_level lvl);
 void log_emit(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A status line that stays below the log lines on a terminal (a snapshot's
+ * progress): drawn in place, lifted out of the way and redrawn by every log
+ * line.  Nothing happens when stderr is not a terminal.  "" clears it (do
+ * that before writing to stderr other than through the log). */
+void log_status(const char *text);
+/* Whether stderr is a terminal, so log_status shows something. */
+bool log_status_available(void);
 /* Returns s quoted for logfmt when needed.  The result lives in a small
  * per-thread ring, valid for the next few calls on the same thread. */
 const char *log_q(const char *s);

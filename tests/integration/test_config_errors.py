@@ -8,7 +8,11 @@ the command line, the line, and the key path:
 A runtime error names the unreachable host:port or the missing table.  The
 configured passwords never appear on stdout or stderr.
 
-Each config case is run through both `cdc validate` and `cdc run`."""
+Each config case is run through both `cdc validate` and `cdc run`.
+
+Keys of the reference that cdc accepts without acting on them are not
+errors: `cdc validate` prints one `warning:` line per key with FILE:LINE and
+exits 0, and `cdc run` logs the same when it starts."""
 
 import os
 import re
@@ -115,6 +119,12 @@ CONFIG_CASES = [
     ("unknown key in platform.yaml",
      None, lambda p: p + "helth_port: 8081  #!\n",
      "helth_port"),
+    ("a transport of the reference not implemented (pubsub)",
+     None, lambda p: p + "pubsub:  #!\n  project_id: demo\n",
+     "pubsub"),
+    ("open control API (health_bind 0.0.0.0 without control_token)",
+     None, lambda p: edit(p, "health_enabled: false\n", "health_bind: 0.0.0.0  #!\n"),
+     None),
 ]
 
 
@@ -205,3 +215,46 @@ def test_config_errors(ctx):
                  ["no_such_table"])
     if problems:
         raise AssertionError("%d problems:\n  %s" % (len(problems), "\n  ".join(problems)))
+
+
+def test_inert_reference_keys_warn(ctx):
+    out = ctx.tmpdir("out")
+    state = ctx.tmpdir("state")
+    dead = h.free_port()
+    pipe = fill(edit(BASE, "  snapshot_mode: never\n", "  snapshot_mode: never\n  auth_source: admin\n"),
+                port=dead, user="cdc", pw=SECRET, out=out)
+    plat = fill(PLATFORM, state=state) + ("dlq:\n  enabled: true\n  topic_suffix: dead\n"
+                                          "connector:\n  connect_url: http://connect:8083\n"
+                                          "lag_monitor_interval_seconds: 5\n")
+    cdc = ctx.cdc("# placeholder\n", name="inert", secrets_=[SECRET])
+    os.makedirs(os.path.join(cdc.dir, "conf"))
+    for fn, text in (("pipeline.yaml", pipe), ("platform.yaml", plat)):
+        with open(os.path.join(cdc.dir, "conf", fn), "w") as f:
+            f.write(text)
+    args = ["conf/pipeline.yaml", "--platform-config", "conf/platform.yaml"]
+    r = cdc.command(["validate"] + args, timeout=30).expect_rc(0)
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("warning: ")]
+    want = [
+        ("conf/pipeline.yaml", pipe, "  auth_source: admin", "source.auth_source"),
+        ("conf/platform.yaml", plat, "  topic_suffix: dead", "dlq.topic_suffix"),
+        ("conf/platform.yaml", plat, "  connect_url: http://connect:8083", "connector.connect_url"),
+        ("conf/platform.yaml", plat, "lag_monitor_interval_seconds: 5", "lag_monitor_interval_seconds"),
+    ]
+    assert len(warnings) == len(want), r.describe()
+    for line, (fn, text, src_line, key) in zip(warnings, want):
+        n = text.splitlines().index(src_line) + 1
+        prefix = "warning: %s:%d: accepted, has no effect: %s (" % (fn, n, key)
+        assert line.startswith(prefix), "want %r..., got %r" % (prefix, line)
+    assert "config ok" in r.stdout and not r.error_lines, r.describe()
+    # cdc run says the same in its log when it starts (then fails: nothing listens)
+    r = cdc.command(["run"] + args, timeout=60).expect_rc(1)
+    logged = h.log_events(r.stderr, "config.no_effect")
+    assert len(logged) == len(want), r.describe()
+    assert all("accepted, has no effect" in e["detail"] for e in logged), logged
+    # what the reference has and cdc does not implement says so
+    for key in ("pubsub", "kinesis", "wal_reader"):
+        with open(os.path.join(cdc.dir, "conf", "platform.yaml"), "w") as f:
+            f.write(fill(PLATFORM, state=state) + "%s:\n  region: x\n" % key)
+        r = cdc.command(["validate"] + args, timeout=30).expect_rc(2)
+        assert len(r.error_lines) == 1 and "%s: not implemented in this version of cdc" % key \
+            in r.error_lines[0], r.describe()

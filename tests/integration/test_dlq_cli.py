@@ -93,13 +93,15 @@ def test_file_sink_list_show_replay_purge(ctx):
     by_id = {e["id"]: (sink, e) for sink, es in
              (("jsonl", main), ("other", other), ("gone", gone), ("off", off)) for e in es}
 
-    # list: one line per pending entry, id first, oldest first; a count line.
+    # list: one line per pending entry, id first, oldest first, with the
+    # row's table and key; a count line.
     entries, count = listed(dlq("list"))
     assert [int(e[0]) for e in entries] == sorted(by_id), entries
     for cols in entries:
         sink, e = by_id[int(cols[0])]
         assert cols[1] == sink and cols[2] == e["position"], (cols, sink, e["position"])
-        assert cols[3] == "cdc.public.items" and cols[4] == e["envelope"]["op"], cols
+        assert cols[3] == "public.items" and cols[4] == e["envelope"]["op"], cols
+        assert json.loads(cols[5]) == e["key"], (cols, e["key"])
         assert "pending" in cols, cols
     assert count == "entries: %d pending" % len(by_id), count
     entries, count = listed(dlq("list", "--sink", "jsonl"))
@@ -114,6 +116,7 @@ def test_file_sink_list_show_replay_purge(ctx):
         assert o["sink_id"] == sink and o["position"] == e["position"], o
         assert o["status"] == "pending" and o["resolved_us"] is None, o
         assert o["op"] == e["envelope"]["op"] and o["topic"] == "cdc.public.items", o
+        assert o["table"] == "public.items" and o["key"] == e["key"], (o, e["key"])
         assert o["error"] and o["error_class"] in ("permanent", "retryable"), o
 
     # show: the entry with its key and value.
@@ -199,6 +202,31 @@ def test_file_sink_list_show_replay_purge(ctx):
     assert entry_rows(db_path) == {}
     r = dlq("list", "--all")
     assert "no dead-letter entries" in r.stdout, r.stdout
+
+
+def test_reading_the_queue_needs_no_passwords(ctx):
+    """list, show and purge read the state store only: a password variable
+    missing from the environment does not stop them (nor is it printed);
+    replay, which delivers, still needs it and names it."""
+    out = ctx.tmpdir("out")
+    state = ctx.tmpdir("state")
+    pipeline, platform = file_pipeline(out, state)
+    pipeline["source"]["password"] = "${CDC_TEST_SOURCE_PASSWORD}"
+    cdc = ctx.cdc(pipeline, platform, secrets_=[SECRET])
+    cdc.env.pop("CDC_TEST_SOURCE_PASSWORD", None)
+    db_path = os.path.join(state, "dlqt", "state.db")
+    seeded = seed(ctx, db_path, "jsonl", 2, "--pipeline", "dlqt", "--db", "shop")
+    p, pl = cdc.pipeline_path, cdc.platform_args()
+    r = cdc.command(["dlq", "list", p, "--json"] + pl).expect_rc(0)
+    objs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [(o["id"], o["table"], o["key"]) for o in objs] == \
+        [(e["id"], "public.items", e["key"]) for e in seeded], r.stdout
+    r = cdc.command(["dlq", "show", p, str(seeded[0]["id"])] + pl).expect_rc(0)
+    assert "public.items" in r.stdout, r.stdout
+    cdc.command(["dlq", "purge", p, "--yes"] + pl).expect_rc(0)
+    r = cdc.command(["dlq", "replay", p] + pl).expect_rc(2)
+    assert any("CDC_TEST_SOURCE_PASSWORD" in l for l in r.error_lines), r.describe()
+    assert len(entry_rows(db_path)) == 2, "purge --yes deleted pending entries"
 
 
 def test_usage_errors(ctx):

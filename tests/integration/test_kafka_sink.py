@@ -30,10 +30,12 @@ TOPICS = {"cdc.public.accounts": 8, "cdc.public.lines": 6, "cdc.public.history":
 LOOSE_DDL = "CREATE TABLE public.loose (a int, b text); ALTER TABLE public.loose REPLICA IDENTITY FULL;"
 
 
-def _setup(ctx, kafka_extra=None, more_sinks=None, topics=TOPICS, extra_tables=(), **source_extra):
+def _setup(ctx, kafka_extra=None, more_sinks=None, topics=TOPICS, extra_tables=(), platform=None,
+           **source_extra):
     """A source with the standard tables, public.loose and extra_tables
     [(name, ddl)]; a mock cluster with topics; a pipeline into a file sink,
-    a kafka sink (kafka_extra: more keys of its block) and more_sinks(mock)."""
+    a kafka sink (kafka_extra: more keys of its block) and more_sinks(mock);
+    platform: more platform keys."""
     cl = ctx.cluster()
     cl.createdb("src")
     src = cl.connect("src")
@@ -50,7 +52,7 @@ def _setup(ctx, kafka_extra=None, more_sinks=None, topics=TOPICS, extra_tables=(
     sinks += more_sinks(k) if more_sinks else []
     cdc = ctx.cdc(h.pipeline_config(cl, tables, sinks, slot="k_slot", publication="k_pub",
                                     **source_extra),
-                  h.platform_config(ctx.tmpdir("state")), cluster=cl)
+                  h.platform_config(ctx.tmpdir("state"), **(platform or {})), cluster=cl)
     cdc.deploy().expect_rc(0)
     oracle = h.Oracle(cl, "src").create()
     return cl, src, k, cdc, oracle, jsonl, tables
@@ -230,8 +232,11 @@ def test_produce_errors_are_retried(ctx):
     out, not enough replicas, dropped connections) and then the leaders of a
     topic's partitions move: the producer retries, the log shows the
     retries, nothing is lost and, the producer being idempotent, nothing is
-    written twice."""
-    cl, src, k, cdc, oracle, jsonl, tables = _setup(ctx)
+    written twice.  The resent messages are counted in
+    cdc_sink_request_retries_total, not in cdc_sink_reopens_total."""
+    port = h.free_port()
+    cl, src, k, cdc, oracle, jsonl, tables = _setup(
+        ctx, platform={"health_enabled": True, "health_port": port})
     errs = ("NOT_LEADER_FOR_PARTITION*3 REQUEST_TIMED_OUT@200*2 NOT_ENOUGH_REPLICAS*2 "
             "_TRANSPORT*2 NOT_ENOUGH_REPLICAS_AFTER_APPEND")
     proc = cdc.start()
@@ -253,6 +258,12 @@ def test_produce_errors_are_retried(ctx):
     stop = cl.current_lsn("src")
     h.wait_for(lambda: all(k.command("pending %d Produce" % b) == "0" for b in (1, 2, 3)), 120,
                "the injected produce errors to be used up")
+    logged = h.log_events(h.proc_stderr(proc), "sink.kafka.retries")
+    m = h.Endpoint(port).metrics()
+    labels = {"pipeline": "t1", "sink": "kafka", "type": "kafka"}
+    assert logged and m.value("cdc_sink_request_retries_total", **labels) >= \
+        int(logged[-1]["resent"]), (logged[-1:], m.value("cdc_sink_request_retries_total", **labels))
+    assert m.value("cdc_sink_reopens_total", **labels) == 0
     proc.terminate()
     proc.wait(60).expect_rc(0)
     cdc.run_to(stop, timeout=300)

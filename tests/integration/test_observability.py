@@ -1,31 +1,34 @@
-"""The health, metrics and control endpoints of `cdc run`, and `cdc health`.
+"""The health and metrics endpoints of `cdc run`, the control API's pause and
+resume, and `cdc health`.
 
 With health_enabled and a free health_port, a running pipeline answers
 /healthz at once and /readyz with 200 once the source is connected; /metrics
-is well-formed Prometheus text whose counters rise by at least the number of
-changes the oracle lists, and whose confirmed LSN reaches the workload's
-final LSN.  The control API refuses requests without the token (401) or with
-a wrong one (403); pausing stops delivery while the workload goes on (the
-file does not grow, the received position stays put), resuming catches up,
-and the file then holds every oracle change exactly once in commit order.
-`cdc health` prints a summary and exits 0 for a ready pipeline, 1 for one
-that is not ready or cannot be reached (with one error line), 2 on usage
-errors; its parsing of the status document is also checked against a stub
-server serving fixed documents.  The token never appears in any output."""
+is well-formed Prometheus text (parsed strictly by the harness: HELP and
+TYPE lines, label syntax, histogram buckets rising to +Inf = count) in which
+every sample names the pipeline, whose counters rise by at least the number
+of changes the oracle lists, whose commit-to-durable histogram counts every
+change, and whose confirmed LSN reaches the workload's final LSN.  The
+control API refuses requests without the token (401) or with a wrong one
+(403); pausing stops delivery while the workload goes on (the file does not
+grow, the received position stays put), resuming catches up, and the file
+then holds every oracle change exactly once in commit order.  `cdc health`
+prints a summary and exits 0 for a ready pipeline, 1 for one that is not
+ready or cannot be reached (with one error line), 2 on usage errors; its
+parsing of the status document is also checked against a stub server
+serving fixed documents.  The token never appears in any output.  (The
+rest of the control API: test_control_api.py.)"""
 
 import http.server
 import json
-import math
 import re
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import harness as h
 
 TOKEN_PREFIX = "ctl-"
+PIPELINE = "obs"
 
 REQUIRED_METRICS = {
     "cdc_source_events_total": "counter",
@@ -38,157 +41,46 @@ REQUIRED_METRICS = {
     "cdc_source_lag_seconds": "gauge",
     "cdc_source_spilled_bytes": "gauge",
     "cdc_source_paused": "gauge",
+    "cdc_snapshot_running": "gauge",
     "cdc_buffer_bytes": "gauge",
     "cdc_buffer_events": "gauge",
     "cdc_buffer_full": "gauge",
     "cdc_backpressure_seconds_total": "counter",
     "cdc_pending_transactions": "gauge",
+    "cdc_uptime_seconds": "gauge",
+    "process_cpu_seconds_total": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_virtual_memory_bytes": "gauge",
+    "process_open_fds": "gauge",
+    "process_max_fds": "gauge",
+    "process_start_time_seconds": "gauge",
 }
 REQUIRED_SINK_METRICS = {
     "cdc_sink_events_total": "counter",
     "cdc_sink_skipped_total": "counter",
     "cdc_sink_flushes_total": "counter",
     "cdc_sink_errors_total": "counter",
-    "cdc_sink_retries_total": "counter",
+    "cdc_sink_reopens_total": "counter",
+    "cdc_sink_request_retries_total": "counter",
     "cdc_sink_backlog_events": "gauge",
     "cdc_sink_up": "gauge",
     "cdc_sink_dlq_pending": "gauge",
+    "cdc_sink_lag_events": "gauge",
+    "cdc_sink_lag_seconds": "gauge",
+    "cdc_sink_lag_bytes": "gauge",
 }
+SINK = {"pipeline": PIPELINE, "sink": "jsonl", "type": "file"}
 
 
-# --------------------------------------------------------------------------
-# HTTP and Prometheus text, with the standard library only
+def value(m, name, **labels):
+    """A sample of pipeline obs (every sample carries the pipeline label)."""
+    return m.value(name, pipeline=PIPELINE, **labels)
 
 
-def request(method, url, token=None, body=None, timeout=5):
-    """(status, headers dict with lower-case names, body text); status 0 if
-    nothing answers."""
-    req = urllib.request.Request(url, data=body, method=method)
-    if token is not None:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, OSError):
-        return 0, {}, ""
-
-
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABEL = r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"'
-_SAMPLE = re.compile(r"^(%s)(?:\{((?:%s)(?:,%s)*,?)?\})? (\S+)(?: (-?\d+))?$" % (_NAME, _LABEL, _LABEL))
-
-
-def _unescape(v):
-    return re.sub(r'\\([\\"n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
-
-
-def parse_prometheus(text):
-    """Parses text format 0.0.4 strictly: every line is a HELP, a TYPE, or a
-    sample of a family whose TYPE came first, with a float value.  Returns
-    ({family: type}, {(name, frozenset(labels)): value})."""
-    types, helps, samples = {}, set(), {}
-    if not text.endswith("\n"):
-        raise AssertionError("metrics text does not end with a newline")
-    for n, line in enumerate(text.split("\n")[:-1], 1):
-        if line.startswith("# HELP "):
-            name = line.split(" ", 3)[2]
-            if not re.fullmatch(_NAME, name) or name in helps:
-                raise AssertionError("metrics line %d: bad or repeated HELP: %r" % (n, line))
-            helps.add(name)
-            continue
-        if line.startswith("# TYPE "):
-            parts = line.split(" ")
-            if len(parts) != 4 or parts[3] not in ("counter", "gauge", "histogram", "summary",
-                                                   "untyped") or parts[2] in types:
-                raise AssertionError("metrics line %d: bad or repeated TYPE: %r" % (n, line))
-            types[parts[2]] = parts[3]
-            continue
-        if line.startswith("#") or not line.strip():
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            raise AssertionError("metrics line %d is not a sample: %r" % (n, line))
-        name = m.group(1)
-        if name not in types:
-            raise AssertionError("metrics line %d: sample of %s before its TYPE" % (n, name))
-        labels = frozenset((k, _unescape(v)) for k, v in re.findall(_LABEL, m.group(2) or ""))
-        value = _value_of(line, m)
-        if (name, labels) in samples:
-            raise AssertionError("metrics line %d: duplicate sample %r" % (n, line))
-        if types[name] == "counter" and (value < 0 or not name.endswith("_total")):
-            raise AssertionError("metrics line %d: bad counter sample %r" % (n, line))
-        samples[(name, labels)] = value
-    return types, samples
-
-
-def _value_of(line, m):
-    # the value is the first field after the name and labels
-    rest = line[m.end(1):]
-    if rest.startswith("{"):
-        rest = rest[rest.index("} ") + 1:]
-    v = rest.strip().split(" ")[0]
-    try:
-        f = float(v)
-    except ValueError:
-        raise AssertionError("metric value %r is not a number in %r" % (v, line))
-    if math.isnan(f):
-        raise AssertionError("metric value is NaN in %r" % line)
-    return f
-
-
-class Endpoint:
-    """The pipeline's HTTP server at 127.0.0.1:port."""
-
-    def __init__(self, port, token=None):
-        self.base = "http://127.0.0.1:%d" % port
-        self.token = token
-
-    def get(self, path, token=None):
-        return request("GET", self.base + path, token)
-
-    def post(self, path, token=None):
-        return request("POST", self.base + path, token, body=b"")
-
-    def metrics(self):
-        st, hdr, body = self.get("/metrics")
-        assert st == 200, "/metrics answered %d: %s" % (st, body[:300])
-        ctype = hdr.get("content-type", "")
-        assert ctype.startswith("text/plain") and "version=0.0.4" in ctype, \
-            "/metrics Content-Type is %r" % ctype
-        return parse_prometheus(body)
-
-    def status(self):
-        st, _, body = self.get("/status")
-        assert st == 200, "/status answered %d: %s" % (st, body[:300])
-        return json.loads(body)
-
-
-def value(samples, name, **labels):
-    key = (name, frozenset(labels.items()))
-    if key not in samples:
-        raise AssertionError("no sample %s%s in /metrics" % (name, labels or ""))
-    return samples[key]
-
-
-def wait_http(proc, ep, path, want, timeout, what):
-    """Polls path until it answers `want`; fails early if cdc exits."""
-    last = [None]
-
-    def ok():
-        if proc.poll() is not None:
-            raise AssertionError("cdc exited while waiting for %s; %s" % (what, proc.result().describe()))
-        st, _, body = ep.get(path)
-        last[0] = (st, body[:400])
-        return st == want
-    try:
-        h.wait_for(ok, timeout, what)
-    except AssertionError as e:
-        if last[0] and last[0][0] == 0:
-            raise AssertionError("%s: nothing answers on %s (is the health server started by "
-                                 "`cdc run` when health_enabled is true?)" % (e, ep.base))
-        raise AssertionError("%s; last answer: %r" % (e, last[0]))
+def check_every_sample_names_the_pipeline(m, pipeline):
+    bad = [(name, dict(labels)) for name, labels in m.samples
+           if dict(labels).get("pipeline") != pipeline]
+    assert not bad, "samples without pipeline=%r: %s" % (pipeline, bad[:5])
 
 
 # --------------------------------------------------------------------------
@@ -219,13 +111,13 @@ def test_endpoints_metrics_pause_resume(ctx):
     cl, src, cdc, jsonl, port = _setup(ctx, token)
     cdc.deploy().expect_rc(0)
     oracle = h.Oracle(cl, "src").create()
-    ep = Endpoint(port, token)
+    ep = h.Endpoint(port, token)
 
     proc = cdc.start()
-    wait_http(proc, ep, "/healthz", 200, 30, "/healthz to answer 200")
+    h.wait_http(proc, ep, "/healthz", 200, 30, "/healthz to answer 200")
     st, _, body = ep.get("/healthz")
     assert body.strip() == "ok", "/healthz body: %r" % body
-    wait_http(proc, ep, "/readyz", 200, 60, "/readyz to answer 200 once the source is connected")
+    h.wait_http(proc, ep, "/readyz", 200, 60, "/readyz to answer 200 once the source is connected")
     st, hdr, body = ep.get("/readyz")
     doc = json.loads(body)
     assert doc["pipeline_id"] == "obs", doc
@@ -236,15 +128,28 @@ def test_endpoints_metrics_pause_resume(ctx):
     assert set(doc["lag"]) >= {"bytes", "seconds"}, doc
     ctx.log("ready on port %d: %s" % (port, body.strip()))
 
-    types, before = ep.metrics()
+    before = ep.metrics()
     for name, typ in list(REQUIRED_METRICS.items()) + list(REQUIRED_SINK_METRICS.items()):
-        assert types.get(name) == typ, "/metrics: %s has TYPE %r, want %s" % (name, types.get(name), typ)
+        assert before.types.get(name) == typ, "/metrics: %s has TYPE %r, want %s" % (
+            name, before.types.get(name), typ)
+        assert before.helps.get(name), "/metrics: %s has no HELP" % name
     for name in REQUIRED_METRICS:
         value(before, name)
     for name in REQUIRED_SINK_METRICS:
-        value(before, name, sink="jsonl", type="file")
-    assert value(before, "cdc_sink_up", sink="jsonl", type="file") == 1
+        before.value(name, **SINK)
+    for name in ("cdc_sink_commit_to_durable_seconds", "cdc_sink_flush_duration_seconds"):
+        assert before.types.get(name) == "histogram", (name, before.types.get(name))
+    assert "cdc_sink_retries_total" not in before.types, "the two-meaning retries counter is back"
+    check_every_sample_names_the_pipeline(before, PIPELINE)
+    build = [dict(l) for n, l in before.samples if n == "cdc_build_info"]
+    assert len(build) == 1 and re.fullmatch(r"\d+\.\d+\.\d+.*", build[0].get("version", "")), build
+    assert value(before, "cdc_build_info", version=build[0]["version"]) == 1
+    assert value(before, "process_resident_memory_bytes") > 0
+    assert value(before, "process_open_fds") >= 3
+    assert abs(value(before, "process_start_time_seconds") - time.time()) < 3600
+    assert before.value("cdc_sink_up", **SINK) == 1
     assert value(before, "cdc_source_paused") == 0
+    assert value(before, "cdc_snapshot_running") == 0
 
     # the control API refuses what lacks the right token
     for tok, want in ((None, 401), ("wrong-" + secrets.token_hex(8), 403), (token[:-1], 403),
@@ -261,25 +166,25 @@ def test_endpoints_metrics_pause_resume(ctx):
     h.wait_for(lambda: h.count_lines(jsonl) >= 100 or proc.poll() is not None, 60,
                "the first 100 changes in the file")
     assert proc.poll() is None, proc.result().describe()
-    assert value(ep.metrics()[1], "cdc_source_paused") == 0, "paused by a refused request"
+    assert value(ep.metrics(), "cdc_source_paused") == 0, "paused by a refused request"
 
     # pause: delivery stops while the workload goes on
     st, _, body = ep.post("/control/pause", token)
     assert st == 200, "pause answered %d: %s" % (st, body)
-    h.wait_for(lambda: value(ep.metrics()[1], "cdc_source_paused") == 1, 10,
+    h.wait_for(lambda: value(ep.metrics(), "cdc_source_paused") == 1, 10,
                "cdc_source_paused to become 1")
     assert ep.status()["source"]["state"] == "PAUSED", ep.status()
-    h.wait_for(lambda: value(ep.metrics()[1], "cdc_sink_backlog_events", sink="jsonl",
-                             type="file") == 0, 30, "the sink to drain what was read before the pause")
+    h.wait_for(lambda: ep.metrics().value("cdc_sink_backlog_events", **SINK) == 0, 30,
+               "the sink to drain what was read before the pause")
     time.sleep(0.5)  # the last flush after the backlog emptied
     lines_paused = h.count_lines(jsonl)
-    received_paused = value(ep.metrics()[1], "cdc_source_received_lsn")
+    received_paused = value(ep.metrics(), "cdc_source_received_lsn")
     txns_paused = len(w.committed)
     time.sleep(3)  # proving that nothing arrives takes time
     assert len(w.committed) > txns_paused, "the workload did not go on during the pause"
     assert h.count_lines(jsonl) == lines_paused, \
         "the file grew from %d to %d lines while paused" % (lines_paused, h.count_lines(jsonl))
-    assert value(ep.metrics()[1], "cdc_source_received_lsn") == received_paused, \
+    assert value(ep.metrics(), "cdc_source_received_lsn") == received_paused, \
         "the source kept reading while paused"
     r = cdc.command(["health", "--url", ep.base], timeout=30).expect_rc(0)
     assert "PAUSED" in r.stdout, "cdc health does not show the pause:\n" + r.stdout
@@ -290,36 +195,50 @@ def test_endpoints_metrics_pause_resume(ctx):
     st, _, body = ep.post("/control/resume", token)
     assert st == 200, "resume answered %d: %s" % (st, body)
     h.wait_for(lambda: h.count_lines(jsonl) > lines_paused, 30, "delivery to resume")
-    assert value(ep.metrics()[1], "cdc_source_paused") == 0
+    assert value(ep.metrics(), "cdc_source_paused") == 0
     st, _, body = ep.get("/control/status", token)
     assert st == 200 and json.loads(body)["source"]["state"] == "RUNNING", (st, body)
     w.stop()
     stop = cl.current_lsn("src")
     stop_int = h.lsn_to_int(stop)
-    h.wait_for(lambda: value(ep.metrics()[1], "cdc_source_confirmed_lsn") >= stop_int
+    h.wait_for(lambda: value(ep.metrics(), "cdc_source_confirmed_lsn") >= stop_int
                or proc.poll() is not None, 90, "cdc_source_confirmed_lsn to reach %s" % stop)
     assert proc.poll() is None, proc.result().describe()
 
     txns = oracle.read(h.STANDARD_TABLES, stop)
     changes = sum(len(t.changes) for t in txns)
-    h.wait_for(lambda: value(ep.metrics()[1], "cdc_sink_events_total", sink="jsonl",
-                             type="file") - value(before, "cdc_sink_events_total", sink="jsonl",
-                                                  type="file") >= changes,
+    h.wait_for(lambda: ep.metrics().value("cdc_sink_events_total", **SINK)
+               - before.value("cdc_sink_events_total", **SINK) >= changes,
                30, "cdc_sink_events_total to count every change")
-    _, after = ep.metrics()
-    rose = lambda name, **lb: value(after, name, **lb) - value(before, name, **lb)  # noqa: E731
+    after = ep.metrics()
+    check_every_sample_names_the_pipeline(after, PIPELINE)
+
+    def rose(name, **lb):
+        lb = lb or {"pipeline": PIPELINE}
+        return after.value(name, **lb) - before.value(name, **lb)
     assert rose("cdc_source_events_total") >= changes, (rose("cdc_source_events_total"), changes)
     assert rose("cdc_source_transactions_total") >= len(txns), \
         (rose("cdc_source_transactions_total"), len(txns))
     assert rose("cdc_source_bytes_total") > 0
-    assert rose("cdc_sink_flushes_total", sink="jsonl", type="file") > 0
+    assert rose("cdc_sink_flushes_total", **SINK) > 0
+    durable = after.histogram("cdc_sink_commit_to_durable_seconds", **SINK)
+    assert durable["count"] - before.histogram("cdc_sink_commit_to_durable_seconds",
+                                               **SINK)["count"] >= changes, durable
+    assert durable["sum"] > 0, durable
+    flushes = after.histogram("cdc_sink_flush_duration_seconds", **SINK)
+    assert flushes["count"] == after.value("cdc_sink_flushes_total", **SINK), \
+        (flushes["count"], after.value("cdc_sink_flushes_total", **SINK))
+    assert after.value("cdc_sink_lag_events", **SINK) >= 0
     assert value(after, "cdc_source_received_lsn") >= value(after, "cdc_source_confirmed_lsn") \
         or value(after, "cdc_source_lag_bytes") == 0
     assert value(after, "cdc_source_lag_bytes") == max(
         0, value(after, "cdc_source_received_lsn") - value(after, "cdc_source_confirmed_lsn"))
-    assert value(after, "cdc_sink_errors_total", sink="jsonl", type="file") == 0
-    h.wait_for(lambda: value(ep.metrics()[1], "cdc_source_lag_seconds") == 0, 30,
+    assert after.value("cdc_sink_errors_total", **SINK) == 0
+    h.wait_for(lambda: value(ep.metrics(), "cdc_source_lag_seconds") == 0, 30,
                "cdc_source_lag_seconds to return to 0 once caught up")
+    caught = ep.metrics()
+    assert (caught.value("cdc_sink_lag_events", **SINK), caught.value("cdc_sink_lag_seconds", **SINK),
+            caught.value("cdc_sink_lag_bytes", **SINK)) == (0, 0, 0), "the sink is caught up"
     ctx.log("metrics: %d changes, events_total +%d, transactions_total +%d, confirmed %s"
             % (changes, rose("cdc_source_events_total"), rose("cdc_source_transactions_total"),
                h.int_to_lsn(int(value(after, "cdc_source_confirmed_lsn")))))
@@ -352,23 +271,38 @@ def test_endpoints_metrics_pause_resume(ctx):
     assert "127.0.0.1:%d" % port in r.error_lines[0], r.error_lines[0]
 
 
-def test_control_api_needs_a_token(ctx):
-    cl, src, cdc, jsonl, port = _setup(ctx, token=None, pipeline_id="notoken")
-    ep = Endpoint(port)
+def test_slow_sink_is_named(ctx):
+    """A file sink keeps up, a webhook sink whose receiver answers slowly does
+    not: once the event log is full because of it, a log line names it (and
+    not the file sink), again every 10 seconds while it lasts."""
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.execute("src", "CREATE TABLE public.bulk (id int PRIMARY KEY, v text)")
+    recv = h.Receiver(ctx).start()
+    recv.control(delay=0.2, keep_raw=False, strip=["v"])
+    jsonl = ctx.tmpdir("out") + "/e.jsonl"
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.bulk"],
+                                    [h.file_sink(jsonl),
+                                     h.webhook_sink(recv.url(), "hook", max_in_flight=1,
+                                                    batch_size=10)],
+                                    pipeline_id="slow", slot="slow_slot", publication="slow_pub"),
+                  h.platform_config(ctx.tmpdir("state"), max_buffered_bytes=1 << 20), cluster=cl)
+    cdc.deploy().expect_rc(0)
     proc = cdc.start()
-    wait_http(proc, ep, "/readyz", 200, 60, "/readyz to answer 200")
-    for path in ("/control/pause", "/control/resume"):
-        st, _, _ = ep.post(path, "anything")
-        assert st == 404, "POST %s without control_token configured answered %d" % (path, st)
-    st, _, _ = ep.get("/control/status", "anything")
-    assert st == 404, "GET /control/status without control_token configured answered %d" % st
-    assert value(ep.metrics()[1], "cdc_source_paused") == 0
-    st, _, _ = ep.get("/nonexistent")
-    assert st == 404
-    st, _, _ = ep.post("/healthz")
-    assert st == 405, "POST /healthz answered %d" % st
+    h.wait_for(lambda: (cl.slot("slow_slot") or {}).get("active") or proc.poll() is not None,
+               60, "cdc run to attach to its slot")
+    cl.execute("src", "INSERT INTO public.bulk SELECT g, repeat('x', 200) FROM generate_series(1, 30000) g")
+    first = h.wait_log_event(proc, "pipeline.slow_sink", 120)
+    assert first["sink"] == "hook", first
+    assert int(first["backlog_events"]) > int(first["others_max_backlog"]), first
+    h.wait_log_event(proc, "pipeline.slow_sink", 60,
+                     pred=lambda d: float(d.get("held_seconds", 0)) >= 9,
+                     what="a second pipeline.slow_sink line")
+    named = {d["sink"] for d in h.log_events(h.proc_stderr(proc), "pipeline.slow_sink")}
+    assert named == {"hook"}, "named: %s" % named
+    recv.control(normal=True)
     proc.terminate()
-    proc.wait(60).expect_rc(0)
+    proc.wait(120).expect_rc(0)
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-/* The embedded HTTP server and the pipeline's endpoints: the request parser on
- * buffers, then a real server on a loopback port driven through raw sockets
- * (routing, errors, concurrency, timeouts, stopping with clients connected),
- * then the API with a context of config, pause flag, store and engine. */
+/* The embedded HTTP server: the request parser on buffers, then a real
+ * server on a loopback port driven through raw sockets (routing, errors,
+ * concurrency, timeouts, stopping with clients connected).  The pipeline's
+ * endpoints on it: test_api.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,15 +20,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/json.h"
-#include "http/api.h"
 #include "http/httpd.h"
-#include "pipeline/engine.h"
-#include "state/store.h"
+#include "httptest.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
-#include "source/pg/pgjson.h"
 
 /* ---------- parser ---------- */
 
@@ -168,85 +164,6 @@ static void test_response_serialize(void **state)
     assert_null(strstr(out.p, "nope"));
     buf_fini(&out);
     http_response_fini(&rs);
-}
-
-/* ---------- a raw-socket client ---------- */
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return; /* the server may close early (413): the answer is still readable */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-/* Reads until EOF.  Returns the status code (0 if none), body in *body. */
-static int read_response(int fd, struct buf *all, const char **body)
-{
-    char tmp[4096];
-    ssize_t n;
-    while ((n = recv(fd, tmp, sizeof tmp, 0)) > 0)
-        buf_put(all, tmp, (size_t)n);
-    close(fd);
-    *body = "";
-    if (all->len < 12 || strncmp(all->p, "HTTP/1.1 ", 9) != 0)
-        return 0;
-    const char *sep = strstr(all->p, "\r\n\r\n");
-    if (sep)
-        *body = sep + 4;
-    return atoi(all->p + 9);
-}
-
-/* One request/response on a fresh connection; the response (head and body)
- * is left in *all. */
-static int roundtrip(int port, const char *req, size_t len, struct buf *all, const char **body)
-{
-    int fd = dial(port);
-    if (fd < 0)
-        return -1;
-    buf_reset(all);
-    send_all(fd, req, len);
-    return read_response(fd, all, body);
-}
-
-static int get(int port, const char *path, const char *extra, struct buf *all, const char **body)
-{
-    char req[1024];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n", path, extra ? extra : "");
-    return roundtrip(port, req, strlen(req), all, body);
-}
-
-static const char *header_of(const struct buf *all, const char *name)
-{
-    static char v[256];
-    char pat[64];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *p = strstr(all->p, pat);
-    if (!p)
-        return NULL;
-    p += strlen(pat);
-    size_t n = strcspn(p, "\r");
-    snprintf(v, sizeof v, "%.*s", (int)n, p);
-    return v;
 }
 
 /* ---------- the server with a test handler ---------- */
@@ -514,209 +431,6 @@ static void test_server_stop_with_clients(void **state)
     buf_fini(&all);
 }
 
-/* ---------- the API ---------- */
-
-#define PIPE                                                                                       \
-    "pipeline_id: p1\n"                                                                            \
-    "source:\n  database: db\n  tables: [public.t]\n"                                              \
-    "sinks:\n  - sink_id: out\n    sink_type: file\n    file:\n      path: %s\n"
-
-static struct config *load_cfg(const char *platform, const char *sink_path)
-{
-    char pipe[1024];
-    snprintf(pipe, sizeof pipe, PIPE, sink_path ? sink_path : "/nonexistent/out.jsonl");
-    struct config *cfg = NULL;
-    struct cfg_errors errs = {0};
-    int rc = config_load_text(&cfg, "pipeline.yaml", pipe, strlen(pipe), "platform.yaml", platform,
-                              strlen(platform), &errs);
-    for (size_t i = 0; i < errs.n; i++)
-        print_error("config: %s\n", errs.msgs[i]);
-    cfg_errors_fini(&errs);
-    assert_int_equal(rc, 0);
-    return cfg;
-}
-
-static const char token_platform[] = "health_port: 0\ncontrol_token: s3cr3t-T0ken\n";
-
-static void test_api_health_and_control(void **state)
-{
-    struct config *cfg = load_cfg(token_platform, NULL);
-    struct store *st = NULL;
-    char err[256];
-    assert_int_equal(store_open(&st, ":memory:", err, sizeof err), 0);
-    atomic_bool paused;
-    atomic_init(&paused, false);
-    struct api_ctx ctx = {.cfg = cfg, .store = st, .paused = &paused};
-    struct api *api = NULL;
-    assert_int_equal(api_start(&api, &ctx, err, sizeof err), 0);
-    int port = api_port(api);
-    assert_true(port > 0);
-    struct buf all = BUF_INIT;
-    const char *body;
-
-    assert_int_equal(get(port, "/healthz", NULL, &all, &body), 200);
-    assert_string_equal(body, "ok\n");
-
-    /* starting: no source, no engine */
-    assert_int_equal(get(port, "/readyz", NULL, &all, &body), 503);
-    assert_true(json_valid(body, strlen(body)));
-    assert_non_null(strstr(body, "\"pipeline_id\":\"p1\""));
-    assert_non_null(strstr(body, "\"state\":\"CONNECTING\""));
-    assert_non_null(strstr(body, "\"sink_id\":\"out\""));
-    assert_non_null(strstr(body, "\"status\":\"starting\""));
-    assert_string_equal(header_of(&all, "Content-Type"), "application/json");
-
-    assert_int_equal(get(port, "/status", NULL, &all, &body), 200);
-    assert_true(json_valid(body, strlen(body)));
-    assert_non_null(strstr(body, "\"ready\":false"));
-    assert_non_null(strstr(body, "\"dlq_pending\":0"));
-
-    assert_int_equal(get(port, "/metrics", NULL, &all, &body), 200);
-    assert_string_equal(header_of(&all, "Content-Type"),
-                        "text/plain; version=0.0.4; charset=utf-8");
-    assert_non_null(strstr(body, "# TYPE cdc_source_events_total counter\n"));
-    assert_non_null(strstr(body, "# TYPE cdc_sink_up gauge\n"));
-    assert_non_null(strstr(body, "cdc_sink_up{sink=\"out\",type=\"file\"} 0\n"));
-    assert_non_null(strstr(body, "cdc_sink_dlq_pending{sink=\"out\",type=\"file\"} 0\n"));
-    assert_null(strstr(body, "\ncdc_source_events_total ")); /* no source yet: no sample */
-
-    assert_int_equal(get(port, "/nope", NULL, &all, &body), 404);
-    const char post[] = "POST /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
-    assert_int_equal(roundtrip(port, post, sizeof post - 1, &all, &body), 405);
-    assert_string_equal(header_of(&all, "Allow"), "GET, HEAD");
-
-    /* control: 401 without a token, 403 with a wrong one, 200 with it */
-    const char pause_noauth[] = "POST /control/pause HTTP/1.1\r\nHost: t\r\n\r\n";
-    assert_int_equal(roundtrip(port, pause_noauth, sizeof pause_noauth - 1, &all, &body), 401);
-    assert_non_null(header_of(&all, "WWW-Authenticate"));
-    assert_null(strstr(all.p, "s3cr3t"));
-    const char pause_basic[] =
-        "POST /control/pause HTTP/1.1\r\nHost: t\r\nAuthorization: Basic czNjcjN0\r\n\r\n";
-    assert_int_equal(roundtrip(port, pause_basic, sizeof pause_basic - 1, &all, &body), 401);
-    static const char *wrong[] = {"s3cr3t-T0ke", "s3cr3t-T0ken1", "S3cr3t-T0ken", "x"};
-    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
-        char req[256];
-        snprintf(req, sizeof req,
-                 "POST /control/pause HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n",
-                 wrong[i]);
-        assert_int_equal(roundtrip(port, req, strlen(req), &all, &body), 403);
-        assert_null(strstr(all.p, "s3cr3t-T0ken"));
-    }
-    assert_false(atomic_load(&paused));
-    const char auth[] = "Authorization: bearer s3cr3t-T0ken\r\n";
-    char req[256];
-    snprintf(req, sizeof req, "POST /control/pause HTTP/1.1\r\nHost: t\r\n%s\r\n", auth);
-    assert_int_equal(roundtrip(port, req, strlen(req), &all, &body), 200);
-    assert_true(json_valid(body, strlen(body)));
-    assert_non_null(strstr(body, "\"paused\":true"));
-    assert_true(atomic_load(&paused));
-    assert_int_equal(get(port, "/control/status", auth, &all, &body), 200);
-    assert_non_null(strstr(body, "\"pause_requested\":true"));
-    assert_int_equal(get(port, "/control/status", NULL, &all, &body), 401);
-    assert_int_equal(get(port, "/control/pause", auth, &all, &body), 405); /* GET */
-    assert_int_equal(get(port, "/control/other", auth, &all, &body), 404);
-    snprintf(req, sizeof req,
-             "POST /control/resume HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n%s\r\n{}", auth);
-    assert_int_equal(roundtrip(port, req, strlen(req), &all, &body), 200);
-    assert_non_null(strstr(body, "\"paused\":false"));
-    assert_false(atomic_load(&paused));
-
-    /* without the pause flag, pausing is refused */
-    ctx.paused = NULL;
-    api_update(api, &ctx);
-    snprintf(req, sizeof req, "POST /control/pause HTTP/1.1\r\nHost: t\r\n%s\r\n", auth);
-    assert_int_equal(roundtrip(port, req, strlen(req), &all, &body), 503);
-
-    buf_fini(&all);
-    api_stop(api);
-    store_close(st);
-    config_free(cfg);
-}
-
-static void test_api_control_disabled(void **state)
-{
-    struct config *cfg = load_cfg("health_port: 0\n", NULL);
-    atomic_bool paused;
-    atomic_init(&paused, false);
-    struct api_ctx ctx = {.cfg = cfg, .paused = &paused};
-    struct api *api = NULL;
-    char err[256];
-    assert_int_equal(api_start(&api, &ctx, err, sizeof err), 0);
-    struct buf all = BUF_INIT;
-    const char *body;
-    const char req[] = "POST /control/pause HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer x\r\n\r\n";
-    assert_int_equal(roundtrip(api_port(api), req, sizeof req - 1, &all, &body), 404);
-    assert_int_equal(get(api_port(api), "/control/status", NULL, &all, &body), 404);
-    assert_false(atomic_load(&paused));
-    /* no DLQ store: the figure is unknown, not 0 */
-    assert_int_equal(get(api_port(api), "/status", NULL, &all, &body), 200);
-    assert_non_null(strstr(body, "\"dlq_pending\":null"));
-    buf_fini(&all);
-    api_stop(api);
-    config_free(cfg);
-
-    /* no config at all: loopback, any port */
-    struct api_ctx none = {0};
-    assert_int_equal(api_start(&api, &none, err, sizeof err), 0);
-    assert_int_equal(get(api_port(api), "/readyz", NULL, &all, &body), 503);
-    assert_true(json_valid(body, strlen(body)));
-    buf_fini(&all);
-    api_stop(api);
-}
-
-/* A running engine with one file sink: per-sink metrics and readiness of
- * the sinks (the source is still missing, so not ready). */
-static void test_api_with_engine(void **state)
-{
-    char dir[] = "/tmp/cdc-httpd-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
-    struct config *cfg = load_cfg("health_port: 0\n", path);
-    struct json_ctx json = {"p", "postgresql", "db", "0", pgjson_source};
-    struct engine *eng = NULL;
-    char err[512];
-    assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), 0);
-    assert_int_equal(engine_start(eng, 0x16B3748), 0);
-    struct api_ctx ctx = {.cfg = cfg};
-    struct api *api = NULL;
-    assert_int_equal(api_start(&api, &ctx, err, sizeof err), 0);
-    ctx.eng = eng;
-    api_update(api, &ctx);
-    struct buf all = BUF_INIT;
-    const char *body;
-    int64_t deadline = clock_mono_us() + 5000000;
-    for (;;) {
-        assert_int_equal(get(api_port(api), "/metrics", NULL, &all, &body), 200);
-        if (strstr(body, "cdc_sink_up{sink=\"out\",type=\"file\"} 1\n") ||
-            clock_mono_us() > deadline)
-            break;
-        usleep(20000);
-    }
-    assert_non_null(strstr(body, "cdc_sink_up{sink=\"out\",type=\"file\"} 1\n"));
-    assert_non_null(strstr(body, "cdc_sink_events_total{sink=\"out\",type=\"file\"} 0\n"));
-    assert_non_null(strstr(body, "cdc_sink_dead_lettered_total{sink=\"out\",type=\"file\"} 0\n"));
-    assert_null(strstr(body, "cdc_sink_dlq_pending{")); /* no store: no figure */
-    assert_non_null(strstr(body, "cdc_buffer_full 0\n"));
-    assert_non_null(strstr(body, "cdc_commit_watermark_lsn 23803720\n"));
-    assert_int_equal(get(api_port(api), "/readyz", NULL, &all, &body), 503);
-    assert_non_null(strstr(body, "\"status\":\"running\""));
-    assert_non_null(strstr(body, "source is connecting"));
-    /* withdraw the engine before freeing it */
-    ctx.eng = NULL;
-    api_update(api, &ctx);
-    engine_close(eng);
-    assert_int_equal(engine_wait(eng, 5000000), 0);
-    engine_free(eng);
-    assert_int_equal(get(api_port(api), "/status", NULL, &all, &body), 200);
-    assert_true(json_valid(body, strlen(body)));
-    buf_fini(&all);
-    api_stop(api);
-    config_free(cfg);
-    unlink(path);
-    rmdir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,9 +444,6 @@ int main(void)
         cmocka_unit_test(test_server_timeout_and_limits),
         cmocka_unit_test(test_server_slow_clients_do_not_block_probes),
         cmocka_unit_test(test_server_stop_with_clients),
-        cmocka_unit_test(test_api_health_and_control),
-        cmocka_unit_test(test_api_control_disabled),
-        cmocka_unit_test(test_api_with_engine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,7 @@ static struct store *open_ok(const char *path)
 struct collect {
     int64_t ids[1024];
     char sinks[1024][128];
+    char keys[1024][32];
     size_t n;
     size_t stop_after; /* 0 = never */
 };
@@ -143,9 +144,11 @@ struct collect {
 static int collect_fn(const struct dlq_entry *e, void *arg)
 {
     struct collect *c = arg;
-    assert_null(e->key_json);
+    /* Listings carry the key (people look for the row), not the payloads. */
+    assert_non_null(e->key_json);
     assert_null(e->value_json);
     assert_null(e->event);
+    snprintf(c->keys[c->n], sizeof c->keys[c->n], "%s", e->key_json);
     c->ids[c->n] = e->id;
     snprintf(c->sinks[c->n], sizeof c->sinks[c->n], "%s", e->sink_id);
     c->n++;
@@ -250,6 +253,8 @@ static void test_file_create_and_reopen(void **state)
     struct collect c;
     assert_int_equal(list(st, NULL, false, &c), 2);
     assert_int_equal(c.ids[1], second);
+    assert_string_equal(c.keys[0], "{\"id\":7}");
+    assert_string_equal(c.keys[1], "{\"id\":8}");
     assert_int_equal(store_dlq_count(st, NULL), 2);
     char err[256];
     char *v;

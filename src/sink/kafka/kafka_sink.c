@@ -129,6 +129,7 @@ static int kafka_flush(struct sink *sk, uint64_t *durable_seq)
     if (st.resent > ks->logged_resent) {
         log_warn("sink.kafka.retries", "sink=%s resent=%" PRIu64 " outstanding=%" PRIu64,
                  sk->cfg->sink_id, st.resent, st.outstanding);
+        sk->request_retries += st.resent - ks->logged_resent; /* this producer's since the last */
         ks->logged_resent = st.resent;
     }
     return 0;

@@ -469,8 +469,12 @@ static void req_finish(struct webhook *wh, struct wh_req *rq, CURLcode cc)
 {
     struct sink_result *res = &rq->res;
     long status = 0;
-    if (rq->easy)
+    curl_off_t took_us = 0;
+    if (rq->easy) {
         curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(rq->easy, CURLINFO_TOTAL_TIME_T, &took_us);
+    }
+    res->duration_us = took_us > 0 ? (int64_t)took_us : 0;
     res->retry_after_us = rq->retry_after_us;
     if (cc != CURLE_OK) {
         /* No complete answer: the receiver is down or unreachable, not the

@@ -276,10 +276,23 @@ static void op_stats(struct source *s, struct source_stats *st)
     st->received = src->write_lsn;
     st->confirmed = src->sent_flush;
     st->snapshotting = src->isnap && isnap_active(src->isnap);
+    st->can_snapshot = src->isnap != NULL;
     st->metrics[st->nmetrics++] =
         (struct source_metric){"spilled_bytes", "gauge",
                                "Bytes of streamed transactions spilled to disk until they commit.",
                                src->spill ? spill_bytes(src->spill) : 0};
+}
+
+/* The control API's request: the same queue a signal row feeds. */
+static int op_queue_snapshot(struct source *s, char *const *tables, size_t n, char *err,
+                             size_t errlen)
+{
+    struct pgsrc *src = pg(s);
+    if (!src || !src->isnap)
+        return cdc_fail(err, errlen, CDC_EINVAL,
+                        "incremental snapshots are unavailable: the signal table could not be "
+                        "set up (see the source.no_signal_table log line at start)");
+    return isnap_request(src->isnap, tables, n, err, errlen);
 }
 
 static void op_close(struct source *s)
@@ -308,5 +321,6 @@ const struct source_ops pgsrc_ops = {
     .disconnect = op_disconnect,
     .finish = op_finish,
     .stats = op_stats,
+    .queue_snapshot = op_queue_snapshot,
     .close = op_close,
 };

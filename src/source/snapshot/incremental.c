@@ -7,6 +7,7 @@
 #include "core/jsonread.h"
 #include "source/emitter.h"
 #include "source/snapshot/incremental.h"
+#include "source/source.h"
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -55,6 +56,12 @@ struct isnap {
 
     struct pending *pend;
     size_t npend, cappend;
+
+    /* Progress of the current run (from the first table queued while idle
+     * to the queue's end), reported through the emitter. */
+    bool reporting;
+    uint64_t rows_emitted, chunks_done, tables_done;
+    int64_t next_report_us;
 };
 
 static int match_table(const struct config *cfg, const char *name, const char **configured)
@@ -250,6 +257,7 @@ static const char *col_text(const struct cdc_event *ev, const char *name, size_t
 /* At the high watermark: the chunk's rows that the stream did not change
  * meanwhile go out inside the watermark's transaction, with a mark. */
 static int close_window(struct isnap *is, struct emitter *em, const struct cdc_event *at);
+static int take_marks(struct isnap *is, struct emitter *em, char *err, size_t errlen);
 
 int isnap_on_signal(struct isnap *is, struct emitter *em, const struct cdc_event *ev)
 {
@@ -372,12 +380,52 @@ static int close_window(struct isnap *is, struct emitter *em, const struct cdc_e
     }
     for (; i < k; i++)
         cdc_event_unref(is->rows[i]);
+    is->rows_emitted += k;
     uint64_t id = chunk_emitted(is);
     emitter_mark(em, emitter_last_seq(em), id);
     return rc;
 }
 
+#define REPORT_US 200000
+
+/* Tells the emitter (the driver: /status, /metrics) where the run is, now
+ * and then while active, and once when it ends. */
+static void report(struct isnap *is, struct emitter *em)
+{
+    bool active = isnap_active(is) || is->npend > 0;
+    if (!active && !is->reporting)
+        return;
+    int64_t now = clock_mono_us();
+    if (active && is->reporting && now < is->next_report_us)
+        return;
+    if (active && !is->reporting)
+        is->rows_emitted = is->chunks_done = is->tables_done = 0; /* a new run */
+    is->reporting = active;
+    is->next_report_us = now + REPORT_US;
+    struct snap_progress p = {.running = active,
+                              .incremental = true,
+                              .paused = emitter_paused(em),
+                              .rows_read = is->rows_emitted,
+                              .chunks_done = is->chunks_done,
+                              .tables_done = is->tables_done,
+                              .eta_seconds = -1};
+    p.tables_total = is->tables_done + is->nqueue;
+    for (size_t i = 0; i < is->npend; i++)
+        p.tables_total += is->pend[i].last_key == NULL; /* read to its end, not yet durable */
+    if (is->table)
+        snprintf(p.table, sizeof p.table, "%s", is->table);
+    emitter_progress(em, &p);
+}
+
 int isnap_record_done(struct isnap *is, struct emitter *em, char *err, size_t errlen)
+{
+    int rc = take_marks(is, em, err, errlen);
+    report(is, em);
+    return rc;
+}
+
+/* Records the chunks every sink now holds (isnap_record_done). */
+static int take_marks(struct isnap *is, struct emitter *em, char *err, size_t errlen)
 {
     uint64_t ids[64];
     size_t n;
@@ -409,7 +457,9 @@ int isnap_record_done(struct isnap *is, struct emitter *em, char *err, size_t er
                     rc = save_queue(is, err, errlen);
                 if (!rc)
                     log_info("snapshot.incremental_done", "table=%s", p->table);
+                is->tables_done++;
             }
+            is->chunks_done++;
             free(key);
             free(p->table);
             free(p->last_key);

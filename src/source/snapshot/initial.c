@@ -10,13 +10,15 @@
 
 #include "source/emitter.h"
 #include "source/snapshot/snapshot.h"
+#include "source/source.h"
 #include "state/store.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-#define EMIT_BATCH 256
+#define EMIT_BATCH  256
+#define PROGRESS_US 200000 /* the progress (status line, /status) is updated this often */
 
 struct stab {
     const char *configured; /* as written in source.tables (borrowed) */
@@ -25,7 +27,8 @@ struct stab {
     uint64_t estimate;      /* rows expected */
     atomic_uint_fast64_t rows;
     unsigned nchunks, ndone;
-    bool fold; /* no unique key, resumed: read again in full after a truncate */
+    unsigned todo; /* chunks this run reads (not done when it started) */
+    bool fold;     /* no unique key, resumed: read again in full after a truncate */
 };
 
 struct chunk {
@@ -49,6 +52,10 @@ struct snap {
     char err[512];
     int64_t started_us;
     int64_t wall_start_us;
+    /* progress(): the recent rate, from the previous call */
+    uint64_t rate_rows;
+    int64_t rate_us;
+    double rate;
 };
 
 /* Records the first failure; every reader stops. */
@@ -207,7 +214,12 @@ static int on_row(void *arg, struct cdc_event *ev)
     ev->emit_ts = clock_wall_us();
     r->batch[r->nb++] = ev;
     if (r->nb == EMIT_BATCH) {
+        /* Paused by the control API: hold the rows (the read waits on its
+         * connection) until resumed. */
+        emitter_wait_resumed(r->s->c->em);
         r->rc = emitter_batch(r->s->c->em, r->batch, r->nb, &r->last_seq);
+        if (!r->rc)
+            atomic_fetch_add(&r->s->t[r->ch->t].rows, r->nb);
         r->nb = 0;
     }
     if (!r->rc && atomic_load(&r->s->failed))
@@ -234,14 +246,17 @@ static int read_chunk(struct snap *s, void *rd, size_t ci)
     int rc = c->ops->read_chunk(c->arg, rd, st->t, ch->text, on_row, &r, why, sizeof why);
     if (rc && rc != r.rc)
         fail_snap(s, st->configured, why); /* the read failed, not the emitting */
-    if (!rc && r.nb)
+    if (!rc && r.nb) {
+        emitter_wait_resumed(c->em);
         rc = emitter_batch(c->em, r.batch, r.nb, &r.last_seq);
-    else
+        if (!rc)
+            atomic_fetch_add(&st->rows, r.nb);
+    } else {
         for (size_t i = 0; i < r.nb; i++)
             cdc_event_unref(r.batch[i]);
+    }
     if (rc)
         return rc;
-    atomic_fetch_add(&st->rows, r.row);
     emitter_mark(c->em, r.last_seq, ((uint64_t)gen << 32) | ci);
     return 0;
 }
@@ -259,6 +274,7 @@ static void *reader_main(void *arg)
     struct snap *s = rd->s;
     atomic_store(&rd->running, true);
     while (!atomic_load(&s->failed) && !emitter_stopping(s->c->em)) {
+        emitter_wait_resumed(s->c->em); /* no new chunk while paused */
         pthread_mutex_lock(&s->mu);
         while (s->next < s->nc && s->ch[s->next].done)
             s->next++;
@@ -275,23 +291,58 @@ static void *reader_main(void *arg)
 
 /* ---------- progress ---------- */
 
+/* Reports where the snapshot is: to the driver (/status, /metrics), on the
+ * terminal's status line, and (to_log, final) in the log.  The rate is the
+ * recent one (smoothed over the calls, every PROGRESS_US), so a pause or a
+ * slow sink shows at once and the ETA follows. */
 static void progress(struct snap *s, bool final, bool to_log)
 {
-    uint64_t rows = 0, total = 0;
+    struct snap_progress p = {.running = !final, .eta_seconds = -1};
+    pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nt; i++) {
-        rows += atomic_load(&s->t[i].rows);
-        total += s->t[i].estimate;
+        const struct stab *st = &s->t[i];
+        p.rows_read += atomic_load(&st->rows);
+        /* A resumed snapshot reads only the chunks not done: their share. */
+        p.rows_estimated += st->nchunks ? st->estimate * st->todo / st->nchunks : st->estimate;
+        p.chunks_done += st->ndone;
+        p.tables_done += st->ndone == st->nchunks;
     }
-    double secs = (double)(clock_mono_us() - s->started_us) / 1e6;
-    double rate = secs > 0 ? (double)rows / secs : 0;
-    double eta = rate > 0 && total > rows ? (double)(total - rows) / rate : 0;
-    if (isatty(2)) {
-        fprintf(stderr, "\rsnapshot: %" PRIu64 "/%" PRIu64 " rows  %.0f rows/s  ETA %.0fs   %s",
-                rows, total, rate, eta, final ? "\n" : "");
-        fflush(stderr);
+    pthread_mutex_unlock(&s->mu);
+    p.chunks_total = s->nc;
+    p.tables_total = s->nt;
+    p.paused = emitter_paused(s->c->em);
+    int64_t now = clock_mono_us();
+    double secs = (double)(now - s->started_us) / 1e6;
+    if (s->rate_us && now > s->rate_us) {
+        double inst = (double)(p.rows_read - s->rate_rows) / ((double)(now - s->rate_us) / 1e6);
+        s->rate = s->rate > 0 ? 0.7 * s->rate + 0.3 * inst : inst;
+    }
+    s->rate_rows = p.rows_read;
+    s->rate_us = now;
+    p.rows_per_second = final ? (secs > 0 ? (double)p.rows_read / secs : 0) : s->rate;
+    if (final)
+        p.eta_seconds = 0;
+    else if (s->rate >= 1)
+        p.eta_seconds =
+            p.rows_estimated > p.rows_read ? (double)(p.rows_estimated - p.rows_read) / s->rate : 0;
+    emitter_progress(s->c->em, &p);
+    if (final) {
+        log_status("");
+    } else if (log_status_available()) {
+        char line[200], eta[32] = "?";
+        if (p.eta_seconds >= 0)
+            snprintf(eta, sizeof eta, "%.0fs", p.eta_seconds);
+        snprintf(line, sizeof line,
+                 "snapshot: %" PRIu64 "/%" PRIu64 " rows, %" PRIu64 "/%" PRIu64 " chunks, %" PRIu64
+                 "/%" PRIu64 " tables, %.0f rows/s, ETA %s%s",
+                 p.rows_read, p.rows_estimated, p.chunks_done, p.chunks_total, p.tables_done,
+                 p.tables_total, p.rows_per_second, eta, p.paused ? " (paused)" : "");
+        log_status(line);
     }
     if (!to_log && !final)
         return;
+    uint64_t rows = p.rows_read;
+    double rate = p.rows_per_second, eta = p.eta_seconds;
     for (size_t i = 0; i < s->nt; i++) {
         struct stab *st = &s->t[i];
         uint64_t r = atomic_load(&st->rows);
@@ -467,7 +518,7 @@ static void restart_readers(struct snap *s, struct reader *rd, unsigned n)
 static int supervise(struct snap *s, struct reader *rd, unsigned n, char *err, size_t errlen)
 {
     int rc = 0;
-    int64_t next_log = clock_mono_us() + 10000000, next_tty = 0;
+    int64_t next_log = clock_mono_us() + 10000000, next_report = 0;
     for (;;) {
         uint32_t rgen;
         if (emitter_rewind_wanted(s->c->em, &rgen)) {
@@ -484,11 +535,11 @@ static int supervise(struct snap *s, struct reader *rd, unsigned n, char *err, s
         if (done == s->nc || atomic_load(&s->failed) || emitter_stopping(s->c->em))
             return rc;
         int64_t now = clock_mono_us();
-        if (now >= next_tty) {
+        if (now >= next_report) {
             progress(s, false, now >= next_log);
             if (now >= next_log)
                 next_log = now + 10000000;
-            next_tty = now + 500000;
+            next_report = now + PROGRESS_US;
         }
         clock_sleep_us(20000);
     }
@@ -520,8 +571,10 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
     if (c->resumed && (rc = fold_keyless(&s, err, errlen)))
         goto out;
     size_t todo = 0;
-    for (size_t i = 0; i < s.nc; i++)
-        todo += !s.ch[i].done;
+    for (size_t i = 0; i < s.nt; i++) {
+        s.t[i].todo = s.t[i].nchunks - s.t[i].ndone;
+        todo += s.t[i].todo;
+    }
     log_info("snapshot.started",
              "id=%s tables=%zu chunks=%zu remaining=%zu readers=%u "
              "imported=%s",
@@ -552,6 +605,7 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
         }
     }
 out:
+    log_status(""); /* the progress line, whatever happened */
     snap_free(&s);
     for (unsigned i = 0; i < nrd; i++)
         if (rd[i].rd)

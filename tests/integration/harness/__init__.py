@@ -16,6 +16,8 @@ judge the result independently of cdc.  One module per room:
             multiset; replay_* rebuild the source's rows from cdc's output
   workload  Workload: a random concurrent writer (own connection, own thread)
   receiver  Receiver: the webhook test receiver process and webhook checks
+  api       a running pipeline's HTTP endpoints: requests with a token, the
+            status document, a strict Prometheus text parser (Metrics)
   mysql     MariaDB: a throwaway server; binlog_dump and mariadb-binlog runs
   kafka     KafkaMock: the mock Kafka cluster process; kcat readers; Java
             murmur2; checks of a kafka sink's records
@@ -35,6 +37,7 @@ from .oracle import _CHANGE  # noqa: F401
 from .compare import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .receiver import *  # noqa: F401,F403
+from .api import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
 from .kafka import *  # noqa: F401,F403
 from .lake import *  # noqa: F401,F403
