@@ -120,7 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             row[i].kind = op == CDC_OP_MESSAGE ? CDC_V_TEXT : ckind[i];
             row[i].off = off;
             row[i].len = (uint32_t)clen[i];
-            memcpy(ev->data + off, cval[i], clen[i]);
+            if (clen[i])
+                memcpy(ev->data + off, cval[i], clen[i]);
             off += (uint32_t)clen[i];
         }
     }

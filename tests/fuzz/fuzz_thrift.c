@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (thrift_decode((const uint8_t *)a.p, a.len, &again, &used) != 0 || used != a.len)
         __builtin_trap();
     thrift_encode_node(&b, &again);
-    if (a.len != b.len || memcmp(a.p, b.p, a.len) != 0)
+    if (a.len != b.len || (a.len && memcmp(a.p, b.p, a.len) != 0))
         __builtin_trap();
     thrift_node_fini(&root);
     thrift_node_fini(&again);
