@@ -207,6 +207,10 @@ const struct sink_type sink_iceberg_type = {
     .flush_interval_seconds = 60,
     .ordering = ORDER_TRANSACTION,
     .flush = SINK_FLUSH_INTERVAL_ONLY, /* a table snapshot per flush */
+    /* `cdc dlq replay` waits for the pipeline to stop: its commits would
+     * carry the position the table had when it loaded, older than what a
+     * running sink commits meanwhile. */
+    .single_writer = true,
     .describe = iceberg_describe,
 };
 
