@@ -98,7 +98,10 @@ int icesink_commit(struct sink *sk, struct itable *it, const struct icepos *pos)
     struct batch *b = &it->b;
     if (b->changes == 0 && !b->truncated)
         return 0;
-    int rc = icesink_fill(sk, it);
+    /* The batch's files are finished first: deferred rows read them. */
+    int rc = icesink_close_writers(sk, it);
+    if (rc == 0)
+        rc = icesink_fill(sk, it);
     if (rc == 0)
         rc = icesink_close_writers(sk, it);
     if (rc == 0)

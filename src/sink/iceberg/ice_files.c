@@ -116,6 +116,11 @@ static int finish(struct sink *sk, struct itable *it, struct pwriter *ws, size_t
                                     &f->df, err, sizeof err);
     if (rc)
         return icesink_lake_error(sk, rc, it->label, err);
+    if (f->content == ICE_CONTENT_EQ_DELETES) {
+        f->df.neq = it->nkey;
+        f->df.eq_ids = xcalloc(it->nkey + 1, sizeof *f->df.eq_ids);
+        memcpy(f->df.eq_ids, it->eq_ids, it->nkey * sizeof *it->eq_ids);
+    }
     f->done = true;
     return 0;
 }
