@@ -102,6 +102,27 @@ static int parse_args(const struct command *cmd, int argc, char **argv, struct l
         return 2;
     }
     o->verb = (enum lh_verb)verb;
+    /* Whole option names only (getopt_long would take "--sink" for
+     * "--sink-id"). */
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue;
+        size_t n = strcspn(argv[i] + 2, "=");
+        bool known = false;
+        for (const struct option *lo = longopts; lo->name && !known; lo++)
+            known = strlen(lo->name) == n && strncmp(lo->name, argv[i] + 2, n) == 0;
+        if (!known) {
+            fprintf(stderr, "error: cdc lakehouse %s: unknown or incomplete option %s\n",
+                    verb_names[verb], argv[i]);
+            cli_command_usage(cmd, stderr);
+            return 2;
+        }
+        const struct option *lo = longopts;
+        while (strncmp(lo->name, argv[i] + 2, n) != 0 || strlen(lo->name) != n)
+            lo++;
+        if (lo->has_arg == required_argument && !strchr(argv[i], '='))
+            i++; /* its value */
+    }
     char **av = argv + 1; /* from the subcommand on */
     optind = 1;
     opterr = 0;
