@@ -42,6 +42,10 @@ static int row_partition(struct sink *sk, struct itable *it, const struct ice_sc
                          const char *const *vals, const uint32_t *lens, uint32_t *part)
 {
     const struct ice_spec *sp = spec_of(it);
+    if (sp->n == 0 && it->b.nparts > 0) { /* unpartitioned: one partition */
+        *part = 0;
+        return 0;
+    }
     struct ice_pvalue *v = xcalloc(sp->n ? sp->n : 1, sizeof *v);
     for (uint32_t k = 0; k < sp->n; k++) {
         int j = ice_schema_index(sc, sp->fields[k].source_id);

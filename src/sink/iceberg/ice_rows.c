@@ -36,20 +36,36 @@ struct row {
     bool any_unchanged;
 };
 
-static void row_init(struct row *r, const struct itable *it)
+/* An empty row in the table's scratch space (valid until the next). */
+static void row_init(struct row *r, struct itable *it)
 {
+    size_t need = (it->nfields > it->shape->ncols ? it->nfields : it->shape->ncols) + 1u;
+    if (need > it->s_cap) {
+        it->s_cap = need;
+        it->s_vals = xrealloc(it->s_vals, need * sizeof *it->s_vals);
+        it->s_lens = xrealloc(it->s_lens, need * sizeof *it->s_lens);
+        it->s_unchanged = xrealloc(it->s_unchanged, need * sizeof *it->s_unchanged);
+    }
     r->n = it->nfields;
-    r->vals = xcalloc(r->n + 1, sizeof *r->vals);
-    r->lens = xcalloc(r->n + 1, sizeof *r->lens);
-    r->unchanged = xcalloc((size_t)it->shape->ncols + 1, sizeof *r->unchanged);
+    r->vals = it->s_vals;
+    r->lens = it->s_lens;
+    r->unchanged = it->s_unchanged;
+    memset(r->vals, 0, need * sizeof *r->vals);
+    memset(r->lens, 0, need * sizeof *r->lens);
+    memset(r->unchanged, 0, need * sizeof *r->unchanged);
     r->any_unchanged = false;
 }
 
-static void row_fini(struct row *r)
+/* The key scratch: texts and lengths for nkey columns. */
+static void key_scratch(struct itable *it, const char ***vals, uint32_t **lens)
 {
-    free(r->vals);
-    free(r->lens);
-    free(r->unchanged);
+    if (it->nkey + 1u > it->s_kcap) {
+        it->s_kcap = it->nkey + 1u;
+        it->s_kvals = xrealloc(it->s_kvals, it->s_kcap * sizeof *it->s_kvals);
+        it->s_klens = xrealloc(it->s_klens, it->s_kcap * sizeof *it->s_klens);
+    }
+    *vals = it->s_kvals;
+    *lens = it->s_klens;
 }
 
 /* Fills r from image `img` of ev (NULL: every column NULL); a value the
@@ -152,13 +168,13 @@ static int delete_key(struct sink *sk, struct itable *it, const struct cdc_event
                       const struct cdc_val *img, uint64_t image, uint32_t *slot, int64_t *killed)
 {
     struct batch *b = &it->b;
-    struct buf kb = BUF_INIT;
-    const char **vals = xcalloc(it->nkey + 1, sizeof *vals);
-    uint32_t *lens = xcalloc(it->nkey + 1, sizeof *lens);
-    int rc = key_of(sk, it, ev, img, &kb, vals, lens);
+    const char **vals;
+    uint32_t *lens;
+    key_scratch(it, &vals, &lens);
+    int rc = key_of(sk, it, ev, img, &it->s_key, vals, lens);
     *killed = -1;
     if (rc == 0) {
-        *slot = slot_of(b, &kb);
+        *slot = slot_of(b, &it->s_key);
         for (int32_t r = b->slots[*slot].head; r >= 0; r = b->rows[r].next) {
             struct krow *k = &b->rows[r];
             if (!k->alive || (image && k->image && k->image != image))
@@ -176,9 +192,6 @@ static int delete_key(struct sink *sk, struct itable *it, const struct cdc_event
             b->slots[*slot].eqdel = true;
         }
     }
-    free(vals);
-    free(lens);
-    buf_fini(&kb);
     return rc;
 }
 
@@ -273,21 +286,17 @@ static int upsert(struct sink *sk, struct itable *it, const struct cdc_event *ev
     row_from(&r, it, ev, img, full_old ? old : NULL);
     if (old || !deletes) {
         /* the new row's key (a key change, or an insert) */
-        struct buf kb = BUF_INIT;
-        const char **vals = xcalloc(it->nkey + 1, sizeof *vals);
-        uint32_t *lens = xcalloc(it->nkey + 1, sizeof *lens);
-        rc = key_of(sk, it, ev, img, &kb, vals, lens);
+        const char **vals;
+        uint32_t *lens;
+        key_scratch(it, &vals, &lens);
+        rc = key_of(sk, it, ev, img, &it->s_key, vals, lens);
         if (rc == 0)
-            slot = slot_of(b, &kb);
-        free(vals);
-        free(lens);
-        buf_fini(&kb);
+            slot = slot_of(b, &it->s_key);
     }
     if (rc == 0 && r.any_unchanged)
         defer_row(it, ev, img, full_old ? old : NULL, slot, old_slot, killed);
     else if (rc == 0)
         rc = write_row(sk, it, &r, slot, image_of(it, ev, img));
-    row_fini(&r);
     return rc;
 }
 
@@ -332,7 +341,6 @@ static int append(struct sink *sk, struct itable *it, const struct cdc_event *ev
     int64_t p;
     int rc = icesink_put_row(sk, it, r.vals, r.lens, &file, &p);
     buf_fini(&unch);
-    row_fini(&r);
     return rc;
 }
 

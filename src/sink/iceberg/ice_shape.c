@@ -399,6 +399,12 @@ void icesink_table_free(struct itable *it)
     free(it->key_cols);
     free(it->eq_ids);
     ice_schema_free(it->eq_sc);
+    free(it->s_vals);
+    free(it->s_kvals);
+    free(it->s_lens);
+    free(it->s_klens);
+    free(it->s_unchanged);
+    buf_fini(&it->s_key);
     free(it->name);
     free(it->label);
     free(it);

@@ -50,9 +50,11 @@ static struct itable *table_new(struct sink *sk, const char *name)
 }
 
 /* The table source table tab goes to (known or new). */
-static struct itable *route(struct sink *sk, const struct cdc_table *tab)
+static struct itable *route(struct sink *sk, struct cdc_table *tab)
 {
     struct icesink *s = sk->priv;
+    if (tab == s->last_tab)
+        return s->last_it;
     char *name = iceberg_table_for(icesink_conf(sk), tab->schema, tab->name);
     struct itable *it = NULL;
     for (size_t i = 0; i < s->ntables && !it; i++)
@@ -61,6 +63,11 @@ static struct itable *route(struct sink *sk, const struct cdc_table *tab)
     if (!it)
         it = table_new(sk, name);
     free(name);
+    /* Held, so that no other table can take its address meanwhile. */
+    cdc_table_ref(tab);
+    cdc_table_unref(s->last_tab);
+    s->last_tab = tab;
+    s->last_it = it;
     return it;
 }
 
@@ -190,6 +197,7 @@ static void ice_close(struct sink *sk)
     if (!s)
         return;
     icemaint_stop(s->maint);
+    cdc_table_unref(s->last_tab);
     for (size_t i = 0; i < s->ntables; i++) {
         icesink_batch_discard(s, s->tables[i]);
         icesink_table_free(s->tables[i]);

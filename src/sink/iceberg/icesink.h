@@ -130,6 +130,12 @@ struct itable {
     uint32_t nfields;          /* fields of the current schema */
     bool deferrable;           /* the key may repeat inside a transaction */
     struct batch b;
+    /* Scratch for one change (ice_rows.c), kept to spare allocations. */
+    const char **s_vals, **s_kvals;
+    uint32_t *s_lens, *s_klens;
+    bool *s_unchanged;
+    size_t s_cap, s_kcap;
+    struct buf s_key;
 };
 
 struct icemaint; /* ice_maintain.c */
@@ -147,7 +153,8 @@ struct icesink {
     struct icepos last_commit; /* position of the newest COMMIT marker written */
     bool commit_due;           /* a flush came mid-transaction: commit at the boundary */
     struct icemaint *maint;
-    char err[1024];
+    struct cdc_table *last_tab; /* the last route taken (referenced) */
+    struct itable *last_it;
 };
 
 static inline const struct iceberg_sink_cfg *icesink_conf(const struct sink *sk)
