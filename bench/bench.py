@@ -1360,7 +1360,7 @@ class Bench:
         self.kafka_lines = []
         self.iceberg_lines = []
         if ONLY == "iceberg":
-            self.iceberg_lines = bench_iceberg.run(self, BACKLOGS[0], RUNS)
+            self.iceberg_lines = bench_iceberg.run(self, BACKLOGS[0], RUNS, PASSWORD)
         if ONLY == "kafka":
             self.kafka_lines = bench_kafka.run(self, BACKLOGS[0], self.helper("kafka_mock"),
                                                _child_setup, proc_cpu_seconds, RUNS)
