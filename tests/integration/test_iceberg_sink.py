@@ -676,3 +676,56 @@ def test_lakehouse_cli(ctx):
     assert re.search(r"table db\.items: compacted \d+ data files and \d+ delete files", r.stdout), \
         r.stdout
     check_table(h.fs_metadata(tdir), src, "public.items", "items after `cdc lakehouse maintain`")
+
+
+def rest_metadata(url, ns, table):
+    import urllib.request
+    with urllib.request.urlopen("%s/v1/cat/namespaces/%s/tables/%s" % (url, ns, table),
+                                timeout=10) as r:
+        return h.file_path(json.loads(r.read())["metadata-location"])
+
+
+def test_rest_catalog(ctx):
+    """An upsert table through a REST catalog (the test fake: requirements
+    checked, metadata written by the server): a column added at the source
+    becomes add-schema and set-current-schema with their requirements; a
+    commit answered 503 after the server applied it is recognized by its
+    commit id, not made twice; the table equals the source."""
+    h.require_js()
+    import urllib.request
+    wh = ctx.tmpdir("wh")
+    url = h.start_rest_catalog(ctx, "file://" + wh)
+    cl = ctx.cluster()
+    cl.createdb("src")
+    src = cl.connect("src")
+    cl.execute("src", ITEMS_DDL)
+    sink = h.iceberg_sink("lake", "file://" + wh, catalog_uri="rest+" + url,
+                          table_namespace="db", write_mode="upsert", flush_interval_seconds=0.5)
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.items"], [sink]),
+                  h.platform_config(ctx.tmpdir("state")), cluster=cl)
+    cdc.deploy().expect_rc(0)
+    cur = src.cursor()
+    cur.execute("INSERT INTO items (id, name) SELECT g, 'n' FROM generate_series(1, 50) g")
+    cdc.run_to(cl.current_lsn("src"), timeout=120)
+    cur.execute("ALTER TABLE items ADD COLUMN extra text")
+    cur.execute("UPDATE items SET extra = 'e' || id WHERE id <= 10")
+    cdc.run_to(cl.current_lsn("src"), timeout=120)
+    meta_path = rest_metadata(url, "db", "items")
+    meta, _, _ = check_table(meta_path, src, "public.items", "the REST catalog's table")
+    assert meta["current-schema-id"] == 1 and len(meta["schemas"]) == 2, meta["schemas"]
+    assert [f["name"] for f in meta["schemas"][1]["fields"]][-1] == "extra"
+    # the next snapshot commit is applied, then answered 503
+    nsnap = len(meta["snapshots"])
+    cur.execute("DELETE FROM items WHERE id > 40")
+    req = urllib.request.Request(url + "/test/fail-next-commit", data=b"", method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+    res = cdc.run_to(cl.current_lsn("src"), timeout=120)
+    retries = h.log_events(res.stderr, "sink.iceberg.commit_retry")
+    assert [(d["reason"], d["committed"]) for d in retries] == [("outcome_unknown", "true")], \
+        retries
+    meta_path = rest_metadata(url, "db", "items")
+    meta, _, want = check_table(meta_path, src, "public.items", "the REST catalog's table")
+    assert len(meta["snapshots"]) == nsnap + 1, (nsnap, meta["snapshots"])
+    ids = [s["summary"]["cdc.commit-id"] for s in meta["snapshots"]]
+    assert len(ids) == len(set(ids)), ids
+    assert want[(3,)]["extra"] == "e3" and (45,) not in want

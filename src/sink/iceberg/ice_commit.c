@@ -82,12 +82,14 @@ static int commit_retrying(struct itable *it, struct ice_change *c, const char *
             rc = rrc;
             break;
         }
-        if (unknown && has_commit(it->t, commit_id)) {
+        bool done = unknown && has_commit(it->t, commit_id);
+        log_info("sink.iceberg.commit_retry", "table=%s attempt=%d reason=%s committed=%s",
+                 it->label, attempt + 1, unknown ? "outcome_unknown" : "conflict",
+                 done ? "true" : "false");
+        if (done) {
             rc = 0;
             break;
         }
-        log_info("sink.iceberg.commit_retry", "table=%s attempt=%d reason=%s", it->label,
-                 attempt + 1, unknown ? "outcome_unknown" : "conflict");
     }
     free_paths(remove, nremove);
     return rc;
