@@ -32,6 +32,7 @@ def iceberg_sink(warehouse):
             "      flush_interval_seconds: 1",
             "      maintenance:",
             "        compaction_file_threshold: 2",
+            "        compaction_max_rows_per_batch: 1000000000",
             "        target_file_size_mb: 1024"]
 
 
