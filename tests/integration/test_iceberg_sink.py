@@ -729,3 +729,54 @@ def test_rest_catalog(ctx):
     ids = [s["summary"]["cdc.commit-id"] for s in meta["snapshots"]]
     assert len(ids) == len(set(ids)), ids
     assert want[(3,)]["extra"] == "e3" and (45,) not in want
+
+
+def test_initial_snapshot_resumed(ctx):
+    """An initial snapshot (op r rows) into an upsert and an append table,
+    killed once while it reads: the snapshot resumes, the upsert table
+    replaces what re-read rows' keys had and equals the source, and the
+    append table holds every source row, some twice at most (as the file
+    sink: rows of the chunk being read when killed)."""
+    h.require_js()
+    cl = ctx.cluster()
+    cl.createdb("src")
+    src = cl.connect("src")
+    cl.execute("src", ITEMS_DDL)
+    cl.execute("src", "INSERT INTO items (id, name, qty, note) SELECT g, 'n' || g, g % 10, "
+               "repeat('x', 200) FROM generate_series(1, 60000) g")
+    wh = ctx.tmpdir("wh")
+    sinks = [h.iceberg_sink("up", "file://" + wh, table_namespace="up", write_mode="upsert",
+                            batch_size=5000, flush_interval_seconds=0.2),
+             h.iceberg_sink("log", "file://" + wh, table_namespace="log", write_mode="append",
+                            batch_size=5000, flush_interval_seconds=0.2)]
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.items"], sinks, snapshot_mode="initial",
+                                    snapshot_chunk_rows=4000, snapshot_parallelism=1),
+                  h.platform_config(ctx.tmpdir("state")), cluster=cl)
+    proc = cdc.start()
+    up_dir = os.path.join(wh, "up", "items")
+
+    def committed():
+        try:
+            return len(h.load_json(h.fs_metadata(up_dir))["snapshots"]) > 0
+        except (OSError, ValueError):
+            return False
+    h.wait_for(committed, 120, "the first snapshot of the upsert table")
+    proc.kill9()
+    cl.wait_slot_inactive("t1_slot")
+    cl.execute("src", "UPDATE items SET qty = -1 WHERE id % 1000 = 0")
+    res = cdc.run_to(cl.current_lsn("src"), timeout=300)
+    resumed = h.log_events(res.stderr, "snapshot.resume")
+    assert resumed and int(resumed[0]["chunks_done"]) < int(resumed[0]["of"]), resumed
+    check_table(h.fs_metadata(os.path.join(wh, "up", "items")), src, "public.items",
+                "upsert table after a resumed snapshot")
+    log = h.icebird_rows(h.fs_metadata(os.path.join(wh, "log", "items")))
+    reads = {}
+    for r in log:
+        if r["_cdc_op"] == "r":
+            reads[int(r["id"])] = reads.get(int(r["id"]), 0) + 1
+    assert set(reads) == set(range(1, 60001)), len(reads)
+    assert max(reads.values()) <= 2
+    updates = sorted(int(r["id"]) for r in log if r["_cdc_op"] == "u")
+    assert updates == list(range(1000, 60001, 1000)), updates[:5]
+    ctx.log("%d snapshot rows read twice after the kill" % sum(1 for n in reads.values()
+                                                               if n > 1))
