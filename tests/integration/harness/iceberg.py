@@ -5,7 +5,7 @@ decodes every manifest list and manifest, DuckDB (extensions not loaded)
 reads every data and delete file, and the spec's merge-on-read rules are
 applied here in Python.  Values are compared with the source's through
 canon(), which maps each reader's rendering of a PostgreSQL type to one
-Python value."""
+Python value.  Also the steps the sink's test modules share."""
 
 # flake8: noqa: F401,F403,F405
 import datetime
@@ -14,9 +14,11 @@ import json
 import os
 import sqlite3
 import urllib.parse
+import urllib.request
 
 from .common import *  # noqa: F401,F403
 from .compare import _parse_tstz
+from .pg import TableMeta
 from .lake import avro, check_avro_fields, file_path, node
 
 
@@ -218,3 +220,92 @@ def canon_rows(rows, types, key=None, floats=False):
             out[k] = {c: canon(types[c], r.get(c), floats) for c in types}
         return out
     return sorted(tuple(canon(types[c], r.get(c), floats) for c in sorted(types)) for r in rows)
+
+
+# --------------------------------------------------------------------------
+# the sink's tests' shared steps
+
+# Two tables of the sink's tests: many types, and a composite key.
+ITEMS_DDL = """
+CREATE TABLE public.items (
+    id    bigint PRIMARY KEY,
+    name  text,
+    qty   int,
+    price numeric(12,2),
+    at    timestamptz,
+    flag  boolean,
+    doc   jsonb,
+    note  text
+);
+CREATE TABLE public.parts (
+    a int,
+    b text,
+    v text,
+    PRIMARY KEY (a, b)
+);
+"""
+
+
+def big(rng):
+    """An incompressible text stored out of line (TOAST)."""
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(9000))
+
+
+def source_state(conn, table):
+    """(TableMeta, the source's rows by canon_rows)."""
+    meta = TableMeta(conn, table)
+    return meta, canon_rows(meta.rows_text(conn), meta.types, meta.key)
+
+
+def assert_same(got, want, what):
+    """Two canon_rows() dicts are equal, or an error saying how they differ."""
+    if got == want:
+        return
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    differ = [(k, {c: (got[k][c], want[k][c]) for c in want[k] if got[k][c] != want[k][c]})
+              for k in want if k in got and got[k] != want[k]]
+    raise AssertionError("%s differs from the source: %d missing (%s), %d extra (%s), %d differ "
+                         "(%s)" % (what, len(missing), missing[:5], len(extra), extra[:5],
+                                   len(differ), str(differ[:3])[:1500]))
+
+
+def lakehouse(cdc, *args, rc=0, timeout=120):
+    """`cdc lakehouse VERB PIPELINE ARGS…`, expecting exit rc."""
+    r = cdc.command(["lakehouse"] + list(args[:1]) + [cdc.pipeline_path] + list(args[1:]) +
+                    cdc.platform_args(), timeout)
+    r.expect_rc(rc)
+    return r
+
+
+def query_rows(cdc, snapshot, table):
+    """The rows `cdc lakehouse query` prints for a snapshot of a table."""
+    r = lakehouse(cdc, "query", "--snapshot-id", str(snapshot), "--table", table, "--limit", "0")
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def check_table(meta_path, conn, table, what):
+    """The table equals the source: icebird, the spec's rules over DuckDB's
+    reading of every file, and cdc's own reader (`cdc lakehouse query`) are
+    each compared with the source's rows."""
+    meta = load_json(meta_path)
+    smeta, want = source_state(conn, table)
+    assert_same(canon_rows(icebird_rows(meta_path), smeta.types, smeta.key, True), want,
+                "%s read by icebird" % what)
+    assert_same(canon_rows(spec_rows(meta), smeta.types, smeta.key), want,
+                "%s by the spec's rules over DuckDB" % what)
+    return meta, smeta, want
+
+
+def run_failing(cdc, timeout=120):
+    """`cdc run` that must stop by itself with exit 1; its one error line."""
+    res = cdc.start().wait(timeout)
+    assert res.rc == 1 and res.error_lines, "expected exit 1 with an error; %s" % res.describe()
+    return res.error_lines[-1]
+
+
+def rest_metadata(url, ns, table):
+    """The metadata file the REST catalog fake names for a table."""
+    with urllib.request.urlopen("%s/v1/cat/namespaces/%s/tables/%s" % (url, ns, table),
+                                timeout=10) as r:
+        return file_path(json.loads(r.read())["metadata-location"])
