@@ -130,11 +130,16 @@ static int check_spec(struct sink *sk, struct itable *it, const struct ice_spec 
     return 0;
 }
 
-static void field_for(const struct cdc_column *col, struct ice_field *f)
+/* The Iceberg field for a source column: by PostgreSQL's type (with
+ * numeric's precision and scale), or by the type class for other sources. */
+static void field_for(const struct sink *sk, const struct cdc_column *col, struct ice_field *f)
 {
     memset(f, 0, sizeof *f);
     f->name = col->name;
-    lake_type_for_column(col, f);
+    if (sk->config->source.source_type == SOURCE_POSTGRES)
+        lake_type_for_column(col, f);
+    else
+        lake_type_for_class(col, f);
 }
 
 static int create_table(struct sink *sk, struct itable *it, const struct cdc_table *tab)
@@ -147,7 +152,7 @@ static int create_table(struct sink *sk, struct itable *it, const struct cdc_tab
     int rc = 0;
     for (uint16_t c = 0; c < tab->ncols && rc == 0; c++) {
         struct ice_field f;
-        field_for(&tab->cols[c], &f);
+        field_for(sk, &tab->cols[c], &f);
         bool key = upsert && tab->cols[c].key;
         if (key && (f.type == ICE_FLOAT || f.type == ICE_DOUBLE))
             rc = fatal(sk,
@@ -214,7 +219,7 @@ static int compare(struct sink *sk, struct itable *it, const struct cdc_table *t
     for (uint16_t c = 0; c < tab->ncols; c++) {
         const struct cdc_column *col = &tab->cols[c];
         struct ice_field want;
-        field_for(col, &want);
+        field_for(sk, col, &want);
         const struct ice_field *have = NULL;
         for (uint32_t j = 0; j < sc->nfields && !have; j++)
             if (strcmp(sc->fields[j].name, col->name) == 0)
