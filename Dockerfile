@@ -28,6 +28,7 @@ RUN apt-get update \
       libcurl4 \
       librdkafka1 \
       libpq5 \
+      libsnappy1v5 \
       libsqlite3-0 \
       libssl3 \
       libyaml-0-2 \

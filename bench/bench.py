@@ -19,9 +19,10 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
-  BENCH_ONLY=drain|snapshot|latency|kafka   run one part only (default: all but kafka;
-                        kafka: capture into the kafka sink next to the file drain,
-                        bench/bench_kafka.py)
+  BENCH_ONLY=drain|snapshot|latency|kafka|iceberg   run one part only (default: all but
+                        kafka and iceberg; kafka: capture into the kafka sink next to the
+                        file drain, bench/bench_kafka.py; iceberg: a drain into an upsert
+                        Iceberg table next to the file drain, bench/bench_iceberg.py)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
   BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
@@ -47,6 +48,7 @@ import urllib.request
 
 import psycopg2
 
+import bench_iceberg
 import bench_kafka
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -1198,6 +1200,7 @@ class Bench:
         if self.lat:
             L.extend(self.latency_table())
         L.extend(self.kafka_lines)
+        L.extend(self.iceberg_lines)
         for bl, p in prof:
             if not p:
                 continue
@@ -1355,6 +1358,9 @@ class Bench:
         self.lat = {}
         self.snap = None
         self.kafka_lines = []
+        self.iceberg_lines = []
+        if ONLY == "iceberg":
+            self.iceberg_lines = bench_iceberg.run(self, BACKLOGS[0], RUNS, PASSWORD)
         if ONLY == "kafka":
             self.kafka_lines = bench_kafka.run(self, BACKLOGS[0], self.helper("kafka_mock"),
                                                _child_setup, proc_cpu_seconds, RUNS)

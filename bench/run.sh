@@ -6,6 +6,7 @@
 #   BENCH_QUICK=1 bench/run.sh      # smaller backlogs, short latency runs (~2 minutes)
 #   BENCH_PROFILE=1 bench/run.sh    # also profile cdc (perf) during a file drain
 #   BENCH_ONLY=kafka bench/run.sh   # capture into Kafka (mock cluster) next to the file drain
+#   BENCH_ONLY=iceberg bench/run.sh # drain into an upsert Iceberg table next to the file drain
 #   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
 #
 # It builds cdc in release mode (`make`), builds the helpers in bench/ with cc,
@@ -47,6 +48,11 @@ if [ "${BENCH_ONLY:-}" = kafka ]; then
   command -v kcat >/dev/null || { echo "bench: kcat is required for BENCH_ONLY=kafka" >&2; exit 1; }
   # shellcheck disable=SC2046
   cc $CFLAGS -o "$work/bin/kafka_mock" tests/helpers/kafka_mock.c $(pkg-config --libs rdkafka)
+fi
+
+if [ "${BENCH_ONLY:-}" = iceberg ]; then
+  [ -d tests/js/node_modules/@duckdb/node-api ] ||
+    { echo "bench: BENCH_ONLY=iceberg needs the readers in tests/js (npm ci --prefix tests/js)" >&2; exit 1; }
 fi
 
 # Measure a copy: the binary in the tree may be rebuilt while the bench runs.

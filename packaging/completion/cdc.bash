@@ -24,7 +24,8 @@ _cdc() {
             _cdc_files "$cur"
             return
             ;;
-        --stop-at-lsn | --table | --url | --sink | --id | --max-events | --topic)
+        --stop-at-lsn | --table | --url | --sink | --id | --max-events | --topic | --sink-id | \
+            --snapshot-id | --limit)
             return # a value cdc cannot guess
             ;;
     esac
@@ -51,10 +52,15 @@ _cdc() {
             ;;
         lakehouse)
             if ((COMP_CWORD == 2)); then
-                mapfile -t COMPREPLY < <(compgen -W "snapshots query rollback --help" -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W "snapshots query rollback maintain --help" -- "$cur")
                 return
             fi
-            opts=""
+            case ${COMP_WORDS[2]} in
+                snapshots | maintain) opts="--platform-config --sink-id --table" ;;
+                query) opts="--platform-config --sink-id --table --snapshot-id --limit" ;;
+                rollback) opts="--platform-config --sink-id --table --snapshot-id --yes" ;;
+                *) return ;;
+            esac
             ;;
         *) return ;;
     esac

@@ -73,6 +73,15 @@ struct ice_change {
 int ice_table_commit(struct ice_table *t, const struct ice_change *c, int64_t *snapshot_id,
                      char *err, size_t errlen);
 
+/* Adds optional columns to the current schema: a new schema version
+ * (schema id one above the highest) made current, without a snapshot.
+ * Field ids are assigned from last-column-id + 1 and written back into
+ * fields[].id; names must be new.  A REST catalog gets add-schema and
+ * set-current-schema with their requirements.  0, CDC_EAGAIN on a
+ * conflict, or an error (ice_evolve.c). */
+int ice_table_add_columns(struct ice_table *t, struct ice_field *fields, size_t n, char *err,
+                          size_t errlen);
+
 /* Makes an existing snapshot current again (a new metadata version, no new
  * snapshot). */
 int ice_table_rollback(struct ice_table *t, int64_t snapshot_id, char *err, size_t errlen);

@@ -440,3 +440,39 @@ void lake_type_for_column(const struct cdc_column *col, struct ice_field *f)
         return;
     }
 }
+
+void lake_type_for_class(const struct cdc_column *col, struct ice_field *f)
+{
+    f->precision = f->scale = 0;
+    f->len = 0;
+    switch (col->type) {
+    case CDC_T_INT:
+        f->type = ICE_LONG;
+        return;
+    case CDC_T_FLOAT:
+        f->type = ICE_DOUBLE;
+        return;
+    case CDC_T_BOOL:
+        f->type = ICE_BOOLEAN;
+        return;
+    case CDC_T_BYTES:
+        f->type = ICE_BINARY;
+        return;
+    case CDC_T_UUID:
+        f->type = ICE_UUID;
+        f->len = 16;
+        return;
+    case CDC_T_DATE:
+        f->type = ICE_DATE;
+        return;
+    case CDC_T_TIMESTAMP:
+        f->type = ICE_TIMESTAMP;
+        return;
+    case CDC_T_TIMESTAMPTZ:
+        f->type = ICE_TIMESTAMPTZ;
+        return;
+    default:
+        f->type = ICE_STRING;
+        return;
+    }
+}

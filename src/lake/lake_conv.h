@@ -52,5 +52,9 @@ uint32_t lake_decimal_fixed_len(int precision);
 /* The Iceberg type a source column maps to (the table in docs/lakehouse.md):
  * sets f->type and, for numeric(p,s), precision/scale. */
 void lake_type_for_column(const struct cdc_column *col, struct ice_field *f);
+/* The same for a column of a source other than PostgreSQL (whose type ids
+ * are not PostgreSQL's), by its type class alone: integers long, floats
+ * double, booleans, dates, timestamps, binaries, uuids; the rest string. */
+void lake_type_for_class(const struct cdc_column *col, struct ice_field *f);
 
 #endif

@@ -122,8 +122,9 @@ static const struct command commands[] = {
      "replayed (or another replay runs), 2 usage error or no such entry.\n",
      /* each subcommand takes some of these (cmd_dlq.c) */
      CLI_O_PLATFORM | CLI_O_SINK | CLI_O_ID | CLI_O_ALL | CLI_O_JSON | CLI_O_YES, NULL},
-    {"lakehouse", cmd_not_implemented, "snapshots|query|rollback PIPELINE",
-     "Iceberg table snapshots (not implemented yet).", NULL, 0, NULL},
+    {"lakehouse", cmd_lakehouse, "snapshots|query|rollback|maintain PIPELINE [OPTIONS]",
+     "List, read (time travel), roll back and maintain the pipeline's Iceberg tables.",
+     CMD_LAKEHOUSE_HELP, 0 /* its own parser */, NULL},
 };
 
 static void usage(FILE *out)

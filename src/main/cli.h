@@ -86,7 +86,7 @@ int cmd_pause(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
 int cmd_consume(const struct command *cmd, int argc, char **argv);
-int cmd_not_implemented(const struct command *cmd, int argc, char **argv);
+int cmd_lakehouse(const struct command *cmd, int argc, char **argv);
 /* A command whose library this build lacks (the Makefile's optional
  * modules): --help works, anything else says so and exits 2. */
 int cmd_not_built(const struct command *cmd, int argc, char **argv);
@@ -103,5 +103,29 @@ int cmd_not_built(const struct command *cmd, int argc, char **argv);
     "pipeline's first kafka sink.  Prints one JSON object per record: topic, partition,\n"         \
     "offset, timestamp, key, value (JSON documents as they are, other bytes as strings,\n"         \
     "null as null) and headers.  Never joins the consumer group and never commits.\n"
+
+/* cdc lakehouse's help text (cmd_lakehouse.c owns its options). */
+#define CMD_LAKEHOUSE_HELP                                                                         \
+    "\nsubcommands:\n"                                                                             \
+    "  snapshots PIPELINE [--sink-id S] [--table T]\n"                                             \
+    "                  every snapshot of the tables: time, operation, rows, position\n"            \
+    "  query PIPELINE --snapshot-id N [--sink-id S] [--table T] [--limit N]\n"                     \
+    "                  the table as of snapshot N, deletes applied, as JSON lines\n"               \
+    "  rollback PIPELINE --snapshot-id N [--sink-id S] [--table T] --yes\n"                        \
+    "                  make snapshot N the table's current snapshot again\n"                       \
+    "  maintain PIPELINE [--sink-id S] [--table T]\n"                                              \
+    "                  compact, expire snapshots, remove orphan files (once)\n"                    \
+    "\noptions:\n"                                                                                 \
+    "  --platform-config PLATFORM  platform.yaml with transport, tuning, DLQ, health\n"            \
+    "  --sink-id S                 only the tables of iceberg sink S\n"                            \
+    "  --table T                   only table T (its Iceberg name, or a source schema.table)\n"    \
+    "  --snapshot-id N             the snapshot (see `snapshots`)\n"                               \
+    "  --limit N                   query: print at most N rows (default 20; 0: all)\n"             \
+    "  --yes                       rollback: really do it\n"                                       \
+    "\nThe tables are those of the pipeline's iceberg sinks (source.tables through each\n"         \
+    "sink's table_name), read through the sink's catalog and storage.  rollback and\n"             \
+    "maintain take the pipeline lock: not while `cdc run` holds the pipeline (its\n"               \
+    "background maintenance compacts and expires while it runs).  Exit status: 0 ok,\n"            \
+    "1 a catalog or storage failure, 2 usage error or no such sink, table or snapshot.\n"
 
 #endif

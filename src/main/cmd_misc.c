@@ -1,20 +1,8 @@
-/* Commands this version does not implement yet, or this build lacks, say so
- * plainly. */
+/* Commands this build lacks say so plainly. */
 #include <stdio.h>
 #include <string.h>
 
 #include "main/cli.h"
-
-int cmd_not_implemented(const struct command *cmd, int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            cli_command_usage(cmd, stdout);
-            return 0;
-        }
-    fprintf(stderr, "error: cdc %s is not implemented in this version of cdc\n", cmd->name);
-    return 2;
-}
 
 int cmd_not_built(const struct command *cmd, int argc, char **argv)
 {

@@ -6,7 +6,8 @@
  *                              its SINK line in #if and name it here, so a
  *                              config using it is told so (not "unknown")
  *
- * Types cdc does not implement yet are SINK lines too (planned.c). */
+ * A type cdc does not implement yet would be a SINK line too, its type
+ * marked SINK_NOT_IMPLEMENTED. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

@@ -13,9 +13,10 @@ Endpoints (apache/iceberg open-api/rest-catalog-open-api.yaml):
   POST /v1/{P}/namespaces/{ns}/tables             create a table (409 if it exists)
   GET  /v1/{P}/namespaces/{ns}/tables/{t}         LoadTableResult (404 if none)
   POST /v1/{P}/namespaces/{ns}/tables/{t}         commit: requirements
-       assert-table-uuid, assert-ref-snapshot-id (409 when one fails);
-       updates add-snapshot, set-snapshot-ref, remove-snapshots,
-       set-properties
+       assert-table-uuid, assert-ref-snapshot-id, assert-current-schema-id,
+       assert-last-assigned-field-id (409 when one fails); updates
+       add-snapshot, set-snapshot-ref, remove-snapshots, set-properties,
+       add-schema, set-current-schema
   POST /test/fail-next-commit                     the next commit answers 503
        after applying (a "commit state unknown" for the client to handle)
 Prints "listening PORT" once ready.  Stops on SIGTERM.
@@ -73,6 +74,14 @@ def check_requirements(meta, reqs):
         if t == "assert-table-uuid":
             if meta["table-uuid"] != r["uuid"]:
                 return "table uuid differs"
+        elif t == "assert-current-schema-id":
+            if meta["current-schema-id"] != r["current-schema-id"]:
+                return "current schema is %s, not %s" % (meta["current-schema-id"],
+                                                         r["current-schema-id"])
+        elif t == "assert-last-assigned-field-id":
+            if meta["last-column-id"] != r["last-assigned-field-id"]:
+                return "last column id is %s, not %s" % (meta["last-column-id"],
+                                                         r["last-assigned-field-id"])
         elif t == "assert-ref-snapshot-id":
             ref = meta.get("refs", {}).get(r["ref"])
             want = r.get("snapshot-id")
@@ -103,6 +112,12 @@ def apply_updates(meta, updates):
             meta["snapshots"] = [s for s in meta["snapshots"] if s["snapshot-id"] not in gone]
             meta["snapshot-log"] = [e for e in meta.get("snapshot-log", [])
                                     if e["snapshot-id"] not in gone]
+        elif a == "add-schema":
+            meta["schemas"].append(u["schema"])
+            meta["last-column-id"] = max(meta["last-column-id"], u.get("last-column-id", 0))
+        elif a == "set-current-schema":
+            sid = u["schema-id"]
+            meta["current-schema-id"] = meta["schemas"][-1]["schema-id"] if sid == -1 else sid
         elif a == "set-properties":
             meta.setdefault("properties", {}).update(u["updates"])
         else:

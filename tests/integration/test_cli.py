@@ -37,7 +37,7 @@ def test_help_and_usage_errors(ctx):
 # options that take a value, and a value for each
 OPTION_VALUES = {"--platform-config": "platform.yaml", "--stop-at-lsn": "0/1", "--table": "public.t",
                  "--url": "http://127.0.0.1:1", "--sink": "s", "--id": "1", "--max-events": "1",
-                 "--topic": "t"}
+                 "--topic": "t", "--sink-id": "s", "--snapshot-id": "1", "--limit": "1"}
 
 
 def _help_options(cdc, args):

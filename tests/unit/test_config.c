@@ -12,8 +12,8 @@
 
 #include "config/config.h"
 #include "sink/file/file_sink.h"
+#include "sink/iceberg/iceberg_sink.h"
 #include "sink/kafka/kafka_sink.h"
-#include "sink/planned.h"
 #include "sink/postgres/pg_config.h"
 #include "sink/registry.h"
 #include "sink/webhook/webhook.h"
@@ -211,7 +211,11 @@ static void test_full_files(void **state)
     assert_string_equal(ICEBERG_OF(ice)->catalog_uri, "sqlite:////tmp/cdc_catalog.db");
     assert_string_equal(ICEBERG_OF(ice)->warehouse, "file:///tmp/cdc_warehouse");
     assert_string_equal(ICEBERG_OF(ice)->table_name, "customers_cdc");
-    assert_string_equal(ICEBERG_OF(ice)->write_mode, "upsert");
+    assert_int_equal(ICEBERG_OF(ice)->write_mode, ICEBERG_UPSERT);
+    assert_string_equal(ICEBERG_OF(ice)->table_namespace, "default");
+    assert_int_equal(ICEBERG_OF(ice)->compression, ICEBERG_ZSTD);
+    assert_false(ICEBERG_OF(ice)->maintenance.enabled);
+    assert_int_equal(ICEBERG_OF(ice)->maintenance.compaction_file_threshold, 10);
     assert_int_equal(ice->batch_size, 500);
     assert_false(ICEBERG_OF(ice)->auto_create_table);
 

@@ -23,6 +23,8 @@ judge the result independently of cdc.  One module per room:
             murmur2; checks of a kafka sink's records
   lake      lake_write (cdc's Parquet/Iceberg writers), the node readers in
             tests/js, s3rver behind a SigV4-checking proxy, the REST catalog fake
+  iceberg   the iceberg sink's tables: metadata through either catalog, icebird,
+            and merge-on-read by the spec from avsc's manifests and DuckDB's files
   ctx       Ctx: handed to every test function
 
 Tests import the package as one namespace (`import harness as h`).  Only the
@@ -41,4 +43,5 @@ from .api import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
 from .kafka import *  # noqa: F401,F403
 from .lake import *  # noqa: F401,F403
+from .iceberg import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403

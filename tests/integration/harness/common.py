@@ -113,7 +113,8 @@ def tail(text, n=25):
 # YAML writer (block style) for configs given as dicts
 
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_/.${}][A-Za-z0-9_/.${}:@+-]*$")
+# a scalar written without quotes ("{" would open a flow mapping)
+_PLAIN = re.compile(r"^[A-Za-z0-9_/.$][A-Za-z0-9_/.${}:@+-]*$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
