@@ -7,8 +7,11 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-/* CEV2 added the truncate block; CEV1 (without it) is still read. */
-#define MAGIC    "CEV2"
+/* CEV3 widened transaction and table ids to 64 bits and added the
+ * extension word; CEV2 added the truncate block.  Both older ones are still
+ * read. */
+#define MAGIC    "CEV3"
+#define MAGIC_V2 "CEV2"
 #define MAGIC_V1 "CEV1"
 
 enum {
@@ -21,6 +24,10 @@ enum {
     F_TABLE = 64,
     F_SNAPSHOT_ID = 128,
 };
+
+/* The extension word's bits: what follows the fixed header (CEV3).  A bit
+ * this build does not know is refused: the entry is from a newer cdc. */
+enum { X_KNOWN = 0 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
 
@@ -70,9 +77,11 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->end_lsn, 8);
     put_le(b, (uint64_t)ev->commit_ts, 8);
     put_le(b, (uint64_t)ev->emit_ts, 8);
-    put_le(b, ev->xid, 4);
+    put_le(b, ev->xid, 8);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
+    uint32_t ext = 0;
+    put_le(b, ext, 4);
     if (ev->snapshot_id)
         put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
@@ -80,7 +89,7 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         /* The table block is length-prefixed so a reader can hash and cache it. */
         size_t at = b->len;
         put_le(b, 0, 4);
-        put_le(b, tab->id, 4);
+        put_le(b, tab->id, 8);
         put_le(b, tab->version, 4);
         put_str(b, tab->schema, strlen(tab->schema));
         put_str(b, tab->name, strlen(tab->name));
@@ -149,9 +158,10 @@ static char *get_str(struct rd *r)
     return s;
 }
 
-static struct cdc_table *decode_table(struct rd *r)
+/* enc_version: the encoding's (1 to 3); before 3 the table id had 32 bits. */
+static struct cdc_table *decode_table(struct rd *r, int enc_version)
 {
-    uint32_t id = (uint32_t)get_le(r, 4);
+    uint64_t id = get_le(r, enc_version >= 3 ? 8 : 4);
     uint32_t version = (uint32_t)get_le(r, 4);
     char *schema = get_str(r), *name = get_str(r), *topic = get_str(r);
     uint8_t replident = (uint8_t)get_le(r, 1);
@@ -195,10 +205,12 @@ static struct cdc_table *decode_table(struct rd *r)
     return tab;
 }
 
-static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, struct evcodec_cache *cache)
+static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, int version,
+                                      struct evcodec_cache *cache)
 {
     const uint8_t *start = r->p;
-    uint64_t h = hash_bytes(HASH_SEED, start, tlen);
+    /* The same bytes read as another version are another table. */
+    uint64_t h = hash_bytes(HASH_SEED + (uint64_t)version, start, tlen);
     if (cache)
         for (unsigned i = 0; i < 16; i++)
             if (cache->slot[i].tab && cache->slot[i].hash == h && cache->slot[i].len == tlen) {
@@ -207,7 +219,7 @@ static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, struct evcode
                 return cache->slot[i].tab;
             }
     struct rd sub = {start, start + tlen, false};
-    struct cdc_table *tab = decode_table(&sub);
+    struct cdc_table *tab = decode_table(&sub, version);
     if (!tab || sub.p != sub.end) {
         cdc_table_unref(tab);
         r->bad = true;
@@ -269,8 +281,12 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                    struct cdc_event **out, char *err, size_t errlen)
 {
     *out = NULL;
-    bool v1 = len >= 4 && memcmp(p, MAGIC_V1, 4) == 0;
-    if (len < 4 || (!v1 && memcmp(p, MAGIC, 4) != 0))
+    int version = len < 4                       ? 0
+                  : memcmp(p, MAGIC, 4) == 0    ? 3
+                  : memcmp(p, MAGIC_V2, 4) == 0 ? 2
+                  : memcmp(p, MAGIC_V1, 4) == 0 ? 1
+                                                : 0;
+    if (!version)
         return cdc_fail(err, errlen, CDC_EINVAL, "not an encoded event of this version");
     struct rd r = {p + 4, p + len, false};
     uint8_t op = (uint8_t)get_le(&r, 1);
@@ -284,16 +300,19 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     h.end_lsn = get_le(&r, 8);
     h.commit_ts = (int64_t)get_le(&r, 8);
     h.emit_ts = (int64_t)get_le(&r, 8);
-    h.xid = (uint32_t)get_le(&r, 4);
+    h.xid = get_le(&r, version >= 3 ? 8 : 4);
     h.table_order = (uint32_t)get_le(&r, 4);
     h.total_order = (uint32_t)get_le(&r, 4);
+    uint32_t ext = version >= 3 ? (uint32_t)get_le(&r, 4) : 0;
+    if (ext & ~(uint32_t)X_KNOWN)
+        return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is from a newer version of cdc");
     if (flags & F_SNAPSHOT_ID)
         h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
     if (!r.bad && (flags & F_TABLE)) {
         uint32_t tlen = (uint32_t)get_le(&r, 4);
         if (!r.bad && (uint64_t)(r.end - r.p) >= tlen)
-            tab = cached_table(&r, tlen, cache);
+            tab = cached_table(&r, tlen, version, cache);
         else
             r.bad = true;
     }
@@ -307,7 +326,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     uint16_t tindex = 0, tcount = 0;
     const uint8_t *names = NULL;
     uint32_t names_len = 0;
-    if (op == CDC_OP_TRUNCATE && !v1) {
+    if (op == CDC_OP_TRUNCATE && version >= 2) {
         topts = (uint8_t)get_le(&r, 1);
         tindex = (uint16_t)get_le(&r, 2);
         tcount = (uint16_t)get_le(&r, 2);

@@ -6,7 +6,7 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+struct cdc_table *cdc_table_new(uint64_t id, const char *schema, const char *name,
                                 const char *topic_prefix, uint16_t ncols)
 {
     struct cdc_table *tab = xcalloc(1, sizeof *tab);

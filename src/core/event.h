@@ -104,7 +104,7 @@ struct cdc_column {
  * version it was decoded with. */
 struct cdc_table {
     atomic_uint refs;
-    uint32_t id;      /* source relation id (PostgreSQL relation OID) */
+    uint64_t id;      /* source table id (PostgreSQL relation OID, MariaDB's 48-bit table id) */
     uint32_t version; /* increases with every new shape of the same id */
     char *schema;     /* owned */
     char *name;       /* owned */
@@ -124,7 +124,7 @@ struct cdc_table {
 };
 
 /* New table with ncols zeroed columns and one reference.  Strings are copied. */
-struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+struct cdc_table *cdc_table_new(uint64_t id, const char *schema, const char *name,
                                 const char *topic_prefix, uint16_t ncols);
 void cdc_table_ref(struct cdc_table *tab);
 /* Drops a reference; frees on the last.  NULL is a no-op. */
@@ -156,11 +156,11 @@ struct cdc_event {
     uint32_t size;        /* bytes accounted against the memory budget */
     uint64_t seq;         /* position in the event log, set by the source (1, 2, …) */
     struct cdc_pos pos;
-    uint64_t lsn;      /* LSN of the change record itself (Debezium source.lsn) */
-    uint64_t end_lsn;  /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
-    int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
-    int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
-    uint32_t xid;
+    uint64_t lsn;         /* LSN of the change record itself (Debezium source.lsn) */
+    uint64_t end_lsn;     /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
+    int64_t commit_ts;    /* commit time, microseconds since the Unix epoch */
+    int64_t emit_ts;      /* when cdc decoded the event, microseconds since the Unix epoch */
+    uint64_t xid;         /* transaction id (PostgreSQL xid, MariaDB GTID sequence number) */
     uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
     uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
     uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */

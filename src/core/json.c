@@ -675,11 +675,10 @@ int json_envelope_position(const char *line, size_t len, struct cdc_pos *pos)
     }
     size_t i = at + klen;
     uint64_t xid, lsn, total, dco;
-    if (parse_u64(line, len, &i, &xid) || xid > UINT32_MAX || EXPECT(":") ||
-        parse_u64(line, len, &i, &lsn) || EXPECT("\",\"total_order\":") ||
-        parse_u64(line, len, &i, &total) || total == 0 || total > UINT32_MAX ||
-        EXPECT(",\"data_collection_order\":") || parse_u64(line, len, &i, &dco) ||
-        dco > UINT32_MAX || EXPECT("}}") || i != len)
+    if (parse_u64(line, len, &i, &xid) || EXPECT(":") || parse_u64(line, len, &i, &lsn) ||
+        EXPECT("\",\"total_order\":") || parse_u64(line, len, &i, &total) || total == 0 ||
+        total > UINT32_MAX || EXPECT(",\"data_collection_order\":") ||
+        parse_u64(line, len, &i, &dco) || dco > UINT32_MAX || EXPECT("}}") || i != len)
         return CDC_EINVAL;
     pos->lsn = lsn;
     pos->idx = total - 1;

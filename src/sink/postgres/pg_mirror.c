@@ -73,7 +73,7 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
         h = hash_bytes(h, &k, 1);
     }
     char key[64];
-    snprintf(key, sizeof key, "%u:%u:%016llx", tab->id, tab->ncols,
+    snprintf(key, sizeof key, "%" PRIu64 ":%u:%016llx", tab->id, tab->ncols,
              (unsigned long long)hash_finish(h));
     struct pgs_mirror *m = strmap_get(ps->mirrors, key);
     if (m)

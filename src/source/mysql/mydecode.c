@@ -265,8 +265,8 @@ static struct tabentry *find_table(struct mydecode *d, uint64_t id)
 
 static struct cdc_table *build_table(struct mydecode *d, const struct tablemap *tm)
 {
-    struct cdc_table *tab = cdc_table_new((uint32_t)tm->table_id, tm->db, tm->table,
-                                          d->topic_prefix, (uint16_t)tm->ncols);
+    struct cdc_table *tab =
+        cdc_table_new(tm->table_id, tm->db, tm->table, d->topic_prefix, (uint16_t)tm->ncols);
     tab->version = ++d->next_version;
     tab->replident = 'f'; /* row images are full (binlog_row_image=FULL) */
     for (uint32_t i = 0; i < tm->ncols; i++) {
@@ -430,7 +430,7 @@ static int end_group(struct mydecode *d, const struct binlog_event *ev, char *er
     c->pos = (struct cdc_pos){d->txn.begin, CDC_POS_TXN_END};
     c->end_lsn = d->txn.end;
     c->lsn = mydecode_scalar(d->file, ev->h.next_pos - ev->h.size);
-    c->xid = (uint32_t)(d->txn.have_gtid ? d->txn.gtid.seq : d->txn.xid);
+    c->xid = d->txn.have_gtid ? d->txn.gtid.seq : d->txn.xid;
     c->commit_ts = d->txn.ts_us;
     c->emit_ts = clock_wall_us();
     c->total_order = (uint32_t)d->next_idx;
@@ -502,7 +502,7 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
         cdc_table_ref(e->tab);
         out->tab = e->tab;
         out->lsn = mydecode_scalar(d->file, start);
-        out->xid = (uint32_t)(d->txn.have_gtid ? d->txn.gtid.seq : 0);
+        out->xid = d->txn.have_gtid ? d->txn.gtid.seq : 0;
         out->commit_ts = d->txn.ts_us;
         out->emit_ts = clock_wall_us();
         struct mydecode_row meta = {&d->txn, start, row, (int64_t)ev->h.timestamp * 1000000};

@@ -1,5 +1,6 @@
 /* PostgreSQL source: pgoutput messages to events (transactions, streamed
  * transactions, snapshot signals), emitted through the driver's emitter. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 /* ---------- decoding ---------- */
 
-static uint32_t table_order(struct pgsrc *src, uint32_t relid)
+static uint32_t table_order(struct pgsrc *src, uint64_t relid)
 {
     for (size_t i = 0; i < src->ncounts; i++)
         if (src->counts[i].relid == relid)
@@ -299,8 +300,8 @@ static int check_partition_truncate(struct pgsrc *src, const struct pgo_msg *m)
         }
         if (pgsrc_ensure_sql_conn(src) != 0)
             return CDC_ECONN;
-        char root[16], e[512];
-        snprintf(root, sizeof root, "%u", tab->id);
+        char root[24], e[512];
+        snprintf(root, sizeof root, "%" PRIu64, tab->id);
         const char *params[1] = {root};
         PGresult *res =
             pgconn_exec(src->conn, e, sizeof e,

@@ -41,7 +41,7 @@ struct fold_rule {
 
 /* Per-table change counter within one transaction (data_collection_order). */
 struct table_count {
-    uint32_t relid;
+    uint64_t relid;
     uint32_t n;
 };
 
