@@ -226,7 +226,7 @@ static void test_not_built(void **state)
                         "sink type absent is not available in this build (built without "
                         "libabsent)");
     /* the engine refuses it */
-    struct json_ctx json = {"p", "postgresql", "db", "0"};
+    struct json_ctx json = {"p", "postgresql", "db", "0", NULL};
     struct engine *eng = NULL;
     char err[256];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), CDC_ENOTSUP);
@@ -376,7 +376,7 @@ static void rig_start(struct rig *r, const struct sink_type *type, int batch_siz
     r->sc.conf = &r->fk;
     r->cfg.sinks = &r->sc;
     r->cfg.nsinks = 1;
-    r->json = (struct json_ctx){"p", "postgresql", "db", "0"};
+    r->json = (struct json_ctx){"p", "postgresql", "db", "0", NULL};
     char err[256];
     assert_int_equal(engine_new(&r->eng, &r->cfg, &r->json, NULL, err, sizeof err), 0);
     r->fk.eng = r->eng;
