@@ -19,7 +19,9 @@
 #define MEM_LOG_US       5000000
 #define BACKOFF_MIN_US   1000000
 #define BACKOFF_MAX_US   30000000
-#define BACKOFF_SLICE_US 100000 /* a backoff wait looks at the stop flag this often */
+#define BACKOFF_SLICE_US 100000  /* a backoff wait looks at the stop flag this often */
+#define STOP_TXN_WAIT_US 5000000 /* after a stop request, the open transaction may take this long  \
+                                  */
 
 struct driver {
     struct source src;
@@ -29,6 +31,10 @@ struct driver {
     const struct driver_opts *o; /* borrowed from driver_run on */
     struct emitter *em;
     bool connected, started, paused, snapshotting;
+    /* While streaming, the emitter's stop flag: set once the stream ends
+     * (see stop_now). */
+    volatile sig_atomic_t stop_now;
+    int64_t stop_deadline_us; /* a stop was requested inside a transaction: until when to read */
     uint64_t reconnects;
     int64_t next_publish_us, next_mem_log_us;
     pthread_mutex_t mu; /* guards stats */
@@ -40,6 +46,33 @@ struct driver {
 static bool stop_requested(const struct driver *d)
 {
     return (d->o && d->o->stop && *d->o->stop) || engine_failed(d->eng, NULL, 0);
+}
+
+/* Whether streaming ends now.  A stop request inside a transaction lets
+ * the source read on until the transaction ends (for at most
+ * stop_txn_wait_us): otherwise sinks hold part of it that no final
+ * acknowledgement covers, and the server sends it again next time.  A sink
+ * that stopped the pipeline, a lost connection or a pause end it at once. */
+static bool stop_now(struct driver *d)
+{
+    if (d->stop_now)
+        return true;
+    if (!stop_requested(d))
+        return false;
+    bool now = engine_failed(d->eng, NULL, 0) || !d->connected || !emitter_in_txn(d->em) ||
+               (d->o->paused && atomic_load(d->o->paused));
+    if (!now) {
+        int64_t t = clock_mono_us();
+        if (!d->stop_deadline_us) {
+            int64_t wait = d->o->stop_txn_wait_us > 0 ? d->o->stop_txn_wait_us : STOP_TXN_WAIT_US;
+            d->stop_deadline_us = t + wait;
+            log_info("source.stop_finishing_transaction", "wait_s=%.1f", wait / 1e6);
+        }
+        now = t >= d->stop_deadline_us;
+    }
+    if (now)
+        d->stop_now = 1;
+    return now;
 }
 
 /* What every sink holds durably, as acknowledgements. */
@@ -116,6 +149,8 @@ static void publish(struct driver *d)
 static void on_wait(void *arg)
 {
     struct driver *d = arg;
+    if (d->o)
+        (void)stop_now(d); /* a stop waiting for the open transaction ends it when due */
     struct cdc_ack acks[MAX_STREAMS];
     size_t n = confirmed_acks(d, acks);
     (void)d->src.ops->ack(&d->src, acks, n, false);
@@ -189,6 +224,7 @@ static int lost(struct driver *d, const char *why, struct cdc_ack *from)
     log_warn("source.connection_lost", "error=%s", log_q(why));
     d->src.ops->disconnect(&d->src, false);
     d->connected = false;
+    emitter_forget_txn(d->em);
     uint64_t confirmed = engine_confirmed(d->eng);
     uint64_t last = emitter_last_end(d->em);
     from[0] = (struct cdc_ack){0, last > confirmed ? last : confirmed};
@@ -207,10 +243,11 @@ static int stream(struct driver *d, char *err, size_t errlen)
     size_t nfrom = d->nstart;
     memcpy(from, d->start, sizeof from);
     emitter_set_last_end(d->em, driver_start_pos(d));
+    emitter_set_stop(d->em, &d->stop_now);
     int64_t backoff_us = 0;
     char e[1024];
     int rc = 0;
-    while (!stop_requested(d)) {
+    while (!stop_now(d)) {
         if (!d->connected) {
             if (backoff_us && !backoff_wait(d, backoff_us))
                 break;

@@ -35,8 +35,12 @@ struct driver_opts {
      * until *stop).  `cdc run --stop-at-lsn`. */
     const struct cdc_ack *stop_at;
     size_t nstop_at;
-    /* Set asynchronously (signal handler) to ask for a graceful stop. */
+    /* Set asynchronously (signal handler) to ask for a graceful stop.  The
+     * source stops reading at the end of the transaction it is in (so the
+     * final acknowledgement covers everything the sinks were given), or
+     * after stop_txn_wait_us at the latest. */
     volatile sig_atomic_t *stop;
+    int64_t stop_txn_wait_us; /* 0 = 5 s */
     /* While true the source reads nothing (it keeps its connection alive
      * and keeps acknowledging); NULL = never paused.  The control API's. */
     atomic_bool *paused;

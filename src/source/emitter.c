@@ -24,6 +24,7 @@ struct emitter {
     size_t pend_bytes;
     uint64_t events, transactions;
     int64_t last_commit_ts;
+    bool in_txn; /* changes emitted since the last commit or keepalive */
 };
 
 struct emitter *emitter_new(const struct emitter_cfg *cfg)
@@ -47,6 +48,21 @@ void emitter_free(struct emitter *em)
 bool emitter_stopping(const struct emitter *em)
 {
     return (em->cfg.stop && *em->cfg.stop) || engine_failed(em->cfg.eng, NULL, 0);
+}
+
+void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop)
+{
+    em->cfg.stop = stop;
+}
+
+bool emitter_in_txn(const struct emitter *em)
+{
+    return em->in_txn;
+}
+
+void emitter_forget_txn(struct emitter *em)
+{
+    em->in_txn = false;
 }
 
 /* Pushes evs[0..n) into the engine, waiting while it is full; the events are
@@ -98,6 +114,7 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
     if (!cdc_op_is_control(ev->op)) {
         engine_route(em->cfg.eng, ev);
         em->events++;
+        em->in_txn |= ev->op != CDC_OP_MESSAGE || ev->msg_transactional;
     }
     em->pend[em->npend++] = ev;
     em->pend_bytes += ev->size;
@@ -118,12 +135,14 @@ int emitter_commit(struct emitter *em, struct cdc_event *ev)
     em->last_end = end;
     em->transactions++;
     em->last_commit_ts = ts;
+    em->in_txn = false;
     return rc;
 }
 
 void emitter_keepalive(struct emitter *em, uint64_t pos)
 {
     engine_commit(em->cfg.eng, em->seq, pos);
+    em->in_txn = false;
 }
 
 int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t *last_seq)
@@ -175,6 +194,7 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
         return rc;
     *restart = engine_rewind(em->cfg.eng, gen);
     em->last_end = *restart;
+    em->in_txn = false;
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
     ev->rewind_gen = gen;

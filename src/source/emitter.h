@@ -82,8 +82,17 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart);
 uint64_t emitter_last_end(struct emitter *em);
 void emitter_set_last_end(struct emitter *em, uint64_t pos);
 
-/* A stop was requested. */
+/* A stop was requested (or a sink stopped the pipeline). */
 bool emitter_stopping(const struct emitter *em);
+/* From now on a stop is what *stop says (the driver, while it lets the
+ * transaction in progress finish after a stop request). */
+void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop);
+/* Whether a transaction is open: changes were emitted (emitter_event) since
+ * the last commit or keepalive. */
+bool emitter_in_txn(const struct emitter *em);
+/* The source lost what it had decoded of the open transaction (its
+ * connection dropped): none is open any more. */
+void emitter_forget_txn(struct emitter *em);
 
 struct emitter_counts {
     uint64_t events;       /* data events emitted */
