@@ -27,7 +27,10 @@ enum {
 
 /* The extension word's bits: what follows the fixed header (CEV3).  A bit
  * this build does not know is refused: the entry is from a newer cdc. */
-enum { X_KNOWN = 0 };
+enum {
+    X_STREAM = 1, /* u32 pos.stream (absent: stream 0) */
+    X_KNOWN = X_STREAM,
+};
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
 
@@ -80,8 +83,10 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->xid, 8);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
-    uint32_t ext = 0;
+    uint32_t ext = ev->pos.stream ? X_STREAM : 0;
     put_le(b, ext, 4);
+    if (ext & X_STREAM)
+        put_le(b, ev->pos.stream, 4);
     if (ev->snapshot_id)
         put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
@@ -306,6 +311,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     uint32_t ext = version >= 3 ? (uint32_t)get_le(&r, 4) : 0;
     if (ext & ~(uint32_t)X_KNOWN)
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is from a newer version of cdc");
+    if (ext & X_STREAM)
+        h.pos.stream = (uint32_t)get_le(&r, 4);
     if (flags & F_SNAPSHOT_ID)
         h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;

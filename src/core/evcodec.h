@@ -8,6 +8,7 @@
  *   u8 op, u8 flags, u16 part, u64 pos.lsn, u64 pos.idx, u64 lsn, u64 end_lsn,
  *   i64 commit_ts, i64 emit_ts, u64 xid, u32 table_order, u32 total_order,
  *   u32 ext (bits saying which optional parts below are present),
+ *   [u32 pos.stream, when ext says so: absent, stream 0]
  *   [u64 snapshot_id, when flags say so: older encodings without it decode as 0]
  *   [table: u32 length, u64 id, u32 version, str schema, str name, str topic,
  *    u8 replident, u8 key (1 unique, 2 deferrable), u16 ncols,

@@ -131,10 +131,13 @@ uint64_t cdc_event_key_hash(const struct cdc_event *ev)
 
 char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len)
 {
+    char stream[16] = "";
+    if (pos.stream)
+        snprintf(stream, sizeof stream, "#%u", pos.stream);
     if (pos.idx == CDC_POS_TXN_END)
-        snprintf(buf, len, "%X/%X:end", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn);
+        snprintf(buf, len, "%X/%X:end%s", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn, stream);
     else
-        snprintf(buf, len, "%X/%X:%llu", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn,
-                 (unsigned long long)pos.idx);
+        snprintf(buf, len, "%X/%X:%llu%s", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn,
+                 (unsigned long long)pos.idx, stream);
     return buf;
 }

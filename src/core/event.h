@@ -57,18 +57,31 @@ enum cdc_type {
     CDC_T_ARRAY, /* canonical array text ("{1,2,3}"): JSON string */
 };
 
-/* A position in the source's change stream: the commit LSN (or binlog offset)
- * of the transaction and the event's index within it.  Never the begin LSN
- * alone: several events share one.  Ordered lexicographically.
- * CDC_POS_TXN_END as idx marks "the whole transaction". */
+/* A position in one of the source's change streams: the commit LSN (or
+ * binlog offset, or Kafka offset) of the transaction and the event's index
+ * within it.  Never the begin LSN alone: several events share one.
+ * CDC_POS_TXN_END as idx marks "the whole transaction".
+ *
+ * A source has one stream (PostgreSQL, MySQL: stream 0) or several (a Kafka
+ * consumer: one per topic partition, interleaved in one event log).
+ * Positions of one stream are ordered lexicographically by (lsn, idx);
+ * positions of different streams are not ordered at all: whatever keeps
+ * "how far" keeps it per stream (core/posmap.h).  stream is the last field,
+ * so an initializer {lsn, idx} is a position of stream 0. */
 struct cdc_pos {
     uint64_t lsn;
     uint64_t idx;
+    uint32_t stream;
 };
 #define CDC_POS_TXN_END UINT64_MAX
 
+/* Compares two positions of one stream.  Positions of different streams
+ * compare by stream first: a total order for sorting sets of positions
+ * (the dead-letter skip set), not an order of the stream. */
 static inline int cdc_pos_cmp(struct cdc_pos a, struct cdc_pos b)
 {
+    if (a.stream != b.stream)
+        return a.stream < b.stream ? -1 : 1;
     if (a.lsn != b.lsn)
         return a.lsn < b.lsn ? -1 : 1;
     if (a.idx != b.idx)
@@ -76,10 +89,19 @@ static inline int cdc_pos_cmp(struct cdc_pos a, struct cdc_pos b)
     return 0;
 }
 
-/* Formats a position for people: "16/B374D848:3", or ":end" for a whole
- * transaction.  Returns buf. */
+/* Formats a position for people: "16/B374D848:3", ":end" for a whole
+ * transaction, and "#2" after it for a stream other than 0.  Returns buf. */
 char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len);
-#define CDC_POS_TEXT_MAX 48
+#define CDC_POS_TEXT_MAX 64
+
+/* A position a source may be told is durable everywhere, or asked to start
+ * from: pos is the stream's own scalar, increasing along the stream
+ * (PostgreSQL's LSN: the end of the newest transaction every sink holds; a
+ * MySQL binlog scalar; a Kafka offset, the next one to read). */
+struct cdc_ack {
+    uint32_t stream;
+    uint64_t pos;
+};
 
 struct cdc_column {
     char *name;        /* owned */

@@ -682,5 +682,6 @@ int json_envelope_position(const char *line, size_t len, struct cdc_pos *pos)
         return CDC_EINVAL;
     pos->lsn = lsn;
     pos->idx = total - 1;
+    pos->stream = 0; /* a line shows a position of a single-stream source */
     return 0;
 }

@@ -86,7 +86,11 @@ static void snapshot_take(struct api *api, struct snapshot *s)
     }
     if (ctx->eng) {
         s->have_eng = true;
-        s->watermark = engine_confirmed(ctx->eng);
+        /* The first stream's (the only one of PostgreSQL and MySQL). */
+        struct cdc_acks acks = {0};
+        engine_confirmed(ctx->eng, &acks);
+        s->watermark = acks.n ? acks.v[0].pos : 0;
+        cdc_acks_fini(&acks);
         if (ctx->src)
             driver_format_pos(ctx->src, s->watermark, s->watermark_text, sizeof s->watermark_text);
         s->pending = engine_pending(ctx->eng);

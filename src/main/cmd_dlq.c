@@ -221,7 +221,8 @@ static int list_one(const struct dlq_entry *e, void *arg)
         put_json_str(b, "sink_id", e->sink_id);
         put_json_str(b, "position", pos);
         put_json_str(b, "commit_lsn", lsn);
-        buf_printf(b, ",\"event_index\":%" PRIu64, e->pos.idx);
+        buf_printf(b, ",\"event_index\":%" PRIu64 ",\"stream\":%" PRIu32, e->pos.idx,
+                   e->pos.stream);
         put_json_str(b, "topic", e->topic);
         put_json_str(b, "op", op);
         put_json_str(b, "error_class", e->error_class);

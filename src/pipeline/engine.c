@@ -288,9 +288,9 @@ int engine_new_ops(struct engine **out, const struct config *cfg, const struct j
                 goto fail;
             }
         }
-        char have[CDC_POS_TEXT_MAX];
+        char have[256];
         log_info("sink.opened", "sink=%s type=%s have=%s dead_lettered=%zu", sc->sink_id,
-                 sc->type->name, cdc_pos_format(r->have, have, sizeof have), r->nskip);
+                 sc->type->name, cdc_posmap_format(&r->have, have, sizeof have), r->nskip);
     }
     if (eng->nrunners == 0) {
         rc = cdc_fail(err, errlen, CDC_EINVAL, "no enabled sinks");
@@ -320,18 +320,19 @@ fail:
     return rc;
 }
 
-struct cdc_pos engine_held(const struct engine *eng)
+void engine_held(const struct engine *eng, struct cdc_posmap *out)
 {
-    struct cdc_pos held = {0, 0};
-    for (unsigned i = 0; i < eng->nrunners; i++)
-        if (cdc_pos_cmp(eng->runners[i].have, held) > 0)
-            held = eng->runners[i].have;
-    return held;
+    cdc_posmap_clear(out);
+    for (unsigned i = 0; i < eng->nrunners; i++) {
+        const struct cdc_posmap *h = &eng->runners[i].have;
+        for (size_t k = 0; k < h->n; k++)
+            cdc_posmap_raise(out, h->v[k]);
+    }
 }
 
-int engine_start(struct engine *eng, uint64_t confirmed_lsn)
+int engine_start(struct engine *eng, const struct cdc_ack *start, size_t n)
 {
-    eng->tracker = tracker_new(eng->nrunners, confirmed_lsn);
+    eng->tracker = tracker_new(eng->nrunners, start, n);
     for (unsigned i = 0; i < eng->nrunners; i++) {
         struct runner *r = &eng->runners[i];
         if (pthread_create(&r->thread, NULL, is_per_key(r) ? run_lanes : run_serial, r) != 0)
@@ -411,6 +412,7 @@ void engine_free(struct engine *eng)
         if (r->sk.ops)
             r->sk.ops->close(&r->sk);
         free(r->skip);
+        cdc_posmap_fini(&r->have);
         free(r->spans);
         free(r->snapskip);
         if (r->eng)
@@ -434,14 +436,19 @@ int engine_push(struct engine *eng, struct cdc_event *const *evs, size_t n, size
     return evlog_push(eng->log, evs, n, done, timeout_ms);
 }
 
-void engine_commit(struct engine *eng, uint64_t last_seq, uint64_t lsn)
+void engine_commit(struct engine *eng, uint64_t last_seq, uint32_t stream, uint64_t pos)
 {
-    tracker_commit(eng->tracker, last_seq, lsn);
+    tracker_commit(eng->tracker, last_seq, stream, pos);
 }
 
-uint64_t engine_confirmed(struct engine *eng)
+void engine_confirmed(struct engine *eng, struct cdc_acks *out)
 {
-    return tracker_confirmed(eng->tracker);
+    tracker_confirmed(eng->tracker, out);
+}
+
+uint64_t engine_confirmed_of(struct engine *eng, uint32_t stream)
+{
+    return tracker_confirmed_of(eng->tracker, stream);
 }
 
 uint64_t engine_pending(struct engine *eng)
@@ -466,10 +473,10 @@ bool engine_rewind_wanted(struct engine *eng, uint32_t *gen)
     return req != atomic_load(&eng->rewind_served);
 }
 
-uint64_t engine_rewind(struct engine *eng, uint32_t gen)
+void engine_rewind(struct engine *eng, uint32_t gen, struct cdc_acks *restart)
 {
     atomic_store(&eng->rewind_served, gen);
-    return tracker_rewind(eng->tracker);
+    tracker_rewind(eng->tracker, restart);
 }
 
 bool engine_failed(struct engine *eng, char *err, size_t errlen)

@@ -51,8 +51,13 @@ struct runner {
     int64_t flush_interval_us;
     bool flush_on_catch_up; /* serial: flush when caught up too (SINK_FLUSH_ON_CATCH_UP) */
 
+    /* What the destination holds, per stream: everything up to here.  The
+     * serial runner raises it as it gives events (a replayed copy later in
+     * the same read is skipped); the per-key runner copies it into every
+     * lane. */
+    struct cdc_posmap have;
+
     /* serial runners */
-    struct cdc_pos have;   /* the destination holds everything up to here */
     uint64_t last_seen;    /* newest seq read from the log */
     uint64_t last_given;   /* newest seq passed to write() */
     size_t pending;        /* events written and not yet all durable */
@@ -76,7 +81,7 @@ struct runner {
     uint64_t progress_made; /* events made durable since it reopened */
 
     /* Positions dead-lettered for this sink and still pending: done, so a
-     * replay skips them.  Sorted. */
+     * replay skips them.  Sorted (by stream, then position). */
     struct cdc_pos *skip;
     size_t nskip, capskip;
     struct dl_span *spans; /* pending whole-span dead-letters, in stream order */

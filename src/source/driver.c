@@ -12,21 +12,21 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define MAX_STREAMS      1     /* positions carry no stream id yet: stream 0 only */
 #define POLL_WAIT_MS     100   /* longest a poll waits: rewinds, stops, pauses are seen this fast */
 #define PAUSE_SLEEP_US   50000 /* how often a paused source looks again */
 #define BUSY_PUBLISH_US  200000 /* stats of a busy stream are published this often */
 #define MEM_LOG_US       5000000
 #define BACKOFF_MIN_US   1000000
 #define BACKOFF_MAX_US   30000000
-#define BACKOFF_SLICE_US 100000  /* a backoff wait looks at the stop flag this often */
-#define STOP_TXN_WAIT_US 5000000 /* after a stop request, the open transaction may take this long  \
-                                  */
+#define BACKOFF_SLICE_US 100000 /* a backoff wait looks at the stop flag this often */
+#define STOP_TXN_WAIT_US                                                                           \
+    5000000 /* after a stop request, the open transaction may take this long                       \
+             */
 
 struct driver {
     struct source src;
-    struct cdc_ack start[MAX_STREAMS]; /* from prepare */
-    size_t nstart;
+    struct cdc_acks start;       /* from prepare: where each stream starts */
+    struct cdc_acks acks;        /* source thread: what every sink holds, per stream */
     struct engine *eng;          /* borrowed from driver_run on */
     const struct driver_opts *o; /* borrowed from driver_run on */
     struct emitter *em;
@@ -76,21 +76,18 @@ static bool stop_now(struct driver *d)
 }
 
 /* What every sink holds durably, as acknowledgements. */
-static size_t confirmed_acks(struct driver *d, struct cdc_ack *acks)
+static const struct cdc_acks *confirmed_acks(struct driver *d)
 {
-    acks[0] = (struct cdc_ack){0, engine_confirmed(d->eng)};
-    return 1;
+    engine_confirmed(d->eng, &d->acks);
+    return &d->acks;
 }
 
-/* Whether every stop position is acknowledged.  The tracker confirms one
- * position, stream 0's: a stop position of another stream is never met. */
-static bool stop_reached(const struct driver_opts *o, const struct cdc_ack *acks, size_t n)
+/* Whether every stop position is acknowledged, each in its stream. */
+static bool stop_reached(const struct driver_opts *o, const struct cdc_acks *acks)
 {
     for (size_t i = 0; i < o->nstop_at; i++) {
-        bool met = false;
-        for (size_t k = 0; k < n && !met; k++)
-            met = acks[k].stream == o->stop_at[i].stream && acks[k].pos >= o->stop_at[i].pos;
-        if (!met)
+        const struct cdc_ack *a = cdc_acks_get(acks, o->stop_at[i].stream);
+        if (!a || a->pos < o->stop_at[i].pos)
             return false;
     }
     return o->nstop_at > 0;
@@ -151,9 +148,8 @@ static void on_wait(void *arg)
     struct driver *d = arg;
     if (d->o)
         (void)stop_now(d); /* a stop waiting for the open transaction ends it when due */
-    struct cdc_ack acks[MAX_STREAMS];
-    size_t n = confirmed_acks(d, acks);
-    (void)d->src.ops->ack(&d->src, acks, n, false);
+    const struct cdc_acks *acks = confirmed_acks(d);
+    (void)d->src.ops->ack(&d->src, acks->v, acks->n, false);
     if (d->src.ops->idle)
         d->src.ops->idle(&d->src);
     publish(d);
@@ -188,36 +184,36 @@ int driver_new(struct driver **out, const struct source_ops *ops, const struct c
     return 0;
 }
 
-int driver_prepare(struct driver *d, struct cdc_pos held, char *err, size_t errlen)
+int driver_prepare(struct driver *d, const struct cdc_posmap *held, char *err, size_t errlen)
 {
-    return d->src.ops->prepare(&d->src, held, d->start, MAX_STREAMS, &d->nstart, err, errlen);
+    cdc_acks_clear(&d->start);
+    return d->src.ops->prepare(&d->src, held, &d->start, err, errlen);
 }
 
-uint64_t driver_start_pos(const struct driver *d)
+const struct cdc_acks *driver_start(const struct driver *d)
 {
-    return d->nstart ? d->start[0].pos : 0;
+    return &d->start;
 }
 
 /* Serves a sink's rewind request: a REWIND marker after everything
  * emitted, the stream ended; the caller starts it again from *from. */
-static int serve_rewind(struct driver *d, uint32_t gen, struct cdc_ack *from)
+static int serve_rewind(struct driver *d, uint32_t gen, struct cdc_acks *from)
 {
-    uint64_t restart = 0;
-    int rc = emitter_rewind(d->em, gen, &restart);
+    int rc = emitter_rewind(d->em, gen, from);
     if (rc)
         return rc;
     d->src.ops->disconnect(&d->src, true);
     d->connected = false;
-    from[0] = (struct cdc_ack){0, restart};
     char text[SOURCE_POS_TEXT_MAX];
-    driver_format_pos(d, restart, text, sizeof text);
-    log_info("source.rewind", "generation=%u from=%s", gen, text);
+    const struct cdc_ack *s0 = cdc_acks_get(from, 0);
+    driver_format_pos(d, s0 ? s0->pos : 0, text, sizeof text);
+    log_info("source.rewind", "generation=%u from=%s streams=%zu", gen, text, from->n);
     return 0;
 }
 
 /* The connection was lost: resume after the newest transaction already in
  * the log (sinks skip whatever part of a transaction they already have). */
-static int lost(struct driver *d, const char *why, struct cdc_ack *from)
+static int lost(struct driver *d, const char *why, struct cdc_acks *from)
 {
     if (emitter_flush(d->em) == CDC_ESTOP)
         return CDC_ESTOP;
@@ -225,9 +221,11 @@ static int lost(struct driver *d, const char *why, struct cdc_ack *from)
     d->src.ops->disconnect(&d->src, false);
     d->connected = false;
     emitter_forget_txn(d->em);
-    uint64_t confirmed = engine_confirmed(d->eng);
-    uint64_t last = emitter_last_end(d->em);
-    from[0] = (struct cdc_ack){0, last > confirmed ? last : confirmed};
+    /* Per stream: the newer of what is in the log and what is confirmed. */
+    cdc_acks_copy(from, confirmed_acks(d));
+    const struct cdc_acks *last = emitter_last_ends(d->em);
+    for (size_t i = 0; i < last->n; i++)
+        cdc_acks_raise(from, last->v[i].stream, last->v[i].pos);
     d->reconnects++;
     return 0;
 }
@@ -239,10 +237,9 @@ static int stream(struct driver *d, char *err, size_t errlen)
     const struct driver_opts *o = d->o;
     int64_t min_us = o->backoff_min_us > 0 ? o->backoff_min_us : BACKOFF_MIN_US;
     int64_t max_us = o->backoff_max_us > 0 ? o->backoff_max_us : BACKOFF_MAX_US;
-    struct cdc_ack from[MAX_STREAMS];
-    size_t nfrom = d->nstart;
-    memcpy(from, d->start, sizeof from);
-    emitter_set_last_end(d->em, driver_start_pos(d));
+    struct cdc_acks from = {0};
+    cdc_acks_copy(&from, &d->start);
+    emitter_set_last_ends(d->em, d->start.v, d->start.n);
     emitter_set_stop(d->em, &d->stop_now);
     int64_t backoff_us = 0;
     char e[1024];
@@ -252,7 +249,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             if (backoff_us && !backoff_wait(d, backoff_us))
                 break;
             e[0] = '\0';
-            rc = ops->start(&d->src, from, nfrom, e, sizeof e);
+            rc = ops->start(&d->src, from.v, from.n, e, sizeof e);
             if (rc == CDC_ECONN && d->started) {
                 backoff_us = backoff_us ? backoff_us * 2 : min_us;
                 if (backoff_us > max_us)
@@ -275,13 +272,12 @@ static int stream(struct driver *d, char *err, size_t errlen)
         }
         uint32_t gen;
         if (emitter_rewind_wanted(d->em, &gen)) {
-            if ((rc = serve_rewind(d, gen, from)) != 0)
+            if ((rc = serve_rewind(d, gen, &from)) != 0)
                 break;
             continue;
         }
-        struct cdc_ack acks[MAX_STREAMS];
-        size_t nacks = confirmed_acks(d, acks);
-        if (stop_reached(o, acks, nacks)) {
+        const struct cdc_acks *acks = confirmed_acks(d);
+        if (stop_reached(o, acks)) {
             char text[SOURCE_POS_TEXT_MAX];
             driver_format_pos(d, o->stop_at[0].pos, text, sizeof text);
             log_info("source.stop_lsn_reached", "lsn=%s", text);
@@ -292,7 +288,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
              * finish and keep the server from timing us out. */
             rc = emitter_flush(d->em);
             if (!rc)
-                (void)ops->ack(&d->src, acks, nacks, false);
+                (void)ops->ack(&d->src, acks->v, acks->n, false);
             d->paused = true;
             publish(d);
             if (rc)
@@ -301,7 +297,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             continue;
         }
         d->paused = false;
-        (void)ops->ack(&d->src, acks, nacks, false);
+        (void)ops->ack(&d->src, acks->v, acks->n, false);
         e[0] = '\0';
         rc = ops->poll(&d->src, d->em, POLL_WAIT_MS, e, sizeof e);
         if (rc >= 0) {
@@ -311,7 +307,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             continue;
         }
         if (rc == CDC_ECONN || rc == CDC_EIO) {
-            if ((rc = lost(d, e, from)) != 0)
+            if ((rc = lost(d, e, &from)) != 0)
                 break;
             backoff_us = min_us;
             continue;
@@ -320,6 +316,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             cdc_fail(err, errlen, rc, "source: %s", e);
         break;
     }
+    cdc_acks_fini(&from);
     if (rc == CDC_ESTOP)
         rc = 0; /* a stop requested while waiting for room */
     if (rc == 0)
@@ -355,9 +352,8 @@ void driver_finish(struct driver *d)
 {
     if (!d->eng)
         return;
-    struct cdc_ack acks[MAX_STREAMS];
-    size_t n = confirmed_acks(d, acks);
-    d->src.ops->finish(&d->src, acks, n);
+    const struct cdc_acks *acks = confirmed_acks(d);
+    d->src.ops->finish(&d->src, acks->v, acks->n);
     d->connected = false;
     publish(d);
 }
@@ -381,6 +377,8 @@ void driver_free(struct driver *d)
         return;
     d->src.ops->close(&d->src);
     emitter_free(d->em);
+    cdc_acks_fini(&d->start);
+    cdc_acks_fini(&d->acks);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -16,9 +16,9 @@
 
 struct emitter {
     struct emitter_cfg cfg;
-    pthread_mutex_t mu; /* emitter_batch callers; the counters for readers */
-    uint64_t seq;       /* last seq given out */
-    uint64_t last_end;
+    pthread_mutex_t mu;                 /* emitter_batch callers; the counters for readers */
+    uint64_t seq;                       /* last seq given out */
+    struct cdc_acks last_end;           /* per stream */
     struct cdc_event *pend[PUSH_BATCH]; /* numbered, not yet pushed */
     size_t npend;
     size_t pend_bytes;
@@ -41,6 +41,7 @@ void emitter_free(struct emitter *em)
         return;
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
+    cdc_acks_fini(&em->last_end);
     pthread_mutex_destroy(&em->mu);
     free(em);
 }
@@ -126,22 +127,23 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
 int emitter_commit(struct emitter *em, struct cdc_event *ev)
 {
     uint64_t end = ev->end_lsn;
+    uint32_t stream = ev->pos.stream;
     int64_t ts = ev->commit_ts;
     int rc = emitter_event(em, ev);
     /* ev may be gone already (pushed and released, or freed on a stop): its
      * seq is the newest one given out. */
     if (rc == 0)
-        engine_commit(em->cfg.eng, em->seq, end);
-    em->last_end = end;
+        engine_commit(em->cfg.eng, em->seq, stream, end);
+    cdc_acks_set(&em->last_end, stream, end);
     em->transactions++;
     em->last_commit_ts = ts;
     em->in_txn = false;
     return rc;
 }
 
-void emitter_keepalive(struct emitter *em, uint64_t pos)
+void emitter_keepalive(struct emitter *em, uint32_t stream, uint64_t pos)
 {
-    engine_commit(em->cfg.eng, em->seq, pos);
+    engine_commit(em->cfg.eng, em->seq, stream, pos);
     em->in_txn = false;
 }
 
@@ -187,13 +189,13 @@ bool emitter_rewind_wanted(struct emitter *em, uint32_t *gen)
     return engine_rewind_wanted(em->cfg.eng, gen);
 }
 
-int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
+int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart)
 {
     int rc = emitter_flush(em);
     if (rc)
         return rc;
-    *restart = engine_rewind(em->cfg.eng, gen);
-    em->last_end = *restart;
+    engine_rewind(em->cfg.eng, gen, restart);
+    cdc_acks_copy(&em->last_end, restart);
     em->in_txn = false;
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
@@ -202,14 +204,16 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
     return emitter_batch(em, &ev, 1, &seq);
 }
 
-uint64_t emitter_last_end(struct emitter *em)
+const struct cdc_acks *emitter_last_ends(const struct emitter *em)
 {
-    return em->last_end;
+    return &em->last_end;
 }
 
-void emitter_set_last_end(struct emitter *em, uint64_t pos)
+void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n)
 {
-    em->last_end = pos;
+    cdc_acks_clear(&em->last_end);
+    for (size_t i = 0; i < n; i++)
+        cdc_acks_set(&em->last_end, v[i].stream, v[i].pos);
 }
 
 void emitter_counts(struct emitter *em, struct emitter_counts *c)

@@ -88,12 +88,12 @@ static void fs_reset(void)
     pthread_cond_init(&fs.cv, NULL);
 }
 
-static int fs_open(struct sink *sk, struct cdc_pos *have)
+static int fs_open(struct sink *sk, struct cdc_posmap *have)
 {
     pthread_mutex_lock(&fs.mu);
     fs.opens++;
     fs.npending = 0;
-    *have = fs.have;
+    cdc_posmap_set(have, fs.have);
     pthread_mutex_unlock(&fs.mu);
     return 0;
 }
@@ -211,11 +211,10 @@ static int fk_open(struct source *src, char *err, size_t errlen)
     return 0;
 }
 
-static int fk_prepare(struct source *src, struct cdc_pos held, struct cdc_ack *start, size_t max,
-                      size_t *n, char *err, size_t errlen)
+static int fk_prepare(struct source *src, const struct cdc_posmap *held, struct cdc_acks *start,
+                      char *err, size_t errlen)
 {
-    start[0] = (struct cdc_ack){0, 0};
-    *n = 1;
+    cdc_acks_set(start, 0, 0);
     return 0;
 }
 
@@ -251,7 +250,7 @@ static struct cdc_event *mk_event(int k, int j)
     ev->after[0] = (struct cdc_val){0, (uint32_t)len, CDC_V_TEXT};
     memcpy(ev->data, val, (size_t)len + 1);
     ev->data_len = (uint32_t)len + 1;
-    ev->pos = (struct cdc_pos){txn_lsn(k), (uint64_t)j};
+    ev->pos = (struct cdc_pos){txn_lsn(k), (uint64_t)j, 0};
     ev->lsn = txn_lsn(k) + (uint64_t)j;
     ev->xid = (uint32_t)k;
     return ev;
@@ -265,7 +264,7 @@ static int fk_poll(struct source *src, struct emitter *em, int timeout_ms, char 
     if (fk.cursor == NTXN) {
         /* Idle: the server's log ends a little after the last commit. */
         int rc = emitter_flush(em);
-        emitter_keepalive(em, txn_end(NTXN) + 10);
+        emitter_keepalive(em, 0, txn_end(NTXN) + 10);
         clock_sleep_us(1000);
         return rc ? rc : 0;
     }
@@ -293,7 +292,7 @@ static int fk_poll(struct source *src, struct emitter *em, int timeout_ms, char 
     fk.next_j = 0;
     struct cdc_event *c = cdc_event_new(0, 0, 0);
     c->op = CDC_OP_COMMIT;
-    c->pos = (struct cdc_pos){txn_lsn(k), CDC_POS_TXN_END};
+    c->pos = (struct cdc_pos){txn_lsn(k), CDC_POS_TXN_END, 0};
     c->end_lsn = txn_end(k);
     c->total_order = (uint32_t)txn_events(k);
     int rc = emitter_commit(em, c);
@@ -452,8 +451,12 @@ static void setup(struct run *r)
     assert_int_equal(driver_new(&r->drv, &fake_source_ops, r->cfg, NULL, err, sizeof err), 0);
     assert_int_equal(
         engine_new_ops(&r->eng, r->cfg, &r->json, NULL, &fake_sink_ops, err, sizeof err), 0);
-    assert_int_equal(driver_prepare(r->drv, engine_held(r->eng), err, sizeof err), 0);
-    assert_int_equal(engine_start(r->eng, driver_start_pos(r->drv)), 0);
+    struct cdc_posmap held = {0};
+    engine_held(r->eng, &held);
+    assert_int_equal(driver_prepare(r->drv, &held, err, sizeof err), 0);
+    cdc_posmap_fini(&held);
+    const struct cdc_acks *start = driver_start(r->drv);
+    assert_int_equal(engine_start(r->eng, start->v, start->n), 0);
     atomic_init(&r->paused, false);
     r->stop_at = (struct cdc_ack){0, txn_end(NTXN)};
     fk.stop = &r->stop;

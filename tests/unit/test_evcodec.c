@@ -15,7 +15,11 @@
 #include "util/err.h"
 #include "source/pg/pgjson.h"
 
-static const struct json_ctx ctx = {"p", "postgresql", "db", "0", pgjson_source};
+static const struct json_ctx ctx = {.pipeline_id = "p",
+                                    .connector = "postgresql",
+                                    .db = "db",
+                                    .version = "0",
+                                    .source = pgjson_source};
 
 static struct cdc_table *mk_table(void)
 {
@@ -53,7 +57,7 @@ static struct cdc_event *mk_update(struct cdc_table *tab)
     ev->op = CDC_OP_UPDATE;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){0x1234567890ULL, 3};
+    ev->pos = (struct cdc_pos){0x1234567890ULL, 3, 0};
     ev->lsn = 0x1234567000ULL;
     ev->xid = 771;
     ev->commit_ts = 1718150400123000;
@@ -180,7 +184,7 @@ static void test_roundtrip_truncate(void **state)
     ev->op = CDC_OP_TRUNCATE;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){0x99, 5};
+    ev->pos = (struct cdc_pos){0x99, 5, 0};
     ev->trunc_opts = CDC_TRUNC_RESTART_IDENTITY;
     ev->trunc_index = 1;
     ev->trunc_count = 2;
@@ -242,6 +246,15 @@ static void test_wide_ids(void **state)
     assert_same(ev, back);
     assert_int_equal(back->xid, 0x123456789ABCULL);
     assert_int_equal(back->tab->id, 0xABCDEF012345ULL);
+    assert_int_equal(back->pos.stream, 0);
+    /* an event of another stream keeps it */
+    cdc_event_unref(back);
+    ev->pos.stream = 77;
+    buf_reset(&b);
+    evcodec_encode(&b, ev);
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
+    assert_int_equal(back->pos.stream, 77);
+    assert_int_equal(cdc_pos_cmp(back->pos, ev->pos), 0);
     /* and the envelope's transaction id shows all of it */
     struct buf j = BUF_INIT;
     json_envelope(&j, back, &ctx);
@@ -278,6 +291,7 @@ static void test_reads_cev2(void **state)
     assert_int_equal(ev->op, CDC_OP_UPDATE);
     assert_int_equal(ev->pos.lsn, 0x16B3748ULL);
     assert_int_equal(ev->pos.idx, 2);
+    assert_int_equal(ev->pos.stream, 0);
     assert_int_equal(ev->xid, 4000000001u);
     assert_int_equal(ev->tab->id, 42);
     assert_int_equal(ev->tab->version, 3);

@@ -673,11 +673,15 @@ static void test_api_with_engine(void **state)
     char path[128];
     snprintf(path, sizeof path, "%s/out.jsonl", dir);
     struct config *cfg = load_cfg("health_port: 0\n", path);
-    struct json_ctx json = {"p", "postgresql", "db", "0", pgjson_source};
+    struct json_ctx json = {.pipeline_id = "p",
+                            .connector = "postgresql",
+                            .db = "db",
+                            .version = "0",
+                            .source = pgjson_source};
     struct engine *eng = NULL;
     char err[512];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), 0);
-    assert_int_equal(engine_start(eng, 0x16B3748), 0);
+    assert_int_equal(engine_start(eng, &(struct cdc_ack){0, 0x16B3748}, 1), 0);
     struct api_ctx ctx = {.cfg = cfg};
     struct api *api = NULL;
     assert_int_equal(api_start(&api, &ctx, err, sizeof err), 0);

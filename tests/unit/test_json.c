@@ -596,7 +596,7 @@ static void test_envelope_truncate(void **state)
     ev->op = CDC_OP_TRUNCATE;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){1000, 0};
+    ev->pos = (struct cdc_pos){1000, 0, 0};
     ev->lsn = 990;
     ev->commit_ts = 1718150400123456;
     ev->emit_ts = 1718150400456789;
@@ -765,7 +765,7 @@ static void assert_round_trip(struct cdc_event *ev, uint64_t lsn, uint32_t total
     struct buf b = BUF_INIT;
     json_envelope(&b, ev, &ctx);
     checked(&b);
-    struct cdc_pos pos = {0, 0};
+    struct cdc_pos pos = {0, 0, 0};
     assert_int_equal(position_of(b.p, b.len, &pos), 0);
     assert_true(pos.lsn == lsn);
     assert_true(pos.idx == (uint64_t)total - 1);
@@ -778,7 +778,7 @@ static void assert_round_trip(struct cdc_event *ev, uint64_t lsn, uint32_t total
 
     /* Every truncation is rejected and leaves pos alone. */
     for (size_t n = 0; n < b.len; n++) {
-        struct cdc_pos untouched = {7, 7};
+        struct cdc_pos untouched = {7, 7, 0};
         assert_int_equal(position_of(b.p, n, &untouched), CDC_EINVAL);
         assert_true(untouched.lsn == 7 && untouched.idx == 7);
     }

@@ -52,9 +52,8 @@ static struct {
     uint64_t seq;
 } ks;
 
-static int ks_open(struct sink *sk, struct cdc_pos *have)
+static int ks_open(struct sink *sk, struct cdc_posmap *have)
 {
-    *have = (struct cdc_pos){0, 0};
     return 0;
 }
 
@@ -293,7 +292,7 @@ static int setup(void **state)
     assert_int_equal(store_open(&f->store, ":memory:", err, sizeof err), 0);
     assert_int_equal(engine_new_ops(&f->eng, f->cfg, &f->json, NULL, &keep_ops, err, sizeof err),
                      0);
-    assert_int_equal(engine_start(f->eng, 0), 0);
+    assert_int_equal(engine_start(f->eng, &(struct cdc_ack){0, 0}, 1), 0);
     struct emitter_cfg ec = {.eng = f->eng, .stop = &f->stop};
     f->em = emitter_new(&ec);
     *state = f;
@@ -441,7 +440,7 @@ static struct cdc_event *signal_row(const char *id, const char *type, uint64_t a
     ev->data_len = off;
     ev->op = CDC_OP_INSERT;
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){at, 0};
+    ev->pos = (struct cdc_pos){at, 0, 0};
     ev->lsn = at + 1;
     ev->xid = 42;
     return ev;

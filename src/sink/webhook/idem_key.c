@@ -2,7 +2,9 @@
  * drop what a retry, a replay or a resumed snapshot sends again, and never
  * drops two different changes as one.
  *
- *   streamed change  <pipeline>:<sink>:<commit_lsn>:<index>
+ *   streamed change  <pipeline>:<sink>:<commit_lsn>:<index>, and :<stream>
+ *                    after it for a stream other than 0 (a source with
+ *                    several streams: their positions may coincide)
  *                    the position: unique in the stream, and the same every
  *                    time PostgreSQL decodes the transaction again;
  *   snapshot row     <pipeline>:<sink>:snapshot:<snapshot_id>:<digest>
@@ -56,6 +58,8 @@ void webhook_event_key(struct buf *b, const char *pipeline_id, const char *sink_
     buf_printf(b, "%s:%s:", pipeline_id, sink_id);
     if (!ev->snapshot || !ev->tab) {
         buf_printf(b, "%" PRIu64 ":%" PRIu64, ev->pos.lsn, ev->pos.idx);
+        if (ev->pos.stream)
+            buf_printf(b, ":%" PRIu32, ev->pos.stream);
         return;
     }
     /* An event stored before snapshot ids existed: an initial snapshot's

@@ -427,7 +427,7 @@ static int end_group(struct mydecode *d, const struct binlog_event *ev, char *er
     d->txn.gtid_state = mydecode_gtid_state(d);
     struct cdc_event *c = cdc_event_new(0, 0, 0);
     c->op = CDC_OP_COMMIT;
-    c->pos = (struct cdc_pos){d->txn.begin, CDC_POS_TXN_END};
+    c->pos = (struct cdc_pos){d->txn.begin, CDC_POS_TXN_END, 0};
     c->end_lsn = d->txn.end;
     c->lsn = mydecode_scalar(d->file, ev->h.next_pos - ev->h.size);
     c->xid = d->txn.have_gtid ? d->txn.gtid.seq : d->txn.xid;

@@ -375,7 +375,7 @@ static int commit_txn(struct pgsrc *src, uint64_t end_lsn)
 {
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_COMMIT;
-    ev->pos = (struct cdc_pos){src->commit_lsn, CDC_POS_TXN_END};
+    ev->pos = (struct cdc_pos){src->commit_lsn, CDC_POS_TXN_END, 0};
     ev->end_lsn = end_lsn;
     ev->xid = src->xid;
     ev->commit_ts = src->commit_ts;
@@ -392,7 +392,7 @@ static int on_message(struct pgsrc *src, const struct pgo_msg *m)
     bool transactional = (m->message.flags & 1) != 0;
     if (heartbeat) {
         if (!src->in_txn)
-            emitter_keepalive(src->em, m->message.lsn);
+            emitter_keepalive(src->em, 0, m->message.lsn);
         return 0;
     }
     bool standalone = !transactional || !src->in_txn;
@@ -525,7 +525,7 @@ int pgsrc_handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len)
          * wal_end was sent: that position can be confirmed once what came
          * before it is durable, so idle or filtered tables never pin WAL. */
         if (!src->in_txn) {
-            emitter_keepalive(src->em, wal_end);
+            emitter_keepalive(src->em, 0, wal_end);
             if (wal_end > src->write_lsn)
                 src->write_lsn = wal_end;
         }

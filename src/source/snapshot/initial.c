@@ -339,8 +339,9 @@ static int record_done(struct snap *s, char *err, size_t errlen)
  * done again, and mark the restart in the log for the sink to resume after. */
 static void serve_rewind(struct snap *s, uint32_t gen)
 {
-    uint64_t restart;
+    struct cdc_acks restart = {0}; /* the stream restarts there: not the snapshot's business */
     emitter_rewind(s->c->em, gen, &restart);
+    cdc_acks_fini(&restart);
     /* Only now: a read that started before the marker went out keeps the
      * old generation, so its mark is void and the chunk is read again. */
     pthread_mutex_lock(&s->mu);
@@ -391,7 +392,7 @@ static int fold_keyless(struct snap *s, char *err, size_t errlen)
         ev->snapshot = true;
         cdc_table_ref(st->tab);
         ev->tab = st->tab;
-        ev->pos = (struct cdc_pos){c->pos, snap_row_idx(seq, 0)};
+        ev->pos = (struct cdc_pos){c->pos, snap_row_idx(seq, 0), 0};
         ev->lsn = c->pos;
         ev->commit_ts = ev->emit_ts = clock_wall_us();
         if (emitter_batch(c->em, &ev, 1, &last) != 0)
