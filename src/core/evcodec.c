@@ -19,7 +19,7 @@ enum {
     F_AFTER = 2,
     F_KEY_ONLY = 4,
     F_SNAPSHOT = 8,
-    F_SNAPSHOT_LAST = 16,
+    F_UNUSED_16 = 16, /* was "the last snapshot row", never set: ignored */
     F_MSG_TX = 32,
     F_TABLE = 64,
     F_SNAPSHOT_ID = 128,
@@ -28,8 +28,9 @@ enum {
 /* The extension word's bits: what follows the fixed header (CEV3).  A bit
  * this build does not know is refused: the entry is from a newer cdc. */
 enum {
-    X_STREAM = 1, /* u32 pos.stream (absent: stream 0) */
-    X_KNOWN = X_STREAM,
+    X_STREAM = 1,   /* u32 pos.stream (absent: stream 0) */
+    X_SNAP_ROW = 2, /* u64 snapshot_chunk, u32 snapshot_row of a snapshot row */
+    X_KNOWN = X_STREAM | X_SNAP_ROW,
 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
@@ -68,7 +69,6 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     buf_put(b, MAGIC, 4);
     uint8_t flags = (ev->before ? F_BEFORE : 0) | (ev->after ? F_AFTER : 0) |
                     (ev->before_key_only ? F_KEY_ONLY : 0) | (ev->snapshot ? F_SNAPSHOT : 0) |
-                    (ev->snapshot_last ? F_SNAPSHOT_LAST : 0) |
                     (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0) |
                     (ev->snapshot_id ? F_SNAPSHOT_ID : 0);
     put_u8(b, ev->op);
@@ -83,10 +83,14 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->xid, 8);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
-    uint32_t ext = ev->pos.stream ? X_STREAM : 0;
+    uint32_t ext = (ev->pos.stream ? X_STREAM : 0) | (ev->snapshot ? X_SNAP_ROW : 0);
     put_le(b, ext, 4);
     if (ext & X_STREAM)
         put_le(b, ev->pos.stream, 4);
+    if (ext & X_SNAP_ROW) {
+        put_le(b, ev->snapshot_chunk, 8);
+        put_le(b, ev->snapshot_row, 4);
+    }
     if (ev->snapshot_id)
         put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
@@ -313,6 +317,16 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is from a newer version of cdc");
     if (ext & X_STREAM)
         h.pos.stream = (uint32_t)get_le(&r, 4);
+    if (ext & X_SNAP_ROW) {
+        h.snapshot_chunk = get_le(&r, 8);
+        h.snapshot_row = (uint32_t)get_le(&r, 4);
+    } else if (flags & F_SNAPSHOT) {
+        /* Written before snapshot rows had an identity of their own: their
+         * position was (the snapshot's point, chunk read << 32 | row). */
+        h.snapshot_chunk = h.pos.idx >> 32;
+        h.snapshot_row = (uint32_t)h.pos.idx;
+        h.pos.idx = 0;
+    }
     if (flags & F_SNAPSHOT_ID)
         h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
@@ -368,8 +382,9 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->total_order = h.total_order;
     ev->before_key_only = (flags & F_KEY_ONLY) != 0;
     ev->snapshot = (flags & F_SNAPSHOT) != 0;
-    ev->snapshot_last = (flags & F_SNAPSHOT_LAST) != 0;
     ev->snapshot_id = h.snapshot_id;
+    ev->snapshot_chunk = h.snapshot_chunk;
+    ev->snapshot_row = h.snapshot_row;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
     ev->trunc_opts = topts;

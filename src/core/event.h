@@ -187,11 +187,19 @@ struct cdc_event {
     uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
     uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
     bool snapshot;        /* produced by a snapshot read */
-    bool snapshot_last;   /* the last row of a snapshot */
-    /* Snapshot rows: which snapshot read them, the same across its resumes
-     * and re-reads (the initial snapshot: the slot's consistent point; an
-     * incremental one: an id per run over a table).  0 otherwise. */
+    /* Snapshot rows (and a snapshot's truncate): which snapshot read them,
+     * the same across its resumes and re-reads (the initial snapshot: the
+     * slot's consistent point; an incremental one: an id per run over a
+     * table), and where in it: the chunk read (a number the table's reads
+     * never repeat: every read of a chunk, after a resume or a rewind,
+     * gets a new one) and the row's index in that read.  Their pos is
+     * where in the stream they belong (the initial snapshot: the point the
+     * stream starts after; an incremental one: the transaction that closed
+     * its window), idx 0: rows are never skipped by position.  0 for
+     * changes. */
     uint64_t snapshot_id;
+    uint64_t snapshot_chunk;
+    uint32_t snapshot_row;
     struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */

@@ -470,9 +470,7 @@ void json_source_common(struct buf *b, const struct cdc_event *ev, const struct 
     put_cstr(b, ctx->pipeline_id);
     buf_putc(b, ',');
     put_ts(b, ev->commit_ts);
-    if (ev->snapshot_last)
-        PUT_LIT(b, ",\"snapshot\":\"last\",\"db\":");
-    else if (ev->snapshot)
+    if (ev->snapshot)
         PUT_LIT(b, ",\"snapshot\":\"true\",\"db\":");
     else
         PUT_LIT(b, ",\"snapshot\":\"false\",\"db\":");

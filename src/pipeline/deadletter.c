@@ -27,7 +27,7 @@
 #include "util/mem.h"
 #include "util/str.h"
 
-static void skip_insert(struct runner *r, struct cdc_pos pos)
+void runner_skip_add(struct runner *r, struct cdc_pos pos)
 {
     if (r->nskip == r->capskip) {
         r->capskip = r->capskip ? 2 * r->capskip : 16;
@@ -86,7 +86,8 @@ int runner_dead_letter_many(struct runner *r, struct cdc_event *const *evs, size
     log_warn("sink.dead_lettered", "sink=%s first_id=%lld position=%s events=%zu class=%s error=%s",
              r->sk.cfg->sink_id, (long long)id, pos, n, errclass, log_q(error));
     for (size_t i = 0; i < n; i++)
-        skip_insert(r, evs[i]->pos);
+        if (!evs[i]->snapshot) /* snapshot rows are skipped by content */
+            runner_skip_add(r, evs[i]->pos);
     pthread_mutex_lock(&r->mu);
     r->dead_lettered += n;
     pthread_mutex_unlock(&r->mu);

@@ -173,18 +173,10 @@ int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char 
              "error=%s",
              r->sk.cfg->sink_id, (long long)id, pos, ev->tab ? ev->tab->topic : "-", attempts,
              errclass, log_q(error));
-    /* Keep the skip set sorted: inserts are rare. */
-    if (r->nskip == r->capskip) {
-        r->capskip = r->capskip ? 2 * r->capskip : 16;
-        r->skip = xrealloc(r->skip, r->capskip * sizeof *r->skip);
-    }
-    size_t i = r->nskip;
-    while (i > 0 && cdc_pos_cmp(r->skip[i - 1], ev->pos) > 0) {
-        r->skip[i] = r->skip[i - 1];
-        i--;
-    }
-    r->skip[i] = ev->pos;
-    r->nskip++;
+    /* Snapshot rows are skipped by content (deadletter.c), never by
+     * position. */
+    if (!ev->snapshot)
+        runner_skip_add(r, ev->pos);
     pthread_mutex_lock(&r->mu);
     r->dead_lettered++;
     pthread_mutex_unlock(&r->mu);

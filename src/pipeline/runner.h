@@ -151,6 +151,8 @@ uint32_t runner_rewind_when_due(struct runner *r);
  * hold the others back.  The dropped events are not done for this sink: it
  * reports nothing while detached and gets them again after a rewind. */
 bool runner_drain_for(struct runner *r, int64_t us);
+/* Adds pos to the skip set (kept sorted: inserts are rare). */
+void runner_skip_add(struct runner *r, struct cdc_pos pos);
 /* Whether pos was dead-lettered for this sink (pending). */
 bool runner_skipped_by_dlq(const struct runner *r, struct cdc_pos pos);
 /* Whether the dead-letter queue is usable. */

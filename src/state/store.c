@@ -69,6 +69,9 @@ static const char *const migrations[] = {
     /* 1 -> 2: positions carry the source stream they belong to; older entries
      * are stream 0's (the only one then). */
     "ALTER TABLE dlq ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;",
+    /* 2 -> 3: snapshot rows are told apart (skipped by content, never by
+     * position: their position is only where in the stream they belong) */
+    "ALTER TABLE dlq ADD COLUMN snapshot INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -252,8 +255,8 @@ static const char *nz(const char *s)
 static const char dlq_insert_sql[] =
     "INSERT INTO dlq (sink_id, commit_lsn, event_index, topic, op, key_json, "
     "value_json, event, error_class, error, attempts, http_status, "
-    "first_failed_us, dead_lettered_us, stream) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    "first_failed_us, dead_lettered_us, stream, snapshot) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /* Inserts one entry with a prepared dlq_insert_sql statement. */
 static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_event *ev,
@@ -282,6 +285,7 @@ static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_eve
     sqlite3_bind_int64(stmt, 13, f->first_failed_us);
     sqlite3_bind_int64(stmt, 14, clock_wall_us());
     sqlite3_bind_int64(stmt, 15, ev->pos.stream);
+    sqlite3_bind_int(stmt, 16, ev->snapshot);
     int rc = 0;
     if (sqlite3_step(stmt) != SQLITE_DONE)
         rc = db_fail(st, err, errlen, "add a dead-letter entry");
@@ -512,9 +516,9 @@ int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cd
     sqlite3_stmt *stmt;
     int rc = prepare(st, &stmt,
                      sink_id ? "SELECT commit_lsn, event_index, stream FROM dlq "
-                               "WHERE sink_id = ?1 AND status = 'pending'"
+                               "WHERE sink_id = ?1 AND status = 'pending' AND snapshot = 0"
                              : "SELECT commit_lsn, event_index, stream FROM dlq "
-                               "WHERE status = 'pending'",
+                               "WHERE status = 'pending' AND snapshot = 0",
                      err, errlen, "read dead-lettered positions");
     if (rc == 0) {
         if (sink_id)

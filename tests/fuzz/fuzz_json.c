@@ -128,7 +128,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ev->op = op;
     ev->tab = tab;
     ev->snapshot = flags & 1;
-    ev->snapshot_last = (flags & 2) != 0;
     ev->msg_transactional = (flags & 4) != 0;
     uint64_t m = 0;
     for (int i = 0; i < 8; i++)

@@ -93,6 +93,9 @@ static void assert_same(const struct cdc_event *a, const struct cdc_event *b)
     assert_int_equal(a->data_len, b->data_len);
     assert_int_equal(a->snapshot, b->snapshot);
     assert_int_equal(a->snapshot_id, b->snapshot_id);
+    assert_int_equal(a->snapshot_chunk, b->snapshot_chunk);
+    assert_int_equal(a->snapshot_row, b->snapshot_row);
+    assert_int_equal(a->pos.stream, b->pos.stream);
     if (a->tab) {
         assert_int_equal(a->tab->id, b->tab->id);
         assert_int_equal(a->tab->version, b->tab->version);
@@ -146,6 +149,9 @@ static void test_roundtrip(void **state)
     row->op = CDC_OP_READ;
     row->snapshot = true;
     row->snapshot_id = 0x16B3748ULL;
+    row->snapshot_chunk = 0x100000005ULL; /* and where it was read */
+    row->snapshot_row = 0xfffffff0u;
+    row->pos = (struct cdc_pos){0x16B3748ULL, 0, 0};
     buf_reset(&b);
     evcodec_encode(&b, row);
     assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
@@ -313,6 +319,11 @@ static void test_reads_cev2(void **state)
     assert_int_equal(ev->op, CDC_OP_READ);
     assert_true(ev->snapshot);
     assert_int_equal(ev->snapshot_id, 0x16B0000ULL);
+    /* its identity was its position then: (point, chunk read << 32 | row) */
+    assert_int_equal(ev->snapshot_chunk, 5);
+    assert_int_equal(ev->snapshot_row, 9);
+    assert_int_equal(ev->pos.lsn, 0x16B0000ULL);
+    assert_int_equal(ev->pos.idx, 0);
     assert_string_equal(cdc_val_ptr(ev, &ev->after[1]), "row");
     cdc_event_unref(ev);
     buf_fini(&b);

@@ -646,14 +646,17 @@ static void test_batch_is_an_array(void **state)
     server_stop(srv);
 }
 
-/* A snapshot row of tab: (id, note) read by snapshot snap at (lsn, idx). */
+/* A snapshot row of tab: (id, note) read by snapshot snap at lsn, as row
+ * (idx & 0xffffffff) of chunk read (idx >> 32). */
 static struct cdc_event *mkrow(struct cdc_table *tab, int id, const char *note, uint64_t snap,
                                uint64_t lsn, uint64_t idx)
 {
-    struct cdc_event *ev = mkev(tab, id, note, lsn, idx);
+    struct cdc_event *ev = mkev(tab, id, note, lsn, 0);
     ev->op = CDC_OP_READ;
     ev->snapshot = true;
     ev->snapshot_id = snap;
+    ev->snapshot_chunk = idx >> 32;
+    ev->snapshot_row = (uint32_t)idx;
     return ev;
 }
 

@@ -291,12 +291,13 @@ static int events_apply(struct sink *sk, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
     /* A change: (topic, its index in the transaction, the commit LSN).  A
-     * snapshot row: (topic, -1, its chunk sequence << 32 | row), numbers no
-     * other snapshot of the table uses. */
+     * snapshot row: (topic, -1, its chunk read << 32 | its row in the read),
+     * numbers no other read of the table uses. */
     char part[16], off[24];
     if (ev->snapshot) {
         snprintf(part, sizeof part, "-1");
-        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.idx);
+        snprintf(off, sizeof off, "%" PRId64,
+                 (int64_t)(ev->snapshot_chunk << 32 | ev->snapshot_row));
     } else {
         if (ev->pos.idx > INT32_MAX)
             return sink_set_error(sk, SINK_ERR_PERMANENT,

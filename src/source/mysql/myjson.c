@@ -60,7 +60,7 @@ void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
 {
     const struct mydecode_txn *t = row->txn;
     s->ts_us = row->ts_us;
-    s->snapshot = ev->snapshot ? (ev->snapshot_last ? "last" : "true") : "false";
+    s->snapshot = ev->snapshot ? "true" : "false";
     s->db = ev->tab ? ev->tab->schema : "";
     s->table = ev->tab ? ev->tab->name : NULL;
     s->server_id = t->server_id;
