@@ -30,7 +30,8 @@ enum {
 enum {
     X_STREAM = 1,   /* u32 pos.stream (absent: stream 0) */
     X_SNAP_ROW = 2, /* u64 snapshot_chunk, u32 snapshot_row of a snapshot row */
-    X_KNOWN = X_STREAM | X_SNAP_ROW,
+    X_SRCMETA = 4,  /* u32 src_row, str srcmeta bytes */
+    X_KNOWN = X_STREAM | X_SNAP_ROW | X_SRCMETA,
 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
@@ -83,13 +84,18 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->xid, 8);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
-    uint32_t ext = (ev->pos.stream ? X_STREAM : 0) | (ev->snapshot ? X_SNAP_ROW : 0);
+    uint32_t ext = (ev->pos.stream ? X_STREAM : 0) | (ev->snapshot ? X_SNAP_ROW : 0) |
+                   (ev->srcmeta ? X_SRCMETA : 0);
     put_le(b, ext, 4);
     if (ext & X_STREAM)
         put_le(b, ev->pos.stream, 4);
     if (ext & X_SNAP_ROW) {
         put_le(b, ev->snapshot_chunk, 8);
         put_le(b, ev->snapshot_row, 4);
+    }
+    if (ext & X_SRCMETA) {
+        put_le(b, ev->src_row, 4);
+        put_str(b, (const char *)ev->srcmeta->data, ev->srcmeta->len);
     }
     if (ev->snapshot_id)
         put_le(b, ev->snapshot_id, 8);
@@ -327,6 +333,15 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         h.snapshot_row = (uint32_t)h.pos.idx;
         h.pos.idx = 0;
     }
+    struct cdc_srcmeta *meta = NULL;
+    if (ext & X_SRCMETA) {
+        h.src_row = (uint32_t)get_le(&r, 4);
+        uint32_t mlen = (uint32_t)get_le(&r, 4);
+        if (r.bad || (uint64_t)(r.end - r.p) < mlen)
+            return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
+        meta = cdc_srcmeta_new(r.p, mlen);
+        r.p += mlen;
+    }
     if (flags & F_SNAPSHOT_ID)
         h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
@@ -341,6 +356,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                     op == CDC_OP_READ || op == CDC_OP_TRUNCATE || op == CDC_OP_MESSAGE;
     if (r.bad || !known_op || (op != CDC_OP_MESSAGE && !tab)) {
         cdc_table_unref(tab);
+        cdc_srcmeta_unref(meta);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
     }
     uint8_t topts = 0;
@@ -354,6 +370,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         names_len = (uint32_t)get_le(&r, 4);
         if (r.bad || (uint64_t)(r.end - r.p) < names_len || (tcount && tindex >= tcount)) {
             cdc_table_unref(tab);
+            cdc_srcmeta_unref(meta);
             return cdc_fail(err, errlen, CDC_EINVAL, "encoded truncate is malformed");
         }
         names = r.p;
@@ -366,6 +383,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
               (!(flags & F_AFTER) || scan_row(&scan, n, &bytes)) && scan.p == scan.end;
     if (!ok) {
         cdc_table_unref(tab);
+        cdc_srcmeta_unref(meta);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event has a malformed row");
     }
     struct cdc_event *ev =
@@ -385,6 +403,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->snapshot_id = h.snapshot_id;
     ev->snapshot_chunk = h.snapshot_chunk;
     ev->snapshot_row = h.snapshot_row;
+    ev->srcmeta = meta;
+    ev->src_row = h.src_row;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
     ev->trunc_opts = topts;

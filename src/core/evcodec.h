@@ -11,6 +11,7 @@
  *   [u32 pos.stream, when ext says so: absent, stream 0]
  *   [u64 snapshot_chunk, u32 snapshot_row: snapshot rows (CEV3); older
  *    encodings held them in pos.idx as chunk << 32 | row]
+ *   [u32 src_row, str srcmeta: the source type's bytes, when it has any]
  *   [u64 snapshot_id, when flags say so: older encodings without it decode as 0]
  *   [table: u32 length, u64 id, u32 version, str schema, str name, str topic,
  *    u8 replident, u8 key (1 unique, 2 deferrable), u16 ncols,

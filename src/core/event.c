@@ -49,6 +49,27 @@ void cdc_table_finish(struct cdc_table *tab)
         tab->nkeys += tab->cols[i].key;
 }
 
+struct cdc_srcmeta *cdc_srcmeta_new(const void *data, size_t len)
+{
+    struct cdc_srcmeta *m = xmalloc(sizeof *m + (len ? len : 1));
+    atomic_init(&m->refs, 1);
+    m->len = (uint32_t)len;
+    if (len)
+        memcpy(m->data, data, len);
+    return m;
+}
+
+void cdc_srcmeta_ref(struct cdc_srcmeta *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void cdc_srcmeta_unref(struct cdc_srcmeta *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        free(m);
+}
+
 struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap)
 {
     size_t head = sizeof(struct cdc_event);
@@ -79,6 +100,7 @@ bool cdc_event_unref(struct cdc_event *ev)
     if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
         return false;
     cdc_table_unref(ev->tab);
+    cdc_srcmeta_unref(ev->srcmeta);
     if (ev->data_free)
         ev->data_free(ev->data);
     free(ev);

@@ -167,6 +167,26 @@ struct cdc_val {
     uint8_t kind; /* enum cdc_vkind */
 };
 
+/* What a source type knows of where an event came from beyond the event
+ * model, for the envelope's source block (MySQL: binlog file and offset,
+ * server id, GTID, thread, the rows event's time).  Bytes in the source
+ * type's own layout, read only by its json_source; cdc stores them as they
+ * are (evcodec), so a dead-lettered event keeps them.  The source makes one
+ * per transaction or per record of one, shared by its events (each holds a
+ * reference); immutable once an event points at it.  PostgreSQL needs
+ * none. */
+struct cdc_srcmeta {
+    atomic_uint refs;
+    uint32_t len;
+    unsigned char data[];
+};
+
+/* A copy of data[0..len) with one reference. */
+struct cdc_srcmeta *cdc_srcmeta_new(const void *data, size_t len);
+void cdc_srcmeta_ref(struct cdc_srcmeta *m);
+/* Drops a reference; frees on the last.  NULL is a no-op. */
+void cdc_srcmeta_unref(struct cdc_srcmeta *m);
+
 /* TRUNCATE options, as pgoutput's options byte carries them. */
 enum { CDC_TRUNC_CASCADE = 1, CDC_TRUNC_RESTART_IDENTITY = 2 };
 
@@ -200,7 +220,12 @@ struct cdc_event {
     uint64_t snapshot_id;
     uint64_t snapshot_chunk;
     uint32_t snapshot_row;
-    struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
+    struct cdc_table *tab; /* owned reference; NULL for messages and control events */
+    /* The source type's facts about where it came from (owned reference, or
+     * NULL), and the event's index in the source record srcmeta describes
+     * (MySQL: the row in its rows event). */
+    struct cdc_srcmeta *srcmeta;
+    uint32_t src_row;
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */
     /* CDC_OP_MESSAGE: prefix and content are values 0 and 1 of `after`

@@ -102,7 +102,10 @@ struct source_ops {
 
     /* ---- by type: the CLI calls these without a running pipeline ---- */
 
-    /* Writes the envelope's "source" block (core/json.h). */
+    /* Writes the envelope's "source" block (core/json.h).  What it needs
+     * beyond the event model travels with each event as its source
+     * metadata (ev->srcmeta, bytes in the type's own layout, and
+     * ev->src_row), which the dead-letter queue keeps. */
     json_source_fn json_source;
     /* A position as people write it (--stop-at-lsn: which stream and
      * where; err says what was expected) and read it (logs, /status). */

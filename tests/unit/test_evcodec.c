@@ -329,6 +329,35 @@ static void test_reads_cev2(void **state)
     buf_fini(&b);
 }
 
+/* The source type's metadata (bytes only it reads) and the event's row in
+ * its record come back as they were. */
+static void test_source_metadata(void **state)
+{
+    (void)state;
+    struct cdc_table *tab = mk_table();
+    struct cdc_event *ev = mk_update(tab);
+    static const unsigned char meta[] = {1, 0, 'f', 'i', 'l', 'e', 0, 0xff};
+    ev->srcmeta = cdc_srcmeta_new(meta, sizeof meta);
+    ev->src_row = 41;
+    struct buf b = BUF_INIT;
+    evcodec_encode(&b, ev);
+    struct cdc_event *back;
+    char err[128];
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
+    assert_same(ev, back);
+    assert_non_null(back->srcmeta);
+    assert_int_equal(back->srcmeta->len, sizeof meta);
+    assert_memory_equal(back->srcmeta->data, meta, sizeof meta);
+    assert_int_equal(back->src_row, 41);
+    cdc_event_unref(back);
+    /* every cut is refused, the metadata too */
+    for (size_t cut = 0; cut < b.len; cut++)
+        assert_int_equal(evcodec_decode((uint8_t *)b.p, cut, NULL, &back, NULL, 0), CDC_EINVAL);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+    buf_fini(&b);
+}
+
 /* An encoding from a newer cdc (an extension this build does not know) is
  * refused, not misread. */
 static void test_rejects_newer(void **state)
@@ -382,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_wide_ids),
         cmocka_unit_test(test_reads_cev2),
         cmocka_unit_test(test_rejects_newer),
+        cmocka_unit_test(test_source_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 
 #include "source/mysql/mydecode.h"
 #include "source/mysql/mycharset.h"
+#include "source/mysql/myjson.h"
 #include "source/mysql/rows.h"
 #include "source/mysql/tablemap.h"
 #include "util/clock.h"
@@ -470,25 +471,25 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
     }
     struct cdc_val *before = d->vals, *after = d->vals + n;
     const uint8_t *cur = re.rows;
-    for (uint32_t row = 0; cur < re.end; row++) {
+    /* Where the rows came from, shared by them (each holds a reference). */
+    struct mydecode_row where = {&d->txn, start, 0, (int64_t)ev->h.timestamp * 1000000};
+    struct cdc_srcmeta *sm = myjson_meta_new(&where);
+    for (uint32_t row = 0; cur < re.end && rc == 0; row++) {
         const uint8_t *row_start = cur;
         buf_reset(&d->data);
         bool has_before = re.op != 'c', has_after = re.op != 'd';
-        if (has_before) {
-            rc = rows_read_image(&re, tm, re.present, &cur, before, &d->data, d->cv, err, errlen);
-            if (rc)
-                return rc;
+        if (has_before && (rc = rows_read_image(&re, tm, re.present, &cur, before, &d->data, d->cv,
+                                                err, errlen)) != 0)
+            break;
+        if (has_after && (rc = rows_read_image(&re, tm, re.present_after, &cur, after, &d->data,
+                                               d->cv, err, errlen)) != 0)
+            break;
+        if (cur == row_start) { /* an image of no columns: the event is damaged */
+            rc = cdc_fail(err, errlen, CDC_EINVAL,
+                          "rows event at %s:%u for %s.%s carries rows without columns", d->file,
+                          start, tm->db, tm->table);
+            break;
         }
-        if (has_after) {
-            rc = rows_read_image(&re, tm, re.present_after, &cur, after, &d->data, d->cv, err,
-                                 errlen);
-            if (rc)
-                return rc;
-        }
-        if (cur == row_start) /* an image of no columns: the event is damaged */
-            return cdc_fail(err, errlen, CDC_EINVAL,
-                            "rows event at %s:%u for %s.%s carries rows without columns", d->file,
-                            start, tm->db, tm->table);
         struct cdc_event *out =
             cdc_event_new(has_before ? (uint16_t)n : 0, has_after ? (uint16_t)n : 0, d->data.len);
         if (d->data.len) /* all values NULL or empty: no bytes, maybe no buffer */
@@ -505,12 +506,14 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
         out->xid = d->txn.have_gtid ? d->txn.gtid.seq : 0;
         out->commit_ts = d->txn.ts_us;
         out->emit_ts = clock_wall_us();
-        struct mydecode_row meta = {&d->txn, start, row, (int64_t)ev->h.timestamp * 1000000};
-        rc = push_change(d, out, &meta, err, errlen);
-        if (rc)
-            return rc;
+        cdc_srcmeta_ref(sm);
+        out->srcmeta = sm;
+        out->src_row = row;
+        where.row = row;
+        rc = push_change(d, out, &where, err, errlen);
     }
-    return 0;
+    cdc_srcmeta_unref(sm);
+    return rc;
 }
 
 /* ---- queries -------------------------------------------------------------- */
