@@ -1,4 +1,7 @@
 /* The JSON encoder: change events as Debezium-compatible envelopes.
+ * json.c is the generic writer (strings, numbers, base64), json_value.c
+ * types values, rows and keys, json_envelope.c writes the envelope and reads
+ * a position back, json_valid.c is the strict checker.
  *
  * Every sink that speaks JSON (files, webhooks) calls json_envelope once per
  * event, so this is the hottest code after the decoder: no allocation beyond

@@ -3,7 +3,8 @@
  *
  * run_serial.c drives sinks that deliver in stream order (write/flush);
  * run_lanes.c drives per-key sinks (submit/poll) through one lane per
- * partition.  engine.c wires them up and holds what they share. */
+ * partition.  engine.c wires them up; runner.c and deadletter.c hold what
+ * they share. */
 #ifndef CDC_PIPELINE_RUNNER_H
 #define CDC_PIPELINE_RUNNER_H
 
