@@ -290,7 +290,10 @@ static int send_commit(struct sink *sk, const struct cdc_event *marker)
 static int events_apply(struct sink *sk, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    /* A change: (topic, its index in the transaction, the commit LSN).  A
+    /* A change: (topic, its index in the transaction, the commit LSN); of a
+     * source with several streams (a Kafka consumer, one change per record):
+     * (topic, its stream, its position in it), for every stream: mixing
+     * the two would let a stream's number meet another's index.  A
      * snapshot row: (topic, -1, its chunk read << 32 | its row in the read),
      * numbers no other read of the table uses. */
     char part[16], off[24];
@@ -298,6 +301,14 @@ static int events_apply(struct sink *sk, const struct cdc_event *ev)
         snprintf(part, sizeof part, "-1");
         snprintf(off, sizeof off, "%" PRId64,
                  (int64_t)(ev->snapshot_chunk << 32 | ev->snapshot_row));
+    } else if (sk->json->multi_stream) {
+        if (ev->pos.idx != 0 || ev->pos.stream > INT32_MAX)
+            return sink_set_error(sk, SINK_ERR_PERMANENT,
+                                  "position %" PRIu64 ":%" PRIu64 " of stream %" PRIu32
+                                  ": an event log keeps one change per position of a stream",
+                                  ev->pos.lsn, ev->pos.idx, ev->pos.stream);
+        snprintf(part, sizeof part, "%" PRIu32, ev->pos.stream);
+        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.lsn);
     } else {
         if (ev->pos.idx > INT32_MAX)
             return sink_set_error(sk, SINK_ERR_PERMANENT,
