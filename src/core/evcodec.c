@@ -7,8 +7,11 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-/* CEV2 added the truncate block; CEV1 (without it) is still read. */
-#define MAGIC    "CEV2"
+/* CEV3 widened transaction and table ids to 64 bits and added the
+ * extension word; CEV2 added the truncate block.  Both older ones are still
+ * read. */
+#define MAGIC    "CEV3"
+#define MAGIC_V2 "CEV2"
 #define MAGIC_V1 "CEV1"
 
 enum {
@@ -16,10 +19,19 @@ enum {
     F_AFTER = 2,
     F_KEY_ONLY = 4,
     F_SNAPSHOT = 8,
-    F_SNAPSHOT_LAST = 16,
+    F_UNUSED_16 = 16, /* was "the last snapshot row", never set: ignored */
     F_MSG_TX = 32,
     F_TABLE = 64,
     F_SNAPSHOT_ID = 128,
+};
+
+/* The extension word's bits: what follows the fixed header (CEV3).  A bit
+ * this build does not know is refused: the entry is from a newer cdc. */
+enum {
+    X_STREAM = 1,   /* u32 pos.stream (absent: stream 0) */
+    X_SNAP_ROW = 2, /* u64 snapshot_chunk, u32 snapshot_row of a snapshot row */
+    X_SRCMETA = 4,  /* u32 src_row, str srcmeta bytes */
+    X_KNOWN = X_STREAM | X_SNAP_ROW | X_SRCMETA,
 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
@@ -58,7 +70,6 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     buf_put(b, MAGIC, 4);
     uint8_t flags = (ev->before ? F_BEFORE : 0) | (ev->after ? F_AFTER : 0) |
                     (ev->before_key_only ? F_KEY_ONLY : 0) | (ev->snapshot ? F_SNAPSHOT : 0) |
-                    (ev->snapshot_last ? F_SNAPSHOT_LAST : 0) |
                     (ev->msg_transactional ? F_MSG_TX : 0) | (ev->tab ? F_TABLE : 0) |
                     (ev->snapshot_id ? F_SNAPSHOT_ID : 0);
     put_u8(b, ev->op);
@@ -70,9 +81,22 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->end_lsn, 8);
     put_le(b, (uint64_t)ev->commit_ts, 8);
     put_le(b, (uint64_t)ev->emit_ts, 8);
-    put_le(b, ev->xid, 4);
+    put_le(b, ev->xid, 8);
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
+    uint32_t ext = (ev->pos.stream ? X_STREAM : 0) | (ev->snapshot ? X_SNAP_ROW : 0) |
+                   (ev->srcmeta ? X_SRCMETA : 0);
+    put_le(b, ext, 4);
+    if (ext & X_STREAM)
+        put_le(b, ev->pos.stream, 4);
+    if (ext & X_SNAP_ROW) {
+        put_le(b, ev->snapshot_chunk, 8);
+        put_le(b, ev->snapshot_row, 4);
+    }
+    if (ext & X_SRCMETA) {
+        put_le(b, ev->src_row, 4);
+        put_str(b, (const char *)ev->srcmeta->data, ev->srcmeta->len);
+    }
     if (ev->snapshot_id)
         put_le(b, ev->snapshot_id, 8);
     const struct cdc_table *tab = ev->tab;
@@ -80,7 +104,7 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
         /* The table block is length-prefixed so a reader can hash and cache it. */
         size_t at = b->len;
         put_le(b, 0, 4);
-        put_le(b, tab->id, 4);
+        put_le(b, tab->id, 8);
         put_le(b, tab->version, 4);
         put_str(b, tab->schema, strlen(tab->schema));
         put_str(b, tab->name, strlen(tab->name));
@@ -149,9 +173,10 @@ static char *get_str(struct rd *r)
     return s;
 }
 
-static struct cdc_table *decode_table(struct rd *r)
+/* enc_version: the encoding's (1 to 3); before 3 the table id had 32 bits. */
+static struct cdc_table *decode_table(struct rd *r, int enc_version)
 {
-    uint32_t id = (uint32_t)get_le(r, 4);
+    uint64_t id = get_le(r, enc_version >= 3 ? 8 : 4);
     uint32_t version = (uint32_t)get_le(r, 4);
     char *schema = get_str(r), *name = get_str(r), *topic = get_str(r);
     uint8_t replident = (uint8_t)get_le(r, 1);
@@ -195,10 +220,12 @@ static struct cdc_table *decode_table(struct rd *r)
     return tab;
 }
 
-static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, struct evcodec_cache *cache)
+static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, int version,
+                                      struct evcodec_cache *cache)
 {
     const uint8_t *start = r->p;
-    uint64_t h = hash_bytes(HASH_SEED, start, tlen);
+    /* The same bytes read as another version are another table. */
+    uint64_t h = hash_bytes(HASH_SEED + (uint64_t)version, start, tlen);
     if (cache)
         for (unsigned i = 0; i < 16; i++)
             if (cache->slot[i].tab && cache->slot[i].hash == h && cache->slot[i].len == tlen) {
@@ -207,7 +234,7 @@ static struct cdc_table *cached_table(struct rd *r, uint32_t tlen, struct evcode
                 return cache->slot[i].tab;
             }
     struct rd sub = {start, start + tlen, false};
-    struct cdc_table *tab = decode_table(&sub);
+    struct cdc_table *tab = decode_table(&sub, version);
     if (!tab || sub.p != sub.end) {
         cdc_table_unref(tab);
         r->bad = true;
@@ -269,8 +296,12 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                    struct cdc_event **out, char *err, size_t errlen)
 {
     *out = NULL;
-    bool v1 = len >= 4 && memcmp(p, MAGIC_V1, 4) == 0;
-    if (len < 4 || (!v1 && memcmp(p, MAGIC, 4) != 0))
+    int version = len < 4                       ? 0
+                  : memcmp(p, MAGIC, 4) == 0    ? 3
+                  : memcmp(p, MAGIC_V2, 4) == 0 ? 2
+                  : memcmp(p, MAGIC_V1, 4) == 0 ? 1
+                                                : 0;
+    if (!version)
         return cdc_fail(err, errlen, CDC_EINVAL, "not an encoded event of this version");
     struct rd r = {p + 4, p + len, false};
     uint8_t op = (uint8_t)get_le(&r, 1);
@@ -284,16 +315,40 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     h.end_lsn = get_le(&r, 8);
     h.commit_ts = (int64_t)get_le(&r, 8);
     h.emit_ts = (int64_t)get_le(&r, 8);
-    h.xid = (uint32_t)get_le(&r, 4);
+    h.xid = get_le(&r, version >= 3 ? 8 : 4);
     h.table_order = (uint32_t)get_le(&r, 4);
     h.total_order = (uint32_t)get_le(&r, 4);
+    uint32_t ext = version >= 3 ? (uint32_t)get_le(&r, 4) : 0;
+    if (ext & ~(uint32_t)X_KNOWN)
+        return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is from a newer version of cdc");
+    if (ext & X_STREAM)
+        h.pos.stream = (uint32_t)get_le(&r, 4);
+    if (ext & X_SNAP_ROW) {
+        h.snapshot_chunk = get_le(&r, 8);
+        h.snapshot_row = (uint32_t)get_le(&r, 4);
+    } else if (flags & F_SNAPSHOT) {
+        /* Written before snapshot rows had an identity of their own: their
+         * position was (the snapshot's point, chunk read << 32 | row). */
+        h.snapshot_chunk = h.pos.idx >> 32;
+        h.snapshot_row = (uint32_t)h.pos.idx;
+        h.pos.idx = 0;
+    }
+    struct cdc_srcmeta *meta = NULL;
+    if (ext & X_SRCMETA) {
+        h.src_row = (uint32_t)get_le(&r, 4);
+        uint32_t mlen = (uint32_t)get_le(&r, 4);
+        if (r.bad || (uint64_t)(r.end - r.p) < mlen)
+            return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
+        meta = cdc_srcmeta_new(r.p, mlen);
+        r.p += mlen;
+    }
     if (flags & F_SNAPSHOT_ID)
         h.snapshot_id = get_le(&r, 8);
     struct cdc_table *tab = NULL;
     if (!r.bad && (flags & F_TABLE)) {
         uint32_t tlen = (uint32_t)get_le(&r, 4);
         if (!r.bad && (uint64_t)(r.end - r.p) >= tlen)
-            tab = cached_table(&r, tlen, cache);
+            tab = cached_table(&r, tlen, version, cache);
         else
             r.bad = true;
     }
@@ -301,19 +356,21 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
                     op == CDC_OP_READ || op == CDC_OP_TRUNCATE || op == CDC_OP_MESSAGE;
     if (r.bad || !known_op || (op != CDC_OP_MESSAGE && !tab)) {
         cdc_table_unref(tab);
+        cdc_srcmeta_unref(meta);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is malformed");
     }
     uint8_t topts = 0;
     uint16_t tindex = 0, tcount = 0;
     const uint8_t *names = NULL;
     uint32_t names_len = 0;
-    if (op == CDC_OP_TRUNCATE && !v1) {
+    if (op == CDC_OP_TRUNCATE && version >= 2) {
         topts = (uint8_t)get_le(&r, 1);
         tindex = (uint16_t)get_le(&r, 2);
         tcount = (uint16_t)get_le(&r, 2);
         names_len = (uint32_t)get_le(&r, 4);
         if (r.bad || (uint64_t)(r.end - r.p) < names_len || (tcount && tindex >= tcount)) {
             cdc_table_unref(tab);
+            cdc_srcmeta_unref(meta);
             return cdc_fail(err, errlen, CDC_EINVAL, "encoded truncate is malformed");
         }
         names = r.p;
@@ -326,6 +383,7 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
               (!(flags & F_AFTER) || scan_row(&scan, n, &bytes)) && scan.p == scan.end;
     if (!ok) {
         cdc_table_unref(tab);
+        cdc_srcmeta_unref(meta);
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event has a malformed row");
     }
     struct cdc_event *ev =
@@ -342,8 +400,11 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->total_order = h.total_order;
     ev->before_key_only = (flags & F_KEY_ONLY) != 0;
     ev->snapshot = (flags & F_SNAPSHOT) != 0;
-    ev->snapshot_last = (flags & F_SNAPSHOT_LAST) != 0;
     ev->snapshot_id = h.snapshot_id;
+    ev->snapshot_chunk = h.snapshot_chunk;
+    ev->snapshot_row = h.snapshot_row;
+    ev->srcmeta = meta;
+    ev->src_row = h.src_row;
     ev->msg_transactional = (flags & F_MSG_TX) != 0;
     ev->tab = tab;
     ev->trunc_opts = topts;

@@ -2,12 +2,18 @@
  * leave memory and come back exactly: the dead-letter queue stores it for
  * replay into any sink, a slow sink's spool keeps its backlog on disk.
  *
- * Layout (little-endian, versioned by the first four bytes "CEV2"; "CEV1",
- * the same without the truncate block, is still read):
+ * Layout (little-endian, versioned by the first four bytes "CEV3"; "CEV2",
+ * with 32-bit transaction and table ids and no extension word, and "CEV1",
+ * the same without the truncate block, are still read):
  *   u8 op, u8 flags, u16 part, u64 pos.lsn, u64 pos.idx, u64 lsn, u64 end_lsn,
- *   i64 commit_ts, i64 emit_ts, u32 xid, u32 table_order, u32 total_order,
+ *   i64 commit_ts, i64 emit_ts, u64 xid, u32 table_order, u32 total_order,
+ *   u32 ext (bits saying which optional parts below are present),
+ *   [u32 pos.stream, when ext says so: absent, stream 0]
+ *   [u64 snapshot_chunk, u32 snapshot_row: snapshot rows (CEV3); older
+ *    encodings held them in pos.idx as chunk << 32 | row]
+ *   [u32 src_row, str srcmeta: the source type's bytes, when it has any]
  *   [u64 snapshot_id, when flags say so: older encodings without it decode as 0]
- *   [table: u32 id, u32 version, str schema, str name, str topic,
+ *   [table: u32 length, u64 id, u32 version, str schema, str name, str topic,
  *    u8 replident, u8 key (1 unique, 2 deferrable), u16 ncols,
  *    ncols x (str name, str type_name, u32 type_oid, i32 typmod, u8 type, u8 key)]
  *   [truncate, for op 't': u8 options, u16 index, u16 count,

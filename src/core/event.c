@@ -6,7 +6,7 @@
 #include "util/hash.h"
 #include "util/mem.h"
 
-struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+struct cdc_table *cdc_table_new(uint64_t id, const char *schema, const char *name,
                                 const char *topic_prefix, uint16_t ncols)
 {
     struct cdc_table *tab = xcalloc(1, sizeof *tab);
@@ -49,6 +49,27 @@ void cdc_table_finish(struct cdc_table *tab)
         tab->nkeys += tab->cols[i].key;
 }
 
+struct cdc_srcmeta *cdc_srcmeta_new(const void *data, size_t len)
+{
+    struct cdc_srcmeta *m = xmalloc(sizeof *m + (len ? len : 1));
+    atomic_init(&m->refs, 1);
+    m->len = (uint32_t)len;
+    if (len)
+        memcpy(m->data, data, len);
+    return m;
+}
+
+void cdc_srcmeta_ref(struct cdc_srcmeta *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void cdc_srcmeta_unref(struct cdc_srcmeta *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        free(m);
+}
+
 struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap)
 {
     size_t head = sizeof(struct cdc_event);
@@ -79,6 +100,7 @@ bool cdc_event_unref(struct cdc_event *ev)
     if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
         return false;
     cdc_table_unref(ev->tab);
+    cdc_srcmeta_unref(ev->srcmeta);
     if (ev->data_free)
         ev->data_free(ev->data);
     free(ev);
@@ -131,10 +153,13 @@ uint64_t cdc_event_key_hash(const struct cdc_event *ev)
 
 char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len)
 {
+    char stream[16] = "";
+    if (pos.stream)
+        snprintf(stream, sizeof stream, "#%u", pos.stream);
     if (pos.idx == CDC_POS_TXN_END)
-        snprintf(buf, len, "%X/%X:end", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn);
+        snprintf(buf, len, "%X/%X:end%s", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn, stream);
     else
-        snprintf(buf, len, "%X/%X:%llu", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn,
-                 (unsigned long long)pos.idx);
+        snprintf(buf, len, "%X/%X:%llu%s", (unsigned)(pos.lsn >> 32), (unsigned)pos.lsn,
+                 (unsigned long long)pos.idx, stream);
     return buf;
 }

@@ -57,18 +57,31 @@ enum cdc_type {
     CDC_T_ARRAY, /* canonical array text ("{1,2,3}"): JSON string */
 };
 
-/* A position in the source's change stream: the commit LSN (or binlog offset)
- * of the transaction and the event's index within it.  Never the begin LSN
- * alone: several events share one.  Ordered lexicographically.
- * CDC_POS_TXN_END as idx marks "the whole transaction". */
+/* A position in one of the source's change streams: the commit LSN (or
+ * binlog offset, or Kafka offset) of the transaction and the event's index
+ * within it.  Never the begin LSN alone: several events share one.
+ * CDC_POS_TXN_END as idx marks "the whole transaction".
+ *
+ * A source has one stream (PostgreSQL, MySQL: stream 0) or several (a Kafka
+ * consumer: one per topic partition, interleaved in one event log).
+ * Positions of one stream are ordered lexicographically by (lsn, idx);
+ * positions of different streams are not ordered at all: whatever keeps
+ * "how far" keeps it per stream (core/posmap.h).  stream is the last field,
+ * so an initializer {lsn, idx} is a position of stream 0. */
 struct cdc_pos {
     uint64_t lsn;
     uint64_t idx;
+    uint32_t stream;
 };
 #define CDC_POS_TXN_END UINT64_MAX
 
+/* Compares two positions of one stream.  Positions of different streams
+ * compare by stream first: a total order for sorting sets of positions
+ * (the dead-letter skip set), not an order of the stream. */
 static inline int cdc_pos_cmp(struct cdc_pos a, struct cdc_pos b)
 {
+    if (a.stream != b.stream)
+        return a.stream < b.stream ? -1 : 1;
     if (a.lsn != b.lsn)
         return a.lsn < b.lsn ? -1 : 1;
     if (a.idx != b.idx)
@@ -76,10 +89,19 @@ static inline int cdc_pos_cmp(struct cdc_pos a, struct cdc_pos b)
     return 0;
 }
 
-/* Formats a position for people: "16/B374D848:3", or ":end" for a whole
- * transaction.  Returns buf. */
+/* Formats a position for people: "16/B374D848:3", ":end" for a whole
+ * transaction, and "#2" after it for a stream other than 0.  Returns buf. */
 char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len);
-#define CDC_POS_TEXT_MAX 48
+#define CDC_POS_TEXT_MAX 64
+
+/* A position a source may be told is durable everywhere, or asked to start
+ * from: pos is the stream's own scalar, increasing along the stream
+ * (PostgreSQL's LSN: the end of the newest transaction every sink holds; a
+ * MySQL binlog scalar; a Kafka offset, the next one to read). */
+struct cdc_ack {
+    uint32_t stream;
+    uint64_t pos;
+};
 
 struct cdc_column {
     char *name;        /* owned */
@@ -104,7 +126,7 @@ struct cdc_column {
  * version it was decoded with. */
 struct cdc_table {
     atomic_uint refs;
-    uint32_t id;      /* source relation id (PostgreSQL relation OID) */
+    uint64_t id;      /* source table id (PostgreSQL relation OID, MariaDB's 48-bit table id) */
     uint32_t version; /* increases with every new shape of the same id */
     char *schema;     /* owned */
     char *name;       /* owned */
@@ -124,7 +146,7 @@ struct cdc_table {
 };
 
 /* New table with ncols zeroed columns and one reference.  Strings are copied. */
-struct cdc_table *cdc_table_new(uint32_t id, const char *schema, const char *name,
+struct cdc_table *cdc_table_new(uint64_t id, const char *schema, const char *name,
                                 const char *topic_prefix, uint16_t ncols);
 void cdc_table_ref(struct cdc_table *tab);
 /* Drops a reference; frees on the last.  NULL is a no-op. */
@@ -145,6 +167,26 @@ struct cdc_val {
     uint8_t kind; /* enum cdc_vkind */
 };
 
+/* What a source type knows of where an event came from beyond the event
+ * model, for the envelope's source block (MySQL: binlog file and offset,
+ * server id, GTID, thread, the rows event's time).  Bytes in the source
+ * type's own layout, read only by its json_source; cdc stores them as they
+ * are (evcodec), so a dead-lettered event keeps them.  The source makes one
+ * per transaction or per record of one, shared by its events (each holds a
+ * reference); immutable once an event points at it.  PostgreSQL needs
+ * none. */
+struct cdc_srcmeta {
+    atomic_uint refs;
+    uint32_t len;
+    unsigned char data[];
+};
+
+/* A copy of data[0..len) with one reference. */
+struct cdc_srcmeta *cdc_srcmeta_new(const void *data, size_t len);
+void cdc_srcmeta_ref(struct cdc_srcmeta *m);
+/* Drops a reference; frees on the last.  NULL is a no-op. */
+void cdc_srcmeta_unref(struct cdc_srcmeta *m);
+
 /* TRUNCATE options, as pgoutput's options byte carries them. */
 enum { CDC_TRUNC_CASCADE = 1, CDC_TRUNC_RESTART_IDENTITY = 2 };
 
@@ -156,21 +198,34 @@ struct cdc_event {
     uint32_t size;        /* bytes accounted against the memory budget */
     uint64_t seq;         /* position in the event log, set by the source (1, 2, …) */
     struct cdc_pos pos;
-    uint64_t lsn;      /* LSN of the change record itself (Debezium source.lsn) */
-    uint64_t end_lsn;  /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
-    int64_t commit_ts; /* commit time, microseconds since the Unix epoch */
-    int64_t emit_ts;   /* when cdc decoded the event, microseconds since the Unix epoch */
-    uint32_t xid;
+    uint64_t lsn;         /* LSN of the change record itself (Debezium source.lsn) */
+    uint64_t end_lsn;     /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
+    int64_t commit_ts;    /* commit time, microseconds since the Unix epoch */
+    int64_t emit_ts;      /* when cdc decoded the event, microseconds since the Unix epoch */
+    uint64_t xid;         /* transaction id (PostgreSQL xid, MariaDB GTID sequence number) */
     uint32_t table_order; /* 1-based order of this event among its table's events in the txn */
     uint32_t total_order; /* 1-based order of this event in the txn (pos.idx + 1) */
     uint32_t rewind_gen;  /* CDC_OP_REWIND: generation of the rewind */
     bool snapshot;        /* produced by a snapshot read */
-    bool snapshot_last;   /* the last row of a snapshot */
-    /* Snapshot rows: which snapshot read them, the same across its resumes
-     * and re-reads (the initial snapshot: the slot's consistent point; an
-     * incremental one: an id per run over a table).  0 otherwise. */
+    /* Snapshot rows (and a snapshot's truncate): which snapshot read them,
+     * the same across its resumes and re-reads (the initial snapshot: the
+     * slot's consistent point; an incremental one: an id per run over a
+     * table), and where in it: the chunk read (a number the table's reads
+     * never repeat: every read of a chunk, after a resume or a rewind,
+     * gets a new one) and the row's index in that read.  Their pos is
+     * where in the stream they belong (the initial snapshot: the point the
+     * stream starts after; an incremental one: the transaction that closed
+     * its window), idx 0: rows are never skipped by position.  0 for
+     * changes. */
     uint64_t snapshot_id;
-    struct cdc_table *tab;  /* owned reference; NULL for messages and control events */
+    uint64_t snapshot_chunk;
+    uint32_t snapshot_row;
+    struct cdc_table *tab; /* owned reference; NULL for messages and control events */
+    /* The source type's facts about where it came from (owned reference, or
+     * NULL), and the event's index in the source record srcmeta describes
+     * (MySQL: the row in its rows event). */
+    struct cdc_srcmeta *srcmeta;
+    uint32_t src_row;
     struct cdc_val *before; /* tab->ncols entries, or NULL */
     struct cdc_val *after;  /* tab->ncols entries, or NULL */
     /* CDC_OP_MESSAGE: prefix and content are values 0 and 1 of `after`

@@ -1,4 +1,7 @@
 /* The JSON encoder: change events as Debezium-compatible envelopes.
+ * json.c is the generic writer (strings, numbers, base64), json_value.c
+ * types values, rows and keys, json_envelope.c writes the envelope and reads
+ * a position back, json_valid.c is the strict checker.
  *
  * Every sink that speaks JSON (files, webhooks) calls json_envelope once per
  * event, so this is the hottest code after the decoder: no allocation beyond
@@ -40,6 +43,11 @@ struct json_ctx {
     /* The source type's block writer; NULL writes the fields every
      * connector shares (json_source_common) and the table. */
     json_source_fn source;
+    /* The source has several streams (source_ops.multi_stream): an
+     * envelope's transaction block does not give its event's stream
+     * position, so a sink that finds its place in what it wrote (the file
+     * sink) must keep a checkpoint of every stream's position instead. */
+    bool multi_stream;
 };
 
 /* For source block writers: the fields every Debezium connector starts its
@@ -86,10 +94,10 @@ void json_base64(struct buf *b, const void *s, size_t n);
 
 /* Reads back the position from one line produced by json_envelope (a trailing
  * "\n" or "\r\n" is allowed): pos->lsn is the commit LSN and pos->idx is
- * transaction.total_order - 1.  Used when a sink starts, to find where its
- * output left off.  Returns 0, or CDC_EINVAL (pos untouched) if the line is
- * not an envelope, is truncated, or carries no transaction block (snapshot
- * rows, non-transactional messages).  Safe on arbitrary bytes. */
+ * transaction.total_order - 1, pos->stream 0.  Used when a sink of a
+ * single-stream source starts, to find where its output left off.  Returns 0, or CDC_EINVAL (pos
+ * untouched) if the line is not an envelope, is truncated, or carries no transaction block
+ * (snapshot rows, non-transactional messages).  Safe on arbitrary bytes. */
 int json_envelope_position(const char *line, size_t len, struct cdc_pos *pos);
 
 /* True if s[0..n) is exactly one JSON value (RFC 8259, surrounding whitespace

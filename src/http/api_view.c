@@ -81,7 +81,11 @@ void view_take(struct api *api, struct view *v)
     }
     if (ctx->eng) {
         v->have_eng = true;
-        v->watermark = engine_confirmed(ctx->eng);
+        /* The first stream's (the only one of PostgreSQL and MySQL). */
+        struct cdc_acks acks = {0};
+        engine_confirmed(ctx->eng, &acks);
+        v->watermark = acks.n ? acks.v[0].pos : 0;
+        cdc_acks_fini(&acks);
         if (ctx->src)
             driver_format_pos(ctx->src, v->watermark, v->watermark_text, sizeof v->watermark_text);
         v->pending = engine_pending(ctx->eng);

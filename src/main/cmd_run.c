@@ -60,7 +60,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     struct driver_opts dopts = {.stop = &stop_flag, .paused = &paused_flag};
     if (o.stop_at_lsn) {
         char perr[256];
-        if (ops->parse_pos(o.stop_at_lsn, &stop_at.pos, perr, sizeof perr) != 0) {
+        if (ops->parse_pos(o.stop_at_lsn, &stop_at, perr, sizeof perr) != 0) {
             fprintf(stderr, "error: --stop-at-lsn: %s, got \"%s\"\n", perr, o.stop_at_lsn);
             config_free(cfg);
             return 2;
@@ -118,12 +118,17 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (driver_prepare(drv, engine_held(eng), err, sizeof err) != 0) {
+    struct cdc_posmap held = {0};
+    engine_held(eng, &held);
+    rc = driver_prepare(drv, &held, err, sizeof err);
+    cdc_posmap_fini(&held);
+    if (rc != 0) {
         fprintf(stderr, "error: %s\n", err);
         rc = 1;
         goto out;
     }
-    if (engine_start(eng, driver_start_pos(drv)) != 0) {
+    const struct cdc_acks *start = driver_start(drv);
+    if (engine_start(eng, start->v, start->n) != 0) {
         fprintf(stderr, "error: cannot start sink threads\n");
         rc = 1;
         goto out;

@@ -27,7 +27,7 @@
 #include "util/mem.h"
 #include "util/str.h"
 
-static void skip_insert(struct runner *r, struct cdc_pos pos)
+void runner_skip_add(struct runner *r, struct cdc_pos pos)
 {
     if (r->nskip == r->capskip) {
         r->capskip = r->capskip ? 2 * r->capskip : 16;
@@ -86,7 +86,8 @@ int runner_dead_letter_many(struct runner *r, struct cdc_event *const *evs, size
     log_warn("sink.dead_lettered", "sink=%s first_id=%lld position=%s events=%zu class=%s error=%s",
              r->sk.cfg->sink_id, (long long)id, pos, n, errclass, log_q(error));
     for (size_t i = 0; i < n; i++)
-        skip_insert(r, evs[i]->pos);
+        if (!evs[i]->snapshot) /* snapshot rows are skipped by content */
+            runner_skip_add(r, evs[i]->pos);
     pthread_mutex_lock(&r->mu);
     r->dead_lettered += n;
     pthread_mutex_unlock(&r->mu);
@@ -120,7 +121,7 @@ void runner_spans_passed(struct runner *r, struct cdc_pos pos)
 {
     size_t k = 0;
     for (size_t i = 0; i < r->nspans; i++)
-        if (cdc_pos_cmp(r->spans[i].to, pos) >= 0)
+        if (r->spans[i].to.stream != pos.stream || cdc_pos_cmp(r->spans[i].to, pos) >= 0)
             r->spans[k++] = r->spans[i];
     r->nspans = k;
 }
@@ -201,13 +202,14 @@ void runner_span_after(struct runner *r, const struct cdc_event *ev, const char 
         snprintf(why, sizeof why, "dead-lettered with its transaction: %s at %s: %.500s",
                  ev->op == CDC_OP_COMMIT ? "the transaction failed" : "a change was refused", pos,
                  error);
-        runner_span_add(r, (struct cdc_pos){ev->pos.lsn, 0},
-                        (struct cdc_pos){ev->pos.lsn, CDC_POS_TXN_END - 1}, why);
+        runner_span_add(r, (struct cdc_pos){ev->pos.lsn, 0, ev->pos.stream},
+                        (struct cdc_pos){ev->pos.lsn, CDC_POS_TXN_END - 1, ev->pos.stream}, why);
     } else if (ev->op == CDC_OP_TRUNCATE && ev->trunc_count > 1 && ev->trunc_index <= ev->pos.idx) {
         snprintf(why, sizeof why, "dead-lettered with the truncate at %s: %.500s", pos, error);
         uint64_t first = ev->pos.idx - ev->trunc_index;
-        runner_span_add(r, (struct cdc_pos){ev->pos.lsn, first},
-                        (struct cdc_pos){ev->pos.lsn, first + ev->trunc_count - 1}, why);
+        runner_span_add(r, (struct cdc_pos){ev->pos.lsn, first, ev->pos.stream},
+                        (struct cdc_pos){ev->pos.lsn, first + ev->trunc_count - 1, ev->pos.stream},
+                        why);
     }
 }
 
@@ -223,8 +225,9 @@ static int collect_entry(const struct dlq_entry *e, void *arg)
     if (e->op != CDC_OP_READ && e->op != CDC_OP_TRUNCATE) {
         /* A change: its transaction follows it, if the sink keeps them whole. */
         if (runner_keeps_transactions(c->r))
-            runner_span_add(c->r, (struct cdc_pos){e->pos.lsn, 0},
-                            (struct cdc_pos){e->pos.lsn, CDC_POS_TXN_END - 1}, e->error);
+            runner_span_add(c->r, (struct cdc_pos){e->pos.lsn, 0, e->pos.stream},
+                            (struct cdc_pos){e->pos.lsn, CDC_POS_TXN_END - 1, e->pos.stream},
+                            e->error);
         return 0;
     }
     if (c->n == c->cap) {

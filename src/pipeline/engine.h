@@ -5,7 +5,7 @@
  * events (engine_push) and registers completed transactions (engine_commit);
  * runners deliver them to their sinks in order, flush, and report
  * durability to the tracker; the source driver (source/driver.h) asks
- * engine_confirmed() what the source may acknowledge.  When a sink loses
+ * engine_confirmed() what the source may acknowledge, per stream.  When a sink loses
  * state it had not made durable (a failed write or commit), its runner
  * reopens it and asks for a rewind: the driver restarts the source from the
  * confirmed position, every sink skips what it already has, and the failed
@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "core/posmap.h"
 #include "util/histo.h"
 
 struct engine;
@@ -67,11 +68,12 @@ int engine_new(struct engine **out, const struct config *cfg, const struct json_
 struct sink_ops;
 int engine_new_ops(struct engine **out, const struct config *cfg, const struct json_ctx *json,
                    struct store *store, const struct sink_ops *ops, char *err, size_t errlen);
-/* The newest position any enabled sink reported holding when it opened
- * ({0, 0}: none does, or none can tell). */
-struct cdc_pos engine_held(const struct engine *eng);
-/* Starts the runner threads.  confirmed_lsn: where the source starts. */
-int engine_start(struct engine *eng, uint64_t confirmed_lsn);
+/* Per stream, the newest position any enabled sink reported holding when it
+ * opened (*out becomes a copy; empty: none does, or none can tell). */
+void engine_held(const struct engine *eng, struct cdc_posmap *out);
+/* Starts the runner threads.  start[0..n): where the source starts, per
+ * stream (confirmed from the outset). */
+int engine_start(struct engine *eng, const struct cdc_ack *start, size_t n);
 void engine_free(struct engine *eng);
 
 /* Sets ev->part from the table and key. */
@@ -80,8 +82,12 @@ void engine_route(const struct engine *eng, struct cdc_event *ev);
 int engine_push(struct engine *eng, struct cdc_event *const *evs, size_t n, size_t *done,
                 int timeout_ms);
 /* See tracker_commit. */
-void engine_commit(struct engine *eng, uint64_t last_seq, uint64_t lsn);
-uint64_t engine_confirmed(struct engine *eng);
+void engine_commit(struct engine *eng, uint64_t last_seq, uint32_t stream, uint64_t pos);
+/* What may be acknowledged to the source, per stream (see
+ * tracker_confirmed); *out becomes a copy. */
+void engine_confirmed(struct engine *eng, struct cdc_acks *out);
+/* The same for one stream (0 when nothing is known of it). */
+uint64_t engine_confirmed_of(struct engine *eng, uint32_t stream);
 /* Transactions registered and not yet confirmed. */
 uint64_t engine_pending(struct engine *eng);
 /* See tracker_mark / tracker_take_marks. */
@@ -91,9 +97,10 @@ size_t engine_take_marks(struct engine *eng, uint64_t *ids, size_t max);
 /* Whether a sink asked for a rewind the source has not served; *gen is the
  * generation to put in the REWIND marker. */
 bool engine_rewind_wanted(struct engine *eng, uint32_t *gen);
-/* Forgets pending transactions and returns the LSN to restart from; the
- * source then pushes a CDC_OP_REWIND event carrying gen. */
-uint64_t engine_rewind(struct engine *eng, uint32_t gen);
+/* Forgets pending transactions; *restart gets the positions to restart
+ * from, per stream.  The source then pushes a CDC_OP_REWIND event carrying
+ * gen. */
+void engine_rewind(struct engine *eng, uint32_t gen, struct cdc_acks *restart);
 
 /* No more events: runners drain, flush and stop.  engine_wait joins them,
  * giving up after timeout_us (then runners are told to abandon retries).

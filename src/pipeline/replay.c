@@ -175,8 +175,10 @@ void replay_entry(struct replay *r, int64_t id, struct replay_result *res)
         goto out;
     }
     if (!rs->open) {
-        struct cdc_pos have;
-        if (rs->sk.ops->open(&rs->sk, &have) != 0) {
+        struct cdc_posmap have = {0}; /* a replay delivers whatever the sink holds */
+        int orc = rs->sk.ops->open(&rs->sk, &have);
+        cdc_posmap_fini(&have);
+        if (orc != 0) {
             rs->unusable = true;
             snprintf(res->err, sizeof res->err, "cannot open sink %s: %s", e.sink_id, rs->sk.err);
             goto out;

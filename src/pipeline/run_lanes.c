@@ -34,18 +34,18 @@ struct lane {
     struct cdc_event **q; /* q[head .. head+len): owned log references */
     size_t head, len, cap;
     size_t bytes;
-    size_t inflight;     /* events from head submitted, result pending */
-    unsigned attempts;   /* failed attempts of the head batch */
-    int64_t retry_at;    /* monotonic us before which the lane waits */
-    size_t isolate;      /* deliver this many more events one at a time */
-    size_t retry_len;    /* retry the failed batch as it was (the same changes, so the same
-                            idempotency key), not grown by what arrived since (0 = none) */
-    struct cdc_pos have; /* newest position delivered or dead-lettered */
-    bool detached;       /* dropping arrivals until a replay */
-    bool ready;          /* detached, and delivering again: wants the replay */
-    uint64_t hold_seq;   /* detached: the first event dropped */
-    uint32_t rewind_gen; /* waiting for a REWIND marker >= this (0 = not) */
-    int last_class;      /* class of the last failure (enum sink_errclass) */
+    size_t inflight;        /* events from head submitted, result pending */
+    unsigned attempts;      /* failed attempts of the head batch */
+    int64_t retry_at;       /* monotonic us before which the lane waits */
+    size_t isolate;         /* deliver this many more events one at a time */
+    size_t retry_len;       /* retry the failed batch as it was (the same changes, so the same
+                               idempotency key), not grown by what arrived since (0 = none) */
+    struct cdc_posmap have; /* per stream: newest position delivered or dead-lettered */
+    bool detached;          /* dropping arrivals until a replay */
+    bool ready;             /* detached, and delivering again: wants the replay */
+    uint64_t hold_seq;      /* detached: the first event dropped */
+    uint32_t rewind_gen;    /* waiting for a REWIND marker >= this (0 = not) */
+    int last_class;         /* class of the last failure (enum sink_errclass) */
 };
 
 struct lanes {
@@ -175,7 +175,7 @@ static void deliver_head(struct lanes *ls, struct lane *l, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct cdc_event *ev = lane_pop(ls, l);
         if (!ev->snapshot)
-            l->have = ev->pos;
+            cdc_posmap_set(&l->have, ev->pos);
         runner_lat_observe(&lat, ev, now);
         data++;
         release_one(r, ev);
@@ -243,7 +243,7 @@ static void handle_result(struct lanes *ls, const struct sink_result *res)
                                res->http_status) == 0) {
             ev = lane_pop(ls, l);
             if (!ev->snapshot)
-                l->have = ev->pos;
+                cdc_posmap_set(&l->have, ev->pos);
             release_one(r, ev);
             l->attempts = 0;
             l->retry_at = 0;
@@ -297,7 +297,7 @@ static void route(struct lanes *ls, struct cdc_event *ev)
         return;
     }
     if (!ev->snapshot &&
-        (cdc_pos_cmp(ev->pos, l->have) <= 0 || runner_skipped_by_dlq(r, ev->pos))) {
+        (cdc_posmap_covers(&l->have, ev->pos) || runner_skipped_by_dlq(r, ev->pos))) {
         pthread_mutex_lock(&r->mu);
         r->skipped++;
         pthread_mutex_unlock(&r->mu);
@@ -401,8 +401,12 @@ static bool reopen(struct lanes *ls)
         pthread_mutex_lock(&r->mu);
         r->reopens++;
         pthread_mutex_unlock(&r->mu);
-        struct cdc_pos have;
-        if (r->sk.ops->open(&r->sk, &have) == 0)
+        /* What it holds does not matter: the lanes keep their own
+         * positions (a per-key sink reports nothing). */
+        struct cdc_posmap have = {0};
+        int orc = r->sk.ops->open(&r->sk, &have);
+        cdc_posmap_fini(&have);
+        if (orc == 0)
             break;
         runner_note_error(r);
     }
@@ -423,7 +427,7 @@ void *run_lanes(void *arg)
     ls.n = r->sk.cfg->ordering == ORDER_TRANSACTION ? 1 : eng->nparts;
     ls.l = xcalloc(ls.n, sizeof *ls.l);
     for (unsigned i = 0; i < ls.n; i++)
-        ls.l[i].have = r->have;
+        cdc_posmap_copy(&ls.l[i].have, &r->have);
     ls.budget_bytes =
         (size_t)cfg->platform.max_buffered_bytes / 4; /* lanes: a share of the log's */
     ls.budget_events = (size_t)cfg->platform.max_buffered_messages / 2;
@@ -488,6 +492,7 @@ void *run_lanes(void *arg)
         for (size_t k = 0; k < l->len; k++)
             release_one(r, l->q[l->head + k]);
         free(l->q);
+        cdc_posmap_fini(&l->have);
     }
     free(ls.l);
     runner_set_state(r, "stopped");

@@ -138,11 +138,9 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
         pthread_mutex_lock(&r->mu);
         r->reopens++;
         pthread_mutex_unlock(&r->mu);
-        struct cdc_pos have = {0, 0};
-        if (r->sk.ops->open(&r->sk, &have) == 0) {
-            r->have = have;
+        cdc_posmap_clear(&r->have);
+        if (r->sk.ops->open(&r->sk, &r->have) == 0)
             break;
-        }
         runner_note_error(r);
         log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id,
                  attempt + 1, log_q(r->sk.err));
@@ -194,7 +192,7 @@ static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
             skipped++;
             continue;
         }
-        if (!ev->snapshot && (cdc_pos_cmp(ev->pos, r->have) <= 0 ||
+        if (!ev->snapshot && (cdc_posmap_covers(&r->have, ev->pos) ||
                               (ev->op != CDC_OP_COMMIT && runner_skipped_by_dlq(r, ev->pos)))) {
             skipped += !cdc_op_is_control(ev->op);
             continue;
@@ -217,7 +215,7 @@ static size_t select_events(struct runner *r, struct cdc_event **evs, size_t n)
         /* At once, not after the write: the same batch may hold a replayed
          * copy of this event (a reconnect or a rewind resends it). */
         if (!ev->snapshot)
-            r->have = ev->pos;
+            cdc_posmap_set(&r->have, ev->pos);
     }
     if (nspan)
         flush_span(r, span, &nspan, &k, &cur);

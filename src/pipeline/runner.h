@@ -3,7 +3,8 @@
  *
  * run_serial.c drives sinks that deliver in stream order (write/flush);
  * run_lanes.c drives per-key sinks (submit/poll) through one lane per
- * partition.  engine.c wires them up and holds what they share. */
+ * partition.  engine.c wires them up; runner.c and deadletter.c hold what
+ * they share. */
 #ifndef CDC_PIPELINE_RUNNER_H
 #define CDC_PIPELINE_RUNNER_H
 
@@ -51,8 +52,13 @@ struct runner {
     int64_t flush_interval_us;
     bool flush_on_catch_up; /* serial: flush when caught up too (SINK_FLUSH_ON_CATCH_UP) */
 
+    /* What the destination holds, per stream: everything up to here.  The
+     * serial runner raises it as it gives events (a replayed copy later in
+     * the same read is skipped); the per-key runner copies it into every
+     * lane. */
+    struct cdc_posmap have;
+
     /* serial runners */
-    struct cdc_pos have;   /* the destination holds everything up to here */
     uint64_t last_seen;    /* newest seq read from the log */
     uint64_t last_given;   /* newest seq passed to write() */
     size_t pending;        /* events written and not yet all durable */
@@ -76,7 +82,7 @@ struct runner {
     uint64_t progress_made; /* events made durable since it reopened */
 
     /* Positions dead-lettered for this sink and still pending: done, so a
-     * replay skips them.  Sorted. */
+     * replay skips them.  Sorted (by stream, then position). */
     struct cdc_pos *skip;
     size_t nskip, capskip;
     struct dl_span *spans; /* pending whole-span dead-letters, in stream order */
@@ -180,6 +186,8 @@ uint32_t runner_rewind_when_due(struct runner *r);
  * hold the others back.  The dropped events are not done for this sink: it
  * reports nothing while detached and gets them again after a rewind. */
 bool runner_drain_for(struct runner *r, int64_t us);
+/* Adds pos to the skip set (kept sorted: inserts are rare). */
+void runner_skip_add(struct runner *r, struct cdc_pos pos);
 /* Whether pos was dead-lettered for this sink (pending). */
 bool runner_skipped_by_dlq(const struct runner *r, struct cdc_pos pos);
 /* Whether the dead-letter queue is usable. */

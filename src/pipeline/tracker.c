@@ -10,21 +10,27 @@
 
 struct pending {
     uint64_t last_seq;
-    uint64_t lsn;
+    uint64_t pos;
+    uint32_t stream;
+};
+
+struct mark {
+    uint64_t seq;
+    uint64_t id;
 };
 
 struct tracker {
     pthread_mutex_t mu;
-    struct pending *marks; /* (seq, id) in seq order; marks[mhead .. mlen) live */
+    struct mark *marks; /* in seq order; marks[mhead .. mlen) live */
     size_t mcap, mhead, mlen;
     unsigned nsinks;
     uint64_t *done; /* per sink */
     struct pending *fifo;
-    size_t cap, head, len; /* ring: entries fifo[(head + i) % cap] */
-    uint64_t confirmed;
+    size_t cap, head, len;     /* ring: entries fifo[(head + i) % cap] */
+    struct cdc_acks confirmed; /* per stream */
 };
 
-struct tracker *tracker_new(unsigned nsinks, uint64_t confirmed_lsn)
+struct tracker *tracker_new(unsigned nsinks, const struct cdc_ack *start, size_t n)
 {
     struct tracker *t = xcalloc(1, sizeof *t);
     pthread_mutex_init(&t->mu, NULL);
@@ -32,7 +38,8 @@ struct tracker *tracker_new(unsigned nsinks, uint64_t confirmed_lsn)
     t->done = xcalloc(nsinks ? nsinks : 1, sizeof *t->done);
     t->cap = 1024;
     t->fifo = xmalloc(t->cap * sizeof *t->fifo);
-    t->confirmed = confirmed_lsn;
+    for (size_t i = 0; i < n; i++)
+        cdc_acks_raise(&t->confirmed, start[i].stream, start[i].pos);
     return t;
 }
 
@@ -44,6 +51,7 @@ void tracker_free(struct tracker *t)
     free(t->done);
     free(t->fifo);
     free(t->marks);
+    cdc_acks_fini(&t->confirmed);
     free(t);
 }
 
@@ -52,33 +60,55 @@ static struct pending *at(struct tracker *t, size_t i)
     return &t->fifo[(t->head + i) % t->cap];
 }
 
-void tracker_commit(struct tracker *t, uint64_t last_seq, uint64_t lsn)
+/* A sink that stays behind (detached, waiting for its destination) must not
+ * make the FIFO grow without end: from the newest back, each stream keeps
+ * its newest entry and every other older one.  A dropped entry's position
+ * is confirmed with its stream's next kept entry: later, never too early.
+ * Returns whether that freed room. */
+static bool compact(struct tracker *t)
+{
+    struct cdc_acks seen = {0}; /* per stream: entries of it met so far */
+    bool *keep = xmalloc(t->len * sizeof *keep);
+    size_t kept = 0;
+    for (size_t i = t->len; i-- > 0;) {
+        const struct pending *p = at(t, i);
+        const struct cdc_ack *c = cdc_acks_get(&seen, p->stream);
+        uint64_t k = c ? c->pos : 0;
+        keep[i] = k % 2 == 0;
+        kept += keep[i];
+        cdc_acks_set(&seen, p->stream, k + 1);
+    }
+    cdc_acks_fini(&seen);
+    if (kept == t->len) {
+        free(keep);
+        return false;
+    }
+    struct pending *n = xmalloc(t->cap * sizeof *n);
+    size_t k = 0;
+    for (size_t i = 0; i < t->len; i++)
+        if (keep[i])
+            n[k++] = *at(t, i);
+    free(keep);
+    free(t->fifo);
+    t->fifo = n;
+    t->len = k;
+    t->head = 0;
+    return true;
+}
+
+void tracker_commit(struct tracker *t, uint64_t last_seq, uint32_t stream, uint64_t pos)
 {
     pthread_mutex_lock(&t->mu);
     if (t->len > 0) {
         struct pending *last = at(t, t->len - 1);
-        if (last->last_seq == last_seq) {
-            if (lsn > last->lsn)
-                last->lsn = lsn;
+        if (last->last_seq == last_seq && last->stream == stream) {
+            if (pos > last->pos)
+                last->pos = pos;
             pthread_mutex_unlock(&t->mu);
             return;
         }
     }
-    if (t->len == t->cap && t->cap >= TRACKER_MAX_PENDING) {
-        /* A sink that stays behind (detached, waiting for its destination)
-         * must not make this grow without end: merge neighbours.  A merged
-         * entry confirms its older LSN only together with the newer one:
-         * later, never too early. */
-        struct pending *n = xmalloc(t->cap * sizeof *n);
-        for (size_t i = 0; i < t->len / 2; i++)
-            n[i] = *at(t, 2 * i + 1);
-        if (t->len % 2)
-            n[t->len / 2] = *at(t, t->len - 1);
-        free(t->fifo);
-        t->fifo = n;
-        t->len = (t->len + 1) / 2;
-        t->head = 0;
-    } else if (t->len == t->cap) {
+    if (t->len == t->cap && !(t->cap >= TRACKER_MAX_PENDING && compact(t))) {
         struct pending *n = xmalloc(2 * t->cap * sizeof *n);
         for (size_t i = 0; i < t->len; i++)
             n[i] = *at(t, i);
@@ -87,7 +117,7 @@ void tracker_commit(struct tracker *t, uint64_t last_seq, uint64_t lsn)
         t->head = 0;
         t->cap *= 2;
     }
-    *at(t, t->len) = (struct pending){last_seq, lsn};
+    *at(t, t->len) = (struct pending){last_seq, pos, stream};
     t->len++;
     pthread_mutex_unlock(&t->mu);
 }
@@ -109,34 +139,43 @@ static uint64_t min_done_locked(struct tracker *t)
     return min;
 }
 
-static uint64_t confirmed_locked(struct tracker *t)
+static void confirm_locked(struct tracker *t)
 {
     uint64_t min = min_done_locked(t);
     while (t->len > 0 && at(t, 0)->last_seq <= min) {
-        if (at(t, 0)->lsn > t->confirmed)
-            t->confirmed = at(t, 0)->lsn;
+        const struct pending *p = at(t, 0);
+        cdc_acks_raise(&t->confirmed, p->stream, p->pos);
         t->head = (t->head + 1) % t->cap;
         t->len--;
     }
-    return t->confirmed;
 }
 
-uint64_t tracker_confirmed(struct tracker *t)
+void tracker_confirmed(struct tracker *t, struct cdc_acks *out)
 {
     pthread_mutex_lock(&t->mu);
-    uint64_t c = confirmed_locked(t);
+    confirm_locked(t);
+    cdc_acks_copy(out, &t->confirmed);
     pthread_mutex_unlock(&t->mu);
-    return c;
 }
 
-uint64_t tracker_rewind(struct tracker *t)
+uint64_t tracker_confirmed_of(struct tracker *t, uint32_t stream)
 {
     pthread_mutex_lock(&t->mu);
-    uint64_t c = confirmed_locked(t);
+    confirm_locked(t);
+    const struct cdc_ack *c = cdc_acks_get(&t->confirmed, stream);
+    uint64_t pos = c ? c->pos : 0;
+    pthread_mutex_unlock(&t->mu);
+    return pos;
+}
+
+void tracker_rewind(struct tracker *t, struct cdc_acks *out)
+{
+    pthread_mutex_lock(&t->mu);
+    confirm_locked(t);
     t->head = 0;
     t->len = 0;
+    cdc_acks_copy(out, &t->confirmed);
     pthread_mutex_unlock(&t->mu);
-    return c;
 }
 
 uint64_t tracker_pending(struct tracker *t)
@@ -170,7 +209,7 @@ void tracker_mark(struct tracker *t, uint64_t seq, uint64_t id)
             t->marks = xrealloc(t->marks, t->mcap * sizeof *t->marks);
         }
     }
-    t->marks[t->mlen++] = (struct pending){seq, id};
+    t->marks[t->mlen++] = (struct mark){seq, id};
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -179,8 +218,8 @@ size_t tracker_take_marks(struct tracker *t, uint64_t *ids, size_t max)
     pthread_mutex_lock(&t->mu);
     uint64_t min = min_done_locked(t);
     size_t n = 0;
-    while (n < max && t->mhead < t->mlen && t->marks[t->mhead].last_seq <= min)
-        ids[n++] = t->marks[t->mhead++].lsn;
+    while (n < max && t->mhead < t->mlen && t->marks[t->mhead].seq <= min)
+        ids[n++] = t->marks[t->mhead++].id;
     pthread_mutex_unlock(&t->mu);
     return n;
 }

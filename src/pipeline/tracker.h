@@ -1,33 +1,46 @@
-/* The commit tracker: decides which source position may be confirmed.
+/* The commit tracker: decides which source positions may be confirmed.
  *
  * The source registers each completed transaction as (seq of its last event
- * in the event log, LSN to confirm once it is durable everywhere).  Each sink
- * reports the newest seq up to which everything it was given is durable (or
- * was already present and skipped).  The confirmable LSN is that of the newest
- * registered transaction whose last seq every sink has passed; transactions are
- * registered in seq order, so a FIFO popped from the front is enough.
+ * in the event log, stream, position to confirm once it is durable
+ * everywhere).  Each sink reports the newest seq up to which everything it
+ * was given is durable (or was already present and skipped).  A stream's
+ * confirmable position is that of its newest registered transaction whose
+ * last seq every sink has passed; transactions are registered in seq order
+ * (the streams interleaved), so a FIFO popped from the front is enough, and
+ * each pop raises only its own stream.  A stream that lags (its
+ * transactions are behind in the log, or not durable yet) keeps its own
+ * position back and nobody else's.
  * Thread-safe: the source registers and queries, sink threads report. */
 #ifndef CDC_PIPELINE_TRACKER_H
 #define CDC_PIPELINE_TRACKER_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "core/event.h"
+#include "core/posmap.h"
 
 struct tracker;
 
-struct tracker *tracker_new(unsigned nsinks, uint64_t confirmed_lsn);
+/* start[0..n): where each stream starts, confirmed from the outset. */
+struct tracker *tracker_new(unsigned nsinks, const struct cdc_ack *start, size_t n);
 void tracker_free(struct tracker *t);
 
-/* A transaction whose last event has seq last_seq (or, for a keepalive with
- * nothing pending, the newest seq pushed so far) may confirm lsn once durable.
- * Calls must come in non-decreasing last_seq order. */
-void tracker_commit(struct tracker *t, uint64_t last_seq, uint64_t lsn);
+/* A transaction of stream whose last event has seq last_seq (or, for a
+ * keepalive with nothing pending, the newest seq pushed so far) may confirm
+ * pos once durable.  Calls must come in non-decreasing last_seq order. */
+void tracker_commit(struct tracker *t, uint64_t last_seq, uint32_t stream, uint64_t pos);
 /* Sink s has made everything up to seq durable. */
 void tracker_sink_done(struct tracker *t, unsigned s, uint64_t seq);
-/* The newest LSN that may be confirmed to the source (never decreases). */
-uint64_t tracker_confirmed(struct tracker *t);
-/* Drops every registered, not yet confirmable transaction and returns the
- * confirmed LSN: the source restarts from there and registers them again. */
-uint64_t tracker_rewind(struct tracker *t);
+/* The newest positions that may be confirmed, one per stream known (none
+ * ever decreases): *out becomes a copy. */
+void tracker_confirmed(struct tracker *t, struct cdc_acks *out);
+/* The same for one stream (0 when nothing is known of it). */
+uint64_t tracker_confirmed_of(struct tracker *t, uint32_t stream);
+/* Drops every registered, not yet confirmable transaction; *out gets the
+ * confirmed positions: the source restarts from there and registers them
+ * again. */
+void tracker_rewind(struct tracker *t, struct cdc_acks *out);
 /* Registered transactions not yet confirmed. */
 uint64_t tracker_pending(struct tracker *t);
 /* Smallest seq all sinks have passed. */

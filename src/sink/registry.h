@@ -74,6 +74,13 @@ struct sink_type {
     /* The destination takes one writer at a time (a file): `cdc dlq replay`
      * leaves its entries pending while a running pipeline owns it. */
     bool single_writer;
+    /* What a replay after a restart brings.  false (exactly once): open
+     * reports, per stream, what the destination holds, and the engine skips
+     * it.  true (at least once): open cannot tell (what a dead Kafka
+     * producer delivered), so a replay may deliver some events again.  The
+     * sink conformance suite (tests/integration/test_sink_conformance.py)
+     * holds every type to what it declares here. */
+    bool at_least_once;
     /* Optional, per-key sinks: the longest one batch may take to be answered
      * (the webhook's timeout_seconds); NULL: 60 s. */
     int (*reply_timeout_ms)(const struct sink_cfg *sc);

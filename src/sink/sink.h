@@ -8,14 +8,21 @@
  * Serial (write/flush; file, postgres): the engine gives the sink its own
  * thread and calls it in stream order:
  *   open   once (and again after a failure), reporting what the destination
- *          already holds so replays skip it;
+ *          already holds, per stream, so replays skip it;
  *   write  batches of events, data and control (COMMIT markers end a source
  *          transaction); the events are borrowed for the call only;
  *   flush  to make everything written durable;
  *   close  at the end or before a reopen.
- * A sink never sees an event at or before the position it reported having,
- * except snapshot rows, which it applies idempotently.  Sinks need no locks:
- * only their thread calls them. */
+ * A sink never sees an event at or before the position it reported having
+ * for the event's stream, except snapshot rows, which it applies
+ * idempotently.  Sinks need no locks: only their thread calls them.
+ *
+ * Streams.  A source has one stream (PostgreSQL, MySQL: every pos.stream is
+ * 0) or several (a Kafka consumer: one per partition, interleaved in the
+ * log).  Positions of different streams are not comparable, so a sink that
+ * keeps a checkpoint keeps one position per stream it has seen (core/
+ * posmap.h) and reports all of them at open.  A sink that reports nothing
+ * gets everything again after a restart (at least once). */
 #ifndef CDC_SINK_SINK_H
 #define CDC_SINK_SINK_H
 
@@ -26,6 +33,7 @@
 #include "config/config.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "core/posmap.h"
 #include "sink/registry.h"
 
 /* Per-key (submit/poll; webhook): the engine keeps one lane per partition
@@ -54,9 +62,12 @@ struct sink_result {
 };
 
 struct sink_ops {
-    /* Opens files or connections.  *have = newest position the destination
-     * already holds durably ({0,0} when it cannot tell). */
-    int (*open)(struct sink *sk, struct cdc_pos *have);
+    /* Opens files or connections and says what the destination already
+     * holds durably: have arrives empty, and the sink sets, for every
+     * stream it can tell, the newest position it holds (cdc_posmap_set; a
+     * single-stream source's positions are stream 0's).  Nothing for a
+     * stream it cannot tell about, or at all: those events come again. */
+    int (*open)(struct sink *sk, struct cdc_posmap *have);
     /* Delivers events in order.  Returns 0 or a negative CDC_E* with
      * sink_set_error called. */
     int (*write)(struct sink *sk, struct cdc_event *const *evs, size_t n);
@@ -114,7 +125,8 @@ struct sink {
                                COMMIT marker's seq when its transaction failed as a whole */
     /* Kept across a reopen: a sink that batches several events per request
      * and could not tell which one the destination refused delivers events
-     * up to this position one at a time, so the next failure names it. */
+     * up to this position (of its stream) one at a time, so the next
+     * failure names it. */
     struct cdc_pos single_until;
     /* The same for snapshot rows, which a rewind reads again under new
      * positions: one at a time until one is dead-lettered. */

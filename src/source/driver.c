@@ -12,7 +12,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define MAX_STREAMS      1     /* positions carry no stream id yet: stream 0 only */
 #define POLL_WAIT_MS     100   /* longest a poll waits: rewinds, stops, pauses are seen this fast */
 #define PAUSE_SLEEP_US   50000 /* how often a paused source looks again */
 #define BUSY_PUBLISH_US  200000 /* stats of a busy stream are published this often */
@@ -22,15 +21,21 @@
 #define BACKOFF_SLICE_US 100000   /* a backoff wait looks at the stop flag this often */
 #define SLOW_CHECK_US    1000000  /* how often the event log is checked for a slow sink */
 #define SLOW_LOG_US      10000000 /* how often a sink holding the pipeline back is named */
+/* After a stop request, the open transaction may take this long. */
+#define STOP_TXN_WAIT_US 5000000
 
 struct driver {
     struct source src;
-    struct cdc_ack start[MAX_STREAMS]; /* from prepare */
-    size_t nstart;
+    struct cdc_acks start;       /* from prepare: where each stream starts */
+    struct cdc_acks acks;        /* source thread: what every sink holds, per stream */
     struct engine *eng;          /* borrowed from driver_run on */
     const struct driver_opts *o; /* borrowed from driver_run on */
     struct emitter *em;
     bool connected, started, paused, snapshotting;
+    /* While streaming, the emitter's stop flag: set once the stream ends
+     * (see stop_now). */
+    volatile sig_atomic_t stop_now;
+    int64_t stop_deadline_us; /* a stop was requested inside a transaction: until when to read */
     uint64_t reconnects;
     int64_t next_publish_us, next_mem_log_us;
     /* watch_slow_sink (the source thread) */
@@ -50,22 +55,46 @@ static bool stop_requested(const struct driver *d)
     return (d->o && d->o->stop && *d->o->stop) || engine_failed(d->eng, NULL, 0);
 }
 
-/* What every sink holds durably, as acknowledgements. */
-static size_t confirmed_acks(struct driver *d, struct cdc_ack *acks)
+/* Whether streaming ends now.  A stop request inside a transaction lets
+ * the source read on until the transaction ends (for at most
+ * stop_txn_wait_us): otherwise sinks hold part of it that no final
+ * acknowledgement covers, and the server sends it again next time.  A sink
+ * that stopped the pipeline, a lost connection or a pause end it at once. */
+static bool stop_now(struct driver *d)
 {
-    acks[0] = (struct cdc_ack){0, engine_confirmed(d->eng)};
-    return 1;
+    if (d->stop_now)
+        return true;
+    if (!stop_requested(d))
+        return false;
+    bool now = engine_failed(d->eng, NULL, 0) || !d->connected || !emitter_in_txn(d->em) ||
+               (d->o->paused && atomic_load(d->o->paused));
+    if (!now) {
+        int64_t t = clock_mono_us();
+        if (!d->stop_deadline_us) {
+            int64_t wait = d->o->stop_txn_wait_us > 0 ? d->o->stop_txn_wait_us : STOP_TXN_WAIT_US;
+            d->stop_deadline_us = t + wait;
+            log_info("source.stop_finishing_transaction", "wait_s=%.1f", wait / 1e6);
+        }
+        now = t >= d->stop_deadline_us;
+    }
+    if (now)
+        d->stop_now = 1;
+    return now;
 }
 
-/* Whether every stop position is acknowledged.  The tracker confirms one
- * position, stream 0's: a stop position of another stream is never met. */
-static bool stop_reached(const struct driver_opts *o, const struct cdc_ack *acks, size_t n)
+/* What every sink holds durably, as acknowledgements. */
+static const struct cdc_acks *confirmed_acks(struct driver *d)
+{
+    engine_confirmed(d->eng, &d->acks);
+    return &d->acks;
+}
+
+/* Whether every stop position is acknowledged, each in its stream. */
+static bool stop_reached(const struct driver_opts *o, const struct cdc_acks *acks)
 {
     for (size_t i = 0; i < o->nstop_at; i++) {
-        bool met = false;
-        for (size_t k = 0; k < n && !met; k++)
-            met = acks[k].stream == o->stop_at[i].stream && acks[k].pos >= o->stop_at[i].pos;
-        if (!met)
+        const struct cdc_ack *a = cdc_acks_get(acks, o->stop_at[i].stream);
+        if (!a || a->pos < o->stop_at[i].pos)
             return false;
     }
     return o->nstop_at > 0;
@@ -183,9 +212,10 @@ static void publish(struct driver *d)
 static void on_wait(void *arg)
 {
     struct driver *d = arg;
-    struct cdc_ack acks[MAX_STREAMS];
-    size_t n = confirmed_acks(d, acks);
-    (void)d->src.ops->ack(&d->src, acks, n, false);
+    if (d->o)
+        (void)stop_now(d); /* a stop waiting for the open transaction ends it when due */
+    const struct cdc_acks *acks = confirmed_acks(d);
+    (void)d->src.ops->ack(&d->src, acks->v, acks->n, false);
     if (d->src.ops->idle)
         d->src.ops->idle(&d->src);
     publish(d);
@@ -275,45 +305,48 @@ int driver_new(struct driver **out, const struct source_ops *ops, const struct c
     return 0;
 }
 
-int driver_prepare(struct driver *d, struct cdc_pos held, char *err, size_t errlen)
+int driver_prepare(struct driver *d, const struct cdc_posmap *held, char *err, size_t errlen)
 {
-    return d->src.ops->prepare(&d->src, held, d->start, MAX_STREAMS, &d->nstart, err, errlen);
+    cdc_acks_clear(&d->start);
+    return d->src.ops->prepare(&d->src, held, &d->start, err, errlen);
 }
 
-uint64_t driver_start_pos(const struct driver *d)
+const struct cdc_acks *driver_start(const struct driver *d)
 {
-    return d->nstart ? d->start[0].pos : 0;
+    return &d->start;
 }
 
 /* Serves a sink's rewind request: a REWIND marker after everything
  * emitted, the stream ended; the caller starts it again from *from. */
-static int serve_rewind(struct driver *d, uint32_t gen, struct cdc_ack *from)
+static int serve_rewind(struct driver *d, uint32_t gen, struct cdc_acks *from)
 {
-    uint64_t restart = 0;
-    int rc = emitter_rewind(d->em, gen, &restart);
+    int rc = emitter_rewind(d->em, gen, from);
     if (rc)
         return rc;
     d->src.ops->disconnect(&d->src, true);
     d->connected = false;
-    from[0] = (struct cdc_ack){0, restart};
     char text[SOURCE_POS_TEXT_MAX];
-    driver_format_pos(d, restart, text, sizeof text);
-    log_info("source.rewind", "generation=%u from=%s", gen, text);
+    const struct cdc_ack *s0 = cdc_acks_get(from, 0);
+    driver_format_pos(d, s0 ? s0->pos : 0, text, sizeof text);
+    log_info("source.rewind", "generation=%u from=%s streams=%zu", gen, text, from->n);
     return 0;
 }
 
 /* The connection was lost: resume after the newest transaction already in
  * the log (sinks skip whatever part of a transaction they already have). */
-static int lost(struct driver *d, const char *why, struct cdc_ack *from)
+static int lost(struct driver *d, const char *why, struct cdc_acks *from)
 {
     if (emitter_flush(d->em) == CDC_ESTOP)
         return CDC_ESTOP;
     log_warn("source.connection_lost", "error=%s", log_q(why));
     d->src.ops->disconnect(&d->src, false);
     d->connected = false;
-    uint64_t confirmed = engine_confirmed(d->eng);
-    uint64_t last = emitter_last_end(d->em);
-    from[0] = (struct cdc_ack){0, last > confirmed ? last : confirmed};
+    emitter_forget_txn(d->em);
+    /* Per stream: the newer of what is in the log and what is confirmed. */
+    cdc_acks_copy(from, confirmed_acks(d));
+    const struct cdc_acks *last = emitter_last_ends(d->em);
+    for (size_t i = 0; i < last->n; i++)
+        cdc_acks_raise(from, last->v[i].stream, last->v[i].pos);
     d->reconnects++;
     return 0;
 }
@@ -325,19 +358,19 @@ static int stream(struct driver *d, char *err, size_t errlen)
     const struct driver_opts *o = d->o;
     int64_t min_us = o->backoff_min_us > 0 ? o->backoff_min_us : BACKOFF_MIN_US;
     int64_t max_us = o->backoff_max_us > 0 ? o->backoff_max_us : BACKOFF_MAX_US;
-    struct cdc_ack from[MAX_STREAMS];
-    size_t nfrom = d->nstart;
-    memcpy(from, d->start, sizeof from);
-    emitter_set_last_end(d->em, driver_start_pos(d));
+    struct cdc_acks from = {0};
+    cdc_acks_copy(&from, &d->start);
+    emitter_set_last_ends(d->em, d->start.v, d->start.n);
+    emitter_set_stop(d->em, &d->stop_now);
     int64_t backoff_us = 0;
     char e[1024];
     int rc = 0;
-    while (!stop_requested(d)) {
+    while (!stop_now(d)) {
         if (!d->connected) {
             if (backoff_us && !backoff_wait(d, backoff_us))
                 break;
             e[0] = '\0';
-            rc = ops->start(&d->src, from, nfrom, e, sizeof e);
+            rc = ops->start(&d->src, from.v, from.n, e, sizeof e);
             if (rc == CDC_ECONN && d->started) {
                 backoff_us = backoff_us ? backoff_us * 2 : min_us;
                 if (backoff_us > max_us)
@@ -360,14 +393,13 @@ static int stream(struct driver *d, char *err, size_t errlen)
         }
         uint32_t gen;
         if (emitter_rewind_wanted(d->em, &gen)) {
-            if ((rc = serve_rewind(d, gen, from)) != 0)
+            if ((rc = serve_rewind(d, gen, &from)) != 0)
                 break;
             continue;
         }
         serve_snapshot_requests(d);
-        struct cdc_ack acks[MAX_STREAMS];
-        size_t nacks = confirmed_acks(d, acks);
-        if (stop_reached(o, acks, nacks)) {
+        const struct cdc_acks *acks = confirmed_acks(d);
+        if (stop_reached(o, acks)) {
             char text[SOURCE_POS_TEXT_MAX];
             driver_format_pos(d, o->stop_at[0].pos, text, sizeof text);
             log_info("source.stop_lsn_reached", "lsn=%s", text);
@@ -378,7 +410,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
              * finish and keep the server from timing us out. */
             rc = emitter_flush(d->em);
             if (!rc)
-                (void)ops->ack(&d->src, acks, nacks, false);
+                (void)ops->ack(&d->src, acks->v, acks->n, false);
             d->paused = true;
             publish(d);
             if (rc)
@@ -387,7 +419,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             continue;
         }
         d->paused = false;
-        (void)ops->ack(&d->src, acks, nacks, false);
+        (void)ops->ack(&d->src, acks->v, acks->n, false);
         e[0] = '\0';
         rc = ops->poll(&d->src, d->em, POLL_WAIT_MS, e, sizeof e);
         if (rc >= 0) {
@@ -397,7 +429,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             continue;
         }
         if (rc == CDC_ECONN || rc == CDC_EIO) {
-            if ((rc = lost(d, e, from)) != 0)
+            if ((rc = lost(d, e, &from)) != 0)
                 break;
             backoff_us = min_us;
             continue;
@@ -406,6 +438,7 @@ static int stream(struct driver *d, char *err, size_t errlen)
             cdc_fail(err, errlen, rc, "source: %s", e);
         break;
     }
+    cdc_acks_fini(&from);
     if (rc == CDC_ESTOP)
         rc = 0; /* a stop requested while waiting for room */
     if (rc == 0)
@@ -452,9 +485,8 @@ void driver_finish(struct driver *d)
 {
     if (!d->eng)
         return;
-    struct cdc_ack acks[MAX_STREAMS];
-    size_t n = confirmed_acks(d, acks);
-    d->src.ops->finish(&d->src, acks, n);
+    const struct cdc_acks *acks = confirmed_acks(d);
+    d->src.ops->finish(&d->src, acks->v, acks->n);
     d->connected = false;
     publish(d);
 }
@@ -491,6 +523,8 @@ void driver_free(struct driver *d)
     for (size_t i = 0; i < d->nreq; i++)
         free(d->req[i]);
     free(d->req);
+    cdc_acks_fini(&d->start);
+    cdc_acks_fini(&d->acks);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

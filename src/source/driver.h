@@ -32,12 +32,16 @@ struct driver;
 struct engine;
 
 struct driver_opts {
-    /* Stop once every one of these positions is acknowledged (n = 0: run
-     * until *stop).  `cdc run --stop-at-lsn`. */
+    /* Stop once every one of these positions is acknowledged, each in its
+     * stream (n = 0: run until *stop).  `cdc run --stop-at-lsn`. */
     const struct cdc_ack *stop_at;
     size_t nstop_at;
-    /* Set asynchronously (signal handler) to ask for a graceful stop. */
+    /* Set asynchronously (signal handler) to ask for a graceful stop.  The
+     * source stops reading at the end of the transaction it is in (so the
+     * final acknowledgement covers everything the sinks were given), or
+     * after stop_txn_wait_us at the latest. */
     volatile sig_atomic_t *stop;
+    int64_t stop_txn_wait_us; /* 0 = 5 s */
     /* While true the source reads nothing (it keeps its connection alive
      * and keeps acknowledging); NULL = never paused.  The control API's. */
     atomic_bool *paused;
@@ -55,11 +59,12 @@ struct driver_opts {
  * CDC_EINVAL with one sentence in err. */
 int driver_new(struct driver **out, const struct source_ops *ops, const struct config *cfg,
                struct store *store, char *err, size_t errlen);
-/* ops->prepare (see source.h). */
-int driver_prepare(struct driver *d, struct cdc_pos held, char *err, size_t errlen);
-/* Where streaming starts (stream 0): the commit tracker's first confirmed
- * position. */
-uint64_t driver_start_pos(const struct driver *d);
+/* ops->prepare (see source.h).  held: per stream, the newest position any
+ * sink holds (engine_held). */
+int driver_prepare(struct driver *d, const struct cdc_posmap *held, char *err, size_t errlen);
+/* Where streaming starts, per stream: the commit tracker's first confirmed
+ * positions (engine_start). */
+const struct cdc_acks *driver_start(const struct driver *d);
 /* Snapshot, then stream into eng until o says stop (returns 0) or a fatal
  * error.  eng and o are borrowed until driver_finish. */
 int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o, char *err,

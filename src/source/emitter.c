@@ -33,10 +33,12 @@ struct emitter {
     struct emitter_cfg cfg;
     pthread_mutex_t mu;                 /* emitter_batch callers */
     uint64_t seq;                       /* last seq given out */
-    atomic_uint_fast64_t last_end;      /* also read by snapshot readers */
+    struct cdc_acks last_end;           /* per stream; the source thread's */
+    atomic_uint_fast64_t last_pos;      /* the newest commit position of any stream (the history's) */
     struct cdc_event *pend[PUSH_BATCH]; /* numbered, not yet pushed */
     size_t npend;
     size_t pend_bytes;
+    bool in_txn; /* changes emitted since the last commit or keepalive */
     /* Read by other threads (emitter_counts) without the lock. */
     atomic_uint_fast64_t events, transactions;
     atomic_int_fast64_t last_commit_ts;
@@ -63,6 +65,7 @@ void emitter_free(struct emitter *em)
         return;
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
+    cdc_acks_fini(&em->last_end);
     pthread_mutex_destroy(&em->mu);
     pthread_mutex_destroy(&em->hist_mu);
     free(em->hist);
@@ -166,6 +169,21 @@ bool emitter_stopping(const struct emitter *em)
     return (em->cfg.stop && *em->cfg.stop) || engine_failed(em->cfg.eng, NULL, 0);
 }
 
+void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop)
+{
+    em->cfg.stop = stop;
+}
+
+bool emitter_in_txn(const struct emitter *em)
+{
+    return em->in_txn;
+}
+
+void emitter_forget_txn(struct emitter *em)
+{
+    em->in_txn = false;
+}
+
 /* Pushes evs[0..n) into the engine, waiting while it is full; the events are
  * the engine's or released afterwards.  With hook (the source thread) the
  * wait calls the wait hook, so the source keeps its server's connection
@@ -215,6 +233,7 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
     if (!cdc_op_is_control(ev->op)) {
         engine_route(em->cfg.eng, ev);
         atomic_fetch_add_explicit(&em->events, 1, memory_order_relaxed);
+        em->in_txn |= ev->op != CDC_OP_MESSAGE || ev->msg_transactional;
     }
     em->pend[em->npend++] = ev;
     em->pend_bytes += ev->size;
@@ -226,22 +245,26 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
 int emitter_commit(struct emitter *em, struct cdc_event *ev)
 {
     uint64_t end = ev->end_lsn;
+    uint32_t stream = ev->pos.stream;
     int64_t ts = ev->commit_ts;
     int rc = emitter_event(em, ev);
     /* ev may be gone already (pushed and released, or freed on a stop): its
      * seq is the newest one given out. */
     if (rc == 0)
-        engine_commit(em->cfg.eng, em->seq, end);
-    atomic_store_explicit(&em->last_end, end, memory_order_relaxed);
+        engine_commit(em->cfg.eng, em->seq, stream, end);
+    cdc_acks_set(&em->last_end, stream, end);
+    atomic_store_explicit(&em->last_pos, end, memory_order_relaxed);
     atomic_fetch_add_explicit(&em->transactions, 1, memory_order_relaxed);
     atomic_store_explicit(&em->last_commit_ts, ts, memory_order_relaxed);
+    em->in_txn = false;
     hist_note(em, em->seq, end, ts > 0 ? ts : 1);
     return rc;
 }
 
-void emitter_keepalive(struct emitter *em, uint64_t pos)
+void emitter_keepalive(struct emitter *em, uint32_t stream, uint64_t pos)
 {
-    engine_commit(em->cfg.eng, em->seq, pos);
+    engine_commit(em->cfg.eng, em->seq, stream, pos);
+    em->in_txn = false;
 }
 
 int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t *last_seq)
@@ -260,7 +283,7 @@ int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t
     atomic_fetch_add_explicit(&em->events, data, memory_order_relaxed);
     *last_seq = em->seq;
     if (data)
-        hist_note(em, em->seq, atomic_load_explicit(&em->last_end, memory_order_relaxed), 0);
+        hist_note(em, em->seq, atomic_load_explicit(&em->last_pos, memory_order_relaxed), 0);
     /* One batch at a time, so the log receives them in seq order. */
     int rc = push(em, evs, n, false);
     pthread_mutex_unlock(&em->mu);
@@ -290,13 +313,14 @@ bool emitter_rewind_wanted(struct emitter *em, uint32_t *gen)
     return engine_rewind_wanted(em->cfg.eng, gen);
 }
 
-int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
+int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart)
 {
     int rc = emitter_flush(em);
     if (rc)
         return rc;
-    *restart = engine_rewind(em->cfg.eng, gen);
-    atomic_store_explicit(&em->last_end, *restart, memory_order_relaxed);
+    engine_rewind(em->cfg.eng, gen, restart);
+    cdc_acks_copy(&em->last_end, restart);
+    em->in_txn = false;
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_REWIND;
     ev->rewind_gen = gen;
@@ -304,14 +328,16 @@ int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart)
     return emitter_batch(em, &ev, 1, &seq);
 }
 
-uint64_t emitter_last_end(struct emitter *em)
+const struct cdc_acks *emitter_last_ends(const struct emitter *em)
 {
-    return atomic_load_explicit(&em->last_end, memory_order_relaxed);
+    return &em->last_end;
 }
 
-void emitter_set_last_end(struct emitter *em, uint64_t pos)
+void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n)
 {
-    atomic_store_explicit(&em->last_end, pos, memory_order_relaxed);
+    cdc_acks_clear(&em->last_end);
+    for (size_t i = 0; i < n; i++)
+        cdc_acks_set(&em->last_end, v[i].stream, v[i].pos);
 }
 
 void emitter_counts(struct emitter *em, struct emitter_counts *c)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "core/event.h"
+#include "core/posmap.h"
 
 struct engine;
 struct emitter;
@@ -54,12 +55,12 @@ void emitter_free(struct emitter *em);
  * event is dropped then). */
 int emitter_event(struct emitter *em, struct cdc_event *ev);
 /* Ends a transaction: ev is its CDC_OP_COMMIT marker (ownership moves) with
- * end_lsn the position to acknowledge once every sink holds the
- * transaction. */
+ * end_lsn the position of its stream (ev->pos.stream) to acknowledge once
+ * every sink holds the transaction. */
 int emitter_commit(struct emitter *em, struct cdc_event *ev);
-/* Everything the stream holds up to pos has been emitted (no transaction
+/* Everything stream holds up to pos has been emitted (no transaction of it
  * is open): pos may be acknowledged once what came before is durable. */
-void emitter_keepalive(struct emitter *em, uint64_t pos);
+void emitter_keepalive(struct emitter *em, uint32_t stream, uint64_t pos);
 /* Pushes the events waiting for their batch.  0 or CDC_ESTOP. */
 int emitter_flush(struct emitter *em);
 
@@ -79,18 +80,28 @@ size_t emitter_take_marks(struct emitter *em, uint64_t *ids, size_t max);
  * generation to serve. */
 bool emitter_rewind_wanted(struct emitter *em, uint32_t *gen);
 /* Serves it: pushes what waits, forgets the transactions not yet confirmed
- * and puts a REWIND marker in the log.  *restart = the confirmed position
- * (stream 0): the source restarts from there.  0 or CDC_ESTOP. */
-int emitter_rewind(struct emitter *em, uint32_t gen, uint64_t *restart);
+ * and puts a REWIND marker in the log.  *restart = the confirmed positions,
+ * per stream: the source restarts from there.  0 or CDC_ESTOP. */
+int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart);
 
-/* The end of the newest transaction emitted (or the restart position of
- * the last rewind, or what emitter_set_last_end said): a reconnect resumes
- * after the newest of it and the confirmed position. */
-uint64_t emitter_last_end(struct emitter *em);
-void emitter_set_last_end(struct emitter *em, uint64_t pos);
+/* Per stream, the end of the newest transaction emitted (or the restart
+ * position of the last rewind, or what emitter_set_last_ends said): a
+ * reconnect resumes each stream after the newest of it and the confirmed
+ * position.  Source thread only. */
+const struct cdc_acks *emitter_last_ends(const struct emitter *em);
+void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n);
 
-/* A stop was requested. */
+/* A stop was requested (or a sink stopped the pipeline). */
 bool emitter_stopping(const struct emitter *em);
+/* From now on a stop is what *stop says (the driver, while it lets the
+ * transaction in progress finish after a stop request). */
+void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop);
+/* Whether a transaction is open: changes were emitted (emitter_event) since
+ * the last commit or keepalive. */
+bool emitter_in_txn(const struct emitter *em);
+/* The source lost what it had decoded of the open transaction (its
+ * connection dropped): none is open any more. */
+void emitter_forget_txn(struct emitter *em);
 
 /* Whether the control API paused the pipeline. */
 bool emitter_paused(const struct emitter *em);

@@ -31,5 +31,6 @@ void source_json_ctx(const struct config *cfg, const char *version, struct json_
         .db = cfg->source.database,
         .version = version,
         .source = ops ? ops->json_source : NULL,
+        .multi_stream = ops && ops->multi_stream,
     };
 }

@@ -35,21 +35,16 @@
 #include "config/config.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "core/posmap.h"
 
 struct emitter;
 struct store;
 
-/* A position a source may be told is durable everywhere, or asked to start
- * from.  A source has one or more streams: PostgreSQL and MySQL one (stream
- * 0), a Kafka consumer one per topic partition.  pos is the stream's own
- * scalar, increasing along the stream: PostgreSQL's LSN (the end of the
- * newest transaction every sink holds), a MySQL binlog scalar, a Kafka
- * offset (the next one to read).  Today every position is stream 0's; the
- * ops already take arrays so that per-stream acknowledgements slot in. */
-struct cdc_ack {
-    uint32_t stream;
-    uint64_t pos;
-};
+/* Positions a source is told are durable everywhere, or asked to start
+ * from, are struct cdc_ack arrays (core/event.h): one entry per stream, in
+ * stream order.  PostgreSQL and MySQL have one stream (0); a Kafka consumer
+ * has one per topic partition.  Every event's pos.stream says which stream
+ * it belongs to, and the commit tracker confirms each stream on its own. */
 
 /* A source-specific figure for /status ("name": value) and /metrics
  * (cdc_source_<name>). */
@@ -119,14 +114,22 @@ struct source {
 struct source_ops {
     const char *name;      /* source.source_type: "postgres" */
     const char *connector; /* Debezium's source.connector: "postgresql" */
+    /* Events come in several streams (pos.stream), or their envelopes do
+     * not show their stream positions (a Kafka consumer): sinks that read
+     * their place back from what they wrote keep checkpoints instead
+     * (json_ctx.multi_stream).  PostgreSQL and MySQL: false. */
+    bool multi_stream;
 
     /* ---- by type: the CLI calls these without a running pipeline ---- */
 
-    /* Writes the envelope's "source" block (core/json.h). */
+    /* Writes the envelope's "source" block (core/json.h).  What it needs
+     * beyond the event model travels with each event as its source
+     * metadata (ev->srcmeta, bytes in the type's own layout, and
+     * ev->src_row), which the dead-letter queue keeps. */
     json_source_fn json_source;
-    /* A position as people write it (--stop-at-lsn: err says what was
-     * expected) and read it (logs, /status). */
-    int (*parse_pos)(const char *text, uint64_t *pos, char *err, size_t errlen);
+    /* A position as people write it (--stop-at-lsn: which stream and
+     * where; err says what was expected) and read it (logs, /status). */
+    int (*parse_pos)(const char *text, struct cdc_ack *pos, char *err, size_t errlen);
     void (*format_pos)(uint64_t pos, char *buf, size_t len);
     /* `cdc deploy`: creates what capture needs on the server (what a run
      * would), one line per resource on out, warnings on stderr. */
@@ -149,11 +152,12 @@ struct source_ops {
      * with one sentence. */
     int (*open)(struct source *src, char *err, size_t errlen);
     /* Creates what capture needs and decides about an initial snapshot.
-     * held: the newest position any sink holds ({0, 0}: none), to tell a
-     * lost position from a first start.  start[0..*nstart) (room for max):
-     * where streaming starts, which the commit tracker takes as confirmed. */
-    int (*prepare)(struct source *src, struct cdc_pos held, struct cdc_ack *start, size_t max,
-                   size_t *nstart, char *err, size_t errlen);
+     * held: per stream, the newest position any sink holds (empty: none),
+     * to tell a lost position from a first start.  start (empty on entry):
+     * where each stream starts (cdc_acks_set), which the commit tracker
+     * takes as confirmed. */
+    int (*prepare)(struct source *src, const struct cdc_posmap *held, struct cdc_acks *start,
+                   char *err, size_t errlen);
     /* After a failure before the snapshot or the stream began: removes what
      * prepare created, so it does not pin the server's log.  May be NULL. */
     void (*abandon)(struct source *src);

@@ -31,7 +31,7 @@ void dlq_entry_json(struct buf *b, const struct dlq_entry *e, const char *topic_
     put_str(b, "sink_id", e->sink_id);
     put_str(b, "position", pos);
     put_str(b, "commit_lsn", lsn);
-    buf_printf(b, ",\"event_index\":%" PRIu64, e->pos.idx);
+    buf_printf(b, ",\"event_index\":%" PRIu64 ",\"stream\":%" PRIu32, e->pos.idx, e->pos.stream);
     put_str(b, "topic", e->topic);
     put_str(b, "table", dlq_entry_table(e->topic, topic_prefix));
     buf_puts(b, ",\"key\":");

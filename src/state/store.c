@@ -9,7 +9,9 @@
  * and the busy timeout makes a writer wait for its turn instead of failing.
  *
  * Positions are unsigned 64-bit numbers stored in SQLite's signed integers
- * (the bits unchanged), so the SQL never orders by them: sorting happens here. */
+ * (the bits unchanged), so the SQL never orders by them: sorting happens here.
+ * Each entry's position also names its source stream (0 for a source with
+ * one; the `stream` column). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -64,12 +66,19 @@ static const char *const migrations[] = {
     /* listings of every sink, store_dlq_purge */
     "CREATE INDEX dlq_status ON dlq (status, id);"
     "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 1 -> 2: positions carry the source stream they belong to; older entries
+     * are stream 0's (the only one then). */
+    "ALTER TABLE dlq ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;",
+    /* 2 -> 3: snapshot rows are told apart (skipped by content, never by
+     * position: their position is only where in the stream they belong) */
+    "ALTER TABLE dlq ADD COLUMN snapshot INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
 static const char entry_cols[] = "id, sink_id, commit_lsn, event_index, topic, op, error_class, "
                                  "error, attempts, http_status, first_failed_us, "
-                                 "dead_lettered_us, status, resolved_us";
+                                 "dead_lettered_us, status, resolved_us, stream";
+#define ENTRY_NCOLS 15
 
 /* Formats "PATH: cannot WHAT: sqlite's reason" into err and returns CDC_EIO. */
 static int db_fail(struct store *st, char *err, size_t errlen, const char *what)
@@ -246,8 +255,8 @@ static const char *nz(const char *s)
 static const char dlq_insert_sql[] =
     "INSERT INTO dlq (sink_id, commit_lsn, event_index, topic, op, key_json, "
     "value_json, event, error_class, error, attempts, http_status, "
-    "first_failed_us, dead_lettered_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "first_failed_us, dead_lettered_us, stream, snapshot) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /* Inserts one entry with a prepared dlq_insert_sql statement. */
 static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_event *ev,
@@ -275,6 +284,8 @@ static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_eve
     sqlite3_bind_int(stmt, 12, f->http_status);
     sqlite3_bind_int64(stmt, 13, f->first_failed_us);
     sqlite3_bind_int64(stmt, 14, clock_wall_us());
+    sqlite3_bind_int64(stmt, 15, ev->pos.stream);
+    sqlite3_bind_int(stmt, 16, ev->snapshot);
     int rc = 0;
     if (sqlite3_step(stmt) != SQLITE_DONE)
         rc = db_fail(st, err, errlen, "add a dead-letter entry");
@@ -362,6 +373,7 @@ static void read_entry(sqlite3_stmt *stmt, struct dlq_entry *e)
     e->dead_lettered_us = sqlite3_column_int64(stmt, 11);
     e->status = strcmp(col_text(stmt, 12), "resolved") == 0 ? DLQ_RESOLVED : DLQ_PENDING;
     e->resolved_us = sqlite3_column_int64(stmt, 13);
+    e->pos.stream = (uint32_t)sqlite3_column_int64(stmt, 14);
 }
 
 /* Reads entries a page at a time and calls fn with the store unlocked, so a
@@ -426,12 +438,13 @@ int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, 
         int s = sqlite3_step(stmt);
         if (s == SQLITE_ROW) {
             read_entry(stmt, e);
-            if (sqlite3_column_type(stmt, 14) != SQLITE_NULL)
-                e->key_json = xstrdup(col_text(stmt, 14));
-            if (sqlite3_column_type(stmt, 15) != SQLITE_NULL)
-                e->value_json = xstrdup(col_text(stmt, 15));
-            const void *blob = sqlite3_column_blob(stmt, 16);
-            e->event_len = (size_t)sqlite3_column_bytes(stmt, 16);
+            int c = ENTRY_NCOLS; /* the payloads follow entry_cols */
+            if (sqlite3_column_type(stmt, c) != SQLITE_NULL)
+                e->key_json = xstrdup(col_text(stmt, c));
+            if (sqlite3_column_type(stmt, c + 1) != SQLITE_NULL)
+                e->value_json = xstrdup(col_text(stmt, c + 1));
+            const void *blob = sqlite3_column_blob(stmt, c + 2);
+            e->event_len = (size_t)sqlite3_column_bytes(stmt, c + 2);
             e->event = xmalloc(e->event_len ? e->event_len : 1);
             if (e->event_len)
                 memcpy(e->event, blob, e->event_len);
@@ -508,9 +521,10 @@ int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cd
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
     int rc = prepare(st, &stmt,
-                     sink_id ? "SELECT commit_lsn, event_index FROM dlq "
-                               "WHERE sink_id = ?1 AND status = 'pending'"
-                             : "SELECT commit_lsn, event_index FROM dlq WHERE status = 'pending'",
+                     sink_id ? "SELECT commit_lsn, event_index, stream FROM dlq "
+                               "WHERE sink_id = ?1 AND status = 'pending' AND snapshot = 0"
+                             : "SELECT commit_lsn, event_index, stream FROM dlq "
+                               "WHERE status = 'pending' AND snapshot = 0",
                      err, errlen, "read dead-lettered positions");
     if (rc == 0) {
         if (sink_id)
@@ -523,6 +537,7 @@ int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cd
             }
             v[len].lsn = (uint64_t)sqlite3_column_int64(stmt, 0);
             v[len].idx = (uint64_t)sqlite3_column_int64(stmt, 1);
+            v[len].stream = (uint32_t)sqlite3_column_int64(stmt, 2);
             len++;
         }
         if (s != SQLITE_DONE)

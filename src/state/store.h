@@ -93,8 +93,9 @@ int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, 
 int store_dlq_resolve(struct store *st, int64_t id, char *err, size_t errlen);
 /* Deletes resolved entries (or all with all = true); *n = how many. */
 int store_dlq_purge(struct store *st, bool all, int64_t *n, char *err, size_t errlen);
-/* Positions of sink_id's (NULL = every sink's) pending entries, sorted
- * ascending without duplicates: a sink skips them when the source replays
+/* Positions of sink_id's (NULL = every sink's) pending entries of changes
+ * (not snapshot rows), with their streams, sorted (cdc_pos_cmp) without
+ * duplicates: a sink skips them when the source replays
  * (they are done: dead-lettered).  *out is heap (NULL when *n = 0), caller
  * frees. */
 int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cdc_pos **out,

@@ -51,7 +51,7 @@ static const uint8_t ops[] = {CDC_OP_INSERT,   CDC_OP_UPDATE,  CDC_OP_DELETE, CD
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct cdc_pos pos = {0, 0};
+    struct cdc_pos pos = {0, 0, 0};
     struct buf b = BUF_INIT;
     /* Whatever the bytes, reading a position must be safe. */
     if (json_envelope_position((const char *)data, size, &pos) == 0) {
@@ -129,7 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ev->op = op;
     ev->tab = tab;
     ev->snapshot = flags & 1;
-    ev->snapshot_last = (flags & 2) != 0;
     ev->msg_transactional = (flags & 4) != 0;
     uint64_t m = 0;
     for (int i = 0; i < 8; i++)

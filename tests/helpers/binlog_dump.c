@@ -93,16 +93,14 @@ static int on_change(void *arg, struct cdc_event *ev, const struct mydecode_row 
 {
     struct dump *d = arg;
     struct buf *b = &d->out;
-    struct myjson_source src = {0};
-    myjson_source_from_row(&src, ev, row);
-    src.version = "0.1.0";
-    src.name = d->o->name;
+    /* the block from the event's source metadata, as a pipeline writes it */
+    struct json_ctx jc = {.pipeline_id = d->o->name, .version = "0.1.0"};
     buf_puts(b, "{\"before\":");
     put_row(b, ev, ev->op == 'c' ? NULL : ev->before);
     buf_puts(b, ",\"after\":");
     put_row(b, ev, ev->op == 'd' ? NULL : ev->after);
     buf_puts(b, ",\"source\":");
-    myjson_source(b, &src);
+    myjson_event_source(b, ev, &jc, true);
     buf_printf(b, ",\"op\":\"%c\",\"ts_ms\":%lld,\"transaction\":{\"id\":", ev->op,
                (long long)(ev->emit_ts / 1000));
     const char *id = row->txn->gtid_text;

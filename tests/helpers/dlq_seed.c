@@ -149,7 +149,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "dlq_seed: %s\n", err);
         return 1;
     }
-    const struct json_ctx ctx = {pipeline, "postgresql", db, CDC_VERSION, pgjson_source};
+    const struct json_ctx ctx = {.pipeline_id = pipeline,
+                                 .connector = "postgresql",
+                                 .db = db,
+                                 .version = CDC_VERSION,
+                                 .source = pgjson_source};
     struct cdc_table *tab = items_table(prefix);
     struct buf key = BUF_INIT, val = BUF_INIT;
     int rc = 0;

@@ -334,7 +334,7 @@ static void test_api_with_engine(void **state)
     struct engine *eng = NULL;
     char err[512];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), 0);
-    assert_int_equal(engine_start(eng, 0x16B3748), 0);
+    assert_int_equal(engine_start(eng, &(struct cdc_ack){0, 0x16B3748}, 1), 0);
     struct api_ctx ctx = {.cfg = cfg};
     struct api *api = NULL;
     assert_int_equal(api_start(&api, &ctx, err, sizeof err), 0);

@@ -88,12 +88,12 @@ static void fs_reset(void)
     pthread_cond_init(&fs.cv, NULL);
 }
 
-static int fs_open(struct sink *sk, struct cdc_pos *have)
+static int fs_open(struct sink *sk, struct cdc_posmap *have)
 {
     pthread_mutex_lock(&fs.mu);
     fs.opens++;
     fs.npending = 0;
-    *have = fs.have;
+    cdc_posmap_set(have, fs.have);
     pthread_mutex_unlock(&fs.mu);
     return 0;
 }
@@ -172,6 +172,12 @@ struct fake {
     int refuse_first; /* refuse this many starts after a lost connection */
     bool refuse_initial;
     int refused;
+    /* Send this transaction in two polls, asking for a stop (as a signal
+     * would) after the first; with stall_split the rest never comes. */
+    int split_at;
+    bool stall_split;
+    int next_j; /* the next change of the transaction at the cursor to send */
+    volatile sig_atomic_t *stop;
     pthread_mutex_t mu; /* the records below, read by the test thread */
     uint64_t starts[MAXCALLS];
     int nstarts;
@@ -205,11 +211,10 @@ static int fk_open(struct source *src, char *err, size_t errlen)
     return 0;
 }
 
-static int fk_prepare(struct source *src, struct cdc_pos held, struct cdc_ack *start, size_t max,
-                      size_t *n, char *err, size_t errlen)
+static int fk_prepare(struct source *src, const struct cdc_posmap *held, struct cdc_acks *start,
+                      char *err, size_t errlen)
 {
-    start[0] = (struct cdc_ack){0, 0};
-    *n = 1;
+    cdc_acks_set(start, 0, 0);
     return 0;
 }
 
@@ -245,7 +250,7 @@ static struct cdc_event *mk_event(int k, int j)
     ev->after[0] = (struct cdc_val){0, (uint32_t)len, CDC_V_TEXT};
     memcpy(ev->data, val, (size_t)len + 1);
     ev->data_len = (uint32_t)len + 1;
-    ev->pos = (struct cdc_pos){txn_lsn(k), (uint64_t)j};
+    ev->pos = (struct cdc_pos){txn_lsn(k), (uint64_t)j, 0};
     ev->lsn = txn_lsn(k) + (uint64_t)j;
     ev->xid = (uint32_t)k;
     return ev;
@@ -259,24 +264,35 @@ static int fk_poll(struct source *src, struct emitter *em, int timeout_ms, char 
     if (fk.cursor == NTXN) {
         /* Idle: the server's log ends a little after the last commit. */
         int rc = emitter_flush(em);
-        emitter_keepalive(em, txn_end(NTXN) + 10);
+        emitter_keepalive(em, 0, txn_end(NTXN) + 10);
         clock_sleep_us(1000);
         return rc ? rc : 0;
     }
     int k = fk.cursor + 1;
-    for (int j = 0; j < txn_events(k); j++) {
+    int split = k == fk.split_at ? txn_events(k) / 2 : 0; /* [0, split) goes first */
+    if (split && fk.next_j == split && fk.stall_split) {
+        clock_sleep_us(1000); /* the rest of the transaction never arrives */
+        return 0;
+    }
+    for (int j = fk.next_j; j < txn_events(k); j++) {
         if (k == fk.lose_at && j == txn_events(k) / 2 && j > 0) {
             fk.lose_at = -1;
             snprintf(err, errlen, "scripted: connection reset");
             return CDC_ECONN;
         }
+        if (split && j == split && fk.next_j < split) {
+            fk.next_j = split;
+            *fk.stop = 1; /* a signal while the transaction is half read */
+            return 1;
+        }
         int rc = emitter_event(em, mk_event(k, j));
         if (rc)
             return rc;
     }
+    fk.next_j = 0;
     struct cdc_event *c = cdc_event_new(0, 0, 0);
     c->op = CDC_OP_COMMIT;
-    c->pos = (struct cdc_pos){txn_lsn(k), CDC_POS_TXN_END};
+    c->pos = (struct cdc_pos){txn_lsn(k), CDC_POS_TXN_END, 0};
     c->end_lsn = txn_end(k);
     c->total_order = (uint32_t)txn_events(k);
     int rc = emitter_commit(em, c);
@@ -435,10 +451,15 @@ static void setup(struct run *r)
     assert_int_equal(driver_new(&r->drv, &fake_source_ops, r->cfg, NULL, err, sizeof err), 0);
     assert_int_equal(
         engine_new_ops(&r->eng, r->cfg, &r->json, NULL, &fake_sink_ops, err, sizeof err), 0);
-    assert_int_equal(driver_prepare(r->drv, engine_held(r->eng), err, sizeof err), 0);
-    assert_int_equal(engine_start(r->eng, driver_start_pos(r->drv)), 0);
+    struct cdc_posmap held = {0};
+    engine_held(r->eng, &held);
+    assert_int_equal(driver_prepare(r->drv, &held, err, sizeof err), 0);
+    cdc_posmap_fini(&held);
+    const struct cdc_acks *start = driver_start(r->drv);
+    assert_int_equal(engine_start(r->eng, start->v, start->n), 0);
     atomic_init(&r->paused, false);
     r->stop_at = (struct cdc_ack){0, txn_end(NTXN)};
+    fk.stop = &r->stop;
     r->o = (struct driver_opts){
         .stop_at = &r->stop_at,
         .nstop_at = 1,
@@ -679,6 +700,56 @@ static void test_stop_request(void **state)
     teardown(&r);
 }
 
+/* A stop requested in the middle of a transaction: the source reads the
+ * rest of it first, so the sink holds whole transactions only and the
+ * final acknowledgement covers everything it was given. */
+static void test_stop_finishes_the_open_transaction(void **state)
+{
+    (void)state;
+    struct run r;
+    setup(&r);
+    r.o.nstop_at = 0;
+    fk.split_at = 8;
+    start_run(&r);
+    finish_run(&r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(fk.cursor, 8); /* it stopped right after */
+    pthread_mutex_lock(&fs.mu);
+    int n = 0;
+    for (int k = 1; k <= 8; k++)
+        n += txn_events(k);
+    assert_int_equal(fs.ndurable, n);
+    assert_int_equal(fs.durable[n - 1].lsn, txn_lsn(8));
+    assert_int_equal(fs.durable_end, txn_end(8));
+    pthread_mutex_unlock(&fs.mu);
+    assert_false(fk.ack_beyond_durable);
+    assert_true(fk.acks[fk.nacks - 1] >= txn_end(8));
+    assert_int_equal(fk.finishes, 1);
+    teardown(&r);
+}
+
+/* The rest of the transaction never comes: the stop waits for it only so
+ * long, and acknowledges nothing of it. */
+static void test_stop_waits_for_the_open_transaction_only_so_long(void **state)
+{
+    (void)state;
+    struct run r;
+    setup(&r);
+    r.o.nstop_at = 0;
+    r.o.stop_txn_wait_us = 200000;
+    fk.split_at = 8;
+    fk.stall_split = true;
+    start_run(&r);
+    finish_run(&r);
+    assert_int_equal(r.rc, 0);
+    pthread_mutex_lock(&fs.mu);
+    assert_int_equal(fs.durable_end, txn_end(7));
+    pthread_mutex_unlock(&fs.mu);
+    assert_false(fk.ack_beyond_durable);
+    assert_int_equal(fk.acks[fk.nacks - 1], txn_end(7));
+    teardown(&r);
+}
+
 /* The pipeline is full (the sink is stuck): the emitter waits and, while it
  * does, acknowledges and lets the source keep its connection alive. */
 static void test_backpressure_keeps_source_alive(void **state)
@@ -734,6 +805,8 @@ int main(void)
         cmocka_unit_test(test_pause_reads_nothing_until_resumed),
         cmocka_unit_test(test_stop_request),
         cmocka_unit_test(test_backpressure_keeps_source_alive),
+        cmocka_unit_test(test_stop_finishes_the_open_transaction),
+        cmocka_unit_test(test_stop_waits_for_the_open_transaction_only_so_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

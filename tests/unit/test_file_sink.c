@@ -1,7 +1,10 @@
 /* File sink: one writer at a time.  A second opener of a file another sink
  * holds open is refused and leaves a line in progress alone; once the first
  * writer is gone, a torn last line is cut at open as before.  ready() says
- * whether the file system has room. */
+ * whether the file system has room.  With one stream the lines say where the
+ * file is; with several, the checkpoint beside it does: what was written
+ * after it is cut off, a torn slot falls back to the other one, a file
+ * shorter than its checkpoint stops the pipeline. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +20,22 @@
 #include <unistd.h>
 
 #include "core/json.h"
+#include "sink/file/file_ckpt.h"
 #include "sink/file/file_sink.h"
 #include "sink/sink.h"
 #include "source/pg/pgjson.h"
 
-static const struct json_ctx jctx = {"p", "postgresql", "db", "0", pgjson_source};
+static const struct json_ctx jctx = {.pipeline_id = "p",
+                                     .connector = "postgresql",
+                                     .db = "db",
+                                     .version = "0",
+                                     .source = pgjson_source};
+static const struct json_ctx jctx_streams = {.pipeline_id = "p",
+                                             .connector = "postgresql",
+                                             .db = "db",
+                                             .version = "0",
+                                             .source = pgjson_source,
+                                             .multi_stream = true};
 static char dir[] = "/tmp/cdc-file-sink-XXXXXX";
 static char path[256];
 
@@ -34,10 +48,18 @@ static int setup(void **state)
     return 0;
 }
 
+static void remove_files(void)
+{
+    char *ck = file_ckpt_path(path);
+    unlink(path);
+    unlink(ck);
+    free(ck);
+}
+
 static int teardown(void **state)
 {
     (void)state;
-    unlink(path);
+    remove_files();
     return rmdir(dir);
 }
 
@@ -78,7 +100,7 @@ static void test_second_writer_refused_tail_untouched(void **state)
     sink_init(&a, &ca);
     sink_init(&b, &cb);
     assert_true(ca.type->single_writer);
-    struct cdc_pos have;
+    struct cdc_posmap have = {0};
     assert_int_equal(a.ops->open(&a, &have), 0);
     /* the first writer is halfway through a line */
     append("{\"before\":null,\"after\":{\"id\":1");
@@ -97,12 +119,175 @@ static void test_second_writer_refused_tail_untouched(void **state)
     assert_int_equal(b.ops->open(&b, &have), 0);
     assert_int_equal(file_size(), 0);
     b.ops->close(&b);
+    cdc_posmap_fini(&have);
+}
+
+/* ---------- positions ---------- */
+
+static struct cdc_table *tab;
+
+static struct cdc_event *change(uint32_t stream, uint64_t lsn, uint64_t idx, uint64_t seq)
+{
+    char val[32];
+    int len = snprintf(val, sizeof val, "%llu", (unsigned long long)(lsn + idx));
+    struct cdc_event *ev = cdc_event_new(0, 1, (size_t)len + 1);
+    ev->op = CDC_OP_INSERT;
+    cdc_table_ref(tab);
+    ev->tab = tab;
+    ev->after[0] = (struct cdc_val){0, (uint32_t)len, CDC_V_TEXT};
+    memcpy(ev->data, val, (size_t)len + 1);
+    ev->data_len = (uint32_t)len + 1;
+    ev->pos = (struct cdc_pos){lsn, idx, stream};
+    ev->total_order = (uint32_t)idx + 1;
+    ev->table_order = 1;
+    ev->seq = seq;
+    return ev;
+}
+
+static struct cdc_event *commit(uint32_t stream, uint64_t lsn, uint64_t seq)
+{
+    struct cdc_event *ev = cdc_event_new(0, 0, 0);
+    ev->op = CDC_OP_COMMIT;
+    ev->pos = (struct cdc_pos){lsn, CDC_POS_TXN_END, stream};
+    ev->seq = seq;
+    return ev;
+}
+
+/* Writes one transaction (two changes and its commit) and flushes it. */
+static void write_txn(struct sink *sk, uint32_t stream, uint64_t lsn, uint64_t *seq)
+{
+    struct cdc_event *evs[3] = {change(stream, lsn, 0, ++*seq), change(stream, lsn, 1, ++*seq),
+                                commit(stream, lsn, ++*seq)};
+    assert_int_equal(sk->ops->write(sk, evs, 3), 0);
+    uint64_t durable = 0;
+    assert_int_equal(sk->ops->flush(sk, &durable), 0);
+    assert_int_equal(durable, *seq);
+    for (int i = 0; i < 3; i++)
+        cdc_event_unref(evs[i]);
+}
+
+static void assert_have(const struct cdc_posmap *have, uint32_t stream, uint64_t lsn, uint64_t idx)
+{
+    const struct cdc_pos *p = cdc_posmap_get(have, stream);
+    assert_non_null(p);
+    assert_int_equal(p->lsn, lsn);
+    assert_int_equal(p->idx, idx);
+}
+
+/* One stream (a file written by earlier versions too): no checkpoint, the
+ * newest line says where the file is. */
+static void test_one_stream_reads_its_lines(void **state)
+{
+    (void)state;
+    remove_files();
+    struct sink_cfg sc;
+    struct sink sk;
+    sink_init(&sk, &sc);
+    struct cdc_posmap have = {0};
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(have.n, 0);
+    uint64_t seq = 0;
+    write_txn(&sk, 0, 1000, &seq);
+    write_txn(&sk, 0, 2000, &seq);
+    sk.ops->close(&sk);
+    char *ck = file_ckpt_path(path);
+    assert_int_not_equal(access(ck, F_OK), 0);
+    free(ck);
+    cdc_posmap_clear(&have);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(have.n, 1);
+    assert_have(&have, 0, 2000, 1); /* the last line */
+    /* An event of another stream cannot be placed in such a file: the
+     * pipeline stops rather than lose track of it. */
+    struct cdc_event *ev = change(1, 10, 0, ++seq);
+    assert_int_not_equal(sk.ops->write(&sk, &ev, 1), 0);
+    assert_int_equal(sk.errclass, SINK_ERR_FATAL);
+    cdc_event_unref(ev);
+    sk.ops->close(&sk);
+    cdc_posmap_fini(&have);
+}
+
+/* Several streams: the checkpoint holds each one's position; what was
+ * appended after it is cut off at open. */
+static void test_streams_checkpoint(void **state)
+{
+    (void)state;
+    remove_files();
+    struct sink_cfg sc;
+    struct sink sk;
+    sink_init(&sk, &sc);
+    sk.json = &jctx_streams;
+    struct cdc_posmap have = {0};
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(have.n, 0);
+    uint64_t seq = 0;
+    write_txn(&sk, 0, 5000, &seq);
+    write_txn(&sk, 1, 20, &seq); /* the lagging stream: smaller positions */
+    write_txn(&sk, 0, 6000, &seq);
+    sk.ops->close(&sk);
+    off_t size = file_size();
+
+    cdc_posmap_clear(&have);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(have.n, 2);
+    assert_have(&have, 0, 6000, CDC_POS_TXN_END);
+    assert_have(&have, 1, 20, CDC_POS_TXN_END);
+    sk.ops->close(&sk);
+
+    /* Written after the last checkpoint (a crash before it was written):
+     * never acknowledged, so cut off. */
+    append("{\"before\":null,\"after\":{\"id\":7}}\n{\"before\":null,");
+    cdc_posmap_clear(&have);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(file_size(), size);
+    assert_have(&have, 1, 20, CDC_POS_TXN_END);
+    write_txn(&sk, 1, 30, &seq);
+    sk.ops->close(&sk);
+    off_t size2 = file_size();
+
+    /* The newest slot torn: the other, older one counts, and the data after
+     * it goes. */
+    char *ck = file_ckpt_path(path);
+    FILE *f = fopen(ck, "r+b");
+    assert_non_null(f);
+    /* generations 1 (creation), 2, 3, 4, 5: the newest is in slot 1 */
+    assert_int_equal(fseek(f, FILE_CKPT_SLOT + 30, SEEK_SET), 0);
+    fputc('X', f);
+    fclose(f);
+    cdc_posmap_clear(&have);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(file_size(), size);
+    assert_have(&have, 1, 20, CDC_POS_TXN_END);
+    assert_have(&have, 0, 6000, CDC_POS_TXN_END);
+    sk.ops->close(&sk);
+    assert_true(size2 > size);
+
+    /* A file shorter than its checkpoint says was delivered: someone cut
+     * it; cdc stops rather than deliver on top of a gap. */
+    assert_int_equal(truncate(path, size / 2), 0);
+    cdc_posmap_clear(&have);
+    assert_int_not_equal(sk.ops->open(&sk, &have), 0);
+    assert_int_equal(sk.errclass, SINK_ERR_FATAL);
+    assert_non_null(strstr(sk.err, "fewer than its checkpoint"));
+    free(ck);
+    cdc_posmap_fini(&have);
+    remove_files();
 }
 
 int main(void)
 {
+    tab = cdc_table_new(1, "public", "t", "cdc", 1);
+    tab->cols[0].name = strdup("id");
+    tab->cols[0].type_name = strdup("integer");
+    tab->cols[0].type = CDC_T_INT;
+    tab->cols[0].key = true;
+    cdc_table_finish(tab);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_writer_refused_tail_untouched),
+        cmocka_unit_test(test_one_stream_reads_its_lines),
+        cmocka_unit_test(test_streams_checkpoint),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    cdc_table_unref(tab);
+    return rc;
 }

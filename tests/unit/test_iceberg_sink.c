@@ -146,42 +146,67 @@ static void test_errors(void **state)
 
 static void test_positions(void **state)
 {
-    struct icepos a, b, c;
-    char t[CDC_POS_TEXT_MAX];
+    struct icepos a = {0}, b = {0}, c = {0}, d = {0};
+    char t[ICEPOS_TEXT_MAX];
     assert_int_equal(icepos_parse("16/B374D848:end", &a), 0);
-    assert_true(a.known);
-    assert_true(a.pos.lsn == 0x16B374D848ULL && a.pos.idx == CDC_POS_TXN_END);
-    icepos_format(&a, t, sizeof t);
+    assert_true(icepos_known(&a) && a.m.n == 1);
+    assert_true(a.m.v[0].lsn == 0x16B374D848ULL && a.m.v[0].idx == CDC_POS_TXN_END);
+    assert_int_equal(icepos_format(&a, t, sizeof t), 0);
     assert_string_equal(t, "16/B374D848:end");
     assert_int_equal(icepos_parse("0/10:3", &b), 0);
-    assert_true(b.pos.lsn == 0x10 && b.pos.idx == 3);
+    assert_true(b.m.v[0].lsn == 0x10 && b.m.v[0].idx == 3 && b.m.v[0].stream == 0);
     assert_int_equal(icepos_parse(NULL, &c), 0);
-    assert_false(c.known);
+    assert_false(icepos_known(&c));
     icepos_format(&c, t, sizeof t);
     assert_string_equal(t, "none");
-    const char *bad[] = {
-        "", "16B374D848:end", "1/2", "1/2:", "1/2:x", "1/2:3x", "123456789/1:1", "g/1:1"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        assert_int_equal(icepos_parse(bad[i], &c), CDC_EINVAL);
+    const char *bad[] = {"",         "16B374D848:end", "1/2",        "1/2:",   "1/2:x",
+                         "1/2:3x",   "123456789/1:1",  "g/1:1",      "0=1/2:3,", "x=1/2:3",
+                         "0=1/2:3,0=1/2:4", "1/2:3,,1/2:4", "4294967296=1/2:3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        print_message("bad: %s\n", bad[i]);
+        assert_int_equal(icepos_parse(bad[i], &d), CDC_EINVAL);
+    }
+    /* several streams: written as cdc_posmap_format writes them, read back */
+    assert_int_equal(icepos_parse("0=0/10:end,7=0/2A:end", &d), 0);
+    assert_int_equal((int)d.m.n, 2);
+    assert_true(d.m.v[1].stream == 7 && d.m.v[1].lsn == 0x2A);
+    assert_int_equal(icepos_format(&d, t, sizeof t), 0);
+    assert_string_equal(t, "0=0/10:end,7=0/2A:end");
+    /* too many streams for the summary: refused, not cut */
+    char small[16];
+    assert_int_equal(icepos_format(&d, small, sizeof small), CDC_EINVAL);
     /* what a table holds, and what the sink reports for several */
-    struct cdc_event ev = {.pos = {0x10, 3}};
+    struct cdc_event ev = {.pos = {0x10, 3, 0}};
     assert_true(icepos_holds(&b, &ev));
     ev.pos.idx = 4;
     assert_false(icepos_holds(&b, &ev));
+    ev.pos = (struct cdc_pos){0x2A, 1, 7};
+    assert_true(icepos_holds(&d, &ev));
+    assert_false(icepos_holds(&b, &ev)); /* b holds nothing of stream 7 */
     ev.snapshot = true;
-    ev.pos.idx = 1;
+    ev.pos = (struct cdc_pos){0x10, 1, 0};
     assert_false(icepos_holds(&b, &ev)); /* snapshot rows are applied again */
+    struct cdc_posmap o = {0};
     const struct icepos *v[] = {&a, &b};
-    struct cdc_pos o = icepos_oldest(v, 2);
-    assert_true(o.lsn == 0x10 && o.idx == 3);
+    icepos_oldest(v, 2, &o);
+    assert_true(o.n == 1 && o.v[0].lsn == 0x10 && o.v[0].idx == 3);
     const struct icepos *w[] = {&a, &c};
-    o = icepos_oldest(w, 2);
-    assert_true(o.lsn == 0 && o.idx == 0);
-    icepos_advance(&b, (struct cdc_pos){0x9, 1}); /* never backwards */
-    assert_true(b.pos.lsn == 0x10);
-    icepos_advance(&c, (struct cdc_pos){0x9, 1});
-    assert_true(c.known && c.pos.lsn == 0x9);
-    assert_true(icepos_before(&c, &b) && !icepos_before(&b, &c));
+    icepos_oldest(w, 2, &o);
+    assert_int_equal((int)o.n, 0);
+    const struct icepos *x[] = {&d, &b};
+    icepos_oldest(x, 2, &o); /* stream 7 only in d: left out */
+    assert_true(o.n == 1 && o.v[0].stream == 0 && o.v[0].idx == 3);
+    cdc_posmap_fini(&o);
+    icepos_advance(&b, (struct cdc_pos){0x9, 1, 0}); /* never backwards */
+    assert_true(b.m.v[0].lsn == 0x10);
+    icepos_advance(&c, (struct cdc_pos){0x9, 1, 0});
+    assert_true(icepos_known(&c) && c.m.v[0].lsn == 0x9);
+    icepos_merge(&c, &d);
+    assert_true(c.m.n == 2 && c.m.v[0].lsn == 0x10 && c.m.v[1].stream == 7);
+    icepos_fini(&a);
+    icepos_fini(&b);
+    icepos_fini(&c);
+    icepos_fini(&d);
 }
 
 int main(void)

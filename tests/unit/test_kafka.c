@@ -173,7 +173,7 @@ static struct cdc_event *mkev(int op, struct cdc_table *tab, const char *before,
     ev->op = (uint8_t)op;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){1000, 2};
+    ev->pos = (struct cdc_pos){1000, 2, 0};
     ev->lsn = 990;
     ev->commit_ts = 1718150400123456;
     ev->emit_ts = 1718150400456789;
@@ -518,7 +518,7 @@ static void test_message_records(void **state)
     ev->after[1] = (struct cdc_val){6, 5, CDC_V_TEXT};
     ev->data_len = 12;
     ev->msg_transactional = true;
-    ev->pos = (struct cdc_pos){500, 0};
+    ev->pos = (struct cdc_pos){500, 0, 0};
     struct kproducer_msg m[KENC_MAX_RECORDS];
     char err[256];
     assert_int_equal(kenc_event(e, ev, m, err, sizeof err), 1);

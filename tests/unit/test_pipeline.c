@@ -26,37 +26,53 @@ static struct cdc_event *mk(uint64_t seq, size_t extra, unsigned part)
     return ev;
 }
 
+/* Stream 0, the only one of these tests (test_streams.c has several). */
+static struct tracker *tracker_new0(unsigned nsinks, uint64_t start)
+{
+    return tracker_new(nsinks, &(struct cdc_ack){0, start}, 1);
+}
+
+static uint64_t tracker_rewind0(struct tracker *t)
+{
+    struct cdc_acks restart = {0};
+    tracker_rewind(t, &restart);
+    const struct cdc_ack *a = cdc_acks_get(&restart, 0);
+    uint64_t pos = a ? a->pos : 0;
+    cdc_acks_fini(&restart);
+    return pos;
+}
+
 static void test_tracker_basics(void **state)
 {
     (void)state;
-    struct tracker *t = tracker_new(2, 100);
-    assert_int_equal(tracker_confirmed(t), 100);
-    tracker_commit(t, 3, 200);
-    tracker_commit(t, 5, 300);
-    tracker_commit(t, 5, 350); /* same last seq: coalesced, newer LSN wins */
+    struct tracker *t = tracker_new0(2, 100);
+    assert_int_equal(tracker_confirmed_of(t, 0), 100);
+    tracker_commit(t, 3, 0, 200);
+    tracker_commit(t, 5, 0, 300);
+    tracker_commit(t, 5, 0, 350); /* same last seq: coalesced, newer LSN wins */
     assert_int_equal(tracker_pending(t), 2);
     tracker_sink_done(t, 0, 10);
-    assert_int_equal(tracker_confirmed(t), 100); /* sink 1 has nothing durable yet */
+    assert_int_equal(tracker_confirmed_of(t, 0), 100); /* sink 1 has nothing durable yet */
     tracker_sink_done(t, 1, 4);
-    assert_int_equal(tracker_confirmed(t), 200);
+    assert_int_equal(tracker_confirmed_of(t, 0), 200);
     tracker_sink_done(t, 1, 3); /* going backwards is ignored */
-    assert_int_equal(tracker_confirmed(t), 200);
+    assert_int_equal(tracker_confirmed_of(t, 0), 200);
     tracker_sink_done(t, 1, 5);
-    assert_int_equal(tracker_confirmed(t), 350);
+    assert_int_equal(tracker_confirmed_of(t, 0), 350);
     assert_int_equal(tracker_pending(t), 0);
     /* A rewind forgets what is pending and answers where to restart. */
-    tracker_commit(t, 9, 400);
-    assert_int_equal(tracker_rewind(t), 350);
+    tracker_commit(t, 9, 0, 400);
+    assert_int_equal(tracker_rewind0(t), 350);
     assert_int_equal(tracker_pending(t), 0);
     tracker_sink_done(t, 0, 100);
     tracker_sink_done(t, 1, 100);
-    assert_int_equal(tracker_confirmed(t), 350);
+    assert_int_equal(tracker_confirmed_of(t, 0), 350);
     /* The FIFO grows past its initial size. */
     for (uint64_t i = 0; i < 5000; i++)
-        tracker_commit(t, 200 + i, 1000 + i);
+        tracker_commit(t, 200 + i, 0, 1000 + i);
     tracker_sink_done(t, 0, 4000);
     tracker_sink_done(t, 1, 4000);
-    assert_int_equal(tracker_confirmed(t), 1000 + 3800);
+    assert_int_equal(tracker_confirmed_of(t, 0), 1000 + 3800);
     tracker_free(t);
 }
 
@@ -65,24 +81,24 @@ static void test_tracker_basics(void **state)
 static void test_tracker_bounded(void **state)
 {
     (void)state;
-    struct tracker *t = tracker_new(1, 0);
+    struct tracker *t = tracker_new0(1, 0);
     for (uint64_t i = 1; i <= 1000000; i++)
-        tracker_commit(t, i, i * 10);
+        tracker_commit(t, i, 0, i * 10);
     assert_true(tracker_pending(t) <= 65536);
     for (uint64_t done = 1; done <= 1000000; done += 99991) {
         tracker_sink_done(t, 0, done);
-        uint64_t c = tracker_confirmed(t);
+        uint64_t c = tracker_confirmed_of(t, 0);
         assert_true(c <= done * 10); /* never beyond what is durable */
     }
     tracker_sink_done(t, 0, 1000000);
-    assert_int_equal(tracker_confirmed(t), 10000000);
+    assert_int_equal(tracker_confirmed_of(t, 0), 10000000);
     tracker_free(t);
 }
 
 static void test_tracker_marks(void **state)
 {
     (void)state;
-    struct tracker *t = tracker_new(2, 0);
+    struct tracker *t = tracker_new0(2, 0);
     uint64_t ids[8];
     tracker_mark(t, 10, 1);
     tracker_mark(t, 20, 2);
@@ -313,7 +329,7 @@ static void test_stress(void **state)
     struct evlog_cfg cfg = {
         .nconsumers = STRESS_CONSUMERS, .nparts = 8, .max_bytes = 256 * 1024, .max_per_part = 300};
     assert_int_equal(evlog_new(&log, &cfg), 0);
-    struct tracker *tracker = tracker_new(STRESS_CONSUMERS, 0);
+    struct tracker *tracker = tracker_new0(STRESS_CONSUMERS, 0);
     struct stress st[STRESS_CONSUMERS];
     pthread_t th[STRESS_CONSUMERS];
     for (unsigned i = 0; i < STRESS_CONSUMERS; i++) {
@@ -329,7 +345,7 @@ static void test_stress(void **state)
         rng ^= rng << 17;
         batch[nb++] = mk(seq, rng % 2000, (unsigned)(rng >> 32) % 8);
         if (seq % 7 == 0)
-            tracker_commit(tracker, seq, ++lsn);
+            tracker_commit(tracker, seq, 0, ++lsn);
         if (nb == 64 || seq == STRESS_EVENTS) {
             size_t off = 0, done;
             while (off < nb) {
@@ -341,7 +357,7 @@ static void test_stress(void **state)
                 assert_true(es.live_bytes <= cfg.max_bytes + 2100 + sizeof(struct cdc_event));
             }
             nb = 0;
-            uint64_t c = tracker_confirmed(tracker);
+            uint64_t c = tracker_confirmed_of(tracker, 0);
             assert_true(c >= last_confirmed);
             last_confirmed = c;
         }
@@ -352,7 +368,7 @@ static void test_stress(void **state)
         assert_int_equal(st[i].failed, 0);
         assert_int_equal(st[i].seen, STRESS_EVENTS);
     }
-    assert_int_equal(tracker_confirmed(tracker), STRESS_EVENTS / 7);
+    assert_int_equal(tracker_confirmed_of(tracker, 0), STRESS_EVENTS / 7);
     struct evlog_stats es;
     evlog_stats(log, &es);
     assert_int_equal(es.live_events, 0);

@@ -227,7 +227,11 @@ static void test_not_built(void **state)
                         "sink type absent is not available in this build (built without "
                         "libabsent)");
     /* the engine refuses it */
-    struct json_ctx json = {"p", "postgresql", "db", "0", pgjson_source};
+    struct json_ctx json = {.pipeline_id = "p",
+                            .connector = "postgresql",
+                            .db = "db",
+                            .version = "0",
+                            .source = pgjson_source};
     struct engine *eng = NULL;
     char err[256];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), CDC_ENOTSUP);
@@ -294,9 +298,8 @@ struct fake {
     uint64_t confirmed_at[MAX_FLUSHES]; /* engine_confirmed as each flush started */
 };
 
-static int fake_open(struct sink *sk, struct cdc_pos *have)
+static int fake_open(struct sink *sk, struct cdc_posmap *have)
 {
-    *have = (struct cdc_pos){0, 0};
     return 0;
 }
 
@@ -315,7 +318,7 @@ static int fake_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 static int fake_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct fake *fk = (struct fake *)sk->cfg->conf;
-    uint64_t confirmed = engine_confirmed(fk->eng);
+    uint64_t confirmed = engine_confirmed_of(fk->eng, 0);
     pthread_mutex_lock(&fk->mu);
     int i = fk->flushes++;
     if (i < MAX_FLUSHES) {
@@ -379,11 +382,15 @@ static void rig_start(struct rig *r, const struct sink_type *type, int batch_siz
     r->sc.conf = &r->fk;
     r->cfg.sinks = &r->sc;
     r->cfg.nsinks = 1;
-    r->json = (struct json_ctx){"p", "postgresql", "db", "0", pgjson_source};
+    r->json = (struct json_ctx){.pipeline_id = "p",
+                                .connector = "postgresql",
+                                .db = "db",
+                                .version = "0",
+                                .source = pgjson_source};
     char err[256];
     assert_int_equal(engine_new(&r->eng, &r->cfg, &r->json, NULL, err, sizeof err), 0);
     r->fk.eng = r->eng;
-    assert_int_equal(engine_start(r->eng, 0), 0);
+    assert_int_equal(engine_start(r->eng, &(struct cdc_ack){0, 0}, 1), 0);
 }
 
 /* One source transaction of n changes committed at lsn. */
@@ -394,14 +401,14 @@ static void rig_txn(struct rig *r, size_t n, uint64_t lsn)
     for (size_t i = 0; i <= n; i++) {
         struct cdc_event *ev = cdc_event_new(0, 0, 0);
         ev->op = i < n ? CDC_OP_INSERT : CDC_OP_COMMIT;
-        ev->pos = (struct cdc_pos){lsn, i < n ? i : CDC_POS_TXN_END};
+        ev->pos = (struct cdc_pos){lsn, i < n ? i : CDC_POS_TXN_END, 0};
         ev->seq = ++r->seq;
         engine_route(r->eng, ev);
         evs[i] = ev;
     }
     size_t done = 0;
     assert_int_equal(engine_push(r->eng, evs, n + 1, &done, 10000), 0);
-    engine_commit(r->eng, r->seq, lsn);
+    engine_commit(r->eng, r->seq, 0, lsn);
 }
 
 static int flushes(struct rig *r)
@@ -424,9 +431,9 @@ static void wait_flushes(struct rig *r, int n)
 static void wait_confirmed(struct rig *r, uint64_t lsn)
 {
     int64_t end = clock_mono_us() + 30000000;
-    while (engine_confirmed(r->eng) < lsn && clock_mono_us() < end)
+    while (engine_confirmed_of(r->eng, 0) < lsn && clock_mono_us() < end)
         clock_sleep_us(2000);
-    assert_int_equal(engine_confirmed(r->eng), lsn);
+    assert_int_equal(engine_confirmed_of(r->eng, 0), lsn);
 }
 
 static void rig_stop(struct rig *r)

@@ -43,6 +43,8 @@ struct got {
     long id; /* -1: no row */
     struct cdc_pos pos;
     uint64_t snapshot_id;
+    uint64_t chunk; /* snapshot_chunk, snapshot_row */
+    uint32_t row;
 };
 
 static struct {
@@ -52,9 +54,8 @@ static struct {
     uint64_t seq;
 } ks;
 
-static int ks_open(struct sink *sk, struct cdc_pos *have)
+static int ks_open(struct sink *sk, struct cdc_posmap *have)
 {
-    *have = (struct cdc_pos){0, 0};
     return 0;
 }
 
@@ -72,6 +73,8 @@ static int ks_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         g->id = ev->after ? strtol(cdc_val_ptr(ev, &ev->after[0]), NULL, 10) : -1;
         g->pos = ev->pos;
         g->snapshot_id = ev->snapshot_id;
+        g->chunk = ev->snapshot_chunk;
+        g->row = ev->snapshot_row;
     }
     pthread_mutex_unlock(&ks.mu);
     return 0;
@@ -293,7 +296,7 @@ static int setup(void **state)
     assert_int_equal(store_open(&f->store, ":memory:", err, sizeof err), 0);
     assert_int_equal(engine_new_ops(&f->eng, f->cfg, &f->json, NULL, &keep_ops, err, sizeof err),
                      0);
-    assert_int_equal(engine_start(f->eng, 0), 0);
+    assert_int_equal(engine_start(f->eng, &(struct cdc_ack){0, 0}, 1), 0);
     struct emitter_cfg ec = {.eng = f->eng, .stop = &f->stop};
     f->em = emitter_new(&ec);
     *state = f;
@@ -363,11 +366,17 @@ static void test_initial_reads_every_chunk_once(void **state)
     }
     for (int c = 0; c < 4; c++)
         assert_int_equal(fsn.reads[c], 1);
-    /* Rows carry the snapshot's position and identity. */
+    /* Rows carry the snapshot's position and identity: the snapshot, the
+     * chunk read and their row in it, no two alike in a table; their
+     * position is the point the stream starts after, nothing finer. */
     pthread_mutex_lock(&ks.mu);
     for (int i = 0; i < ks.n; i++) {
         assert_int_equal(ks.ev[i].pos.lsn, 777);
+        assert_int_equal(ks.ev[i].pos.idx, 0);
         assert_int_equal(ks.ev[i].snapshot_id, 777);
+        for (int k = 0; k < i; k++)
+            assert_false(strcmp(ks.ev[k].table, ks.ev[i].table) == 0 &&
+                         ks.ev[k].chunk == ks.ev[i].chunk && ks.ev[k].row == ks.ev[i].row);
     }
     pthread_mutex_unlock(&ks.mu);
     /* Progress under the keys every version used. */
@@ -441,7 +450,7 @@ static struct cdc_event *signal_row(const char *id, const char *type, uint64_t a
     ev->data_len = off;
     ev->op = CDC_OP_INSERT;
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){at, 0};
+    ev->pos = (struct cdc_pos){at, 0, 0};
     ev->lsn = at + 1;
     ev->xid = 42;
     return ev;
@@ -501,8 +510,12 @@ static void test_incremental_window(void **state)
     for (long id = 0; id < 5; id++)
         assert_int_equal(count("a", id, 'r'), id == 3 ? 0 : 1);
     pthread_mutex_lock(&ks.mu);
-    for (int i = 0; i < ks.n; i++)
+    for (int i = 0; i < ks.n; i++) {
         assert_int_equal(ks.ev[i].pos.lsn, 6000);
+        assert_int_equal(ks.ev[i].pos.idx, 0);
+        assert_int_equal(ks.ev[i].chunk, ks.ev[0].chunk);
+        assert_int_equal(ks.ev[i].row, (uint32_t)(i == 0 ? 0 : ks.ev[i - 1].row + 1));
+    }
     pthread_mutex_unlock(&ks.mu);
 
     /* Chunks 2 and 3 resume after it; the last one ends the table. */

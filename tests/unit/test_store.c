@@ -24,7 +24,11 @@
 #include "util/err.h"
 #include "source/pg/pgjson.h"
 
-static const struct json_ctx jctx = {"p", "postgresql", "db", "0", pgjson_source};
+static const struct json_ctx jctx = {.pipeline_id = "p",
+                                     .connector = "postgresql",
+                                     .db = "db",
+                                     .version = "0",
+                                     .source = pgjson_source};
 
 /* ---------- fixtures ---------- */
 
@@ -64,7 +68,7 @@ static struct cdc_event *mk_insert(struct cdc_table *tab, int id, uint64_t lsn, 
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){lsn, idx};
+    ev->pos = (struct cdc_pos){lsn, idx, 0};
     ev->lsn = lsn - 16;
     ev->xid = 900;
     ev->commit_ts = 1718150400000000;
@@ -402,7 +406,8 @@ static void test_positions_sorted(void **state)
     assert_int_equal(store_dlq_resolve(st, gone, err, sizeof err), 0);
 
     assert_int_equal(store_dlq_pending_positions(st, "a", &pos, &n, err, sizeof err), 0);
-    const struct cdc_pos want[] = {{20, 9}, {500, 1}, {500, 3}, {500, CDC_POS_TXN_END}, {big, 0}};
+    const struct cdc_pos want[] = {
+        {20, 9, 0}, {500, 1, 0}, {500, 3, 0}, {500, CDC_POS_TXN_END, 0}, {big, 0, 0}};
     assert_int_equal(n, sizeof want / sizeof *want);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pos[i].lsn, want[i].lsn);
@@ -420,6 +425,105 @@ static void test_positions_sorted(void **state)
         assert_true(cdc_pos_cmp(pos[i - 1], pos[i]) < 0);
     free(pos);
     store_close(st);
+}
+
+/* A store written before positions carried streams: opening it adds the
+ * column, its entries are stream 0's, and entries of other streams at the
+ * same positions are told apart. */
+static void test_dlq_streams(void **state)
+{
+    (void)state;
+    struct tmp t;
+    tmp_make(&t);
+    char err[256];
+    /* the schema of that version, with one entry (its event as that
+     * version encoded it) */
+    struct store *st = open_ok(t.path);
+    store_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE dlq; CREATE TABLE dlq ("
+                                  " id INTEGER PRIMARY KEY AUTOINCREMENT, sink_id TEXT NOT NULL,"
+                                  " commit_lsn INTEGER NOT NULL, event_index INTEGER NOT NULL,"
+                                  " topic TEXT NOT NULL, op TEXT NOT NULL, key_json TEXT,"
+                                  " value_json TEXT, event BLOB NOT NULL,"
+                                  " error_class TEXT NOT NULL, error TEXT NOT NULL,"
+                                  " attempts INTEGER NOT NULL, http_status INTEGER NOT NULL,"
+                                  " first_failed_us INTEGER NOT NULL,"
+                                  " dead_lettered_us INTEGER NOT NULL,"
+                                  " status TEXT NOT NULL DEFAULT 'pending',"
+                                  " resolved_us INTEGER NOT NULL DEFAULT 0);"
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    uint8_t blob[1024];
+    FILE *f = fopen("tests/unit/data/evcodec/cev2_update.bin", "rb");
+    assert_non_null(f);
+    size_t blen = fread(blob, 1, sizeof blob, f);
+    fclose(f);
+    sqlite3_stmt *ins;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO dlq (sink_id, commit_lsn, event_index, "
+                                        "topic, op, event, error_class, error, attempts, "
+                                        "http_status, first_failed_us, dead_lettered_us) VALUES "
+                                        "('a', 500, 3, 'cdc.public.t', 'u', ?1, 'permanent', "
+                                        "'x', 1, 0, 1, 2)",
+                                        -1, &ins, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(ins, 1, blob, (int)blen, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+
+    st = open_ok(t.path);
+    struct dlq_entry e;
+    assert_int_equal(store_dlq_get(st, 1, &e, err, sizeof err), 0);
+    assert_int_equal(e.pos.stream, 0);
+    assert_int_equal(e.pos.lsn, 500);
+    assert_int_equal(e.pos.idx, 3);
+    struct cdc_event *old;
+    assert_int_equal(evcodec_decode(e.event, e.event_len, NULL, &old, err, sizeof err), 0);
+    cdc_event_unref(old);
+    dlq_entry_fini(&e);
+
+    /* stream 3 at the same position, and at another */
+    struct cdc_table *tab = mk_table();
+    struct cdc_event *ev = mk_insert(tab, 9, 500, 3);
+    ev->pos.stream = 3;
+    struct dlq_failure fl = {"a", "permanent", "no", 1, 0, 1};
+    int64_t id;
+    assert_int_equal(store_dlq_add(st, ev, NULL, NULL, &fl, &id, err, sizeof err), 0);
+    ev->pos = (struct cdc_pos){20, 0, 3};
+    assert_int_equal(store_dlq_add(st, ev, NULL, NULL, &fl, NULL, err, sizeof err), 0);
+    /* a snapshot row: skipped by content, never by position (which it
+     * shares with the changes of the transaction it came with) */
+    ev->op = CDC_OP_READ;
+    ev->snapshot = true;
+    ev->pos = (struct cdc_pos){700, 0, 0};
+    assert_int_equal(store_dlq_add(st, ev, NULL, NULL, &fl, NULL, err, sizeof err), 0);
+    ev->op = CDC_OP_INSERT;
+    ev->snapshot = false;
+    assert_int_equal(store_dlq_get(st, id, &e, err, sizeof err), 0);
+    assert_int_equal(e.pos.stream, 3);
+    struct cdc_event *back;
+    assert_int_equal(evcodec_decode(e.event, e.event_len, NULL, &back, err, sizeof err), 0);
+    assert_int_equal(back->pos.stream, 3);
+    cdc_event_unref(back);
+    dlq_entry_fini(&e);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+
+    struct cdc_pos *pos;
+    size_t n;
+    assert_int_equal(store_dlq_pending_positions(st, "a", &pos, &n, err, sizeof err), 0);
+    const struct cdc_pos want[] = {{500, 3, 0}, {20, 0, 3}, {500, 3, 3}};
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(cdc_pos_cmp(pos[i], want[i]), 0);
+    free(pos);
+    store_close(st);
+    tmp_remove(&t);
 }
 
 static void test_kv(void **state)
@@ -651,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_purge),
         cmocka_unit_test(test_positions_sorted),
+        cmocka_unit_test(test_dlq_streams),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_two_connections),
         cmocka_unit_test(test_errors),

@@ -403,9 +403,10 @@ static void fx_open(struct fx *f)
     assert_int_equal(f->sc.type->ordering, ORDER_KEY);
     assert_null(f->sk.ops->write);
     assert_null(f->sk.ops->flush);
-    struct cdc_pos have = {7, 7};
+    struct cdc_posmap have = {0};
     assert_int_equal(f->sk.ops->open(&f->sk, &have), 0);
-    assert_true(have.lsn == 0 && have.idx == 0);
+    assert_int_equal(have.n, 0); /* holds nothing it could tell */
+    cdc_posmap_fini(&have);
 }
 
 static void fx_close(struct fx *f)
@@ -477,7 +478,7 @@ static struct cdc_event *mkev(struct cdc_table *tab, int id, const char *note, u
     ev->tab = tab;
     put_val(ev, &ev->after[0], ids);
     put_val(ev, &ev->after[1], note);
-    ev->pos = (struct cdc_pos){lsn, idx};
+    ev->pos = (struct cdc_pos){lsn, idx, 0};
     ev->lsn = lsn - 100 + idx;
     ev->xid = 771;
     ev->commit_ts = 1718150400123456;
@@ -645,14 +646,17 @@ static void test_batch_is_an_array(void **state)
     server_stop(srv);
 }
 
-/* A snapshot row of tab: (id, note) read by snapshot snap at (lsn, idx). */
+/* A snapshot row of tab: (id, note) read by snapshot snap at lsn, as row
+ * (idx & 0xffffffff) of chunk read (idx >> 32). */
 static struct cdc_event *mkrow(struct cdc_table *tab, int id, const char *note, uint64_t snap,
                                uint64_t lsn, uint64_t idx)
 {
-    struct cdc_event *ev = mkev(tab, id, note, lsn, idx);
+    struct cdc_event *ev = mkev(tab, id, note, lsn, 0);
     ev->op = CDC_OP_READ;
     ev->snapshot = true;
     ev->snapshot_id = snap;
+    ev->snapshot_chunk = idx >> 32;
+    ev->snapshot_row = (uint32_t)idx;
     return ev;
 }
 

@@ -3,7 +3,11 @@
  *
  * Exactly once across crashes: at open the sink removes a torn last line (a
  * write cut short by a crash) and reads the position of the last complete
- * line; the engine then skips every change at or before it.
+ * line; the engine then skips every change at or before it.  A source with
+ * several streams keeps a checkpoint beside the file instead (file_ckpt.h):
+ * every stream's position and the length of the file that holds them, so
+ * at open the sink cuts off what was written after it and reports the
+ * checkpoint's positions.
  *
  * One writer at a time: the sink holds an exclusive flock on the file from
  * open to close and takes it before it looks at the tail, so it never cuts
@@ -22,6 +26,7 @@
 
 #include "config/cfg_keys.h"
 #include "core/json.h"
+#include "sink/file/file_ckpt.h"
 #include "sink/file/file_sink.h"
 #include "sink/sink.h"
 #include "util/buf.h"
@@ -41,6 +46,12 @@ struct file_sink {
     struct buf out;     /* encoded, not yet written */
     uint64_t given_seq; /* newest seq passed to write() */
     bool unsynced;      /* bytes written since the last fsync */
+    /* Several streams: the checkpoint (NULL with one stream, whose lines
+     * carry their positions) and, per stream, the newest position written
+     * (and, after a flush, durable). */
+    struct file_ckpt *ck;
+    struct cdc_posmap given;
+    bool moved; /* given changed since the last checkpoint */
 };
 
 static const struct file_sink_cfg *conf(const struct sink *sk)
@@ -106,10 +117,10 @@ static int find_line_start(int fd, off_t end, off_t *start)
     1000 /* positioned lines to look at, at most (a replay of more                                 \
              old events than this at once could hide the newest) */
 
-/* Removes a torn last line and finds the newest position among the last
- * lines that carry one (snapshot rows do not).  The newest, not the last:
- * `cdc dlq replay` appends older events after the stream's lines. */
-static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *have)
+/* One stream: removes a torn last line and finds the newest position among
+ * the last lines that carry one (snapshot rows do not).  The newest, not
+ * the last: `cdc dlq replay` appends older events after the stream's lines. */
+static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_posmap *have)
 {
     const char *path = conf(sk)->path;
     struct stat st;
@@ -157,8 +168,8 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
         line.len = len;
         struct cdc_pos pos;
         if (json_envelope_position(line.p, len, &pos) == 0) {
-            if (found++ == 0 || cdc_pos_cmp(pos, *have) > 0)
-                *have = pos;
+            cdc_posmap_raise(have, pos);
+            found++;
         }
         end = start;
     }
@@ -166,10 +177,61 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_pos *h
     return rc;
 }
 
-static int file_open(struct sink *sk, struct cdc_pos *have)
+static void file_free(struct file_sink *fs)
+{
+    if (fs->fd >= 0)
+        close(fs->fd);
+    file_ckpt_close(fs->ck);
+    cdc_posmap_fini(&fs->given);
+    buf_fini(&fs->out);
+    free(fs);
+}
+
+/* Several streams: the checkpoint says what the file holds.  Cuts off what
+ * was written after it (never acknowledged); creates it, from what the
+ * file holds now, when there is none yet. */
+static int open_checkpoint(struct sink *sk, struct file_sink *fs, struct cdc_posmap *have)
 {
     const char *path = conf(sk)->path;
-    *have = (struct cdc_pos){0, 0};
+    struct stat st;
+    if (fstat(fs->fd, &st) != 0)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot stat %s: %s", path, strerror(errno));
+    char e[512];
+    bool found = false;
+    /* No checkpoint yet: the file's lines do not say where each stream is,
+     * so it holds nothing as far as the streams go (what the source sends
+     * again is appended again, never skipped). */
+    if (file_ckpt_open(&fs->ck, path, true, st.st_size, have, &found, e, sizeof e) != 0)
+        return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", e);
+    if (!found) {
+        if (st.st_size > 0)
+            log_warn("sink.file.checkpoint_created", "sink=%s bytes=%lld hint=%s", sk->cfg->sink_id,
+                     (long long)st.st_size,
+                     log_q("the file had no checkpoint: changes the source sends again are "
+                           "appended again"));
+        return 0;
+    }
+    off_t len = 0;
+    if (file_ckpt_read(fs->ck, &len, have, e, sizeof e) != 0)
+        return sink_set_error(sk, SINK_ERR_FATAL, "%s", e);
+    if (st.st_size < len)
+        return sink_set_error(sk, SINK_ERR_FATAL,
+                              "%s holds %lld bytes, fewer than its checkpoint says were "
+                              "delivered (%lld): it was cut or replaced outside cdc",
+                              path, (long long)st.st_size, (long long)len);
+    if (st.st_size > len) {
+        if (ftruncate(fs->fd, len) != 0 || fsync(fs->fd) != 0)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot truncate %s: %s", path,
+                                  strerror(errno));
+        log_warn("sink.file.unacknowledged_removed", "sink=%s bytes=%lld", sk->cfg->sink_id,
+                 (long long)(st.st_size - len));
+    }
+    return 0;
+}
+
+static int file_open(struct sink *sk, struct cdc_posmap *have)
+{
+    const char *path = conf(sk)->path;
     struct file_sink *fs = xcalloc(1, sizeof *fs);
     bool existed = access(path, F_OK) == 0;
     fs->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -180,8 +242,7 @@ static int file_open(struct sink *sk, struct cdc_pos *have)
     }
     if (flock(fs->fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
-        close(fs->fd);
-        free(fs);
+        file_free(fs);
         if (e == EWOULDBLOCK)
             return sink_set_error(sk, SINK_ERR_RETRYABLE,
                                   "cannot open %s: another process (or another sink) is writing "
@@ -192,14 +253,40 @@ static int file_open(struct sink *sk, struct cdc_pos *have)
     if (!existed && fsync_dir_of(path) != 0)
         log_warn("sink.file.dir_fsync_failed", "sink=%s error=%s", sk->cfg->sink_id,
                  log_q(strerror(errno)));
-    if (recover_tail(sk, fs, have) != 0) {
-        close(fs->fd);
-        free(fs);
+    /* A file with a checkpoint keeps it, whatever the source is now. */
+    char *ckpath = file_ckpt_path(path);
+    bool checkpointed = sk->json->multi_stream || access(ckpath, F_OK) == 0;
+    free(ckpath);
+    int rc = checkpointed ? open_checkpoint(sk, fs, have) : recover_tail(sk, fs, have);
+    if (rc != 0) {
+        file_free(fs);
         return CDC_ERR;
     }
+    cdc_posmap_copy(&fs->given, have);
     struct stat st;
     fs->synced = fstat(fs->fd, &st) == 0 ? st.st_size : 0;
     sk->priv = fs;
+    return 0;
+}
+
+/* Several streams: the newest position of each, for the checkpoint (a
+ * replay of dead letters leaves them alone).  Their positions cannot be read
+ * back from the lines, so a file without a checkpoint refuses them. */
+static int track_position(struct sink *sk, struct file_sink *fs, const struct cdc_event *ev)
+{
+    if (ev->snapshot || ev->op == CDC_OP_REWIND || sk->replay)
+        return 0;
+    if (!fs->ck) {
+        if (ev->pos.stream == 0)
+            return 0;
+        sk->err_seq = 0;
+        return sink_set_error(sk, SINK_ERR_FATAL,
+                              "%s: an event of stream %u, but the file keeps no checkpoint of "
+                              "several streams (the source type does not declare them)",
+                              conf(sk)->path, ev->pos.stream);
+    }
+    cdc_posmap_set(&fs->given, ev->pos);
+    fs->moved = true;
     return 0;
 }
 
@@ -208,6 +295,8 @@ static int file_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
     struct file_sink *fs = sk->priv;
     for (size_t i = 0; i < n; i++) {
         const struct cdc_event *ev = evs[i];
+        if (track_position(sk, fs, ev) != 0)
+            return CDC_ERR;
         if (cdc_op_is_control(ev->op))
             continue;
         json_envelope(&fs->out, ev, sk->json);
@@ -236,10 +325,19 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot fsync %s: %s", conf(sk)->path,
                               strerror(e));
     }
+    bool wrote = fs->unsynced;
     fs->unsynced = false;
     struct stat st;
     if (fstat(fs->fd, &st) == 0)
         fs->synced = st.st_size;
+    if (fs->ck && (fs->moved || wrote)) {
+        /* Only now is it acknowledged: a crash before this leaves the data
+         * beyond the previous checkpoint, and the next open cuts it off. */
+        char e[512];
+        if (file_ckpt_write(fs->ck, fs->synced, &fs->given, conf(sk)->fsync, e, sizeof e) != 0)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", e);
+        fs->moved = false;
+    }
     *durable_seq = fs->given_seq;
     return 0;
 }
@@ -261,9 +359,7 @@ static void file_close(struct sink *sk)
     struct file_sink *fs = sk->priv;
     if (!fs)
         return;
-    close(fs->fd);
-    buf_fini(&fs->out);
-    free(fs);
+    file_free(fs);
     sk->priv = NULL;
 }
 

@@ -126,11 +126,20 @@ int icesink_commit(struct sink *sk, struct itable *it, const struct icepos *pos)
     }
     /* What the snapshot holds: everything up to the newest transaction end
      * written (a replay of dead letters moves nothing). */
-    struct icepos now = it->have;
-    if (!sk->replay && pos->known)
-        icepos_advance(&now, pos->pos);
-    char ptext[CDC_POS_TEXT_MAX], commit_id[37];
-    icepos_format(&now, ptext, sizeof ptext);
+    struct icepos now = {0};
+    icepos_copy(&now, &it->have);
+    if (!sk->replay)
+        icepos_merge(&now, pos);
+    char ptext[ICEPOS_TEXT_MAX], commit_id[37];
+    if (icepos_format(&now, ptext, sizeof ptext) != 0) {
+        icepos_fini(&now);
+        free(data);
+        free(dels);
+        return sink_set_error(sk, SINK_ERR_FATAL,
+                              "table %s: the source's positions (%zu streams) do not fit in the "
+                              "snapshot summary's %s",
+                              it->label, now.m.n, ICEPOS_PROP);
+    }
     ice_uuid(commit_id);
     struct ice_kv kv[2] = {{"cdc.commit-id", commit_id}, {ICEPOS_PROP, ptext}};
     struct ice_change c = {
@@ -140,7 +149,7 @@ int icesink_commit(struct sink *sk, struct itable *it, const struct icepos *pos)
         .ndeletes = nx,
         .data_seq = -1,
         .props = kv,
-        .nprops = now.known ? 2 : 1,
+        .nprops = icepos_known(&now) ? 2 : 1,
     };
     char err[512];
     int64_t snap = -1;
@@ -148,8 +157,10 @@ int icesink_commit(struct sink *sk, struct itable *it, const struct icepos *pos)
     rc = commit_retrying(it, &c, commit_id, &snap, err, sizeof err);
     free(data);
     free(dels);
-    if (rc)
+    if (rc) {
+        icepos_fini(&now);
         return icesink_lake_error(sk, rc, it->label, err);
+    }
     const struct ice_snapshot *cur = ice_meta_current(it->t->meta);
     const char *total = cur ? ice_snapshot_get(cur, "total-records") : NULL;
     it->has_rows = total ? strtoll(total, NULL, 10) > 0 : rows > 0;
@@ -158,7 +169,8 @@ int icesink_commit(struct sink *sk, struct itable *it, const struct icepos *pos)
                   "sink=%s table=%s snapshot=%lld rows=%lld data_files=%zu delete_files=%zu "
                   "position=%s",
                   sk->cfg->sink_id, it->label, (long long)snap, (long long)rows, nd, nx, ptext);
-    it->have = now;
+    icepos_fini(&it->have);
+    it->have = now; /* moved */
     /* The files belong to the table now: forget them without deleting. */
     icesink_batch_fini(b);
     return 0;

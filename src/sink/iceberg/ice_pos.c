@@ -6,13 +6,25 @@
 #include "sink/iceberg/ice_pos.h"
 #include "util/err.h"
 
-void icepos_format(const struct icepos *p, char *out, size_t len)
+void icepos_fini(struct icepos *p)
 {
-    if (!p->known) {
+    cdc_posmap_fini(&p->m);
+}
+
+void icepos_copy(struct icepos *dst, const struct icepos *src)
+{
+    cdc_posmap_copy(&dst->m, &src->m);
+}
+
+int icepos_format(const struct icepos *p, char *out, size_t len)
+{
+    if (!icepos_known(p)) {
         snprintf(out, len, "none");
-        return;
+        return 0;
     }
-    cdc_pos_format(p->pos, out, len);
+    cdc_posmap_format(&p->m, out, len);
+    /* A cut text ends in "…": never stored as a position. */
+    return strstr(out, "\xe2\x80\xa6") ? CDC_EINVAL : 0;
 }
 
 /* A hexadecimal number of 1..8 digits ending at `stop`. */
@@ -37,58 +49,97 @@ static int hex32(const char **s, char stop, uint32_t *out)
     return 0;
 }
 
-int icepos_parse(const char *s, struct icepos *out)
+/* A decimal number of 1..20 digits; *s moves past it. */
+static int dec64(const char **s, uint64_t *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!s)
-        return 0;
+    if (**s < '0' || **s > '9')
+        return CDC_EINVAL;
+    char *end;
+    *out = strtoull(*s, &end, 10);
+    if (end - *s > 20)
+        return CDC_EINVAL;
+    *s = end;
+    return 0;
+}
+
+/* One "[S=]H/L:idx" entry ending at ',' or the end. */
+static int parse_one(const char **s, struct cdc_pos *pos)
+{
+    const char *p = *s;
+    uint64_t stream = 0;
+    const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+    if (eq && (!comma || eq < comma)) {
+        if (dec64(&p, &stream) < 0 || p != eq || stream > UINT32_MAX)
+            return CDC_EINVAL;
+        p++;
+    }
     uint32_t hi, lo;
-    if (hex32(&s, '/', &hi) < 0 || hex32(&s, ':', &lo) < 0)
+    if (hex32(&p, '/', &hi) < 0 || hex32(&p, ':', &lo) < 0)
         return CDC_EINVAL;
     uint64_t idx;
-    if (strcmp(s, "end") == 0) {
+    if (strncmp(p, "end", 3) == 0) {
         idx = CDC_POS_TXN_END;
-    } else {
-        char *end;
-        if (*s < '0' || *s > '9')
-            return CDC_EINVAL;
-        idx = strtoull(s, &end, 10);
-        if (*end)
-            return CDC_EINVAL;
+        p += 3;
+    } else if (dec64(&p, &idx) < 0) {
+        return CDC_EINVAL;
     }
-    out->known = true;
-    out->pos = (struct cdc_pos){(uint64_t)hi << 32 | lo, idx};
+    if (*p != '\0' && *p != ',')
+        return CDC_EINVAL;
+    *pos = (struct cdc_pos){(uint64_t)hi << 32 | lo, idx, (uint32_t)stream};
+    *s = p;
     return 0;
+}
+
+int icepos_parse(const char *s, struct icepos *out)
+{
+    cdc_posmap_clear(&out->m);
+    if (!s)
+        return 0;
+    for (;;) {
+        struct cdc_pos pos;
+        if (parse_one(&s, &pos) < 0 || cdc_posmap_get(&out->m, pos.stream)) {
+            cdc_posmap_clear(&out->m);
+            return CDC_EINVAL;
+        }
+        cdc_posmap_set(&out->m, pos);
+        if (*s == '\0')
+            return 0;
+        s++; /* ',' */
+    }
 }
 
 bool icepos_holds(const struct icepos *have, const struct cdc_event *ev)
 {
-    return have->known && !ev->snapshot && cdc_pos_cmp(ev->pos, have->pos) <= 0;
+    return !ev->snapshot && cdc_posmap_covers(&have->m, ev->pos);
 }
 
 void icepos_advance(struct icepos *p, struct cdc_pos pos)
 {
-    if (!p->known || cdc_pos_cmp(pos, p->pos) > 0) {
-        p->known = true;
-        p->pos = pos;
-    }
+    cdc_posmap_raise(&p->m, pos);
 }
 
-bool icepos_before(const struct icepos *a, const struct icepos *b)
+void icepos_merge(struct icepos *p, const struct icepos *more)
 {
-    if (!b->known)
-        return false;
-    return !a->known || cdc_pos_cmp(a->pos, b->pos) < 0;
+    for (size_t i = 0; i < more->m.n; i++)
+        cdc_posmap_raise(&p->m, more->m.v[i]);
 }
 
-struct cdc_pos icepos_oldest(const struct icepos *const *v, size_t n)
+void icepos_oldest(const struct icepos *const *v, size_t n, struct cdc_posmap *out)
 {
-    struct cdc_pos oldest = {0, 0};
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i]->known)
-            return (struct cdc_pos){0, 0};
-        if (i == 0 || cdc_pos_cmp(v[i]->pos, oldest) < 0)
-            oldest = v[i]->pos;
+    cdc_posmap_clear(out);
+    if (n == 0)
+        return;
+    for (size_t s = 0; s < v[0]->m.n; s++) {
+        struct cdc_pos oldest = v[0]->m.v[s];
+        bool everywhere = true;
+        for (size_t i = 1; i < n && everywhere; i++) {
+            const struct cdc_pos *p = cdc_posmap_get(&v[i]->m, oldest.stream);
+            if (!p)
+                everywhere = false;
+            else if (cdc_pos_cmp(*p, oldest) < 0)
+                oldest = *p;
+        }
+        if (everywhere)
+            cdc_posmap_set(out, oldest);
     }
-    return oldest;
 }

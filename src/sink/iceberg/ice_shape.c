@@ -57,7 +57,7 @@ int icesink_table_load(struct sink *sk, struct itable *it)
     int rc = ice_table_load(s->cat, ic->table_namespace, it->name, &it->t, err, sizeof err);
     if (rc == LAKE_STORE_ABSENT) {
         it->t = NULL;
-        memset(&it->have, 0, sizeof it->have);
+        cdc_posmap_clear(&it->have.m);
         it->has_rows = false;
         return 0;
     }
@@ -398,6 +398,7 @@ void icesink_table_free(struct itable *it)
     if (!it)
         return;
     icesink_batch_fini(&it->b);
+    icepos_fini(&it->have);
     ice_table_free(it->t);
     cdc_table_unref(it->shape);
     free(it->field_of);

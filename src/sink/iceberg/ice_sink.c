@@ -73,7 +73,7 @@ static struct itable *route(struct sink *sk, struct cdc_table *tab)
 
 static void ice_close(struct sink *sk);
 
-static int ice_open_inner(struct sink *sk, struct cdc_pos *have)
+static int ice_open_inner(struct sink *sk, struct cdc_posmap *have)
 {
     const struct iceberg_sink_cfg *ic = icesink_conf(sk);
     struct icesink *s = xcalloc(1, sizeof *s);
@@ -100,12 +100,12 @@ static int ice_open_inner(struct sink *sk, struct cdc_pos *have)
     const struct icepos **v = xcalloc(s->ntables + 1, sizeof *v);
     for (size_t i = 0; i < s->ntables; i++) {
         v[i] = &s->tables[i]->have;
-        char p[CDC_POS_TEXT_MAX];
+        char p[ICEPOS_TEXT_MAX];
         icepos_format(v[i], p, sizeof p);
         log_info("sink.iceberg.table", "sink=%s table=%s exists=%s position=%s", sk->cfg->sink_id,
                  s->tables[i]->label, s->tables[i]->t ? "true" : "false", p);
     }
-    *have = icepos_oldest((const struct icepos *const *)v, s->ntables);
+    icepos_oldest((const struct icepos *const *)v, s->ntables, have);
     free(v);
     if (ic->maintenance.enabled && !sk->replay) {
         if ((rc = icemaint_start(sk, &s->maint)) != 0)
@@ -116,9 +116,9 @@ static int ice_open_inner(struct sink *sk, struct cdc_pos *have)
     return 0;
 }
 
-static int ice_open(struct sink *sk, struct cdc_pos *have)
+static int ice_open(struct sink *sk, struct cdc_posmap *have)
 {
-    *have = (struct cdc_pos){0, 0};
+    cdc_posmap_clear(have);
     int rc = ice_open_inner(sk, have);
     if (rc)
         ice_close(sk);
@@ -203,6 +203,7 @@ static void ice_close(struct sink *sk)
         icesink_table_free(s->tables[i]);
     }
     free(s->tables);
+    icepos_fini(&s->last_commit);
     ice_catalog_free(s->cat);
     lake_store_free(s->store);
     free(s);

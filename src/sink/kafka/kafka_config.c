@@ -83,6 +83,7 @@ const struct sink_type sink_kafka_type = {
     .batch_size = 10000,
     .flush_interval_seconds = 0.2,
     .ordering = ORDER_KEY,
+    .at_least_once = true,
     .flush = SINK_FLUSH_ON_CATCH_UP,
     .describe = kafka_describe,
     .check = kafka_check,

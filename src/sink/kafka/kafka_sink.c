@@ -49,10 +49,11 @@ static void kafka_close(struct sink *sk)
     sk->priv = NULL;
 }
 
-static int kafka_open(struct sink *sk, struct cdc_pos *have)
+/* Reports holding nothing, of any stream: Kafka cannot say what a dead
+ * producer delivered. */
+static int kafka_open(struct sink *sk, struct cdc_posmap *have)
 {
     const struct kafka_sink_cfg *kc = sk->cfg->conf;
-    *have = (struct cdc_pos){0, 0}; /* Kafka cannot say what a dead producer delivered */
     struct kafka_sink *ks = xcalloc(1, sizeof *ks);
     snprintf(ks->path, sizeof ks->path, "sinks[%td].kafka", sk->cfg - sk->config->sinks);
     struct kproducer_opts po = {

@@ -73,7 +73,7 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
         h = hash_bytes(h, &k, 1);
     }
     char key[64];
-    snprintf(key, sizeof key, "%u:%u:%016llx", tab->id, tab->ncols,
+    snprintf(key, sizeof key, "%" PRIu64 ":%u:%016llx", tab->id, tab->ncols,
              (unsigned long long)hash_finish(h));
     struct pgs_mirror *m = strmap_get(ps->mirrors, key);
     if (m)
@@ -349,7 +349,10 @@ static bool groupable(const struct sink *sk, const struct cdc_event *ev)
 {
     if (ev->snapshot)
         return !sk->single_snapshot;
-    return sk->single_until.lsn == 0 || cdc_pos_cmp(ev->pos, sk->single_until) > 0;
+    /* one by one up to single_until, in its stream (another stream's
+     * events were not in the failed statement) */
+    return sk->single_until.lsn == 0 || ev->pos.stream != sk->single_until.stream ||
+           cdc_pos_cmp(ev->pos, sk->single_until) > 0;
 }
 
 /* Whether the table of a truncate group exists in the mirror (a mirror
@@ -371,7 +374,7 @@ static int mirror_exists(struct sink *sk, const char *qname, bool *exists)
 static int apply_truncate(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    struct cdc_pos first = {ev->pos.lsn, ev->pos.idx - ev->trunc_index};
+    struct cdc_pos first = {ev->pos.lsn, ev->pos.idx - ev->trunc_index, ev->pos.stream};
     bool grouped = ev->trunc_count > 1 && ev->trunc_index <= ev->pos.idx;
     if (grouped && ps->trunc_done && cdc_pos_cmp(first, ps->trunc_first) == 0)
         return 0;

@@ -58,7 +58,7 @@ struct shape {
 struct record {
     bool found;
     bool created;
-    uint32_t relid;
+    uint64_t relid;
     struct rcol *cols;
     size_t n;
 };
@@ -165,7 +165,7 @@ static int read_record(struct sink *sk, const char *qname, struct record *rec)
     rec->found = n > 0;
     rec->cols = xcalloc((size_t)n + 1, sizeof *rec->cols);
     for (int r = 0; r < n; r++) {
-        rec->relid = (uint32_t)strtoul(PQgetvalue(res, r, 0), NULL, 10);
+        rec->relid = strtoull(PQgetvalue(res, r, 0), NULL, 10);
         rec->created = PQgetvalue(res, r, 1)[0] == 't';
         if (PQgetisnull(res, r, 5))
             continue;
@@ -196,8 +196,8 @@ static int write_record(struct sink *sk, const struct pgs_mirror *m, bool create
         buf_putc(&cols, '}');
     }
     buf_putc(&cols, ']');
-    char relid[16];
-    snprintf(relid, sizeof relid, "%u", tab->id);
+    char relid[24];
+    snprintf(relid, sizeof relid, "%" PRIu64, tab->id);
     const char *vals[6] = {sk->config->pipeline_id,
                            sk->cfg->sink_id,
                            m->qname,

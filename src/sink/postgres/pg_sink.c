@@ -1,5 +1,5 @@
-/* PostgreSQL sink: connection, pipelined statements, transactions and the
- * checkpoint; the `events` mode (the reference's event-log table).
+/* PostgreSQL sink: connection, pipelined statements, transactions; the
+ * `events` mode (the reference's event-log table).
  *
  * Statements go out in libpq pipeline mode and their results are read once
  * per write() batch, so a batch costs one round trip.  A database transaction
@@ -268,24 +268,10 @@ static int send_commit(struct sink *sk, const struct cdc_event *marker)
     int grc = pgs_mirror_flush_group(sk);
     if (grc)
         return grc;
-    if (ps->has_ckpt) {
-        char lsn[24], idx[24];
-        snprintf(lsn, sizeof lsn, "%" PRId64, (int64_t)ps->ckpt_pos.lsn);
-        if (ps->ckpt_pos.idx == CDC_POS_TXN_END)
-            snprintf(idx, sizeof idx, "-1");
-        else
-            snprintf(idx, sizeof idx, "%" PRIu64, ps->ckpt_pos.idx);
-        const char *vals[4] = {sk->config->pipeline_id, sk->cfg->sink_id, lsn, idx};
-        buf_reset(&ps->sql);
-        buf_printf(&ps->sql,
-                   "UPDATE %s SET commit_lsn = $3, event_index = $4, updated_at = now() "
-                   "WHERE pipeline_id = $1 AND sink_id = $2",
-                   ps->ckpt_table);
-        int rc = pgs_send_stmt(sk, ps->sql.p, 4, vals, NULL, NULL);
+    if (ps->ckpt.n) {
+        int rc = pgs_ckpt_send(sk);
         if (rc)
             return rc;
-        ps->pend[ps->npend - 1].kind = PGS_CKPT;
-        ps->has_ckpt = false;
     }
     if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
         return conn_error(sk, "cannot send COMMIT");
@@ -304,13 +290,25 @@ static int send_commit(struct sink *sk, const struct cdc_event *marker)
 static int events_apply(struct sink *sk, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    /* A change: (topic, its index in the transaction, the commit LSN).  A
-     * snapshot row: (topic, -1, its chunk sequence << 32 | row), numbers no
-     * other snapshot of the table uses. */
+    /* A change: (topic, its index in the transaction, the commit LSN); of a
+     * source with several streams (a Kafka consumer, one change per record):
+     * (topic, its stream, its position in it), for every stream: mixing
+     * the two would let a stream's number meet another's index.  A
+     * snapshot row: (topic, -1, its chunk read << 32 | its row in the read),
+     * numbers no other read of the table uses. */
     char part[16], off[24];
     if (ev->snapshot) {
         snprintf(part, sizeof part, "-1");
-        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.idx);
+        snprintf(off, sizeof off, "%" PRId64,
+                 (int64_t)(ev->snapshot_chunk << 32 | ev->snapshot_row));
+    } else if (sk->json->multi_stream) {
+        if (ev->pos.idx != 0 || ev->pos.stream > INT32_MAX)
+            return sink_set_error(sk, SINK_ERR_PERMANENT,
+                                  "position %" PRIu64 ":%" PRIu64 " of stream %" PRIu32
+                                  ": an event log keeps one change per position of a stream",
+                                  ev->pos.lsn, ev->pos.idx, ev->pos.stream);
+        snprintf(part, sizeof part, "%" PRIu32, ev->pos.stream);
+        snprintf(off, sizeof off, "%" PRId64, (int64_t)ev->pos.lsn);
     } else {
         if (ev->pos.idx > INT32_MAX)
             return sink_set_error(sk, SINK_ERR_PERMANENT,
@@ -379,10 +377,9 @@ static int events_ensure_table(struct sink *sk)
 
 static void pgs_close(struct sink *sk);
 
-static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
+static int pgs_open_inner(struct sink *sk, struct cdc_posmap *have)
 {
     const struct pg_sink_cfg *pc = pg_conf(sk);
-    *have = (struct cdc_pos){0, 0};
     struct pgsink *ps = xcalloc(1, sizeof *ps);
     sk->priv = ps;
     ps->stmts = strmap_new();
@@ -427,50 +424,14 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot set the session's formats: %s", e);
     }
     PQclear(res);
-    char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
-                          "CREATE TABLE IF NOT EXISTS %s ("
-                          " pipeline_id text NOT NULL,"
-                          " sink_id text NOT NULL,"
-                          " commit_lsn bigint NOT NULL,"
-                          " event_index bigint NOT NULL,"
-                          " updated_at timestamptz NOT NULL DEFAULT now(),"
-                          " PRIMARY KEY (pipeline_id, sink_id))",
-                          qschema, ps->ckpt_table);
-    res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
-    free(sql);
-    if (!res) {
-        free(qschema);
-        return sink_set_error(sk, SINK_ERR_PERMANENT, "cannot create checkpoint table %s: %s",
-                              pc->checkpoint_table, e);
-    }
-    PQclear(res);
-    int src = pc->mode == PG_SINK_REPLICA ? pgs_schema_open(sk, qschema) : 0;
+    int rc = pgs_ckpt_create(sk, qschema);
+    if (rc == 0 && pc->mode == PG_SINK_REPLICA)
+        rc = pgs_schema_open(sk, qschema);
     free(qschema);
-    if (src)
-        return src;
-    const char *vals[2] = {sk->config->pipeline_id, sk->cfg->sink_id};
-    sql = xasprintf("INSERT INTO %s (pipeline_id, sink_id, commit_lsn, event_index) "
-                    "VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
-                    ps->ckpt_table);
-    res = pgconn_exec(ps->conn, e, sizeof e, sql, 2, vals);
-    free(sql);
-    if (!res)
-        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot initialise checkpoint: %s", e);
-    PQclear(res);
-    sql =
-        xasprintf("SELECT commit_lsn, event_index FROM %s WHERE pipeline_id = $1 AND sink_id = $2",
-                  ps->ckpt_table);
-    res = pgconn_exec(ps->conn, e, sizeof e, sql, 2, vals);
-    free(sql);
-    if (!res)
-        return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot read checkpoint: %s", e);
-    if (PQntuples(res) == 1) {
-        long long lsn = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        long long idx = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        have->lsn = (uint64_t)lsn;
-        have->idx = idx < 0 ? CDC_POS_TXN_END : (uint64_t)idx;
-    }
-    PQclear(res);
+    if (rc == 0)
+        rc = pgs_ckpt_read(sk, have);
+    if (rc)
+        return rc;
     if (pc->mode == PG_SINK_EVENTS && events_ensure_table(sk) != 0)
         return CDC_ERR;
     if (!PQenterPipelineMode(ps->conn))
@@ -479,7 +440,7 @@ static int pgs_open_inner(struct sink *sk, struct cdc_pos *have)
 }
 
 /* Opens; on failure releases everything, so the caller may simply retry. */
-static int pgs_open(struct sink *sk, struct cdc_pos *have)
+static int pgs_open(struct sink *sk, struct cdc_posmap *have)
 {
     int rc = pgs_open_inner(sk, have);
     if (rc)
@@ -498,8 +459,7 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         if (ev->op == CDC_OP_COMMIT) {
             if (!ps->in_dbtxn)
                 continue;
-            ps->has_ckpt = true;
-            ps->ckpt_pos = ev->pos;
+            cdc_posmap_set(&ps->ckpt, ev->pos);
             boundary = true;
         } else if (cdc_op_is_control(ev->op) || ev->op == CDC_OP_MESSAGE || !ev->tab) {
             continue;
@@ -563,6 +523,8 @@ static void pgs_close(struct sink *sk)
     free(ps->grp);
     buf_fini(&ps->grp_key);
     free(ps->ckpt_table);
+    free(ps->save_sql);
+    cdc_posmap_fini(&ps->ckpt);
     free(ps->registry_table);
     free(ps->events_table);
     free(ps->pend);

@@ -1,6 +1,7 @@
 /* Private to the PostgreSQL sink:
- *   pg_sink.c    connection, pipelined statements, transactions, checkpoint,
- *                the `events` mode;
+ *   pg_sink.c    connection, pipelined statements, transactions, the
+ *                `events` mode;
+ *   pg_ckpt.c    the checkpoint table (a position per stream);
  *   pg_mirror.c  replica mode: applying changes to mirror tables;
  *   pg_sql.c     the statements replica mode sends, built per table shape;
  *   pg_schema.c  replica mode: creating mirror tables and following the
@@ -62,10 +63,11 @@ struct pgsink {
      * transaction), or is a replayed event. */
     bool at_boundary;
     uint64_t boundary_seq; /* the newest event up to which a commit would cover */
-    /* Newest source commit applied in the open transaction: the checkpoint
-     * to store with it (snapshot rows and replays never move it). */
-    bool has_ckpt;
-    struct cdc_pos ckpt_pos;
+    /* Per stream, the newest source commit applied in the open transaction:
+     * the checkpoint rows to store with it (snapshot rows and replays never
+     * move them). */
+    struct cdc_posmap ckpt;
+    char *save_sql; /* the checkpoint upsert */
     /* The source transaction being applied touched a table with a deferred
      * key: commit at its end, so the deferred check belongs to it alone. */
     bool commit_now;
@@ -116,6 +118,29 @@ void pgs_scratch(struct pgsink *ps, size_t n);
  * that must find its row. */
 void pgs_mark_group(struct sink *sk, const struct cdc_event *last);
 void pgs_mark_must_match(struct sink *sk);
+
+/* The checkpoint table (pg_ckpt.c).  Its statements, for tests too (heap
+ * strings; qschema is used by PGS_CKPT_CREATE only): */
+enum pgs_ckpt_stmt {
+    PGS_CKPT_CREATE,     /* the schema and the table */
+    PGS_CKPT_HAS_STREAM, /* $1 = the quoted table: 1 if it has the stream column */
+    PGS_CKPT_LOCK,       /* migrating a table from before streams: */
+    PGS_CKPT_ADD_STREAM, /*   the column, its rows stream 0's */
+    PGS_CKPT_PKEY,       /*   $1 = the quoted table: the old key's name */
+    PGS_CKPT_REKEY,      /*   the key with the stream (after dropping the old one) */
+    PGS_CKPT_INIT,       /* $1 pipeline, $2 sink: stream 0's row, if none */
+    PGS_CKPT_READ,       /* $1, $2: every stream's row */
+    PGS_CKPT_SAVE,       /* $1, $2, $3 stream, $4 commit_lsn, $5 event_index: upsert */
+};
+char *pgs_ckpt_sql(enum pgs_ckpt_stmt which, const char *qschema, const char *qtable);
+/* PGS_CKPT_SAVE's $3..$5 for pos. */
+void pgs_ckpt_params(struct cdc_pos pos, char stream[24], char lsn[24], char idx[24]);
+/* Creates the table (and its schema), or migrates one from before streams. */
+int pgs_ckpt_create(struct sink *sk, const char *qschema);
+/* Makes sure stream 0's row exists, then reads every stream's into have. */
+int pgs_ckpt_read(struct sink *sk, struct cdc_posmap *have);
+/* Sends the upserts of ps->ckpt into the open transaction and clears it. */
+int pgs_ckpt_send(struct sink *sk);
 
 /* Replica mode (pg_mirror.c): applies one change event to its mirror table. */
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev);

@@ -2,13 +2,16 @@
  * drop what a retry, a replay or a resumed snapshot sends again, and never
  * drops two different changes as one.
  *
- *   streamed change  <pipeline>:<sink>:<commit_lsn>:<index>
+ *   streamed change  <pipeline>:<sink>:<commit_lsn>:<index>, and :<stream>
+ *                    after it for a stream other than 0 (a source with
+ *                    several streams: their positions may coincide)
  *                    the position: unique in the stream, and the same every
  *                    time PostgreSQL decodes the transaction again;
  *   snapshot row     <pipeline>:<sink>:snapshot:<snapshot_id>:<digest>
  *                    digest = SHA-256 of the table and the row's primary key
- *                    (its position in the read for a table without a unique
- *                    key, whose rows cannot be told apart otherwise), so the
+ *                    (its place in the read, chunk read and row, for a table
+ *                    without a unique key, whose rows cannot be told apart
+ *                    otherwise), so the
  *                    same row of the same snapshot has the same key after a
  *                    resume, a rewind or a dead-letter replay, and rows of
  *                    different tables never share one;
@@ -56,6 +59,8 @@ void webhook_event_key(struct buf *b, const char *pipeline_id, const char *sink_
     buf_printf(b, "%s:%s:", pipeline_id, sink_id);
     if (!ev->snapshot || !ev->tab) {
         buf_printf(b, "%" PRIu64 ":%" PRIu64, ev->pos.lsn, ev->pos.idx);
+        if (ev->pos.stream)
+            buf_printf(b, ":%" PRIu32, ev->pos.stream);
         return;
     }
     /* An event stored before snapshot ids existed: an initial snapshot's
@@ -67,7 +72,9 @@ void webhook_event_key(struct buf *b, const char *pipeline_id, const char *sink_
         buf_putc(&id, 'k');
         json_key(&id, ev);
     } else {
-        buf_printf(&id, "p%" PRIu64 ":%" PRIu64, ev->pos.lsn, ev->pos.idx);
+        /* the same text as when the place in the read was kept in pos.idx */
+        buf_printf(&id, "p%" PRIu64 ":%" PRIu64, ev->pos.lsn,
+                   ev->snapshot_chunk << 32 | ev->snapshot_row);
     }
     const char *parts[3] = {tab->schema, tab->name, id.p};
     size_t lens[3] = {strlen(tab->schema), strlen(tab->name), id.len};

@@ -567,10 +567,11 @@ static void curl_init(void)
 
 static void webhook_close(struct sink *sk);
 
-static int webhook_open(struct sink *sk, struct cdc_pos *have)
+/* Reports holding nothing: the receiver drops what comes again by its
+ * Idempotency-Key. */
+static int webhook_open(struct sink *sk, struct cdc_posmap *have)
 {
     const struct webhook_sink_cfg *w = sk->cfg->conf;
-    *have = (struct cdc_pos){0, 0};
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "cannot initialize libcurl: %s",

@@ -95,6 +95,7 @@ const struct sink_type sink_webhook_type = {
     .common_keys = SINK_KEY_BATCH_SIZE,
     .batch_size = 1,
     .ordering = ORDER_KEY,
+    .at_least_once = true,
     .reply_timeout_ms = webhook_reply_timeout_ms,
     .describe = webhook_describe,
 };

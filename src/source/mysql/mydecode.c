@@ -4,6 +4,7 @@
 
 #include "source/mysql/mydecode.h"
 #include "source/mysql/mycharset.h"
+#include "source/mysql/myjson.h"
 #include "source/mysql/rows.h"
 #include "source/mysql/tablemap.h"
 #include "util/clock.h"
@@ -265,8 +266,8 @@ static struct tabentry *find_table(struct mydecode *d, uint64_t id)
 
 static struct cdc_table *build_table(struct mydecode *d, const struct tablemap *tm)
 {
-    struct cdc_table *tab = cdc_table_new((uint32_t)tm->table_id, tm->db, tm->table,
-                                          d->topic_prefix, (uint16_t)tm->ncols);
+    struct cdc_table *tab =
+        cdc_table_new(tm->table_id, tm->db, tm->table, d->topic_prefix, (uint16_t)tm->ncols);
     tab->version = ++d->next_version;
     tab->replident = 'f'; /* row images are full (binlog_row_image=FULL) */
     for (uint32_t i = 0; i < tm->ncols; i++) {
@@ -427,10 +428,10 @@ static int end_group(struct mydecode *d, const struct binlog_event *ev, char *er
     d->txn.gtid_state = mydecode_gtid_state(d);
     struct cdc_event *c = cdc_event_new(0, 0, 0);
     c->op = CDC_OP_COMMIT;
-    c->pos = (struct cdc_pos){d->txn.begin, CDC_POS_TXN_END};
+    c->pos = (struct cdc_pos){d->txn.begin, CDC_POS_TXN_END, 0};
     c->end_lsn = d->txn.end;
     c->lsn = mydecode_scalar(d->file, ev->h.next_pos - ev->h.size);
-    c->xid = (uint32_t)(d->txn.have_gtid ? d->txn.gtid.seq : d->txn.xid);
+    c->xid = d->txn.have_gtid ? d->txn.gtid.seq : d->txn.xid;
     c->commit_ts = d->txn.ts_us;
     c->emit_ts = clock_wall_us();
     c->total_order = (uint32_t)d->next_idx;
@@ -470,25 +471,25 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
     }
     struct cdc_val *before = d->vals, *after = d->vals + n;
     const uint8_t *cur = re.rows;
-    for (uint32_t row = 0; cur < re.end; row++) {
+    /* Where the rows came from, shared by them (each holds a reference). */
+    struct mydecode_row where = {&d->txn, start, 0, (int64_t)ev->h.timestamp * 1000000};
+    struct cdc_srcmeta *sm = myjson_meta_new(&where);
+    for (uint32_t row = 0; cur < re.end && rc == 0; row++) {
         const uint8_t *row_start = cur;
         buf_reset(&d->data);
         bool has_before = re.op != 'c', has_after = re.op != 'd';
-        if (has_before) {
-            rc = rows_read_image(&re, tm, re.present, &cur, before, &d->data, d->cv, err, errlen);
-            if (rc)
-                return rc;
+        if (has_before && (rc = rows_read_image(&re, tm, re.present, &cur, before, &d->data, d->cv,
+                                                err, errlen)) != 0)
+            break;
+        if (has_after && (rc = rows_read_image(&re, tm, re.present_after, &cur, after, &d->data,
+                                               d->cv, err, errlen)) != 0)
+            break;
+        if (cur == row_start) { /* an image of no columns: the event is damaged */
+            rc = cdc_fail(err, errlen, CDC_EINVAL,
+                          "rows event at %s:%u for %s.%s carries rows without columns", d->file,
+                          start, tm->db, tm->table);
+            break;
         }
-        if (has_after) {
-            rc = rows_read_image(&re, tm, re.present_after, &cur, after, &d->data, d->cv, err,
-                                 errlen);
-            if (rc)
-                return rc;
-        }
-        if (cur == row_start) /* an image of no columns: the event is damaged */
-            return cdc_fail(err, errlen, CDC_EINVAL,
-                            "rows event at %s:%u for %s.%s carries rows without columns", d->file,
-                            start, tm->db, tm->table);
         struct cdc_event *out =
             cdc_event_new(has_before ? (uint16_t)n : 0, has_after ? (uint16_t)n : 0, d->data.len);
         if (d->data.len) /* all values NULL or empty: no bytes, maybe no buffer */
@@ -502,15 +503,17 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
         cdc_table_ref(e->tab);
         out->tab = e->tab;
         out->lsn = mydecode_scalar(d->file, start);
-        out->xid = (uint32_t)(d->txn.have_gtid ? d->txn.gtid.seq : 0);
+        out->xid = d->txn.have_gtid ? d->txn.gtid.seq : 0;
         out->commit_ts = d->txn.ts_us;
         out->emit_ts = clock_wall_us();
-        struct mydecode_row meta = {&d->txn, start, row, (int64_t)ev->h.timestamp * 1000000};
-        rc = push_change(d, out, &meta, err, errlen);
-        if (rc)
-            return rc;
+        cdc_srcmeta_ref(sm);
+        out->srcmeta = sm;
+        out->src_row = row;
+        where.row = row;
+        rc = push_change(d, out, &where, err, errlen);
     }
-    return 0;
+    cdc_srcmeta_unref(sm);
+    return rc;
 }
 
 /* ---- queries -------------------------------------------------------------- */

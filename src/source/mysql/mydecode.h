@@ -6,7 +6,9 @@
  * and the rows events, and calls back with a `struct cdc_event` per changed
  * row (op c/u/d, full before/after images) and a CDC_OP_COMMIT event per
  * group.  MySQL-specific facts travel beside the events, in mydecode_txn and
- * mydecode_row, until the event model grows room for them.
+ * mydecode_row, and with each change as its source metadata (ev->srcmeta,
+ * one per rows event, and ev->src_row: see myjson.h), which the envelope's
+ * source block is written from.
  *
  * Positions.  A binlog position (file, offset) becomes a 64-bit scalar
  * (file sequence << 32 | offset), monotonic along the binlog:

@@ -60,7 +60,7 @@ void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
 {
     const struct mydecode_txn *t = row->txn;
     s->ts_us = row->ts_us;
-    s->snapshot = ev->snapshot ? (ev->snapshot_last ? "last" : "true") : "false";
+    s->snapshot = ev->snapshot ? "true" : "false";
     s->db = ev->tab ? ev->tab->schema : "";
     s->table = ev->tab ? ev->tab->name : NULL;
     s->server_id = t->server_id;
@@ -71,4 +71,104 @@ void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
     s->have_thread = t->have_thread;
     s->thread = t->thread_id;
     s->query = NULL;
+}
+
+/* ---- source metadata ------------------------------------------------------
+ *
+ * Layout (little-endian), version 1:
+ *   u8 version, u8 flags (1: have_thread), u32 server_id, u32 pos,
+ *   u32 thread, i64 ts_us, u16 file length, file, NUL, u16 gtid length,
+ *   gtid, NUL */
+
+#define META_VERSION 1
+#define META_HEAD    22 /* up to the file's length */
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+struct cdc_srcmeta *myjson_meta_new(const struct mydecode_row *row)
+{
+    const struct mydecode_txn *t = row->txn;
+    size_t flen = strnlen(t->file, sizeof t->file),
+           glen = strnlen(t->gtid_text, sizeof t->gtid_text);
+    unsigned char m[META_HEAD + 2 + MYDECODE_FILE_MAX + 1 + 2 + MYDECODE_GTID_MAX + 1];
+    m[0] = META_VERSION;
+    m[1] = t->have_thread ? 1 : 0;
+    put_le(m + 2, t->server_id, 4);
+    put_le(m + 6, row->pos, 4);
+    put_le(m + 10, t->thread_id, 4);
+    put_le(m + 14, (uint64_t)row->ts_us, 8);
+    size_t at = META_HEAD;
+    put_le(m + at, flen, 2);
+    memcpy(m + at + 2, t->file, flen);
+    m[at + 2 + flen] = '\0';
+    at += 2 + flen + 1;
+    put_le(m + at, glen, 2);
+    memcpy(m + at + 2, t->gtid_text, glen);
+    m[at + 2 + glen] = '\0';
+    at += 2 + glen + 1;
+    return cdc_srcmeta_new(m, at);
+}
+
+/* Reads a NUL-terminated string of u16 length at *at; NULL if it does not
+ * fit. */
+static const char *meta_str(const struct cdc_srcmeta *m, size_t *at)
+{
+    if (*at + 2 > m->len)
+        return NULL;
+    size_t n = (size_t)get_le(m->data + *at, 2);
+    if (*at + 2 + n + 1 > m->len || m->data[*at + 2 + n] != '\0')
+        return NULL;
+    const char *s = (const char *)m->data + *at + 2;
+    *at += 2 + n + 1;
+    return s;
+}
+
+/* Fills the binlog facts of s from m; false if m is not ours (then s keeps
+ * what it had). */
+static bool meta_read(const struct cdc_srcmeta *m, struct myjson_source *s)
+{
+    if (m->len < META_HEAD || m->data[0] != META_VERSION)
+        return false;
+    size_t at = META_HEAD;
+    const char *file = meta_str(m, &at), *gtid = file ? meta_str(m, &at) : NULL;
+    if (!gtid)
+        return false;
+    s->have_thread = (m->data[1] & 1) != 0;
+    s->server_id = (uint32_t)get_le(m->data + 2, 4);
+    s->pos = get_le(m->data + 6, 4);
+    s->thread = (uint32_t)get_le(m->data + 10, 4);
+    s->ts_us = (int64_t)get_le(m->data + 14, 8);
+    s->file = file;
+    s->gtid = gtid;
+    return true;
+}
+
+void myjson_event_source(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx,
+                         bool in_txn)
+{
+    (void)in_txn;
+    struct myjson_source s = {
+        .version = ctx->version,
+        .name = ctx->pipeline_id,
+        .ts_us = ev->commit_ts,
+        .snapshot = ev->snapshot ? "true" : "false",
+        .db = ev->tab ? ev->tab->schema : ctx->db,
+        .table = ev->tab ? ev->tab->name : NULL,
+        .file = "",
+    };
+    if (ev->srcmeta && meta_read(ev->srcmeta, &s))
+        s.row = ev->src_row;
+    myjson_source(b, &s);
 }

@@ -11,13 +11,20 @@
  * taken), pos the offset of the rows event in file, row the row's index in
  * that event, gtid the MariaDB GTID of the transaction (null without GTIDs),
  * thread the id of the session that wrote it (null if the binlog does not
- * say). */
+ * say).
+ *
+ * The facts the event model has no room for travel with each change as its
+ * source metadata (core/event.h, struct cdc_srcmeta): one per rows event,
+ * shared by its rows, each row's index in ev->src_row.  myjson_event_source
+ * writes the block from them (source_ops.json_source), also for an event
+ * read back from the dead-letter queue. */
 #ifndef CDC_SOURCE_MYSQL_MYJSON_H
 #define CDC_SOURCE_MYSQL_MYJSON_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/json.h"
 #include "source/mysql/mydecode.h"
 #include "util/buf.h"
 
@@ -45,5 +52,15 @@ void myjson_source(struct buf *b, const struct myjson_source *s);
  * streamed change; version and name are left for the caller. */
 void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
                             const struct mydecode_row *row);
+
+/* The source metadata of the rows event row describes (row->row is not
+ * part of it: it goes to each event's src_row).  One reference. */
+struct cdc_srcmeta *myjson_meta_new(const struct mydecode_row *row);
+
+/* The block of ev from its source metadata (a json_source_fn): what
+ * myjson_source_from_row gives for the row it was decoded from.  An event
+ * without (a snapshot row) shows no binlog place. */
+void myjson_event_source(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx,
+                         bool in_txn);
 
 #endif

@@ -331,7 +331,7 @@ static char *row_key(void *arg, void *t, const struct cdc_event *ev)
 static bool saw(void *arg, void *t, const struct cdc_event *ev)
 {
     struct pgsnap_table *pt = t;
-    return xidsnap_sees(&pt->snap, ev->xid);
+    return xidsnap_sees(&pt->snap, (uint32_t)ev->xid); /* PostgreSQL's xids have 32 bits */
 }
 
 const struct snap_ops pgsnap_ops = {

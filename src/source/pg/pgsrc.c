@@ -66,15 +66,14 @@ static int op_open(struct source *s, char *err, size_t errlen)
     return rc;
 }
 
-static int op_prepare(struct source *s, struct cdc_pos held, struct cdc_ack *start, size_t max,
-                      size_t *nstart, char *err, size_t errlen)
+/* One stream: 0. */
+static int op_prepare(struct source *s, const struct cdc_posmap *held, struct cdc_acks *start,
+                      char *err, size_t errlen)
 {
-    int rc = pgsrc_prepare(pg(s), held, err, errlen);
-    *nstart = 0;
-    if (rc == 0 && max > 0) {
-        start[0] = (struct cdc_ack){0, pg(s)->start_lsn};
-        *nstart = 1;
-    }
+    const struct cdc_pos *h = cdc_posmap_get(held, 0);
+    int rc = pgsrc_prepare(pg(s), h ? *h : (struct cdc_pos){0, 0, 0}, err, errlen);
+    if (rc == 0)
+        cdc_acks_set(start, 0, pg(s)->start_lsn);
     return rc;
 }
 
@@ -115,7 +114,7 @@ static int op_start(struct source *s, const struct cdc_ack *from, size_t n, char
                     size_t errlen)
 {
     struct pgsrc *src = pg(s);
-    uint64_t lsn = n ? from[0].pos : src->start_lsn;
+    uint64_t lsn = n ? from[0].pos : src->start_lsn; /* stream 0, the only one */
     /* Reconnecting: the slot and the publication may have been changed
      * meanwhile (that is often why the connection ended). */
     int rc = src->ever_streamed ? pgsrc_check_source(src, true) : 0;

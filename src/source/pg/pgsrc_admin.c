@@ -14,9 +14,10 @@
 #include "util/err.h"
 #include "util/mem.h"
 
-int pgsrc_parse_pos(const char *text, uint64_t *pos, char *err, size_t errlen)
+int pgsrc_parse_pos(const char *text, struct cdc_ack *pos, char *err, size_t errlen)
 {
-    if (pgconn_parse_lsn(text, pos) == 0)
+    pos->stream = 0; /* PostgreSQL has one stream */
+    if (pgconn_parse_lsn(text, &pos->pos) == 0)
         return 0;
     return cdc_fail(err, errlen, CDC_EINVAL, "expected an LSN like 0/16B3748");
 }

@@ -1,5 +1,6 @@
 /* PostgreSQL source: pgoutput messages to events (transactions, streamed
  * transactions, snapshot signals), emitted through the driver's emitter. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 /* ---------- decoding ---------- */
 
-static uint32_t table_order(struct pgsrc *src, uint32_t relid)
+static uint32_t table_order(struct pgsrc *src, uint64_t relid)
 {
     for (size_t i = 0; i < src->ncounts; i++)
         if (src->counts[i].relid == relid)
@@ -299,8 +300,8 @@ static int check_partition_truncate(struct pgsrc *src, const struct pgo_msg *m)
         }
         if (pgsrc_ensure_sql_conn(src) != 0)
             return CDC_ECONN;
-        char root[16], e[512];
-        snprintf(root, sizeof root, "%u", tab->id);
+        char root[24], e[512];
+        snprintf(root, sizeof root, "%" PRIu64, tab->id);
         const char *params[1] = {root};
         PGresult *res =
             pgconn_exec(src->conn, e, sizeof e,
@@ -374,7 +375,7 @@ static int commit_txn(struct pgsrc *src, uint64_t end_lsn)
 {
     struct cdc_event *ev = cdc_event_new(0, 0, 0);
     ev->op = CDC_OP_COMMIT;
-    ev->pos = (struct cdc_pos){src->commit_lsn, CDC_POS_TXN_END};
+    ev->pos = (struct cdc_pos){src->commit_lsn, CDC_POS_TXN_END, 0};
     ev->end_lsn = end_lsn;
     ev->xid = src->xid;
     ev->commit_ts = src->commit_ts;
@@ -391,7 +392,7 @@ static int on_message(struct pgsrc *src, const struct pgo_msg *m)
     bool transactional = (m->message.flags & 1) != 0;
     if (heartbeat) {
         if (!src->in_txn)
-            emitter_keepalive(src->em, m->message.lsn);
+            emitter_keepalive(src->em, 0, m->message.lsn);
         return 0;
     }
     bool standalone = !transactional || !src->in_txn;
@@ -524,7 +525,7 @@ int pgsrc_handle_frame(struct pgsrc *src, const uint8_t *buf, size_t len)
          * wal_end was sent: that position can be confirmed once what came
          * before it is durable, so idle or filtered tables never pin WAL. */
         if (!src->in_txn) {
-            emitter_keepalive(src->em, wal_end);
+            emitter_keepalive(src->em, 0, wal_end);
             if (wal_end > src->write_lsn)
                 src->write_lsn = wal_end;
         }

@@ -41,7 +41,7 @@ struct fold_rule {
 
 /* Per-table change counter within one transaction (data_collection_order). */
 struct table_count {
-    uint32_t relid;
+    uint64_t relid;
     uint32_t n;
 };
 
@@ -166,7 +166,7 @@ int pgsrc_record_history(struct pgsrc *src, uint64_t from);
 
 /* ---------- pgsrc_admin.c ---------- */
 
-int pgsrc_parse_pos(const char *text, uint64_t *pos, char *err, size_t errlen);
+int pgsrc_parse_pos(const char *text, struct cdc_ack *pos, char *err, size_t errlen);
 void pgsrc_format_pos(uint64_t pos, char *buf, size_t len);
 int pgsrc_deploy(const struct config *cfg, FILE *out, char *err, size_t errlen);
 void pgsrc_undeploy_warning(const struct config *cfg, char *buf, size_t len);

@@ -1,3 +1,4 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "util/mem.h"
 
 struct relentry {
-    uint32_t relid; /* 0 = empty slot */
+    uint64_t relid; /* the table's id (a relation OID); 0 = empty slot */
     bool captured;
     struct cdc_table *tab; /* owned reference */
     char *problem;         /* owned: why its changes cannot be placed, or NULL */
@@ -126,15 +127,15 @@ void relcache_free(struct relcache *rc)
     free(rc);
 }
 
-static struct relentry *find_slot(struct relentry *slots, size_t cap, uint32_t relid)
+static struct relentry *find_slot(struct relentry *slots, size_t cap, uint64_t relid)
 {
-    size_t i = (relid * 2654435761u) & (cap - 1);
+    size_t i = (size_t)((relid * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
     while (slots[i].relid != 0 && slots[i].relid != relid)
         i = (i + 1) & (cap - 1);
     return &slots[i];
 }
 
-static struct relentry *insert_slot(struct relcache *rc, uint32_t relid)
+static struct relentry *insert_slot(struct relcache *rc, uint64_t relid)
 {
     if ((rc->used + 1) * 2 > rc->cap) {
         size_t ncap = rc->cap * 2;
@@ -154,7 +155,7 @@ static struct relentry *insert_slot(struct relcache *rc, uint32_t relid)
     return e;
 }
 
-struct cdc_table *relcache_get(struct relcache *rc, uint32_t relid, bool *captured)
+struct cdc_table *relcache_get(struct relcache *rc, uint64_t relid, bool *captured)
 {
     struct relentry *e = find_slot(rc->slots, rc->cap, relid);
     if (e->relid == 0)
@@ -181,7 +182,7 @@ void relcache_map_partitions(struct relcache *rc, bool on)
     rc->map_partitions = on;
 }
 
-const char *relcache_problem(struct relcache *rc, uint32_t relid)
+const char *relcache_problem(struct relcache *rc, uint64_t relid)
 {
     struct relentry *e = find_slot(rc->slots, rc->cap, relid);
     return e->relid ? e->problem : NULL;
@@ -276,8 +277,8 @@ static int lookup_types(PGconn *conn, struct cdc_table *tab, char *err, size_t e
 static int lookup_primary_key(PGconn *conn, struct cdc_table *tab, bool *found, char *err,
                               size_t errlen)
 {
-    char relid[16];
-    snprintf(relid, sizeof relid, "%u", tab->id);
+    char relid[24];
+    snprintf(relid, sizeof relid, "%" PRIu64, tab->id);
     const char *params[1] = {relid};
     char e[512];
     PGresult *res = pgconn_exec(conn, e, sizeof e,
@@ -369,8 +370,9 @@ int relcache_update(struct relcache *rc, PGconn *conn, const struct pgo_msg *m, 
     e->tab = tab;
     e->captured = captured;
     e->problem = problem;
-    log_debug("source.relation", "relid=%u table=%s.%s columns=%u keys=%u identity=%c captured=%d",
-              tab->id, tab->schema, tab->name, tab->ncols, tab->nkeys, tab->replident, captured);
+    log_debug("source.relation",
+              "relid=%" PRIu64 " table=%s.%s columns=%u keys=%u identity=%c captured=%d", tab->id,
+              tab->schema, tab->name, tab->ncols, tab->nkeys, tab->replident, captured);
     return 0;
 }
 

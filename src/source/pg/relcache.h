@@ -40,12 +40,12 @@ void relcache_map_partitions(struct relcache *rc, bool on);
 /* Why changes of relid cannot be placed (a partition that no longer exists,
  * under relcache_map_partitions), or NULL.  Such changes must stop the
  * pipeline: they may belong to a captured table. */
-const char *relcache_problem(struct relcache *rc, uint32_t relid);
+const char *relcache_problem(struct relcache *rc, uint64_t relid);
 
 /* The current version for relid (borrowed; take a reference to keep it), or
  * NULL if no Relation message described it yet.  *captured says whether the
  * pipeline's tables include it. */
-struct cdc_table *relcache_get(struct relcache *rc, uint32_t relid, bool *captured);
+struct cdc_table *relcache_get(struct relcache *rc, uint64_t relid, bool *captured);
 
 /* Describes schema.name from the catalog the way a pgoutput Relation message
  * would (same columns: not dropped, not generated, and when only_cols is not

@@ -1,3 +1,4 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,8 @@ static void put_array_elem(struct buf *b, const char *s)
 
 int relfacts_lookup(PGconn *conn, struct cdc_table *tab, char *err, size_t errlen)
 {
-    char relid[16];
-    snprintf(relid, sizeof relid, "%u", tab->id);
+    char relid[24];
+    snprintf(relid, sizeof relid, "%" PRIu64, tab->id);
     struct buf names = BUF_INIT;
     buf_putc(&names, '{');
     for (uint16_t i = 0; i < tab->ncols; i++) {

@@ -366,14 +366,15 @@ static int close_window(struct isnap *is, struct emitter *em, const struct cdc_e
     for (size_t i = 0; i < is->nrows; i++)
         if (is->rows[i]) {
             struct cdc_event *ev = is->rows[i];
-            ev->pos.idx = snap_row_idx(is->chunk_seq, k);
+            ev->snapshot_chunk = is->chunk_seq;
+            ev->snapshot_row = (uint32_t)k;
             is->rows[k++] = ev;
         }
     int rc = 0;
     size_t i = 0;
     for (; i < k && rc == 0; i++) {
         struct cdc_event *ev = is->rows[i];
-        ev->pos.lsn = at->pos.lsn;
+        ev->pos = (struct cdc_pos){at->pos.lsn, 0, at->pos.stream}; /* in at's transaction */
         ev->lsn = at->lsn;
         ev->xid = at->xid;
         rc = emitter_event(em, ev);

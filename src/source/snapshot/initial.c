@@ -34,7 +34,7 @@ struct stab {
 struct chunk {
     unsigned t;        /* index into tables */
     unsigned no;       /* chunk number within its table's plan */
-    uint64_t seq_base; /* position idx base of the current read: (sequence << 32) */
+    uint64_t read_seq; /* the current read's chunk sequence: its rows' snapshot_chunk */
     char *text;        /* the source's description of the chunk (a plan line) */
     bool done;         /* durable in every sink (as recorded) */
 };
@@ -176,9 +176,10 @@ int snap_next_chunk_seq(struct store *store, const char *table, uint64_t *seq, c
     return rc;
 }
 
-/* Every read of a chunk gets its own sequence number, so its rows' positions
- * (event-log keys) never collide with an earlier, partial read of it: a read
- * after a resume or a rewind may see other rows in another order. */
+/* Every read of a chunk gets its own sequence number (its rows'
+ * snapshot_chunk), so its rows are never taken for those of an earlier,
+ * partial read of it: a read after a resume or a rewind may see other rows
+ * in another order. */
 static int next_chunk_seq(struct snap *s, const struct stab *st, uint64_t *seq)
 {
     char err[256];
@@ -206,9 +207,10 @@ static int on_row(void *arg, struct cdc_event *ev)
     uint64_t pos = r->s->c->pos;
     ev->op = CDC_OP_READ;
     ev->snapshot = true;
-    ev->pos.lsn = pos;
-    ev->pos.idx = r->ch->seq_base | r->row++;
-    ev->snapshot_id = pos; /* the consistent point names the snapshot */
+    ev->pos = (struct cdc_pos){pos, 0, 0}; /* the stream starts after it */
+    ev->snapshot_id = pos;                 /* the consistent point names the snapshot */
+    ev->snapshot_chunk = r->ch->read_seq;
+    ev->snapshot_row = (uint32_t)r->row++;
     ev->lsn = pos;
     ev->commit_ts = r->s->wall_start_us;
     ev->emit_ts = clock_wall_us();
@@ -239,7 +241,7 @@ static int read_chunk(struct snap *s, void *rd, size_t ci)
     uint64_t seq;
     if (next_chunk_seq(s, st, &seq) != 0)
         return CDC_ERR;
-    ch->seq_base = snap_row_idx(seq, 0);
+    ch->read_seq = seq;
     struct chunk_read r = {.s = s, .ch = ch};
     char why[512] = "";
     const struct snap_initial_cfg *c = s->c;
@@ -390,8 +392,9 @@ static int record_done(struct snap *s, char *err, size_t errlen)
  * done again, and mark the restart in the log for the sink to resume after. */
 static void serve_rewind(struct snap *s, uint32_t gen)
 {
-    uint64_t restart;
+    struct cdc_acks restart = {0}; /* the stream restarts there: not the snapshot's business */
     emitter_rewind(s->c->em, gen, &restart);
+    cdc_acks_fini(&restart);
     /* Only now: a read that started before the marker went out keeps the
      * old generation, so its mark is void and the chunk is read again. */
     pthread_mutex_lock(&s->mu);
@@ -442,7 +445,9 @@ static int fold_keyless(struct snap *s, char *err, size_t errlen)
         ev->snapshot = true;
         cdc_table_ref(st->tab);
         ev->tab = st->tab;
-        ev->pos = (struct cdc_pos){c->pos, snap_row_idx(seq, 0)};
+        ev->pos = (struct cdc_pos){c->pos, 0, 0};
+        ev->snapshot_id = c->pos;
+        ev->snapshot_chunk = seq;
         ev->lsn = c->pos;
         ev->commit_ts = ev->emit_ts = clock_wall_us();
         if (emitter_batch(c->em, &ev, 1, &last) != 0)

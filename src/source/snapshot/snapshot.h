@@ -98,7 +98,8 @@ struct snap_initial_cfg {
     void *arg;
     const char *id; /* names the snapshot's progress keys */
     /* The stream position the snapshot is consistent with: the rows'
-     * pos.lsn, lsn and snapshot_id. */
+     * pos.lsn, lsn and snapshot_id (stream 0's: snapshots read one-stream
+     * sources). */
     uint64_t pos;
     /* Resuming after a crash with a fresh snapshot (readers cannot join the
      * one the stream starts after any more). */
@@ -120,18 +121,13 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
  *   snapshot.<id>.done.<table>.<n> chunk n is durable in every sink
  *   snapshot.<id>.folds            fold rules of rebuilt tables
  *   snapshot.chunkseq.<table>      the next chunk sequence of the table: every
- *                                  read of a chunk gets a new one, so its rows'
- *                                  positions never collide with an earlier read
+ *                                  read of a chunk gets a new one (its rows'
+ *                                  snapshot_chunk), so its rows never look like
+ *                                  those of an earlier read
  *   isnap.queue, isnap.key.<table>, isnap.run.<table>   incremental.h */
 #define SNAP_KEY_INITIAL  "snapshot.initial"
 #define SNAP_KEY_TABLE    "snapshot.table."
 #define SNAP_KEY_CHUNKSEQ "snapshot.chunkseq."
-
-/* Position idx of the row-th row of a chunk read with chunk sequence seq. */
-static inline uint64_t snap_row_idx(uint64_t chunk_seq, uint64_t row)
-{
-    return (chunk_seq << 32) | row;
-}
 
 /* Takes the next chunk sequence of table (the key above); 0 or the store's
  * error. */

@@ -259,6 +259,10 @@ int kenc_event(struct kenc *e, const struct cdc_event *ev, struct kproducer_msg 
         buf_put_u64(&e->position, ev->pos.lsn);
         buf_putc(&e->position, ':');
         buf_put_u64(&e->position, ev->pos.idx);
+        if (ev->pos.stream) { /* a source with several streams */
+            buf_putc(&e->position, ':');
+            buf_put_u64(&e->position, ev->pos.stream);
+        }
         e->header = (struct kproducer_header){"cdc.position", e->position.p, e->position.len};
         h = &e->header;
     }
