@@ -31,10 +31,10 @@ struct hist_sample {
 
 struct emitter {
     struct emitter_cfg cfg;
-    pthread_mutex_t mu;                 /* emitter_batch callers */
-    uint64_t seq;                       /* last seq given out */
-    struct cdc_acks last_end;           /* per stream; the source thread's */
-    atomic_uint_fast64_t last_pos;      /* the newest commit position of any stream (the history's) */
+    pthread_mutex_t mu;            /* emitter_batch callers */
+    uint64_t seq;                  /* last seq given out */
+    struct cdc_acks last_end;      /* per stream; the source thread's */
+    atomic_uint_fast64_t last_pos; /* the newest commit position of any stream (the history's) */
     struct cdc_event *pend[PUSH_BATCH]; /* numbered, not yet pushed */
     size_t npend;
     size_t pend_bytes;

@@ -159,9 +159,19 @@ static void test_positions(void **state)
     assert_false(icepos_known(&c));
     icepos_format(&c, t, sizeof t);
     assert_string_equal(t, "none");
-    const char *bad[] = {"",         "16B374D848:end", "1/2",        "1/2:",   "1/2:x",
-                         "1/2:3x",   "123456789/1:1",  "g/1:1",      "0=1/2:3,", "x=1/2:3",
-                         "0=1/2:3,0=1/2:4", "1/2:3,,1/2:4", "4294967296=1/2:3"};
+    const char *bad[] = {"",
+                         "16B374D848:end",
+                         "1/2",
+                         "1/2:",
+                         "1/2:x",
+                         "1/2:3x",
+                         "123456789/1:1",
+                         "g/1:1",
+                         "0=1/2:3,",
+                         "x=1/2:3",
+                         "0=1/2:3,0=1/2:4",
+                         "1/2:3,,1/2:4",
+                         "4294967296=1/2:3"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         print_message("bad: %s\n", bad[i]);
         assert_int_equal(icepos_parse(bad[i], &d), CDC_EINVAL);
