@@ -69,6 +69,7 @@ PGconn *pgconn_connect(const struct pgconn_params *p, char *err, size_t errlen)
         {"connect_timeout", timeout},
         {"application_name", p->application_name},
         {"client_encoding", "UTF8"},
+        {"options", PGCONN_FORMAT_OPTIONS},
         {"replication", p->replication ? "database" : NULL},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {

@@ -21,8 +21,16 @@ struct pgconn_params {
     bool replication; /* a logical replication (walsender) connection */
 };
 
-/* Connects.  Returns NULL and fills err ("cannot connect to host:port/db as
- * user: <server's reason>") on failure. */
+/* The session settings every connection starts with, whatever a role or
+ * database sets (ALTER ROLE/DATABASE ... SET): values travel as text
+ * (pgoutput, COPY, query results) and are parsed and passed on in these
+ * formats only (ISO dates, hex byte strings, exact floats, UTC). */
+#define PGCONN_FORMAT_OPTIONS                                                                      \
+    "-c DateStyle=ISO,MDY -c IntervalStyle=postgres -c TimeZone=UTC -c bytea_output=hex "          \
+    "-c extra_float_digits=3"
+
+/* Connects with PGCONN_FORMAT_OPTIONS.  Returns NULL and fills err ("cannot connect to host:port/db
+ * as user: <server's reason>") on failure. */
 PGconn *pgconn_connect(const struct pgconn_params *p, char *err, size_t errlen);
 
 /* The connection's last error as one line (libpq's text up to its first
