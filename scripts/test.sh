@@ -19,7 +19,7 @@ make -j"$jobs" WERROR=1 all helpers >/dev/null
 make -j"$jobs" WERROR=1 VARIANT=asan all helpers >/dev/null
 make -j"$jobs" WERROR=1 VARIANT=tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store \
   build/tsan/tests/test_sink_registry build/tsan/tests/test_driver build/tsan/tests/test_snapshot_core \
-  build/tsan/tests/test_api build/tsan/tests/test_streams >/dev/null
+  build/tsan/tests/test_api build/tsan/tests/test_streams build/tsan/tests/test_streams_file >/dev/null
 
 step "format"
 make -s format-check
@@ -49,7 +49,7 @@ run_units release "${units[@]/#/build/release/tests/}"
 run_units asan "${units[@]/#/build/asan/tests/}"
 TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store \
   build/tsan/tests/test_sink_registry build/tsan/tests/test_driver build/tsan/tests/test_snapshot_core \
-  build/tsan/tests/test_api build/tsan/tests/test_streams
+  build/tsan/tests/test_api build/tsan/tests/test_streams build/tsan/tests/test_streams_file
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"
 make -s fuzz >/dev/null
