@@ -17,9 +17,10 @@ scripts/install-deps.sh
 step "build (release, asan, tsan)"
 make -j"$jobs" WERROR=1 all helpers >/dev/null
 make -j"$jobs" WERROR=1 VARIANT=asan all helpers >/dev/null
-make -j"$jobs" WERROR=1 VARIANT=tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store \
-  build/tsan/tests/test_sink_registry build/tsan/tests/test_driver build/tsan/tests/test_snapshot_core \
-  build/tsan/tests/test_api build/tsan/tests/test_streams >/dev/null
+# The unit suites of the concurrent pipeline, also run under ThreadSanitizer.
+tsan_units=(test_pipeline test_store test_sink_registry test_driver test_driver_stop
+  test_snapshot_core test_api test_streams test_streams_file)
+make -j"$jobs" WERROR=1 VARIANT=tsan "${tsan_units[@]/#/build/tsan/tests/}" >/dev/null
 
 step "format"
 make -s format-check
@@ -47,9 +48,7 @@ make -s WERROR=1 "${units[@]/#/build/release/tests/}"
 make -s WERROR=1 VARIANT=asan "${units[@]/#/build/asan/tests/}"
 run_units release "${units[@]/#/build/release/tests/}"
 run_units asan "${units[@]/#/build/asan/tests/}"
-TSAN_OPTIONS=halt_on_error=1 run_units tsan build/tsan/tests/test_pipeline build/tsan/tests/test_store \
-  build/tsan/tests/test_sink_registry build/tsan/tests/test_driver build/tsan/tests/test_snapshot_core \
-  build/tsan/tests/test_api build/tsan/tests/test_streams
+TSAN_OPTIONS=halt_on_error=1 run_units tsan "${tsan_units[@]/#/build/tsan/tests/}"
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"
 make -s fuzz >/dev/null
