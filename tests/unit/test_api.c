@@ -258,7 +258,7 @@ static struct cdc_event *dlq_event(struct cdc_table *tab, const char *id, uint64
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){lsn, 0};
+    ev->pos = (struct cdc_pos){.lsn = lsn};
     ev->lsn = lsn;
     ev->commit_ts = 1718150400000000;
     size_t n = strlen(id);
@@ -330,7 +330,11 @@ static void test_api_with_engine(void **state)
     char path[128];
     snprintf(path, sizeof path, "%s/out.jsonl", dir);
     struct config *cfg = load_cfg("health_port: 0\n", path);
-    struct json_ctx json = {"p", "postgresql", "db", "0", pgjson_source};
+    struct json_ctx json = {.pipeline_id = "p",
+                            .connector = "postgresql",
+                            .db = "db",
+                            .version = "0",
+                            .source = pgjson_source};
     struct engine *eng = NULL;
     char err[512];
     assert_int_equal(engine_new(&eng, cfg, &json, NULL, err, sizeof err), 0);

@@ -105,7 +105,7 @@ static void test_dlq_entry_json(void **state)
     memset(&e, 0, sizeof e);
     e.id = 7;
     snprintf(e.sink_id, sizeof e.sink_id, "hook");
-    e.pos = (struct cdc_pos){0x16B3748, 2};
+    e.pos = (struct cdc_pos){.lsn = 0x16B3748, .idx = 2};
     snprintf(e.topic, sizeof e.topic, "shop.public.orders");
     e.op = 'u';
     snprintf(e.error_class, sizeof e.error_class, "permanent");
