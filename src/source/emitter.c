@@ -17,6 +17,7 @@
 #define PUSH_BATCH_BYTES (256u << 10)
 #define PUSH_WAIT_MS     100 /* a full pipeline is retried (and the hook called) this often */
 #define PAUSE_POLL_US    50000
+#define SEEN_TABLES      8 /* tables emitter_event remembers as versioned */
 
 /* The commit history emitter_lag reads: one sample per HIST_WINDOW_US (the
  * last commit of the window), the newest HIST_CAP of them. */
@@ -41,10 +42,11 @@ struct emitter {
     size_t npend;
     size_t pend_bytes;
     bool in_txn; /* changes emitted since the last commit or keepalive */
-    /* The table of the last event emitter_event versioned (a reference;
-     * the source thread's): the next event of the same table skips the
-     * history. */
-    struct cdc_table *last_tab;
+    /* The tables emitter_event versioned last (references; the source
+     * thread's): events of these skip the history, also when a
+     * transaction interleaves several tables. */
+    struct cdc_table *seen[SEEN_TABLES];
+    unsigned seen_next;
     atomic_bool failed;      /* see emitter_failed */
     pthread_mutex_t fail_mu; /* fail_err */
     char fail_err[1024];
@@ -76,7 +78,8 @@ void emitter_free(struct emitter *em)
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
     cdc_acks_fini(&em->last_end);
-    cdc_table_unref(em->last_tab);
+    for (unsigned i = 0; i < SEEN_TABLES; i++)
+        cdc_table_unref(em->seen[i]);
     pthread_mutex_destroy(&em->fail_mu);
     pthread_mutex_destroy(&em->mu);
     pthread_mutex_destroy(&em->hist_mu);
@@ -261,13 +264,22 @@ static void set_failed(struct emitter *em, const char *why)
     pthread_mutex_unlock(&em->fail_mu);
 }
 
+/* Whether emitter_event versioned tab lately. */
+static bool seen_lately(const struct emitter *em, const struct cdc_table *tab)
+{
+    for (unsigned i = 0; i < SEEN_TABLES; i++)
+        if (em->seen[i] == tab)
+            return true;
+    return false;
+}
+
 int emitter_event(struct emitter *em, struct cdc_event *ev)
 {
     if (atomic_load(&em->failed)) {
         cdc_event_unref(ev);
         return CDC_ESTOP;
     }
-    if (em->cfg.schema && ev->tab && ev->tab != em->last_tab && !cdc_op_is_control(ev->op)) {
+    if (em->cfg.schema && ev->tab && !cdc_op_is_control(ev->op) && !seen_lately(em, ev->tab)) {
         char e[1024] = "";
         if (schemahist_observe(em->cfg.schema, ev->tab, ev->pos, e, sizeof e) != 0) {
             /* What came before is delivered; this event and what follows
@@ -278,8 +290,9 @@ int emitter_event(struct emitter *em, struct cdc_event *ev)
             return CDC_ESTOP;
         }
         cdc_table_ref(ev->tab);
-        cdc_table_unref(em->last_tab);
-        em->last_tab = ev->tab;
+        cdc_table_unref(em->seen[em->seen_next]);
+        em->seen[em->seen_next] = ev->tab;
+        em->seen_next = (em->seen_next + 1) % SEEN_TABLES;
     }
     ev->seq = ++em->seq;
     if (!cdc_op_is_control(ev->op)) {
