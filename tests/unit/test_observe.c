@@ -120,7 +120,8 @@ static void test_dlq_entry_json(void **state)
     assert_true(json_valid(b.p, b.len));
     assert_string_equal(
         b.p, "{\"id\":7,\"sink_id\":\"hook\",\"position\":\"0/16B3748:2\",\"commit_lsn\":"
-             "\"0/16B3748\",\"event_index\":2,\"topic\":\"shop.public.orders\",\"table\":"
+             "\"0/16B3748\",\"event_index\":2,\"stream\":0,\"topic\":\"shop.public.orders\","
+             "\"table\":"
              "\"public.orders\",\"key\":{\"id\":42,\"region\":\"eu\"},\"op\":\"u\","
              "\"error_class\":\"permanent\",\"attempts\":3,\"http_status\":422,\"status\":"
              "\"pending\",\"error\":\"HTTP 422: \\\"bad\\\"\",\"first_failed_us\":10,"
