@@ -5,11 +5,11 @@
 #include "pipeline/engine.h"
 #include "schema/schema_hist.h"
 #include "source/emitter.h"
-#include "util/str.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 /* Events held before a push.  Events waiting here are outside the event
  * log's memory budget: few of them, counted in bytes as well. */
