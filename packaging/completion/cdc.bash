@@ -16,7 +16,7 @@ _cdc() {
     local opts
     COMPREPLY=()
     if ((COMP_CWORD == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W "validate run deploy undeploy health status pause resume snapshot dlq consume lakehouse --help --version" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "validate run deploy undeploy health status pause resume snapshot schema dlq consume lakehouse --help --version" -- "$cur")
         return
     fi
     case $prev in
@@ -37,6 +37,7 @@ _cdc() {
         health | pause | resume) opts="--platform-config --url" ;;
         status) opts="--platform-config --url --json" ;;
         snapshot) opts="--platform-config --table" ;;
+        schema) opts="--platform-config --table --json" ;;
         dlq)
             if ((COMP_CWORD == 2)); then
                 mapfile -t COMPREPLY < <(compgen -W "list show replay purge --help" -- "$cur")

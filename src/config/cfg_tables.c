@@ -132,11 +132,6 @@ static const char *lag_on_request(const struct config *cfg)
     return "lag is computed at every /status and /metrics request";
 }
 
-static const char *no_schema_history(const struct config *cfg)
-{
-    return "schema changes are not classified yet";
-}
-
 /* ---- retry ---- */
 
 /* The backoff ceiling may not be below its start. */
@@ -344,7 +339,7 @@ static const struct cfg_key platform_keys[] = {
     K_INT(T, partitions, 0, 0, 4096),
     K_FLT(T, schema_monitor_interval_seconds, 30.0, 0, .flags = CFG_GT, .inert = no_registry),
     K_FLT(T, lag_monitor_interval_seconds, 15.0, 0, .flags = CFG_GT, .inert = lag_on_request),
-    K_BOOL(T, stop_on_incompatible_schema, 0, .inert = no_schema_history),
+    K_BOOL(T, stop_on_incompatible_schema, 0),
     K_INT(T, health_port, 8080, 0, PORT_MAX),
     K_BOOL(T, health_enabled, 1),
     K_STR(T, health_bind, "127.0.0.1"),

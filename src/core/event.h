@@ -117,6 +117,7 @@ struct cdc_column {
     char *missing;         /* owned: the value rows older than the column get (PostgreSQL's
                               attmissingval, kept for a non-volatile ADD COLUMN default), or NULL */
     bool has_default;      /* the column has a default (or is an identity) */
+    bool not_null;         /* the column is NOT NULL (false: nullable, or unknown) */
     bool volatile_default; /* the default is volatile (or an identity): adding the column made
                               the source rewrite its rows with values the log does not carry */
 };

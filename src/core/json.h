@@ -54,6 +54,10 @@ struct json_ctx {
  * block with, after an opening '{' (version, connector, name, ts_ms/us/ns of
  * ev->commit_ts, snapshot, db), without a closing one. */
 void json_source_common(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx);
+/* For source block writers, before the closing '}': ,"schema_version":N, the
+ * version of the event's table (schema/schema_hist.h); nothing for events
+ * without a table or a version. */
+void json_source_schema_version(struct buf *b, const struct cdc_event *ev);
 /* A decimal number; a C string as a JSON string (NULL as ""). */
 void json_u64(struct buf *b, uint64_t v);
 void json_cstr(struct buf *b, const char *s);

@@ -26,6 +26,14 @@ void json_source_common(struct buf *b, const struct cdc_event *ev, const struct 
     json_put_cstr(b, ctx->db);
 }
 
+void json_source_schema_version(struct buf *b, const struct cdc_event *ev)
+{
+    if (!ev->tab || !ev->tab->version)
+        return;
+    PUT_LIT(b, ",\"schema_version\":");
+    json_put_u64(b, ev->tab->version);
+}
+
 /* "source":{...}: the source type's block, or the shared fields and the
  * table.  Messages carry no table, so schema and table are null. */
 static void put_source(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx,
@@ -45,6 +53,7 @@ static void put_source(struct buf *b, const struct cdc_event *ev, const struct j
     } else {
         PUT_LIT(b, "null,\"table\":null");
     }
+    json_source_schema_version(b, ev);
     buf_putc(b, '}');
 }
 

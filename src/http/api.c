@@ -126,6 +126,9 @@ static bool route_v1(struct api *api, const char *rest, const struct http_reques
     } else if (strcmp(rest, "dlq") == 0) {
         if (method_is(rq, "GET", "HEAD", rs))
             control_dlq(api, rq, rs);
+    } else if (strcmp(rest, "schema") == 0) {
+        if (method_is(rq, "GET", "HEAD", rs))
+            control_schema(api, rq, rs);
     } else if (strcmp(rest, "dlq/replay") == 0) {
         if (method_is(rq, "GET", "POST", rs))
             control_replay(api, rq, rs);

@@ -4,7 +4,8 @@
  *   api.c          lifetime, routing, authentication
  *   api_view.c     the view, and the JSON documents built from it
  *   api_metrics.c  the Prometheus text
- *   api_control.c  pause, resume, snapshots, dead letters and their replay */
+ *   api_control.c  pause, resume, snapshots, dead letters and their replay
+ *   api_schema.c   the schema history */
 #ifndef CDC_HTTP_API_INT_H
 #define CDC_HTTP_API_INT_H
 
@@ -77,6 +78,8 @@ void control_pause(struct api *api, const struct http_request *rq, struct http_r
 void control_snapshots(struct api *api, const struct http_request *rq, struct http_response *rs);
 void control_dlq(struct api *api, const struct http_request *rq, struct http_response *rs);
 void control_replay(struct api *api, const struct http_request *rq, struct http_response *rs);
+/* api_schema.c: GET /v1/schema. */
+void control_schema(struct api *api, const struct http_request *rq, struct http_response *rs);
 /* Waits for a replay thread and frees it; NULL is a no-op. */
 void api_replay_free(struct api_replay *rp);
 

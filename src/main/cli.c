@@ -96,6 +96,17 @@ static const struct command commands[] = {
      "snapshots the tables chunk by chunk without pausing the stream, and says whether\n"
      "a `cdc run` holds the pipeline now.\n",
      CLI_O_PLATFORM | CLI_O_TABLE, NULL},
+    {"schema", cmd_schema, "PIPELINE [--platform-config PLATFORM] [--table T] [--json]",
+     "List the versions of the captured tables' shapes (the schema history).",
+     "\noptions:\n" OPT_PLATFORM
+     "  --table T                   only table T (SCHEMA.TABLE, or TABLE in any schema),\n"
+     "                              with each version's columns\n"
+     "  --json                      one JSON object per version\n"
+     "\nReads {state_dir}/{pipeline_id}/state.db: works without the database passwords\n"
+     "and beside a running pipeline.  Each version says where it took effect, whether\n"
+     "it is compatible with the one before, and what changed; \"no (held)\" marks an\n"
+     "incompatible version stop_on_incompatible_schema refused.\n",
+     CLI_O_PLATFORM | CLI_O_TABLE | CLI_O_JSON, NULL},
     {"dlq", cmd_dlq, "list|show|replay|purge PIPELINE [OPTIONS]",
      "Inspect, replay and purge the dead-letter queue.",
      "\nsubcommands:\n"

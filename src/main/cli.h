@@ -85,6 +85,7 @@ int cmd_status(const struct command *cmd, int argc, char **argv);
 int cmd_pause(const struct command *cmd, int argc, char **argv);
 int cmd_dlq(const struct command *cmd, int argc, char **argv);
 int cmd_snapshot(const struct command *cmd, int argc, char **argv);
+int cmd_schema(const struct command *cmd, int argc, char **argv);
 int cmd_consume(const struct command *cmd, int argc, char **argv);
 int cmd_lakehouse(const struct command *cmd, int argc, char **argv);
 /* A command whose library this build lacks (the Makefile's optional

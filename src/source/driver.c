@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pipeline/engine.h"
+#include "schema/schema_hist.h"
 #include "source/driver.h"
 #include "source/emitter.h"
 #include "util/clock.h"
@@ -31,6 +32,7 @@ struct driver {
     struct engine *eng;          /* borrowed from driver_run on */
     const struct driver_opts *o; /* borrowed from driver_run on */
     struct emitter *em;
+    struct schemahist *schema; /* every table's versions; NULL without a store */
     bool connected, started, paused, snapshotting;
     /* While streaming, the emitter's stop flag: set once the stream ends
      * (see stop_now). */
@@ -49,10 +51,12 @@ struct driver {
 };
 
 /* A signal, or a sink that stopped the pipeline (engine_failed: a change it
- * cannot apply, which must not be confirmed past). */
+ * cannot apply, which must not be confirmed past), or the emitter (a schema
+ * change refused). */
 static bool stop_requested(const struct driver *d)
 {
-    return (d->o && d->o->stop && *d->o->stop) || engine_failed(d->eng, NULL, 0);
+    return (d->o && d->o->stop && *d->o->stop) || engine_failed(d->eng, NULL, 0) ||
+           (d->em && emitter_failed(d->em, NULL, 0));
 }
 
 /* Whether streaming ends now.  A stop request inside a transaction lets
@@ -66,8 +70,8 @@ static bool stop_now(struct driver *d)
         return true;
     if (!stop_requested(d))
         return false;
-    bool now = engine_failed(d->eng, NULL, 0) || !d->connected || !emitter_in_txn(d->em) ||
-               (d->o->paused && atomic_load(d->o->paused));
+    bool now = engine_failed(d->eng, NULL, 0) || emitter_failed(d->em, NULL, 0) || !d->connected ||
+               !emitter_in_txn(d->em) || (d->o->paused && atomic_load(d->o->paused));
     if (!now) {
         int64_t t = clock_mono_us();
         if (!d->stop_deadline_us) {
@@ -295,6 +299,8 @@ int driver_new(struct driver **out, const struct source_ops *ops, const struct c
     struct driver *d = xcalloc(1, sizeof *d);
     pthread_mutex_init(&d->mu, NULL);
     d->src = (struct source){.ops = ops, .cfg = cfg, .store = store};
+    if (store)
+        d->schema = schemahist_new(store, cfg->platform.stop_on_incompatible_schema);
     int rc = ops->open(&d->src, err, errlen);
     if (rc) {
         driver_free(d);
@@ -456,7 +462,8 @@ int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o
                              .paused = o->paused,
                              .wait_hook = on_wait,
                              .progress_hook = on_progress,
-                             .wait_arg = d};
+                             .wait_arg = d,
+                             .schema = d->schema};
     struct emitter *em = emitter_new(&ec);
     pthread_mutex_lock(&d->mu);
     d->em = em;
@@ -477,6 +484,11 @@ int driver_run(struct driver *d, struct engine *eng, const struct driver_opts *o
     } else {
         rc = stream(d, err, errlen);
     }
+    /* The emitter stopped the pipeline (a schema change refused): an
+     * error, whatever the source made of the stop. */
+    char e[1024];
+    if (emitter_failed(d->em, e, sizeof e))
+        rc = cdc_fail(err, errlen, CDC_EINVAL, "%s", e);
     publish(d);
     return rc;
 }
@@ -520,6 +532,7 @@ void driver_free(struct driver *d)
         return;
     d->src.ops->close(&d->src);
     emitter_free(d->em);
+    schemahist_free(d->schema);
     for (size_t i = 0; i < d->nreq; i++)
         free(d->req[i]);
     free(d->req);

@@ -3,11 +3,13 @@
 #include <stdlib.h>
 
 #include "pipeline/engine.h"
+#include "schema/schema_hist.h"
 #include "source/emitter.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 /* Events held before a push.  Events waiting here are outside the event
  * log's memory budget: few of them, counted in bytes as well. */
@@ -15,6 +17,7 @@
 #define PUSH_BATCH_BYTES (256u << 10)
 #define PUSH_WAIT_MS     100 /* a full pipeline is retried (and the hook called) this often */
 #define PAUSE_POLL_US    50000
+#define SEEN_TABLES      8 /* tables emitter_event remembers as versioned */
 
 /* The commit history emitter_lag reads: one sample per HIST_WINDOW_US (the
  * last commit of the window), the newest HIST_CAP of them. */
@@ -39,6 +42,14 @@ struct emitter {
     size_t npend;
     size_t pend_bytes;
     bool in_txn; /* changes emitted since the last commit or keepalive */
+    /* The tables emitter_event versioned last (references; the source
+     * thread's): events of these skip the history, also when a
+     * transaction interleaves several tables. */
+    struct cdc_table *seen[SEEN_TABLES];
+    unsigned seen_next;
+    atomic_bool failed;      /* see emitter_failed */
+    pthread_mutex_t fail_mu; /* fail_err */
+    char fail_err[1024];
     /* Read by other threads (emitter_counts) without the lock. */
     atomic_uint_fast64_t events, transactions;
     atomic_int_fast64_t last_commit_ts;
@@ -55,6 +66,7 @@ struct emitter *emitter_new(const struct emitter_cfg *cfg)
     em->cfg = *cfg;
     pthread_mutex_init(&em->mu, NULL);
     pthread_mutex_init(&em->hist_mu, NULL);
+    pthread_mutex_init(&em->fail_mu, NULL);
     em->hist = xcalloc(HIST_CAP, sizeof *em->hist);
     return em;
 }
@@ -66,6 +78,9 @@ void emitter_free(struct emitter *em)
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
     cdc_acks_fini(&em->last_end);
+    for (unsigned i = 0; i < SEEN_TABLES; i++)
+        cdc_table_unref(em->seen[i]);
+    pthread_mutex_destroy(&em->fail_mu);
     pthread_mutex_destroy(&em->mu);
     pthread_mutex_destroy(&em->hist_mu);
     free(em->hist);
@@ -166,7 +181,8 @@ void emitter_progress(struct emitter *em, const struct snap_progress *p)
 
 bool emitter_stopping(const struct emitter *em)
 {
-    return (em->cfg.stop && *em->cfg.stop) || engine_failed(em->cfg.eng, NULL, 0);
+    return (em->cfg.stop && *em->cfg.stop) || engine_failed(em->cfg.eng, NULL, 0) ||
+           atomic_load(&em->failed);
 }
 
 void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop)
@@ -227,8 +243,57 @@ int emitter_flush(struct emitter *em)
     return rc;
 }
 
+bool emitter_failed(struct emitter *em, char *err, size_t errlen)
+{
+    if (!atomic_load(&em->failed))
+        return false;
+    if (err && errlen) {
+        pthread_mutex_lock(&em->fail_mu);
+        str_copy(err, errlen, em->fail_err);
+        pthread_mutex_unlock(&em->fail_mu);
+    }
+    return true;
+}
+
+static void set_failed(struct emitter *em, const char *why)
+{
+    pthread_mutex_lock(&em->fail_mu);
+    if (!atomic_load(&em->failed))
+        str_copy(em->fail_err, sizeof em->fail_err, why);
+    atomic_store(&em->failed, true);
+    pthread_mutex_unlock(&em->fail_mu);
+}
+
+/* Whether emitter_event versioned tab lately. */
+static bool seen_lately(const struct emitter *em, const struct cdc_table *tab)
+{
+    for (unsigned i = 0; i < SEEN_TABLES; i++)
+        if (em->seen[i] == tab)
+            return true;
+    return false;
+}
+
 int emitter_event(struct emitter *em, struct cdc_event *ev)
 {
+    if (atomic_load(&em->failed)) {
+        cdc_event_unref(ev);
+        return CDC_ESTOP;
+    }
+    if (em->cfg.schema && ev->tab && !cdc_op_is_control(ev->op) && !seen_lately(em, ev->tab)) {
+        char e[1024] = "";
+        if (schemahist_observe(em->cfg.schema, ev->tab, ev->pos, e, sizeof e) != 0) {
+            /* What came before is delivered; this event and what follows
+             * never are, so nothing past it is confirmed. */
+            cdc_event_unref(ev);
+            (void)emitter_flush(em);
+            set_failed(em, e);
+            return CDC_ESTOP;
+        }
+        cdc_table_ref(ev->tab);
+        cdc_table_unref(em->seen[em->seen_next]);
+        em->seen[em->seen_next] = ev->tab;
+        em->seen_next = (em->seen_next + 1) % SEEN_TABLES;
+    }
     ev->seq = ++em->seq;
     if (!cdc_op_is_control(ev->op)) {
         engine_route(em->cfg.eng, ev);
@@ -271,6 +336,21 @@ int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t
 {
     if (n == 0)
         return 0;
+    const struct cdc_table *last = NULL;
+    for (size_t i = 0; i < n && em->cfg.schema && !atomic_load(&em->failed); i++) {
+        struct cdc_event *ev = evs[i];
+        if (!ev->tab || ev->tab == last || cdc_op_is_control(ev->op))
+            continue;
+        char e[1024] = "";
+        if (schemahist_observe(em->cfg.schema, ev->tab, ev->pos, e, sizeof e) != 0)
+            set_failed(em, e);
+        last = ev->tab;
+    }
+    if (atomic_load(&em->failed)) {
+        for (size_t i = 0; i < n; i++)
+            cdc_event_unref(evs[i]);
+        return CDC_ESTOP;
+    }
     pthread_mutex_lock(&em->mu);
     uint64_t data = 0;
     for (size_t i = 0; i < n; i++) {

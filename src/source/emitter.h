@@ -42,6 +42,10 @@ struct emitter_cfg {
     /* Called with a snapshot's progress (emitter_progress); may be NULL. */
     void (*progress_hook)(void *arg, const struct snap_progress *p);
     void *wait_arg; /* both hooks' */
+    /* Versions every event's table (schema/schema_hist.h) before it is
+     * numbered; NULL = no history (tab->version stays as the source set
+     * it).  Borrowed. */
+    struct schemahist *schema;
 };
 
 struct emitter *emitter_new(const struct emitter_cfg *cfg);
@@ -49,10 +53,12 @@ struct emitter *emitter_new(const struct emitter_cfg *cfg);
  * again).  NULL is a no-op. */
 void emitter_free(struct emitter *em);
 
-/* A change or control event (ownership moves): gets the next seq and, for
- * data events, its partition; goes out with the next batch.  Returns 0, or
- * CDC_ESTOP when a stop was requested while the pipeline was full (the
- * event is dropped then). */
+/* A change or control event (ownership moves): its table versioned (the
+ * schema history), the next seq and, for data events, its partition; goes
+ * out with the next batch.  Returns 0, or CDC_ESTOP when a stop was
+ * requested while the pipeline was full, or the schema history refused the
+ * event's table (emitter_failed says why): the event is dropped then, and
+ * what was emitted before it is pushed. */
 int emitter_event(struct emitter *em, struct cdc_event *ev);
 /* Ends a transaction: ev is its CDC_OP_COMMIT marker (ownership moves) with
  * end_lsn the position of its stream (ev->pos.stream) to acknowledge once
@@ -64,9 +70,10 @@ void emitter_keepalive(struct emitter *em, uint32_t stream, uint64_t pos);
 /* Pushes the events waiting for their batch.  0 or CDC_ESTOP. */
 int emitter_flush(struct emitter *em);
 
-/* Snapshot readers: numbers, routes and pushes evs[0..n) at once (ownership
- * moves), waiting while the pipeline is full; *last_seq = the seq of the
- * last.  0, or CDC_ESTOP (the events are freed). */
+/* Snapshot readers: versions the tables of, numbers, routes and pushes
+ * evs[0..n) at once (ownership moves), waiting while the pipeline is full;
+ * *last_seq = the seq of the last.  0, or CDC_ESTOP (the events are freed;
+ * see emitter_event). */
 int emitter_batch(struct emitter *em, struct cdc_event **evs, size_t n, uint64_t *last_seq);
 
 /* The newest seq given out (0: none yet). */
@@ -93,6 +100,10 @@ void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n
 
 /* A stop was requested (or a sink stopped the pipeline). */
 bool emitter_stopping(const struct emitter *em);
+/* Whether the emitter stopped the pipeline itself (the schema history
+ * refused a table version, or could not record it); err (may be NULL) gets
+ * why.  Every later emit returns CDC_ESTOP.  Any thread. */
+bool emitter_failed(struct emitter *em, char *err, size_t errlen);
 /* From now on a stop is what *stop says (the driver, while it lets the
  * transaction in progress finish after a stop request). */
 void emitter_set_stop(struct emitter *em, const volatile sig_atomic_t *stop);

@@ -24,6 +24,7 @@
 
 #include "core/evcodec.h"
 #include "state/store.h"
+#include "state/store_int.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/err.h"
@@ -33,12 +34,6 @@
 
 #define BUSY_TIMEOUT_MS 10000
 #define LIST_PAGE       128 /* entries read per lock hold while listing */
-
-struct store {
-    pthread_mutex_t mu; /* guards db */
-    sqlite3 *db;
-    char *path; /* owned: what error messages name */
-};
 
 /* Schema migrations: migrations[v] takes a database from user_version v to
  * v + 1.  Append only; never edit a released step. */
@@ -72,6 +67,37 @@ static const char *const migrations[] = {
     /* 2 -> 3: snapshot rows are told apart (skipped by content, never by
      * position: their position is only where in the stream they belong) */
     "ALTER TABLE dlq ADD COLUMN snapshot INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: the schema history (store_schema.c): every version of each
+     * captured table's shape, where it took effect, and its columns */
+    "CREATE TABLE schema_versions ("
+    " schema_name TEXT NOT NULL,"
+    " table_name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " stream INTEGER NOT NULL,"
+    " commit_lsn INTEGER NOT NULL,"  /* uint64 bits */
+    " event_index INTEGER NOT NULL," /* uint64 bits */
+    " key_unique INTEGER NOT NULL,"
+    " compatible INTEGER NOT NULL," /* 1, 0, or -1 for a table's first version */
+    " changes TEXT NOT NULL,"       /* JSON array of the differences to the previous version */
+    " summary TEXT NOT NULL,"       /* the same for people, one line */
+    " held INTEGER NOT NULL,"       /* 1 while stop_on_incompatible_schema refuses it */
+    " recorded_us INTEGER NOT NULL,"
+    " PRIMARY KEY (schema_name, table_name, version)) WITHOUT ROWID;"
+    "CREATE TABLE schema_columns ("
+    " schema_name TEXT NOT NULL,"
+    " table_name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " ord INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " type_name TEXT NOT NULL,"
+    " type_class INTEGER NOT NULL,"
+    " type_oid INTEGER NOT NULL,"
+    " typmod INTEGER NOT NULL,"
+    " is_key INTEGER NOT NULL,"
+    " attnum INTEGER NOT NULL,"
+    " not_null INTEGER NOT NULL,"
+    " has_default INTEGER NOT NULL,"
+    " PRIMARY KEY (schema_name, table_name, version, ord)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -81,27 +107,27 @@ static const char entry_cols[] = "id, sink_id, commit_lsn, event_index, topic, o
 #define ENTRY_NCOLS 15
 
 /* Formats "PATH: cannot WHAT: sqlite's reason" into err and returns CDC_EIO. */
-static int db_fail(struct store *st, char *err, size_t errlen, const char *what)
+int store_db_fail(struct store *st, char *err, size_t errlen, const char *what)
 {
     return cdc_fail(err, errlen, CDC_EIO, "%s: cannot %s: %s", st->path, what,
                     sqlite3_errmsg(st->db));
 }
 
-static int prepare(struct store *st, sqlite3_stmt **stmt, const char *sql, char *err, size_t errlen,
-                   const char *what)
+int store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql, char *err, size_t errlen,
+                  const char *what)
 {
     if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK) {
         *stmt = NULL;
-        return db_fail(st, err, errlen, what);
+        return store_db_fail(st, err, errlen, what);
     }
     return 0;
 }
 
 /* Runs a statement that returns no rows. */
-static int exec_sql(struct store *st, const char *sql, char *err, size_t errlen, const char *what)
+int store_exec_sql(struct store *st, const char *sql, char *err, size_t errlen, const char *what)
 {
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(st, err, errlen, what);
+        return store_db_fail(st, err, errlen, what);
     return 0;
 }
 
@@ -109,13 +135,13 @@ static int exec_sql(struct store *st, const char *sql, char *err, size_t errlen,
 static int pragma_int(struct store *st, const char *sql, int64_t *v, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt, sql, err, errlen, "read the schema version");
+    int rc = store_prepare(st, &stmt, sql, err, errlen, "read the schema version");
     if (rc)
         return rc;
     if (sqlite3_step(stmt) == SQLITE_ROW)
         *v = sqlite3_column_int64(stmt, 0);
     else
-        rc = db_fail(st, err, errlen, "read the schema version");
+        rc = store_db_fail(st, err, errlen, "read the schema version");
     sqlite3_finalize(stmt);
     return rc;
 }
@@ -160,16 +186,17 @@ static int migrate(struct store *st, char *err, size_t errlen)
     int64_t v = 0;
     int rc = pragma_int(st, "PRAGMA user_version", &v, err, errlen);
     if (rc == 0 && v >= 0 && v < SCHEMA_VERSION &&
-        (rc = exec_sql(st, "BEGIN IMMEDIATE", err, errlen, "start the schema migration")) == 0) {
+        (rc = store_exec_sql(st, "BEGIN IMMEDIATE", err, errlen, "start the schema migration")) ==
+            0) {
         rc = pragma_int(st, "PRAGMA user_version", &v, err, errlen);
         for (; rc == 0 && v >= 0 && v < SCHEMA_VERSION; v++)
-            rc = exec_sql(st, migrations[v], err, errlen, "create the schema");
+            rc = store_exec_sql(st, migrations[v], err, errlen, "create the schema");
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v);
         if (rc == 0)
-            rc = exec_sql(st, sql, err, errlen, "record the schema version");
+            rc = store_exec_sql(st, sql, err, errlen, "record the schema version");
         if (rc == 0)
-            rc = exec_sql(st, "COMMIT", err, errlen, "commit the schema");
+            rc = store_exec_sql(st, "COMMIT", err, errlen, "commit the schema");
         if (rc)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -204,14 +231,14 @@ int store_open(struct store **out, const char *path, char *err, size_t errlen)
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        rc = st->db ? db_fail(st, err, errlen, "open the state store")
+        rc = st->db ? store_db_fail(st, err, errlen, "open the state store")
                     : cdc_fail(err, errlen, CDC_EIO, "%s: cannot open the state store", path);
         goto fail;
     }
     sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
     sqlite3_stmt *stmt;
-    if ((rc = prepare(st, &stmt, "PRAGMA journal_mode = WAL", err, errlen,
-                      "switch to the WAL journal")))
+    if ((rc = store_prepare(st, &stmt, "PRAGMA journal_mode = WAL", err, errlen,
+                            "switch to the WAL journal")))
         goto fail;
     const char *mode = NULL;
     if (sqlite3_step(stmt) == SQLITE_ROW)
@@ -222,10 +249,11 @@ int store_open(struct store **out, const char *path, char *err, size_t errlen)
                              "%s: cannot switch to the WAL journal: the file system allows "
                              "journal mode %s only",
                              path, mode)
-                  : db_fail(st, err, errlen, "switch to the WAL journal");
+                  : store_db_fail(st, err, errlen, "switch to the WAL journal");
     sqlite3_finalize(stmt);
     if (rc ||
-        (rc = exec_sql(st, "PRAGMA synchronous = FULL", err, errlen, "set synchronous=FULL")) ||
+        (rc = store_exec_sql(st, "PRAGMA synchronous = FULL", err, errlen,
+                             "set synchronous=FULL")) ||
         (rc = migrate(st, err, errlen)))
         goto fail;
     *out = st;
@@ -288,7 +316,7 @@ static int dlq_insert(struct store *st, sqlite3_stmt *stmt, const struct cdc_eve
     sqlite3_bind_int(stmt, 16, ev->snapshot);
     int rc = 0;
     if (sqlite3_step(stmt) != SQLITE_DONE)
-        rc = db_fail(st, err, errlen, "add a dead-letter entry");
+        rc = store_db_fail(st, err, errlen, "add a dead-letter entry");
     else if (id)
         *id = sqlite3_last_insert_rowid(st->db);
     buf_fini(&blob);
@@ -320,17 +348,18 @@ int store_dlq_add_many(struct store *st, size_t n, const struct cdc_event *const
         return 0;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt = NULL;
-    int rc = n > 1 ? exec_sql(st, "BEGIN IMMEDIATE", err, errlen, "add dead-letter entries") : 0;
+    int rc =
+        n > 1 ? store_exec_sql(st, "BEGIN IMMEDIATE", err, errlen, "add dead-letter entries") : 0;
     bool in_txn = n > 1 && rc == 0;
     if (rc == 0)
-        rc = prepare(st, &stmt, dlq_insert_sql, err, errlen, "add a dead-letter entry");
+        rc = store_prepare(st, &stmt, dlq_insert_sql, err, errlen, "add a dead-letter entry");
     for (size_t i = 0; i < n && rc == 0; i++)
         rc =
             dlq_insert(st, stmt, evs[i], key_json ? key_json[i] : NULL,
                        value_json ? value_json[i] : NULL, f, i == 0 ? first_id : NULL, err, errlen);
     sqlite3_finalize(stmt);
     if (in_txn && rc == 0)
-        rc = exec_sql(st, "COMMIT", err, errlen, "add dead-letter entries");
+        rc = store_exec_sql(st, "COMMIT", err, errlen, "add dead-letter entries");
     if (in_txn && rc != 0)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->mu);
@@ -349,7 +378,7 @@ void dlq_entry_fini(struct dlq_entry *e)
     e->event_len = 0;
 }
 
-static const char *col_text(sqlite3_stmt *stmt, int i)
+const char *store_col_text(sqlite3_stmt *stmt, int i)
 {
     const unsigned char *s = sqlite3_column_text(stmt, i);
     return s ? (const char *)s : "";
@@ -360,18 +389,18 @@ static void read_entry(sqlite3_stmt *stmt, struct dlq_entry *e)
 {
     memset(e, 0, sizeof *e);
     e->id = sqlite3_column_int64(stmt, 0);
-    str_copy(e->sink_id, sizeof e->sink_id, col_text(stmt, 1));
+    str_copy(e->sink_id, sizeof e->sink_id, store_col_text(stmt, 1));
     e->pos.lsn = (uint64_t)sqlite3_column_int64(stmt, 2);
     e->pos.idx = (uint64_t)sqlite3_column_int64(stmt, 3);
-    str_copy(e->topic, sizeof e->topic, col_text(stmt, 4));
-    e->op = col_text(stmt, 5)[0];
-    str_copy(e->error_class, sizeof e->error_class, col_text(stmt, 6));
-    str_copy(e->error, sizeof e->error, col_text(stmt, 7));
+    str_copy(e->topic, sizeof e->topic, store_col_text(stmt, 4));
+    e->op = store_col_text(stmt, 5)[0];
+    str_copy(e->error_class, sizeof e->error_class, store_col_text(stmt, 6));
+    str_copy(e->error, sizeof e->error, store_col_text(stmt, 7));
     e->attempts = sqlite3_column_int(stmt, 8);
     e->http_status = sqlite3_column_int(stmt, 9);
     e->first_failed_us = sqlite3_column_int64(stmt, 10);
     e->dead_lettered_us = sqlite3_column_int64(stmt, 11);
-    e->status = strcmp(col_text(stmt, 12), "resolved") == 0 ? DLQ_RESOLVED : DLQ_PENDING;
+    e->status = strcmp(store_col_text(stmt, 12), "resolved") == 0 ? DLQ_RESOLVED : DLQ_PENDING;
     e->resolved_us = sqlite3_column_int64(stmt, 13);
     e->pos.stream = (uint32_t)sqlite3_column_int64(stmt, 14);
 }
@@ -394,7 +423,7 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
         size_t n = 0;
         pthread_mutex_lock(&st->mu);
         sqlite3_stmt *stmt;
-        rc = prepare(st, &stmt, sql.p, err, errlen, "list dead-letter entries");
+        rc = store_prepare(st, &stmt, sql.p, err, errlen, "list dead-letter entries");
         if (rc == 0) {
             sqlite3_bind_int64(stmt, 1, after);
             if (sink_id)
@@ -402,12 +431,13 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
             int s;
             while ((s = sqlite3_step(stmt)) == SQLITE_ROW) {
                 read_entry(stmt, &page[n]);
-                if (sqlite3_column_type(stmt, ENTRY_NCOLS) != SQLITE_NULL) /* after entry_cols */
-                    page[n].key_json = xstrdup(col_text(stmt, ENTRY_NCOLS));
+                /* key_json follows entry_cols */
+                if (sqlite3_column_type(stmt, ENTRY_NCOLS) != SQLITE_NULL)
+                    page[n].key_json = xstrdup(store_col_text(stmt, ENTRY_NCOLS));
                 n++;
             }
             if (s != SQLITE_DONE)
-                rc = db_fail(st, err, errlen, "list dead-letter entries");
+                rc = store_db_fail(st, err, errlen, "list dead-letter entries");
             sqlite3_finalize(stmt);
         }
         pthread_mutex_unlock(&st->mu);
@@ -432,7 +462,7 @@ int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, 
              entry_cols);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt, sql, err, errlen, "read a dead-letter entry");
+    int rc = store_prepare(st, &stmt, sql, err, errlen, "read a dead-letter entry");
     if (rc == 0) {
         sqlite3_bind_int64(stmt, 1, id);
         int s = sqlite3_step(stmt);
@@ -440,9 +470,9 @@ int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, 
             read_entry(stmt, e);
             int c = ENTRY_NCOLS; /* the payloads follow entry_cols */
             if (sqlite3_column_type(stmt, c) != SQLITE_NULL)
-                e->key_json = xstrdup(col_text(stmt, c));
+                e->key_json = xstrdup(store_col_text(stmt, c));
             if (sqlite3_column_type(stmt, c + 1) != SQLITE_NULL)
-                e->value_json = xstrdup(col_text(stmt, c + 1));
+                e->value_json = xstrdup(store_col_text(stmt, c + 1));
             const void *blob = sqlite3_column_blob(stmt, c + 2);
             e->event_len = (size_t)sqlite3_column_bytes(stmt, c + 2);
             e->event = xmalloc(e->event_len ? e->event_len : 1);
@@ -452,7 +482,7 @@ int store_dlq_get(struct store *st, int64_t id, struct dlq_entry *e, char *err, 
             rc = cdc_fail(err, errlen, CDC_EINVAL, "%s: there is no dead-letter entry %lld",
                           st->path, (long long)id);
         } else {
-            rc = db_fail(st, err, errlen, "read a dead-letter entry");
+            rc = store_db_fail(st, err, errlen, "read a dead-letter entry");
         }
         sqlite3_finalize(stmt);
     }
@@ -464,28 +494,28 @@ int store_dlq_resolve(struct store *st, int64_t id, char *err, size_t errlen)
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt,
-                     "UPDATE dlq SET status = 'resolved', resolved_us = ?2 "
-                     "WHERE id = ?1 AND status = 'pending'",
-                     err, errlen, "resolve a dead-letter entry");
+    int rc = store_prepare(st, &stmt,
+                           "UPDATE dlq SET status = 'resolved', resolved_us = ?2 "
+                           "WHERE id = ?1 AND status = 'pending'",
+                           err, errlen, "resolve a dead-letter entry");
     if (rc == 0) {
         sqlite3_bind_int64(stmt, 1, id);
         sqlite3_bind_int64(stmt, 2, clock_wall_us());
         if (sqlite3_step(stmt) != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "resolve a dead-letter entry");
+            rc = store_db_fail(st, err, errlen, "resolve a dead-letter entry");
         bool changed = sqlite3_changes(st->db) > 0;
         sqlite3_finalize(stmt);
         /* Nothing changed: already resolved (fine) or no such entry. */
         if (rc == 0 && !changed &&
-            (rc = prepare(st, &stmt, "SELECT 1 FROM dlq WHERE id = ?1", err, errlen,
-                          "resolve a dead-letter entry")) == 0) {
+            (rc = store_prepare(st, &stmt, "SELECT 1 FROM dlq WHERE id = ?1", err, errlen,
+                                "resolve a dead-letter entry")) == 0) {
             sqlite3_bind_int64(stmt, 1, id);
             int s = sqlite3_step(stmt);
             if (s == SQLITE_DONE)
                 rc = cdc_fail(err, errlen, CDC_EINVAL, "%s: there is no dead-letter entry %lld",
                               st->path, (long long)id);
             else if (s != SQLITE_ROW)
-                rc = db_fail(st, err, errlen, "resolve a dead-letter entry");
+                rc = store_db_fail(st, err, errlen, "resolve a dead-letter entry");
             sqlite3_finalize(stmt);
         }
     }
@@ -498,8 +528,9 @@ int store_dlq_purge(struct store *st, bool all, int64_t *n, char *err, size_t er
     if (n)
         *n = 0;
     pthread_mutex_lock(&st->mu);
-    int rc = exec_sql(st, all ? "DELETE FROM dlq" : "DELETE FROM dlq WHERE status = 'resolved'",
-                      err, errlen, "purge dead-letter entries");
+    int rc =
+        store_exec_sql(st, all ? "DELETE FROM dlq" : "DELETE FROM dlq WHERE status = 'resolved'",
+                       err, errlen, "purge dead-letter entries");
     if (rc == 0 && n)
         *n = sqlite3_changes(st->db);
     pthread_mutex_unlock(&st->mu);
@@ -520,12 +551,12 @@ int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cd
     size_t len = 0, cap = 0;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt,
-                     sink_id ? "SELECT commit_lsn, event_index, stream FROM dlq "
-                               "WHERE sink_id = ?1 AND status = 'pending' AND snapshot = 0"
-                             : "SELECT commit_lsn, event_index, stream FROM dlq "
-                               "WHERE status = 'pending' AND snapshot = 0",
-                     err, errlen, "read dead-lettered positions");
+    int rc = store_prepare(st, &stmt,
+                           sink_id ? "SELECT commit_lsn, event_index, stream FROM dlq "
+                                     "WHERE sink_id = ?1 AND status = 'pending' AND snapshot = 0"
+                                   : "SELECT commit_lsn, event_index, stream FROM dlq "
+                                     "WHERE status = 'pending' AND snapshot = 0",
+                           err, errlen, "read dead-lettered positions");
     if (rc == 0) {
         if (sink_id)
             sqlite3_bind_text(stmt, 1, sink_id, -1, SQLITE_STATIC);
@@ -541,7 +572,7 @@ int store_dlq_pending_positions(struct store *st, const char *sink_id, struct cd
             len++;
         }
         if (s != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "read dead-lettered positions");
+            rc = store_db_fail(st, err, errlen, "read dead-lettered positions");
         sqlite3_finalize(stmt);
     }
     pthread_mutex_unlock(&st->mu);
@@ -567,10 +598,10 @@ int64_t store_dlq_count(struct store *st, const char *sink_id)
     int64_t count = -1;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    if (prepare(st, &stmt,
-                sink_id ? "SELECT count(*) FROM dlq WHERE sink_id = ?1 AND status = 'pending'"
-                        : "SELECT count(*) FROM dlq WHERE status = 'pending'",
-                NULL, 0, "count dead-letter entries") == 0) {
+    if (store_prepare(st, &stmt,
+                      sink_id ? "SELECT count(*) FROM dlq WHERE sink_id = ?1 AND status = 'pending'"
+                              : "SELECT count(*) FROM dlq WHERE status = 'pending'",
+                      NULL, 0, "count dead-letter entries") == 0) {
         if (sink_id)
             sqlite3_bind_text(stmt, 1, sink_id, -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) == SQLITE_ROW)
@@ -587,15 +618,15 @@ int store_kv_put(struct store *st, const char *key, const char *value, char *err
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt,
-                     "INSERT INTO kv (key, value) VALUES (?1, ?2) "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                     err, errlen, "store a value");
+    int rc = store_prepare(st, &stmt,
+                           "INSERT INTO kv (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           err, errlen, "store a value");
     if (rc == 0) {
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "store a value");
+            rc = store_db_fail(st, err, errlen, "store a value");
         sqlite3_finalize(stmt);
     }
     pthread_mutex_unlock(&st->mu);
@@ -607,14 +638,15 @@ int store_kv_get(struct store *st, const char *key, char **value, char *err, siz
     *value = NULL;
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt, "SELECT value FROM kv WHERE key = ?1", err, errlen, "read a value");
+    int rc = store_prepare(st, &stmt, "SELECT value FROM kv WHERE key = ?1", err, errlen,
+                           "read a value");
     if (rc == 0) {
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
         int s = sqlite3_step(stmt);
         if (s == SQLITE_ROW)
-            *value = xstrdup(col_text(stmt, 0));
+            *value = xstrdup(store_col_text(stmt, 0));
         else if (s != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "read a value");
+            rc = store_db_fail(st, err, errlen, "read a value");
         sqlite3_finalize(stmt);
     }
     pthread_mutex_unlock(&st->mu);
@@ -635,16 +667,16 @@ int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size
         upper[n - 1] = (char)((unsigned char)upper[n - 1] + 1);
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt,
-                     n > 0 ? "DELETE FROM kv WHERE key >= ?1 AND key < ?2"
-                           : "DELETE FROM kv WHERE key >= ?1",
-                     err, errlen, "delete values");
+    int rc = store_prepare(st, &stmt,
+                           n > 0 ? "DELETE FROM kv WHERE key >= ?1 AND key < ?2"
+                                 : "DELETE FROM kv WHERE key >= ?1",
+                           err, errlen, "delete values");
     if (rc == 0) {
         sqlite3_bind_text(stmt, 1, prefix, -1, SQLITE_STATIC);
         if (n > 0)
             sqlite3_bind_text(stmt, 2, upper, -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "delete values");
+            rc = store_db_fail(st, err, errlen, "delete values");
         sqlite3_finalize(stmt);
     }
     pthread_mutex_unlock(&st->mu);
@@ -656,11 +688,12 @@ int store_kv_delete(struct store *st, const char *key, char *err, size_t errlen)
 {
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *stmt;
-    int rc = prepare(st, &stmt, "DELETE FROM kv WHERE key = ?1", err, errlen, "delete a value");
+    int rc =
+        store_prepare(st, &stmt, "DELETE FROM kv WHERE key = ?1", err, errlen, "delete a value");
     if (rc == 0) {
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) != SQLITE_DONE)
-            rc = db_fail(st, err, errlen, "delete a value");
+            rc = store_db_fail(st, err, errlen, "delete a value");
         sqlite3_finalize(stmt);
     }
     pthread_mutex_unlock(&st->mu);

@@ -1,6 +1,7 @@
 /* The local state store: one SQLite database per pipeline
  * (`{state_dir}/{pipeline_id}/state.db`) holding what cdc must remember that
- * no destination holds for it: the dead-letter queue, and snapshot progress.
+ * no destination holds for it: the dead-letter queue, snapshot progress, and
+ * the schema history.
  *
  * Durable: WAL journal with synchronous=FULL, so a function that returned 0
  * survives kill -9 and power loss.  Thread-safe: one connection guarded by a
@@ -114,5 +115,36 @@ int store_kv_get(struct store *st, const char *key, char **value, char *err, siz
 int store_kv_delete(struct store *st, const char *key, char *err, size_t errlen);
 /* Deletes every key starting with prefix (byte-wise; "" deletes all). */
 int store_kv_delete_prefix(struct store *st, const char *prefix, char *err, size_t errlen);
+
+/* ---------- schema history (store_schema.c; kept by schema/schema_hist.h) ---------- */
+
+/* One version of a captured table's shape. */
+struct schema_version {
+    uint32_t version;        /* 1, 2, … per table */
+    struct cdc_pos pos;      /* where it took effect: the first event that had it */
+    int compatible;          /* against the previous version: 1 yes, 0 no; -1 the table's first */
+    bool held;               /* stop_on_incompatible_schema refused it and no run accepted it yet */
+    int64_t recorded_us;     /* unix us */
+    char *changes;           /* owned: JSON array of the differences to the previous version */
+    char *summary;           /* owned: the same in one line for people ("" for the first) */
+    struct cdc_table *shape; /* owned reference: schema, name, key_unique and the columns
+                                (name, type_name, type, type_oid, typmod, key, attnum,
+                                not_null, has_default) */
+};
+void schema_version_fini(struct schema_version *v);
+
+/* Records version v of v->shape's table (its columns too), durably.  A
+ * version that exists already is an error (CDC_EINVAL). */
+int store_schema_add(struct store *st, const struct schema_version *v, char *err, size_t errlen);
+/* Calls fn for each version of schema.name (schema NULL: of every table),
+ * by table and then version; v is valid for the call only.  fn returns
+ * non-zero to stop.  fn runs without the store's lock. */
+int store_schema_list(struct store *st, const char *schema, const char *name,
+                      int (*fn)(const struct schema_version *v, void *arg), void *arg, char *err,
+                      size_t errlen);
+/* Clears a version's held mark (a run with stop_on_incompatible_schema off
+ * let it through).  Nothing if there is no such version. */
+int store_schema_release(struct store *st, const char *schema, const char *name, uint32_t version,
+                         char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,7 @@ With control_token set, every control endpoint refuses a request without the
 token (401) or with a wrong one (403), and does its job with it: the status
 document, pause and resume (also under the deprecated /control/ names, which
 say so in a Deprecation header), per-sink lag that returns to zero once
-caught up, an incremental snapshot queued over HTTP whose rows arrive, the
+caught up, the schema history, an incremental snapshot queued over HTTP whose rows arrive, the
 dead-letter listing with each entry's table and key, and a replay in the
 background that delivers the entries to a real webhook receiver and resolves
 them.  The webhook sink's HTTP figures appear in /metrics (status counts, a
@@ -36,6 +36,7 @@ INSERT INTO public.items SELECT g, 'item ' || g, g * 1.5, g % 2 = 0, now(), ARRA
 CONTROL = [("GET", "/v1/status"), ("POST", "/v1/pause"), ("POST", "/v1/resume"),
            ("GET", "/v1/lag"), ("GET", "/v1/snapshots"), ("POST", "/v1/snapshots?tables=public.items"),
            ("GET", "/v1/dlq"), ("POST", "/v1/dlq/replay"), ("GET", "/v1/dlq/replay"),
+           ("GET", "/v1/schema"),
            ("POST", "/control/pause"), ("POST", "/control/resume"), ("GET", "/control/status")]
 
 
@@ -91,6 +92,10 @@ def test_every_control_endpoint_with_a_token(ctx):
     # changes flow; lag returns to zero
     cl.execute("src", "UPDATE public.items SET name = name || '!' WHERE id <= 10")
     h.wait_for(lambda: h.count_lines(jsonl) >= 10, 60, "10 updates in the file")
+    # the schema history: the table's first version
+    hist = ep.control("GET", "/v1/schema")
+    assert [(v["table"], v["version"]) for v in hist["versions"]] == [("public.items", 1)], hist
+    assert ep.control("GET", "/v1/schema?table=public.nope") == {"count": 0, "versions": []}
     h.wait_for(lambda: len(h.webhook_deliveries(recv.records())) >= 10, 60, "10 webhook deliveries")
 
     def caught_up():

@@ -258,7 +258,7 @@ static struct cdc_event *dlq_event(struct cdc_table *tab, const char *id, uint64
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
-    ev->pos = (struct cdc_pos){lsn, 0, 0};
+    ev->pos = (struct cdc_pos){.lsn = lsn};
     ev->lsn = lsn;
     ev->commit_ts = 1718150400000000;
     size_t n = strlen(id);

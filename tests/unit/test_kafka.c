@@ -441,7 +441,8 @@ static void test_connect_schemas(void **state)
         "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},"
         "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
         "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},"
-        "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
+        "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"},"
+        "{\"type\":\"int64\",\"optional\":true,\"field\":\"schema_version\"}],"
         "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\","
         "\"field\":\"source\"}";
     struct buf want = BUF_INIT;

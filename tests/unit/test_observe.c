@@ -105,7 +105,7 @@ static void test_dlq_entry_json(void **state)
     memset(&e, 0, sizeof e);
     e.id = 7;
     snprintf(e.sink_id, sizeof e.sink_id, "hook");
-    e.pos = (struct cdc_pos){0x16B3748, 2, 0};
+    e.pos = (struct cdc_pos){.lsn = 0x16B3748, .idx = 2};
     snprintf(e.topic, sizeof e.topic, "shop.public.orders");
     e.op = 'u';
     snprintf(e.error_class, sizeof e.error_class, "permanent");
@@ -119,13 +119,13 @@ static void test_dlq_entry_json(void **state)
     dlq_entry_json(&b, &e, "shop");
     assert_true(json_valid(b.p, b.len));
     assert_string_equal(
-        b.p,
-        "{\"id\":7,\"sink_id\":\"hook\",\"position\":\"0/16B3748:2\",\"commit_lsn\":"
-        "\"0/16B3748\",\"event_index\":2,\"stream\":0,\"topic\":\"shop.public.orders\",\"table\":"
-        "\"public.orders\",\"key\":{\"id\":42,\"region\":\"eu\"},\"op\":\"u\","
-        "\"error_class\":\"permanent\",\"attempts\":3,\"http_status\":422,\"status\":"
-        "\"pending\",\"error\":\"HTTP 422: \\\"bad\\\"\",\"first_failed_us\":10,"
-        "\"dead_lettered_us\":20,\"resolved_us\":null}");
+        b.p, "{\"id\":7,\"sink_id\":\"hook\",\"position\":\"0/16B3748:2\",\"commit_lsn\":"
+             "\"0/16B3748\",\"event_index\":2,\"stream\":0,\"topic\":\"shop.public.orders\","
+             "\"table\":"
+             "\"public.orders\",\"key\":{\"id\":42,\"region\":\"eu\"},\"op\":\"u\","
+             "\"error_class\":\"permanent\",\"attempts\":3,\"http_status\":422,\"status\":"
+             "\"pending\",\"error\":\"HTTP 422: \\\"bad\\\"\",\"first_failed_us\":10,"
+             "\"dead_lettered_us\":20,\"resolved_us\":null}");
     /* a key that is not JSON, another prefix, resolved */
     e.key_json = "not json";
     e.status = DLQ_RESOLVED;

@@ -443,7 +443,8 @@ static void test_dlq_streams(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE dlq; CREATE TABLE dlq ("
+                                  "DROP TABLE dlq; DROP TABLE schema_versions;"
+                                  "DROP TABLE schema_columns; CREATE TABLE dlq ("
                                   " id INTEGER PRIMARY KEY AUTOINCREMENT, sink_id TEXT NOT NULL,"
                                   " commit_lsn INTEGER NOT NULL, event_index INTEGER NOT NULL,"
                                   " topic TEXT NOT NULL, op TEXT NOT NULL, key_json TEXT,"

@@ -26,5 +26,7 @@ void pgjson_source(struct buf *b, const struct cdc_event *ev, const struct json_
         PUT_LIT(b, "null");
     PUT_LIT(b, ",\"lsn\":");
     json_u64(b, ev->lsn);
-    PUT_LIT(b, ",\"xmin\":null}");
+    PUT_LIT(b, ",\"xmin\":null");
+    json_source_schema_version(b, ev);
+    buf_putc(b, '}');
 }

@@ -22,7 +22,7 @@ static const char facts_sql[] =
     "    JOIN pg_proc p ON p.oid = f.m[1]::oid WHERE p.provolatile = 'v'), false), "
     "  (SELECT NOT i.indimmediate FROM pg_index i "
     "     WHERE i.indrelid = $1::oid AND i.indisprimary), "
-    "  coalesce(a.atthasdef OR a.attidentity <> '', false) "
+    "  coalesce(a.atthasdef OR a.attidentity <> '', false), coalesce(a.attnotnull, false) "
     "FROM unnest($2::text[]) WITH ORDINALITY AS u(name, n) "
     "LEFT JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attname = u.name "
     "  AND a.attnum > 0 AND NOT a.attisdropped "
@@ -72,6 +72,7 @@ int relfacts_lookup(PGconn *conn, struct cdc_table *tab, char *err, size_t errle
         c->volatile_default = PQgetvalue(res, r, 3)[0] == 't';
         pk_deferrable = PQgetvalue(res, r, 4)[0] == 't';
         c->has_default = PQgetvalue(res, r, 5)[0] == 't';
+        c->not_null = PQgetvalue(res, r, 6)[0] == 't';
     }
     PQclear(res);
     /* A deferrable primary key is never a replica identity: it is the key

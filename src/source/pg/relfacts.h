@@ -3,7 +3,8 @@
  * (attnum, stable across renames), the value rows older than a column get
  * (attmissingval, for a column added with a non-volatile default), whether a
  * column's default is volatile (adding it rewrote the table), and whether the
- * primary key used as the key is DEFERRABLE. */
+ * primary key used as the key is DEFERRABLE; and which columns are NOT NULL
+ * (the schema history classifies an added column by it). */
 #ifndef CDC_SOURCE_PG_RELFACTS_H
 #define CDC_SOURCE_PG_RELFACTS_H
 
@@ -12,7 +13,8 @@
 
 #include "core/event.h"
 
-/* Fills cols[].attnum, .missing, .has_default, .volatile_default and key_deferrable of tab
+/* Fills cols[].attnum, .missing, .has_default, .volatile_default, .not_null and
+ * key_deferrable of tab
  * (a shape being built, key columns and key_unique already set) from the
  * source's current catalog, matching columns by name.  A column the catalog
  * no longer has under that name (renamed or dropped since) keeps attnum 0.

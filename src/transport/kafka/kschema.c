@@ -148,6 +148,8 @@ static void put_source(struct buf *b, const char *connector, bool has_table)
     put_field(b, "int64", true, NULL, "lsn");
     buf_putc(b, ',');
     put_field(b, "int64", true, NULL, "xmin");
+    buf_putc(b, ',');
+    put_field(b, "int64", true, NULL, "schema_version"); /* cdc's schema history */
     PUT_LIT(b, "],\"optional\":false,\"name\":");
     struct buf n = BUF_INIT;
     buf_printf(&n, "io.debezium.connector.%s.Source", connector ? connector : "");
