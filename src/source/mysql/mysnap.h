@@ -19,6 +19,7 @@
 
 #include "core/event.h"
 #include "source/mysql/myconn.h"
+#include "util/buf.h"
 
 struct mysnap;
 struct mysnap_table;
@@ -49,5 +50,19 @@ struct cdc_table *mysnap_table_shape(const struct mysnap_table *t);
 long mysnap_read_chunk(struct mysnap *s, struct mysnap_table *t, size_t limit,
                        int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
                        size_t errlen);
+
+/* Plans t's chunks for the initial snapshot (source/snapshot/): key ranges
+ * of about chunk_rows rows, one line each appended to chunks ("<lo>|<hi>",
+ * a bound being "-" or the key's values in hex; a table without a primary
+ * key is one chunk), found by stepping through the primary key.
+ * *estimate = the server's row estimate. */
+int mysnap_plan(struct mysnap *s, struct mysnap_table *t, int64_t chunk_rows, struct buf *chunks,
+                uint64_t *estimate, char *err, size_t errlen);
+/* Reads the rows of one planned chunk, in key order, handing each to row()
+ * as mysnap_read_chunk does.  0, a callback's non-zero return, or a
+ * negative CDC_E*. */
+int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chunk,
+                      int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
+                      size_t errlen);
 
 #endif
