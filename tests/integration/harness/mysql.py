@@ -246,3 +246,52 @@ def purge_binlogs_before(db, file, timeout=60):
             raise AssertionError("binlogs before %s were not purged: %s" % (file, logs))
         db.sql("FLUSH LOGS")
         time.sleep(0.2)
+
+
+def change_script(n, seed, table="k.t", start_id=1, pause_every=0):
+    """A deterministic workload on table (id INT PRIMARY KEY, v INT): n
+    changes, one to four per transaction.  Returns (sql, changes) where
+    changes lists (op, id, v) in commit order (v: the row's v after an
+    insert or update, None for a delete), each v unique.  pause_every: a
+    50 ms pause after every so many transactions, to spread the workload
+    out."""
+    import random
+    rnd = random.Random(seed)
+    live, next_id, out, sql = [], start_id, [], []
+    i = ntxn = 0
+    while i < n:
+        k = rnd.randint(1, 4)
+        sql.append("BEGIN;")
+        for _ in range(k):
+            i += 1
+            r = rnd.random()
+            if r < 0.5 or len(live) < 5:
+                live.append(next_id)
+                sql.append("INSERT INTO %s VALUES (%d, %d);" % (table, next_id, i))
+                out.append(("c", next_id, i))
+                next_id += 1
+            elif r < 0.85:
+                rid = rnd.choice(live)
+                sql.append("UPDATE %s SET v = %d WHERE id = %d;" % (table, i, rid))
+                out.append(("u", rid, i))
+            else:
+                rid = live.pop(rnd.randrange(len(live)))
+                sql.append("DELETE FROM %s WHERE id = %d;" % (table, rid))
+                out.append(("d", rid, None))
+        sql.append("COMMIT;")
+        ntxn += 1
+        if pause_every and ntxn % pause_every == 0:
+            sql.append("DO SLEEP(0.05);")
+    return "\n".join(sql) + "\n", out
+
+
+def start_script(db, sql):
+    """Runs sql through the mariadb client in the background (read from a
+    file, so starting it does not wait for the client); returns the Popen
+    (wait() for it)."""
+    path = os.path.join(db.dir, "script-%d.sql" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write(sql)
+    with open(path) as f:
+        return subprocess.Popen(db._client() + ["--batch"], stdin=f, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
