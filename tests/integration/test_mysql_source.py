@@ -327,3 +327,102 @@ def test_kill9_loop_exactly_once(ctx):
         assert g == w, "change %d: file %s, workload %s" % (i, g, w)
     src = {int(r[0]): {"id": r[0], "v": r[1]} for r in db.sql("SELECT id, v FROM k.t")}
     assert mirror_rows(cluster, "k.t", ["id", "v"]) == src
+
+
+def replay(evs):
+    """The rows a sequence of change events leaves, by id."""
+    rows = {}
+    for e in evs:
+        if e["op"] == "d":
+            rows.pop(e["before"]["id"], None)
+        else:
+            rows[e["after"]["id"]] = e["after"]
+    return rows
+
+
+def snapshot_workload(db, seed, n_txn, max_id):
+    """Inserts, updates of old and new rows and deletes on s.t, spread over
+    a few seconds."""
+    import random
+    rnd = random.Random(seed)
+    sql, next_id = [], max_id + 1
+    for i in range(n_txn):
+        sql.append("BEGIN;")
+        for _ in range(rnd.randint(1, 3)):
+            r = rnd.random()
+            if r < 0.4:
+                sql.append("INSERT INTO s.t VALUES (%d, %d, 'new');" % (next_id, i))
+                next_id += 1
+            elif r < 0.8:
+                sql.append("UPDATE s.t SET v = v + 1, w = 'upd' WHERE id = %d;"
+                           % rnd.randint(1, next_id - 1))
+            else:
+                sql.append("DELETE FROM s.t WHERE id = %d;" % rnd.randint(1, next_id - 1))
+        sql.append("COMMIT;")
+        if i % 10 == 0:
+            sql.append("DO SLEEP(0.05);")
+    return start_script(db, "\n".join(sql) + "\n")
+
+
+def source_rows(db):
+    return {int(r[0]): {"id": int(r[0]), "v": int(r[1]), "w": r[2]}
+            for r in db.sql("SELECT id, v, w FROM s.t")}
+
+
+def test_initial_snapshot_with_writes_and_kill9(ctx):
+    """An initial snapshot in chunks while a workload writes, killed -9 twice
+    mid-snapshot: it resumes at the chunks not done, then streams; the file's
+    events replayed and the mirror both equal the source."""
+    db, cluster, cdc, out, state = setup(ctx, mirror=True, tables=("s.t",),
+                                         snapshot_mode="initial", snapshot_chunk_rows=2000)
+    db.sql("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v INT, w VARCHAR(20));"
+           "INSERT INTO s.t SELECT seq, seq, REPEAT('x', 20) FROM s.seq_1_to_60000;")
+    work = snapshot_workload(db, 3, 1500, 60000)
+    kills = 0
+    while kills < 2:
+        p = cdc.start()
+        h.wait_log_event(p, "snapshot.started", 120)
+        snap = h.state_kv(state, "my1", "snapshot.initial")["snapshot.initial"]
+        snap_id = snap.split()[1]
+        h.wait_for(lambda: len(h.snapshot_done_chunks(state, "my1", snap_id, "s.t")) > 3 * (kills + 1),
+                   120, "chunks done")
+        p.kill9()
+        kills += 1
+        snap = h.state_kv(state, "my1", "snapshot.initial")["snapshot.initial"]
+        assert snap.startswith("running "), "the snapshot finished before the kill: " + snap
+    assert work.wait(300) == 0, work.stderr.read()
+    cdc.run_to(stop_pos(db), 300)
+    assert h.state_kv(state, "my1", "snapshot.initial")["snapshot.initial"].startswith("done ")
+    want = source_rows(db)
+    evs = changes(out)
+    ctx.log("%d events, %d snapshot rows, %d rows in the source" % (
+        len(evs), sum(e["op"] == "r" for e in evs), len(want)))
+    got = {k: {"id": v["id"], "v": v["v"], "w": v["w"]} for k, v in replay(evs).items()}
+    assert got == want, "file replay differs from the source"
+    mirror = {k: {"id": int(r["id"]), "v": int(r["v"]), "w": r["w"]}
+              for k, r in mirror_rows(cluster, "s.t", ["id", "v", "w"]).items()}
+    assert mirror == want, "mirror differs from the source"
+    assert evs[0]["source"]["snapshot"] in ("true", "first"), evs[0]["source"]
+
+
+def test_snapshot_modes(ctx):
+    """initial_only reads the rows and stops; no_data reads none and streams;
+    never streams from the binlog's end."""
+    db = ctx.mariadb()
+    grant_cdc_user(db)
+    db.sql("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v INT, w VARCHAR(20));"
+           "INSERT INTO s.t VALUES (1, 1, 'a'), (2, 2, 'b');")
+    for mode, want_ops in (("initial_only", ["r", "r"]), ("no_data", ["c"]), ("never", ["c"])):
+        out = os.path.join(ctx.tmpdir("out-" + mode), "events.jsonl")
+        state = ctx.tmpdir("state-" + mode)
+        pipe = mysql_pipeline(db, ["s.t"], [h.file_sink(out)], snapshot_mode=mode)
+        cdc = mysql_cdc(ctx, db, pipe, h.platform_config(state), name="cdc-" + mode)
+        if mode == "initial_only":
+            res = cdc.start().wait(120)
+            res.expect_rc(0)
+        else:
+            cdc.run_to(stop_pos(db), 60)
+            db.sql("INSERT INTO s.t VALUES (%d, 0, 'n')" % (10 + len(mode)))
+            cdc.run_to(stop_pos(db), 60)
+        ops = [e["op"] for e in changes(out)]
+        assert ops == want_ops, (mode, ops)
