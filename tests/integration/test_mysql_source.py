@@ -426,3 +426,34 @@ def test_snapshot_modes(ctx):
             cdc.run_to(stop_pos(db), 60)
         ops = [e["op"] for e in changes(out)]
         assert ops == want_ops, (mode, ops)
+
+
+def test_status_and_metrics(ctx):
+    """/status shows the confirmed binlog position as file:offset and, once
+    the server is idle, no seconds behind it; /metrics carries the source's
+    own figure."""
+    db = ctx.mariadb()
+    grant_cdc_user(db)
+    db.sql("CREATE DATABASE st; CREATE TABLE st.t (id INT PRIMARY KEY);")
+    out = os.path.join(ctx.tmpdir("out"), "events.jsonl")
+    port = h.free_port()
+    plat = h.platform_config(ctx.tmpdir("state"), health_enabled=True, health_port=port,
+                             health_bind="127.0.0.1")
+    cdc = mysql_cdc(ctx, db, mysql_pipeline(db, ["st.t"], [h.file_sink(out)]), plat)
+    proc = cdc.start()
+    ep = h.Endpoint(port)
+    h.wait_http(proc, ep, "/readyz", 200, 60, "/readyz to answer 200")
+    db.sql("INSERT INTO st.t VALUES (1), (2)")
+    file, pos = db.master_status()
+    want = "%d:%d" % (int(file.rsplit(".", 1)[1]), pos)
+
+    def caught_up():
+        doc = ep.status()
+        return doc["source"]["confirmed_lsn"] == want and doc["lag"]["seconds"] == 0
+    h.wait_for(caught_up, 60, "the confirmed position %s" % want)
+    m = ep.metrics()
+    assert m.types.get("cdc_source_seconds_behind_source") == "gauge"
+    assert m.value("cdc_source_seconds_behind_source", pipeline="my1") == 0
+    proc.terminate()
+    proc.wait(60).expect_rc(0)
+    assert len(changes(out)) == 2

@@ -59,6 +59,7 @@ static int on_idle(void *arg, const char *file, uint32_t pos)
 {
     struct mysrc *src = arg;
     src->idle_seen = true;
+    src->last_event_ts_us = 0; /* at the server's end: nothing behind */
     uint64_t scalar = mydecode_scalar(file, pos);
     if (scalar > src->received) {
         struct mysrc_place p = {
@@ -414,6 +415,15 @@ static void op_stats(struct source *s, struct source_stats *st)
     st->bytes = src->n_bytes;
     st->received = src->received;
     st->confirmed = src->have_stored ? src->stored.scalar : 0;
+    /* How old the newest binlog event read is, while the server has more
+     * (its heartbeat says when it has not).  Whole seconds: binlog event
+     * times have no fraction. */
+    int64_t now = clock_wall_us(), ts = src->last_event_ts_us;
+    st->metrics[st->nmetrics++] = (struct source_metric){
+        "seconds_behind_source", "gauge",
+        "Seconds between the newest binlog event read and now, 0 once the server says it has "
+        "no more (MySQL source).",
+        ts > 0 && now > ts ? (uint64_t)((now - ts) / 1000000) : 0};
 }
 
 static void op_close(struct source *s)
