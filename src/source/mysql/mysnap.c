@@ -85,6 +85,47 @@ int mysnap_open(struct mysnap **out, const struct myconn_cfg *cfg, char *err, si
     return 0;
 }
 
+int mysnap_open_plain(struct mysnap **out, const struct myconn_cfg *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct mysnap *s = xcalloc(1, sizeof *s);
+    int rc = myconn_open(&s->m, cfg, err, errlen);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->ts_us = clock_wall_us();
+    *out = s;
+    return 0;
+}
+
+void mysnap_key_bound(const struct mysnap_table *t, const struct cdc_event *ev, struct buf *b)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        const struct cdc_val *v = &ev->after[t->key[k]];
+        const unsigned char *p = (const unsigned char *)cdc_val_ptr(ev, v);
+        buf_puts(b, k ? ",x" : "x");
+        for (uint32_t i = 0; v->kind == CDC_V_TEXT && i < v->len; i++) {
+            buf_putc(b, hex[p[i] >> 4]);
+            buf_putc(b, hex[p[i] & 15]);
+        }
+    }
+}
+
+bool mysnap_key_readable(const struct mysnap_table *t)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        uint8_t ty = t->cols[t->key[k]].type;
+        if (t->cols[t->key[k]].charset == MYCHARSET_BINARY &&
+            (ty == MYT_STRING || ty == MYT_VARCHAR || ty == MYT_BLOB))
+            return false;
+        if (ty == MYT_TIMESTAMP2 || ty == MYT_BIT || ty == MYT_FLOAT || ty == MYT_DOUBLE)
+            return false;
+    }
+    return t->nkey > 0;
+}
+
 void mysnap_close(struct mysnap *s)
 {
     if (!s)
@@ -614,7 +655,7 @@ int mysnap_plan(struct mysnap *s, struct mysnap_table *t, int64_t chunk_rows, st
     return rc;
 }
 
-int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chunk,
+int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chunk, size_t limit,
                       int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
                       size_t errlen)
 {
@@ -638,6 +679,8 @@ int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chun
             bad = put_bound_cond(s->m, &q, t, &p, "<=");
         }
         buf_put(&q, t->order.p, t->order.len);
+        if (limit)
+            buf_printf(&q, " LIMIT %zu", limit);
     }
     if (bad) {
         buf_fini(&q);

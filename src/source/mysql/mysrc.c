@@ -32,6 +32,14 @@ static int on_change(void *arg, struct cdc_event *ev, const struct mydecode_row 
 {
     struct mysrc *src = arg;
     src->last_event_ts_us = row->ts_us;
+    if (mysrc_is_signal(src, ev->tab)) {
+        /* snapshot requests and watermarks, not a captured change */
+        int rc = src->isnap ? isnap_on_signal(src->isnap, src->em, ev) : 0;
+        cdc_event_unref(ev);
+        return rc;
+    }
+    if (src->isnap)
+        isnap_on_change(src->isnap, ev);
     return emitter_event(src->em, ev);
 }
 
@@ -228,6 +236,8 @@ static int op_prepare(struct source *s, const struct cdc_posmap *held, struct cd
     if (cfg->source.snapshot_mode == SNAPSHOT_NO_DATA &&
         (rc = mark_no_data(src, done, err, errlen)))
         goto out;
+    if ((rc = mysrc_isnap_prepare(src, err, errlen)))
+        goto out;
     src->received = src->confirmed = src->start.scalar;
     cdc_acks_set(start, 0, src->start.scalar);
 out:
@@ -303,11 +313,19 @@ static int op_start(struct source *s, const struct cdc_ack *from, size_t n, char
     char e[600];
     int rc = mystream_open(&src->stream, &sc, e, sizeof e);
     if (!rc) {
+        /* the captured tables and the signal table */
+        size_t nt = s->cfg->source.ntables;
+        const char **tables = xcalloc(nt + 1, sizeof *tables);
+        for (size_t i = 0; i < nt; i++)
+            tables[i] = s->cfg->source.tables[i];
+        if (src->sig_full)
+            tables[nt++] = src->sig_full;
         struct mydecode_cfg dc = {.topic_prefix = s->cfg->topic_prefix,
-                                  .tables = (const char *const *)s->cfg->source.tables,
-                                  .ntables = s->cfg->source.ntables,
+                                  .tables = tables,
+                                  .ntables = nt,
                                   .checksum = mystream_checksum(src->stream)};
         src->dec = mydecode_new(&dc, &decode_ops, src);
+        free(tables);
         rc = mydecode_set_start(src->dec, at.file, at.pos, at.gtid, e, sizeof e);
     }
     if (!rc && !src->have_stored) {
@@ -363,6 +381,8 @@ static int op_poll(struct source *s, struct emitter *em, int timeout_ms, char *e
     }
     if (rc == 0)
         rc = emitter_flush(em);
+    if (rc == 0 && src->dec && !mydecode_in_group(src->dec))
+        rc = mysrc_isnap_between(src, err, errlen);
     return rc ? rc : handled;
 }
 
@@ -394,8 +414,22 @@ static int op_ack(struct source *s, const struct cdc_ack *acks, size_t n, bool n
 
 static void op_disconnect(struct source *s, bool rewind)
 {
-    (void)rewind;
-    close_stream(my(s));
+    struct mysrc *src = my(s);
+    close_stream(src);
+    if (rewind && src->isnap)
+        isnap_rewind(src->isnap);
+}
+
+/* The control API's request: the same queue a signal row feeds. */
+static int op_queue_snapshot(struct source *s, char *const *tables, size_t n, char *err,
+                             size_t errlen)
+{
+    struct mysrc *src = my(s);
+    if (!src || !src->isnap)
+        return cdc_fail(err, errlen, CDC_EINVAL,
+                        "incremental snapshots are unavailable: the signal table could not be "
+                        "set up (see the source.no_signal_table log line at start)");
+    return isnap_request(src->isnap, tables, n, err, errlen);
 }
 
 static void op_finish(struct source *s, const struct cdc_ack *acks, size_t n)
@@ -415,6 +449,8 @@ static void op_stats(struct source *s, struct source_stats *st)
     st->bytes = src->n_bytes;
     st->received = src->received;
     st->confirmed = src->have_stored ? src->stored.scalar : 0;
+    st->snapshotting = src->isnap && isnap_active(src->isnap);
+    st->can_snapshot = src->isnap != NULL;
     /* How old the newest binlog event read is, while the server has more
      * (its heartbeat says when it has not).  Whole seconds: binlog event
      * times have no fraction. */
@@ -432,6 +468,7 @@ static void op_close(struct source *s)
     if (!src)
         return;
     close_stream(src);
+    mysrc_isnap_close(src);
     mysnap_close(src->snap);
     mysrc_reader_free(src->reader);
     mysrc_pending_clear(src);
@@ -452,6 +489,7 @@ const struct source_ops mysrc_ops = {
     .deploy = mysrc_deploy,
     .undeploy_warning = mysrc_undeploy_warning,
     .undeploy = mysrc_undeploy,
+    .request_snapshot = mysrc_request_snapshot,
     .open = op_open,
     .prepare = op_prepare,
     .snapshot = op_snapshot,
@@ -461,5 +499,6 @@ const struct source_ops mysrc_ops = {
     .disconnect = op_disconnect,
     .finish = op_finish,
     .stats = op_stats,
+    .queue_snapshot = op_queue_snapshot,
     .close = op_close,
 };

@@ -30,6 +30,7 @@
 #include "source/mysql/mydecode.h"
 #include "source/mysql/mysnap.h"
 #include "source/mysql/mystream.h"
+#include "source/snapshot/incremental.h"
 #include "source/snapshot/snapshot.h"
 #include "source/source.h"
 
@@ -67,6 +68,13 @@ struct mysrc {
     char *snap_id;
     struct mysnap *snap;
     struct mysrc_reader *reader; /* shared by the snapshot's readers */
+
+    /* Incremental snapshots: NULL when the signal table is unavailable. */
+    struct isnap *isnap;
+    struct mysnap *iconn; /* their reads (no snapshot transaction) */
+    MYSQL *sigconn;       /* watermark rows */
+    char *sig_db, *sig_name;
+    char *sig_full; /* "db.name", also captured by the decoder */
 
     struct mystream *stream;
     struct mydecode *dec;
@@ -113,6 +121,25 @@ int mysrc_current_place(const struct myconn_cfg *cc, struct mysrc_place *out, ch
 int mysrc_deploy(const struct config *cfg, FILE *out, char *err, size_t errlen);
 void mysrc_undeploy_warning(const struct config *cfg, char *buf, size_t len);
 int mysrc_undeploy(const struct config *cfg, FILE *out, char *err, size_t errlen);
+
+/* ---------- mysrc_isnap.c ---------- */
+
+/* The signal table of cfg (source.signal_table, or <database>.cdc_signal):
+ * *db and *name (heap).  0 or CDC_EINVAL. */
+int mysrc_signal_table(const struct config *cfg, char **db, char **name);
+/* Creates the signal table if missing and opens incremental snapshots;
+ * without it (no privilege) they stay off, with a warning.  Queues tables
+ * added to source.tables since the initial snapshot. */
+int mysrc_isnap_prepare(struct mysrc *src, char *err, size_t errlen);
+bool mysrc_is_signal(const struct mysrc *src, const struct cdc_table *tab);
+/* snap_ops.watermark: a row inserted into the signal table. */
+int mysrc_watermark(void *arg, const char *table, const char *id, const char *type, char *err,
+                    size_t errlen);
+/* Between groups: records chunks every sink holds, starts the next one. */
+int mysrc_isnap_between(struct mysrc *src, char *err, size_t errlen);
+int mysrc_request_snapshot(const struct config *cfg, char *const *tables, size_t n, FILE *out,
+                           char *err, size_t errlen);
+void mysrc_isnap_close(struct mysrc *src);
 
 /* ---------- mysrc_snap.c ---------- */
 

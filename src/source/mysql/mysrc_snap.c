@@ -74,6 +74,8 @@ static void close_reader(void *arg, void *p)
     }
 }
 
+/* rd NULL: an incremental snapshot's table, on the connection of their
+ * reads. */
 static int open_table(void *arg, void *p, const char *table, void **t, struct cdc_table **shape,
                       char *err, size_t errlen)
 {
@@ -81,20 +83,29 @@ static int open_table(void *arg, void *p, const char *table, void **t, struct cd
     struct mysrc_reader *rd = p;
     *t = NULL;
     *shape = NULL;
-    if (!rd)
-        return cdc_fail(err, errlen, CDC_ENOTSUP,
-                        "incremental snapshots of a mysql source are not implemented");
+    struct mysnap *s = rd ? rd->snap : src->iconn;
+    if (!s)
+        return cdc_fail(err, errlen, CDC_EINVAL, "incremental snapshots are unavailable");
     char *db = NULL, *name = NULL;
     if (config_split_table(table, &db, &name) != 0)
         return cdc_fail(err, errlen, CDC_EINVAL, "snapshot: malformed table %s", table);
     struct mysnap_table *mt = NULL;
-    pthread_mutex_lock(&rd->mu);
-    int rc = mysnap_table_open(rd->snap, db, name, src->cfg->topic_prefix, &mt, err, errlen);
-    pthread_mutex_unlock(&rd->mu);
+    if (rd)
+        pthread_mutex_lock(&rd->mu);
+    int rc = mysnap_table_open(s, db, name, src->cfg->topic_prefix, &mt, err, errlen);
+    if (rd)
+        pthread_mutex_unlock(&rd->mu);
     free(db);
     free(name);
     if (rc)
         return rc;
+    if (!rd && !mysnap_key_readable(mt)) {
+        mysnap_table_free(mt);
+        return cdc_fail(err, errlen, CDC_EINVAL,
+                        "table %s: an incremental snapshot needs a primary key of integers, "
+                        "text or dates",
+                        table);
+    }
     struct cdc_table *tab = mysnap_table_shape(mt);
     cdc_table_ref(tab);
     *shape = tab;
@@ -125,9 +136,31 @@ static int read_chunk(void *arg, void *p, void *t, const char *chunk, snap_row_f
     (void)arg;
     struct mysrc_reader *rd = p;
     pthread_mutex_lock(&rd->mu);
-    int rc = mysnap_read_range(rd->snap, t, chunk, row, row_arg, err, errlen);
+    int rc = mysnap_read_range(rd->snap, t, chunk, 0, row, row_arg, err, errlen);
     pthread_mutex_unlock(&rd->mu);
     return rc;
+}
+
+/* ---------- incremental snapshots ---------- */
+
+/* The rows after the key `after` (a bound as row_key gives it), one
+ * statement: InnoDB reads them consistently as of its start. */
+static int read_after(void *arg, void *t, const char *after, size_t limit, snap_row_fn row,
+                      void *row_arg, char *err, size_t errlen)
+{
+    struct mysrc *src = arg;
+    char *chunk = xasprintf("%s|-", after ? after : "-");
+    int rc = mysnap_read_range(src->iconn, t, chunk, limit, row, row_arg, err, errlen);
+    free(chunk);
+    return rc;
+}
+
+static char *row_key(void *arg, void *t, const struct cdc_event *ev)
+{
+    (void)arg;
+    struct buf b = BUF_INIT;
+    mysnap_key_bound(t, ev, &b);
+    return b.p ? b.p : xstrdup("");
 }
 
 const struct snap_ops mysrc_snap_ops = {
@@ -137,4 +170,7 @@ const struct snap_ops mysrc_snap_ops = {
     .close_table = close_table,
     .plan = plan,
     .read_chunk = read_chunk,
+    .watermark = mysrc_watermark,
+    .read_after = read_after,
+    .row_key = row_key,
 };
