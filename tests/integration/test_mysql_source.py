@@ -460,9 +460,10 @@ def test_status_and_metrics(ctx):
 
 
 def test_incremental_snapshot_while_streaming(ctx):
-    """`cdc snapshot --table` while a workload writes: the table's rows are
-    read in chunks between watermarks without stopping the stream; the
-    file's events replayed and the mirror equal the source."""
+    """`cdc snapshot --table` while a workload writes, killed -9 once
+    mid-snapshot: the table's rows are read in chunks between watermarks
+    without stopping the stream, resumed after the chunks every sink holds;
+    the file's events replayed and the mirror equal the source."""
     db, cluster, cdc, out, state = setup(ctx, mirror=True, tables=("s.t",),
                                          snapshot_chunk_rows=3000)
     db.sql("CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY, v INT, w VARCHAR(20));"
@@ -473,6 +474,11 @@ def test_incremental_snapshot_while_streaming(ctx):
     work = snapshot_workload(db, 5, 1500, 30000)
     res = cdc.command(["snapshot", cdc.pipeline_path, "--table", "s.t"] + cdc.platform_args())
     res.expect_rc(0)
+    # killed once some chunks are durable: the next run resumes after them
+    h.wait_for(lambda: h.state_kv(state, "my1", "isnap.key."), 120, "a durable chunk")
+    p.kill9()
+    assert h.state_kv(state, "my1", "isnap.queue"), "the snapshot finished before the kill"
+    p = cdc.start()
     h.wait_log_event(p, "snapshot.incremental_done", 300)
     assert work.wait(300) == 0, work.stderr.read()
     p.terminate()
