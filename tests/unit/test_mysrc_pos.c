@@ -71,6 +71,10 @@ static void test_pending(void **state)
     assert_string_equal(p->gtid, "0-1-199");
     assert_string_equal(p->file, "mysql-bin.000000");
     assert_int_equal(src.npend, 2); /* 1990 and 2000 */
+    /* a restart at 1990 decodes 2000 again */
+    mysrc_pending_drop_after(&src, 1990);
+    assert_int_equal(src.npend, 1);
+    assert_non_null(mysrc_pending_find(&src, 1990));
     mysrc_pending_clear(&src);
     assert_null(mysrc_pending_take(&src, 5000));
     free(src.pend);

@@ -295,15 +295,25 @@ static int op_start(struct source *s, const struct cdc_ack *from, size_t n, char
     struct mysrc *src = my(s);
     uint64_t scalar = n ? from[0].pos : src->start.scalar;
     const struct mysrc_place *found = place_of(src, scalar);
-    if (!found) {
-        char t[SOURCE_POS_TEXT_MAX];
-        mysrc_format_pos(scalar, t, sizeof t);
-        return cdc_fail(err, errlen, CDC_ERR, "no binlog file and GTID known for position %s", t);
-    }
     struct mysrc_place at = {0};
-    mysrc_place_copy(&at, found);
-    mysrc_pending_clear(src);
-    mysrc_pending_push(src, &at);
+    if (found) {
+        mysrc_place_copy(&at, found);
+    } else {
+        /* Not a place this run saw end a group (it should not happen): the
+         * file from its sequence, by position. */
+        const char *base = src->start.file;
+        const char *dot = strrchr(base, '.');
+        at.scalar = scalar;
+        snprintf(at.file, sizeof at.file, "%.*s.%06u", (int)(dot ? dot - base : 0), base,
+                 (unsigned)(scalar >> 32));
+        at.pos = (uint32_t)scalar;
+        at.gtid = xstrdup("");
+        log_warn("source.position_by_file", "file=%s pos=%u hint=%s", at.file, at.pos,
+                 log_q("no GTID state known for this position: resuming by file and offset"));
+    }
+    mysrc_pending_drop_after(src, scalar);
+    if (!mysrc_pending_find(src, scalar))
+        mysrc_pending_push(src, &at);
     struct mystream_cfg sc = {.conn = &src->cc,
                               .server_id = (uint32_t)s->cfg->source.mysql_server_id,
                               .gtid_state = at.gtid,

@@ -101,6 +101,8 @@ void mysrc_pending_push(struct mysrc *src, const struct mysrc_place *place);
 const struct mysrc_place *mysrc_pending_take(struct mysrc *src, uint64_t scalar);
 /* The pending place at exactly scalar, or NULL. */
 const struct mysrc_place *mysrc_pending_find(const struct mysrc *src, uint64_t scalar);
+/* Forgets the places after scalar (a restart there decodes them again). */
+void mysrc_pending_drop_after(struct mysrc *src, uint64_t scalar);
 void mysrc_pending_clear(struct mysrc *src);
 
 int mysrc_parse_pos(const char *text, struct cdc_ack *pos, char *err, size_t errlen);

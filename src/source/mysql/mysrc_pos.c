@@ -118,6 +118,14 @@ const struct mysrc_place *mysrc_pending_find(const struct mysrc *src, uint64_t s
     return NULL;
 }
 
+void mysrc_pending_drop_after(struct mysrc *src, uint64_t scalar)
+{
+    while (src->npend && pend_at(src, src->npend - 1)->scalar > scalar) {
+        mysrc_place_fini(pend_at(src, src->npend - 1));
+        src->npend--;
+    }
+}
+
 void mysrc_pending_clear(struct mysrc *src)
 {
     for (size_t i = 0; i < src->npend; i++)
