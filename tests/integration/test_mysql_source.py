@@ -496,3 +496,34 @@ def test_incremental_snapshot_while_streaming(ctx):
     mirror = {k: {"id": int(r["id"]), "v": int(r["v"]), "w": r["w"]}
               for k, r in mirror_rows(cluster, "s.t", ["id", "v", "w"]).items()}
     assert mirror == want, "mirror differs from the source"
+
+
+def test_lost_connection_resumes(ctx):
+    """The server ends cdc's binlog dump (KILL of its connection) again and
+    again under a workload: cdc reconnects after the newest transaction it
+    emitted, and the file still holds every change exactly once."""
+    import time
+    db, _, cdc, out, state = setup(ctx, tables=("k.t",))
+    db.sql("CREATE DATABASE k; CREATE TABLE k.t (id INT PRIMARY KEY, v INT);")
+    cdc.run_to(stop_pos(db), 60)
+    sql, want = change_script(4000, seed=9, pause_every=10)
+    p = cdc.start()
+    work = start_script(db, sql)
+    kills = 0
+    while work.poll() is None:
+        time.sleep(0.7)
+        ids = [r[0] for r in db.sql("SELECT ID FROM information_schema.PROCESSLIST "
+                                    "WHERE COMMAND = 'Binlog Dump' AND USER = 'cdc'")]
+        for i in ids:
+            db.sql("KILL CONNECTION %s" % i, check=False)
+        kills += len(ids)
+    assert work.wait(60) == 0, work.stderr.read()
+    assert kills >= 3, kills
+    h.wait_for(lambda: len(changes(out)) >= len(want), 120, "every change in the file")
+    p.terminate()
+    res = p.wait(60)
+    res.expect_rc(0)
+    assert "source.connection_lost" in res.stderr, res.describe()
+    got = [event_key(e) for e in changes(out)]
+    ctx.log("%d dumps killed, %d changes" % (kills, len(got)))
+    assert got == want
