@@ -99,6 +99,11 @@ int mysnap_open_plain(struct mysnap **out, const struct myconn_cfg *cfg, char *e
     return 0;
 }
 
+bool mysnap_alive(struct mysnap *s)
+{
+    return s && s->m && mysql_ping(s->m) == 0;
+}
+
 void mysnap_key_bound(const struct mysnap_table *t, const struct cdc_event *ev, struct buf *b)
 {
     static const char hex[] = "0123456789abcdef";

@@ -70,6 +70,8 @@ int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chun
  * whether t's key can be given back that way (integers, text, dates: not
  * bytes, TIMESTAMP, BIT or floating point). */
 int mysnap_open_plain(struct mysnap **out, const struct myconn_cfg *cfg, char *err, size_t errlen);
+/* Whether the connection still answers (mysql_ping). */
+bool mysnap_alive(struct mysnap *s);
 void mysnap_key_bound(const struct mysnap_table *t, const struct cdc_event *ev, struct buf *b);
 bool mysnap_key_readable(const struct mysnap_table *t);
 

@@ -158,6 +158,14 @@ int mysrc_isnap_between(struct mysrc *src, char *err, size_t errlen)
         return CDC_EIO;
     if (!isnap_active(src->isnap))
         return 0;
+    if (!mysnap_alive(src->iconn)) {
+        /* (re)connect the reads' connection; a server that is away is the
+         * stream's problem too: the driver reconnects */
+        mysnap_close(src->iconn);
+        src->iconn = NULL;
+        if (mysnap_open_plain(&src->iconn, &src->cc, err, errlen) != 0)
+            return CDC_ECONN;
+    }
     int rc = isnap_step(src->isnap, err, errlen);
     return rc == CDC_EINVAL ? 0 : rc;
 }
