@@ -402,7 +402,9 @@ def test_initial_snapshot_with_writes_and_kill9(ctx):
     mirror = {k: {"id": int(r["id"]), "v": int(r["v"]), "w": r["w"]}
               for k, r in mirror_rows(cluster, "s.t", ["id", "v", "w"]).items()}
     assert mirror == want, "mirror differs from the source"
-    assert evs[0]["source"]["snapshot"] in ("true", "first"), evs[0]["source"]
+    s = evs[0]["source"]
+    assert s["snapshot"] == "true" and s["file"].startswith("mysql-bin.") and s["pos"] > 0, s
+    assert s["gtid"] and s["server_id"] == 1 and s["table"] == "t", s
 
 
 def test_snapshot_modes(ctx):
@@ -424,8 +426,15 @@ def test_snapshot_modes(ctx):
             cdc.run_to(stop_pos(db), 60)
             db.sql("INSERT INTO s.t VALUES (%d, 0, 'n')" % (10 + len(mode)))
             cdc.run_to(stop_pos(db), 60)
-        ops = [e["op"] for e in changes(out)]
+        evs = changes(out)
+        ops = [e["op"] for e in evs]
         assert ops == want_ops, (mode, ops)
+        if mode == "initial_only":
+            # the snapshot's binlog place, as Debezium shows it
+            file, pos = db.master_status()
+            s = evs[0]["source"]
+            assert (s["snapshot"], s["file"], s["pos"], s["gtid"]) == (
+                "true", file, pos, db.gtid_pos()), s
 
 
 def test_status_and_metrics(ctx):

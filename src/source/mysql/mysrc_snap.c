@@ -15,14 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "source/mysql/myjson.h"
 #include "source/mysql/mysrc_int.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 struct mysrc_reader {
-    struct mysnap *snap; /* owned */
-    pthread_mutex_t mu;  /* one reader at a time on the connection */
+    struct mysnap *snap;      /* owned */
+    struct cdc_srcmeta *meta; /* the snapshot's binlog place, for its rows' source block */
+    pthread_mutex_t mu;       /* one reader at a time on the connection */
     unsigned refs;
 };
 
@@ -31,8 +34,25 @@ void mysrc_reader_free(struct mysrc_reader *rd)
     if (!rd)
         return;
     mysnap_close(rd->snap);
+    cdc_srcmeta_unref(rd->meta);
     pthread_mutex_destroy(&rd->mu);
     free(rd);
+}
+
+/* Debezium's snapshot rows show the binlog place of the snapshot: file,
+ * position and GTID state (when it fits the source metadata), at the time
+ * the snapshot was taken. */
+static struct cdc_srcmeta *snapshot_meta(struct mysrc *src, struct mysnap *s)
+{
+    struct mydecode_txn t;
+    memset(&t, 0, sizeof t);
+    str_copy(t.file, sizeof t.file, mysnap_file(s));
+    const char *g = mysnap_gtid_state(s);
+    if (strlen(g) < sizeof t.gtid_text)
+        str_copy(t.gtid_text, sizeof t.gtid_text, g);
+    t.server_id = src->srv.server_id;
+    struct mydecode_row r = {.txn = &t, .pos = mysnap_pos(s), .ts_us = mysnap_ts_us(s)};
+    return myjson_meta_new(&r);
 }
 
 static int open_reader(void *arg, unsigned i, void **out, char *err, size_t errlen)
@@ -55,6 +75,7 @@ static int open_reader(void *arg, unsigned i, void **out, char *err, size_t errl
                      mysnap_pos(rd->snap),
                      log_q("resumed: the chunks not done are read from a new snapshot"));
         }
+        rd->meta = snapshot_meta(src, rd->snap);
         mysrc_reader_free(src->reader);
         src->reader = rd;
     }
@@ -130,13 +151,30 @@ static int plan(void *arg, void *p, void *t, int64_t chunk_rows, struct buf *chu
     return rc;
 }
 
+struct meta_row {
+    snap_row_fn row;
+    void *arg;
+    struct cdc_srcmeta *meta;
+};
+
+static int with_meta(void *arg, struct cdc_event *ev)
+{
+    struct meta_row *m = arg;
+    if (m->meta && !ev->srcmeta) {
+        cdc_srcmeta_ref(m->meta);
+        ev->srcmeta = m->meta;
+    }
+    return m->row(m->arg, ev);
+}
+
 static int read_chunk(void *arg, void *p, void *t, const char *chunk, snap_row_fn row,
                       void *row_arg, char *err, size_t errlen)
 {
     (void)arg;
     struct mysrc_reader *rd = p;
+    struct meta_row m = {row, row_arg, rd->meta};
     pthread_mutex_lock(&rd->mu);
-    int rc = mysnap_read_range(rd->snap, t, chunk, 0, row, row_arg, err, errlen);
+    int rc = mysnap_read_range(rd->snap, t, chunk, 0, with_meta, &m, err, errlen);
     pthread_mutex_unlock(&rd->mu);
     return rc;
 }
