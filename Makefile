@@ -21,7 +21,7 @@ MOD_rdkafka_SRCS      := src/transport/kafka/% src/sink/kafka/% src/main/cmd_con
 MOD_rdkafka_TESTS     := test_kafka test_kproducer kafka_mock
 MOD_libmariadb_DEFINE := CDC_HAVE_MARIADB
 MOD_libmariadb_SRCS   := src/source/mysql/%
-MOD_libmariadb_TESTS  := test_binlog binlog_dump fuzz_binlog
+MOD_libmariadb_TESTS  := test_binlog test_mysrc_pos binlog_dump fuzz_binlog
 
 empty :=
 space := $(empty) $(empty)

@@ -7,6 +7,7 @@
 #   BENCH_PROFILE=1 bench/run.sh    # also profile cdc (perf) during a file drain
 #   BENCH_ONLY=kafka bench/run.sh   # capture into Kafka (mock cluster) next to the file drain
 #   BENCH_ONLY=iceberg bench/run.sh # drain into an upsert Iceberg table next to the file drain
+#   BENCH_ONLY=mysql bench/run.sh   # the MySQL source next to mariadb-binlog (bench/bench_mysql.py)
 #   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
 #
 # It builds cdc in release mode (`make`), builds the helpers in bench/ with cc,
@@ -58,6 +59,11 @@ fi
 # Measure a copy: the binary in the tree may be rebuilt while the bench runs.
 cp "$CDC_BIN" "$work/bin/cdc"
 "$work/bin/cdc" --version >/dev/null || { echo "bench: $CDC_BIN does not run" >&2; exit 1; }
+
+if [ "${BENCH_ONLY:-}" = mysql ]; then
+  trap - EXIT
+  exec /usr/bin/python3 bench/bench_mysql.py --cdc "$work/bin/cdc" --work "$work"
+fi
 
 # From here on bench.py owns $work: it removes it (and stops every cluster
 # and process it started) when it ends, however it ends.

@@ -97,6 +97,11 @@ static const char *only_mysql(const struct config *cfg)
     return cfg->source.source_type == SOURCE_MYSQL ? NULL : "only a mysql source uses it";
 }
 
+static const char *only_postgres(const struct config *cfg)
+{
+    return cfg->source.source_type == SOURCE_POSTGRES ? NULL : "only a postgres source uses it";
+}
+
 static const char *only_mongodb(const struct config *cfg)
 {
     return cfg->source.source_type == SOURCE_MONGODB ? NULL : "only a mongodb source uses it";
@@ -248,15 +253,15 @@ static const struct cfg_key source_keys[] = {
      .check = cfg_check_table,
      .item_desc = "\"schema.table\" names"},
     K_ENUM(T, snapshot_mode, SNAPSHOT_INITIAL, snapshot_mode_names),
-    K_STR(T, slot_name, "cdc_slot", .check = check_slot),
-    K_STR(T, publication_name, "cdc_publication"),
+    K_STR(T, slot_name, "cdc_slot", .check = check_slot, .inert = only_postgres),
+    K_STR(T, publication_name, "cdc_publication", .inert = only_postgres),
     K_INT(T, mysql_server_id, 1, 1, INT32_MAX, .inert = only_mysql),
     K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE, .inert = only_mongodb),
     K_STR(T, auth_source, "admin", .inert = only_mongodb),
-    K_STR(T, sslmode, "prefer", CHOICES(cfg_sslmode_names)),
+    K_STR(T, sslmode, "prefer", CHOICES(cfg_sslmode_names), .inert = only_postgres),
     K_FLT(T, connect_timeout_seconds, 10.0, 0, .flags = CFG_GT),
-    K_FLT(T, status_interval_seconds, 10.0, 0, .flags = CFG_GT),
-    K_FLT(T, heartbeat_interval_seconds, 0.0, 0),
+    K_FLT(T, status_interval_seconds, 10.0, 0, .flags = CFG_GT, .inert = only_postgres),
+    K_FLT(T, heartbeat_interval_seconds, 0.0, 0, .inert = only_postgres),
     K_INT(T, snapshot_parallelism, 2, 1, 64),
     K_I64(T, snapshot_chunk_rows, 50000, 1, INT64_MAX),
     K_STR(T, signal_table, NULL, .flags = CFG_NULLABLE, .check = cfg_check_table),

@@ -77,8 +77,9 @@ int cli_check_supported(const struct config *cfg)
     if (!source_ops_find(cfg->source.source_type)) {
         fprintf(stderr,
                 "error: %s: source.source_type %s is not implemented in this version of cdc "
-                "(postgres is)\n",
-                cfg->pipeline_file, config_source_type_name(cfg->source.source_type));
+                "(postgres is%s)\n",
+                cfg->pipeline_file, config_source_type_name(cfg->source.source_type),
+                source_ops_find(SOURCE_MYSQL) ? ", and mysql" : "");
         return 2;
     }
     if (cfg->platform.transport_mode == TRANSPORT_KAFKA) {

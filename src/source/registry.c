@@ -3,13 +3,19 @@
 #include "source/source.h"
 
 extern const struct source_ops pgsrc_ops;
+#ifdef CDC_HAVE_MARIADB
+extern const struct source_ops mysrc_ops;
+#define MYSQL_OPS (&mysrc_ops)
+#else
+#define MYSQL_OPS NULL /* built without libmariadb */
+#endif
 
 static const struct {
     enum source_type type;
     const struct source_ops *ops;
 } sources[] = {
     {SOURCE_POSTGRES, &pgsrc_ops},
-    {SOURCE_MYSQL, NULL}, /* src/source/mysql/ is a library; not yet a source_ops */
+    {SOURCE_MYSQL, MYSQL_OPS},
     {SOURCE_MONGODB, NULL},
     {SOURCE_SQLSERVER, NULL},
 };

@@ -84,6 +84,21 @@ static void test_inert_keys_noted(void **state)
     assert_non_null(cfg);
     assert_int_equal(cfg->inert.n, 0);
     config_free(cfg);
+
+    /* PostgreSQL's replication keys under a mysql source. */
+    const char *mysql_pg = "pipeline_id: p1\nsource:\n  source_type: mysql\n  database: db\n"
+                           "  slot_name: s\n  heartbeat_interval_seconds: 5\n"
+                           "  tables: [db.t]\n" P_SINK;
+    cfg = load_flags(mysql_pg, NULL, 0, &errs);
+    assert_non_null(cfg);
+    static const char *const want_pg[] = {
+        "pipeline.yaml:5: accepted, has no effect: source.slot_name (only a postgres source "
+        "uses it)",
+        "pipeline.yaml:6: accepted, has no effect: source.heartbeat_interval_seconds (only a "
+        "postgres source uses it)",
+    };
+    assert_lines(&cfg->inert, want_pg, sizeof want_pg / sizeof *want_pg);
+    config_free(cfg);
 }
 
 /* pubsub, kinesis and wal_reader are the reference's, and not implemented:

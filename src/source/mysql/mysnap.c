@@ -85,6 +85,52 @@ int mysnap_open(struct mysnap **out, const struct myconn_cfg *cfg, char *err, si
     return 0;
 }
 
+int mysnap_open_plain(struct mysnap **out, const struct myconn_cfg *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct mysnap *s = xcalloc(1, sizeof *s);
+    int rc = myconn_open(&s->m, cfg, err, errlen);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->ts_us = clock_wall_us();
+    *out = s;
+    return 0;
+}
+
+bool mysnap_alive(struct mysnap *s)
+{
+    return s && s->m && mysql_ping(s->m) == 0;
+}
+
+void mysnap_key_bound(const struct mysnap_table *t, const struct cdc_event *ev, struct buf *b)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        const struct cdc_val *v = &ev->after[t->key[k]];
+        const unsigned char *p = (const unsigned char *)cdc_val_ptr(ev, v);
+        buf_puts(b, k ? ",x" : "x");
+        for (uint32_t i = 0; v->kind == CDC_V_TEXT && i < v->len; i++) {
+            buf_putc(b, hex[p[i] >> 4]);
+            buf_putc(b, hex[p[i] & 15]);
+        }
+    }
+}
+
+bool mysnap_key_readable(const struct mysnap_table *t)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        uint8_t ty = t->cols[t->key[k]].type;
+        if (t->cols[t->key[k]].charset == MYCHARSET_BINARY &&
+            (ty == MYT_STRING || ty == MYT_VARCHAR || ty == MYT_BLOB))
+            return false;
+        if (ty == MYT_TIMESTAMP2 || ty == MYT_BIT || ty == MYT_FLOAT || ty == MYT_DOUBLE)
+            return false;
+    }
+    return t->nkey > 0;
+}
+
 void mysnap_close(struct mysnap *s)
 {
     if (!s)
@@ -154,10 +200,22 @@ static void put_ident(struct buf *b, const char *s)
     buf_putc(b, '`');
 }
 
-static void put_literal(MYSQL *m, struct buf *b, const char *s, unsigned long n)
+/* A key value read as text, as a literal that compares with column c the
+ * way ORDER BY orders it: integers bare (a quoted one would compare as a
+ * double), binary strings as bytes, other text in the column's collation. */
+static void put_literal(MYSQL *m, struct buf *b, const struct mycol *c, const char *s,
+                        unsigned long n)
 {
+    bool integer = c->type == MYT_TINY || c->type == MYT_SHORT || c->type == MYT_INT24 ||
+                   c->type == MYT_LONG || c->type == MYT_LONGLONG || c->type == MYT_YEAR;
+    for (unsigned long i = 0; integer && i < n; i++)
+        integer = (s[i] >= '0' && s[i] <= '9') || (i == 0 && s[i] == '-' && n > 1);
+    if (integer && n) {
+        buf_put(b, s, n);
+        return;
+    }
     buf_reserve(b, 2 * (size_t)n + 16);
-    buf_puts(b, "_binary'");
+    buf_puts(b, c->charset == MYCHARSET_BINARY ? "_binary'" : "'");
     b->len += mysql_real_escape_string(m, b->p + b->len, s, n);
     b->p[b->len] = '\0';
     buf_putc(b, '\'');
@@ -414,7 +472,7 @@ long mysnap_read_chunk(struct mysnap *s, struct mysnap_table *t, size_t limit,
         for (uint32_t k = 0; k < t->nkey; k++) {
             if (k)
                 buf_putc(&q, ',');
-            put_literal(s->m, &q, t->last[k], t->last_len[k]);
+            put_literal(s->m, &q, &t->cols[t->key[k]], t->last[k], t->last_len[k]);
         }
         buf_putc(&q, ')');
     }
@@ -466,4 +524,195 @@ long mysnap_read_chunk(struct mysnap *s, struct mysnap_table *t, size_t limit,
     if (!t->nkey || (size_t)n < limit)
         t->done = true;
     return n;
+}
+
+/* ---------- planned chunks: key ranges ---------- */
+
+/* A chunk line: "<lo>|<hi>", each bound "-" (none) or the key's values as
+ * "x<hex>" joined by ','; rows with lo < key <= hi. */
+static void put_bound(struct buf *b, MYSQL_ROW r, unsigned long *lens, uint32_t n)
+{
+    if (!r) {
+        buf_putc(b, '-');
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (uint32_t k = 0; k < n; k++) {
+        buf_puts(b, k ? ",x" : "x");
+        for (unsigned long i = 0; i < lens[k]; i++) {
+            buf_putc(b, hex[(unsigned char)r[k][i] >> 4]);
+            buf_putc(b, hex[(unsigned char)r[k][i] & 15]);
+        }
+    }
+}
+
+static void put_key_list(struct buf *q, const struct mysnap_table *t)
+{
+    buf_putc(q, '(');
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        if (k)
+            buf_putc(q, ',');
+        put_ident(q, t->cols[t->key[k]].name);
+    }
+    buf_putc(q, ')');
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Appends "(key) <op> (literals)" for a bound of a chunk line; *p advances
+ * past it.  -1 if it does not parse. */
+static int put_bound_cond(MYSQL *m, struct buf *q, const struct mysnap_table *t, const char **p,
+                          const char *op)
+{
+    put_key_list(q, t);
+    buf_printf(q, " %s (", op);
+    struct buf v = BUF_INIT;
+    int rc = 0;
+    for (uint32_t k = 0; k < t->nkey && !rc; k++) {
+        if (**p != 'x') {
+            rc = -1;
+            break;
+        }
+        (*p)++;
+        buf_reset(&v);
+        while (hexval((*p)[0]) >= 0 && hexval((*p)[1]) >= 0) {
+            buf_putc(&v, (char)(hexval((*p)[0]) << 4 | hexval((*p)[1])));
+            *p += 2;
+        }
+        if (k)
+            buf_putc(q, ',');
+        put_literal(m, q, &t->cols[t->key[k]], v.p ? v.p : "", (unsigned long)v.len);
+        if (k + 1 < t->nkey && *(*p)++ != ',')
+            rc = -1;
+    }
+    buf_fini(&v);
+    buf_putc(q, ')');
+    return rc;
+}
+
+int mysnap_plan(struct mysnap *s, struct mysnap_table *t, int64_t chunk_rows, struct buf *chunks,
+                uint64_t *estimate, char *err, size_t errlen)
+{
+    *estimate = 0;
+    char edb[512], etab[512], v[32] = "";
+    mysql_real_escape_string(s->m, edb, t->db, (unsigned long)strlen(t->db));
+    mysql_real_escape_string(s->m, etab, t->name, (unsigned long)strlen(t->name));
+    struct buf q = BUF_INIT;
+    buf_printf(&q,
+               "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s' AND "
+               "TABLE_NAME = '%s'",
+               edb, etab);
+    int rc = myconn_query_value(s->m, q.p, v, sizeof v, err, errlen);
+    *estimate = strtoull(v, NULL, 10);
+    if (rc || !t->nkey) {
+        if (!rc)
+            buf_puts(chunks, "-|-\n");
+        buf_fini(&q);
+        return rc;
+    }
+    /* Keyset steps: the key chunk_rows rows on from the last bound. */
+    struct buf lo = BUF_INIT;
+    buf_putc(&lo, '-');
+    for (;;) {
+        buf_reset(&q);
+        buf_puts(&q, "SELECT ");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            if (k)
+                buf_putc(&q, ',');
+            put_ident(&q, t->cols[t->key[k]].name);
+        }
+        buf_puts(&q, " FROM ");
+        put_ident(&q, t->db);
+        buf_putc(&q, '.');
+        put_ident(&q, t->name);
+        if (lo.p[0] != '-') {
+            buf_puts(&q, " WHERE ");
+            const char *p = lo.p;
+            put_bound_cond(s->m, &q, t, &p, ">");
+        }
+        buf_put(&q, t->order.p, t->order.len);
+        buf_printf(&q, " LIMIT 1 OFFSET %lld", (long long)(chunk_rows > 0 ? chunk_rows - 1 : 0));
+        if (mysql_real_query(s->m, q.p, (unsigned long)q.len)) {
+            rc = myconn_fail(s->m, err, errlen, "planning snapshot chunks");
+            break;
+        }
+        MYSQL_RES *res = mysql_store_result(s->m);
+        if (!res) {
+            rc = myconn_fail(s->m, err, errlen, "planning snapshot chunks");
+            break;
+        }
+        MYSQL_ROW r = mysql_fetch_row(res);
+        struct buf hi = BUF_INIT;
+        put_bound(&hi, r, r ? mysql_fetch_lengths(res) : NULL, t->nkey);
+        mysql_free_result(res);
+        buf_printf(chunks, "%s|%s\n", lo.p, hi.p);
+        buf_reset(&lo);
+        buf_put(&lo, hi.p, hi.len);
+        buf_fini(&hi);
+        if (!r)
+            break;
+    }
+    buf_fini(&lo);
+    buf_fini(&q);
+    return rc;
+}
+
+int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chunk, size_t limit,
+                      int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
+                      size_t errlen)
+{
+    struct buf q = BUF_INIT;
+    buf_put(&q, t->select.p, t->select.len);
+    const char *p = chunk;
+    int bad = 0;
+    if (t->nkey) {
+        bool lo = *p != '-', hi;
+        if (lo) {
+            buf_puts(&q, " WHERE ");
+            bad = put_bound_cond(s->m, &q, t, &p, ">");
+        } else {
+            p++;
+        }
+        if (!bad && *p++ != '|')
+            bad = -1;
+        hi = !bad && *p != '-';
+        if (hi) {
+            buf_puts(&q, lo ? " AND " : " WHERE ");
+            bad = put_bound_cond(s->m, &q, t, &p, "<=");
+        }
+        buf_put(&q, t->order.p, t->order.len);
+        if (limit)
+            buf_printf(&q, " LIMIT %zu", limit);
+    }
+    if (bad) {
+        buf_fini(&q);
+        return cdc_fail(err, errlen, CDC_EINVAL, "table %s.%s: malformed snapshot chunk \"%s\"",
+                        t->db, t->name, chunk);
+    }
+    if (mysql_real_query(s->m, q.p, (unsigned long)q.len)) {
+        buf_fini(&q);
+        return myconn_fail(s->m, err, errlen, "reading a snapshot chunk");
+    }
+    buf_fini(&q);
+    MYSQL_RES *res = mysql_use_result(s->m);
+    if (!res)
+        return myconn_fail(s->m, err, errlen, "reading a snapshot chunk");
+    struct buf data = BUF_INIT;
+    MYSQL_ROW r;
+    int rc = 0;
+    while ((r = mysql_fetch_row(res))) {
+        if (rc) /* drain the result after an error */
+            continue;
+        struct cdc_event *ev = make_row(s, t, r, mysql_fetch_lengths(res), &data, &rc, err, errlen);
+        if (ev)
+            rc = row(arg, ev);
+    }
+    if (!rc && mysql_errno(s->m))
+        rc = myconn_fail(s->m, err, errlen, "reading a snapshot chunk");
+    mysql_free_result(res);
+    buf_fini(&data);
+    return rc;
 }

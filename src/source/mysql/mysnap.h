@@ -19,6 +19,7 @@
 
 #include "core/event.h"
 #include "source/mysql/myconn.h"
+#include "util/buf.h"
 
 struct mysnap;
 struct mysnap_table;
@@ -49,5 +50,29 @@ struct cdc_table *mysnap_table_shape(const struct mysnap_table *t);
 long mysnap_read_chunk(struct mysnap *s, struct mysnap_table *t, size_t limit,
                        int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
                        size_t errlen);
+
+/* Plans t's chunks for the initial snapshot (source/snapshot/): key ranges
+ * of about chunk_rows rows, one line each appended to chunks ("<lo>|<hi>",
+ * a bound being "-" or the key's values in hex; a table without a primary
+ * key is one chunk), found by stepping through the primary key.
+ * *estimate = the server's row estimate. */
+int mysnap_plan(struct mysnap *s, struct mysnap_table *t, int64_t chunk_rows, struct buf *chunks,
+                uint64_t *estimate, char *err, size_t errlen);
+/* Reads the rows of one planned chunk, in key order (at most limit of them;
+ * 0: all), handing each to row() as mysnap_read_chunk does.  0, a callback's non-zero return, or a
+ * negative CDC_E*. */
+int mysnap_read_range(struct mysnap *s, struct mysnap_table *t, const char *chunk, size_t limit,
+                      int (*row)(void *arg, struct cdc_event *ev), void *arg, char *err,
+                      size_t errlen);
+/* Incremental snapshots: a connection without a snapshot transaction (each
+ * read is one statement, consistent in itself); the key of a row read as a
+ * chunk bound ("x<hex>,..." of its canonical text, for "<bound>|-"); and
+ * whether t's key can be given back that way (integers, text, dates: not
+ * bytes, TIMESTAMP, BIT or floating point). */
+int mysnap_open_plain(struct mysnap **out, const struct myconn_cfg *cfg, char *err, size_t errlen);
+/* Whether the connection still answers (mysql_ping). */
+bool mysnap_alive(struct mysnap *s);
+void mysnap_key_bound(const struct mysnap_table *t, const struct cdc_event *ev, struct buf *b);
+bool mysnap_key_readable(const struct mysnap_table *t);
 
 #endif

@@ -173,3 +173,125 @@ class MariaDB:
         if r.returncode != 0:
             raise AssertionError("mariadb-binlog failed: %s" % r.stderr.decode(errors="replace"))
         return r.stdout
+
+
+# --------------------------------------------------------------------------
+# `cdc run` with a mysql source
+
+CDC_USER = "cdc"
+CDC_PASSWORD = "cdc-secret-pw"
+
+
+def grant_cdc_user(db, privileges="REPLICATION SLAVE, REPLICATION CLIENT, SELECT"):
+    """Creates the user cdc connects as, with the privileges the source
+    needs (or those given)."""
+    db.sql("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'; GRANT %s ON *.* TO '%s'@'%%';"
+           % (CDC_USER, CDC_PASSWORD, privileges, CDC_USER))
+
+
+def mysql_source(db, tables, database=None, snapshot_mode="never", **extra):
+    src = {
+        "source_type": "mysql",
+        "host": "127.0.0.1",
+        "port": db.port,
+        "database": database or tables[0].split(".")[0],
+        "username": CDC_USER,
+        "password": "${MYPW}",
+        "tables": list(tables),
+        "mysql_server_id": 4242,
+        "snapshot_mode": snapshot_mode,
+    }
+    src.update(extra)
+    return src
+
+
+def mysql_pipeline(db, tables, sinks, pipeline_id="my1", topic_prefix="cdc", **source_extra):
+    return {
+        "pipeline_id": pipeline_id,
+        "topic_prefix": topic_prefix,
+        "source": mysql_source(db, tables, **source_extra),
+        "sinks": sinks,
+    }
+
+
+def mysql_cdc(ctx, db, pipeline, platform=None, name="cdc", cluster=None):
+    """A Cdc with MYPW set (and PGPW when a PostgreSQL mirror is in use);
+    both passwords count as secrets."""
+    cdc = ctx.cdc(pipeline, platform, env={"MYPW": CDC_PASSWORD}, name=name, cluster=cluster,
+                  secrets_=(CDC_PASSWORD,))
+    return cdc
+
+
+def stop_pos(db):
+    """The binlog's end as `--stop-at-lsn` takes it."""
+    file, pos = db.master_status()
+    return "%s:%d" % (file, pos)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def purge_binlogs_before(db, file, timeout=60):
+    """PURGE BINARY LOGS TO file, retried until the older files are gone
+    (MariaDB keeps a file until its binlog checkpoint has passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.sql("PURGE BINARY LOGS TO '%s'" % file)
+        logs = [r[0] for r in db.sql("SHOW BINARY LOGS")]
+        if all(f >= file for f in logs):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("binlogs before %s were not purged: %s" % (file, logs))
+        db.sql("FLUSH LOGS")
+        time.sleep(0.2)
+
+
+def change_script(n, seed, table="k.t", start_id=1, pause_every=0):
+    """A deterministic workload on table (id INT PRIMARY KEY, v INT): n
+    changes, one to four per transaction.  Returns (sql, changes) where
+    changes lists (op, id, v) in commit order (v: the row's v after an
+    insert or update, None for a delete), each v unique.  pause_every: a
+    50 ms pause after every so many transactions, to spread the workload
+    out."""
+    import random
+    rnd = random.Random(seed)
+    live, next_id, out, sql = [], start_id, [], []
+    i = ntxn = 0
+    while i < n:
+        k = rnd.randint(1, 4)
+        sql.append("BEGIN;")
+        for _ in range(k):
+            i += 1
+            r = rnd.random()
+            if r < 0.5 or len(live) < 5:
+                live.append(next_id)
+                sql.append("INSERT INTO %s VALUES (%d, %d);" % (table, next_id, i))
+                out.append(("c", next_id, i))
+                next_id += 1
+            elif r < 0.85:
+                rid = rnd.choice(live)
+                sql.append("UPDATE %s SET v = %d WHERE id = %d;" % (table, i, rid))
+                out.append(("u", rid, i))
+            else:
+                rid = live.pop(rnd.randrange(len(live)))
+                sql.append("DELETE FROM %s WHERE id = %d;" % (table, rid))
+                out.append(("d", rid, None))
+        sql.append("COMMIT;")
+        ntxn += 1
+        if pause_every and ntxn % pause_every == 0:
+            sql.append("DO SLEEP(0.05);")
+    return "\n".join(sql) + "\n", out
+
+
+def start_script(db, sql):
+    """Runs sql through the mariadb client in the background (read from a
+    file, so starting it does not wait for the client); returns the Popen
+    (wait() for it)."""
+    path = os.path.join(db.dir, "script-%d.sql" % time.monotonic_ns())
+    with open(path, "w") as f:
+        f.write(sql)
+    with open(path) as f:
+        return subprocess.Popen(db._client() + ["--batch"], stdin=f, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
