@@ -89,6 +89,7 @@ def test_type_matrix_to_file(ctx):
     s = evs[0]["source"]
     assert s["connector"] == "mysql" and s["db"] == "mx" and s["table"] == "m", s
     assert s["file"] == file and s["name"] == "my1" and s["snapshot"] == "false", s
+    assert s["schema_version"] == 1, s  # the table's first version in the schema history
     # the stored position is the binlog's end
     kv = h.state_kv(state, "my1", "mysql.")
     assert kv["mysql.position"].split()[1:3] == [file, str(end)], kv

@@ -52,6 +52,10 @@ void myjson_source(struct buf *b, const struct myjson_source *s)
         PUT_LIT(b, "null");
     PUT_LIT(b, ",\"query\":");
     put_str(b, s->query);
+    if (s->schema_version) {
+        PUT_LIT(b, ",\"schema_version\":");
+        buf_put_u64(b, s->schema_version);
+    }
     buf_putc(b, '}');
 }
 
@@ -167,6 +171,7 @@ void myjson_event_source(struct buf *b, const struct cdc_event *ev, const struct
         .db = ev->tab ? ev->tab->schema : ctx->db,
         .table = ev->tab ? ev->tab->name : NULL,
         .file = "",
+        .schema_version = ev->tab ? ev->tab->version : 0,
     };
     if (ev->srcmeta && meta_read(ev->srcmeta, &s))
         s.row = ev->src_row;

@@ -42,7 +42,8 @@ struct myjson_source {
     uint32_t row;
     bool have_thread;
     uint32_t thread;
-    const char *query; /* NULL = null */
+    const char *query;       /* NULL = null */
+    uint64_t schema_version; /* the table's version in the schema history; 0 = not written */
 };
 
 /* Appends the block's object (no key): {"version":...}. */
