@@ -50,6 +50,7 @@ import psycopg2
 
 import bench_iceberg
 import bench_kafka
+import bench_peers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_SCRIPT = os.path.join(REPO, "scripts", "pg-throwaway.sh")
@@ -108,6 +109,9 @@ SNAPSHOT_ROWS = 200000 if QUICK else 2000000
 # Columns of both tables; the row is an order-like record of ~100 bytes.
 ROW_COLUMNS = """account int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL,
                  note text, created_at timestamptz NOT NULL"""
+# What the peer contenders (bench_peers.py) need to know.
+PEER_CFG = dict(row_columns=ROW_COLUMNS, publication="bench_native", tables=TABLES,
+                timeout=TIMEOUT, password=PASSWORD)
 ROW_VALUES = """g %% 10000, (g %% 100000) / 100.0, (ARRAY['new','paid','shipped'])[g %% 3 + 1],
                 'order ' || g || ' for customer ' || (g %% 10000), now()"""
 
@@ -558,6 +562,10 @@ class Bench:
             cur.execute("CREATE TABLE bench_lat (id bigint GENERATED ALWAYS AS IDENTITY "
                         "PRIMARY KEY, %s)" % ROW_COLUMNS)
             cur.execute("CREATE PUBLICATION %s FOR TABLE %s" % (PUBLICATION, ", ".join(TABLES)))
+            # The native subscriptions' own: cdc adds its signal table to its
+            # publication, which the mirror's schema does not have.
+            cur.execute("CREATE PUBLICATION %s FOR TABLE %s"
+                        % (PEER_CFG["publication"], ", ".join(TABLES)))
         conn.close()
 
     def write_backlog(self, name, title, ntx, nrows, first_id):
@@ -890,6 +898,8 @@ class Bench:
                 if name == "bigtxn":
                     continue
                 bl.setdefault("mirror", []).append(self.m_mirror(bl))
+                bl.setdefault("native", []).append(
+                    bench_peers.m_native_drain(self, bl, PEER_CFG, start_thread))
                 if self.webhook_status is None:
                     bl.setdefault("webhook", []).append(self.m_webhook(bl))
             if PROFILE and name in ("batch", "single"):
@@ -951,6 +961,7 @@ class Bench:
         open(out, "wb").close()
         pipe, plat = self.pipeline(slot, self.file_sink(out), snapshot_mode="initial_only")
         self.checkpoint()
+        srv, _ = bench_peers.samplers(self, start_thread, sink=False)
         b0, t0 = machine_cpu()
         p = self.cdc_proc(pipe, plat, slot + ".snapshot")
         p.wait(TIMEOUT)
@@ -958,6 +969,7 @@ class Bench:
         res = dict(backlog="snapshot", kind="snapshot", rows=rows, seconds=p.elapsed,
                    rate=rows / p.elapsed, rc=p.rc, cpu=p.cpu, hwm_kb=p.hwm_kb or None,
                    machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu, error=None)
+        bench_peers.finish(res, srv, None)
         if p.rc != 0:
             res["error"] = "exit %s" % p.rc
             self.say("    snapshot failed (exit %s); log:\n%s" % (p.rc, p.log_tail()))
@@ -982,12 +994,19 @@ class Bench:
     def snapshots(self):
         self.say("\n== initial snapshot, %d run(s)" % RUNS)
         rows = self.fill_for_snapshot()
-        self.snap = dict(rows=rows, copy=[], snapshot=[])
+        self.snap = dict(rows=rows, copy=[], snapshot=[], copyfile=[], nativesync=[],
+                         snapmirror=[])
         self.say("  %s rows in %s" % (fmt_int(rows), ", ".join(TABLES)))
         for rep in range(RUNS):
             self.say("  run %d/%d" % (rep + 1, RUNS))
             self.snap["copy"].append(self.m_copy(rows))
+            self.snap["copyfile"].append(
+                bench_peers.m_copy_file(self, rows, PEER_CFG, Proc, start_thread))
             self.snap["snapshot"].append(self.m_snapshot(rows))
+            self.snap["nativesync"].append(
+                bench_peers.m_native_sync(self, rows, PEER_CFG, start_thread))
+            self.snap["snapmirror"].append(
+                bench_peers.m_cdc_mirror_snapshot(self, rows, PEER_CFG, start_thread))
 
     def snapshot_table(self):
         L = [""]
@@ -1197,6 +1216,7 @@ class Bench:
             L.extend(self.drain_table(bl))
         if self.snap:
             L.extend(self.snapshot_table())
+        L.extend(bench_peers.table(self, median))
         if self.lat:
             L.extend(self.latency_table())
         L.extend(self.kafka_lines)
@@ -1381,7 +1401,8 @@ class Bench:
             with open(JSON_OUT, "w") as f:
                 json.dump(dict(header=header, runs=RUNS, quick=QUICK, backlogs=[
                     {k: v for k, v in bl.items()
-                     if k not in ("limit", "eager", "recvlogical", "file", "mirror", "webhook")}
+                     if k not in ("limit", "eager", "recvlogical", "file", "mirror", "webhook",
+                                  "native")}
                     for bl in self.backlogs], measurements=self.results), f, indent=1)
 
 
