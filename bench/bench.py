@@ -44,11 +44,14 @@ import urllib.request
 
 import bench_iceberg
 import bench_kafka
+import bench_peers
 from bench_settings import (BACKLOGS, CLUSTER_SETTINGS, FORCE_WEBHOOK, JSON_OUT, KEEP, LIMIT_LOWAT,
-                            ONLY, PASSWORD, PGBIN, PROFILE, PUBLICATION, QUICK, ROW_COLUMNS,
-                            ROW_VALUES, RUNS, SNAPSHOT_ROWS, TABLES, TIMEOUT, WEBHOOK_BATCH)
+                            ONLY, PASSWORD, PEER_CFG, PGBIN, PROFILE, PUBLICATION, QUICK,
+                            ROW_COLUMNS, ROW_VALUES, RUNS, SNAPSHOT_ROWS, TABLES, TIMEOUT,
+                            WEBHOOK_BATCH)
 from bench_procs import (Cluster, Interrupted, LineCounter, Proc, _child_setup, fmt_int, kv,
-                         machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu, walsender_cpu)
+                         machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu, start_thread,
+                         walsender_cpu)
 from bench_latency import Latency
 from bench_report import Report
 
@@ -168,6 +171,10 @@ class Bench(Latency, Report):
             cur.execute("CREATE TABLE bench_lat (id bigint GENERATED ALWAYS AS IDENTITY "
                         "PRIMARY KEY, %s)" % ROW_COLUMNS)
             cur.execute("CREATE PUBLICATION %s FOR TABLE %s" % (PUBLICATION, ", ".join(TABLES)))
+            # The native subscriptions' own: cdc adds its signal table to its
+            # publication, which the mirror's schema does not have.
+            cur.execute("CREATE PUBLICATION %s FOR TABLE %s"
+                        % (PEER_CFG["publication"], ", ".join(TABLES)))
         conn.close()
 
     def write_backlog(self, name, title, ntx, nrows, first_id):
@@ -500,6 +507,8 @@ class Bench(Latency, Report):
                 if name == "bigtxn":
                     continue
                 bl.setdefault("mirror", []).append(self.m_mirror(bl))
+                bl.setdefault("native", []).append(
+                    bench_peers.m_native_drain(self, bl, PEER_CFG, start_thread))
                 if self.webhook_status is None:
                     bl.setdefault("webhook", []).append(self.m_webhook(bl))
             if PROFILE and name in ("batch", "single"):
@@ -561,6 +570,7 @@ class Bench(Latency, Report):
         open(out, "wb").close()
         pipe, plat = self.pipeline(slot, self.file_sink(out), snapshot_mode="initial_only")
         self.checkpoint()
+        srv, _ = bench_peers.samplers(self, start_thread, sink=False)
         b0, t0 = machine_cpu()
         p = self.cdc_proc(pipe, plat, slot + ".snapshot")
         p.wait(TIMEOUT)
@@ -568,6 +578,7 @@ class Bench(Latency, Report):
         res = dict(backlog="snapshot", kind="snapshot", rows=rows, seconds=p.elapsed,
                    rate=rows / p.elapsed, rc=p.rc, cpu=p.cpu, hwm_kb=p.hwm_kb or None,
                    machine=(b1 - b0) / max(1, t1 - t0) * self.ncpu, error=None)
+        bench_peers.finish(res, srv, None)
         if p.rc != 0:
             res["error"] = "exit %s" % p.rc
             self.say("    snapshot failed (exit %s); log:\n%s" % (p.rc, p.log_tail()))
@@ -592,12 +603,19 @@ class Bench(Latency, Report):
     def snapshots(self):
         self.say("\n== initial snapshot, %d run(s)" % RUNS)
         rows = self.fill_for_snapshot()
-        self.snap = dict(rows=rows, copy=[], snapshot=[])
+        self.snap = dict(rows=rows, copy=[], snapshot=[], copyfile=[], nativesync=[],
+                         snapmirror=[])
         self.say("  %s rows in %s" % (fmt_int(rows), ", ".join(TABLES)))
         for rep in range(RUNS):
             self.say("  run %d/%d" % (rep + 1, RUNS))
             self.snap["copy"].append(self.m_copy(rows))
+            self.snap["copyfile"].append(
+                bench_peers.m_copy_file(self, rows, PEER_CFG, Proc, start_thread))
             self.snap["snapshot"].append(self.m_snapshot(rows))
+            self.snap["nativesync"].append(
+                bench_peers.m_native_sync(self, rows, PEER_CFG, start_thread))
+            self.snap["snapmirror"].append(
+                bench_peers.m_cdc_mirror_snapshot(self, rows, PEER_CFG, start_thread))
 
     def snapshot_table(self):
         L = [""]
@@ -703,7 +721,8 @@ class Bench(Latency, Report):
             with open(JSON_OUT, "w") as f:
                 json.dump(dict(header=header, runs=RUNS, quick=QUICK, backlogs=[
                     {k: v for k, v in bl.items()
-                     if k not in ("limit", "eager", "recvlogical", "file", "mirror", "webhook")}
+                     if k not in ("limit", "eager", "recvlogical", "file", "mirror", "webhook",
+                                  "native")}
                     for bl in self.backlogs], measurements=self.results), f, indent=1)
 
 

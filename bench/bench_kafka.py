@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import subprocess
-import time
 
 PARTITIONS = 8
 

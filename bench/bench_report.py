@@ -1,6 +1,7 @@
 """The benchmark's report: the table of every figure, printed at the end.  A
 part of class Bench (bench.py)."""
 
+import bench_peers
 from bench_settings import LIMIT_LOWAT, QUICK, RUNS, WEBHOOK_BATCH
 from bench_procs import fmt_int, median
 
@@ -30,6 +31,7 @@ class Report:
             L.extend(self.drain_table(bl))
         if self.snap:
             L.extend(self.snapshot_table())
+        L.extend(bench_peers.table(self, median))
         if self.lat:
             L.extend(self.latency_table())
         L.extend(self.kafka_lines)

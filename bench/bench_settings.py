@@ -61,6 +61,9 @@ SNAPSHOT_ROWS = 200000 if QUICK else 2000000
 # Columns of both tables; the row is an order-like record of ~100 bytes.
 ROW_COLUMNS = """account int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL,
                  note text, created_at timestamptz NOT NULL"""
+# What the peer contenders (bench_peers.py) need to know.
+PEER_CFG = dict(row_columns=ROW_COLUMNS, publication="bench_native", tables=TABLES,
+                timeout=TIMEOUT, password=PASSWORD)
 ROW_VALUES = """g %% 10000, (g %% 100000) / 100.0, (ARRAY['new','paid','shipped'])[g %% 3 + 1],
                 'order ' || g || ' for customer ' || (g %% 10000), now()"""
 

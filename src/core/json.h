@@ -31,6 +31,10 @@ struct json_ctx;
  * which source_json_ctx (source/source.h) puts into the pipeline's context. */
 typedef void (*json_source_fn)(struct buf *b, const struct cdc_event *ev,
                                const struct json_ctx *ctx, bool in_txn);
+/* For a snapshot row without srcmeta the encoder writes the block once and
+ * copies it for the following rows while ctx, table, commit_ts, pos.lsn,
+ * lsn, xid and in_txn stay the same: a json_source_fn must depend on
+ * nothing else of such a row. */
 
 /* What the envelope's "source" block says about the pipeline.  One per
  * pipeline, read-only while encoding, so sink threads share it without a lock.
