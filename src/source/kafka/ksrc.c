@@ -49,7 +49,8 @@ struct ksrc {
     struct evcodec_cache cache;
     int64_t commit_every_us, next_commit_us, next_lag_log_us, next_error_log_us;
     uint64_t records, tombstones, commits, commit_failures, rebalances;
-    char fatal[512]; /* set by a callback: poll stops the pipeline with it */
+    char fatal[512];    /* set by a callback: poll stops the pipeline with it */
+    struct emitter *em; /* borrowed: set by poll, for the rebalance callback it serves */
 };
 
 static struct ksrc *ks_of(struct source *s)
@@ -183,9 +184,50 @@ static void on_assign(struct ksrc *ks, rd_kafka_topic_partition_list_t *parts)
                  rd_kafka_err2str(e));
 }
 
-/* Partitions revoked: commit what every sink holds of them, then let go. */
+/* Waits until every sink holds what this process read of the revoked
+ * partitions.  Letting them go earlier would let this process's sinks
+ * write older changes of a partition after its next owner wrote newer
+ * ones (a mirror would keep the older row).  Bounded by half of
+ * max.poll.interval.ms: the group evicts a member that takes longer. */
+static void drain_revoked(struct ksrc *ks, rd_kafka_topic_partition_list_t *parts)
+{
+    if (!ks->em || emitter_flush(ks->em) != 0)
+        return;
+    int64_t deadline =
+        clock_mono_us() + (int64_t)ks->cfg->platform.kafka.max_poll_interval_ms * 500;
+    struct cdc_acks acks = {0};
+    bool all = false;
+    while (!all) {
+        emitter_confirmed(ks->em, &acks);
+        all = true;
+        for (int i = 0; i < parts->cnt; i++) {
+            struct kstream *s = stream_of(ks, parts->elems[i].topic, parts->elems[i].partition);
+            if (!s)
+                continue;
+            const struct cdc_ack *a = cdc_acks_get(&acks, s->id);
+            if (a && (int64_t)a->pos > s->acked)
+                s->acked = (int64_t)a->pos;
+            all &= s->next == 0 || s->acked >= s->next;
+        }
+        if (all || emitter_stopping(ks->em))
+            break;
+        if (clock_mono_us() >= deadline) {
+            log_warn("kafka.revoke_undrained", "hint=%s",
+                     log_q("the sinks did not finish the revoked partitions in time: "
+                           "their next owner may deliver some changes again, and this "
+                           "process may write older ones after it"));
+            break;
+        }
+        clock_sleep_us(5000);
+    }
+    cdc_acks_fini(&acks);
+}
+
+/* Partitions revoked: wait for the sinks to hold what was read of them,
+ * commit that, then let go. */
 static void on_revoke(struct ksrc *ks, rd_kafka_topic_partition_list_t *parts)
 {
+    drain_revoked(ks, parts);
     commit_acked(ks, true, "revoke");
     for (int i = 0; i < parts->cnt; i++) {
         struct kstream *s = stream_of(ks, parts->elems[i].topic, parts->elems[i].partition);
@@ -452,6 +494,7 @@ static void log_lag(struct ksrc *ks)
 static int op_poll(struct source *s, struct emitter *em, int timeout_ms, char *err, size_t errlen)
 {
     struct ksrc *ks = ks_of(s);
+    ks->em = em;
     int n = 0;
     int wait = timeout_ms;
     int max = ks->cfg->platform.kafka.poll_batch_size > BATCH_MAX
@@ -535,6 +578,7 @@ static void op_finish(struct source *s, const struct cdc_ack *acks, size_t n)
     if (!ks || !ks->rk)
         return;
     (void)op_ack(s, acks, n, true);
+    ks->em = NULL;                   /* the sinks are done: nothing to wait for */
     rd_kafka_consumer_close(ks->rk); /* revokes: a last commit there */
 }
 
