@@ -21,7 +21,7 @@ TABLES = h.STANDARD_TABLES
 KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
         "public.history": ["id"]}
 TOPICS = {"cdc.public.accounts": 4, "cdc.public.lines": 3, "cdc.public.history": 4}
-KILLS = int(os.environ.get("CDC_TEST_KAFKA_KILLS", "4"))
+KILLS = int(os.environ.get("CDC_TEST_KAFKA_ROLE_KILLS", "4"))
 
 
 def _platform(ctx, k, name, **kafka):
