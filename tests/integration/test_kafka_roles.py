@@ -242,11 +242,16 @@ def test_fetch_and_commit_failures(ctx):
     m = h.Endpoint(port).metrics()
     committed = m.value("cdc_source_kafka_offset_commits_total", pipeline="t1")
     failed = m.value("cdc_source_kafka_offset_commit_failures_total", pipeline="t1")
+    lags = {dict(k[1])["topic"] + ":" + dict(k[1])["partition"]: v
+            for k, v in m.samples.items() if k[0] == "cdc_source_partition_lag"}
     pc.terminate()
     pd.terminate()
     pc.wait(90).expect_rc(0)
     pd.wait(90).expect_rc(0)
     assert fails, "no offset commit failed: the injected errors were not used"
     assert failed >= 1 and committed >= 1, (committed, failed)
+    # the only deliver process owns every partition: a lag series for each
+    assert sorted(lags) == sorted("%s:%d" % (t, p) for t, n in TOPICS.items()
+                                  for p in range(n)), sorted(lags)
     ctx.log("%d commit failures logged (metrics: %s failed, %s accepted); %d duplicates"
             % (len(fails), failed, committed, dups))

@@ -588,14 +588,26 @@ static void op_stats(struct source *s, struct source_stats *st)
     if (!ks)
         return;
     uint64_t lag = 0, assigned = 0;
+    st->has_parts = true;
     for (size_t i = 0; i < ks->nst; i++) {
-        const struct kstream *k = &ks->st[i];
+        struct kstream *k = &ks->st[i];
         if (!k->assigned)
             continue;
         assigned++;
+        int64_t lo = 0, hi = -1;
+        if (rd_kafka_get_watermark_offsets(ks->rk, ks->topics[k->topic], k->partition, &lo, &hi) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi >= 0)
+            k->high = hi;
         int64_t at = k->acked > k->committed ? k->acked : k->committed;
-        if (k->high > at)
-            lag += (uint64_t)(k->high - at);
+        uint64_t behind = k->high > at ? (uint64_t)(k->high - at) : 0;
+        lag += behind;
+        if (st->nparts < SOURCE_PARTS_MAX) {
+            struct source_part_lag *p = &st->parts[st->nparts++];
+            snprintf(p->topic, sizeof p->topic, "%s", ks->topics[k->topic]);
+            p->partition = k->partition;
+            p->lag = behind;
+        }
     }
     st->metrics[0] = (struct source_metric){"kafka_consumer_lag", "gauge",
                                             "records of the assigned partitions not yet "
