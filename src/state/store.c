@@ -402,8 +402,8 @@ int store_dlq_list(struct store *st, const char *sink_id, bool include_resolved,
             int s;
             while ((s = sqlite3_step(stmt)) == SQLITE_ROW) {
                 read_entry(stmt, &page[n]);
-                if (sqlite3_column_type(stmt, 14) != SQLITE_NULL)
-                    page[n].key_json = xstrdup(col_text(stmt, 14));
+                if (sqlite3_column_type(stmt, ENTRY_NCOLS) != SQLITE_NULL) /* after entry_cols */
+                    page[n].key_json = xstrdup(col_text(stmt, ENTRY_NCOLS));
                 n++;
             }
             if (s != SQLITE_DONE)
