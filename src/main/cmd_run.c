@@ -216,8 +216,8 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
     bool capture = true, deliver = kafka;
     if (o.role) {
         if (!kafka) {
-            fprintf(stderr, "error: --role: only with transport_mode kafka (%s says %s)\n",
-                    cfg->platform_file ? cfg->platform_file : "the platform defaults",
+            fprintf(stderr, "error: --role: only with transport_mode kafka (%s: %s)\n",
+                    cfg->platform_file ? cfg->platform_file : "no platform config",
                     config_transport_name(cfg->platform.transport_mode));
             config_free(cfg);
             return 2;

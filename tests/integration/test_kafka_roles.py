@@ -255,3 +255,23 @@ def test_fetch_and_commit_failures(ctx):
                                   for p in range(n)), sorted(lags)
     ctx.log("%d commit failures logged (metrics: %s failed, %s accepted); %d duplicates"
             % (len(fails), failed, committed, dups))
+
+
+def test_role_usage_errors(ctx):
+    """--role is refused plainly (exit 2) without transport_mode kafka, with
+    a value other than capture or deliver, and --stop-at-lsn with the
+    deliver role alone (it reads topics, not the source's log)."""
+    pipeline = ("pipeline_id: t1\nsource:\n  database: src\n  tables: [public.t]\n"
+                "sinks:\n  - sink_id: f\n    sink_type: file\n    file: {path: out.jsonl}\n")
+    state = ctx.tmpdir("state")
+    embedded = ctx.cdc(pipeline, h.platform_config(state), name="embedded")
+    res = embedded.start(extra=["--role", "deliver"]).wait(60)
+    assert res.rc == 2 and any("--role: only with transport_mode kafka" in l
+                               for l in res.error_lines), res.describe()
+    kafka = ctx.cdc(pipeline, h.platform_config(state, transport_mode="kafka"), name="kafka")
+    res = kafka.start(extra=["--role", "both"]).wait(60)
+    assert res.rc == 2 and any('expected capture or deliver, got "both"' in l
+                               for l in res.error_lines), res.describe()
+    res = kafka.start("0/16B3748", extra=["--role", "deliver"]).wait(60)
+    assert res.rc == 2 and any("--stop-at-lsn: the deliver role reads topics" in l
+                               for l in res.error_lines), res.describe()
