@@ -27,6 +27,7 @@
 #ifdef CDC_HAVE_RDKAFKA
 #include "sink/kafka/kafka_sink.h"
 #include "source/kafka/ksrc.h"
+#include "transport/kafka/kdlq.h"
 #endif
 
 static volatile sig_atomic_t stop_flag;
@@ -63,6 +64,7 @@ struct role {
     const struct config *cfg;     /* borrowed: the role's sinks */
     const char *state_name;       /* its state store: {state_dir}/{state_name}/ */
     bool serve_api;               /* health, metrics and control are this role's */
+    bool dlq_topic;               /* dead letters also go to Kafka (the deliver role) */
     struct driver_opts dopts;
     struct json_ctx json;
     int rc;
@@ -79,6 +81,9 @@ static void role_run(struct role *r)
     struct engine *eng = NULL;
     struct store *store = NULL;
     struct api *api = NULL;
+#ifdef CDC_HAVE_RDKAFKA
+    struct kdlq *kdlq = NULL;
+#endif
     struct api_ctx actx = {
         .cfg = cfg, .paused = &paused_flag, .json = &r->json, .version = CDC_VERSION};
     const char *prefix = r->name ? r->name : "";
@@ -99,6 +104,13 @@ static void role_run(struct role *r)
         goto fail;
     if ((rc = engine_new(&eng, cfg, &r->json, store, err, errlen)) != 0)
         goto fail;
+#ifdef CDC_HAVE_RDKAFKA
+    if (r->dlq_topic && cfg->platform.dlq.enabled) {
+        if ((rc = kdlq_open(&kdlq, cfg, err, errlen)) != 0)
+            goto fail;
+        engine_set_dlq_hook(eng, kdlq_publish, kdlq);
+    }
+#endif
     /* Health and metrics come up once the source is reachable, so an
      * unreachable database stays the first error a user sees. */
     actx.store = store;
@@ -147,6 +159,9 @@ out:
     }
     api_stop(api);
     engine_free(eng);
+#ifdef CDC_HAVE_RDKAFKA
+    kdlq_close(kdlq);
+#endif
     store_close(store);
     driver_free(drv);
     r->rc = rc;
@@ -280,6 +295,7 @@ int cmd_run(const struct command *cmd, int argc, char **argv)
                        .cfg = cfg,
                        .state_name = deliver_name,
                        .serve_api = true,
+                       .dlq_topic = true,
                        .dopts = {.stop = &stop_flag, .paused = &paused_flag}};
     source_json_ctx(cfg, CDC_VERSION, &del.json);
     del.json.multi_stream = true; /* one stream per partition */

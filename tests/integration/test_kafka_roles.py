@@ -275,3 +275,44 @@ def test_role_usage_errors(ctx):
     res = kafka.start("0/16B3748", extra=["--role", "deliver"]).wait(60)
     assert res.rc == 2 and any("--stop-at-lsn: the deliver role reads topics" in l
                                for l in res.error_lines), res.describe()
+
+
+def test_dead_letters_to_topic(ctx):
+    """A change the mirror refuses (a CHECK constraint the source does not
+    have) is dead-lettered by the deliver role: published to
+    {topic}.{dlq.topic_suffix} with the dlq.* headers naming where it was
+    read and why; every other change arrives."""
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.createdb("mirror")
+    cl.execute("src", "CREATE TABLE public.items (id int PRIMARY KEY, v text)")
+    cl.execute("mirror", "CREATE TABLE public.items (id int PRIMARY KEY, v text CHECK (v <> 'bad'))")
+    k = ctx.kafka({"cdc.public.items": 2})
+    jsonl = ctx.tmpdir("out") + "/d.jsonl"
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.items"],
+                                    [h.file_sink(jsonl), h.pg_sink(cl, "replica")],
+                                    slot="dl_slot", publication="dl_pub"),
+                  _platform(ctx, k, "dl"), name="dl", cluster=cl)
+    cdc.deploy().expect_rc(0)
+    proc = cdc.start()
+    h.wait_log_event(proc, "kafka.assigned", 60)
+    cl.execute("src", "INSERT INTO items VALUES (1, 'ok'), (2, 'bad'), (3, 'ok')")
+    cl.execute("src", "UPDATE items SET v = 'fine' WHERE id = 3")
+    h.wait_for(lambda: cl.execute("mirror", "SELECT id, v FROM items ORDER BY id")
+               == [(1, "ok"), (3, "fine")], 120, "the mirror to hold rows 1 and 3")
+    dlq = h.wait_for(lambda: h.kcat_read(k.bootstrap, "cdc.public.items.dlq"), 120,
+                     "a record on cdc.public.items.dlq")
+    assert len(dlq) == 1, dlq
+    r = dlq[0]
+    assert r.keydoc == {"id": 2} and r.doc["after"] == {"id": 2, "v": "bad"}, r
+    src_part = int(r.headers["dlq.source.partition"])
+    assert r.headers["dlq.source.topic"] == "cdc.public.items"
+    assert src_part == h.java_partition(b'{"id":2}', 2)
+    recs = [x for x in h.kcat_read(k.bootstrap, "cdc.public.items")
+            if x.partition == src_part and x.keydoc == {"id": 2}]
+    assert [x.offset for x in recs] == [int(r.headers["dlq.source.offset"])], (recs, r.headers)
+    assert r.headers["dlq.sink_id"] == "mirror" and r.headers["dlq.error.type"] == "permanent"
+    assert "check" in r.headers["dlq.error.message"].lower(), r.headers
+    assert abs(int(r.headers["dlq.timestamp"]) / 1000 - time.time()) < 300
+    proc.terminate()
+    proc.wait(90).expect_rc(0)
