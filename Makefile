@@ -17,7 +17,8 @@ PKG_DISABLE   ?=
 
 # The modules, by library: define, sources (patterns) and tests/helpers.
 MOD_rdkafka_DEFINE    := CDC_HAVE_RDKAFKA
-MOD_rdkafka_SRCS      := src/transport/kafka/% src/sink/kafka/% src/main/cmd_consume.c
+MOD_rdkafka_SRCS      := src/transport/kafka/% src/sink/kafka/% src/source/kafka/% \
+                         src/main/cmd_consume.c
 MOD_rdkafka_TESTS     := test_kafka test_kproducer kafka_mock
 MOD_libmariadb_DEFINE := CDC_HAVE_MARIADB
 MOD_libmariadb_SRCS   := src/source/mysql/%

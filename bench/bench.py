@@ -301,10 +301,11 @@ class Bench(Latency, Report):
 
     # ---------------- measurements
 
-    def cdc_proc(self, pipeline, plat, name, stop_lsn=None, prefix=()):
+    def cdc_proc(self, pipeline, plat, name, stop_lsn=None, prefix=(), extra=()):
         argv = list(prefix) + [self.cdc, "run", pipeline, "--platform-config", plat]
         if stop_lsn:
             argv += ["--stop-at-lsn", stop_lsn]
+        argv += list(extra)
         return Proc(self, argv, name, env={"BENCH_PW": PASSWORD}, sample_rss=not prefix)
 
     @staticmethod

@@ -24,6 +24,10 @@ _cdc() {
             _cdc_files "$cur"
             return
             ;;
+        --role)
+            mapfile -t COMPREPLY < <(compgen -W "capture deliver" -- "$cur")
+            return
+            ;;
         --stop-at-lsn | --table | --url | --sink | --id | --max-events | --topic | --sink-id | \
             --snapshot-id | --limit)
             return # a value cdc cannot guess
@@ -32,7 +36,7 @@ _cdc() {
     case ${COMP_WORDS[1]} in
         validate | deploy) opts="--platform-config" ;;
         consume) opts="--platform-config --max-events --from-beginning --topic" ;;
-        run) opts="--platform-config --stop-at-lsn" ;;
+        run) opts="--platform-config --stop-at-lsn --role" ;;
         undeploy) opts="--platform-config --yes" ;;
         health | pause | resume) opts="--platform-config --url" ;;
         status) opts="--platform-config --url --json" ;;

@@ -212,8 +212,24 @@ static void kafka_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_no
  * auto_offset_reset; a kafka sink has its own block). */
 static const char *transport_only(const struct config *cfg)
 {
-    return "the Kafka transport (capture and deliver roles) is not implemented; a kafka sink "
-           "takes its settings from its own block";
+    if (cfg->platform.transport_mode == TRANSPORT_KAFKA)
+        return NULL;
+    return "only transport_mode kafka reads it; a kafka sink takes its settings from its own "
+           "block";
+}
+
+/* Keys the Kafka transport accepts and does not act on. */
+static const char *topics_not_created(const struct config *cfg)
+{
+    (void)cfg;
+    return "cdc does not create topics: create them with the partitions and replication you "
+           "want before the capture role starts (docs/kafka.md)";
+}
+
+static const char *one_decoder(const struct config *cfg)
+{
+    (void)cfg;
+    return "the deliver role decodes records on its consumer's thread";
 }
 
 static const char *no_registry(const struct config *cfg)
@@ -230,14 +246,14 @@ static const struct cfg_key kafka_keys[] = {
     K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
     K_BOOL(T, enable_idempotence, 1, .inert = transport_only),
     K_STR(T, acks, "all", CHOICES(acks_names), .inert = transport_only),
-    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX, .inert = transport_only),
-    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX, .inert = topics_not_created),
+    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX, .inert = topics_not_created),
     K_INT(T, session_timeout_ms, 45000, 1, 3600000, .inert = transport_only),
     K_INT(T, max_poll_interval_ms, 300000, 1, 86400000, .inert = transport_only),
     K_INT(T, fetch_min_bytes, 1, 1, 100000000, .inert = transport_only),
     K_INT(T, fetch_max_wait_ms, 500, 0, 300000, .inert = transport_only),
     K_INT(T, poll_batch_size, 1, 1, INT32_MAX, .inert = transport_only),
-    K_INT(T, deser_pool_size, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, deser_pool_size, 1, 1, INT32_MAX, .inert = one_decoder),
     K_FLT(T, commit_interval_seconds, 0.0, 0, .inert = transport_only),
     K_BOOL(T, schemas_enable, 0, .inert = transport_only),
     K_BOOL(T, tombstones_on_delete, 1, .inert = transport_only),

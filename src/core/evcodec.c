@@ -31,7 +31,8 @@ enum {
     X_STREAM = 1,   /* u32 pos.stream (absent: stream 0) */
     X_SNAP_ROW = 2, /* u64 snapshot_chunk, u32 snapshot_row of a snapshot row */
     X_SRCMETA = 4,  /* u32 src_row, str srcmeta bytes */
-    X_KNOWN = X_STREAM | X_SNAP_ROW | X_SRCMETA,
+    X_ORIGIN = 8,   /* u64 origin.lsn, u64 origin.idx, u32 origin.stream */
+    X_KNOWN = X_STREAM | X_SNAP_ROW | X_SRCMETA | X_ORIGIN,
 };
 
 enum { K_UNIQUE = 1, K_DEFERRABLE = 2 }; /* the table's key byte */
@@ -85,10 +86,15 @@ void evcodec_encode(struct buf *b, const struct cdc_event *ev)
     put_le(b, ev->table_order, 4);
     put_le(b, ev->total_order, 4);
     uint32_t ext = (ev->pos.stream ? X_STREAM : 0) | (ev->snapshot ? X_SNAP_ROW : 0) |
-                   (ev->srcmeta ? X_SRCMETA : 0);
+                   (ev->srcmeta ? X_SRCMETA : 0) | (ev->has_origin ? X_ORIGIN : 0);
     put_le(b, ext, 4);
     if (ext & X_STREAM)
         put_le(b, ev->pos.stream, 4);
+    if (ext & X_ORIGIN) {
+        put_le(b, ev->origin.lsn, 8);
+        put_le(b, ev->origin.idx, 8);
+        put_le(b, ev->origin.stream, 4);
+    }
     if (ext & X_SNAP_ROW) {
         put_le(b, ev->snapshot_chunk, 8);
         put_le(b, ev->snapshot_row, 4);
@@ -323,6 +329,12 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
         return cdc_fail(err, errlen, CDC_EINVAL, "encoded event is from a newer version of cdc");
     if (ext & X_STREAM)
         h.pos.stream = (uint32_t)get_le(&r, 4);
+    if (ext & X_ORIGIN) {
+        h.has_origin = true;
+        h.origin.lsn = get_le(&r, 8);
+        h.origin.idx = get_le(&r, 8);
+        h.origin.stream = (uint32_t)get_le(&r, 4);
+    }
     if (ext & X_SNAP_ROW) {
         h.snapshot_chunk = get_le(&r, 8);
         h.snapshot_row = (uint32_t)get_le(&r, 4);
@@ -391,6 +403,8 @@ int evcodec_decode(const uint8_t *p, size_t len, struct evcodec_cache *cache,
     ev->op = op;
     ev->part = h.part;
     ev->pos = h.pos;
+    ev->origin = h.origin;
+    ev->has_origin = h.has_origin;
     ev->lsn = h.lsn;
     ev->end_lsn = h.end_lsn;
     ev->commit_ts = h.commit_ts;

@@ -9,6 +9,8 @@
  *   i64 commit_ts, i64 emit_ts, u64 xid, u32 table_order, u32 total_order,
  *   u32 ext (bits saying which optional parts below are present),
  *   [u32 pos.stream, when ext says so: absent, stream 0]
+ *   [u64 origin.lsn, u64 origin.idx, u32 origin.stream: an event that came
+ *    through a transport (has_origin)]
  *   [u64 snapshot_chunk, u32 snapshot_row: snapshot rows (CEV3); older
  *    encodings held them in pos.idx as chunk << 32 | row]
  *   [u32 src_row, str srcmeta: the source type's bytes, when it has any]

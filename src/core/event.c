@@ -163,3 +163,22 @@ char *cdc_pos_format(struct cdc_pos pos, char *buf, size_t len)
                  (unsigned long long)pos.idx, stream);
     return buf;
 }
+
+bool cdc_event_key_changed(const struct cdc_event *ev)
+{
+    const struct cdc_table *tab = ev->tab;
+    if (!tab || !ev->before || !ev->after)
+        return false;
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        if (!tab->cols[i].key)
+            continue;
+        const struct cdc_val *a = &ev->before[i], *b = &ev->after[i];
+        if (b->kind == CDC_V_UNCHANGED)
+            continue;
+        if (a->kind != b->kind ||
+            (a->kind == CDC_V_TEXT &&
+             (a->len != b->len || memcmp(cdc_val_ptr(ev, a), cdc_val_ptr(ev, b), a->len) != 0)))
+            return true;
+    }
+    return false;
+}

@@ -199,6 +199,12 @@ struct cdc_event {
     uint32_t size;        /* bytes accounted against the memory budget */
     uint64_t seq;         /* position in the event log, set by the source (1, 2, …) */
     struct cdc_pos pos;
+    /* Where the capture process read the event, when it came through a
+     * transport that gives it positions of its own (has_origin: the Kafka
+     * deliver role, whose pos is the record's offset in its partition's
+     * stream).  Envelopes show the origin (cdc_event_origin). */
+    struct cdc_pos origin;
+    bool has_origin;
     uint64_t lsn;         /* LSN of the change record itself (Debezium source.lsn) */
     uint64_t end_lsn;     /* CDC_OP_COMMIT: end of the commit record, what the slot may confirm */
     int64_t commit_ts;    /* commit time, microseconds since the Unix epoch */
@@ -246,6 +252,16 @@ struct cdc_event {
      * the message that carried it): frees it with the event. */
     void (*data_free)(void *data);
 };
+
+/* Whether an update with a before image changed a key column's value (a
+ * column left out as unchanged did not). */
+bool cdc_event_key_changed(const struct cdc_event *ev);
+
+/* The position the event had where it was captured: what envelopes show. */
+static inline struct cdc_pos cdc_event_origin(const struct cdc_event *ev)
+{
+    return ev->has_origin ? ev->origin : ev->pos;
+}
 
 /* Allocates an event with room for the given value arrays and data bytes, one
  * reference, and everything else zero.  Takes ownership of no table: the

@@ -130,7 +130,7 @@ static void put_transaction(struct buf *b, const struct cdc_event *ev, int has_t
     PUT_LIT(b, "\"transaction\":{\"id\":\"");
     json_put_u64(b, ev->xid);
     buf_putc(b, ':');
-    json_put_u64(b, ev->pos.lsn);
+    json_put_u64(b, cdc_event_origin(ev).lsn);
     PUT_LIT(b, "\",\"total_order\":");
     json_put_u64(b, ev->total_order);
     PUT_LIT(b, ",\"data_collection_order\":");

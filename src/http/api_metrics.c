@@ -97,6 +97,21 @@ static void render_source(struct buf *b, const struct view *v, const char *pl)
         if (v->have_src)
             sample_u64(b, name, pl, ss->metrics[k].value);
     }
+    if (ss->has_parts) {
+        head(b, "cdc_source_partition_lag", "gauge",
+             "Records of an assigned partition not yet durable in every sink.");
+        struct buf lb = BUF_INIT;
+        for (size_t k = 0; v->have_src && k < ss->nparts; k++) {
+            char part[16];
+            snprintf(part, sizeof part, "%d", (int)ss->parts[k].partition);
+            buf_reset(&lb);
+            buf_puts(&lb, pl);
+            label(&lb, "topic", ss->parts[k].topic, false);
+            label(&lb, "partition", part, false);
+            sample_u64(b, "cdc_source_partition_lag", lb.p, ss->parts[k].lag);
+        }
+        buf_fini(&lb);
+    }
     head(b, "cdc_source_paused", "gauge",
          "1 while reading (or a snapshot's reading) is paused by the control API.");
     if (v->have_src)

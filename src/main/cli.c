@@ -27,11 +27,15 @@ static const struct command commands[] = {
      "\noptions:\n" OPT_PLATFORM "\nPrints a summary and exits 0, or prints every problem as\n"
      "\"error: FILE:LINE: KEY: MESSAGE\" and exits 2.\n",
      CLI_O_PLATFORM, NULL},
-    {"run", cmd_run, "PIPELINE [--platform-config PLATFORM] [--stop-at-lsn LSN]",
+    {"run", cmd_run,
+     "PIPELINE [--platform-config PLATFORM] [--stop-at-lsn LSN] [--role capture|deliver]",
      "Stream changes from the source to every enabled sink until stopped.",
      "\noptions:\n" OPT_PLATFORM
      "  --stop-at-lsn LSN           exit 0 once every change committed at or before LSN\n"
      "                              (e.g. 0/16B3748) is durable in every sink and confirmed\n"
+     "  --role capture|deliver      with transport_mode kafka: only capture (source to\n"
+     "                              topics) or only deliver (topics to the sinks, in the\n"
+     "                              consumer group kafka.group_id); default both\n"
      "\nCreates the publication and the slot if missing.  SIGINT/SIGTERM stop reading,\n"
      "flush every sink, confirm the position to the source and exit 0.  A sink that\n"
      "cannot finish (its destination is down) holds the stop for at most\n"
@@ -40,8 +44,10 @@ static const struct command commands[] = {
      "130 at once; nothing is lost either (only what every sink holds is confirmed).\n"
      "\nOne process at a time owns a pipeline: run takes {state_dir}/{pipeline_id}/lock\n"
      "before it opens anything and exits 1, naming the holder's pid, if another process\n"
-     "(a run, deploy, undeploy or dlq replay) has it.\n",
-     CLI_O_PLATFORM | CLI_O_STOP_AT_LSN, NULL},
+     "(a run, deploy, undeploy or dlq replay) has it.  A deliver role takes\n"
+     "{state_dir}/{pipeline_id}.deliver/lock instead: deliver processes of one group\n"
+     "share a state_dir only if they run on different machines.\n",
+     CLI_O_PLATFORM | CLI_O_STOP_AT_LSN | CLI_O_ROLE, NULL},
     {"deploy", cmd_deploy, "PIPELINE [--platform-config PLATFORM]",
      "Create the publication and the replication slot (idempotent).",
      "\noptions:\n" OPT_PLATFORM
@@ -169,13 +175,14 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
         {"id", required_argument, NULL, 'i'},
         {"all", no_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
+        {"role", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* The bit of each option above, in order (--help is every command's). */
-    static const unsigned bits[] = {CLI_O_PLATFORM, CLI_O_STOP_AT_LSN, CLI_O_YES,
-                                    CLI_O_TABLE,    CLI_O_URL,         CLI_O_SINK,
-                                    CLI_O_ID,       CLI_O_ALL,         CLI_O_JSON};
+    static const unsigned bits[] = {CLI_O_PLATFORM, CLI_O_STOP_AT_LSN, CLI_O_YES, CLI_O_TABLE,
+                                    CLI_O_URL,      CLI_O_SINK,        CLI_O_ID,  CLI_O_ALL,
+                                    CLI_O_JSON,     CLI_O_ROLE};
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
@@ -214,6 +221,9 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
             break;
         case 'j':
             o->json = 1;
+            break;
+        case 'r':
+            o->role = optarg;
             break;
         case 'h':
             cli_command_usage(cmd, stdout);

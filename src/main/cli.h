@@ -25,6 +25,7 @@ enum {
     CLI_O_ID = 1 << 6,          /* --id N */
     CLI_O_ALL = 1 << 7,         /* --all */
     CLI_O_JSON = 1 << 8,        /* --json */
+    CLI_O_ROLE = 1 << 9,        /* --role capture|deliver */
 };
 
 struct command {
@@ -44,6 +45,7 @@ struct cli_opts {
     const char *url;
     const char *sink; /* --sink S */
     const char *id;   /* --id N, checked by the command */
+    const char *role; /* --role R, checked by the command */
     int yes;
     int all;
     int json;
@@ -74,6 +76,9 @@ int cli_check_supported(const struct config *cfg);
  * pipelock_release), or 1 after printing why not: another process owns the
  * pipeline (its pid named), or the state directory is unusable. */
 int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipelock **lk);
+/* The same for the state of name (a pipeline id, or "ID.deliver"). */
+int cli_lock_named(const struct config *cfg, const char *name, const char *command,
+                   struct pipelock **lk);
 
 int cmd_validate(const struct command *cmd, int argc, char **argv);
 int cmd_run(const struct command *cmd, int argc, char **argv);

@@ -82,14 +82,15 @@ int cli_check_supported(const struct config *cfg)
                 source_ops_find(SOURCE_MYSQL) ? ", and mysql" : "");
         return 2;
     }
+#ifndef CDC_HAVE_RDKAFKA
     if (cfg->platform.transport_mode == TRANSPORT_KAFKA) {
-        fprintf(stderr,
-                "error: %s: transport_mode kafka: the capture and deliver roles are not "
-                "implemented in this version of cdc (a kafka sink and `cdc consume` are)\n",
+        fprintf(stderr, "error: %s: transport_mode kafka: this cdc was built without librdkafka\n",
                 cfg->platform_file ? cfg->platform_file : "platform");
         return 2;
     }
-    if (cfg->platform.transport_mode != TRANSPORT_EMBEDDED) {
+#endif
+    if (cfg->platform.transport_mode != TRANSPORT_EMBEDDED &&
+        cfg->platform.transport_mode != TRANSPORT_KAFKA) {
         fprintf(stderr,
                 "error: %s: transport_mode %s is not implemented in this version of cdc "
                 "(embedded is)\n",
@@ -111,9 +112,15 @@ int cli_check_supported(const struct config *cfg)
 
 int cli_lock_pipeline(const struct config *cfg, const char *command, struct pipelock **lk)
 {
+    return cli_lock_named(cfg, cfg->pipeline_id, command, lk);
+}
+
+int cli_lock_named(const struct config *cfg, const char *name, const char *command,
+                   struct pipelock **lk)
+{
     char err[1024];
-    int rc = pipelock_acquire(lk, cfg->platform.state_dir, cfg->pipeline_id, PIPELOCK_OWNER,
-                              command, NULL, err, sizeof err);
+    int rc = pipelock_acquire(lk, cfg->platform.state_dir, name, PIPELOCK_OWNER, command, NULL, err,
+                              sizeof err);
     if (rc == CDC_EBUSY) {
         fprintf(stderr,
                 "error: cannot %s: %s; one process at a time owns a pipeline: stop that "

@@ -66,7 +66,12 @@ int runner_dead_letter_many(struct runner *r, struct cdc_event *const *evs, size
     };
     int64_t id = 0;
     char err[512];
-    int rc = store_dlq_add_many(r->eng->store, n, (const struct cdc_event *const *)evs, kp, vp, &f,
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0 && r->eng->dlq_hook; i++)
+        if (r->eng->dlq_hook(r->eng->dlq_arg, evs[i], f.sink_id, errclass, error, kp[i], vp[i]))
+            rc = cdc_fail(err, sizeof err, CDC_EIO, "the dead-letter topic did not take it");
+    if (rc == 0)
+        rc = store_dlq_add_many(r->eng->store, n, (const struct cdc_event *const *)evs, kp, vp, &f,
                                 &id, err, sizeof err);
     for (size_t i = 0; i < n; i++) {
         buf_fini(&keys[i]);

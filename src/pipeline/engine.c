@@ -224,6 +224,12 @@ int engine_wait(struct engine *eng, int64_t timeout_us)
     return atomic_load(&eng->abandon) ? CDC_ERR : 0;
 }
 
+void engine_set_dlq_hook(struct engine *eng, engine_dlq_hook fn, void *arg)
+{
+    eng->dlq_hook = fn;
+    eng->dlq_arg = arg;
+}
+
 void engine_free(struct engine *eng)
 {
     if (!eng)

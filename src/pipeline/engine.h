@@ -76,6 +76,17 @@ void engine_held(const struct engine *eng, struct cdc_posmap *out);
 int engine_start(struct engine *eng, const struct cdc_ack *start, size_t n);
 void engine_free(struct engine *eng);
 
+/* Called for every dead letter before the state store keeps it, from sink
+ * threads (concurrently): the Kafka deliver role also publishes dead
+ * letters to a topic.  key and value are the event's key and envelope.
+ * 0, or an error (logged by the hook): the event is then not
+ * dead-lettered, and the sink's failure takes its course (retries). */
+typedef int (*engine_dlq_hook)(void *arg, const struct cdc_event *ev, const char *sink_id,
+                               const char *errclass, const char *error, const char *key,
+                               const char *value);
+/* Before engine_start. */
+void engine_set_dlq_hook(struct engine *eng, engine_dlq_hook fn, void *arg);
+
 /* Sets ev->part from the table and key. */
 void engine_route(const struct engine *eng, struct cdc_event *ev);
 /* See evlog_push. */

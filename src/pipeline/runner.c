@@ -151,7 +151,12 @@ int runner_dead_letter(struct runner *r, const struct cdc_event *ev, const char 
     };
     int64_t id = 0;
     char err[512];
-    int rc = store_dlq_add(r->eng->store, ev, key.p, val.p, &f, &id, err, sizeof err);
+    int rc = 0;
+    if (r->eng->dlq_hook &&
+        r->eng->dlq_hook(r->eng->dlq_arg, ev, f.sink_id, errclass, error, key.p, val.p) != 0)
+        rc = cdc_fail(err, sizeof err, CDC_EIO, "the dead-letter topic did not take it");
+    if (rc == 0)
+        rc = store_dlq_add(r->eng->store, ev, key.p, val.p, &f, &id, err, sizeof err);
     buf_fini(&key);
     buf_fini(&val);
     char pos[CDC_POS_TEXT_MAX];

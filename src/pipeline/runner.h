@@ -133,7 +133,9 @@ void runner_note_request(struct runner *r, int http_status, int64_t duration_us)
 struct engine {
     const struct config *cfg;
     const struct json_ctx *json;
-    struct store *store; /* borrowed; NULL = no dead-letter queue */
+    struct store *store;      /* borrowed; NULL = no dead-letter queue */
+    engine_dlq_hook dlq_hook; /* or NULL; see engine_set_dlq_hook */
+    void *dlq_arg;
     struct evlog *log;
     struct tracker *tracker;
     struct runner *runners;

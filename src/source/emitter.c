@@ -179,6 +179,11 @@ void emitter_progress(struct emitter *em, const struct snap_progress *p)
         em->cfg.progress_hook(em->cfg.wait_arg, p);
 }
 
+void emitter_confirmed(struct emitter *em, struct cdc_acks *out)
+{
+    engine_confirmed(em->cfg.eng, out);
+}
+
 bool emitter_stopping(const struct emitter *em)
 {
     return (em->cfg.stop && *em->cfg.stop) || engine_failed(em->cfg.eng, NULL, 0) ||

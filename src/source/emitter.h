@@ -98,6 +98,11 @@ int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart);
 const struct cdc_acks *emitter_last_ends(const struct emitter *em);
 void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n);
 
+/* What every sink holds durably, per stream (the commit tracker's
+ * confirmed positions): a source that must know before it lets a stream
+ * go (a Kafka consumer losing partitions).  Source thread. */
+void emitter_confirmed(struct emitter *em, struct cdc_acks *out);
+
 /* A stop was requested (or a sink stopped the pipeline). */
 bool emitter_stopping(const struct emitter *em);
 /* Whether the emitter stopped the pipeline itself (the schema history

@@ -57,6 +57,16 @@ struct source_metric {
 
 #define SOURCE_POS_TEXT_MAX 48
 #define SOURCE_METRICS_MAX  4
+#define SOURCE_PARTS_MAX    64 /* partitions /metrics shows one by one */
+
+/* How far behind one partition of a source that reads several (a Kafka
+ * consumer's assigned partitions) is: records not yet durable in every
+ * sink.  /metrics: cdc_source_partition_lag{topic,partition}. */
+struct source_part_lag {
+    char topic[128]; /* cut to fit */
+    int32_t partition;
+    uint64_t lag;
+};
 
 /* A snapshot's progress (source/snapshot/ reports it through the emitter):
  * what /status, /metrics and `cdc status` show while one runs. */
@@ -97,6 +107,9 @@ struct source_stats {
     struct snap_progress snapshot; /* the driver fills it */
     struct source_metric metrics[SOURCE_METRICS_MAX];
     size_t nmetrics;
+    struct source_part_lag parts[SOURCE_PARTS_MAX]; /* the first nparts partitions */
+    size_t nparts;
+    bool has_parts; /* the source reads partitions (then /metrics has the family) */
 };
 
 /* A running source: what the driver passes to every op. */

@@ -423,10 +423,11 @@ def test_consume(ctx):
     assert sorted(g["key"]["id"] for g in late) == [900001, 900002, 900003], late
 
 
-def test_validate_and_run_refusal(ctx):
+def test_validate_and_unreachable_cluster(ctx):
     """`cdc validate` summarises the kafka settings without secrets and
     names a property librdkafka refuses with its file and line; `cdc run`
-    with transport_mode kafka says plainly the roles are not there yet."""
+    with transport_mode kafka and no cluster to reach fails plainly, without
+    the password."""
     cl = ctx.cluster()
     cl.createdb("src")
     pw = "kafka-" + "s3cret-pw"
@@ -437,14 +438,12 @@ def test_validate_and_run_refusal(ctx):
     cdc = ctx.cdc(h.pipeline_config(cl, ["public.t"], [h.file_sink("x.jsonl")]), platform,
                   env={"KPW": pw}, cluster=cl, secrets_=[pw])
     res = cdc.validate()
-    assert res.rc == 2, res.describe()
+    assert res.rc == 0 and not res.error_lines, res.describe()
     assert "kafka      b1:9092,b2:9092 SASL_SSL sasl_scram_512 as cdc (password set)" in res.stdout
     assert "group g1" in res.stdout and "session 6000 ms" in res.stdout
     assert "properties linger.ms" in res.stdout
-    assert any("transport_mode kafka: the capture and deliver roles are not implemented" in l
-               for l in res.error_lines), res.describe()
-    run = cdc.start().wait(60)
-    assert run.rc == 2 and any("transport_mode kafka" in l for l in run.error_lines), run.describe()
+    run = cdc.start().wait(120)
+    assert run.rc == 1 and any("kafka" in l for l in run.error_lines), run.describe()
 
     bad = platform.replace('linger.ms: "20"', 'linger.ms: "soon"')
     cdc2 = ctx.cdc(h.pipeline_config(cl, ["public.t"], [h.file_sink("x.jsonl")]), bad,

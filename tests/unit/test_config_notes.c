@@ -69,8 +69,8 @@ static void test_inert_keys_noted(void **state)
         "when a change is dead-lettered)",
         "platform.yaml:5: accepted, has no effect: connector.connect_url (cdc reads the database "
         "log itself: there is no Kafka Connect to deploy to)",
-        "platform.yaml:8: accepted, has no effect: kafka.acks (the Kafka transport (capture and "
-        "deliver roles) is not implemented; a kafka sink takes its settings from its own block)",
+        "platform.yaml:8: accepted, has no effect: kafka.acks (only transport_mode kafka reads "
+        "it; a kafka sink takes its settings from its own block)",
         "platform.yaml:9: accepted, has no effect: lag_monitor_interval_seconds (lag is computed "
         "at every /status and /metrics request)",
     };

@@ -273,6 +273,40 @@ static void test_wide_ids(void **state)
     buf_fini(&b);
 }
 
+/* An event that came through Kafka (the deliver role) keeps where it was
+ * captured: its origin survives the dead-letter queue, and the envelope
+ * shows it, not the offset its pos holds. */
+static void test_origin(void **state)
+{
+    (void)state;
+    struct cdc_table *tab = mk_table();
+    struct cdc_event *ev = mk_update(tab);
+    struct cdc_pos captured = ev->pos;
+    ev->origin = captured;
+    ev->has_origin = true;
+    ev->pos = (struct cdc_pos){12, 0, 65537};
+    struct buf b = BUF_INIT;
+    evcodec_encode(&b, ev);
+    struct cdc_event *back;
+    char err[128];
+    assert_int_equal(evcodec_decode((uint8_t *)b.p, b.len, NULL, &back, err, sizeof err), 0);
+    assert_true(back->has_origin);
+    assert_int_equal(cdc_pos_cmp(back->origin, captured), 0);
+    assert_int_equal(cdc_pos_cmp(back->pos, ev->pos), 0);
+    struct buf j = BUF_INIT, want = BUF_INIT;
+    json_envelope(&j, back, &ctx);
+    back->has_origin = false;
+    back->pos = captured;
+    json_envelope(&want, back, &ctx);
+    assert_string_equal(j.p, want.p);
+    buf_fini(&j);
+    buf_fini(&want);
+    cdc_event_unref(back);
+    cdc_event_unref(ev);
+    cdc_table_unref(tab);
+    buf_fini(&b);
+}
+
 static size_t read_file(const char *path, uint8_t *buf, size_t cap)
 {
     FILE *f = fopen(path, "rb");
@@ -409,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_cache_shares_tables),
         cmocka_unit_test(test_rejects_damage),
         cmocka_unit_test(test_wide_ids),
+        cmocka_unit_test(test_origin),
         cmocka_unit_test(test_reads_cev2),
         cmocka_unit_test(test_rejects_newer),
         cmocka_unit_test(test_source_metadata),

@@ -21,6 +21,7 @@
 
 #include "core/event.h"
 #include "core/json.h"
+#include "core/evcodec.h"
 #include "transport/kafka/kenc.h"
 #include "transport/kafka/kschema.h"
 #include "util/buf.h"
@@ -536,6 +537,94 @@ static void test_message_records(void **state)
     kenc_free(e);
 }
 
+/* The capture role (event_header): every value carries the event itself,
+ * which decodes back to what was encoded; a key-moving update becomes the
+ * old key's delete (its own cdc.event), the old key's tombstone, then the
+ * update under the new key; without tombstones the tombstone is left out
+ * but the delete is not. */
+static const char *header_of(const struct kproducer_msg *m, const char *name, size_t *len)
+{
+    for (size_t i = 0; i < m->nheaders; i++)
+        if (strcmp(m->headers[i].name, name) == 0) {
+            *len = m->headers[i].len;
+            return m->headers[i].value;
+        }
+    return NULL;
+}
+
+static struct cdc_event *decode_header(const struct kproducer_msg *m)
+{
+    size_t len = 0;
+    const char *p = header_of(m, KENC_EVENT_HEADER, &len);
+    assert_non_null(p);
+    struct cdc_event *ev = NULL;
+    char err[256];
+    assert_int_equal(evcodec_decode((const uint8_t *)p, len, NULL, &ev, err, sizeof err), 0);
+    return ev;
+}
+
+static void test_capture_records(void **state)
+{
+    (void)state;
+    struct cdc_table *tab = mktab("items", item_cols, 2, true);
+    for (int tombs = 1; tombs >= 0; tombs--) {
+        struct kenc_opts o = {.topic_prefix = "shop",
+                              .json = &jctx,
+                              .tombstones_on_delete = tombs,
+                              .event_header = true};
+        struct kenc *e = kenc_new(&o);
+        struct kproducer_msg m[KENC_MAX_RECORDS];
+        char err[256];
+
+        struct cdc_event *ins = mkev(CDC_OP_INSERT, tab, NULL, 0, ROW("42\0bolt"));
+        assert_int_equal(kenc_event(e, ins, m, err, sizeof err), 1);
+        assert_int_equal(m[0].nheaders, 2);
+        struct cdc_event *back = decode_header(&m[0]);
+        assert_int_equal(back->op, CDC_OP_INSERT);
+        assert_string_equal(back->tab->cols[0].type_name, "integer");
+        assert_string_equal(back->tab->name, "items");
+        assert_true(back->tab->cols[0].key);
+        assert_int_equal(back->pos.lsn, 1000);
+        assert_int_equal(back->pos.idx, 2);
+        assert_string_equal(cdc_val_ptr(back, &back->after[1]), "bolt");
+        cdc_event_unref(back);
+
+        struct cdc_event *mv = mkev(CDC_OP_UPDATE, tab, ROW("42\0\x01"), ROW("43\0bolt"));
+        int n = kenc_event(e, mv, m, err, sizeof err);
+        assert_int_equal(n, tombs ? 3 : 2);
+        /* the old key's delete */
+        assert_bytes(m[0].key, m[0].keylen, "{\"id\":42}");
+        assert_non_null(m[0].value);
+        char *dv = str_of(m[0].value, m[0].valuelen);
+        assert_non_null(strstr(dv, "\"op\":\"d\""));
+        free(dv);
+        back = decode_header(&m[0]);
+        assert_int_equal(back->op, CDC_OP_DELETE);
+        assert_null(back->after);
+        assert_string_equal(cdc_val_ptr(back, &back->before[0]), "42");
+        cdc_event_unref(back);
+        if (tombs) {
+            assert_bytes(m[1].key, m[1].keylen, "{\"id\":42}");
+            assert_null(m[1].value);
+            size_t len;
+            assert_null(header_of(&m[1], KENC_EVENT_HEADER, &len));
+        }
+        /* the update under the new key */
+        struct kproducer_msg *u = &m[n - 1];
+        assert_bytes(u->key, u->keylen, "{\"id\":43}");
+        assert_envelope(u, mv);
+        back = decode_header(u);
+        assert_int_equal(back->op, CDC_OP_UPDATE);
+        assert_true(cdc_event_key_changed(back));
+        cdc_event_unref(back);
+
+        cdc_event_unref(ins);
+        cdc_event_unref(mv);
+        kenc_free(e);
+    }
+    cdc_table_unref(tab);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_column_types),
         cmocka_unit_test(test_connect_schemas),
         cmocka_unit_test(test_message_records),
+        cmocka_unit_test(test_capture_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

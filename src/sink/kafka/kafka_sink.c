@@ -60,6 +60,8 @@ static int kafka_open(struct sink *sk, struct cdc_posmap *have)
         .client = &kc->client,
         .path = ks->path,
         .name = sk->cfg->sink_id,
+        .acks = kc->acks,
+        .no_idempotence = kc->no_idempotence,
     };
     char err[768];
     int rc = kproducer_open(&ks->kp, &po, err, sizeof err);
@@ -74,6 +76,7 @@ static int kafka_open(struct sink *sk, struct cdc_posmap *have)
         .json = sk->json,
         .schemas_enable = kc->schemas_enable,
         .tombstones_on_delete = kc->tombstones_on_delete,
+        .event_header = kc->event_header,
     };
     ks->enc = kenc_new(&eo);
     sk->priv = ks;

@@ -14,6 +14,12 @@ struct kafka_sink_cfg {
     char *topic;
     bool schemas_enable; /* default false: wrap key and value as {"schema":…,"payload":…} */
     bool tombstones_on_delete; /* default true: a null-valued record after each delete */
+    /* The capture role's sink only (no keys of the block): records carry
+     * the cdc.event header, and the platform's acks and enable_idempotence
+     * apply. */
+    bool event_header;
+    const char *acks; /* borrowed; NULL: all */
+    bool no_idempotence;
 };
 
 extern const struct sink_type sink_kafka_type;

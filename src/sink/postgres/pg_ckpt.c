@@ -25,15 +25,15 @@ char *pgs_ckpt_sql(enum pgs_ckpt_stmt which, const char *qschema, const char *qt
 {
     switch (which) {
     case PGS_CKPT_CREATE:
-        return xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
-                         "CREATE TABLE IF NOT EXISTS %s ("
-                         " pipeline_id text NOT NULL,"
-                         " sink_id text NOT NULL,"
-                         " stream bigint NOT NULL DEFAULT 0,"
-                         " commit_lsn bigint NOT NULL,"
-                         " event_index bigint NOT NULL,"
-                         " updated_at timestamptz NOT NULL DEFAULT now(),"
-                         " PRIMARY KEY (pipeline_id, sink_id, stream))",
+        return xasprintf(PGS_DDL_LOCK "CREATE SCHEMA IF NOT EXISTS %s; "
+                                      "CREATE TABLE IF NOT EXISTS %s ("
+                                      " pipeline_id text NOT NULL,"
+                                      " sink_id text NOT NULL,"
+                                      " stream bigint NOT NULL DEFAULT 0,"
+                                      " commit_lsn bigint NOT NULL,"
+                                      " event_index bigint NOT NULL,"
+                                      " updated_at timestamptz NOT NULL DEFAULT now(),"
+                                      " PRIMARY KEY (pipeline_id, sink_id, stream))",
                          qschema, qtable);
     case PGS_CKPT_HAS_STREAM:
         /* $1: the quoted table name */

@@ -126,23 +126,6 @@ static int put_match_params(struct sink *sk, const struct pgs_mirror *m, const s
     return n;
 }
 
-static bool key_changed(const struct cdc_event *ev)
-{
-    const struct cdc_table *tab = ev->tab;
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (!tab->cols[i].key)
-            continue;
-        const struct cdc_val *a = &ev->before[i], *b = &ev->after[i];
-        if (b->kind == CDC_V_UNCHANGED)
-            continue;
-        if (a->kind != b->kind ||
-            (a->kind == CDC_V_TEXT &&
-             (a->len != b->len || memcmp(cdc_val_ptr(ev, a), cdc_val_ptr(ev, b), a->len) != 0)))
-            return true;
-    }
-    return false;
-}
-
 /* Sends sql with vals[0..n) typed as the mirror's columns say (types filled
  * by the caller), marking statements that must find their row. */
 static int send(struct sink *sk, const char *sql, int n, const struct cdc_event *ev,
@@ -209,7 +192,7 @@ static int apply_update(struct sink *sk, struct pgs_mirror *m, const struct cdc_
     bool unchanged = false;
     for (uint16_t i = 0; i < tab->ncols; i++)
         unchanged |= ev->after[i].kind == CDC_V_UNCHANGED;
-    bool moved = ev->before && key_changed(ev);
+    bool moved = ev->before && cdc_event_key_changed(ev);
 
     /* The whole new row is known: upsert it, with its neighbours when it may.
      * When the key changed, first delete the old key's row (an UPDATE could

@@ -100,15 +100,15 @@ int pgs_schema_open(struct sink *sk, const char *qschema)
 {
     struct pgsink *ps = sk->priv;
     ps->registry_table = xasprintf("%s.cdc_mirror_tables", qschema);
-    char *sql = xasprintf("CREATE TABLE IF NOT EXISTS %s ("
-                          " pipeline_id text NOT NULL,"
-                          " sink_id text NOT NULL,"
-                          " mirror_table text NOT NULL,"
-                          " source_relid bigint NOT NULL,"
-                          " created boolean NOT NULL,"
-                          " columns jsonb NOT NULL,"
-                          " updated_at timestamptz NOT NULL DEFAULT now(),"
-                          " PRIMARY KEY (pipeline_id, sink_id, mirror_table))",
+    char *sql = xasprintf(PGS_DDL_LOCK "CREATE TABLE IF NOT EXISTS %s ("
+                                       " pipeline_id text NOT NULL,"
+                                       " sink_id text NOT NULL,"
+                                       " mirror_table text NOT NULL,"
+                                       " source_relid bigint NOT NULL,"
+                                       " created boolean NOT NULL,"
+                                       " columns jsonb NOT NULL,"
+                                       " updated_at timestamptz NOT NULL DEFAULT now(),"
+                                       " PRIMARY KEY (pipeline_id, sink_id, mirror_table))",
                           ps->registry_table);
     char e[512];
     PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
@@ -638,9 +638,11 @@ static int create_table(struct sink *sk, const struct pgs_mirror *m)
                               "mirror table %s does not exist and create_tables is false",
                               m->qname);
     struct buf sql = BUF_INIT, want = BUF_INIT, list = BUF_INIT;
-    buf_puts(&sql, "CREATE SCHEMA IF NOT EXISTS ");
+    buf_puts(&sql, PGS_DDL_LOCK "CREATE SCHEMA IF NOT EXISTS ");
     put_ident(&sql, schema);
-    buf_printf(&sql, "; CREATE TABLE %s (", m->qname);
+    /* IF NOT EXISTS: another process of the pipeline (a deliver role of
+     * the same consumer group) may have created it meanwhile */
+    buf_printf(&sql, "; CREATE TABLE IF NOT EXISTS %s (", m->qname);
     for (uint16_t i = 0; i < tab->ncols; i++) {
         if (i)
             buf_puts(&sql, ", ");

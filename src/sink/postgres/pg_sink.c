@@ -350,17 +350,18 @@ static int events_ensure_table(struct sink *sk)
     free(table);
     int rc = 0;
     if (pc->create_tables) {
-        char *sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s; "
-                              "CREATE TABLE IF NOT EXISTS %s ("
-                              " id bigserial PRIMARY KEY,"
-                              " event_key jsonb,"
-                              " event_value jsonb NOT NULL,"
-                              " source_topic text NOT NULL,"
-                              " source_partition integer NOT NULL,"
-                              " source_offset bigint NOT NULL,"
-                              " created_at timestamptz NOT NULL DEFAULT now(),"
-                              " UNIQUE (source_topic, source_partition, source_offset))",
-                              qschema, ps->events_table);
+        char *sql =
+            xasprintf(PGS_DDL_LOCK "CREATE SCHEMA IF NOT EXISTS %s; "
+                                   "CREATE TABLE IF NOT EXISTS %s ("
+                                   " id bigserial PRIMARY KEY,"
+                                   " event_key jsonb,"
+                                   " event_value jsonb NOT NULL,"
+                                   " source_topic text NOT NULL,"
+                                   " source_partition integer NOT NULL,"
+                                   " source_offset bigint NOT NULL,"
+                                   " created_at timestamptz NOT NULL DEFAULT now(),"
+                                   " UNIQUE (source_topic, source_partition, source_offset))",
+                      qschema, ps->events_table);
         char e[512];
         PGresult *res = pgconn_exec(ps->conn, e, sizeof e, sql, 0, NULL);
         free(sql);

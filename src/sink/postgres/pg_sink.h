@@ -29,6 +29,12 @@ struct pgs_pending {
     const struct cdc_event *ev; /* the event applied (borrowed during write) */
 };
 
+/* Prefixes the statements that create tables: processes that share a
+ * mirror (deliver roles of one consumer group) create each table once
+ * instead of failing on the catalog's unique index.  Held until the
+ * transaction ends. */
+#define PGS_DDL_LOCK "SELECT pg_advisory_xact_lock(7171530730526582784); "
+
 #define PGS_GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
 
 /* A mirror table for one shape of a source table. */

@@ -8,7 +8,7 @@ void pgjson_source(struct buf *b, const struct cdc_event *ev, const struct json_
 {
     json_source_common(b, ev, ctx);
     PUT_LIT(b, ",\"sequence\":\"[\\\"");
-    json_u64(b, ev->pos.lsn);
+    json_u64(b, cdc_event_origin(ev).lsn);
     PUT_LIT(b, "\\\",\\\"");
     json_u64(b, ev->lsn);
     PUT_LIT(b, "\\\"]\",\"schema\":");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/evcodec.h"
 #include "transport/kafka/kenc.h"
 #include "transport/kafka/kschema.h"
 #include "util/buf.h"
@@ -28,8 +29,11 @@ struct kenc {
     size_t cap, used; /* cap a power of two */
     char *message_topic;
     char *message_schema;
-    struct buf key, oldkey, value, envelope, position;
-    struct kproducer_header header;
+    struct buf key, oldkey, value, envelope, position, event;
+    struct kproducer_header headers[2]; /* cdc.position, cdc.event */
+    /* event_header: the delete of the old key a key-moving update becomes */
+    struct buf delvalue, delevent;
+    struct kproducer_header delheaders[2];
 };
 
 size_t kenc_topic(const char *tmpl, const char *topic_prefix, const char *db, const char *schema,
@@ -116,6 +120,9 @@ void kenc_free(struct kenc *e)
     buf_fini(&e->value);
     buf_fini(&e->envelope);
     buf_fini(&e->position);
+    buf_fini(&e->event);
+    buf_fini(&e->delvalue);
+    buf_fini(&e->delevent);
     free(e);
 }
 
@@ -207,7 +214,8 @@ static bool encode_key(struct kenc *e, const struct tabinfo *t, const struct cdc
 }
 
 static struct kproducer_msg record(const char *topic, const struct buf *key, bool has_key,
-                                   const struct buf *value, const struct kproducer_header *h)
+                                   const struct buf *value, const struct kproducer_header *h,
+                                   size_t nh)
 {
     return (struct kproducer_msg){
         .topic = topic,
@@ -215,8 +223,8 @@ static struct kproducer_msg record(const char *topic, const struct buf *key, boo
         .keylen = has_key ? key->len : 0,
         .value = value ? value->p : NULL,
         .valuelen = value ? value->len : 0,
-        .headers = h,
-        .nheaders = h ? 1 : 0,
+        .headers = nh ? h : NULL,
+        .nheaders = nh,
     };
 }
 
@@ -250,8 +258,9 @@ int kenc_event(struct kenc *e, const struct cdc_event *ev, struct kproducer_msg 
         json_envelope(value, ev, e->o.json);
     }
 
-    /* the position header, for events that have one */
-    const struct kproducer_header *h = NULL;
+    /* the position header, for events that have one; the event itself
+     * for the deliver role, on the record that carries the value */
+    size_t nh = 0;
     bool positioned =
         ev->op == CDC_OP_MESSAGE ? ev->msg_transactional : (!ev->snapshot && ev->op != CDC_OP_READ);
     if (positioned) {
@@ -263,20 +272,52 @@ int kenc_event(struct kenc *e, const struct cdc_event *ev, struct kproducer_msg 
             buf_putc(&e->position, ':');
             buf_put_u64(&e->position, ev->pos.stream);
         }
-        e->header = (struct kproducer_header){"cdc.position", e->position.p, e->position.len};
-        h = &e->header;
+        e->headers[nh++] =
+            (struct kproducer_header){"cdc.position", e->position.p, e->position.len};
     }
+    size_t nh_value = nh;
+    if (e->o.event_header) {
+        buf_reset(&e->event);
+        evcodec_encode(&e->event, ev);
+        e->headers[nh_value++] =
+            (struct kproducer_header){KENC_EVENT_HEADER, e->event.p, e->event.len};
+    }
+    const struct kproducer_header *h = e->headers;
 
     /* the key, and the tombstones it calls for */
     int n = 0;
     bool has_key = t && encode_key(e, t, ev, cdc_event_key_row(ev), &e->key);
+    bool moved = has_key && ev->op == CDC_OP_UPDATE && ev->before &&
+                 encode_key(e, t, ev, ev->before, &e->oldkey) &&
+                 (e->oldkey.len != e->key.len || memcmp(e->oldkey.p, e->key.p, e->key.len) != 0);
     bool tomb = e->o.tombstones_on_delete && has_key;
-    if (tomb && ev->op == CDC_OP_UPDATE && ev->before &&
-        encode_key(e, t, ev, ev->before, &e->oldkey) &&
-        (e->oldkey.len != e->key.len || memcmp(e->oldkey.p, e->key.p, e->key.len) != 0))
-        out[n++] = record(topic, &e->oldkey, true, NULL, h);
-    out[n++] = record(topic, &e->key, has_key, value, h);
+    if (moved && e->o.event_header) {
+        /* The deliver role: the old key's row is deleted in the old key's
+         * partition, in order with that key's other changes. */
+        struct cdc_event del;
+        memcpy(&del, ev, sizeof del);
+        del.op = CDC_OP_DELETE;
+        del.after = NULL;
+        buf_reset(&e->delvalue);
+        buf_reset(&e->envelope);
+        json_envelope(&e->envelope, &del, e->o.json);
+        if (e->o.schemas_enable)
+            wrap(&e->delvalue, schema, e->envelope.p, e->envelope.len);
+        else
+            buf_put(&e->delvalue, e->envelope.p, e->envelope.len);
+        buf_reset(&e->delevent);
+        evcodec_encode(&e->delevent, &del);
+        size_t nd = 0;
+        if (nh)
+            e->delheaders[nd++] = e->headers[0];
+        e->delheaders[nd++] =
+            (struct kproducer_header){KENC_EVENT_HEADER, e->delevent.p, e->delevent.len};
+        out[n++] = record(topic, &e->oldkey, true, &e->delvalue, e->delheaders, nd);
+    }
+    if (tomb && moved)
+        out[n++] = record(topic, &e->oldkey, true, NULL, h, nh);
+    out[n++] = record(topic, &e->key, has_key, value, h, nh_value);
     if (tomb && ev->op == CDC_OP_DELETE)
-        out[n++] = record(topic, &e->key, true, NULL, h);
+        out[n++] = record(topic, &e->key, true, NULL, h, nh);
     return n;
 }

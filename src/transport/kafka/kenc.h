@@ -16,13 +16,25 @@
  *   headers  "cdc.position": "<commit LSN>:<index>" (decimal), the event's
  *            position, on every record of a streamed event (not snapshot
  *            rows): consumers drop duplicates with it.
+ *            "cdc.event" (with event_header: the capture role), on the
+ *            record that carries the value: the event in core/evcodec.h's
+ *            binary encoding, with its table shape (column names, SQL
+ *            types, key), so the deliver role rebuilds the event exactly
+ *            (docs/kafka.md says why).
  *
  * With schemas_enable the key and the value are each wrapped as Kafka
  * Connect's JsonConverter does, {"schema":S,"payload":P} (kschema.h); null
  * keys and values stay null.  With tombstones_on_delete, a delete with a
  * key is followed by a tombstone (same key, null value), and an update
  * that changed the key is preceded by a tombstone of the old key, so
- * compacted topics forget deleted rows. */
+ * compacted topics forget deleted rows.
+ *
+ * With event_header (the capture role) an update that changed the key
+ * first becomes a delete of the old key on the old key's record (value: a
+ * delete envelope, op d; header cdc.event: that delete), then the old key's
+ * tombstone, then the update under the new key: per partition order is
+ * all Kafka keeps, and the old key's partition must see its row go in order
+ * with that key's other changes. */
 #ifndef CDC_TRANSPORT_KAFKA_KENC_H
 #define CDC_TRANSPORT_KAFKA_KENC_H
 
@@ -33,7 +45,7 @@
 #include "core/json.h"
 #include "transport/kafka/kproducer.h"
 
-#define KENC_MAX_RECORDS 2
+#define KENC_MAX_RECORDS 3
 #define KENC_TOPIC_MAX   249 /* Kafka's limit on topic names */
 
 struct kenc;
@@ -44,7 +56,10 @@ struct kenc_opts {
     const struct json_ctx *json;
     bool schemas_enable;
     bool tombstones_on_delete;
+    bool event_header; /* add the cdc.event header (the capture role) */
 };
+
+#define KENC_EVENT_HEADER "cdc.event"
 
 /* Borrows every string of o for the encoder's life. */
 struct kenc *kenc_new(const struct kenc_opts *o);

@@ -164,10 +164,14 @@ def kcat_read(bootstrap, topic, timeout=120):
     end, in partition then offset order."""
     r = subprocess.run([KCAT, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
                         "-J", "-X", "topic.metadata.refresh.interval.ms=1000"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     if r.returncode != 0:
-        raise AssertionError("kcat -C -t %s failed (%d): %s" % (topic, r.returncode, r.stderr[-500:]))
-    recs = [KRecord(json.loads(line)) for line in r.stdout.splitlines() if line.strip()]
+        raise AssertionError("kcat -C -t %s failed (%d): %s"
+                             % (topic, r.returncode, r.stderr[-500:].decode(errors="replace")))
+    # kcat escapes control characters but passes other bytes through: the
+    # binary cdc.event header of the capture role is not UTF-8
+    out = r.stdout.decode("utf-8", errors="replace")
+    recs = [KRecord(json.loads(line)) for line in out.split("\n") if line.strip()]
     recs.sort(key=lambda x: (x.partition, x.offset))
     return recs
 
