@@ -67,6 +67,7 @@ void myjson_source_from_row(struct myjson_source *s, const struct cdc_event *ev,
     s->snapshot = ev->snapshot ? "true" : "false";
     s->db = ev->tab ? ev->tab->schema : "";
     s->table = ev->tab ? ev->tab->name : NULL;
+    s->schema_version = ev->tab ? ev->tab->version : 0;
     s->server_id = t->server_id;
     s->gtid = t->gtid_text;
     s->file = t->file;
