@@ -121,6 +121,9 @@ static struct {
     char wm_types[16][32];
     int nwm;
     char *last_after;
+    int after_reads;  /* fo_read_after calls */
+    uint64_t hidden;  /* a transaction the reads do not see... */
+    int hidden_reads; /* ...up to this many reads */
 } fsn;
 
 static int fo_open_reader(void *arg, unsigned i, void **rd, char *err, size_t errlen)
@@ -227,11 +230,17 @@ static int fo_read_after(void *arg, void *t, const char *after, size_t limit, sn
 {
     free(fsn.last_after);
     fsn.last_after = after ? xstrdup(after) : NULL;
+    fsn.after_reads++;
     long from = after ? strtol(after + 2, NULL, 10) + 1 : 0;
     int rc = 0;
     for (long id = from; id < 12 && (size_t)(id - from) < limit && !rc; id++)
         rc = fn(fn_arg, row(t, id));
     return rc;
+}
+
+static bool fo_saw(void *arg, void *t, const struct cdc_event *ev)
+{
+    return !(fsn.hidden && ev->xid == fsn.hidden && fsn.after_reads <= fsn.hidden_reads);
 }
 
 static char *fo_row_key(void *arg, void *t, const struct cdc_event *ev)
@@ -250,6 +259,7 @@ static const struct snap_ops fake_snap_ops = {
     .watermark = fo_watermark,
     .read_after = fo_read_after,
     .row_key = fo_row_key,
+    .saw = fo_saw,
 };
 
 /* ---------- wiring ---------- */
@@ -286,6 +296,9 @@ static int setup(void **state)
     memset(fsn.reads, 0, sizeof fsn.reads);
     fsn.readers_open = fsn.readers_closed = fsn.plans = fsn.nwm = 0;
     fsn.last_after = NULL;
+    fsn.after_reads = 0;
+    fsn.hidden = 0;
+    fsn.hidden_reads = 0;
     struct cfg_errors errs = {0};
     int rc = config_load_text(&f->cfg, NULL, PIPELINE, strlen(PIPELINE), NULL, NULL, 0, &errs);
     for (size_t i = 0; i < errs.n; i++)
@@ -545,6 +558,47 @@ static void test_incremental_window(void **state)
     isnap_free(is);
 }
 
+/* A transaction the stream delivered before the chunk's read but the read
+ * did not see (its commit was sent before its session left the running
+ * set): the read is done again until it sees it, so no read row is older
+ * than a change already delivered. */
+static void test_incremental_read_sees_delivered_changes(void **state)
+{
+    struct fx *f = *state;
+    struct isnap *is = NULL;
+    char err[512];
+    struct isnap_cfg ic = {.cfg = f->cfg, .store = f->store, .ops = &fake_snap_ops};
+    assert_int_equal(isnap_open(&is, &ic, err, sizeof err), 0);
+    char *tables[] = {"public.a"};
+    assert_int_equal(isnap_request(is, tables, 1, err, sizeof err), 0);
+    struct cdc_table *a = NULL;
+    void *t = NULL;
+    fo_open_table(NULL, NULL, "public.a", &t, &a, err, sizeof err);
+    struct cdc_event *upd = row(a, 3);
+    upd->op = CDC_OP_UPDATE;
+    upd->xid = 4242;
+    isnap_on_change(is, upd); /* delivered before the step: no window yet */
+    fsn.hidden = 4242;
+    fsn.hidden_reads = 2;
+    assert_int_equal(isnap_step(is, err, sizeof err), 0);
+    assert_int_equal(fsn.after_reads, 3); /* two reads missed it, the third saw it */
+    assert_int_equal(fsn.nwm, 2);         /* one window around them all */
+    /* A transaction that stays unseen (still running) ends the rereads. */
+    isnap_free(is);
+    is = NULL;
+    assert_int_equal(isnap_open(&is, &ic, err, sizeof err), 0);
+    fsn.after_reads = 0;
+    fsn.hidden_reads = 1000;
+    isnap_on_change(is, upd);
+    cdc_event_unref(upd);
+    cdc_table_unref(a);
+    fo_close_table(NULL, t);
+    assert_int_equal(isnap_request(is, tables, 1, err, sizeof err), 0);
+    assert_int_equal(isnap_step(is, err, sizeof err), 0);
+    assert_true(fsn.after_reads > 1 && fsn.after_reads < 100);
+    isnap_free(is);
+}
+
 int main(void)
 {
     alarm(120);
@@ -554,6 +608,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_initial_reads_every_chunk_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initial_resumes_at_chunks_not_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_read_sees_delivered_changes, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(fsn.last_after);

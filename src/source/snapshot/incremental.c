@@ -20,6 +20,12 @@
 #define KEY_LAST       "isnap.key." /* + table: last durable key (the source's text) */
 #define KEY_RUN        "isnap.run." /* + table: snapshot_id of the run in progress */
 #define MAX_CHUNK_ROWS 8192
+/* The transactions the stream delivered last, kept for read_chunk_settled. */
+#define RECENT_XIDS 4096
+/* A chunk read that misses one of them is done again, this often at most,
+ * this long apart. */
+#define SETTLE_READS   40
+#define SETTLE_WAIT_US 25000
 
 enum state { S_IDLE, S_WAIT_OPEN, S_OPEN, S_CLOSED };
 
@@ -56,6 +62,11 @@ struct isnap {
 
     struct pending *pend;
     size_t npend, cappend;
+
+    /* The newest transactions whose changes the stream delivered (a ring,
+     * one entry per transaction in a row), for read_chunk_settled. */
+    uint64_t recent[RECENT_XIDS];
+    size_t recent_n, recent_head;
 
     /* Progress of the current run (from the first table queued while idle
      * to the queue's end), reported through the emitter. */
@@ -307,8 +318,23 @@ static void drop_key(struct isnap *is, const struct cdc_event *ev, const struct 
     }
 }
 
+static void note_recent(struct isnap *is, uint64_t xid)
+{
+    if (xid == 0)
+        return;
+    if (is->recent_n && is->recent[(is->recent_head + is->recent_n - 1) % RECENT_XIDS] == xid)
+        return;
+    if (is->recent_n == RECENT_XIDS) {
+        is->recent_head = (is->recent_head + 1) % RECENT_XIDS;
+        is->recent_n--;
+    }
+    is->recent[(is->recent_head + is->recent_n++) % RECENT_XIDS] = xid;
+}
+
 void isnap_on_change(struct isnap *is, const struct cdc_event *ev)
 {
+    if (!ev->snapshot)
+        note_recent(is, ev->xid);
     if ((is->state != S_OPEN && is->state != S_WAIT_OPEN) || !same_table(ev->tab, is->tab))
         return;
     /* Inside the window every change wins over the read row (DBLog); before
@@ -547,6 +573,20 @@ static int on_row(void *arg, struct cdc_event *ev)
     return 0;
 }
 
+/* A transaction the stream delivered that the chunk's read did not see
+ * (0: none, or the source cannot tell). */
+static uint64_t unseen_recent(struct isnap *is)
+{
+    if (!is->c.ops->saw)
+        return 0;
+    for (size_t i = 0; i < is->recent_n; i++) {
+        struct cdc_event probe = {.xid = is->recent[(is->recent_head + i) % RECENT_XIDS]};
+        if (!is->c.ops->saw(is->c.arg, is->t, &probe))
+            return probe.xid;
+    }
+    return 0;
+}
+
 /* Reads the chunk after next_key into rows. */
 static int read_chunk(struct isnap *is, char *err, size_t errlen)
 {
@@ -558,6 +598,35 @@ static int read_chunk(struct isnap *is, char *err, size_t errlen)
     if (!rc && is->nrows > 0 && (int64_t)is->nrows == limit)
         is->chunk_last_key = is->c.ops->row_key(is->c.arg, is->t, is->rows[is->nrows - 1]);
     return rc;
+}
+
+/* read_chunk, done again while the read misses a transaction the stream
+ * already delivered.  PostgreSQL sends a commit as soon as its record is
+ * flushed, and the committing session leaves the set of running
+ * transactions a moment later: a read in between does not see it, and its
+ * rows, emitted at the high watermark, would be older than that
+ * transaction's changes delivered before them (the window only catches
+ * changes the stream brings after the low watermark).  Such a transaction is
+ * committed, so a read a few milliseconds later sees it.  One still unseen
+ * after SETTLE_READS reads has not committed (a streamed transaction, whose
+ * commit then follows the low watermark and is the window's to handle). */
+static int read_chunk_settled(struct isnap *is, char *err, size_t errlen)
+{
+    for (int attempt = 1;; attempt++) {
+        int rc = read_chunk(is, err, errlen);
+        uint64_t xid = rc ? 0 : unseen_recent(is);
+        if (rc || !xid)
+            return rc;
+        if (attempt == SETTLE_READS) {
+            log_info("snapshot.read_unsettled", "table=%s xid=%" PRIu64 " reads=%d", is->table, xid,
+                     attempt);
+            return 0;
+        }
+        log_debug("snapshot.read_again", "table=%s xid=%" PRIu64 " attempt=%d", is->table, xid,
+                  attempt);
+        drop_rows(is);
+        clock_sleep_us(SETTLE_WAIT_US);
+    }
 }
 
 int isnap_step(struct isnap *is, char *err, size_t errlen)
@@ -592,7 +661,7 @@ int isnap_step(struct isnap *is, char *err, size_t errlen)
     if (!rc)
         rc = ops->watermark(is->c.arg, is->table, is->open_id, "snapshot-window-open", err, errlen);
     if (!rc)
-        rc = read_chunk(is, err, errlen);
+        rc = read_chunk_settled(is, err, errlen);
     if (!rc)
         rc = ops->watermark(is->c.arg, is->table, is->close_id, "snapshot-window-close", err,
                             errlen);
