@@ -367,9 +367,10 @@ int parquet_column_write(struct pcol *c, const struct parquet_page_out *o, int64
         }
         if (use_dict) {
             buf_putc(page, (char)bw);
-            parquet_rle_encode(page, c->ids + v0, v - v0, bw);
+            parquet_rle_encode(page, c->ids ? c->ids + v0 : NULL, v - v0, bw);
         } else if (c->leaf.phys == PQ_BOOLEAN) {
-            parquet_pack_bools(page, vals + v0, v - v0);
+            if (v > v0) /* a page of NULLs only has no values (and vals may be NULL) */
+                parquet_pack_bools(page, vals + v0, v - v0);
         } else if (off > off0) {
             buf_put(page, vals + off0, off - off0);
         }
