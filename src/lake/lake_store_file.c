@@ -16,21 +16,12 @@
 #include "lake/lake_store.h"
 #include "lake/lake_store_file.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 static const char *path_of(const char *uri)
 {
     return strncmp(uri, "file://", 7) == 0 ? uri + 7 : NULL;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 static char *dir_of(const char *path)
@@ -55,7 +46,7 @@ int lake_mkdirs(const char *dir)
     if (rc == 0 && mkdir(dir, 0755) < 0 && errno != EEXIST)
         rc = -1;
     if (rc == 0)
-        rc = fsync_dir(parent);
+        rc = fs_sync_dir(parent);
     free(parent);
     return rc;
 }
@@ -118,7 +109,7 @@ static int publish(int fd, char *tmp, const char *path, int flags, char *err, si
     free(tmp);
     if (rc == 0) {
         char *dir = dir_of(path);
-        if (fsync_dir(dir) < 0)
+        if (fs_sync_dir(dir) < 0)
             rc = cdc_fail(err, errlen, CDC_EIO, "fsync directory %s: %s", dir, strerror(errno));
         free(dir);
     }

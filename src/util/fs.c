@@ -1,8 +1,11 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/err.h"
 #include "util/fs.h"
@@ -38,5 +41,27 @@ int fs_make_dirs(const char *what, const char *dir, char *err, size_t errlen)
         *s = '/';
     }
     free(p);
+    return rc;
+}
+
+int fs_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int fs_sync_dir_of(const char *path)
+{
+    char *copy = xstrdup(path);
+    int rc = fs_sync_dir(dirname(copy));
+    int saved = errno;
+    free(copy);
+    errno = saved;
     return rc;
 }

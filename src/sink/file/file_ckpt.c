@@ -1,7 +1,6 @@
 /* The file sink's checkpoint; see file_ckpt.h. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "sink/file/file_ckpt.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/hash.h"
 #include "util/mem.h"
 
@@ -45,18 +45,6 @@ static uint64_t checksum(const unsigned char *p, size_t n)
 char *file_ckpt_path(const char *data_path)
 {
     return xasprintf("%s%s", data_path, FILE_CKPT_SUFFIX);
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char *copy = xstrdup(path);
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (dfd < 0)
-        return -1;
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
 }
 
 void file_ckpt_close(struct file_ckpt *ck)
@@ -182,7 +170,7 @@ int file_ckpt_open(struct file_ckpt **out, const char *data_path, bool create, o
         if (ck->fd < 0)
             rc = cdc_fail(err, errlen, CDC_EIO, "cannot create %s: %s", tmp, strerror(errno));
         else if ((rc = file_ckpt_write(ck, data_len, pos, true, err, errlen)) == 0 &&
-                 (rename(tmp, ck->path) != 0 || fsync_dir_of(ck->path) != 0))
+                 (rename(tmp, ck->path) != 0 || fs_sync_dir_of(ck->path) != 0))
             rc = cdc_fail(err, errlen, CDC_EIO, "cannot create %s: %s", ck->path, strerror(errno));
         if (rc)
             unlink(tmp);

@@ -16,7 +16,6 @@
  * locked cannot be opened: the error says so, and the engine retries. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -31,6 +30,7 @@
 #include "sink/sink.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -79,18 +79,6 @@ static int write_all(struct sink *sk, struct file_sink *fs)
     }
     buf_reset(&fs->out);
     return 0;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char *copy = xstrdup(path);
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (dfd < 0)
-        return -1;
-    int rc = fsync(dfd);
-    close(dfd);
-    return rc;
 }
 
 /* Offset just past the last '\n' strictly before `end`, or 0 if none. */
@@ -250,7 +238,7 @@ static int file_open(struct sink *sk, struct cdc_posmap *have)
                                   path);
         return sink_set_error(sk, SINK_ERR_RETRYABLE, "cannot lock %s: %s", path, strerror(e));
     }
-    if (!existed && fsync_dir_of(path) != 0)
+    if (!existed && fs_sync_dir_of(path) != 0)
         log_warn("sink.file.dir_fsync_failed", "sink=%s error=%s", sk->cfg->sink_id,
                  log_q(strerror(errno)));
     /* A file with a checkpoint keeps it, whatever the source is now. */
