@@ -286,6 +286,19 @@ const char *jsonv_str(const struct jsonv *o, const char *key, const char *dflt)
     return v && v->t == JSONV_STR ? v->s : dflt;
 }
 
+bool jsonv_int(const struct jsonv *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    /* Compared as doubles first: a cast of a double out of int64_t's range
+     * is undefined.  NaN fails every comparison. */
+    if (!v || v->t != JSONV_NUM || !(v->num >= (double)lo && v->num <= (double)hi))
+        return false;
+    int64_t i = (int64_t)v->num;
+    if ((double)i != v->num)
+        return false;
+    *out = i;
+    return true;
+}
+
 double jsonv_num(const struct jsonv *o, const char *key, double dflt)
 {
     const struct jsonv *v = jsonv_get(o, key);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum jsonv_type { JSONV_NULL, JSONV_BOOL, JSONV_NUM, JSONV_STR, JSONV_ARR, JSONV_OBJ };
 
@@ -30,6 +31,9 @@ const struct jsonv *jsonv_get(const struct jsonv *o, const char *key);
  * type. */
 const char *jsonv_str(const struct jsonv *o, const char *key, const char *dflt);
 double jsonv_num(const struct jsonv *o, const char *key, double dflt);
+/* Whether v is a number with an integer value in [lo, hi] (|lo|, |hi| at
+ * most 2^53); if so *out = it.  Never converts a number out of range. */
+bool jsonv_int(const struct jsonv *v, int64_t lo, int64_t hi, int64_t *out);
 
 /* Finds key in the top-level object of json[0..len) and returns its value if
  * it is an array of strings: *out = heap array of heap strings, *n = count.

@@ -191,8 +191,14 @@ static struct avro_schema *parse_object(const struct jsonv *j, struct names *nm,
             struct avro_schema *k = parse_node(ft, nm, depth + 1, err, errlen);
             if (!k)
                 return fail_node(s, NULL, 0, "");
+            int64_t id = -1;
+            const struct jsonv *idv = jsonv_get(f, "field-id");
+            if (idv && !jsonv_int(idv, 0, INT32_MAX, &id)) {
+                avro_schema_free(k);
+                return fail_node(s, err, errlen, "a record field with an invalid field-id");
+            }
             s->field_names[s->n] = xstrdup(fname);
-            s->field_ids[s->n] = (int32_t)jsonv_num(f, "field-id", -1);
+            s->field_ids[s->n] = (int32_t)id;
             add_kid(s, k);
         }
         return s;

@@ -160,23 +160,13 @@ void ice_schema_json(struct buf *b, const struct ice_schema *sc)
     buf_puts(b, "]}");
 }
 
-static bool as_int(const struct jsonv *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!v || v->t != JSONV_NUM || v->num != (double)(int64_t)v->num)
-        return false;
-    if ((int64_t)v->num < lo || (int64_t)v->num > hi)
-        return false;
-    *out = (int64_t)v->num;
-    return true;
-}
-
 int ice_schema_from_json(const struct jsonv *v, struct ice_schema **out, char *err, size_t errlen)
 {
     *out = NULL;
     int64_t id;
     if (!v || v->t != JSONV_OBJ)
         return cdc_fail(err, errlen, CDC_EINVAL, "schema: expected an object");
-    if (!as_int(jsonv_get(v, "schema-id"), 0, INT32_MAX, &id))
+    if (!jsonv_int(jsonv_get(v, "schema-id"), 0, INT32_MAX, &id))
         id = 0;
     const struct jsonv *fields = jsonv_get(v, "fields");
     if (!fields || fields->t != JSONV_ARR)
@@ -189,7 +179,7 @@ int ice_schema_from_json(const struct jsonv *v, struct ice_schema **out, char *e
         const struct jsonv *type = jsonv_get(f, "type");
         const struct jsonv *req = jsonv_get(f, "required");
         struct ice_field tmp = {0};
-        if (!as_int(jsonv_get(f, "id"), 1, INT32_MAX, &fid) || !name || !type ||
+        if (!jsonv_int(jsonv_get(f, "id"), 1, INT32_MAX, &fid) || !name || !type ||
             type->t != JSONV_STR || ice_type_parse(type->s, &tmp) < 0 ||
             (req && req->t != JSONV_BOOL)) {
             ice_schema_free(sc);
@@ -206,7 +196,7 @@ int ice_schema_from_json(const struct jsonv *v, struct ice_schema **out, char *e
     const struct jsonv *ids = jsonv_get(v, "identifier-field-ids");
     for (size_t i = 0; ids && ids->t == JSONV_ARR && i < ids->n; i++) {
         int64_t fid;
-        if (!as_int(&ids->items[i], 1, INT32_MAX, &fid) || !ice_schema_find(sc, (int32_t)fid)) {
+        if (!jsonv_int(&ids->items[i], 1, INT32_MAX, &fid) || !ice_schema_find(sc, (int32_t)fid)) {
             ice_schema_free(sc);
             return cdc_fail(err, errlen, CDC_EINVAL,
                             "schema %d: identifier-field-ids names no field", (int)id);

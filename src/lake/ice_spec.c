@@ -118,18 +118,24 @@ int ice_spec_from_json(const struct jsonv *v, struct ice_spec **out, char *err, 
     const struct jsonv *fields = jsonv_get(v, "fields");
     if (!v || v->t != JSONV_OBJ || !fields || fields->t != JSONV_ARR)
         return cdc_fail(err, errlen, CDC_EINVAL, "partition spec: expected spec-id and fields");
-    struct ice_spec *sp = ice_spec_new((int32_t)jsonv_num(v, "spec-id", 0));
+    int64_t id = 0;
+    const struct jsonv *idv = jsonv_get(v, "spec-id");
+    if (idv && !jsonv_int(idv, 0, INT32_MAX, &id))
+        return cdc_fail(err, errlen, CDC_EINVAL, "partition spec: spec-id is not a valid id");
+    struct ice_spec *sp = ice_spec_new((int32_t)id);
     for (size_t i = 0; i < fields->n; i++) {
         const struct jsonv *f = &fields->items[i];
         const char *name = jsonv_str(f, "name", NULL), *t = jsonv_str(f, "transform", NULL);
         enum ice_transform tr;
         int32_t buckets;
-        double src = jsonv_num(f, "source-id", -1), fid = jsonv_num(f, "field-id", -1);
-        if (!name || !t || parse_transform(t, &tr, &buckets) < 0 || src < 1 || fid < 1) {
+        int64_t src, fid;
+        if (!name || !t || parse_transform(t, &tr, &buckets) < 0 ||
+            !jsonv_int(jsonv_get(f, "source-id"), 1, INT32_MAX, &src) ||
+            !jsonv_int(jsonv_get(f, "field-id"), 1, INT32_MAX, &fid)) {
             ice_spec_free(sp);
             return cdc_fail(err, errlen, CDC_EINVAL,
-                            "partition spec %d: field %zu: unsupported or incomplete",
-                            (int)jsonv_num(v, "spec-id", 0), i + 1);
+                            "partition spec %d: field %zu: unsupported or incomplete", (int)id,
+                            i + 1);
         }
         add_field(sp, (int32_t)src, (int32_t)fid, name, tr, buckets);
     }
