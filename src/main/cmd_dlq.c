@@ -1,5 +1,7 @@
 /* `cdc dlq list|show|replay|purge`: the dead-letter queue of one pipeline,
- * read from its state store ({state_dir}/{pipeline_id}/state.db).
+ * read from its state store ({state_dir}/{pipeline_id}/state.db); with
+ * transport_mode kafka, the deliver role's ({pipeline_id}.deliver), where
+ * the pipeline's sinks run, or with --role capture the capture role's.
  *
  * list, show and purge may run while `cdc run` of the same pipeline is
  * running: the store is SQLite in WAL mode, so readers never block the
@@ -23,6 +25,7 @@
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 #define ERROR_COLUMN_MAX 160 /* bytes of the error shown by `dlq list` */
 
@@ -476,17 +479,32 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv)
         return usage_error(cmd, "%s: expected an entry id (a positive integer), got \"%s\"", sub,
                            id_text);
 
+    if (o.role && strcmp(o.role, "capture") != 0 && strcmp(o.role, "deliver") != 0)
+        return usage_error(cmd, "--role: expected capture or deliver, got \"%s\"", o.role);
+
     struct cli_opts po = o; /* what cli_load_config expects: just PIPELINE */
     po.args = o.args + 1;
     po.nargs = 1;
     struct config *cfg;
     if ((rc = cli_load_config_flags(cmd, &po, subs[k].load_flags, &cfg)))
         return rc;
-    char *path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
+    bool kafka = cfg->platform.transport_mode == TRANSPORT_KAFKA;
+    if (o.role && !kafka) {
+        config_free(cfg);
+        return usage_error(cmd, "--role: only with transport_mode kafka (this pipeline has one "
+                                "queue)");
+    }
+    /* With the Kafka transport the sinks run in the deliver role: its queue
+     * is the one that matters unless --role capture asks for the other. */
+    bool deliver = kafka && !(o.role && strcmp(o.role, "capture") == 0);
+    char *name = deliver ? xasprintf("%s.deliver", cfg->pipeline_id) : xstrdup(cfg->pipeline_id);
+    char *path = store_path(cfg->platform.state_dir, name);
     c.cfg = cfg;
+    c.name = name;
     c.path = path;
     rc = subs[k].fn(&c);
     free(path);
+    free(name);
     config_free(cfg);
     return rc;
 }

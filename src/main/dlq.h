@@ -12,6 +12,7 @@
 struct dlq_cmd {
     const struct cli_opts *o;
     const struct config *cfg;
+    const char *name; /* the state's name: the pipeline id, or "ID.deliver" */
     const char *path; /* the state file */
     int64_t id;       /* --id or show's ID; 0 = none */
 };
