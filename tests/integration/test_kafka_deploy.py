@@ -6,17 +6,18 @@ deploy the source, report the topics that exist, and warn naming every
 missing topic with the partitions and replication factor to create it with.
 """
 
+import os
 import re
 
 import harness as h
 
 
-def _platform(ctx, k, name, kafka=None, **extra):
+def _platform(ctx, k, name, kafka=None, state=None, **extra):
     kc = {"bootstrap_servers": k.bootstrap, "group_id": "deploy-g", "session_timeout_ms": 6000,
           "max_poll_interval_ms": 60000, "commit_interval_seconds": 0.5}
     kc.update(kafka or {})
-    return h.platform_config(ctx.tmpdir("state-" + name), transport_mode="kafka", kafka=kc,
-                             **extra)
+    return h.platform_config(state or ctx.tmpdir("state-" + name), transport_mode="kafka",
+                             kafka=kc, **extra)
 
 
 def _setup(ctx):
@@ -105,7 +106,8 @@ def test_dlq_reads_the_deliver_role_queue(ctx):
     {state_dir}/{pipeline_id}.deliver; `cdc dlq list` finds it there (with
     transport_mode kafka, the default role is deliver), show prints it,
     replay delivers it once the mirror takes it, purge deletes it;
-    --role capture reads the capture role's (empty) queue."""
+    --role capture reads the capture role's queue ({state_dir}/{pipeline_id}),
+    whose pending entries `list` of the deliver queue mentions."""
     cl = ctx.cluster()
     cl.createdb("src")
     cl.createdb("mirror")
@@ -113,9 +115,10 @@ def test_dlq_reads_the_deliver_role_queue(ctx):
     cl.execute("mirror", "CREATE TABLE public.items (id int PRIMARY KEY, v text, "
                          "CONSTRAINT no_bad CHECK (v <> 'bad'))")
     k = ctx.kafka({"cdc.public.items": 2})
+    state = ctx.tmpdir("state-dq")
     cdc = ctx.cdc(h.pipeline_config(cl, ["public.items"], [h.pg_sink(cl, "replica")],
                                     slot="dq_slot", publication="dq_pub"),
-                  _platform(ctx, k, "dq"), name="dq", cluster=cl)
+                  _platform(ctx, k, "dq", state=state), name="dq", cluster=cl)
     cdc.deploy().expect_rc(0)
     proc = cdc.start()
     h.wait_log_event(proc, "kafka.assigned", 60)
@@ -138,6 +141,16 @@ def test_dlq_reads_the_deliver_role_queue(ctx):
     entry = lines[0][0]
     assert "no_bad" in dlq("show", entry).stdout
     assert "no pending dead-letter entries" in dlq("list", "--role", "capture").stdout
+    assert "capture role" not in res.stderr, res.describe()
+    # a record the capture role could not publish, in its own queue
+    h.dlq_seed(os.path.join(state, "t1", "state.db"), "kafka-capture", 1,
+               "--pipeline", "t1", "--db", "src")
+    res = dlq("list")
+    assert "entries: 1 pending" in res.stdout and "mirror" in res.stdout, res.describe()
+    assert ("note: the capture role's queue holds 1 pending entry too (cdc dlq list --role "
+            "capture)") in res.stderr, res.describe()
+    res = dlq("list", "--role", "capture")
+    assert "kafka-capture" in res.stdout and "entries: 1 pending" in res.stdout, res.describe()
     assert "entries: 1 pending" in dlq("list", "--role", "deliver", "--sink", "mirror").stdout
     res = dlq("list", "--role", "bogus", rc=2)
     assert any('--role: expected capture or deliver, got "bogus"' in l
