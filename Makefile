@@ -19,7 +19,7 @@ PKG_DISABLE   ?=
 MOD_rdkafka_DEFINE    := CDC_HAVE_RDKAFKA
 MOD_rdkafka_SRCS      := src/transport/kafka/% src/sink/kafka/% src/source/kafka/% \
                          src/main/cmd_consume.c
-MOD_rdkafka_TESTS     := test_kafka test_kproducer kafka_mock
+MOD_rdkafka_TESTS     := test_kafka test_kproducer test_ktopics kafka_mock
 MOD_libmariadb_DEFINE := CDC_HAVE_MARIADB
 MOD_libmariadb_SRCS   := src/source/mysql/%
 MOD_libmariadb_TESTS  := test_binlog test_mysrc_pos binlog_dump fuzz_binlog

@@ -48,10 +48,10 @@ _cdc() {
                 return
             fi
             case ${COMP_WORDS[2]} in
-                list) opts="--platform-config --sink --all --json" ;;
-                show) opts="--platform-config --id" ;;
-                replay) opts="--platform-config --sink --id" ;;
-                purge) opts="--platform-config --all --yes" ;;
+                list) opts="--platform-config --sink --all --json --role" ;;
+                show) opts="--platform-config --id --role" ;;
+                replay) opts="--platform-config --sink --id --role" ;;
+                purge) opts="--platform-config --all --yes --role" ;;
                 *) return ;;
             esac
             ;;

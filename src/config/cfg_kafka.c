@@ -218,14 +218,6 @@ static const char *transport_only(const struct config *cfg)
            "block";
 }
 
-/* Keys the Kafka transport accepts and does not act on. */
-static const char *topics_not_created(const struct config *cfg)
-{
-    (void)cfg;
-    return "cdc does not create topics: create them with the partitions and replication you "
-           "want before the capture role starts (docs/kafka.md)";
-}
-
 static const char *one_decoder(const struct config *cfg)
 {
     (void)cfg;
@@ -246,8 +238,8 @@ static const struct cfg_key kafka_keys[] = {
     K_STR(T, auto_offset_reset, "earliest", CHOICES(offset_reset_names)),
     K_BOOL(T, enable_idempotence, 1, .inert = transport_only),
     K_STR(T, acks, "all", CHOICES(acks_names), .inert = transport_only),
-    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX, .inert = topics_not_created),
-    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX, .inert = topics_not_created),
+    K_INT(T, topic_num_partitions, 1, 1, INT32_MAX, .inert = transport_only),
+    K_INT(T, topic_replication_factor, 1, 1, INT32_MAX, .inert = transport_only),
     K_INT(T, session_timeout_ms, 45000, 1, 3600000, .inert = transport_only),
     K_INT(T, max_poll_interval_ms, 300000, 1, 86400000, .inert = transport_only),
     K_INT(T, fetch_min_bytes, 1, 1, 100000000, .inert = transport_only),

@@ -49,10 +49,17 @@ static const struct command commands[] = {
      "share a state_dir only if they run on different machines.\n",
      CLI_O_PLATFORM | CLI_O_STOP_AT_LSN | CLI_O_ROLE, NULL},
     {"deploy", cmd_deploy, "PIPELINE [--platform-config PLATFORM]",
-     "Create the publication and the replication slot (idempotent).",
+     "Create the publication and the replication slot (and Kafka topics; idempotent).",
      "\noptions:\n" OPT_PLATFORM
      "\nAlters the publication when the configured table list changed.  Refused (exit 1)\n"
-     "while another process owns the pipeline: a running pipeline deploys by itself.\n",
+     "while another process owns the pipeline: a running pipeline deploys by itself.\n"
+     "\nWith transport_mode kafka, also creates the topics {topic_prefix}.{schema}.{table}\n"
+     "(and their {dlq.topic_suffix} dead-letter topics with dlq.enabled) with\n"
+     "kafka.topic_num_partitions and kafka.topic_replication_factor; topics that exist\n"
+     "are left as they are.  When the cluster refuses (or cannot serve) CreateTopics,\n"
+     "a warning on stderr names each missing topic with its settings and deploy exits 0\n"
+     "(brokers with auto.create.topics.enable create them on first use); it exits 1\n"
+     "when the cluster does not answer at all.\n",
      CLI_O_PLATFORM, NULL},
     {"undeploy", cmd_undeploy, "PIPELINE [--platform-config PLATFORM] --yes",
      "Drop the replication slot and the publication.",
@@ -129,7 +136,11 @@ static const struct command commands[] = {
      "  --all                       list: resolved entries too; purge: every entry\n"
      "  --json                      list: one JSON object per line\n"
      "  --yes                       purge: really delete\n"
-     "\nThe queue lives in {state_dir}/{pipeline_id}/state.db.  replay delivers each\n"
+     "  --role capture|deliver      with transport_mode kafka: the queue of that role\n"
+     "                              (default deliver, where the pipeline's sinks run;\n"
+     "                              list notes pending entries of the capture role's)\n"
+     "\nThe queue lives in {state_dir}/{pipeline_id}/state.db; with transport_mode kafka\n"
+     "the deliver role's in {state_dir}/{pipeline_id}.deliver/state.db.  replay delivers each\n"
      "selected entry to its sink as configured now, outside the stream (a sink's\n"
      "checkpoint does not move), and marks it resolved; an entry that fails again\n"
      "stays pending.  One replay runs at a time, and no `cdc run` starts during one.\n"
@@ -138,7 +149,8 @@ static const struct command commands[] = {
      "list, show and purge need no lock.  Exit status: 0 ok, 1 an entry could not be\n"
      "replayed (or another replay runs), 2 usage error or no such entry.\n",
      /* each subcommand takes some of these (cmd_dlq.c) */
-     CLI_O_PLATFORM | CLI_O_SINK | CLI_O_ID | CLI_O_ALL | CLI_O_JSON | CLI_O_YES, NULL},
+     CLI_O_PLATFORM | CLI_O_SINK | CLI_O_ID | CLI_O_ALL | CLI_O_JSON | CLI_O_YES | CLI_O_ROLE,
+     NULL},
     {"lakehouse", cmd_lakehouse, "snapshots|query|rollback|maintain PIPELINE [OPTIONS]",
      "List, read (time travel), roll back and maintain the pipeline's Iceberg tables.",
      CMD_LAKEHOUSE_HELP, 0 /* its own parser */, NULL},

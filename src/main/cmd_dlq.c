@@ -1,5 +1,7 @@
 /* `cdc dlq list|show|replay|purge`: the dead-letter queue of one pipeline,
- * read from its state store ({state_dir}/{pipeline_id}/state.db).
+ * read from its state store ({state_dir}/{pipeline_id}/state.db); with
+ * transport_mode kafka, the deliver role's ({pipeline_id}.deliver), where
+ * the pipeline's sinks run, or with --role capture the capture role's.
  *
  * list, show and purge may run while `cdc run` of the same pipeline is
  * running: the store is SQLite in WAL mode, so readers never block the
@@ -23,6 +25,7 @@
 #include "state/store.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/mem.h"
 
 #define ERROR_COLUMN_MAX 160 /* bytes of the error shown by `dlq list` */
 
@@ -229,9 +232,45 @@ static int list_one(const struct dlq_entry *e, void *arg)
     return 0;
 }
 
+struct counts {
+    size_t pending, resolved;
+};
+
+static int count_one(const struct dlq_entry *e, void *arg)
+{
+    struct counts *n = arg;
+    if (e->status == DLQ_RESOLVED)
+        n->resolved++;
+    else
+        n->pending++;
+    return 0;
+}
+
+/* After `list` of the deliver role's queue: a note on stderr when the
+ * capture role's queue holds pending entries too, which --role capture
+ * shows. */
+static void note_other_queue(const struct dlq_cmd *c)
+{
+    struct dlq_cmd other = *c;
+    other.path = c->other_path;
+    struct store *st;
+    char err[1024];
+    struct counts n = {0, 0};
+    if (!c->other_path || !dlq_state_file_exists(&other) ||
+        store_open(&st, other.path, err, sizeof err) != 0)
+        return;
+    if (store_dlq_list(st, NULL, false, count_one, &n, err, sizeof err) == 0 && n.pending > 0)
+        fprintf(stderr,
+                "note: the capture role's queue holds %zu pending entr%s too (cdc dlq list "
+                "--role capture)\n",
+                n.pending, n.pending == 1 ? "y" : "ies");
+    store_close(st);
+}
+
 static int dlq_list(const struct dlq_cmd *c)
 {
     const struct cli_opts *o = c->o;
+    note_other_queue(c);
     if (!dlq_state_file_exists(c)) {
         fprintf(o->json ? stderr : stdout, "no dead-letter entries\n");
         return 0;
@@ -338,20 +377,6 @@ static int dlq_show(const struct dlq_cmd *c)
 }
 
 /* ---------- purge ---------- */
-
-struct counts {
-    size_t pending, resolved;
-};
-
-static int count_one(const struct dlq_entry *e, void *arg)
-{
-    struct counts *n = arg;
-    if (e->status == DLQ_RESOLVED)
-        n->resolved++;
-    else
-        n->pending++;
-    return 0;
-}
 
 static int dlq_purge(const struct dlq_cmd *c)
 {
@@ -476,17 +501,36 @@ int cmd_dlq(const struct command *cmd, int argc, char **argv)
         return usage_error(cmd, "%s: expected an entry id (a positive integer), got \"%s\"", sub,
                            id_text);
 
+    if (o.role && strcmp(o.role, "capture") != 0 && strcmp(o.role, "deliver") != 0)
+        return usage_error(cmd, "--role: expected capture or deliver, got \"%s\"", o.role);
+
     struct cli_opts po = o; /* what cli_load_config expects: just PIPELINE */
     po.args = o.args + 1;
     po.nargs = 1;
     struct config *cfg;
     if ((rc = cli_load_config_flags(cmd, &po, subs[k].load_flags, &cfg)))
         return rc;
-    char *path = store_path(cfg->platform.state_dir, cfg->pipeline_id);
+    bool kafka = cfg->platform.transport_mode == TRANSPORT_KAFKA;
+    if (o.role && !kafka) {
+        config_free(cfg);
+        return usage_error(cmd, "--role: only with transport_mode kafka (this pipeline has one "
+                                "queue)");
+    }
+    /* With the Kafka transport the sinks run in the deliver role: its queue
+     * is the one that matters unless --role capture asks for the other. */
+    bool deliver = kafka && !(o.role && strcmp(o.role, "capture") == 0);
+    char *name = deliver ? xasprintf("%s.deliver", cfg->pipeline_id) : xstrdup(cfg->pipeline_id);
+    char *path = store_path(cfg->platform.state_dir, name);
+    char *capture_path =
+        kafka && !o.role ? store_path(cfg->platform.state_dir, cfg->pipeline_id) : NULL;
     c.cfg = cfg;
+    c.name = name;
     c.path = path;
+    c.other_path = capture_path;
     rc = subs[k].fn(&c);
+    free(capture_path);
     free(path);
+    free(name);
     config_free(cfg);
     return rc;
 }

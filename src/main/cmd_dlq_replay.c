@@ -75,19 +75,19 @@ struct owner {
 
 /* One replay at a time (two would deliver the same entries twice), and no
  * `cdc run` may start halfway through one: the replay lock, then the
- * pipeline's own lock.  A running pipeline already holding the latter makes
- * this replay its guest (own->guest).  Returns 0, or 1 with the reason printed. */
+ * pipeline's own lock (the deliver role's, for its queue).  A running pipeline already holding the
+ * latter makes this replay its guest (own->guest).  Returns 0, or 1 with the reason printed. */
 static int take_replay_locks(const struct dlq_cmd *c, struct owner *own,
                              struct pipelock **replay_lock, struct pipelock **owner_lock)
 {
     const struct config *cfg = c->cfg;
     const char *dir = cfg->platform.state_dir;
     char err[1024];
-    int rc = pipelock_acquire(replay_lock, dir, cfg->pipeline_id, PIPELOCK_REPLAY, "dlq replay",
-                              NULL, err, sizeof err);
+    int rc = pipelock_acquire(replay_lock, dir, c->name, PIPELOCK_REPLAY, "dlq replay", NULL, err,
+                              sizeof err);
     if (rc == 0)
-        rc = pipelock_acquire(owner_lock, dir, cfg->pipeline_id, PIPELOCK_OWNER, "dlq replay",
-                              &own->holder, err, sizeof err);
+        rc = pipelock_acquire(owner_lock, dir, c->name, PIPELOCK_OWNER, "dlq replay", &own->holder,
+                              err, sizeof err);
     if (rc == CDC_EBUSY && *replay_lock) {
         own->guest = true;
         return 0;

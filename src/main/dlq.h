@@ -12,8 +12,12 @@
 struct dlq_cmd {
     const struct cli_opts *o;
     const struct config *cfg;
+    const char *name; /* the state's name: the pipeline id, or "ID.deliver" */
     const char *path; /* the state file */
-    int64_t id;       /* --id or show's ID; 0 = none */
+    /* With the Kafka transport and no --role: the capture role's state
+     * file, which `list` looks into for pending entries to mention. */
+    const char *other_path;
+    int64_t id; /* --id or show's ID; 0 = none */
 };
 
 /* The sink called sink_id in the config, or NULL. */
