@@ -26,6 +26,7 @@ RUN apt-get update \
       ca-certificates \
       curl \
       libcurl4 \
+      libmariadb3 \
       librdkafka1 \
       libpq5 \
       libsnappy1v5 \
