@@ -5,11 +5,37 @@ test_decoding's output by a tiny reference decoder) and reject a stream with
 a change missing, duplicated, reordered or altered.  If these fail, the other
 tests' verdicts cannot be trusted."""
 
+import ast
+import collections
 import copy
+import glob
 import json
+import os
 import re
 
 import harness as h
+
+
+def test_modules_define_distinct_names(ctx):
+    """harness/__init__.py imports every module's names into one namespace:
+    a name defined in two modules would silently replace the first (a plain
+    read_jsonl once replaced the one that keeps -0 apart from 0)."""
+    where = collections.defaultdict(list)
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(h.__file__), "*.py"))):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            names = []
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            for name in names:
+                if not name.startswith("_"):
+                    where[name].append(os.path.basename(path))
+    twice = {k: v for k, v in where.items() if len(v) > 1}
+    assert not twice, "names defined in several harness modules: %s" % twice
+    ctx.log("%d public names, each defined once" % len(where))
 
 
 def _workload_db(ctx, txns=300):

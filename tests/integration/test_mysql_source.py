@@ -8,9 +8,8 @@ import base64
 import os
 
 import harness as h
-from harness.mysql import (change_script, grant_cdc_user, mysql_cdc, mysql_pipeline,
-                           purge_binlogs_before, start_script,
-                           read_jsonl, stop_pos)
+from harness.mysql import (change_script, grant_cdc_user, mysql_cdc, mysql_jsonl,
+                           mysql_pipeline, purge_binlogs_before, start_script, stop_pos)
 
 import test_mysql_decode as md
 
@@ -32,7 +31,7 @@ def setup(ctx, mirror=False, tables=("mx.m",), **source):
 
 
 def changes(path):
-    return [e for e in read_jsonl(path) if e.get("op") in ("c", "u", "d", "r")]
+    return [e for e in mysql_jsonl(path) if e.get("op") in ("c", "u", "d", "r")]
 
 
 def setup(ctx, mirror=False, tables=("mx.m",), **source):
@@ -54,7 +53,7 @@ def setup(ctx, mirror=False, tables=("mx.m",), **source):
 
 
 def changes(path):
-    return [e for e in read_jsonl(path) if e.get("op") in ("c", "u", "d", "r")]
+    return [e for e in mysql_jsonl(path) if e.get("op") in ("c", "u", "d", "r")]
 
 
 def test_type_matrix_to_file(ctx):

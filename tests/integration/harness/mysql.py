@@ -228,7 +228,9 @@ def stop_pos(db):
     return "%s:%d" % (file, pos)
 
 
-def read_jsonl(path):
+def mysql_jsonl(path):
+    """The file sink's lines, parsed plainly (an absent-looking -0 is 0; the
+    strict reader of every other test is harness.read_jsonl)."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
 
