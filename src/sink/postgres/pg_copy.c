@@ -203,10 +203,13 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m, const struct cdc_e
         return 0;
     int rc;
     if (m->direct_txn != ps->dbtxn_no) {
-        if ((rc = direct_allowed(sk, m, last)) <= 0)
+        if ((rc = direct_allowed(sk, m, last)) < 0)
             return rc;
         m->direct_txn = ps->dbtxn_no;
+        m->direct_ok = rc == 1;
     }
+    if (!m->direct_ok)
+        return 0;
     ps->savepoints++;
     if ((rc = exec_step(sk, "SAVEPOINT cdc_load", last)))
         return rc;

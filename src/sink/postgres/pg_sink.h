@@ -68,7 +68,8 @@ struct pgs_mirror {
     char *stage_create, *stage_copy, *stage_insert;
     char *direct_copy; /* COPY into the mirror table */
     bool stage_ready;
-    uint64_t direct_txn;  /* the database transaction that allowed direct loads */
+    uint64_t direct_txn;  /* the database transaction that checked, and */
+    bool direct_ok;       /* whether it allows direct loads */
     unsigned direct_skip; /* runs to upsert after a direct load met a key */
 };
 
