@@ -96,12 +96,38 @@ static void test_every_byte(void **state)
     assert_memory_equal(data, raw, 255);
 }
 
+/* The encoder: escapes exactly what COPY text needs, and reads back. */
+static void test_put(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    const char v[] = "a\tb\nc\rd\\e\\N";
+    copytext_put(&b, v, sizeof v - 1);
+    buf_putc(&b, '\t');
+    copytext_put(&b, NULL, 0);
+    buf_putc(&b, '\t');
+    copytext_put(&b, "", 0);
+    assert_string_equal(b.p, "a\\tb\\nc\\rd\\\\e\\\\N\t\\N\t");
+    struct cdc_val vals[3];
+    char data[64];
+    uint32_t dl = 0;
+    assert_int_equal(copytext_row(b.p, b.len, 3, vals, data, &dl, NULL, 0), 0);
+    assert_int_equal(vals[0].kind, CDC_V_TEXT);
+    assert_int_equal(vals[0].len, sizeof v - 1);
+    assert_memory_equal(data + vals[0].off, v, sizeof v - 1);
+    assert_int_equal(vals[1].kind, CDC_V_NULL);
+    assert_int_equal(vals[2].kind, CDC_V_TEXT);
+    assert_int_equal(vals[2].len, 0);
+    buf_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_every_byte),
+        cmocka_unit_test(test_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

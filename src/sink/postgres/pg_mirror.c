@@ -4,7 +4,8 @@
  * the statements come from pg_sql.c.  Statements per shape of change:
  *   insert / snapshot row / update with the whole row and the same key:
  *       INSERT … ON CONFLICT (key) DO UPDATE   (idempotent), several rows of
- *       one table per statement
+ *       one table per statement; a long run of snapshot rows of one table
+ *       is loaded with COPY and upserted the same way (pg_copy.c)
  *   update that changes the key: DELETE the old key, then the upsert
  *   update that leaves TOAST values unchanged:
  *       UPDATE … SET <carried columns> WHERE key = <old key>
@@ -43,6 +44,10 @@ void pgs_mirror_free(void *p)
     free(m->upd_sql);
     free(m->del_sql);
     free(m->del_key_sql);
+    free(m->stage_create);
+    free(m->stage_copy);
+    free(m->stage_insert);
+    free(m->direct_copy);
     free(m);
 }
 
@@ -276,6 +281,8 @@ int pgs_mirror_flush_group(struct sink *sk)
     ps->ngrp = 0;
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
+    if (ps->grp_snapshot && n >= PGS_COPY_MIN && pgs_copy_usable(m))
+        return pgs_copy_rows(sk, m, ps->grp, n);
     /* Largest powers of two first: at most nine shapes per table. */
     for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n; i--) {
         size_t rows = (size_t)1 << i;
@@ -296,9 +303,15 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
 {
     struct pgsink *ps = sk->priv;
     int rc;
-    if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= m->group_max) &&
-        (rc = pgs_mirror_flush_group(sk)))
+    /* Snapshot rows wait for a COPY-sized run, other rows for one
+     * statement's worth. */
+    bool snap = ev->snapshot && (ps->ngrp == 0 || ps->grp_snapshot) && pgs_copy_usable(m);
+    size_t max = snap ? PGS_COPY_MAX : m->group_max;
+    if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= max) && (rc = pgs_mirror_flush_group(sk)))
         return rc;
+    if (ps->ngrp == 0)
+        ps->grp_snapshot = true;
+    ps->grp_snapshot &= ev->snapshot;
     if (!m->by_row) {
         buf_reset(&ps->grp_key);
         for (uint16_t i = 0; i < m->tab->ncols; i++) {

@@ -535,9 +535,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The key's column names, sorted as read_indexes lists them, and as a
- * column list for SQL. */
-static void key_names(const struct cdc_table *tab, struct buf *sorted, struct buf *list)
+void pgs_schema_key_names(const struct cdc_table *tab, struct buf *sorted, struct buf *list)
 {
     const char **names = xcalloc((size_t)tab->ncols + 1, sizeof *names);
     size_t n = 0;
@@ -568,7 +566,7 @@ static int ensure_key(struct sink *sk, const struct pgs_mirror *m, bool created)
         return CDC_ERR;
     struct buf want = BUF_INIT, list = BUF_INIT, sql = BUF_INIT;
     if (tab->key_unique)
-        key_names(tab, &want, &list);
+        pgs_schema_key_names(tab, &want, &list);
     bool has_arbiter = false, pk_ok = !tab->key_unique;
     int pk = -1;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -650,7 +648,7 @@ static int create_table(struct sink *sk, const struct pgs_mirror *m)
         buf_printf(&sql, " %s", tab->cols[i].type_name);
     }
     if (tab->key_unique) {
-        key_names(tab, &want, &list);
+        pgs_schema_key_names(tab, &want, &list);
         buf_printf(&sql, "%sPRIMARY KEY (%s)%s", tab->ncols ? ", " : "", list.p,
                    tab->key_deferrable ? " DEFERRABLE INITIALLY DEFERRED" : "");
     }

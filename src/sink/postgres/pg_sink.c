@@ -61,7 +61,7 @@ static void pend_push(struct pgsink *ps, enum pgs_kind kind, uint64_t seq,
     ps->pend[ps->npend++] = (struct pgs_pending){(uint8_t)kind, false, false, seq, ev};
 }
 
-static int conn_error(struct sink *sk, const char *what)
+int pgs_conn_error(struct sink *sk, const char *what)
 {
     struct pgsink *ps = sk->priv;
     char line[512];
@@ -92,14 +92,14 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
         char *n = xasprintf("cdc_%u", ++ps->next_stmt);
         if (!PQsendPrepare(ps->conn, n, sql, nparams, types)) {
             free(n);
-            return conn_error(sk, "cannot prepare statement");
+            return pgs_conn_error(sk, "cannot prepare statement");
         }
         pend_push(ps, PGS_PREPARE, 0, ev);
         strmap_put(ps->stmts, ps->stmtkey.p, n);
         name = n;
     }
     if (!PQsendQueryPrepared(ps->conn, name, nparams, vals, NULL, NULL, 0))
-        return conn_error(sk, "cannot send statement");
+        return pgs_conn_error(sk, "cannot send statement");
     pend_push(ps, PGS_STMT, 0, ev);
     return maybe_drain(sk);
 }
@@ -108,7 +108,7 @@ int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind, const s
 {
     struct pgsink *ps = sk->priv;
     if (!PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
-        return conn_error(sk, "cannot send statement");
+        return pgs_conn_error(sk, "cannot send statement");
     pend_push(ps, kind, 0, ev);
     return maybe_drain(sk);
 }
@@ -137,6 +137,33 @@ static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
              ev->tab->name, ev->op, ev->pos.lsn, ev->pos.idx);
 }
 
+int pgs_result_error(struct sink *sk, PGresult *res, const struct cdc_event *ev, bool group)
+{
+    struct pgsink *ps = sk->priv;
+    char line[512], ctx[256];
+    describe_event(ev, ctx, sizeof ctx);
+    if (res)
+        pgconn_result_error(res, line, sizeof line);
+    else
+        pgconn_error(ps->conn, line, sizeof line);
+    int rc =
+        sink_set_error(sk, classify(res ? pgconn_sqlstate(res) : "", ps->conn), "%s%s", line, ctx);
+    if (sk->errclass == SINK_ERR_FATAL) {
+        sk->err_seq = 0;
+    } else if (ev && group) {
+        /* Several rows in one statement: which one is unknown.  After the
+         * reopen, go one by one up to here, so the next failure names it. */
+        if (ev->snapshot)
+            sk->single_snapshot = true;
+        else
+            sk->single_until = ev->pos;
+        sk->err_seq = 0;
+    } else if (ev) {
+        sk->err_seq = ev->seq;
+    }
+    return rc;
+}
+
 int pgs_drain(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
@@ -144,7 +171,7 @@ int pgs_drain(struct sink *sk)
         return 0;
     if (!PQpipelineSync(ps->conn)) {
         ps->npend = 0;
-        return conn_error(sk, "cannot sync pipeline");
+        return pgs_conn_error(sk, "cannot sync pipeline");
     }
     int rc = 0;
     for (size_t i = 0; i < ps->npend; i++) {
@@ -155,25 +182,8 @@ int pgs_drain(struct sink *sk)
             got = true;
             ExecStatusType st = PQresultStatus(res);
             if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                char line[512], ctx[256];
-                describe_event(p->ev, ctx, sizeof ctx);
-                pgconn_result_error(res, line, sizeof line);
-                rc =
-                    sink_set_error(sk, classify(pgconn_sqlstate(res), ps->conn), "%s%s", line, ctx);
-                if (sk->errclass == SINK_ERR_FATAL) {
-                    sk->err_seq = 0;
-                } else if (p->ev && p->group) {
-                    /* Several rows in one statement: which one is unknown.
-                     * After the reopen, go one by one up to here, so the
-                     * next failure names it. */
-                    if (p->ev->snapshot)
-                        sk->single_snapshot = true;
-                    else
-                        sk->single_until = p->ev->pos;
-                    sk->err_seq = 0;
-                } else if (p->ev) {
-                    sk->err_seq = p->ev->seq;
-                } else if (sk->errclass == SINK_ERR_PERMANENT && ps->npend > 0) {
+                rc = pgs_result_error(sk, res, p->ev, p->group);
+                if (!p->ev && sk->errclass == SINK_ERR_PERMANENT && ps->npend > 0) {
                     /* No row to blame (a deferred constraint at COMMIT):
                      * narrow down the same way. */
                     for (size_t k = ps->npend; k-- > 0;)
@@ -208,7 +218,7 @@ int pgs_drain(struct sink *sk)
         }
         if (!got && PQstatus(ps->conn) != CONNECTION_OK) {
             if (rc == 0)
-                rc = conn_error(sk, "connection lost");
+                rc = pgs_conn_error(sk, "connection lost");
             break;
         }
     }
@@ -229,7 +239,7 @@ PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *c
     if (pgs_mirror_flush_group(sk) != 0 || pgs_drain(sk) != 0)
         return NULL;
     if (!PQexitPipelineMode(ps->conn)) {
-        conn_error(sk, "cannot leave pipeline mode");
+        pgs_conn_error(sk, "cannot leave pipeline mode");
         return NULL;
     }
     char e[512];
@@ -239,7 +249,7 @@ PGresult *pgs_query(struct sink *sk, const char *sql, int nparams, const char *c
                        e);
     if (!PQenterPipelineMode(ps->conn)) {
         PQclear(res);
-        conn_error(sk, "cannot enter pipeline mode");
+        pgs_conn_error(sk, "cannot enter pipeline mode");
         return NULL;
     }
     return res;
@@ -254,6 +264,8 @@ static int begin_dbtxn(struct sink *sk)
         return 0;
     int rc = pgs_send_plain(sk, "BEGIN", PGS_BEGIN, NULL);
     ps->in_dbtxn = true;
+    ps->dbtxn_no++;
+    ps->savepoints = 0;
     ps->dbtxn_started_us = clock_mono_us();
     ps->rows_in_dbtxn = 0;
     return rc;
@@ -274,7 +286,7 @@ static int send_commit(struct sink *sk, const struct cdc_event *marker)
             return rc;
     }
     if (!PQsendQueryParams(ps->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
-        return conn_error(sk, "cannot send COMMIT");
+        return pgs_conn_error(sk, "cannot send COMMIT");
     /* A failure at COMMIT (a deferred constraint) is the source
      * transaction's whose marker ends the database transaction, when it is
      * known to be the only one that could cause it. */
@@ -436,7 +448,7 @@ static int pgs_open_inner(struct sink *sk, struct cdc_posmap *have)
     if (pc->mode == PG_SINK_EVENTS && events_ensure_table(sk) != 0)
         return CDC_ERR;
     if (!PQenterPipelineMode(ps->conn))
-        return conn_error(sk, "cannot enter pipeline mode");
+        return pgs_conn_error(sk, "cannot enter pipeline mode");
     return 0;
 }
 
@@ -523,6 +535,7 @@ static void pgs_close(struct sink *sk)
     strmap_free(ps->grp_keys, NULL);
     free(ps->grp);
     buf_fini(&ps->grp_key);
+    buf_fini(&ps->copybuf);
     free(ps->ckpt_table);
     free(ps->save_sql);
     cdc_posmap_fini(&ps->ckpt);

@@ -4,6 +4,7 @@
  *   pg_ckpt.c    the checkpoint table (a position per stream);
  *   pg_mirror.c  replica mode: applying changes to mirror tables;
  *   pg_sql.c     the statements replica mode sends, built per table shape;
+ *   pg_copy.c    replica mode: runs of snapshot rows loaded with COPY;
  *   pg_schema.c  replica mode: creating mirror tables and following the
  *                source's schema and key changes. */
 #ifndef CDC_SINK_POSTGRES_PG_SINK_H
@@ -36,6 +37,11 @@ struct pgs_pending {
 #define PGS_DDL_LOCK "SELECT pg_advisory_xact_lock(7171530730526582784); "
 
 #define PGS_GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
+/* Snapshot rows of one table loaded with one COPY (pg_copy.c): at least
+ * PGS_COPY_MIN of them (fewer go out as multi-row statements), at most
+ * PGS_COPY_MAX. */
+#define PGS_COPY_MIN 64
+#define PGS_COPY_MAX 65536
 
 /* A mirror table for one shape of a source table. */
 struct pgs_mirror {
@@ -55,11 +61,23 @@ struct pgs_mirror {
     char *upd_sql;                /* all columns, by old key or old row */
     char *del_sql;                /* by old key or old row */
     char *del_key_sql;            /* by_row with a key: by the new row's key (snapshot rows) */
+    /* pg_copy.c, built when first needed: the staging table's statements,
+     * and whether this connection created the table; loads straight into
+     * the mirror, the transaction that allowed them, and how many runs to
+     * upsert before trying again. */
+    char *stage_create, *stage_copy, *stage_insert;
+    char *direct_copy; /* COPY into the mirror table */
+    bool stage_ready;
+    uint64_t direct_txn;  /* the database transaction that checked, and */
+    bool direct_ok;       /* whether it allows direct loads */
+    unsigned direct_skip; /* runs to upsert after a direct load met a key */
 };
 
 struct pgsink {
     PGconn *conn;
-    bool in_dbtxn; /* a BEGIN was sent and no COMMIT yet */
+    bool in_dbtxn;       /* a BEGIN was sent and no COMMIT yet */
+    uint64_t dbtxn_no;   /* database transactions begun on this connection */
+    unsigned savepoints; /* savepoints taken in the open one (pg_copy.c) */
     int64_t dbtxn_started_us;
     size_t rows_in_dbtxn;
     uint64_t given_seq;   /* newest seq passed to write() */
@@ -97,6 +115,9 @@ struct pgsink {
     size_t ngrp, capgrp;
     struct strmap *grp_keys;
     struct buf grp_key;
+    bool grp_snapshot;   /* every row in the group is a snapshot row */
+    unsigned next_stage; /* for staging table names */
+    struct buf copybuf;  /* COPY data being sent */
     /* The truncate group last applied: its transaction's commit LSN and its
      * first event's index (the other events of the group are then done). */
     bool trunc_done;
@@ -113,6 +134,12 @@ int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind,
                    const struct cdc_event *ev);
 /* Waits for every pending result; the first failure becomes the sink error. */
 int pgs_drain(struct sink *sk);
+/* Sets the sink error for a failed result (res NULL: the connection's
+ * error), naming ev; group: ev ends several rows sent together, so after
+ * the reopen they go one by one to find the one refused.  Returns CDC_ERR. */
+int pgs_result_error(struct sink *sk, PGresult *res, const struct cdc_event *ev, bool group);
+/* Sets the sink error for a broken connection: "what: <libpq's error>". */
+int pgs_conn_error(struct sink *sk, const char *what);
 /* Runs a query outside the pipeline (after draining it), for catalog work and
  * DDL inside the open transaction.  On failure sets the sink error (class
  * cls unless the connection broke) and returns NULL. */
@@ -154,8 +181,18 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev);
 int pgs_mirror_flush_group(struct sink *sk);
 void pgs_mirror_free(void *mirror);
 
+/* Runs of snapshot rows (pg_copy.c).  Whether m's rows may be loaded with
+ * COPY (a unique, immediate key to upsert on); loads evs[0..n), rows of m
+ * with distinct keys, as upserts in the open transaction. */
+bool pgs_copy_usable(const struct pgs_mirror *m);
+int pgs_copy_rows(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
+                  size_t n);
+
 /* Statements (pg_sql.c), for m's shape; heap strings. */
 char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows);
+/* The same upsert of every row in the staging table stage (of m's columns,
+ * in order). */
+char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage);
 /* UPDATE setting the columns whose after value was carried (skip[i] false;
  * skip may be NULL), matching the old row; by key, key columns are set only
  * with set_keys.  NULL when there is nothing to set. */
@@ -172,6 +209,9 @@ int pgs_sql_match_types(const struct pgs_mirror *m, Oid *types, int n);
  * stops the pipeline (SINK_ERR_FATAL) with a message naming table and
  * column. */
 int pgs_schema_ensure(struct sink *sk, struct pgs_mirror *m);
+/* The key's column names sorted by strcmp and joined by \x1f (as the
+ * catalog queries list an index's columns), and as a quoted column list. */
+void pgs_schema_key_names(const struct cdc_table *tab, struct buf *sorted, struct buf *list);
 /* Creates the registry table beside the checkpoint table (replica mode). */
 int pgs_schema_open(struct sink *sk, const char *schema_quoted);
 

@@ -89,6 +89,48 @@ static void put_key_list(struct buf *b, const struct cdc_table *tab)
     }
 }
 
+/* "INSERT INTO t (c1, …) OVERRIDING SYSTEM VALUE": the source's values,
+ * also for a mirror's GENERATED ALWAYS identity. */
+static void put_insert_head(struct buf *b, const struct pgs_mirror *m)
+{
+    const struct cdc_table *tab = m->tab;
+    buf_printf(b, "INSERT INTO %s (", m->qname);
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        if (i)
+            buf_puts(b, ", ");
+        put_ident(b, tab->cols[i].name);
+    }
+    buf_puts(b, ") OVERRIDING SYSTEM VALUE");
+}
+
+/* By key: " ON CONFLICT (key) DO UPDATE SET" every other column (DO NOTHING
+ * when the key is every column); nothing by row. */
+static void put_conflict(struct buf *b, const struct pgs_mirror *m)
+{
+    const struct cdc_table *tab = m->tab;
+    if (!by_key(m))
+        return;
+    buf_puts(b, " ON CONFLICT (");
+    put_key_list(b, tab);
+    buf_puts(b, ") DO ");
+    if (tab->nkeys == tab->ncols) {
+        buf_puts(b, "NOTHING");
+        return;
+    }
+    buf_puts(b, "UPDATE SET ");
+    bool any = false;
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        if (tab->cols[i].key)
+            continue;
+        if (any)
+            buf_puts(b, ", ");
+        put_ident(b, tab->cols[i].name);
+        buf_puts(b, " = EXCLUDED.");
+        put_ident(b, tab->cols[i].name);
+        any = true;
+    }
+}
+
 char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
 {
     const struct cdc_table *tab = m->tab;
@@ -97,14 +139,8 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
         buf_printf(&b, "INSERT INTO %s SELECT FROM generate_series(1, %zu)", m->qname, rows);
         return b.p;
     }
-    buf_printf(&b, "INSERT INTO %s (", m->qname);
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (i)
-            buf_puts(&b, ", ");
-        put_ident(&b, tab->cols[i].name);
-    }
-    /* The source's values, also for a mirror's GENERATED ALWAYS identity. */
-    buf_puts(&b, ") OVERRIDING SYSTEM VALUE VALUES ");
+    put_insert_head(&b, m);
+    buf_puts(&b, " VALUES ");
     unsigned p = 1;
     for (size_t r = 0; r < rows; r++) {
         buf_puts(&b, r ? ", (" : "(");
@@ -112,27 +148,23 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
             buf_printf(&b, "%s$%u", i ? ", " : "", p++);
         buf_putc(&b, ')');
     }
-    if (by_key(m)) {
-        buf_puts(&b, " ON CONFLICT (");
-        put_key_list(&b, tab);
-        buf_puts(&b, ") DO ");
-        if (tab->nkeys == tab->ncols) {
-            buf_puts(&b, "NOTHING");
-        } else {
-            buf_puts(&b, "UPDATE SET ");
-            bool any = false;
-            for (uint16_t i = 0; i < tab->ncols; i++) {
-                if (tab->cols[i].key)
-                    continue;
-                if (any)
-                    buf_puts(&b, ", ");
-                put_ident(&b, tab->cols[i].name);
-                buf_puts(&b, " = EXCLUDED.");
-                put_ident(&b, tab->cols[i].name);
-                any = true;
-            }
-        }
+    put_conflict(&b, m);
+    return b.p;
+}
+
+char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage)
+{
+    const struct cdc_table *tab = m->tab;
+    struct buf b = BUF_INIT;
+    put_insert_head(&b, m);
+    buf_puts(&b, " SELECT ");
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        if (i)
+            buf_puts(&b, ", ");
+        put_ident(&b, tab->cols[i].name);
     }
+    buf_printf(&b, " FROM %s", stage);
+    put_conflict(&b, m);
     return b.p;
 }
 

@@ -92,3 +92,37 @@ int copytext_row(const char *line, size_t len, uint16_t ncols, struct cdc_val *v
                         ncols);
     return 0;
 }
+
+void copytext_put(struct buf *b, const char *s, size_t len)
+{
+    if (!s) {
+        buf_put(b, "\\N", 2);
+        return;
+    }
+    buf_reserve(b, len);
+    size_t from = 0;
+    for (size_t i = 0; i < len; i++) {
+        char e;
+        switch (s[i]) {
+        case '\\':
+            e = '\\';
+            break;
+        case '\t':
+            e = 't';
+            break;
+        case '\n':
+            e = 'n';
+            break;
+        case '\r':
+            e = 'r';
+            break;
+        default:
+            continue;
+        }
+        buf_put(b, s + from, i - from);
+        buf_putc(b, '\\');
+        buf_putc(b, e);
+        from = i + 1;
+    }
+    buf_put(b, s + from, len - from);
+}

@@ -307,7 +307,6 @@ out:
 /* Row literal "(v1::t1, …)" of the row's key, for the next chunk's bound. */
 static char *row_key(void *arg, void *t, const struct cdc_event *ev)
 {
-    struct pgsrc *src = arg;
     struct buf b = BUF_INIT;
     buf_putc(&b, '(');
     bool first = true;
@@ -315,11 +314,10 @@ static char *row_key(void *arg, void *t, const struct cdc_event *ev)
         if (!ev->tab->cols[i].key)
             continue;
         const struct cdc_val *v = &ev->after[i];
-        char *lit =
-            v->kind == CDC_V_TEXT ? PQescapeLiteral(src->conn, cdc_val_ptr(ev, v), v->len) : NULL;
+        char *lit = v->kind == CDC_V_TEXT ? snapplan_literal(cdc_val_ptr(ev, v), v->len) : NULL;
         buf_printf(&b, "%s%s::%s", first ? "" : ", ", lit ? lit : "NULL",
                    ev->tab->cols[i].type_name);
-        PQfreemem(lit);
+        free(lit);
         first = false;
     }
     buf_putc(&b, ')');

@@ -117,11 +117,9 @@ int snapplan_table(PGconn *conn, const char *qname, const struct pubrel *pub,
             for (uint16_t i = 0; i < tab->ncols; i++) {
                 if (!tab->cols[i].key)
                     continue;
-                char *lit =
-                    PQescapeLiteral(conn, PQgetvalue(res, r, c), strlen(PQgetvalue(res, r, c)));
-                buf_printf(&lits, "%s%s::%s", c ? ", " : "", lit ? lit : "NULL",
-                           tab->cols[i].type_name);
-                PQfreemem(lit);
+                char *lit = snapplan_literal(PQgetvalue(res, r, c), (size_t)PQgetlength(res, r, c));
+                buf_printf(&lits, "%s%s::%s", c ? ", " : "", lit, tab->cols[i].type_name);
+                free(lit);
                 c++;
             }
             buf_putc(&lits, ')');
@@ -166,4 +164,31 @@ int snapplan_table(PGconn *conn, const char *qname, const struct pubrel *pub,
                        p, p + step);
     }
     return 0;
+}
+
+char *snapplan_literal(const char *s, size_t len)
+{
+    struct buf b = BUF_INIT;
+    buf_reserve(&b, len + 4);
+    buf_puts(&b, "E'");
+    for (size_t i = 0; i < len; i++) {
+        switch (s[i]) {
+        case '\\':
+            buf_puts(&b, "\\\\");
+            break;
+        case '\'':
+            buf_puts(&b, "''");
+            break;
+        case '\n':
+            buf_puts(&b, "\\n");
+            break;
+        case '\r':
+            buf_puts(&b, "\\r");
+            break;
+        default:
+            buf_putc(&b, s[i]);
+        }
+    }
+    buf_putc(&b, '\'');
+    return b.p;
 }

@@ -19,4 +19,8 @@ int snapplan_table(PGconn *conn, const char *qname, const struct pubrel *pub,
                    const struct cdc_table *tab, int64_t chunk_rows, struct buf *plan,
                    uint64_t *estimate, char *err, size_t errlen);
 
+/* A string literal (E'…', a malloc'd string) of s[0..len) on one line: a
+ * predicate is a line of the plan, and a key's text may hold newlines. */
+char *snapplan_literal(const char *s, size_t len);
+
 #endif

@@ -1,0 +1,247 @@
+/* Replica mode: a run of snapshot rows loaded with COPY.
+ *
+ * Many snapshot rows of one table (distinct keys) go out in the open
+ * database transaction, the one that later stores the checkpoint, either
+ *   straight into the mirror, where that provably does what the upsert
+ *   would (copy_direct):
+ *       SAVEPOINT; COPY <mirror> FROM STDIN; RELEASE
+ *   or through a staging table, as upserts:
+ *       COPY <staging> FROM STDIN
+ *       INSERT INTO <mirror> SELECT … FROM <staging> ON CONFLICT (key) DO UPDATE …;
+ *       TRUNCATE <staging>
+ * Either way every row ends up in the mirror exactly as a multi-row upsert
+ * leaves it (a chunk read again after a crash overwrites its rows), with
+ * the values parsed by COPY (text format, the source's texts) instead of as
+ * statement parameters.  The staging table is a temporary table of the
+ * mirror's columns (their types, no constraints), emptied after every load
+ * and at every commit.
+ *
+ * Only tables found by a unique, immediate key take this path: tables found
+ * by their whole old row (no unique key, or a DEFERRABLE one, which
+ * ON CONFLICT cannot use) keep the statements of pg_mirror.c.  COPY cannot
+ * run in pipeline mode, so the pipeline is drained and left for the load. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/pgconn.h"
+#include "sink/postgres/pg_sink.h"
+#include "source/pg/copytext.h"
+#include "util/err.h"
+#include "util/mem.h"
+
+#define SAVEPOINTS_MAX 32 /* direct loads per database transaction */
+#define DIRECT_SKIP    8  /* runs upserted after a direct load met a key */
+
+static void put_cols(struct buf *b, const struct cdc_table *tab)
+{
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        char *q = pgconn_quote_ident(tab->cols[i].name);
+        buf_printf(b, "%s%s", i ? ", " : "", q);
+        free(q);
+    }
+}
+
+/* The statements for m (built once per mirror shape). */
+static void build_sql(struct sink *sk, struct pgs_mirror *m)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_table *tab = m->tab;
+    char name[48];
+    snprintf(name, sizeof name, "pg_temp.cdc_stage_%u", ++ps->next_stage);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT ", name);
+    put_cols(&b, tab);
+    buf_printf(&b, " FROM %s WITH NO DATA", m->qname);
+    m->stage_create = b.p;
+
+    b = (struct buf)BUF_INIT;
+    buf_printf(&b, "COPY %s (", name);
+    put_cols(&b, tab);
+    buf_puts(&b, ") FROM STDIN");
+    m->stage_copy = b.p;
+
+    /* TRUNCATE costs far less than deleting the rows */
+    char *ins = pgs_sql_insert_from(m, name);
+    m->stage_insert = xasprintf("%s; TRUNCATE %s", ins, name);
+    free(ins);
+
+    b = (struct buf)BUF_INIT;
+    buf_printf(&b, "COPY %s (", m->qname);
+    put_cols(&b, tab);
+    buf_puts(&b, ") FROM STDIN");
+    m->direct_copy = b.p;
+}
+
+bool pgs_copy_usable(const struct pgs_mirror *m)
+{
+    return !m->by_row && m->tab->ncols > 0;
+}
+
+/* Runs one statement outside the pipeline; a failure becomes the sink
+ * error, naming ev's table. */
+static int exec_step(struct sink *sk, const char *sql, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    PGresult *res = PQexec(ps->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN)
+        rc = pgs_result_error(sk, res, ev, true);
+    PQclear(res);
+    return rc;
+}
+
+/* Sends the COPY data of evs[0..n): one line per row. */
+static int put_rows(struct sink *sk, const struct cdc_event *const *evs, size_t n)
+{
+    struct pgsink *ps = sk->priv;
+    struct buf *b = &ps->copybuf;
+    buf_reset(b);
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_event *ev = evs[r];
+        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
+            const struct cdc_val *v = &ev->after[c];
+            if (c)
+                buf_putc(b, '\t');
+            copytext_put(b, v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL, v->len);
+        }
+        buf_putc(b, '\n');
+        if (b->len >= 256 * 1024 || r + 1 == n) {
+            if (PQputCopyData(ps->conn, b->p, (int)b->len) != 1)
+                return -1;
+            buf_reset(b);
+        }
+    }
+    return 0;
+}
+
+/* Runs COPY sql with the rows evs[0..n).  With dup_key, a unique violation
+ * is not an error: *dup_key tells (the transaction is then aborted up to
+ * the caller's savepoint). */
+static int copy_in(struct sink *sk, const char *sql, const struct cdc_event *const *evs, size_t n,
+                   bool *dup_key)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_event *last = evs[n - 1];
+    int rc = exec_step(sk, sql, last);
+    if (rc)
+        return rc;
+    const char *why = put_rows(sk, evs, n) != 0 ? PQerrorMessage(ps->conn) : NULL;
+    if (PQputCopyEnd(ps->conn, why ? "cannot send rows" : NULL) != 1 && !why)
+        why = PQerrorMessage(ps->conn);
+    PGresult *res;
+    while ((res = PQgetResult(ps->conn))) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (dup_key && strcmp(pgconn_sqlstate(res), "23505") == 0 && !why)
+                *dup_key = true;
+            else
+                rc = pgs_result_error(sk, res, last, true);
+        }
+        PQclear(res);
+    }
+    if (rc == 0 && why)
+        rc = pgs_conn_error(sk, "cannot send COPY data");
+    return rc;
+}
+
+/* Whether COPY into the mirror does what the upsert would, for as long as
+ * this transaction lasts: the table has a unique, immediate, valid index on
+ * exactly the key's columns (the upsert's arbiter), no rules (COPY ignores
+ * them) and no row security (COPY refuses it), checked after locking the
+ * table (DROP INDEX, CREATE RULE and ALTER TABLE need locks this one
+ * conflicts with, held until the transaction ends).  1 yes, 0 no, or an
+ * error. */
+static int direct_allowed(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    char *lock = xasprintf("LOCK TABLE %s IN ROW EXCLUSIVE MODE", m->qname);
+    int rc = exec_step(sk, lock, ev);
+    free(lock);
+    if (rc)
+        return rc;
+    struct buf want = BUF_INIT, list = BUF_INIT;
+    pgs_schema_key_names(m->tab, &want, &list);
+    const char *vals[2] = {m->qname, want.p ? want.p : ""};
+    PGresult *res = PQexecParams(
+        ps->conn,
+        "SELECT NOT c.relhasrules AND NOT c.relrowsecurity AND EXISTS (SELECT FROM pg_index i "
+        "  WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
+        "  AND i.indpred IS NULL AND i.indexprs IS NULL AND (SELECT string_agg(a.attname, "
+        "  E'\\x1f' ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+        "  AND a.attnum = ANY (i.indkey)) = $2) FROM pg_class c WHERE c.oid = to_regclass($1)",
+        2, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        rc = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    else
+        rc = pgs_result_error(sk, res, ev, true);
+    PQclear(res);
+    buf_fini(&want);
+    buf_fini(&list);
+    return rc;
+}
+
+/* Loads the rows straight into the mirror where that provably does what
+ * the upsert would: under a savepoint, into a table direct_allowed, the
+ * COPY either finds none of the keys in the mirror and adds every row, as
+ * the upsert would, or fails on the first one there (unique_violation) and
+ * is rolled back, leaving the rows to the upsert.  Tried again some runs
+ * after that (a resumed chunk, an incremental snapshot of rows the mirror
+ * holds).  Returns 1 when the rows are in, 0 when they are to be upserted,
+ * or an error. */
+static int copy_direct(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
+                       size_t n)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_event *last = evs[n - 1];
+    if (m->direct_skip) {
+        m->direct_skip--;
+        return 0;
+    }
+    /* each savepoint that wrote keeps a subtransaction to the end */
+    if (ps->savepoints >= SAVEPOINTS_MAX)
+        return 0;
+    int rc;
+    if (m->direct_txn != ps->dbtxn_no) {
+        if ((rc = direct_allowed(sk, m, last)) < 0)
+            return rc;
+        m->direct_txn = ps->dbtxn_no;
+        m->direct_ok = rc == 1;
+    }
+    if (!m->direct_ok)
+        return 0;
+    ps->savepoints++;
+    if ((rc = exec_step(sk, "SAVEPOINT cdc_load", last)))
+        return rc;
+    bool dup = false;
+    if ((rc = copy_in(sk, m->direct_copy, evs, n, &dup)))
+        return rc;
+    if (!dup)
+        return (rc = exec_step(sk, "RELEASE SAVEPOINT cdc_load", last)) ? rc : 1;
+    m->direct_skip = DIRECT_SKIP;
+    return exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
+}
+
+int pgs_copy_rows(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
+                  size_t n)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_event *last = evs[n - 1];
+    int rc = pgs_drain(sk);
+    if (rc)
+        return rc;
+    if (!PQexitPipelineMode(ps->conn))
+        return pgs_conn_error(sk, "cannot leave pipeline mode");
+    if (!m->stage_create)
+        build_sql(sk, m);
+    rc = copy_direct(sk, m, evs, n);
+    if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
+        m->stage_ready = true;
+    if (rc == 0 && (rc = copy_in(sk, m->stage_copy, evs, n, NULL)) == 0)
+        rc = exec_step(sk, m->stage_insert, last);
+    if (rc > 0)
+        rc = 0;
+    if (!PQenterPipelineMode(ps->conn) && rc == 0)
+        rc = pgs_conn_error(sk, "cannot enter pipeline mode");
+    return rc;
+}
