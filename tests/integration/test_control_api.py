@@ -212,7 +212,8 @@ def test_control_api_on_loopback_without_a_token(ctx):
     args = [cdc.pipeline_path] + cdc.platform_args()
     r = cdc.command(["pause"] + args, timeout=30).expect_rc(0)
     assert "pipeline open paused" in r.stdout, r.describe()
-    assert ep.status()["source"]["state"] == "PAUSED"
+    # the driver takes the pause at its next poll
+    h.wait_for(lambda: ep.status()["source"]["state"] == "PAUSED", 10, "/v1/status to say PAUSED")
     r = cdc.command(["pause"] + args, timeout=30).expect_rc(0)
     assert "already paused" in r.stdout, r.describe()
     r = cdc.command(["status"] + args, timeout=30).expect_rc(0)
