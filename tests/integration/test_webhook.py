@@ -51,13 +51,18 @@ def _sql(cl, statements):
 
 
 def _post(url, body, timeout=10):
-    """(status, headers) of a POST; raises OSError when there is no answer."""
+    """(status, headers) of a POST; raises OSError when there is no answer.
+    The whole answer is read: the receiver records a request as answered only
+    once its body went out, and the next control command may close the
+    connection of a client that left after the headers."""
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read()
             return resp.status, resp.headers
     except urllib.error.HTTPError as e:
+        e.read()
         return e.code, e.headers
 
 
