@@ -126,7 +126,8 @@ struct sink {
     /* Kept across a reopen: a sink that batches several events per request
      * and could not tell which one the destination refused delivers events
      * up to this position (of its stream) one at a time, so the next
-     * failure names it. */
+     * failure names it.  Only for failures that may be a row's: not after a
+     * lost connection. */
     struct cdc_pos single_until;
     /* The same for snapshot rows, which a rewind reads again under new
      * positions: one at a time until one is dead-lettered. */

@@ -10,6 +10,7 @@ their chunks are read, so some direct loads meet keys already there and go
 through the staging table): the mirror must equal the source at the end."""
 
 import random
+import re
 import threading
 
 import harness as h
@@ -153,3 +154,54 @@ def test_snapshot_copy_kill9_loop(ctx):
         n = h.compare_tables(src, mirror, t)
         ctx.log("mirror %s: %d rows equal after %d kills (writer: %d commits; COPY seen %d "
                 "times, staging tables seen)" % (t, n, kills, w.commits, watch.copies))
+
+
+def test_mirror_session_ended_mid_load(ctx):
+    """The mirror's session is ended in the middle of a load (an
+    administrator's pg_terminate_backend while the load waits for a lock):
+    cdc reconnects and loads the rest with COPY again.  The failure was the
+    connection's, not a row's, so it must not fall back to one statement per
+    row, which would last until the snapshot ends.  The mirror equals the
+    source."""
+    rows = 40000
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.createdb("mirror")
+    ddl = "CREATE TABLE public.big (id int PRIMARY KEY, v text)"
+    cl.execute("src", ddl)
+    cl.execute("src", "INSERT INTO public.big SELECT g, 'row ' || g FROM generate_series(1, %d) g"
+               % rows)
+    cl.execute("mirror", ddl)
+    cl.execute("postgres", "ALTER DATABASE mirror SET log_statement = 'all'")
+    # the mirror table is locked before cdc starts: its first load waits
+    # (SHARE: a lock that takes no transaction id, which the source's slot
+    # creation on the same server would wait for)
+    locker = cl.connect("mirror", autocommit=False)
+    with locker.cursor() as cur:
+        cur.execute("LOCK TABLE public.big IN SHARE MODE")
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.big"], [h.pg_sink(cl, "replica")],
+                                    pipeline_id="ended", slot="ended_slot",
+                                    publication="ended_pub", snapshot_mode="initial_only",
+                                    snapshot_chunk_rows=5000),
+                  h.platform_config(ctx.tmpdir("state"),
+                                    retry={"initial_wait_seconds": 0.1, "max_wait_seconds": 0.5,
+                                           "jitter": False}),
+                  cluster=cl)
+    proc = cdc.start()
+    waiting = "SELECT pid FROM pg_stat_activity WHERE datname = 'mirror' AND wait_event_type = " \
+              "'Lock' AND pid <> %d" % locker.info.backend_pid
+    h.wait_for(lambda: cl.execute("mirror", waiting), 120, "cdc's load to wait for the lock")
+    mark = len(cl.server_log())
+    pid = cl.execute("mirror", waiting)[0][0]
+    assert cl.execute("postgres", "SELECT pg_terminate_backend(%d)" % pid)[0][0]
+    locker.commit()
+    proc.wait(300).expect_rc(0)
+    after = cl.server_log()[mark:]
+    one_by_one = len(re.findall(r'execute cdc_\d+: INSERT INTO "public"\."big"', after))
+    loads = len(re.findall(r'COPY "public"\."big"', after))
+    ctx.log("after the session ended: %d COPY loads, %d single-row statements" % (loads,
+                                                                                 one_by_one))
+    assert loads >= 1, "no COPY into the mirror after the session ended"
+    assert one_by_one == 0, "%d rows went one statement each after the session ended" % one_by_one
+    n = h.compare_tables(cl.connect("src"), cl.connect("mirror"), "public.big")
+    assert n == rows, "mirror: %d rows, want %d" % (n, rows)

@@ -1,7 +1,17 @@
-/* Replica mode: a run of snapshot rows loaded with COPY.
+/* Replica mode: runs of snapshot rows loaded with COPY.
  *
- * Many snapshot rows of one table (distinct keys) go out in the open
- * database transaction, the one that later stores the checkpoint, either
+ * Snapshot rows of one table (distinct keys) are parked as COPY text when
+ * the write() that brought them ends (pgs_copy_park), so one load gathers
+ * the rows of many write() calls; it goes out before any other statement,
+ * before the commit, or once it is large (pgs_copy_send).  Until then
+ * nothing of it reached the server, and it is not durable: the commit that
+ * makes the sink report its rows comes after the load.  One COPY per
+ * commit instead of one per write() matters: the server sets up a tuple
+ * slot per buffered row of every COPY, which for a COPY of a thousand rows
+ * costs about as much as storing them.
+ *
+ * The load goes out in the open database transaction, the one that later
+ * stores the checkpoint, either
  *   straight into the mirror, where that provably does what the upsert
  *   would (copy_direct):
  *       SAVEPOINT; COPY <mirror> FROM STDIN; RELEASE
@@ -92,42 +102,31 @@ static int exec_step(struct sink *sk, const char *sql, const struct cdc_event *e
     return rc;
 }
 
-/* Sends the COPY data of evs[0..n): one line per row. */
-static int put_rows(struct sink *sk, const struct cdc_event *const *evs, size_t n)
+/* Sends the parked rows as the COPY data. */
+static int put_rows(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
-    struct buf *b = &ps->copybuf;
-    buf_reset(b);
-    for (size_t r = 0; r < n; r++) {
-        const struct cdc_event *ev = evs[r];
-        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
-            const struct cdc_val *v = &ev->after[c];
-            if (c)
-                buf_putc(b, '\t');
-            copytext_put(b, v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL, v->len);
-        }
-        buf_putc(b, '\n');
-        if (b->len >= 256 * 1024 || r + 1 == n) {
-            if (PQputCopyData(ps->conn, b->p, (int)b->len) != 1)
-                return -1;
-            buf_reset(b);
-        }
+    const struct buf *t = &ps->load.text;
+    for (size_t off = 0; off < t->len;) {
+        size_t n = t->len - off < 256 * 1024 ? t->len - off : 256 * 1024;
+        if (PQputCopyData(ps->conn, t->p + off, (int)n) != 1)
+            return -1;
+        off += n;
     }
     return 0;
 }
 
-/* Runs COPY sql with the rows evs[0..n).  With dup_key, a unique violation
- * is not an error: *dup_key tells (the transaction is then aborted up to
- * the caller's savepoint). */
-static int copy_in(struct sink *sk, const char *sql, const struct cdc_event *const *evs, size_t n,
-                   bool *dup_key)
+/* Runs COPY sql with the parked rows.  With dup_key, a unique violation is
+ * not an error: *dup_key tells (the transaction is then aborted up to the
+ * caller's savepoint). */
+static int copy_in(struct sink *sk, const char *sql, bool *dup_key)
 {
     struct pgsink *ps = sk->priv;
-    const struct cdc_event *last = evs[n - 1];
+    const struct cdc_event *last = &ps->load.last;
     int rc = exec_step(sk, sql, last);
     if (rc)
         return rc;
-    const char *why = put_rows(sk, evs, n) != 0 ? PQerrorMessage(ps->conn) : NULL;
+    const char *why = put_rows(sk) != 0 ? PQerrorMessage(ps->conn) : NULL;
     if (PQputCopyEnd(ps->conn, why ? "cannot send rows" : NULL) != 1 && !why)
         why = PQerrorMessage(ps->conn);
     PGresult *res;
@@ -185,15 +184,14 @@ static int direct_allowed(struct sink *sk, struct pgs_mirror *m, const struct cd
  * the upsert would: under a savepoint, into a table direct_allowed, the
  * COPY either finds none of the keys in the mirror and adds every row, as
  * the upsert would, or fails on the first one there (unique_violation) and
- * is rolled back, leaving the rows to the upsert.  Tried again some runs
+ * is rolled back, leaving the rows to the upsert.  Tried again some loads
  * after that (a resumed chunk, an incremental snapshot of rows the mirror
  * holds).  Returns 1 when the rows are in, 0 when they are to be upserted,
  * or an error. */
-static int copy_direct(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
-                       size_t n)
+static int copy_direct(struct sink *sk, struct pgs_mirror *m)
 {
     struct pgsink *ps = sk->priv;
-    const struct cdc_event *last = evs[n - 1];
+    const struct cdc_event *last = &ps->load.last;
     if (m->direct_skip) {
         m->direct_skip--;
         return 0;
@@ -214,7 +212,7 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m, const struct cdc_e
     if ((rc = exec_step(sk, "SAVEPOINT cdc_load", last)))
         return rc;
     bool dup = false;
-    if ((rc = copy_in(sk, m->direct_copy, evs, n, &dup)))
+    if ((rc = copy_in(sk, m->direct_copy, &dup)))
         return rc;
     if (!dup)
         return (rc = exec_step(sk, "RELEASE SAVEPOINT cdc_load", last)) ? rc : 1;
@@ -222,26 +220,79 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m, const struct cdc_e
     return exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
 }
 
-int pgs_copy_rows(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
-                  size_t n)
+void pgs_copy_drop(struct pgsink *ps)
+{
+    buf_reset(&ps->load.text);
+    ps->load.nrows = 0;
+    ps->load.m = NULL;
+    strmap_free(ps->grp_keys, NULL);
+    ps->grp_keys = NULL;
+}
+
+int pgs_copy_send(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
-    const struct cdc_event *last = evs[n - 1];
+    struct pgs_mirror *m = ps->load.m;
+    if (!ps->load.nrows)
+        return 0;
+    const struct cdc_event *last = &ps->load.last;
     int rc = pgs_drain(sk);
-    if (rc)
+    if (rc == 0 && !PQexitPipelineMode(ps->conn))
+        rc = pgs_conn_error(sk, "cannot leave pipeline mode");
+    if (rc) {
+        pgs_copy_drop(ps);
         return rc;
-    if (!PQexitPipelineMode(ps->conn))
-        return pgs_conn_error(sk, "cannot leave pipeline mode");
+    }
     if (!m->stage_create)
         build_sql(sk, m);
-    rc = copy_direct(sk, m, evs, n);
+    rc = copy_direct(sk, m);
     if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
         m->stage_ready = true;
-    if (rc == 0 && (rc = copy_in(sk, m->stage_copy, evs, n, NULL)) == 0)
+    if (rc == 0 && (rc = copy_in(sk, m->stage_copy, NULL)) == 0)
         rc = exec_step(sk, m->stage_insert, last);
     if (rc > 0)
         rc = 0;
     if (!PQenterPipelineMode(ps->conn) && rc == 0)
         rc = pgs_conn_error(sk, "cannot enter pipeline mode");
+    pgs_copy_drop(ps);
     return rc;
+}
+
+int pgs_copy_park(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    struct pgs_mirror *m = ps->grp_mirror;
+    size_t n = ps->ngrp;
+    int rc;
+    ps->ngrp = 0;
+    if (n == 0)
+        return 0;
+    if (ps->load.nrows && ps->load.m != m && (rc = pgs_copy_send(sk)))
+        return rc;
+    struct buf *b = &ps->load.text;
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_event *ev = ps->grp[r];
+        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
+            const struct cdc_val *v = &ev->after[c];
+            if (c)
+                buf_putc(b, '\t');
+            copytext_put(b, v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL, v->len);
+        }
+        buf_putc(b, '\n');
+    }
+    /* What names the load in errors: the newest row's header, without its
+     * values (the event itself is gone once write() returns). */
+    struct cdc_event *last = &ps->load.last;
+    *last = *ps->grp[n - 1];
+    last->tab = m->tab;
+    last->srcmeta = NULL;
+    last->before = last->after = NULL;
+    last->data = NULL;
+    last->data_len = 0;
+    last->data_free = NULL;
+    ps->load.m = m;
+    ps->load.nrows += n;
+    if (ps->load.nrows >= PGS_COPY_MAX || b->len >= PGS_LOAD_BYTES)
+        return pgs_copy_send(sk);
+    return 0;
 }

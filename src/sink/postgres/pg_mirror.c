@@ -271,29 +271,43 @@ static int send_rows(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
     return rc;
 }
 
+/* Whether the group is snapshot rows that may join the load. */
+static bool parkable(const struct pgsink *ps)
+{
+    return ps->ngrp && ps->grp_snapshot && pgs_copy_usable(ps->grp_mirror);
+}
+
 int pgs_mirror_flush_group(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
-    if (!ps || ps->ngrp == 0)
+    if (!ps)
         return 0;
+    int rc = 0;
+    /* a group too small for a COPY of its own goes out as statements */
+    if (parkable(ps) && (ps->load.nrows || ps->ngrp >= PGS_COPY_MIN))
+        rc = pgs_copy_park(sk);
+    if (rc == 0)
+        rc = pgs_copy_send(sk);
     struct pgs_mirror *m = ps->grp_mirror;
     size_t n = ps->ngrp, from = 0;
     ps->ngrp = 0;
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
-    if (ps->grp_snapshot && n >= PGS_COPY_MIN && pgs_copy_usable(m))
-        return pgs_copy_rows(sk, m, ps->grp, n);
     /* Largest powers of two first: at most nine shapes per table. */
-    for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n; i--) {
+    for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n && rc == 0; i--) {
         size_t rows = (size_t)1 << i;
-        while (n - from >= rows) {
-            int rc = send_rows(sk, m, from, i);
-            if (rc)
-                return rc;
+        while (n - from >= rows && rc == 0) {
+            rc = send_rows(sk, m, from, i);
             from += rows;
         }
     }
-    return 0;
+    return rc;
+}
+
+int pgs_mirror_end_write(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    return parkable(ps) ? pgs_copy_park(sk) : pgs_mirror_flush_group(sk);
 }
 
 /* Queues an insert (or a whole-row upsert) to go out with its neighbours.
@@ -309,8 +323,12 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
     size_t max = snap ? PGS_COPY_MAX : m->group_max;
     if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= max) && (rc = pgs_mirror_flush_group(sk)))
         return rc;
-    if (ps->ngrp == 0)
+    if (ps->ngrp == 0) {
+        /* the load holds one mirror's rows, and its keys are in grp_keys */
+        if (ps->load.nrows && ps->load.m != m && (rc = pgs_copy_send(sk)))
+            return rc;
         ps->grp_snapshot = true;
+    }
     ps->grp_snapshot &= ev->snapshot;
     if (!m->by_row) {
         buf_reset(&ps->grp_key);

@@ -137,6 +137,23 @@ static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
              ev->tab->name, ev->op, ev->pos.lsn, ev->pos.idx);
 }
 
+/* Whether a failed statement may have failed for one of its rows: not when
+ * the connection failed, nor for the SQLSTATE classes of transaction
+ * rollback (serialization, deadlock), resources, operator intervention and
+ * system errors.  Going one row at a time after those would only slow the
+ * sink down: for a snapshot, until the snapshot ends. */
+static bool row_error(const struct sink *sk, const PGresult *res)
+{
+    if (sk->errclass == SINK_ERR_UNREACHABLE || !res)
+        return false;
+    const char *state = pgconn_sqlstate(res);
+    static const char *not_row[] = {"40", "53", "55", "57", "58"};
+    for (size_t i = 0; i < sizeof not_row / sizeof *not_row; i++)
+        if (strncmp(state, not_row[i], 2) == 0)
+            return false;
+    return true;
+}
+
 int pgs_result_error(struct sink *sk, PGresult *res, const struct cdc_event *ev, bool group)
 {
     struct pgsink *ps = sk->priv;
@@ -149,6 +166,10 @@ int pgs_result_error(struct sink *sk, PGresult *res, const struct cdc_event *ev,
     int rc =
         sink_set_error(sk, classify(res ? pgconn_sqlstate(res) : "", ps->conn), "%s%s", line, ctx);
     if (sk->errclass == SINK_ERR_FATAL) {
+        sk->err_seq = 0;
+    } else if (ev && group && !row_error(sk, res)) {
+        /* Not about a row (the connection, a deadlock, the server's
+         * resources): the statement is simply sent again. */
         sk->err_seq = 0;
     } else if (ev && group) {
         /* Several rows in one statement: which one is unknown.  After the
@@ -493,12 +514,15 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         }
     }
     if (rc == 0)
-        rc = pgs_mirror_flush_group(sk);
+        rc = pgs_mirror_end_write(sk);
     if (rc == 0)
         rc = pgs_drain(sk);
     else
         pgs_drain(sk); /* keep the first error; the connection is reset anyway */
-    ps->ngrp = 0;
+    if (rc) {
+        ps->ngrp = 0;
+        pgs_copy_drop(ps);
+    }
     if (n)
         ps->given_seq = evs[n - 1]->seq;
     return rc;
@@ -532,10 +556,10 @@ static void pgs_close(struct sink *sk)
         PQfinish(ps->conn); /* an open transaction rolls back */
     strmap_free(ps->stmts, free_name);
     strmap_free(ps->mirrors, pgs_mirror_free);
-    strmap_free(ps->grp_keys, NULL);
+    pgs_copy_drop(ps);
     free(ps->grp);
     buf_fini(&ps->grp_key);
-    buf_fini(&ps->copybuf);
+    buf_fini(&ps->load.text);
     free(ps->ckpt_table);
     free(ps->save_sql);
     cdc_posmap_fini(&ps->ckpt);

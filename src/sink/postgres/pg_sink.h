@@ -37,11 +37,13 @@ struct pgs_pending {
 #define PGS_DDL_LOCK "SELECT pg_advisory_xact_lock(7171530730526582784); "
 
 #define PGS_GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
-/* Snapshot rows of one table loaded with one COPY (pg_copy.c): at least
- * PGS_COPY_MIN of them (fewer go out as multi-row statements), at most
- * PGS_COPY_MAX. */
-#define PGS_COPY_MIN 64
-#define PGS_COPY_MAX 65536
+/* Snapshot rows of one table loaded with one COPY (pg_copy.c): a group
+ * sent on its own needs at least PGS_COPY_MIN of them (fewer go out as
+ * multi-row statements); a load holds at most PGS_COPY_MAX rows and about
+ * PGS_LOAD_BYTES of COPY text. */
+#define PGS_COPY_MIN   64
+#define PGS_COPY_MAX   65536
+#define PGS_LOAD_BYTES (16u << 20)
 
 /* A mirror table for one shape of a source table. */
 struct pgs_mirror {
@@ -108,8 +110,9 @@ struct pgsink {
     Oid *types;
     size_t capvals;
     /* Replica inserts and whole-row upserts of one table waiting to go out
-     * as one multi-row statement (borrowed events: flushed before write()
-     * returns, and before any other statement). */
+     * as one multi-row statement (borrowed events: flushed, or parked in
+     * the load, before write() returns, and before any other statement).
+     * grp_keys holds the keys of the group and of the load. */
     struct pgs_mirror *grp_mirror;
     const struct cdc_event **grp;
     size_t ngrp, capgrp;
@@ -117,7 +120,14 @@ struct pgsink {
     struct buf grp_key;
     bool grp_snapshot;   /* every row in the group is a snapshot row */
     unsigned next_stage; /* for staging table names */
-    struct buf copybuf;  /* COPY data being sent */
+    /* Snapshot rows of one mirror parked for one COPY (pg_copy.c), as COPY
+     * text, with the newest row's header (no values) to name in errors. */
+    struct {
+        struct pgs_mirror *m;
+        struct buf text;
+        size_t nrows;
+        struct cdc_event last;
+    } load;
     /* The truncate group last applied: its transaction's commit LSN and its
      * first event's index (the other events of the group are then done). */
     bool trunc_done;
@@ -177,16 +187,25 @@ int pgs_ckpt_send(struct sink *sk);
 
 /* Replica mode (pg_mirror.c): applies one change event to its mirror table. */
 int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev);
-/* Sends the rows waiting to go out together (no-op when none). */
+/* Sends the rows waiting to go out together, the load first (no-op when
+ * none). */
 int pgs_mirror_flush_group(struct sink *sk);
+/* At the end of write(): parks a group of snapshot rows in the load, sends
+ * any other. */
+int pgs_mirror_end_write(struct sink *sk);
 void pgs_mirror_free(void *mirror);
 
 /* Runs of snapshot rows (pg_copy.c).  Whether m's rows may be loaded with
- * COPY (a unique, immediate key to upsert on); loads evs[0..n), rows of m
- * with distinct keys, as upserts in the open transaction. */
+ * COPY (a unique, immediate key to upsert on). */
 bool pgs_copy_usable(const struct pgs_mirror *m);
-int pgs_copy_rows(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *const *evs,
-                  size_t n);
+/* Moves the group (snapshot rows of a usable mirror) into the load, sending
+ * the load first if it holds another mirror's rows and afterwards if it is
+ * full. */
+int pgs_copy_park(struct sink *sk);
+/* Sends the load, as upserts in the open transaction (no-op when empty). */
+int pgs_copy_send(struct sink *sk);
+/* Forgets the load and the keys (after an error, at close). */
+void pgs_copy_drop(struct pgsink *ps);
 
 /* Statements (pg_sql.c), for m's shape; heap strings. */
 char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows);
