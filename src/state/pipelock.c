@@ -16,7 +16,8 @@
 #include "util/mem.h"
 #include "util/str.h"
 
-#define BUSY_RETRIES 5 /* the holder may let go between F_SETLK and F_GETLK */
+#define BUSY_RETRIES 5   /* the holder may let go between F_SETLK and F_GETLK */
+#define NAME_WAITS   100 /* 10 ms each: a new holder writes its name just after locking */
 
 struct pipelock {
     int fd; /* holds the record lock while open */
@@ -76,6 +77,19 @@ static int query(int fd, struct pipelock_holder *h)
     return 1;
 }
 
+/* query, giving a holder that has only just taken the lock (its text does
+ * not name it yet) a moment to write its name. */
+static int query_named(int fd, struct pipelock_holder *h)
+{
+    int q = query(fd, h);
+    for (int i = 0; q > 0 && !h->command[0] && i < NAME_WAITS; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        q = query(fd, h);
+    }
+    return q;
+}
+
 void pipelock_describe(const struct pipelock_holder *h, char *out, size_t outlen)
 {
     if (!h->command[0]) {
@@ -121,7 +135,7 @@ int pipelock_acquire(struct pipelock **out, const char *state_dir, const char *p
         int e = errno;
         if (e == EINTR)
             continue;
-        int q = e == EACCES || e == EAGAIN ? query(fd, &h) : -e;
+        int q = e == EACCES || e == EAGAIN ? query_named(fd, &h) : -e;
         if (q == 0 && attempt < BUSY_RETRIES)
             continue; /* the holder just let go */
         if (q > 0) {
@@ -182,7 +196,7 @@ int pipelock_probe(const char *state_dir, const char *pipeline_id, const char *n
         return rc;
     }
     struct pipelock_holder h;
-    int q = query(fd, &h);
+    int q = query_named(fd, &h);
     close(fd);
     if (q < 0) {
         q = cdc_fail(err, errlen, CDC_EIO, "%s: cannot query the pipeline lock: %s", path,

@@ -1,6 +1,7 @@
 /* The pipeline lock: a second process is refused with the holder's pid and
  * command, the lock dies with its holder (however it ends), probing does not
- * take it, the two lock names are independent, and an unusable state
+ * take it, the two lock names are independent, a holder is named even when
+ * asked about just after it took the lock, and an unusable state
  * directory is an I/O error, not a refusal. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,51 @@ static void test_released_lock_is_free(void **state)
     pipelock_release(NULL);
 }
 
+/* A holder that has taken the lock but not yet written its name (the
+ * instant between the two in pipelock_acquire, stretched here to 200 ms):
+ * the refused process waits for the name instead of saying "another
+ * process". */
+static void test_holder_named_after_locking(void **state)
+{
+    (void)state;
+    char *path = pipelock_path(dir, "p3", PIPELOCK_OWNER);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/p3", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        int fd = open(path, O_RDWR | O_CREAT, 0600);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0 || write(fds[1], "x", 1) != 1)
+            _exit(2);
+        usleep(200 * 1000);
+        char text[96];
+        int n =
+            snprintf(text, sizeof text, "pid=%ld since_us=1 command=snapshot\n", (long)getpid());
+        if (pwrite(fd, text, (size_t)n, 0) != n)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char x;
+    assert_int_equal(read(fds[0], &x, 1), 1);
+    close(fds[0]);
+    struct pipelock *lk = NULL;
+    struct pipelock_holder h;
+    char err[1024];
+    int rc = pipelock_acquire(&lk, dir, "p3", PIPELOCK_OWNER, "run", &h, err, sizeof err);
+    end_child(child); /* before any assertion: a failed one leaves the test */
+    free(path);
+    assert_int_equal(rc, CDC_EBUSY);
+    assert_string_equal(h.command, "snapshot");
+    assert_non_null(strstr(err, "`cdc snapshot` (pid"));
+}
+
 static void test_unusable_directory(void **state)
 {
     (void)state;
@@ -161,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_process_refused),
         cmocka_unit_test(test_released_lock_is_free),
+        cmocka_unit_test(test_holder_named_after_locking),
         cmocka_unit_test(test_unusable_directory),
         cmocka_unit_test(test_paths),
     };
