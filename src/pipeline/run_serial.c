@@ -283,8 +283,10 @@ void *run_serial(void *arg)
         bool due =
             r->pending && (r->since_flush >= r->batch_size || (caught_up && r->flush_on_catch_up) ||
                            clock_mono_us() - r->pending_since >= r->flush_interval_us);
+        r->sk.flush_behind = due && !caught_up && r->since_flush >= r->batch_size;
         if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
             alive = recover(r, false, 0);
+        r->sk.flush_behind = false;
     }
     if (alive && !atomic_load(&eng->abandon) && !r->awaiting_rewind && flush(r) != 0) {
         runner_note_error(r);

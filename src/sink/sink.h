@@ -117,6 +117,13 @@ struct sink {
      * are, outside the stream; a sink with a checkpoint must not move it. */
     bool replay;
     void *priv; /* the implementation's state, owned by it */
+    /* Set by the runner for a flush that is due because a batch is full
+     * while more events wait: the sink may start making what was written
+     * durable and report what an earlier flush started (a smaller
+     * *durable_seq), so it takes the next batch while the destination
+     * syncs.  Other flushes (caught up, interval, final) report everything
+     * written. */
+    bool flush_behind;
     /* Last error, set by the implementation through sink_set_error. */
     char err[1024];
     enum sink_errclass errclass;

@@ -4,7 +4,8 @@
  * whether the file system has room.  With one stream the lines say where the
  * file is; with several, the checkpoint beside it does: what was written
  * after it is cut off, a torn slot falls back to the other one, a file
- * shorter than its checkpoint stops the pipeline. */
+ * shorter than its checkpoint stops the pipeline.  A flush behind syncs in
+ * a thread and reports what the previous one made durable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,68 @@ static void test_one_stream_reads_its_lines(void **state)
     cdc_posmap_fini(&have);
 }
 
+/* A flush behind reports what the previous flush made durable while its
+ * own sync runs; the next flush (behind or not) waits for that sync, and a
+ * flush that is not behind reports everything written.  With several
+ * streams (a checkpoint to write after the sync) every flush syncs. */
+static void test_flush_behind(void **state)
+{
+    (void)state;
+    remove_files();
+    struct sink_cfg sc;
+    struct sink sk;
+    sink_init(&sk, &sc);
+    struct cdc_posmap have = {0};
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    uint64_t seq = 0, durable = 99;
+    struct cdc_event *a = change(0, 1000, 0, ++seq), *b = change(0, 2000, 0, ++seq);
+    sk.flush_behind = true;
+    assert_int_equal(sk.ops->write(&sk, &a, 1), 0);
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 0); /* nothing synced before */
+    assert_int_equal(sk.ops->write(&sk, &b, 1), 0);
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 1); /* a's sync, joined; b's started */
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 2); /* nothing new: b's sync joined */
+    struct cdc_event *c = change(0, 3000, 0, ++seq);
+    assert_int_equal(sk.ops->write(&sk, &c, 1), 0);
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 2);
+    sk.flush_behind = false;
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 3);
+    /* closing with a sync running waits for it; the file holds all three */
+    struct cdc_event *d = change(0, 4000, 0, ++seq);
+    sk.flush_behind = true;
+    assert_int_equal(sk.ops->write(&sk, &d, 1), 0);
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, 3);
+    sk.ops->close(&sk);
+    cdc_posmap_clear(&have);
+    sink_init(&sk, &sc);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_have(&have, 0, 4000, 0);
+    sk.ops->close(&sk);
+
+    remove_files();
+    sink_init(&sk, &sc);
+    sk.json = &jctx_streams;
+    cdc_posmap_clear(&have);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    sk.flush_behind = true;
+    struct cdc_event *e = change(1, 10, 0, ++seq);
+    assert_int_equal(sk.ops->write(&sk, &e, 1), 0);
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, seq);
+    sk.ops->close(&sk);
+    struct cdc_event *all[] = {a, b, c, d, e};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        cdc_event_unref(all[i]);
+    cdc_posmap_fini(&have);
+    remove_files();
+}
+
 /* Several streams: the checkpoint holds each one's position; what was
  * appended after it is cut off at open. */
 static void test_streams_checkpoint(void **state)
@@ -286,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_second_writer_refused_tail_untouched),
         cmocka_unit_test(test_one_stream_reads_its_lines),
         cmocka_unit_test(test_streams_checkpoint),
+        cmocka_unit_test(test_flush_behind),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     cdc_table_unref(tab);

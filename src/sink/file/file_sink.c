@@ -16,6 +16,7 @@
  * locked cannot be opened: the error says so, and the engine retries. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -52,7 +53,54 @@ struct file_sink {
     struct file_ckpt *ck;
     struct cdc_posmap given;
     bool moved; /* given changed since the last checkpoint */
+    /* A flush behind (sink.h): the fdatasync running in its own thread,
+     * of the file up to sync_end, which holds the events up to sync_seq;
+     * the errno it failed with, read once the thread is joined. */
+    bool syncing;
+    pthread_t sync_thread;
+    off_t sync_end;
+    uint64_t sync_seq;
+    int sync_errno;
+    uint64_t durable_seq; /* newest seq known durable */
 };
+
+static void *sync_main(void *arg)
+{
+    struct file_sink *fs = arg;
+    fs->sync_errno = fdatasync(fs->fd) == 0 ? 0 : errno;
+    return NULL;
+}
+
+/* Waits for the sync running behind, if any: 0, or the errno it failed with. */
+static int sync_join(struct file_sink *fs)
+{
+    if (!fs->syncing)
+        return 0;
+    pthread_join(fs->sync_thread, NULL);
+    fs->syncing = false;
+    if (fs->sync_errno)
+        return fs->sync_errno;
+    fs->synced = fs->sync_end;
+    fs->durable_seq = fs->sync_seq;
+    return 0;
+}
+
+/* Starts syncing everything written so far in a thread of its own; false
+ * if it could not (the caller then syncs itself). */
+static bool sync_behind(struct file_sink *fs)
+{
+    struct stat st;
+    if (fstat(fs->fd, &st) != 0)
+        return false;
+    fs->sync_end = st.st_size;
+    fs->sync_seq = fs->given_seq;
+    fs->sync_errno = 0;
+    if (pthread_create(&fs->sync_thread, NULL, sync_main, fs) != 0)
+        return false;
+    fs->syncing = true;
+    fs->unsynced = false;
+    return true;
+}
 
 static const struct file_sink_cfg *conf(const struct sink *sk)
 {
@@ -167,6 +215,7 @@ static int recover_tail(struct sink *sk, struct file_sink *fs, struct cdc_posmap
 
 static void file_free(struct file_sink *fs)
 {
+    (void)sync_join(fs);
     if (fs->fd >= 0)
         close(fs->fd);
     file_ckpt_close(fs->ck);
@@ -297,13 +346,25 @@ static int file_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
     return 0;
 }
 
+/* Writes what is buffered and makes the file durable up to here, or, for
+ * a flush behind (one stream: the lines say what the file holds), starts
+ * that in a thread and reports what the previous flush made durable.
+ * Either way the sync started by the previous flush is waited for first:
+ * one runs at a time, and encoding the next batch overlaps it. */
 static int file_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct file_sink *fs = sk->priv;
     if (write_all(sk, fs) != 0)
         return CDC_ERR;
-    if (fs->unsynced && conf(sk)->fsync && fdatasync(fs->fd) != 0) {
-        int e = errno;
+    int e = sync_join(fs);
+    if (e == 0 && sk->flush_behind && !fs->ck && conf(sk)->fsync && fs->unsynced &&
+        sync_behind(fs)) {
+        *durable_seq = fs->durable_seq;
+        return 0;
+    }
+    if (e == 0 && fs->unsynced && conf(sk)->fsync && fdatasync(fs->fd) != 0)
+        e = errno;
+    if (e) {
         /* After a failed fsync the page cache may say the data is there
          * when the disk does not have it: cut the file back to what was
          * synced, so the reopen replays the rest. */
@@ -321,11 +382,12 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     if (fs->ck && (fs->moved || wrote)) {
         /* Only now is it acknowledged: a crash before this leaves the data
          * beyond the previous checkpoint, and the next open cuts it off. */
-        char e[512];
-        if (file_ckpt_write(fs->ck, fs->synced, &fs->given, conf(sk)->fsync, e, sizeof e) != 0)
-            return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", e);
+        char msg[512];
+        if (file_ckpt_write(fs->ck, fs->synced, &fs->given, conf(sk)->fsync, msg, sizeof msg) != 0)
+            return sink_set_error(sk, SINK_ERR_RETRYABLE, "%s", msg);
         fs->moved = false;
     }
+    fs->durable_seq = fs->given_seq;
     *durable_seq = fs->given_seq;
     return 0;
 }
