@@ -43,44 +43,19 @@
 #define SAVEPOINTS_MAX 32 /* direct loads per database transaction */
 #define DIRECT_SKIP    8  /* runs upserted after a direct load met a key */
 
-static void put_cols(struct buf *b, const struct cdc_table *tab)
-{
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        char *q = pgconn_quote_ident(tab->cols[i].name);
-        buf_printf(b, "%s%s", i ? ", " : "", q);
-        free(q);
-    }
-}
-
 /* The statements for m (built once per mirror shape). */
 static void build_sql(struct sink *sk, struct pgs_mirror *m)
 {
     struct pgsink *ps = sk->priv;
-    const struct cdc_table *tab = m->tab;
     char name[48];
     snprintf(name, sizeof name, "pg_temp.cdc_stage_%u", ++ps->next_stage);
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT ", name);
-    put_cols(&b, tab);
-    buf_printf(&b, " FROM %s WITH NO DATA", m->qname);
-    m->stage_create = b.p;
-
-    b = (struct buf)BUF_INIT;
-    buf_printf(&b, "COPY %s (", name);
-    put_cols(&b, tab);
-    buf_puts(&b, ") FROM STDIN");
-    m->stage_copy = b.p;
-
+    m->stage_create = pgs_sql_stage_create(m, name);
+    m->stage_copy = pgs_sql_copy(m, name);
     /* TRUNCATE costs far less than deleting the rows */
     char *ins = pgs_sql_insert_from(m, name);
     m->stage_insert = xasprintf("%s; TRUNCATE %s", ins, name);
     free(ins);
-
-    b = (struct buf)BUF_INIT;
-    buf_printf(&b, "COPY %s (", m->qname);
-    put_cols(&b, tab);
-    buf_puts(&b, ") FROM STDIN");
-    m->direct_copy = b.p;
+    m->direct_copy = pgs_sql_copy(m, m->qname);
 }
 
 bool pgs_copy_usable(const struct pgs_mirror *m)

@@ -28,18 +28,31 @@ static int commit_rows(const struct sink *sk)
     return sk->cfg->batch_size * 10; /* …or has this many rows */
 }
 
-/* SQLSTATE classes worth retrying: connection, transaction rollback
- * (serialization, deadlock), resources, operator intervention, system. */
+/* SQLSTATE classes worth retrying, and whether a failure of that class may
+ * be one row's: transaction rollback (serialization, deadlock), resources,
+ * program limits (a row too big for an index), operator intervention,
+ * system, internal. */
+static const struct {
+    char cls[3];
+    bool row;
+} retry_classes[] = {{"40", false}, {"53", false}, {"54", true}, {"55", false},
+                     {"57", false}, {"58", false}, {"XX", true}};
+
+/* The index of sqlstate's class in retry_classes, or -1. */
+static int retry_class(const char *sqlstate)
+{
+    for (int i = 0; i < (int)(sizeof retry_classes / sizeof *retry_classes); i++)
+        if (strncmp(sqlstate, retry_classes[i].cls, 2) == 0)
+            return i;
+    return -1;
+}
+
 static enum sink_errclass classify(const char *sqlstate, PGconn *conn)
 {
     if (PQstatus(conn) != CONNECTION_OK || !sqlstate[0] || strncmp(sqlstate, "08", 2) == 0 ||
         strncmp(sqlstate, "57P", 3) == 0)
         return SINK_ERR_UNREACHABLE;
-    static const char *retry[] = {"40", "53", "54", "55", "57", "58", "XX"};
-    for (size_t i = 0; i < sizeof retry / sizeof *retry; i++)
-        if (strncmp(sqlstate, retry[i], 2) == 0)
-            return SINK_ERR_RETRYABLE;
-    return SINK_ERR_PERMANENT;
+    return retry_class(sqlstate) >= 0 ? SINK_ERR_RETRYABLE : SINK_ERR_PERMANENT;
 }
 
 void pgs_scratch(struct pgsink *ps, size_t n)
@@ -138,20 +151,15 @@ static void describe_event(const struct cdc_event *ev, char *buf, size_t len)
 }
 
 /* Whether a failed statement may have failed for one of its rows: not when
- * the connection failed, nor for the SQLSTATE classes of transaction
- * rollback (serialization, deadlock), resources, operator intervention and
- * system errors.  Going one row at a time after those would only slow the
- * sink down: for a snapshot, until the snapshot ends. */
+ * the connection failed, nor for the retryable classes that are not about
+ * a row.  Going one row at a time after those would only slow the sink
+ * down: for a snapshot, until the snapshot ends. */
 static bool row_error(const struct sink *sk, const PGresult *res)
 {
     if (sk->errclass == SINK_ERR_UNREACHABLE || !res)
         return false;
-    const char *state = pgconn_sqlstate(res);
-    static const char *not_row[] = {"40", "53", "55", "57", "58"};
-    for (size_t i = 0; i < sizeof not_row / sizeof *not_row; i++)
-        if (strncmp(state, not_row[i], 2) == 0)
-            return false;
-    return true;
+    int c = retry_class(pgconn_sqlstate(res));
+    return c < 0 || retry_classes[c].row;
 }
 
 int pgs_result_error(struct sink *sk, PGresult *res, const struct cdc_event *ev, bool group)

@@ -212,6 +212,13 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows);
 /* The same upsert of every row in the staging table stage (of m's columns,
  * in order). */
 char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage);
+/* "COPY target (m's columns) FROM STDIN". */
+char *pgs_sql_copy(const struct pgs_mirror *m, const char *target);
+/* The staging table stage: a temporary table of m's columns and their
+ * types, emptied at every commit. */
+char *pgs_sql_stage_create(const struct pgs_mirror *m, const char *stage);
+/* tab's columns as a quoted, comma-separated list. */
+void pgs_sql_put_cols(struct buf *b, const struct cdc_table *tab);
 /* UPDATE setting the columns whose after value was carried (skip[i] false;
  * skip may be NULL), matching the old row; by key, key columns are set only
  * with set_keys.  NULL when there is nothing to set. */

@@ -28,6 +28,15 @@ static void put_ident(struct buf *b, const char *name)
     free(q);
 }
 
+void pgs_sql_put_cols(struct buf *b, const struct cdc_table *tab)
+{
+    for (uint16_t i = 0; i < tab->ncols; i++) {
+        if (i)
+            buf_puts(b, ", ");
+        put_ident(b, tab->cols[i].name);
+    }
+}
+
 static bool by_key(const struct pgs_mirror *m)
 {
     return !m->by_row;
@@ -95,11 +104,7 @@ static void put_insert_head(struct buf *b, const struct pgs_mirror *m)
 {
     const struct cdc_table *tab = m->tab;
     buf_printf(b, "INSERT INTO %s (", m->qname);
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (i)
-            buf_puts(b, ", ");
-        put_ident(b, tab->cols[i].name);
-    }
+    pgs_sql_put_cols(b, tab);
     buf_puts(b, ") OVERRIDING SYSTEM VALUE");
 }
 
@@ -158,13 +163,27 @@ char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage)
     struct buf b = BUF_INIT;
     put_insert_head(&b, m);
     buf_puts(&b, " SELECT ");
-    for (uint16_t i = 0; i < tab->ncols; i++) {
-        if (i)
-            buf_puts(&b, ", ");
-        put_ident(&b, tab->cols[i].name);
-    }
+    pgs_sql_put_cols(&b, tab);
     buf_printf(&b, " FROM %s", stage);
     put_conflict(&b, m);
+    return b.p;
+}
+
+char *pgs_sql_copy(const struct pgs_mirror *m, const char *target)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "COPY %s (", target);
+    pgs_sql_put_cols(&b, m->tab);
+    buf_puts(&b, ") FROM STDIN");
+    return b.p;
+}
+
+char *pgs_sql_stage_create(const struct pgs_mirror *m, const char *stage)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT ", stage);
+    pgs_sql_put_cols(&b, m->tab);
+    buf_printf(&b, " FROM %s WITH NO DATA", m->qname);
     return b.p;
 }
 
