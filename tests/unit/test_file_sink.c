@@ -212,6 +212,16 @@ static void test_one_stream_reads_its_lines(void **state)
  * own sync runs; the next flush (behind or not) waits for that sync, and a
  * flush that is not behind reports everything written.  With several
  * streams (a checkpoint to write after the sync) every flush syncs. */
+/* Writes ev (if any), flushes, and checks what the flush reports durable. */
+static void flush_expect(struct sink *sk, struct cdc_event *ev, uint64_t want)
+{
+    uint64_t durable = 99;
+    if (ev)
+        assert_int_equal(sk->ops->write(sk, &ev, 1), 0);
+    assert_int_equal(sk->ops->flush(sk, &durable), 0);
+    assert_int_equal(durable, want);
+}
+
 static void test_flush_behind(void **state)
 {
     (void)state;
@@ -221,30 +231,19 @@ static void test_flush_behind(void **state)
     sink_init(&sk, &sc);
     struct cdc_posmap have = {0};
     assert_int_equal(sk.ops->open(&sk, &have), 0);
-    uint64_t seq = 0, durable = 99;
+    uint64_t seq = 0;
     struct cdc_event *a = change(0, 1000, 0, ++seq), *b = change(0, 2000, 0, ++seq);
+    struct cdc_event *c = change(0, 3000, 0, ++seq), *d = change(0, 4000, 0, ++seq);
     sk.flush_behind = true;
-    assert_int_equal(sk.ops->write(&sk, &a, 1), 0);
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 0); /* nothing synced before */
-    assert_int_equal(sk.ops->write(&sk, &b, 1), 0);
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 1); /* a's sync, joined; b's started */
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 2); /* nothing new: b's sync joined */
-    struct cdc_event *c = change(0, 3000, 0, ++seq);
-    assert_int_equal(sk.ops->write(&sk, &c, 1), 0);
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 2);
+    flush_expect(&sk, a, 0);    /* nothing synced before */
+    flush_expect(&sk, b, 1);    /* a's sync, joined; b's started */
+    flush_expect(&sk, NULL, 2); /* nothing new: b's sync joined */
+    flush_expect(&sk, c, 2);
     sk.flush_behind = false;
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 3);
-    /* closing with a sync running waits for it; the file holds all three */
-    struct cdc_event *d = change(0, 4000, 0, ++seq);
+    flush_expect(&sk, NULL, 3);
+    /* closing with a sync running waits for it; the file holds all four */
     sk.flush_behind = true;
-    assert_int_equal(sk.ops->write(&sk, &d, 1), 0);
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, 3);
+    flush_expect(&sk, d, 3);
     sk.ops->close(&sk);
     cdc_posmap_clear(&have);
     sink_init(&sk, &sc);
@@ -259,9 +258,7 @@ static void test_flush_behind(void **state)
     assert_int_equal(sk.ops->open(&sk, &have), 0);
     sk.flush_behind = true;
     struct cdc_event *e = change(1, 10, 0, ++seq);
-    assert_int_equal(sk.ops->write(&sk, &e, 1), 0);
-    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
-    assert_int_equal(durable, seq);
+    flush_expect(&sk, e, seq);
     sk.ops->close(&sk);
     struct cdc_event *all[] = {a, b, c, d, e};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
