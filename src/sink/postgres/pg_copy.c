@@ -1,20 +1,31 @@
-/* Replica mode: runs of snapshot rows loaded with COPY.
+/* Replica mode: runs of snapshot rows, and runs of inserts, loaded with
+ * COPY.
  *
- * Snapshot rows of one table (distinct keys) are parked as COPY text when
- * the write() that brought them ends (pgs_copy_park), so one load gathers
- * the rows of many write() calls; it goes out before any other statement,
- * before the commit, or once it is large (pgs_copy_send).  Until then
- * nothing of it reached the server, and it is not durable: the commit that
- * makes the sink report its rows comes after the load.  One COPY per
- * commit instead of one per write() matters: the server sets up a tuple
- * slot per buffered row of every COPY, which for a COPY of a thousand rows
- * costs about as much as storing them.
+ * Snapshot rows of one table (distinct keys), or inserts into one table, are
+ * parked as COPY text when the write() that brought them ends
+ * (pgs_copy_park), so one load gathers the rows of many write() calls; it
+ * goes out before any other statement, before the commit, or once it is
+ * large (pgs_copy_send).  Until then nothing of it reached the server, and
+ * it is not durable: the commit that makes the sink report its rows comes
+ * after the load.  One COPY per commit instead of one per write() matters:
+ * the server sets up a tuple slot per buffered row of every COPY, which for
+ * a COPY of a thousand rows costs about as much as storing them.  A load
+ * holds one kind of row: a refused snapshot row and a refused insert are
+ * looked for differently (sk->single_snapshot, sk->single_until).
+ *
+ * Inserts take this path because an insert into a key the mirror holds is
+ * the exception: the source had no row under that key just before, and
+ * neither has a mirror that is in step.  When it does hold one (a row
+ * written into the mirror by hand, or kept from an earlier copy), the
+ * direct COPY fails on it and the run goes through the staging table: the
+ * mirror ends up as the upserts would have left it, always.
  *
  * The load goes out in the open database transaction, the one that later
  * stores the checkpoint, either
  *   straight into the mirror, where that provably does what the upsert
  *   would (copy_direct):
- *       SAVEPOINT; COPY <mirror> FROM STDIN; RELEASE
+ *       SAVEPOINT; COPY <mirror> FROM STDIN     (one round trip)
+ *       RELEASE                                 (pipelined with what follows)
  *   or through a staging table, as upserts:
  *       COPY <staging> FROM STDIN
  *       INSERT INTO <mirror> SELECT … FROM <staging> ON CONFLICT (key) DO UPDATE …;
@@ -55,7 +66,10 @@ static void build_sql(struct sink *sk, struct pgs_mirror *m)
     char *ins = pgs_sql_insert_from(m, name);
     m->stage_insert = xasprintf("%s; TRUNCATE %s", ins, name);
     free(ins);
-    m->direct_copy = pgs_sql_copy(m, m->qname);
+    /* the savepoint goes out with the COPY: one round trip */
+    char *copy = pgs_sql_copy(m, m->qname);
+    m->direct_copy = xasprintf("SAVEPOINT cdc_load; %s", copy);
+    free(copy);
 }
 
 bool pgs_copy_usable(const struct pgs_mirror *m)
@@ -134,17 +148,29 @@ static int direct_allowed(struct sink *sk, struct pgs_mirror *m, const struct cd
     free(lock);
     if (rc)
         return rc;
+    /* Prepared once per connection: a stream of small transactions checks
+     * once per transaction, and planning the query each time cost more
+     * than the load saved. */
+    if (!ps->direct_check_ready) {
+        PGresult *prep = PQprepare(
+            ps->conn, "cdc_direct_check",
+            "SELECT NOT c.relhasrules AND NOT c.relrowsecurity AND EXISTS (SELECT FROM pg_index "
+            "  i WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
+            "  AND i.indpred IS NULL AND i.indexprs IS NULL AND (SELECT string_agg(a.attname, "
+            "  E'\\x1f' ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+            "  AND a.attnum = ANY (i.indkey)) = $2) FROM pg_class c WHERE c.oid = to_regclass($1)",
+            2, NULL);
+        if (PQresultStatus(prep) != PGRES_COMMAND_OK)
+            rc = pgs_result_error(sk, prep, ev, true);
+        PQclear(prep);
+        if (rc)
+            return rc;
+        ps->direct_check_ready = true;
+    }
     struct buf want = BUF_INIT, list = BUF_INIT;
     pgs_schema_key_names(m->tab, &want, &list);
     const char *vals[2] = {m->qname, want.p ? want.p : ""};
-    PGresult *res = PQexecParams(
-        ps->conn,
-        "SELECT NOT c.relhasrules AND NOT c.relrowsecurity AND EXISTS (SELECT FROM pg_index i "
-        "  WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid "
-        "  AND i.indpred IS NULL AND i.indexprs IS NULL AND (SELECT string_agg(a.attname, "
-        "  E'\\x1f' ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = i.indrelid "
-        "  AND a.attnum = ANY (i.indkey)) = $2) FROM pg_class c WHERE c.oid = to_regclass($1)",
-        2, NULL, vals, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(ps->conn, "cdc_direct_check", 2, vals, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         rc = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     else
@@ -184,13 +210,13 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m)
     if (!m->direct_ok)
         return 0;
     ps->savepoints++;
-    if ((rc = exec_step(sk, "SAVEPOINT cdc_load", last)))
-        return rc;
     bool dup = false;
     if ((rc = copy_in(sk, m->direct_copy, &dup)))
         return rc;
-    if (!dup)
-        return (rc = exec_step(sk, "RELEASE SAVEPOINT cdc_load", last)) ? rc : 1;
+    if (!dup) {
+        ps->release_due = true; /* sent in the pipeline, with what follows */
+        return 1;
+    }
     m->direct_skip = DIRECT_SKIP;
     return exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
 }
@@ -229,6 +255,9 @@ int pgs_copy_send(struct sink *sk)
         rc = 0;
     if (!PQenterPipelineMode(ps->conn) && rc == 0)
         rc = pgs_conn_error(sk, "cannot enter pipeline mode");
+    if (ps->release_due && rc == 0)
+        rc = pgs_send_plain(sk, "RELEASE SAVEPOINT cdc_load", PGS_STMT, NULL);
+    ps->release_due = false;
     pgs_copy_drop(ps);
     return rc;
 }
@@ -242,7 +271,8 @@ int pgs_copy_park(struct sink *sk)
     ps->ngrp = 0;
     if (n == 0)
         return 0;
-    if (ps->load.nrows && ps->load.m != m && (rc = pgs_copy_send(sk)))
+    if (ps->load.nrows && (ps->load.m != m || ps->load.snapshot != ps->grp_snapshot) &&
+        (rc = pgs_copy_send(sk)))
         return rc;
     struct buf *b = &ps->load.text;
     for (size_t r = 0; r < n; r++) {
@@ -266,6 +296,7 @@ int pgs_copy_park(struct sink *sk)
     last->data_len = 0;
     last->data_free = NULL;
     ps->load.m = m;
+    ps->load.snapshot = ps->grp_snapshot;
     ps->load.nrows += n;
     if (ps->load.nrows >= PGS_COPY_MAX || b->len >= PGS_LOAD_BYTES)
         return pgs_copy_send(sk);

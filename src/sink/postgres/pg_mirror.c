@@ -4,8 +4,9 @@
  * the statements come from pg_sql.c.  Statements per shape of change:
  *   insert / snapshot row / update with the whole row and the same key:
  *       INSERT … ON CONFLICT (key) DO UPDATE   (idempotent), several rows of
- *       one table per statement; a long run of snapshot rows of one table
- *       is loaded with COPY and upserted the same way (pg_copy.c)
+ *       one table per statement; a long run of snapshot rows, or of
+ *       inserts, into one table is loaded with COPY with the same effect
+ *       (pg_copy.c)
  *   update that changes the key: DELETE the old key, then the upsert
  *   update that leaves TOAST values unchanged:
  *       UPDATE … SET <carried columns> WHERE key = <old key>
@@ -271,10 +272,10 @@ static int send_rows(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
     return rc;
 }
 
-/* Whether the group is snapshot rows that may join the load. */
+/* Whether the group may join the load: snapshot rows, or inserts. */
 static bool parkable(const struct pgsink *ps)
 {
-    return ps->ngrp && ps->grp_snapshot && pgs_copy_usable(ps->grp_mirror);
+    return ps->ngrp && ps->grp_copy && pgs_copy_usable(ps->grp_mirror);
 }
 
 int pgs_mirror_flush_group(struct sink *sk)
@@ -317,18 +318,25 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
 {
     struct pgsink *ps = sk->priv;
     int rc;
-    /* Snapshot rows wait for a COPY-sized run, other rows for one
-     * statement's worth. */
-    bool snap = ev->snapshot && (ps->ngrp == 0 || ps->grp_snapshot) && pgs_copy_usable(m);
-    size_t max = snap ? PGS_COPY_MAX : m->group_max;
+    /* A run of snapshot rows, or of inserts (not both: a failed load is
+     * narrowed down differently), waits for a COPY-sized run; other rows
+     * for one statement's worth. */
+    bool copy_row = ev->snapshot || ev->op == CDC_OP_INSERT;
+    bool copy = copy_row && pgs_copy_usable(m) &&
+                (ps->ngrp == 0 || (ps->grp_copy && ps->grp_snapshot == ev->snapshot));
+    size_t max = copy ? PGS_COPY_MAX : m->group_max;
     if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= max) && (rc = pgs_mirror_flush_group(sk)))
         return rc;
     if (ps->ngrp == 0) {
-        /* the load holds one mirror's rows, and its keys are in grp_keys */
-        if (ps->load.nrows && ps->load.m != m && (rc = pgs_copy_send(sk)))
+        /* the load holds one mirror's rows of one kind, and its keys are
+         * in grp_keys */
+        if (ps->load.nrows && (ps->load.m != m || ps->load.snapshot != ev->snapshot) &&
+            (rc = pgs_copy_send(sk)))
             return rc;
-        ps->grp_snapshot = true;
+        ps->grp_snapshot = ev->snapshot;
+        ps->grp_copy = true;
     }
+    ps->grp_copy &= copy_row && ps->grp_snapshot == ev->snapshot;
     ps->grp_snapshot &= ev->snapshot;
     if (!m->by_row) {
         buf_reset(&ps->grp_key);

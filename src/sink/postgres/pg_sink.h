@@ -4,7 +4,8 @@
  *   pg_ckpt.c    the checkpoint table (a position per stream);
  *   pg_mirror.c  replica mode: applying changes to mirror tables;
  *   pg_sql.c     the statements replica mode sends, built per table shape;
- *   pg_copy.c    replica mode: runs of snapshot rows loaded with COPY;
+ *   pg_copy.c    replica mode: runs of snapshot rows or inserts loaded
+ *                with COPY;
  *   pg_schema.c  replica mode: creating mirror tables and following the
  *                source's schema and key changes. */
 #ifndef CDC_SINK_POSTGRES_PG_SINK_H
@@ -37,8 +38,8 @@ struct pgs_pending {
 #define PGS_DDL_LOCK "SELECT pg_advisory_xact_lock(7171530730526582784); "
 
 #define PGS_GROUP_SIZES 9 /* multi-row statements of 1, 2, 4, … 256 rows */
-/* Snapshot rows of one table loaded with one COPY (pg_copy.c): a group
- * sent on its own needs at least PGS_COPY_MIN of them (fewer go out as
+/* Snapshot rows or inserts of one table loaded with one COPY (pg_copy.c):
+ * a group sent on its own needs at least PGS_COPY_MIN of them (fewer go out as
  * multi-row statements); a load holds at most PGS_COPY_MAX rows and about
  * PGS_LOAD_BYTES of COPY text. */
 #define PGS_COPY_MIN   64
@@ -68,7 +69,7 @@ struct pgs_mirror {
      * the mirror, the transaction that allowed them, and how many runs to
      * upsert before trying again. */
     char *stage_create, *stage_copy, *stage_insert;
-    char *direct_copy; /* COPY into the mirror table */
+    char *direct_copy; /* SAVEPOINT, then COPY into the mirror table */
     bool stage_ready;
     uint64_t direct_txn;  /* the database transaction that checked, and */
     bool direct_ok;       /* whether it allows direct loads */
@@ -77,9 +78,11 @@ struct pgs_mirror {
 
 struct pgsink {
     PGconn *conn;
-    bool in_dbtxn;       /* a BEGIN was sent and no COMMIT yet */
-    uint64_t dbtxn_no;   /* database transactions begun on this connection */
-    unsigned savepoints; /* savepoints taken in the open one (pg_copy.c) */
+    bool in_dbtxn;           /* a BEGIN was sent and no COMMIT yet */
+    uint64_t dbtxn_no;       /* database transactions begun on this connection */
+    unsigned savepoints;     /* savepoints taken in the open one (pg_copy.c) */
+    bool release_due;        /* a direct load's savepoint is still to release */
+    bool direct_check_ready; /* pg_copy.c's check statement is prepared */
     int64_t dbtxn_started_us;
     size_t rows_in_dbtxn;
     uint64_t given_seq;   /* newest seq passed to write() */
@@ -119,11 +122,14 @@ struct pgsink {
     struct strmap *grp_keys;
     struct buf grp_key;
     bool grp_snapshot;   /* every row in the group is a snapshot row */
+    bool grp_copy;       /* every row is a snapshot row, or every row an insert */
     unsigned next_stage; /* for staging table names */
-    /* Snapshot rows of one mirror parked for one COPY (pg_copy.c), as COPY
-     * text, with the newest row's header (no values) to name in errors. */
+    /* Snapshot rows, or inserts, of one mirror parked for one COPY
+     * (pg_copy.c), as COPY text, with the newest row's header (no values)
+     * to name in errors. */
     struct {
         struct pgs_mirror *m;
+        bool snapshot; /* snapshot rows, not inserts */
         struct buf text;
         size_t nrows;
         struct cdc_event last;
