@@ -222,8 +222,13 @@ def test_control_api_on_loopback_without_a_token(ctx):
     assert "pipeline open resumed" in r.stdout, r.describe()
     assert ep.control("POST", "/v1/pause")["paused"] is True
     assert ep.control("POST", "/v1/resume")["paused"] is False
-    r = cdc.command(["status", "--url", ep.base, "--json"], timeout=30).expect_rc(0)
-    assert json.loads(r.stdout)["source"]["state"] == "RUNNING", r.stdout
+
+    # the driver takes the resume at its next poll, as it took the pause
+    def running():
+        r = cdc.command(["status", "--url", ep.base, "--json"], timeout=30).expect_rc(0)
+        return json.loads(r.stdout)["source"]["state"] == "RUNNING"
+
+    h.wait_for(running, 10, "`cdc status --url … --json` to say RUNNING")
     r = cdc.command(["status", "--url", "http://127.0.0.1:%d" % h.free_port()] + args, timeout=30)
     r.expect_rc(1)
     proc.terminate()

@@ -2,13 +2,15 @@
 do: straight into the mirror table while none of the rows' keys is there,
 else through a staging table and one upsert (the mirror ends up as the
 multi-row upserts would leave it), in the database transaction that stores
-the checkpoint.  Here a writer commits runs of inserts with awkward values
-(tabs, newlines, backslashes, `\\N`, NULL next to '', bytea, arrays, jsonb,
-text keys with control characters) between updates, deletes and single-row
-inserts, the mirror already holds stale rows under keys the source inserts
-later, and cdc is killed with SIGKILL again and again: the mirror must equal
-the source at the end, with COPY seen for the inserts and the staging table
-for the keys that were there."""
+the checkpoint; runs of deletes by key go out as one statement per run.
+Here a writer commits runs of inserts with awkward values (tabs, newlines,
+backslashes, `\\N`, NULL next to '', bytea, arrays, jsonb, text keys with
+control characters) between updates, single-row inserts and deletes of one
+row or of runs of rows, the mirror already holds stale rows under keys the
+source inserts later, and cdc is killed with SIGKILL again and again: the
+mirror must equal the source at the end, with COPY seen for the inserts,
+the staging table for the keys that were there, and deletes of several rows
+in one statement."""
 
 import random
 import re
@@ -59,7 +61,14 @@ def insert_ops(counter, inserted):
     def dele(cur, rng):
         cur.execute("DELETE FROM public.awk WHERE id = %s", (some_id(rng),))
 
-    return run, [(4, bulk), (1, one), (2, upd), (1, dele)]
+    def bulk_dele(cur, rng):
+        a = some_id(rng)
+        b = a + rng.randint(2, 300)
+        cur.execute("DELETE FROM public.awk WHERE id BETWEEN %s AND %s", (a, b))
+        cur.execute("DELETE FROM public.awk_keys WHERE k IN (SELECT %s FROM generate_series(%d, %d) g)"
+                    % (KEY, a, b))
+
+    return run, [(4, bulk), (1, one), (2, upd), (1, dele), (1, bulk_dele)]
 
 
 def test_insert_runs_copy_kill9(ctx):
@@ -114,7 +123,11 @@ def test_insert_runs_copy_kill9(ctx):
     staged = len(re.findall(r"COPY pg_temp\.cdc_stage_\d+", log))
     ctx.log("mirror: %d COPY loads straight into the tables, %d through a staging table"
             % (direct, staged))
+    deletes = len(re.findall(r'DELETE FROM "public"\."awk(?:_keys)?" WHERE \("(?:id|k)"\) IN \(VALUES',
+                             log))
+    ctx.log("mirror: %d statements deleting several rows" % deletes)
     assert direct > 0, "no run of inserts was loaded with COPY"
+    assert deletes > 0, "no run of deletes went out as one statement"
     assert staged > 0, "the keys the mirror held did not go through a staging table"
     mirror = cl.connect("mirror")
     for t in tables:

@@ -10,7 +10,9 @@
  *   update that changes the key: DELETE the old key, then the upsert
  *   update that leaves TOAST values unchanged:
  *       UPDATE … SET <carried columns> WHERE key = <old key>
- *   delete: DELETE … WHERE key = <old key>
+ *   delete: DELETE … WHERE key = <old key>; a run of deletes from one table
+ *       by key goes out as DELETE … WHERE (key) IN (VALUES …), several rows
+ *       per statement
  *   tables whose rows are found by their whole old image (no unique key, or
  *   a DEFERRABLE one): plain INSERT; UPDATE and DELETE of one row matching
  *   every old value, which must exist (a miss is an error, not a no-op);
@@ -40,8 +42,10 @@ void pgs_mirror_free(void *p)
     free(m->qname);
     free(m->types);
     free(m->ins_sql);
-    for (int i = 0; i < PGS_GROUP_SIZES; i++)
+    for (int i = 0; i < PGS_GROUP_SIZES; i++) {
         free(m->ins_n[i]);
+        free(m->del_n[i]);
+    }
     free(m->upd_sql);
     free(m->del_sql);
     free(m->del_key_sql);
@@ -100,6 +104,9 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
         m->group_max = 256;
     if (m->group_max == 0)
         m->group_max = 1;
+    m->del_max = tab->nkeys ? 65535u / tab->nkeys : 1;
+    if (m->del_max > 256)
+        m->del_max = 256;
     m->upd_sql = pgs_sql_update(m, NULL, true);
     m->del_sql = pgs_sql_delete(m);
     if (tab->key_unique)
@@ -272,6 +279,29 @@ static int send_rows(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
     return rc;
 }
 
+/* Sends grouped deletes [from, from + 2^i) as one statement (one row: the
+ * single-row delete). */
+static int send_deletes(struct sink *sk, struct pgs_mirror *m, size_t from, int i)
+{
+    struct pgsink *ps = sk->priv;
+    size_t rows = (size_t)1 << i;
+    if (rows > 1 && !m->del_n[i])
+        m->del_n[i] = pgs_sql_delete_keys(m, rows);
+    pgs_scratch(ps, rows * m->tab->nkeys);
+    int n = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const struct cdc_event *ev = ps->grp[from + r];
+        pgs_sql_match_types(m, ps->types, n);
+        if ((n = put_match_params(sk, m, ev, ev->before, ps->vals, n)) < 0)
+            return n;
+    }
+    const struct cdc_event *last = ps->grp[from + rows - 1];
+    int rc = send(sk, rows > 1 ? m->del_n[i] : m->del_sql, n, last, false);
+    if (rc == 0 && rows > 1)
+        pgs_mark_group(sk, last);
+    return rc;
+}
+
 /* Whether the group may join the load: snapshot rows, or inserts. */
 static bool parkable(const struct pgsink *ps)
 {
@@ -291,6 +321,7 @@ int pgs_mirror_flush_group(struct sink *sk)
         rc = pgs_copy_send(sk);
     struct pgs_mirror *m = ps->grp_mirror;
     size_t n = ps->ngrp, from = 0;
+    bool del = ps->grp_delete;
     ps->ngrp = 0;
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
@@ -298,7 +329,7 @@ int pgs_mirror_flush_group(struct sink *sk)
     for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n && rc == 0; i--) {
         size_t rows = (size_t)1 << i;
         while (n - from >= rows && rc == 0) {
-            rc = send_rows(sk, m, from, i);
+            rc = del ? send_deletes(sk, m, from, i) : send_rows(sk, m, from, i);
             from += rows;
         }
     }
@@ -309,6 +340,16 @@ int pgs_mirror_end_write(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
     return parkable(ps) ? pgs_copy_park(sk) : pgs_mirror_flush_group(sk);
+}
+
+static void group_push(struct pgsink *ps, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    if (ps->ngrp == ps->capgrp) {
+        ps->capgrp = ps->capgrp ? 2 * ps->capgrp : 256;
+        ps->grp = xrealloc(ps->grp, ps->capgrp * sizeof *ps->grp);
+    }
+    ps->grp_mirror = m;
+    ps->grp[ps->ngrp++] = ev;
 }
 
 /* Queues an insert (or a whole-row upsert) to go out with its neighbours.
@@ -325,9 +366,11 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
     bool copy = copy_row && pgs_copy_usable(m) &&
                 (ps->ngrp == 0 || (ps->grp_copy && ps->grp_snapshot == ev->snapshot));
     size_t max = copy ? PGS_COPY_MAX : m->group_max;
-    if (ps->ngrp && (ps->grp_mirror != m || ps->ngrp >= max) && (rc = pgs_mirror_flush_group(sk)))
+    if (ps->ngrp && (ps->grp_delete || ps->grp_mirror != m || ps->ngrp >= max) &&
+        (rc = pgs_mirror_flush_group(sk)))
         return rc;
     if (ps->ngrp == 0) {
+        ps->grp_delete = false;
         /* the load holds one mirror's rows of one kind, and its keys are
          * in grp_keys */
         if (ps->load.nrows && (ps->load.m != m || ps->load.snapshot != ev->snapshot) &&
@@ -356,12 +399,26 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
             ps->grp_keys = strmap_new();
         strmap_put(ps->grp_keys, key, (void *)1);
     }
-    if (ps->ngrp == ps->capgrp) {
-        ps->capgrp = ps->capgrp ? 2 * ps->capgrp : 256;
-        ps->grp = xrealloc(ps->grp, ps->capgrp * sizeof *ps->grp);
+    group_push(ps, m, ev);
+    return 0;
+}
+
+/* Queues a delete by key to go out with its neighbours: after everything
+ * before it (the group before is flushed, the load goes out with it), as
+ * one statement per run of deletes from one table.  A key twice in a run
+ * is harmless. */
+static int delete_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    struct pgsink *ps = sk->priv;
+    int rc;
+    if (ps->ngrp && (!ps->grp_delete || ps->grp_mirror != m || ps->ngrp >= m->del_max) &&
+        (rc = pgs_mirror_flush_group(sk)))
+        return rc;
+    if (ps->ngrp == 0) {
+        ps->grp_delete = true;
+        ps->grp_copy = ps->grp_snapshot = false;
     }
-    ps->grp_mirror = m;
-    ps->grp[ps->ngrp++] = ev;
+    group_push(ps, m, ev);
     return 0;
 }
 
@@ -477,6 +534,8 @@ int pgs_mirror_apply(struct sink *sk, const struct cdc_event *ev)
         return group_add(sk, m, ev);
     if (ev->op == CDC_OP_UPDATE)
         return apply_update(sk, m, ev);
+    if (ev->op == CDC_OP_DELETE && !m->by_row && ev->before && groupable(sk, ev))
+        return delete_add(sk, m, ev);
     int rc = pgs_mirror_flush_group(sk);
     if (rc)
         return rc;

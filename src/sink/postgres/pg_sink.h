@@ -61,6 +61,8 @@ struct pgs_mirror {
     char *ins_sql;                /* upsert, or plain insert when by_row */
     char *ins_n[PGS_GROUP_SIZES]; /* the same for 2^i rows, built when first needed */
     size_t group_max;             /* rows per statement: 256, fewer for wide tables */
+    char *del_n[PGS_GROUP_SIZES]; /* by key: deletes of 2^i rows, built when first needed */
+    size_t del_max;               /* rows per delete statement: 256, fewer for wide keys */
     char *upd_sql;                /* all columns, by old key or old row */
     char *del_sql;                /* by old key or old row */
     char *del_key_sql;            /* by_row with a key: by the new row's key (snapshot rows) */
@@ -112,9 +114,10 @@ struct pgsink {
     const char **vals; /* parameter scratch */
     Oid *types;
     size_t capvals;
-    /* Replica inserts and whole-row upserts of one table waiting to go out
-     * as one multi-row statement (borrowed events: flushed, or parked in
-     * the load, before write() returns, and before any other statement).
+    /* Replica inserts and whole-row upserts of one table, or deletes by
+     * key from one table, waiting to go out as one multi-row statement
+     * (borrowed events: flushed, or parked in the load, before write()
+     * returns, and before any other statement).
      * grp_keys holds the keys of the group and of the load. */
     struct pgs_mirror *grp_mirror;
     const struct cdc_event **grp;
@@ -123,6 +126,7 @@ struct pgsink {
     struct buf grp_key;
     bool grp_snapshot;   /* every row in the group is a snapshot row */
     bool grp_copy;       /* every row is a snapshot row, or every row an insert */
+    bool grp_delete;     /* the group is deletes by key, not upserts */
     unsigned next_stage; /* for staging table names */
     /* Snapshot rows, or inserts, of one mirror parked for one COPY
      * (pg_copy.c), as COPY text, with the newest row's header (no values)
@@ -230,6 +234,9 @@ void pgs_sql_put_cols(struct buf *b, const struct cdc_table *tab);
  * with set_keys.  NULL when there is nothing to set. */
 char *pgs_sql_update(const struct pgs_mirror *m, const bool *skip, bool set_keys);
 char *pgs_sql_delete(const struct pgs_mirror *m);
+/* By key, rows at once: "DELETE … WHERE (key) IN (VALUES ($1, …), …)",
+ * the key's columns of each row in column order. */
+char *pgs_sql_delete_keys(const struct pgs_mirror *m, size_t rows);
 char *pgs_sql_delete_key(const struct pgs_mirror *m);
 /* Types of the match parameters, in the order pgs_sql_update/delete number
  * them, appended to types[n..]; returns the new count. */

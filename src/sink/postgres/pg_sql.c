@@ -136,6 +136,18 @@ static void put_conflict(struct buf *b, const struct pgs_mirror *m)
     }
 }
 
+/* "($1, …, $per_row), ($per_row+1, …), …": rows rows of parameters. */
+static void put_param_rows(struct buf *b, size_t rows, unsigned per_row)
+{
+    unsigned p = 1;
+    for (size_t r = 0; r < rows; r++) {
+        buf_puts(b, r ? ", (" : "(");
+        for (unsigned i = 0; i < per_row; i++)
+            buf_printf(b, "%s$%u", i ? ", " : "", p++);
+        buf_putc(b, ')');
+    }
+}
+
 char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
 {
     const struct cdc_table *tab = m->tab;
@@ -146,13 +158,7 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows)
     }
     put_insert_head(&b, m);
     buf_puts(&b, " VALUES ");
-    unsigned p = 1;
-    for (size_t r = 0; r < rows; r++) {
-        buf_puts(&b, r ? ", (" : "(");
-        for (uint16_t i = 0; i < tab->ncols; i++)
-            buf_printf(&b, "%s$%u", i ? ", " : "", p++);
-        buf_putc(&b, ')');
-    }
+    put_param_rows(&b, rows, tab->ncols);
     put_conflict(&b, m);
     return b.p;
 }
@@ -216,6 +222,18 @@ char *pgs_sql_delete(const struct pgs_mirror *m)
     struct buf b = BUF_INIT;
     buf_printf(&b, "DELETE FROM %s", m->qname);
     put_match(&b, m, 1);
+    return b.p;
+}
+
+char *pgs_sql_delete_keys(const struct pgs_mirror *m, size_t rows)
+{
+    const struct cdc_table *tab = m->tab;
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "DELETE FROM %s WHERE (", m->qname);
+    put_key_list(&b, tab);
+    buf_puts(&b, ") IN (VALUES ");
+    put_param_rows(&b, rows, tab->nkeys);
+    buf_putc(&b, ')');
     return b.p;
 }
 
