@@ -208,10 +208,6 @@ static void test_one_stream_reads_its_lines(void **state)
     cdc_posmap_fini(&have);
 }
 
-/* A flush behind reports what the previous flush made durable while its
- * own sync runs; the next flush (behind or not) waits for that sync, and a
- * flush that is not behind reports everything written.  With several
- * streams (a checkpoint to write after the sync) every flush syncs. */
 /* Writes ev (if any), flushes, and checks what the flush reports durable. */
 static void flush_expect(struct sink *sk, struct cdc_event *ev, uint64_t want)
 {
@@ -222,6 +218,10 @@ static void flush_expect(struct sink *sk, struct cdc_event *ev, uint64_t want)
     assert_int_equal(durable, want);
 }
 
+/* A flush behind reports what the previous flush made durable while its
+ * own sync runs; the next flush (behind or not) waits for that sync, and a
+ * flush that is not behind reports everything written.  With several
+ * streams (a checkpoint to write after the sync) every flush syncs. */
 static void test_flush_behind(void **state)
 {
     (void)state;

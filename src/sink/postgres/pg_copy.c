@@ -213,10 +213,8 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m)
     bool dup = false;
     if ((rc = copy_in(sk, m->direct_copy, &dup)))
         return rc;
-    if (!dup) {
-        ps->release_due = true; /* sent in the pipeline, with what follows */
+    if (!dup)
         return 1;
-    }
     m->direct_skip = DIRECT_SKIP;
     return exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
 }
@@ -247,17 +245,18 @@ int pgs_copy_send(struct sink *sk)
     if (!m->stage_create)
         build_sql(sk, m);
     rc = copy_direct(sk, m);
-    if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
-        m->stage_ready = true;
-    if (rc == 0 && (rc = copy_in(sk, m->stage_copy, NULL)) == 0)
-        rc = exec_step(sk, m->stage_insert, last);
-    if (rc > 0)
+    bool direct = rc > 0;
+    if (direct)
         rc = 0;
+    else if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
+        m->stage_ready = true;
+    if (!direct && rc == 0 && (rc = copy_in(sk, m->stage_copy, NULL)) == 0)
+        rc = exec_step(sk, m->stage_insert, last);
     if (!PQenterPipelineMode(ps->conn) && rc == 0)
         rc = pgs_conn_error(sk, "cannot enter pipeline mode");
-    if (ps->release_due && rc == 0)
+    /* the direct load's savepoint, released in the pipeline with what follows */
+    if (direct && rc == 0)
         rc = pgs_send_plain(sk, "RELEASE SAVEPOINT cdc_load", PGS_STMT, NULL);
-    ps->release_due = false;
     pgs_copy_drop(ps);
     return rc;
 }
@@ -271,7 +270,7 @@ int pgs_copy_park(struct sink *sk)
     ps->ngrp = 0;
     if (n == 0)
         return 0;
-    if (ps->load.nrows && (ps->load.m != m || ps->load.snapshot != ps->grp_snapshot) &&
+    if (ps->load.nrows && (ps->load.m != m || ps->load.kind != ps->grp_kind) &&
         (rc = pgs_copy_send(sk)))
         return rc;
     struct buf *b = &ps->load.text;
@@ -296,7 +295,7 @@ int pgs_copy_park(struct sink *sk)
     last->data_len = 0;
     last->data_free = NULL;
     ps->load.m = m;
-    ps->load.snapshot = ps->grp_snapshot;
+    ps->load.kind = ps->grp_kind;
     ps->load.nrows += n;
     if (ps->load.nrows >= PGS_COPY_MAX || b->len >= PGS_LOAD_BYTES)
         return pgs_copy_send(sk);

@@ -61,6 +61,14 @@ static uint64_t hash_str(uint64_t h, const char *s)
     return s ? hash_bytes(h, s, strlen(s) + 1) : hash_bytes(h, "", 1);
 }
 
+/* Rows per multi-row statement of per_row parameters each: 256, fewer
+ * where they would pass the protocol's 65,535 parameters. */
+static size_t rows_per_statement(unsigned per_row)
+{
+    size_t n = per_row ? 65535u / per_row : 256;
+    return n > 256 ? 256 : n ? n : 1;
+}
+
 /* The mirror for tab's shape.  Keyed by the shape, not the version: a
  * Relation message comes again after every reconnect, mostly with the same
  * columns.  The shape includes what the schema code decides on (column
@@ -99,14 +107,8 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
         return NULL;
     }
     m->ins_sql = pgs_sql_insert(m, 1);
-    m->group_max = tab->ncols ? 65535u / tab->ncols : 256;
-    if (m->group_max > 256)
-        m->group_max = 256;
-    if (m->group_max == 0)
-        m->group_max = 1;
-    m->del_max = tab->nkeys ? 65535u / tab->nkeys : 1;
-    if (m->del_max > 256)
-        m->del_max = 256;
+    m->group_max = rows_per_statement(tab->ncols);
+    m->del_max = rows_per_statement(tab->nkeys);
     m->upd_sql = pgs_sql_update(m, NULL, true);
     m->del_sql = pgs_sql_delete(m);
     if (tab->key_unique)
@@ -305,7 +307,8 @@ static int send_deletes(struct sink *sk, struct pgs_mirror *m, size_t from, int 
 /* Whether the group may join the load: snapshot rows, or inserts. */
 static bool parkable(const struct pgsink *ps)
 {
-    return ps->ngrp && ps->grp_copy && pgs_copy_usable(ps->grp_mirror);
+    return ps->ngrp && (ps->grp_kind == PGS_GRP_SNAPSHOT || ps->grp_kind == PGS_GRP_INSERTS) &&
+           pgs_copy_usable(ps->grp_mirror);
 }
 
 int pgs_mirror_flush_group(struct sink *sk)
@@ -321,7 +324,7 @@ int pgs_mirror_flush_group(struct sink *sk)
         rc = pgs_copy_send(sk);
     struct pgs_mirror *m = ps->grp_mirror;
     size_t n = ps->ngrp, from = 0;
-    bool del = ps->grp_delete;
+    bool del = ps->grp_kind == PGS_GRP_DELETES;
     ps->ngrp = 0;
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
@@ -342,6 +345,19 @@ int pgs_mirror_end_write(struct sink *sk)
     return parkable(ps) ? pgs_copy_park(sk) : pgs_mirror_flush_group(sk);
 }
 
+/* Starts a group of kind for m: the load goes out first unless the group
+ * may join it (it holds one mirror's rows of one kind, and its keys are in
+ * grp_keys). */
+static int group_start(struct sink *sk, struct pgs_mirror *m, enum pgs_grp kind)
+{
+    struct pgsink *ps = sk->priv;
+    int rc;
+    if (ps->load.nrows && (ps->load.m != m || ps->load.kind != kind) && (rc = pgs_copy_send(sk)))
+        return rc;
+    ps->grp_kind = (uint8_t)kind;
+    return 0;
+}
+
 static void group_push(struct pgsink *ps, struct pgs_mirror *m, const struct cdc_event *ev)
 {
     if (ps->ngrp == ps->capgrp) {
@@ -359,28 +375,22 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
 {
     struct pgsink *ps = sk->priv;
     int rc;
-    /* A run of snapshot rows, or of inserts (not both: a failed load is
-     * narrowed down differently), waits for a COPY-sized run; other rows
-     * for one statement's worth. */
-    bool copy_row = ev->snapshot || ev->op == CDC_OP_INSERT;
-    bool copy = copy_row && pgs_copy_usable(m) &&
-                (ps->ngrp == 0 || (ps->grp_copy && ps->grp_snapshot == ev->snapshot));
-    size_t max = copy ? PGS_COPY_MAX : m->group_max;
-    if (ps->ngrp && (ps->grp_delete || ps->grp_mirror != m || ps->ngrp >= max) &&
+    /* A run of snapshot rows, or of inserts, waits for a COPY-sized run;
+     * other rows, and a row joining a group of another kind, for one
+     * statement's worth. */
+    enum pgs_grp kind = ev->snapshot              ? PGS_GRP_SNAPSHOT
+                        : ev->op == CDC_OP_INSERT ? PGS_GRP_INSERTS
+                                                  : PGS_GRP_UPSERTS;
+    bool same = ps->ngrp == 0 || ps->grp_kind == kind;
+    size_t max =
+        same && kind != PGS_GRP_UPSERTS && pgs_copy_usable(m) ? PGS_COPY_MAX : m->group_max;
+    if (ps->ngrp && (ps->grp_kind == PGS_GRP_DELETES || ps->grp_mirror != m || ps->ngrp >= max) &&
         (rc = pgs_mirror_flush_group(sk)))
         return rc;
-    if (ps->ngrp == 0) {
-        ps->grp_delete = false;
-        /* the load holds one mirror's rows of one kind, and its keys are
-         * in grp_keys */
-        if (ps->load.nrows && (ps->load.m != m || ps->load.snapshot != ev->snapshot) &&
-            (rc = pgs_copy_send(sk)))
-            return rc;
-        ps->grp_snapshot = ev->snapshot;
-        ps->grp_copy = true;
-    }
-    ps->grp_copy &= copy_row && ps->grp_snapshot == ev->snapshot;
-    ps->grp_snapshot &= ev->snapshot;
+    if (ps->ngrp == 0 && (rc = group_start(sk, m, kind)))
+        return rc;
+    if (ps->grp_kind != kind)
+        ps->grp_kind = PGS_GRP_UPSERTS;
     if (!m->by_row) {
         buf_reset(&ps->grp_key);
         for (uint16_t i = 0; i < m->tab->ncols; i++) {
@@ -411,13 +421,12 @@ static int delete_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_ev
 {
     struct pgsink *ps = sk->priv;
     int rc;
-    if (ps->ngrp && (!ps->grp_delete || ps->grp_mirror != m || ps->ngrp >= m->del_max) &&
+    if (ps->ngrp &&
+        (ps->grp_kind != PGS_GRP_DELETES || ps->grp_mirror != m || ps->ngrp >= m->del_max) &&
         (rc = pgs_mirror_flush_group(sk)))
         return rc;
-    if (ps->ngrp == 0) {
-        ps->grp_delete = true;
-        ps->grp_copy = ps->grp_snapshot = false;
-    }
+    if (ps->ngrp == 0 && (rc = group_start(sk, m, PGS_GRP_DELETES)))
+        return rc;
     group_push(ps, m, ev);
     return 0;
 }

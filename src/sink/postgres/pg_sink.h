@@ -46,6 +46,13 @@ struct pgs_pending {
 #define PGS_COPY_MAX   65536
 #define PGS_LOAD_BYTES (16u << 20)
 
+/* What the rows of a group are, which says how they go out: snapshot rows,
+ * or inserts, are loaded with COPY where the mirror allows (a failed load
+ * is narrowed down differently for each, so they never share one); other
+ * rows, and a group of mixed rows, go as multi-row upserts; deletes by key
+ * as multi-row deletes. */
+enum pgs_grp { PGS_GRP_SNAPSHOT, PGS_GRP_INSERTS, PGS_GRP_UPSERTS, PGS_GRP_DELETES };
+
 /* A mirror table for one shape of a source table. */
 struct pgs_mirror {
     struct cdc_table *tab; /* owned reference */
@@ -83,7 +90,6 @@ struct pgsink {
     bool in_dbtxn;           /* a BEGIN was sent and no COMMIT yet */
     uint64_t dbtxn_no;       /* database transactions begun on this connection */
     unsigned savepoints;     /* savepoints taken in the open one (pg_copy.c) */
-    bool release_due;        /* a direct load's savepoint is still to release */
     bool direct_check_ready; /* pg_copy.c's check statement is prepared */
     int64_t dbtxn_started_us;
     size_t rows_in_dbtxn;
@@ -124,16 +130,14 @@ struct pgsink {
     size_t ngrp, capgrp;
     struct strmap *grp_keys;
     struct buf grp_key;
-    bool grp_snapshot;   /* every row in the group is a snapshot row */
-    bool grp_copy;       /* every row is a snapshot row, or every row an insert */
-    bool grp_delete;     /* the group is deletes by key, not upserts */
+    uint8_t grp_kind;    /* enum pgs_grp */
     unsigned next_stage; /* for staging table names */
     /* Snapshot rows, or inserts, of one mirror parked for one COPY
      * (pg_copy.c), as COPY text, with the newest row's header (no values)
      * to name in errors. */
     struct {
         struct pgs_mirror *m;
-        bool snapshot; /* snapshot rows, not inserts */
+        uint8_t kind; /* PGS_GRP_SNAPSHOT or PGS_GRP_INSERTS */
         struct buf text;
         size_t nrows;
         struct cdc_event last;
