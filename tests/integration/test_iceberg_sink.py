@@ -453,25 +453,32 @@ def test_initial_snapshot_resumed(ctx):
                             batch_size=5000, flush_interval_seconds=0.2),
              h.iceberg_sink("log", "file://" + wh, table_namespace="log", write_mode="append",
                             batch_size=5000, flush_interval_seconds=0.2)]
+    state = ctx.tmpdir("state")
     cdc = ctx.cdc(h.pipeline_config(cl, ["public.items"], sinks, snapshot_mode="initial",
                                     snapshot_chunk_rows=1000, snapshot_parallelism=1),
-                  h.platform_config(ctx.tmpdir("state")), cluster=cl)
+                  h.platform_config(state), cluster=cl)
     proc = cdc.start()
-    up_dir = os.path.join(wh, "up", "items")
+    snap_id = h.wait_log_event(proc, "snapshot.started", 120)["id"]
 
-    def committed():
-        try:
-            return len(h.load_json(h.fs_metadata(up_dir))["snapshots"]) > 0
-        except (OSError, ValueError):
-            return False
-    h.wait_for(committed, 120, "the first snapshot of the upsert table")
+    # The kill follows the snapshot's own progress (chunks recorded done in
+    # the state store, i.e. durable in both tables), not the first table
+    # commit, which may come only once every chunk is read.
+    def some_chunks_done():
+        if h.log_events(h.proc_stderr(proc), "snapshot.done"):
+            raise AssertionError("the snapshot finished before it could be killed")
+        return len(h.snapshot_done_chunks(state, "t1", snap_id, "public.items")) >= 2
+    h.wait_for(some_chunks_done, 120, "2 snapshot chunks recorded done", interval=0.02)
     proc.kill9()
+    done = h.snapshot_done_chunks(state, "t1", snap_id, "public.items")
+    nchunks = len(h.snapshot_plan(state, "t1", snap_id, "public.items")[1])
+    assert 0 < len(done) < nchunks, "%d of %d chunks done at the kill" % (len(done), nchunks)
     cl.wait_slot_inactive("t1_slot")
     cl.execute("src", "UPDATE items SET qty = -1 WHERE id % 1000 = 0")
     res = cdc.run_to(cl.current_lsn("src"), timeout=300)
     resumed = h.log_events(res.stderr, "snapshot.resume")
-    assert resumed and int(resumed[0]["chunks_done"]) < int(resumed[0]["of"]), \
-        "the kill came after the snapshot had finished: %s" % resumed
+    assert resumed and (int(resumed[0]["chunks_done"]), int(resumed[0]["of"])) == (len(done), nchunks), \
+        "the state store had %d of %d chunks done at the kill; the restart logged %s" % (
+            len(done), nchunks, resumed)
     h.check_table(h.fs_metadata(os.path.join(wh, "up", "items")), src, "public.items",
                 "upsert table after a resumed snapshot")
     log = h.icebird_rows(h.fs_metadata(os.path.join(wh, "log", "items")))
