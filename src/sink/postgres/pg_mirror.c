@@ -73,7 +73,7 @@ static size_t rows_per_statement(unsigned per_row)
  * Relation message comes again after every reconnect, mostly with the same
  * columns.  The shape includes what the schema code decides on (column
  * numbers, missing values), so a new one is checked against the mirror. */
-static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
+static struct pgs_mirror *find_mirror(struct sink *sk, struct cdc_table *tab)
 {
     struct pgsink *ps = sk->priv;
     uint64_t h = hash_str(HASH_SEED, tab->schema);
@@ -114,6 +114,24 @@ static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
     if (tab->key_unique)
         m->del_key_sql = pgs_sql_delete_key(m);
     strmap_put(ps->mirrors, key, m);
+    return m;
+}
+
+/* find_mirror, remembering the last table version: a version's shape never
+ * changes, and mirrors live as long as the sink. */
+static struct pgs_mirror *get_mirror(struct sink *sk, struct cdc_table *tab)
+{
+    struct pgsink *ps = sk->priv;
+    if (tab == ps->last_tab)
+        return ps->last_mirror;
+    struct pgs_mirror *m = find_mirror(sk, tab);
+    if (!m)
+        return NULL;
+    cdc_table_ref(tab);
+    if (ps->last_tab)
+        cdc_table_unref(ps->last_tab);
+    ps->last_tab = tab;
+    ps->last_mirror = m;
     return m;
 }
 

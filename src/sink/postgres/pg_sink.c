@@ -98,8 +98,10 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
      * mirror column whose type changed). */
     buf_reset(&ps->stmtkey);
     buf_puts(&ps->stmtkey, sql);
-    for (int i = 0; types && i < nparams; i++)
-        buf_printf(&ps->stmtkey, "%c%u", i ? ',' : '\x1f', types[i]);
+    for (int i = 0; types && i < nparams; i++) { /* no printf: one type per value */
+        buf_putc(&ps->stmtkey, i ? ',' : '\x1f');
+        buf_put_u64(&ps->stmtkey, types[i]);
+    }
     const char *name = strmap_get(ps->stmts, ps->stmtkey.p);
     if (!name) {
         char *n = xasprintf("cdc_%u", ++ps->next_stmt);
@@ -563,6 +565,8 @@ static void pgs_close(struct sink *sk)
     if (ps->conn)
         PQfinish(ps->conn); /* an open transaction rolls back */
     strmap_free(ps->stmts, free_name);
+    if (ps->last_tab)
+        cdc_table_unref(ps->last_tab);
     strmap_free(ps->mirrors, pgs_mirror_free);
     pgs_copy_drop(ps);
     free(ps->grp);

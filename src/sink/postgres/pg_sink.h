@@ -113,9 +113,14 @@ struct pgsink {
     unsigned next_stmt;     /* for statement names */
     struct strmap *stmts;   /* statement text and types -> name (heap string) */
     struct strmap *mirrors; /* table shape -> struct pgs_mirror */
-    char *ckpt_table;       /* quoted */
-    char *registry_table;   /* quoted: replica mode's record of mirror tables */
-    char *events_table;     /* quoted (events mode) */
+    /* The table version of the last change and its mirror (the version
+     * held, so its address is not reused): most changes follow one of the
+     * same table, and finding a mirror by shape hashes every column. */
+    struct cdc_table *last_tab;
+    struct pgs_mirror *last_mirror;
+    char *ckpt_table;     /* quoted */
+    char *registry_table; /* quoted: replica mode's record of mirror tables */
+    char *events_table;   /* quoted (events mode) */
     struct buf sql, keybuf, valbuf, stmtkey;
     const char **vals; /* parameter scratch */
     Oid *types;
