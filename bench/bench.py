@@ -19,8 +19,9 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
-  BENCH_ONLY=drain|snapshot|latency|kafka|iceberg   run one part only (default: all but
-                        kafka and iceberg; kafka: capture into the kafka sink next to the
+  BENCH_ONLY=drain|ud|snapshot|latency|kafka|iceberg   run one part only (default: all but
+                        kafka and iceberg; ud: the update/delete backlog of the drains only,
+                        bench/bench_ud.py; kafka: capture into the kafka sink next to the
                         file drain, bench/bench_kafka.py; iceberg: a drain into an upsert
                         Iceberg table next to the file drain, bench/bench_iceberg.py)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
@@ -40,25 +41,25 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import bench_iceberg
 import bench_kafka
 import bench_peers
-from bench_settings import (BACKLOGS, CLUSTER_SETTINGS, FORCE_WEBHOOK, JSON_OUT, KEEP, LIMIT_LOWAT,
+import bench_ud
+from bench_settings import (BACKLOGS, CLUSTER_SETTINGS, JSON_OUT, KEEP, LIMIT_LOWAT,
                             ONLY, PASSWORD, PEER_CFG, PGBIN, PROFILE, PUBLICATION, QUICK,
-                            ROW_COLUMNS, ROW_VALUES, RUNS, SNAPSHOT_ROWS, TABLES, TIMEOUT,
-                            WEBHOOK_BATCH)
+                            ROW_COLUMNS, ROW_VALUES, RUNS, SNAPSHOT_ROWS, TABLES, TIMEOUT)
 from bench_procs import (Cluster, Interrupted, LineCounter, Proc, _child_setup, fmt_int, kv,
                          machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu, start_thread,
                          walsender_cpu)
 from bench_latency import Latency
 from bench_report import Report
+from bench_webhook import Webhook
 
 
-# One benchmark run; its latency runs and its report are the mixins of
-# bench_latency.py and bench_report.py.
-class Bench(Latency, Report):
+# One benchmark run; its latency runs, its webhook drains and its report are
+# the mixins of bench_latency.py, bench_webhook.py and bench_report.py.
+class Bench(Latency, Report, Webhook):
     def __init__(self, args):
         self.cdc = os.path.abspath(args.cdc)
         self.helpers = os.path.abspath(args.helpers)
@@ -177,12 +178,14 @@ class Bench(Latency, Report):
                         % (PEER_CFG["publication"], ", ".join(TABLES)))
         conn.close()
 
-    def write_backlog(self, name, title, ntx, nrows, first_id):
-        """Writes one backlog while no consumer runs.  A template slot is
-        created just before; every measurement streams a copy of it up to
-        the backlog's end LSN, so all of them stream exactly the same WAL.
-        Nothing else is written to the source until the backlog's
-        measurements are done, so there is nothing after the end either."""
+    def write_backlog(self, name, title, ntx, nrows, first_id, body=None):
+        """Writes one backlog while no consumer runs: ntx transactions of
+        nrows inserted rows each, or the statement `body` (ntx x nrows
+        changes).  A template slot is created just before; every
+        measurement streams a copy of it up to the backlog's end LSN, so all
+        of them stream exactly the same WAL.  Nothing else is written to the
+        source until the backlog's measurements are done, so there is
+        nothing after the end either."""
         conn = self.src.connect("src")
         cur = conn.cursor()
         tmpl = "tmpl_" + name
@@ -191,7 +194,9 @@ class Bench(Latency, Report):
         # Asynchronous commit only makes writing the backlog faster: the WAL
         # it produces is the same.
         cur.execute("SET synchronous_commit = off")
-        if ntx == 1:
+        if body:
+            cur.execute(body)
+        elif ntx == 1:
             cur.execute("INSERT INTO bench_rows SELECT g, %s FROM generate_series(%%s, %%s) g"
                         % ROW_VALUES, (first_id, first_id + nrows - 1))
         else:
@@ -249,7 +254,10 @@ class Bench(Latency, Report):
         for c in (self.src, self.snk):
             c.one("postgres", "CHECKPOINT")
 
-    def pipeline(self, slot, sink, snapshot_mode="never"):
+    def pipeline(self, slot, sink, snapshot_mode="never", bl=None):
+        """A pipeline config streaming `slot` into `sink`: the tables and
+        publication of backlog bl (if it has its own) or the usual ones."""
+        bl = bl or {}
         lines = [
             "pipeline_id: bench",
             "source:",
@@ -258,9 +266,9 @@ class Bench(Latency, Report):
             "  database: src",
             "  username: postgres",
             "  password: ${BENCH_PW}",
-            "  tables: [%s]" % ", ".join(TABLES),
+            "  tables: [%s]" % ", ".join(bl.get("tables", TABLES)),
             "  slot_name: %s" % slot,
-            "  publication_name: %s" % PUBLICATION,
+            "  publication_name: %s" % bl.get("publication", PUBLICATION),
             "  snapshot_mode: %s" % snapshot_mode,
             "sinks:",
         ] + sink
@@ -280,24 +288,6 @@ class Bench(Latency, Report):
                 "      host: 127.0.0.1", "      port: %d" % self.snk.port,
                 "      database: mirror", "      username: postgres",
                 "      password: ${BENCH_PW}", "      mode: replica"]
-
-    def webhook_sink(self, port):
-        return ["  - sink_id: hook", "    sink_type: webhook", "    webhook:",
-                "      url: http://127.0.0.1:%d/cdc" % port,
-                "      batch_size: %d" % WEBHOOK_BATCH]
-
-    def check_webhook(self):
-        path, plat = self.pipeline("webhook_check", self.webhook_sink(9))
-        r = subprocess.run([self.cdc, "validate", path, "--platform-config", plat],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=dict(os.environ, BENCH_PW=PASSWORD), cwd=self.work)
-        if r.returncode == 0 or FORCE_WEBHOOK:
-            return None
-        if "not implemented" in r.stdout:
-            return "n/a (webhook sink not implemented)"
-        errs = [l for l in r.stdout.splitlines() if "error" in l.lower()]
-        return "n/a (cdc validate rejects the webhook sink: %s)" % (
-            errs[0].strip() if errs else "exit %d" % r.returncode)
 
     # ---------------- measurements
 
@@ -371,7 +361,8 @@ class Bench(Latency, Report):
 
         def spawn():
             return Proc(self, [self.helper("pgo_recv"), self.src.conninfo("src", True), slot,
-                               PUBLICATION, bl["end"], str(lowat)], slot + "." + kind)
+                               bl.get("publication", PUBLICATION), bl["end"], str(lowat)],
+                        slot + "." + kind)
 
         def count(proc):
             return int(kv(proc.stdout()).get("rows", -1))
@@ -408,7 +399,7 @@ class Bench(Latency, Report):
         slot = self.copy_slot(bl)
         out = os.path.join(self.out, slot + ".jsonl")
         open(out, "wb").close()
-        pipe, plat = self.pipeline(slot, self.file_sink(out))
+        pipe, plat = self.pipeline(slot, self.file_sink(out), bl=bl)
         self.checkpoint()
         res, p = self.timed(bl, "file" if not perf else "profile", slot,
                             lambda: self.cdc_proc(pipe, plat, slot + ".file", bl["end"],
@@ -429,12 +420,19 @@ class Bench(Latency, Report):
         return res
 
     def m_mirror(self, bl):
+        """cdc into a mirror database that is empty or, for a backlog with a
+        mirror_template, a copy of it; checked by counting the backlog's rows
+        or with the backlog's own check."""
         slot = self.copy_slot(bl)
         self.snk.one("postgres", "DROP DATABASE IF EXISTS mirror WITH (FORCE)")
-        self.snk.one("postgres", "CREATE DATABASE mirror")
-        pipe, plat = self.pipeline(slot, self.mirror_sink())
+        self.snk.one("postgres", "CREATE DATABASE mirror" + (
+            " TEMPLATE " + bl["mirror_template"] if bl.get("mirror_template") else ""))
+        pipe, plat = self.pipeline(slot, self.mirror_sink(), bl=bl)
         self.checkpoint()
+
         def count(proc):
+            if bl.get("check"):
+                return bl["rows"] if bl["check"](self) else -1
             first, last = bl["first_id"], bl["first_id"] + bl["rows"] - 1
             return self.snk.one("mirror", "SELECT count(*) FROM public.bench_rows "
                                 "WHERE id BETWEEN %s AND %s", (first, last))
@@ -442,51 +440,6 @@ class Bench(Latency, Report):
         res, _ = self.timed(bl, "mirror", slot,
                             lambda: self.cdc_proc(pipe, plat, slot + ".mirror", bl["end"]),
                             bl["rows"], count)
-        self.show(res)
-        self.drop_slot(slot)
-        return res
-
-    def start_receiver(self, name):
-        rx = Proc(self, [self.helper("webhook_rx")], name)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            m = re.search(r"port=(\d+)", rx.stdout())
-            if m:
-                return rx, int(m.group(1))
-            time.sleep(0.02)
-        raise RuntimeError("webhook receiver did not start")
-
-    def stop_receiver(self, rx):
-        rx.signal(signal.SIGTERM)
-        rx.wait(30)
-        lines = [l for l in rx.stdout().splitlines() if l.startswith("requests=")]
-        return kv(lines[-1]) if lines else {}
-
-    @staticmethod
-    def receiver_events(port):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % port, timeout=5) as r:
-                return int(kv(r.read().decode()).get("events", -1))
-        except (OSError, ValueError):
-            return -1
-
-    def m_webhook(self, bl):
-        slot = self.copy_slot(bl)
-        rx, port = self.start_receiver(slot + ".rx")
-        pipe, plat = self.pipeline(slot, self.webhook_sink(port))
-        self.checkpoint()
-        holder = {}
-
-        def count(proc):
-            holder.update(self.stop_receiver(rx))
-            return int(holder.get("events", -1))
-
-        res, _ = self.timed(bl, "webhook", slot,
-                            lambda: self.cdc_proc(pipe, plat, slot + ".webhook", bl["end"]),
-                            bl["rows"], count)
-        if rx.alive():
-            self.stop_receiver(rx)
-        res["requests"] = holder.get("requests")
         self.show(res)
         self.drop_slot(slot)
         return res
@@ -516,6 +469,7 @@ class Bench(Latency, Report):
                 self.prof.append((bl, self.profile(bl)))
             # The template pins WAL and catalog rows: not needed any more.
             self.drop_slot(bl["tmpl"])
+        bench_ud.drain(self, first)
 
     # ---------------- initial snapshot
 
@@ -707,6 +661,8 @@ class Bench(Latency, Report):
                                                _child_setup, proc_cpu_seconds, RUNS)
         if ONLY in ("", "drain"):
             self.drains()
+        if ONLY == "ud":
+            bench_ud.drain(self, 1)
         if ONLY in ("", "snapshot"):
             self.snapshots()
         if ONLY in ("", "latency"):

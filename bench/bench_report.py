@@ -65,6 +65,8 @@ class Report:
             rows += [("cdc -> PostgreSQL mirror (replica)", "mirror", "mirror"),
                      ("cdc -> webhook (batch_size %d)" % WEBHOOK_BATCH, "webhook", None)]
         for label, kind, goal in rows:
+            if kind in bl.get("skip", ()):
+                continue
             if kind == "webhook" and self.webhook_status is not None:
                 w("  %-34s %s" % (label, self.webhook_status))
                 continue

@@ -5,6 +5,7 @@
 #   BENCH_RUNS=5 bench/run.sh       # more runs per figure
 #   BENCH_QUICK=1 bench/run.sh      # smaller backlogs, short latency runs (~2 minutes)
 #   BENCH_PROFILE=1 bench/run.sh    # also profile cdc (perf) during a file drain
+#   BENCH_ONLY=ud bench/run.sh      # the update/delete backlog: cdc -> mirror next to native replication
 #   BENCH_ONLY=kafka bench/run.sh   # capture into Kafka (mock cluster) next to the file drain
 #   BENCH_ONLY=iceberg bench/run.sh # drain into an upsert Iceberg table next to the file drain
 #   BENCH_ONLY=mysql bench/run.sh   # the MySQL source next to mariadb-binlog (bench/bench_mysql.py)
