@@ -10,7 +10,9 @@ row or of runs of rows, the mirror already holds stale rows under keys the
 source inserts later, and cdc is killed with SIGKILL again and again: the
 mirror must equal the source at the end, with COPY seen for the inserts,
 the staging table for the keys that were there, and deletes of several rows
-in one statement."""
+in one statement.  A load large enough to stream its COPY while cdc still
+gathers its rows, meeting a key the mirror holds deep into the rows, is
+loaded again, whole, through the staging table."""
 
 import random
 import re
@@ -133,3 +135,35 @@ def test_insert_runs_copy_kill9(ctx):
     for t in tables:
         n = h.compare_tables(src, mirror, t)
         ctx.log("mirror %s: %d rows equal after %d kills" % (t, n, KILLS + 1))
+
+
+def test_streamed_load_meets_held_key(ctx):
+    """A load large enough to stream (its COPY started straight into the
+    mirror table while cdc still gathers its rows) meets, 40,000 rows in, a
+    key the mirror holds: it is rolled back and loaded again, all of it,
+    through the staging table; the mirror equals the source."""
+    cl = ctx.cluster()
+    cl.createdb("src")
+    cl.createdb("mirror")
+    ddl = "CREATE TABLE public.big (id int PRIMARY KEY, t text)"
+    cl.execute("src", ddl)
+    cl.execute("mirror", ddl)
+    cl.execute("mirror", "INSERT INTO public.big SELECT g, 'stale' FROM generate_series(40000, 40004) g")
+    cl.execute("postgres", "ALTER DATABASE mirror SET log_statement = 'all'")
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.big"], [h.pg_sink(cl, "replica")],
+                                    snapshot_mode="never"),
+                  h.platform_config(ctx.tmpdir("state")), cluster=cl)
+    cdc.deploy().expect_rc(0)
+    mark = len(cl.server_log())
+    # one source transaction of about 12 MB of COPY text: one load
+    cl.execute("src", "INSERT INTO public.big SELECT g, repeat(md5(g::text), 6) "
+                      "FROM generate_series(1, 60000) g")
+    res = cdc.run_to(cl.current_lsn("src"), timeout=300)
+    log = cl.server_log()[mark:]
+    direct = len(re.findall(r'statement: SAVEPOINT cdc_load; COPY "public"\."big"', log))
+    staged = len(re.findall(r"statement: COPY pg_temp\.cdc_stage_\d+", log))
+    ctx.log("mirror: %d COPY straight into the table, %d through a staging table; run took %.1fs"
+            % (direct, staged, res.duration))
+    assert (direct, staged) == (1, 1), (direct, staged)
+    src, mirror = cl.connect("src"), cl.connect("mirror")
+    assert h.compare_tables(src, mirror, "public.big") == 60000

@@ -4,14 +4,19 @@
  * Snapshot rows of one table (distinct keys), or inserts into one table, are
  * parked as COPY text when the write() that brought them ends
  * (pgs_copy_park), so one load gathers the rows of many write() calls; it
- * goes out before any other statement, before the commit, or once it is
- * large (pgs_copy_send).  Until then nothing of it reached the server, and
- * it is not durable: the commit that makes the sink report its rows comes
- * after the load.  One COPY per commit instead of one per write() matters:
- * the server sets up a tuple slot per buffered row of every COPY, which for
- * a COPY of a thousand rows costs about as much as storing them.  A load
- * holds one kind of row: a refused snapshot row and a refused insert are
- * looked for differently (sk->single_snapshot, sk->single_until).
+ * ends before any other statement, before the commit, or once it is large
+ * (pgs_copy_send).  A load past PGS_STREAM_BYTES starts its COPY at once
+ * and sends each write()'s rows as they are parked, so the server stores
+ * rows while cdc reads and encodes the next ones; the connection stays in
+ * the COPY between write() calls.  The text is kept until the COPY ends (a
+ * direct load that meets a key is loaded again through the staging table).
+ * Nothing of a load is durable before the commit that makes the sink
+ * report its rows, which comes after the load ends.  One COPY per commit
+ * instead of one per write() matters: the server sets up a tuple slot per
+ * buffered row of every COPY, which for a COPY of a thousand rows costs
+ * about as much as storing them.  A load holds one kind of row: a refused
+ * snapshot row and a refused insert are looked for differently
+ * (sk->single_snapshot, sk->single_until).
  *
  * Inserts take this path because an insert into a key the mirror holds is
  * the exception: the source had no row under that key just before, and
@@ -23,7 +28,7 @@
  * The load goes out in the open database transaction, the one that later
  * stores the checkpoint, either
  *   straight into the mirror, where that provably does what the upsert
- *   would (copy_direct):
+ *   would (direct_wanted):
  *       SAVEPOINT; COPY <mirror> FROM STDIN     (one round trip)
  *       RELEASE                                 (pipelined with what follows)
  *   or through a staging table, as upserts:
@@ -91,12 +96,12 @@ static int exec_step(struct sink *sk, const char *sql, const struct cdc_event *e
     return rc;
 }
 
-/* Sends the parked rows as the COPY data. */
-static int put_rows(struct sink *sk)
+/* Sends the parked text from byte `from` on as COPY data. */
+static int put_rows(struct sink *sk, size_t from)
 {
     struct pgsink *ps = sk->priv;
     const struct buf *t = &ps->load.text;
-    for (size_t off = 0; off < t->len;) {
+    for (size_t off = from; off < t->len;) {
         size_t n = t->len - off < 256 * 1024 ? t->len - off : 256 * 1024;
         if (PQputCopyData(ps->conn, t->p + off, (int)n) != 1)
             return -1;
@@ -105,17 +110,16 @@ static int put_rows(struct sink *sk)
     return 0;
 }
 
-/* Runs COPY sql with the parked rows.  With dup_key, a unique violation is
- * not an error: *dup_key tells (the transaction is then aborted up to the
- * caller's savepoint). */
-static int copy_in(struct sink *sk, const char *sql, bool *dup_key)
+/* Sends the parked text from byte `from` on, ends the COPY in progress and
+ * reads its result.  With dup_key, a unique violation is not an error:
+ * *dup_key tells (the transaction is then aborted up to the caller's
+ * savepoint). */
+static int copy_end(struct sink *sk, size_t from, bool *dup_key)
 {
     struct pgsink *ps = sk->priv;
     const struct cdc_event *last = &ps->load.last;
-    int rc = exec_step(sk, sql, last);
-    if (rc)
-        return rc;
-    const char *why = put_rows(sk) != 0 ? PQerrorMessage(ps->conn) : NULL;
+    int rc = 0;
+    const char *why = put_rows(sk, from) != 0 ? PQerrorMessage(ps->conn) : NULL;
     if (PQputCopyEnd(ps->conn, why ? "cannot send rows" : NULL) != 1 && !why)
         why = PQerrorMessage(ps->conn);
     PGresult *res;
@@ -181,18 +185,17 @@ static int direct_allowed(struct sink *sk, struct pgs_mirror *m, const struct cd
     return rc;
 }
 
-/* Loads the rows straight into the mirror where that provably does what
- * the upsert would: under a savepoint, into a table direct_allowed, the
- * COPY either finds none of the keys in the mirror and adds every row, as
- * the upsert would, or fails on the first one there (unique_violation) and
- * is rolled back, leaving the rows to the upsert.  Tried again some loads
- * after that (a resumed chunk, an incremental snapshot of rows the mirror
- * holds).  Returns 1 when the rows are in, 0 when they are to be upserted,
- * or an error. */
-static int copy_direct(struct sink *sk, struct pgs_mirror *m)
+/* Whether this load goes straight into the mirror, where that provably
+ * does what the upsert would: under a savepoint, into a table
+ * direct_allowed, the COPY either finds none of the keys in the mirror and
+ * adds every row, as the upsert would, or fails on the first one there
+ * (unique_violation) and is rolled back, leaving the rows to the upsert.
+ * Tried again some loads after that (a resumed chunk, an incremental
+ * snapshot of rows the mirror holds).  1 yes, 0 no (through the staging
+ * table), or an error. */
+static int direct_wanted(struct sink *sk, struct pgs_mirror *m)
 {
     struct pgsink *ps = sk->priv;
-    const struct cdc_event *last = &ps->load.last;
     if (m->direct_skip) {
         m->direct_skip--;
         return 0;
@@ -200,23 +203,46 @@ static int copy_direct(struct sink *sk, struct pgs_mirror *m)
     /* each savepoint that wrote keeps a subtransaction to the end */
     if (ps->savepoints >= SAVEPOINTS_MAX)
         return 0;
-    int rc;
     if (m->direct_txn != ps->dbtxn_no) {
-        if ((rc = direct_allowed(sk, m, last)) < 0)
+        int rc = direct_allowed(sk, m, &ps->load.last);
+        if (rc < 0)
             return rc;
         m->direct_txn = ps->dbtxn_no;
         m->direct_ok = rc == 1;
     }
-    if (!m->direct_ok)
-        return 0;
-    ps->savepoints++;
-    bool dup = false;
-    if ((rc = copy_in(sk, m->direct_copy, &dup)))
+    return m->direct_ok;
+}
+
+/* Leaves the pipeline (COPY cannot run in it) and starts the load's COPY:
+ * straight into the mirror where direct_wanted, else into the staging
+ * table.  The parked text is sent from here on as it grows. */
+static int load_start(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    struct pgs_mirror *m = ps->load.m;
+    const struct cdc_event *last = &ps->load.last;
+    int rc = pgs_drain(sk);
+    if (rc == 0 && !PQexitPipelineMode(ps->conn))
+        rc = pgs_conn_error(sk, "cannot leave pipeline mode");
+    if (rc)
         return rc;
-    if (!dup)
-        return 1;
-    m->direct_skip = DIRECT_SKIP;
-    return exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
+    if (!m->stage_create)
+        build_sql(sk, m);
+    if ((rc = direct_wanted(sk, m)) < 0)
+        return rc;
+    ps->load.direct = rc == 1;
+    if (ps->load.direct)
+        ps->savepoints++;
+    else if (!m->stage_ready) {
+        if ((rc = exec_step(sk, m->stage_create, last)))
+            return rc;
+        m->stage_ready = true;
+    }
+    if ((rc = exec_step(sk, ps->load.direct ? m->direct_copy : m->stage_copy, last)))
+        return rc;
+    ps->load.open = true;
+    ps->load.sent = 0;
+    return 0;
 }
 
 void pgs_copy_drop(struct pgsink *ps)
@@ -224,6 +250,8 @@ void pgs_copy_drop(struct pgsink *ps)
     buf_reset(&ps->load.text);
     ps->load.nrows = 0;
     ps->load.m = NULL;
+    ps->load.open = false;
+    ps->load.sent = 0;
     strmap_free(ps->grp_keys, NULL);
     ps->grp_keys = NULL;
 }
@@ -235,22 +263,23 @@ int pgs_copy_send(struct sink *sk)
     if (!ps->load.nrows)
         return 0;
     const struct cdc_event *last = &ps->load.last;
-    int rc = pgs_drain(sk);
-    if (rc == 0 && !PQexitPipelineMode(ps->conn))
-        rc = pgs_conn_error(sk, "cannot leave pipeline mode");
-    if (rc) {
-        pgs_copy_drop(ps);
-        return rc;
+    int rc = ps->load.open ? 0 : load_start(sk);
+    bool direct = rc == 0 && ps->load.direct, dup = false;
+    if (rc == 0) {
+        ps->load.open = false;
+        rc = copy_end(sk, ps->load.sent, direct ? &dup : NULL);
     }
-    if (!m->stage_create)
-        build_sql(sk, m);
-    rc = copy_direct(sk, m);
-    bool direct = rc > 0;
-    if (direct)
-        rc = 0;
-    else if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
-        m->stage_ready = true;
-    if (!direct && rc == 0 && (rc = copy_in(sk, m->stage_copy, NULL)) == 0)
+    if (rc == 0 && dup) {
+        /* the direct load met a key the mirror holds: upsert it instead */
+        m->direct_skip = DIRECT_SKIP;
+        direct = false;
+        rc = exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
+        if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
+            m->stage_ready = true;
+        if (rc == 0 && (rc = exec_step(sk, m->stage_copy, last)) == 0)
+            rc = copy_end(sk, 0, NULL);
+    }
+    if (rc == 0 && !direct)
         rc = exec_step(sk, m->stage_insert, last);
     if (!PQenterPipelineMode(ps->conn) && rc == 0)
         rc = pgs_conn_error(sk, "cannot enter pipeline mode");
@@ -299,5 +328,14 @@ int pgs_copy_park(struct sink *sk)
     ps->load.nrows += n;
     if (ps->load.nrows >= PGS_COPY_MAX || b->len >= PGS_LOAD_BYTES)
         return pgs_copy_send(sk);
+    /* A large load streams: the server stores rows while the next are
+     * read and encoded, instead of all of them at the commit. */
+    if (!ps->load.open && b->len >= PGS_STREAM_BYTES && (rc = load_start(sk)))
+        return rc;
+    if (ps->load.open) {
+        if (put_rows(sk, ps->load.sent) != 0)
+            return pgs_conn_error(sk, "cannot send COPY data");
+        ps->load.sent = b->len;
+    }
     return 0;
 }

@@ -94,6 +94,9 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
                   const Oid *types, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
+    int rc;
+    if (ps->load.open && (rc = pgs_copy_send(sk))) /* statements follow the load */
+        return rc;
     /* The same text with other parameter types is another statement (a
      * mirror column whose type changed). */
     buf_reset(&ps->stmtkey);
@@ -122,6 +125,9 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
 int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
+    int rc;
+    if (ps->load.open && (rc = pgs_copy_send(sk))) /* statements follow the load */
+        return rc;
     if (!PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
         return pgs_conn_error(sk, "cannot send statement");
     pend_push(ps, kind, 0, ev);
@@ -563,7 +569,8 @@ static void pgs_close(struct sink *sk)
     if (!ps)
         return;
     if (ps->conn)
-        PQfinish(ps->conn); /* an open transaction rolls back */
+        PQfinish(ps->conn); /* an open transaction (and COPY) rolls back */
+    ps->conn = NULL;
     strmap_free(ps->stmts, free_name);
     if (ps->last_tab)
         cdc_table_unref(ps->last_tab);

@@ -45,6 +45,8 @@ struct pgs_pending {
 #define PGS_COPY_MIN   64
 #define PGS_COPY_MAX   65536
 #define PGS_LOAD_BYTES (16u << 20)
+/* A load this large starts its COPY and streams the rest as it comes. */
+#define PGS_STREAM_BYTES (256u << 10)
 
 /* What the rows of a group are, which says how they go out: snapshot rows,
  * or inserts, are loaded with COPY where the mirror allows (a failed load
@@ -139,13 +141,18 @@ struct pgsink {
     unsigned next_stage; /* for staging table names */
     /* Snapshot rows, or inserts, of one mirror parked for one COPY
      * (pg_copy.c), as COPY text, with the newest row's header (no values)
-     * to name in errors. */
+     * to name in errors.  Once the text is large, its COPY is started and
+     * the text streamed as it grows (open; sent bytes of it so far); the
+     * text is kept until the COPY ends, to load it again if need be. */
     struct {
         struct pgs_mirror *m;
         uint8_t kind; /* PGS_GRP_SNAPSHOT or PGS_GRP_INSERTS */
         struct buf text;
         size_t nrows;
         struct cdc_event last;
+        bool open;   /* a COPY of it is in progress on the connection */
+        bool direct; /* ... straight into the mirror, under a savepoint */
+        size_t sent;
     } load;
     /* The truncate group last applied: its transaction's commit LSN and its
      * first event's index (the other events of the group are then done). */
