@@ -3,8 +3,9 @@
  *
  * batch_size (a common key) means here: a database transaction is
  * committed at a source transaction boundary once it holds 10 x batch_size
- * rows (or is 200 ms old), and a flush (a commit at the next boundary) is
- * due after 16 batches. */
+ * rows, or 60 x batch_size snapshot rows, or is 200 ms old, and a flush (a
+ * commit at the next boundary) is due after 16 batches (one due while more
+ * snapshot rows wait leaves a transaction open that is neither). */
 #include <stdint.h>
 
 #include "config/cfg_keys.h"

@@ -23,9 +23,20 @@
 #define PIPELINE_MAX      4000   /* results outstanding before we drain */
 #define COMMIT_MIN_AGE_US 200000 /* commit at a boundary once the txn is this old… */
 
-static int commit_rows(const struct sink *sk)
+/* …or has this many rows: 10 batches, or for snapshot rows (loaded with
+ * COPY) 60; each commit costs the mirror about what storing 1,500 rows
+ * does. */
+static int commit_rows(const struct sink *sk, bool snapshot)
 {
-    return sk->cfg->batch_size * 10; /* …or has this many rows */
+    return sk->cfg->batch_size * (snapshot ? 60 : 10);
+}
+
+/* Whether the open transaction should end at its boundary now. */
+static bool commit_due(const struct sink *sk)
+{
+    const struct pgsink *ps = sk->priv;
+    return ps->rows_in_dbtxn >= (size_t)commit_rows(sk, ps->boundary_snapshot) ||
+           clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US;
 }
 
 /* SQLSTATE classes worth retrying, and whether a failure of that class may
@@ -523,9 +534,9 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
         ps->at_boundary = boundary;
         if (boundary) {
             ps->boundary_seq = ev->seq;
+            ps->boundary_snapshot = ev->snapshot;
             bool deferred = ps->commit_now && ev->op == CDC_OP_COMMIT;
-            if (rc == 0 && (deferred || ps->rows_in_dbtxn >= (size_t)commit_rows(sk) ||
-                            clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US))
+            if (rc == 0 && (deferred || commit_due(sk)))
                 rc = send_commit(sk, deferred ? ev : NULL);
         }
     }
@@ -544,10 +555,14 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
     return rc;
 }
 
+/* Commits at the boundary, except that a flush behind (a batch is full and
+ * more wait: sk->flush_behind) leaves a young transaction of snapshot rows
+ * open to grow, reporting the commits before it. */
 static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct pgsink *ps = sk->priv;
-    if (ps->in_dbtxn && ps->at_boundary) {
+    bool keep_open = sk->flush_behind && ps->boundary_snapshot && !commit_due(sk);
+    if (ps->in_dbtxn && ps->at_boundary && !keep_open) {
         int rc = send_commit(sk, NULL);
         if (!rc)
             rc = pgs_drain(sk);

@@ -101,7 +101,8 @@ struct pgsink {
      * a source commit, or at a snapshot row (which belongs to no source
      * transaction), or is a replayed event. */
     bool at_boundary;
-    uint64_t boundary_seq; /* the newest event up to which a commit would cover */
+    bool boundary_snapshot; /* ... at a snapshot row */
+    uint64_t boundary_seq;  /* the newest event up to which a commit would cover */
     /* Per stream, the newest source commit applied in the open transaction:
      * the checkpoint rows to store with it (snapshot rows and replays never
      * move them). */
