@@ -213,6 +213,20 @@ static int direct_wanted(struct sink *sk, struct pgs_mirror *m)
     return m->direct_ok;
 }
 
+/* Starts the load's COPY into m's staging table, made on first use. */
+static int stage_start(struct sink *sk, struct pgs_mirror *m)
+{
+    struct pgsink *ps = sk->priv;
+    const struct cdc_event *last = &ps->load.last;
+    int rc;
+    if (!m->stage_ready) {
+        if ((rc = exec_step(sk, m->stage_create, last)))
+            return rc;
+        m->stage_ready = true;
+    }
+    return exec_step(sk, m->stage_copy, last);
+}
+
 /* Leaves the pipeline (COPY cannot run in it) and starts the load's COPY:
  * straight into the mirror where direct_wanted, else into the staging
  * table.  The parked text is sent from here on as it grows. */
@@ -220,7 +234,6 @@ static int load_start(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
     struct pgs_mirror *m = ps->load.m;
-    const struct cdc_event *last = &ps->load.last;
     int rc = pgs_drain(sk);
     if (rc == 0 && !PQexitPipelineMode(ps->conn))
         rc = pgs_conn_error(sk, "cannot leave pipeline mode");
@@ -233,12 +246,8 @@ static int load_start(struct sink *sk)
     ps->load.direct = rc == 1;
     if (ps->load.direct)
         ps->savepoints++;
-    else if (!m->stage_ready) {
-        if ((rc = exec_step(sk, m->stage_create, last)))
-            return rc;
-        m->stage_ready = true;
-    }
-    if ((rc = exec_step(sk, ps->load.direct ? m->direct_copy : m->stage_copy, last)))
+    rc = ps->load.direct ? exec_step(sk, m->direct_copy, &ps->load.last) : stage_start(sk, m);
+    if (rc)
         return rc;
     ps->load.open = true;
     ps->load.sent = 0;
@@ -274,9 +283,7 @@ int pgs_copy_send(struct sink *sk)
         m->direct_skip = DIRECT_SKIP;
         direct = false;
         rc = exec_step(sk, "ROLLBACK TO SAVEPOINT cdc_load; RELEASE SAVEPOINT cdc_load", last);
-        if (rc == 0 && !m->stage_ready && (rc = exec_step(sk, m->stage_create, last)) == 0)
-            m->stage_ready = true;
-        if (rc == 0 && (rc = exec_step(sk, m->stage_copy, last)) == 0)
+        if (rc == 0 && (rc = stage_start(sk, m)) == 0)
             rc = copy_end(sk, 0, NULL);
     }
     if (rc == 0 && !direct)

@@ -101,12 +101,19 @@ static int maybe_drain(struct sink *sk)
     return ps->npend >= PIPELINE_MAX ? pgs_drain(sk) : 0;
 }
 
+/* Ends a load whose COPY is streaming: statements follow the load. */
+static int load_first(struct sink *sk)
+{
+    struct pgsink *ps = sk->priv;
+    return ps->load.open ? pgs_copy_send(sk) : 0;
+}
+
 int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *const *vals,
                   const Oid *types, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    int rc;
-    if (ps->load.open && (rc = pgs_copy_send(sk))) /* statements follow the load */
+    int rc = load_first(sk);
+    if (rc)
         return rc;
     /* The same text with other parameter types is another statement (a
      * mirror column whose type changed). */
@@ -136,8 +143,8 @@ int pgs_send_stmt(struct sink *sk, const char *sql, int nparams, const char *con
 int pgs_send_plain(struct sink *sk, const char *sql, enum pgs_kind kind, const struct cdc_event *ev)
 {
     struct pgsink *ps = sk->priv;
-    int rc;
-    if (ps->load.open && (rc = pgs_copy_send(sk))) /* statements follow the load */
+    int rc = load_first(sk);
+    if (rc)
         return rc;
     if (!PQsendQueryParams(ps->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
         return pgs_conn_error(sk, "cannot send statement");
