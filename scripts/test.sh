@@ -19,7 +19,7 @@ make -j"$jobs" WERROR=1 all helpers >/dev/null
 make -j"$jobs" WERROR=1 VARIANT=asan all helpers >/dev/null
 # The unit suites of the concurrent pipeline, also run under ThreadSanitizer.
 tsan_units=(test_pipeline test_store test_sink_registry test_driver test_driver_stop
-  test_snapshot_core test_api test_streams test_streams_file test_file_sink)
+  test_snapshot_core test_api test_streams test_streams_file test_file_sink test_event_alloc)
 make -j"$jobs" WERROR=1 VARIANT=tsan "${tsan_units[@]/#/build/tsan/tests/}" >/dev/null
 
 step "format"

@@ -28,7 +28,12 @@ void cdc_table_ref(struct cdc_table *tab)
 
 void cdc_table_unref(struct cdc_table *tab)
 {
-    if (!tab || atomic_fetch_sub_explicit(&tab->refs, 1, memory_order_acq_rel) != 1)
+    cdc_table_unref_n(tab, 1);
+}
+
+void cdc_table_unref_n(struct cdc_table *tab, unsigned n)
+{
+    if (!tab || !n || atomic_fetch_sub_explicit(&tab->refs, n, memory_order_acq_rel) != n)
         return;
     for (uint16_t i = 0; i < tab->ncols; i++) {
         free(tab->cols[i].name);
@@ -40,6 +45,27 @@ void cdc_table_unref(struct cdc_table *tab)
     free(tab->name);
     free(tab->topic);
     free(tab);
+}
+
+struct cdc_table *cdc_refbank_take(struct cdc_refbank *b, struct cdc_table *tab)
+{
+    if (b->tab != tab) {
+        cdc_refbank_drop(b);
+        b->tab = tab;
+    }
+    if (!b->n) {
+        atomic_fetch_add_explicit(&tab->refs, CDC_REFBANK, memory_order_relaxed);
+        b->n = CDC_REFBANK;
+    }
+    b->n--;
+    return tab;
+}
+
+void cdc_refbank_drop(struct cdc_refbank *b)
+{
+    cdc_table_unref_n(b->tab, b->n);
+    b->tab = NULL;
+    b->n = 0;
 }
 
 void cdc_table_finish(struct cdc_table *tab)
@@ -70,14 +96,104 @@ void cdc_srcmeta_unref(struct cdc_srcmeta *m)
         free(m);
 }
 
+/* Events are made by a source's threads and freed by the sinks' runners.
+ * glibc then frees each into the arena of the thread that made it, under
+ * that arena's lock, while the maker allocates from it: the two threads
+ * take turns on one lock for every event.  So the last release does not
+ * free an event: it lays it in its maker's grave, and a thread that makes
+ * events frees what lies in its grave every REAP_EVERY events it makes, in
+ * its own arena.  Threads share GRAVES graves round robin (a shared grave
+ * only costs some frees into another arena).  A grave that nobody reaps
+ * (its maker is idle or gone) is freed by the thread that finds it holding
+ * GRAVE_MAX events. */
+#define GRAVES     16
+#define REAP_EVERY 64
+#define GRAVE_MAX  8192
+
+/* Under AddressSanitizer a buried event is poisoned but for its link, so
+ * a use after the last release is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <malloc.h>
+#include <sanitizer/asan_interface.h>
+static void grave_poison(struct cdc_event *ev, bool on)
+{
+    char *p = (char *)ev, *link = (char *)&ev->dead_next, *end = p + malloc_usable_size(ev);
+    if (on) {
+        ASAN_POISON_MEMORY_REGION(p, (size_t)(link - p));
+        ASAN_POISON_MEMORY_REGION(link + sizeof ev->dead_next,
+                                  (size_t)(end - link - sizeof ev->dead_next));
+    } else {
+        ASAN_UNPOISON_MEMORY_REGION(p, (size_t)(end - p));
+    }
+}
+#else
+static void grave_poison(struct cdc_event *ev, bool on)
+{
+    (void)ev;
+    (void)on;
+}
+#endif
+
+struct grave {
+    _Atomic(struct cdc_event *) head;
+    atomic_uint count;
+    char pad[64 - sizeof(void *) - sizeof(unsigned)]; /* a cache line each */
+};
+static struct grave graves[GRAVES];
+static atomic_uint next_grave;
+static __thread unsigned my_grave; /* 1 + the index, 0 until the thread makes an event */
+static __thread unsigned made_since_reap;
+
+static void reap(struct grave *g)
+{
+    struct cdc_event *ev = atomic_exchange_explicit(&g->head, NULL, memory_order_acquire);
+    unsigned n = 0;
+    while (ev) {
+        struct cdc_event *next = ev->dead_next;
+        grave_poison(ev, false);
+        free(ev);
+        ev = next;
+        n++;
+    }
+    if (n)
+        atomic_fetch_sub_explicit(&g->count, n, memory_order_relaxed);
+}
+
+void cdc_event_reap(void)
+{
+    for (unsigned i = 0; i < GRAVES; i++)
+        if (atomic_load_explicit(&graves[i].head, memory_order_relaxed))
+            reap(&graves[i]);
+}
+
+static void bury(struct cdc_event *ev)
+{
+    struct grave *g = &graves[ev->grave];
+    ev->dead_next = atomic_load_explicit(&g->head, memory_order_relaxed);
+    grave_poison(ev, true);
+    while (!atomic_compare_exchange_weak_explicit(&g->head, &ev->dead_next, ev,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    if (atomic_fetch_add_explicit(&g->count, 1, memory_order_relaxed) + 1 >= GRAVE_MAX)
+        reap(g);
+}
+
 struct cdc_event *cdc_event_new(uint16_t nvals_before, uint16_t nvals_after, size_t data_cap)
 {
+    if (!my_grave)
+        my_grave = atomic_fetch_add_explicit(&next_grave, 1, memory_order_relaxed) % GRAVES + 1;
+    if (++made_since_reap >= REAP_EVERY) {
+        made_since_reap = 0;
+        if (atomic_load_explicit(&graves[my_grave - 1].head, memory_order_relaxed))
+            reap(&graves[my_grave - 1]);
+    }
     size_t head = sizeof(struct cdc_event);
     size_t vals = ((size_t)nvals_before + nvals_after) * sizeof(struct cdc_val);
     size_t total = head + vals + data_cap;
     struct cdc_event *ev = xmalloc(total);
     memset(ev, 0, head + vals);
     atomic_init(&ev->refs, 1);
+    ev->grave = (uint8_t)(my_grave - 1);
     struct cdc_val *v = (struct cdc_val *)(ev + 1);
     if (nvals_before) {
         ev->before = v;
@@ -97,13 +213,22 @@ void cdc_event_ref(struct cdc_event *ev)
 
 bool cdc_event_unref(struct cdc_event *ev)
 {
+    struct cdc_table *tab;
+    bool freed = cdc_event_unref_keep_table(ev, &tab);
+    cdc_table_unref(tab);
+    return freed;
+}
+
+bool cdc_event_unref_keep_table(struct cdc_event *ev, struct cdc_table **tab)
+{
+    *tab = NULL;
     if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) != 1)
         return false;
-    cdc_table_unref(ev->tab);
+    *tab = ev->tab;
     cdc_srcmeta_unref(ev->srcmeta);
     if (ev->data_free)
         ev->data_free(ev->data);
-    free(ev);
+    bury(ev);
     return true;
 }
 

@@ -152,6 +152,23 @@ struct cdc_table *cdc_table_new(uint64_t id, const char *schema, const char *nam
 void cdc_table_ref(struct cdc_table *tab);
 /* Drops a reference; frees on the last.  NULL is a no-op. */
 void cdc_table_unref(struct cdc_table *tab);
+/* Drops n references at once. */
+void cdc_table_unref_n(struct cdc_table *tab, unsigned n);
+
+/* References taken ahead by one thread that makes many events of a table
+ * (a source's decoder, a snapshot read): one atomic add for every
+ * CDC_REFBANK events instead of one each, on a counter the sinks' threads
+ * keep changing as they release events.  Starts zeroed. */
+#define CDC_REFBANK 256
+struct cdc_refbank {
+    struct cdc_table *tab; /* the table the references are of */
+    unsigned n;            /* references held */
+};
+/* One reference of tab for the caller (what the bank holds of another
+ * table goes back first). */
+struct cdc_table *cdc_refbank_take(struct cdc_refbank *b, struct cdc_table *tab);
+/* Gives back what the bank holds. */
+void cdc_refbank_drop(struct cdc_refbank *b);
 /* Recounts nkeys after the caller set cols[].key. */
 void cdc_table_finish(struct cdc_table *tab);
 
@@ -195,6 +212,7 @@ struct cdc_event {
     atomic_uint refs;
     uint8_t op;           /* enum cdc_op */
     bool before_key_only; /* before holds only the key columns (REPLICA IDENTITY DEFAULT/INDEX) */
+    uint8_t grave;        /* where it goes once released (event.c) */
     uint16_t part;        /* partition, set by the router */
     uint32_t size;        /* bytes accounted against the memory budget */
     uint64_t seq;         /* position in the event log, set by the source (1, 2, …) */
@@ -251,6 +269,7 @@ struct cdc_event {
     /* Set when data is a buffer of its own (a large row decoded in place in
      * the message that carried it): frees it with the event. */
     void (*data_free)(void *data);
+    struct cdc_event *dead_next; /* in the graveyard, once released (event.c) */
 };
 
 /* Whether an update with a before image changed a key column's value (a
@@ -279,6 +298,13 @@ static inline void cdc_event_empty_rows(struct cdc_event *ev, bool before, bool 
 void cdc_event_ref(struct cdc_event *ev);
 /* Drops a reference; returns true if that freed the event. */
 bool cdc_event_unref(struct cdc_event *ev);
+/* The same, but a freed event's table reference is the caller's to drop
+ * (*tab; NULL when it held none or was not freed): releasing a run of
+ * events of one table then costs one cdc_table_unref_n. */
+bool cdc_event_unref_keep_table(struct cdc_event *ev, struct cdc_table **tab);
+/* Frees the released events not yet freed (event.c keeps them for a
+ * thread that makes events to free).  Any thread, at any time. */
+void cdc_event_reap(void);
 
 static inline const char *cdc_val_ptr(const struct cdc_event *ev, const struct cdc_val *v)
 {

@@ -2,6 +2,7 @@
  * cmd_*.c; this file knows only names, help texts and exit codes:
  * 0 ok, 1 runtime failure, 2 usage or configuration error. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,8 +253,17 @@ int cli_parse_common(const struct command *cmd, int argc, char **argv, struct cl
     return 0;
 }
 
+/* Free memory the allocator keeps at the top of its heaps before it gives
+ * it back to the system.  Events are freed in bursts (a sink releases a
+ * flushed batch at once); with glibc's default (128 KiB, growing only with
+ * large allocations) each burst shrank the heap and the next events paid a
+ * page fault for every 4 KiB again.  What it keeps was in use at the peak
+ * anyway: the event log's byte budget bounds it. */
+#define TRIM_THRESHOLD (64 << 20)
+
 int main(int argc, char **argv)
 {
+    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     if (argc < 2) {
         usage(stderr);
         return 2;

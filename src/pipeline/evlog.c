@@ -77,6 +77,7 @@ void evlog_free(struct evlog *log)
     for (unsigned c = 0; c < log->nconsumers; c++)
         for (uint64_t s = log->cursor[c]; s < log->head; s++)
             cdc_event_unref(log->ring[s & log->mask]);
+    cdc_event_reap();
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->readable);
     pthread_cond_destroy(&log->writable);
@@ -220,19 +221,29 @@ int evlog_read(struct evlog *log, unsigned c, struct cdc_event **out, size_t max
 void evlog_release(struct evlog *log, struct cdc_event *const *evs, size_t n)
 {
     size_t freed_bytes = 0, freed = 0;
+    struct cdc_table *run = NULL; /* the table of the events just freed */
+    unsigned run_refs = 0;        /* and the references they held of it */
     for (size_t i = 0; i < n; i++) {
         struct cdc_event *ev = evs[i];
         uint32_t size = ev->size;
         unsigned part = ev->part % log->nparts;
         bool accounted = is_accounted(ev);
-        if (!cdc_event_unref(ev))
+        struct cdc_table *tab;
+        if (!cdc_event_unref_keep_table(ev, &tab))
             continue;
+        if (tab != run) {
+            cdc_table_unref_n(run, run_refs);
+            run = tab;
+            run_refs = 0;
+        }
+        run_refs += tab != NULL;
         freed++;
         if (accounted) {
             freed_bytes += size;
             atomic_fetch_sub(&log->part_live[part], 1);
         }
     }
+    cdc_table_unref_n(run, run_refs);
     if (!freed)
         return;
     atomic_fetch_sub(&log->live_bytes, freed_bytes);

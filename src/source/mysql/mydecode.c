@@ -38,6 +38,7 @@ struct gtid_pos {
 struct mydecode {
     struct mydecode_ops ops;
     void *arg;
+    struct cdc_refbank tab_refs; /* references of the table being decoded */
     char *topic_prefix;
     char **tables;
     size_t ntables;
@@ -121,6 +122,7 @@ void mydecode_free(struct mydecode *d)
         return;
     drop_held(d, 0);
     clear_savepoints(d, 0);
+    cdc_refbank_drop(&d->tab_refs);
     for (size_t i = 0; i < d->ntabs; i++) {
         tablemap_free(d->tabs[i].tm);
         cdc_table_unref(d->tabs[i].tab);
@@ -500,8 +502,7 @@ static int on_rows(struct mydecode *d, const struct binlog_event *ev, uint32_t s
         if (has_after && n)
             memcpy(out->after, after, n * sizeof *after);
         out->op = (uint8_t)re.op;
-        cdc_table_ref(e->tab);
-        out->tab = e->tab;
+        out->tab = cdc_refbank_take(&d->tab_refs, e->tab);
         out->lsn = mydecode_scalar(d->file, start);
         out->xid = d->txn.have_gtid ? d->txn.gtid.seq : 0;
         out->commit_ts = d->txn.ts_us;

@@ -151,8 +151,8 @@ static int plan(void *arg, void *rd, void *t, int64_t chunk_rows, struct buf *ch
  * max_event_bytes (it stops the pipeline: nothing after it is confirmed),
  * CDC_EINVAL for text that does not parse.  what prefixes err. */
 static struct cdc_event *row_event(const struct pgsrc *src, const struct pgsnap_table *pt,
-                                   const char *line, size_t len, const char *what, int *rc,
-                                   char *err, size_t errlen)
+                                   struct cdc_refbank *refs, const char *line, size_t len,
+                                   const char *what, int *rc, char *err, size_t errlen)
 {
     const struct cdc_table *tab = pt->tab;
     int64_t max = src->cfg->platform.max_event_bytes;
@@ -174,8 +174,7 @@ static struct cdc_event *row_event(const struct pgsrc *src, const struct pgsnap_
         return NULL;
     }
     ev->data_len = dl;
-    cdc_table_ref(pt->tab);
-    ev->tab = pt->tab;
+    ev->tab = cdc_refbank_take(refs, pt->tab);
     return ev;
 }
 
@@ -190,17 +189,19 @@ static int copy_rows(const struct pgsrc *src, PGconn *conn, const struct pgsnap_
     int rc = 0, n;
     char *line = NULL;
     char e[512];
+    struct cdc_refbank refs = {0};
     while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n')
             len--;
         if (!rc) {
-            struct cdc_event *ev = row_event(src, pt, line, len, what, &rc, err, errlen);
+            struct cdc_event *ev = row_event(src, pt, &refs, line, len, what, &rc, err, errlen);
             if (ev)
                 rc = row(row_arg, ev);
         }
         PQfreemem(line);
     }
+    cdc_refbank_drop(&refs);
     if (n == -2 && !rc)
         rc = cdc_fail(err, errlen, copy_rc, "%s%s", what, pgconn_error(conn, e, sizeof e));
     PGresult *res;

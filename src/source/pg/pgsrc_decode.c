@@ -50,8 +50,7 @@ static struct cdc_event *new_change(struct pgsrc *src, int op, struct cdc_table 
         cdc_event_empty_rows(ev, with_before, with_after);
     ev->op = (uint8_t)op;
     if (tab) {
-        cdc_table_ref(tab);
-        ev->tab = tab;
+        ev->tab = cdc_refbank_take(&src->tab_refs, tab);
         ev->table_order = table_order(src, tab->id);
     }
     ev->pos.lsn = src->commit_lsn;

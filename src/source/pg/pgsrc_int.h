@@ -57,6 +57,8 @@ struct pgsrc {
     /* Resuming it: the snapshot reader 0 exported for the others, and the
      * fold rule of rebuilt tables ("<snapshot>\t<WAL position>"). */
     char *snap_exported, *snap_fold_rule;
+    /* The decoder's references of the table it decodes (new_change). */
+    struct cdc_refbank tab_refs;
     struct emitter *em;   /* borrowed from the driver during snapshot and poll */
     uint64_t confirmed;   /* durable in every sink: the last acknowledgement */
     PGconn *conn;         /* SQL connection: catalog lookups, heartbeats */

@@ -485,6 +485,7 @@ void pgsrc_close(struct pgsrc *src)
         PQfinish(src->conn);
     isnap_free(src->isnap);
     pgsrc_free_folds(src);
+    cdc_refbank_drop(&src->tab_refs);
     relcache_free(src->rels);
     spill_free(src->spill);
     if (src->snap_exporter)
