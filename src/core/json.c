@@ -138,17 +138,6 @@ void json_string(struct buf *b, const char *str, size_t n)
 
 /* ---- numbers and times ------------------------------------------------- */
 
-const char json_digits2[200] = "00010203040506070809"
-                               "10111213141516171819"
-                               "20212223242526272829"
-                               "30313233343536373839"
-                               "40414243444546474849"
-                               "50515253545556575859"
-                               "60616263646566676869"
-                               "70717273747576777879"
-                               "80818283848586878889"
-                               "90919293949596979899";
-
 /* Microseconds to milliseconds, rounding toward minus infinity so times
  * before 1970 stay ordered. */
 static inline void put_ms(struct buf *b, int64_t us)
@@ -166,6 +155,22 @@ static inline void put_ms(struct buf *b, int64_t us)
  * at three precisions (ours are microseconds, so ts_ns ends in 000). */
 void json_put_ts(struct buf *b, int64_t us)
 {
+    if (us >= 1000) {
+        /* The digits once: ts_ms is them but the last three, ts_ns them
+         * and "000". */
+        char tmp[BUF_U64_DIGITS];
+        char *e = tmp + sizeof tmp, *d = buf_u64_digits(e, (uint64_t)us);
+        size_t n = (size_t)(e - d);
+        buf_reserve(b, 3 * n + 32);
+        PUT_LIT(b, "\"ts_ms\":");
+        buf_put(b, d, n - 3);
+        PUT_LIT(b, ",\"ts_us\":");
+        buf_put(b, d, n);
+        PUT_LIT(b, ",\"ts_ns\":");
+        buf_put(b, d, n);
+        PUT_LIT(b, "000");
+        return;
+    }
     PUT_LIT(b, "\"ts_ms\":");
     put_ms(b, us);
     PUT_LIT(b, ",\"ts_us\":");

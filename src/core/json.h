@@ -52,7 +52,16 @@ struct json_ctx {
      * position, so a sink that finds its place in what it wrote (the file
      * sink) must keep a checkpoint of every stream's position instead. */
     bool multi_stream;
+    /* Made by json_ctx_prepare (left zero, the encoder builds them for
+     * every event): what the source block starts with, up to the commit
+     * time ({"version":…,"connector":…,"name":…,), and the encoded db. */
+    uint16_t head_len, db_len;
+    char head[256], db_json[128];
 };
+
+/* Encodes ahead the parts of the source block that come from ctx alone
+ * (after its strings are set; they must not change afterwards). */
+void json_ctx_prepare(struct json_ctx *ctx);
 
 /* For source block writers: the fields every Debezium connector starts its
  * block with, after an opening '{' (version, connector, name, ts_ms/us/ns of

@@ -9,7 +9,7 @@
 
 /* ---- the source block --------------------------------------------------- */
 
-void json_source_common(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx)
+static void put_head(struct buf *b, const struct json_ctx *ctx)
 {
     PUT_LIT(b, "{\"version\":");
     json_put_cstr(b, ctx->version);
@@ -18,12 +18,41 @@ void json_source_common(struct buf *b, const struct cdc_event *ev, const struct 
     PUT_LIT(b, ",\"name\":");
     json_put_cstr(b, ctx->pipeline_id);
     buf_putc(b, ',');
+}
+
+void json_ctx_prepare(struct json_ctx *ctx)
+{
+    ctx->head_len = ctx->db_len = 0;
+    struct buf b = BUF_INIT;
+    put_head(&b, ctx);
+    if (b.len <= sizeof ctx->head) {
+        memcpy(ctx->head, b.p, b.len);
+        ctx->head_len = (uint16_t)b.len;
+    }
+    buf_reset(&b);
+    json_put_cstr(&b, ctx->db);
+    if (b.len <= sizeof ctx->db_json) {
+        memcpy(ctx->db_json, b.p, b.len);
+        ctx->db_len = (uint16_t)b.len;
+    }
+    buf_fini(&b);
+}
+
+void json_source_common(struct buf *b, const struct cdc_event *ev, const struct json_ctx *ctx)
+{
+    if (ctx->head_len)
+        buf_put(b, ctx->head, ctx->head_len);
+    else
+        put_head(b, ctx);
     json_put_ts(b, ev->commit_ts);
     if (ev->snapshot)
         PUT_LIT(b, ",\"snapshot\":\"true\",\"db\":");
     else
         PUT_LIT(b, ",\"snapshot\":\"false\",\"db\":");
-    json_put_cstr(b, ctx->db);
+    if (ctx->db_len)
+        buf_put(b, ctx->db_json, ctx->db_len);
+    else
+        json_put_cstr(b, ctx->db);
 }
 
 void json_source_schema_version(struct buf *b, const struct cdc_event *ev)

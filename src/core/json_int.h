@@ -11,26 +11,13 @@
 
 #define PUT_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
 
-extern const char json_digits2[200]; /* "00" "01" … "99" */
 extern const char json_b64_digit[64];
 
 /* A decimal number: what json_u64 appends, inline. */
 static inline void json_put_u64(struct buf *b, uint64_t v)
 {
-    char tmp[20];
-    char *e = tmp + sizeof tmp, *p = e;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        p -= 2;
-        memcpy(p, json_digits2 + 2 * r, 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, json_digits2 + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
+    char tmp[BUF_U64_DIGITS];
+    char *e = tmp + sizeof tmp, *p = buf_u64_digits(e, v);
     buf_put(b, p, (size_t)(e - p));
 }
 

@@ -39,4 +39,5 @@ void source_json_ctx(const struct config *cfg, const char *version, struct json_
         .source = ops ? ops->json_source : NULL,
         .multi_stream = ops && ops->multi_stream,
     };
+    json_ctx_prepare(out);
 }

@@ -50,14 +50,21 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+const char buf_digits2[200] = "00010203040506070809"
+                              "10111213141516171819"
+                              "20212223242526272829"
+                              "30313233343536373839"
+                              "40414243444546474849"
+                              "50515253545556575859"
+                              "60616263646566676869"
+                              "70717273747576777879"
+                              "80818283848586878889"
+                              "90919293949596979899";
+
 void buf_put_u64(struct buf *b, uint64_t v)
 {
-    char tmp[24];
-    char *e = tmp + sizeof tmp, *s = e;
-    do {
-        *--s = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    char tmp[BUF_U64_DIGITS];
+    char *e = tmp + sizeof tmp, *s = buf_u64_digits(e, v);
     buf_put(b, s, (size_t)(e - s));
 }
 

@@ -28,6 +28,29 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_put_i64(struct buf *b, int64_t v);
 void buf_put_u64(struct buf *b, uint64_t v);
 
+extern const char buf_digits2[200]; /* "00" "01" … "99" */
+/* Writes the decimal digits of v to end just before e, two at a time
+ * (BUF_U64_DIGITS bytes before e are room enough); returns where they
+ * start. */
+#define BUF_U64_DIGITS 20
+static inline char *buf_u64_digits(char *e, uint64_t v)
+{
+    char *p = e;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, buf_digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, buf_digits2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return p;
+}
+
 static inline void buf_reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 > b->cap)

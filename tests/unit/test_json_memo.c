@@ -163,9 +163,69 @@ static void test_memo_many_rows(void **state)
     cdc_table_unref(t);
 }
 
+/* A context made ready (json_ctx_prepare) encodes what the same context
+ * without it does: strings that need escaping, a name too long for what
+ * is kept (built for every event then), and times around the boundaries
+ * where ts_ms stops being ts_us without its last three digits. */
+static void test_prepared_context(void **state)
+{
+    (void)state;
+    char longname[400];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    const char *names[] = {"shop-cdc", "sh\"op\\cdc\n\x01 \xc3\xa9", longname};
+    const int64_t times[] = {0,
+                             1,
+                             999,
+                             1000,
+                             1001,
+                             123456,
+                             -1,
+                             -999,
+                             -1000,
+                             -1001,
+                             1718150400123456,
+                             INT64_MAX,
+                             INT64_MIN + 1};
+    struct cdc_table *t = mktab(100, "orders");
+    struct cdc_event *ev = mkrow(t, "7");
+    ev->snapshot = false;
+    ev->op = CDC_OP_INSERT;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct json_ctx plain = {.pipeline_id = names[i],
+                                 .connector = "postgresql",
+                                 .db = names[i],
+                                 .version = "0.1.0",
+                                 .source = pgjson_source};
+        struct json_ctx ready = plain;
+        json_ctx_prepare(&ready);
+        assert_true((ready.head_len > 0) == (i < 2));
+        for (size_t k = 0; k < sizeof times / sizeof times[0]; k++) {
+            ev->commit_ts = times[k];
+            ev->emit_ts = times[k];
+            struct buf a = BUF_INIT, b = BUF_INIT;
+            json_envelope(&a, ev, &plain);
+            json_envelope(&b, ev, &ready);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.p, b.p, a.len);
+            /* ts_ms is the floor of the microseconds over 1000 */
+            int64_t us = times[k], ms = us / 1000 - (us % 1000 < 0);
+            char want[96];
+            snprintf(want, sizeof want, "\"ts_ms\":%lld,\"ts_us\":%lld,", (long long)ms,
+                     (long long)us);
+            assert_non_null(strstr(b.p, want));
+            buf_fini(&a);
+            buf_fini(&b);
+        }
+    }
+    cdc_event_unref(ev);
+    cdc_table_unref(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prepared_context),
         cmocka_unit_test(test_memo_follows_every_field),
         cmocka_unit_test(test_memo_new_table_at_same_address),
         cmocka_unit_test(test_memo_many_rows),
