@@ -43,10 +43,17 @@ int snapplan_table(PGconn *conn, const char *qname, const struct pubrel *pub,
             keycol = keycol == -1 ? i : -2;
     bool by_key = tab->key_unique;
     if (by_key && keycol >= 0 && is_int_type(tab->cols[keycol].type_oid)) {
-        /* One integer key: split [min, max] evenly. */
+        /* One integer key: split [min, max] evenly.  The number of rows
+         * comes from the statistics, scaled to the table's size now as the
+         * planner does, when the table has any: counting them reads the
+         * whole table (a fifth of the time the snapshot itself takes). */
         char *k = pgconn_quote_ident(tab->cols[keycol].name);
         char *fw = pubrel_from_where(pub, NULL);
-        char *sql = xasprintf("SELECT min(%s), max(%s), count(*) %s", k, k, fw);
+        char rows[32] = "count(*)";
+        if (reltuples > 0 && relpages > 0)
+            snprintf(rows, sizeof rows, "%" PRId64,
+                     (int64_t)((double)reltuples * (double)pages / (double)relpages));
+        char *sql = xasprintf("SELECT min(%s), max(%s), %s %s", k, k, rows, fw);
         free(fw);
         res = pgconn_exec(conn, e, sizeof e, sql, 0, NULL);
         free(sql);
