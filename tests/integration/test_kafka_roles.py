@@ -227,22 +227,28 @@ def test_fetch_and_commit_failures(ctx):
     pc = cap.start(extra=["--role", "capture"])
     pd = dl.start(extra=["--role", "deliver"])
     h.wait_log_event(pd, "kafka.assigned", 60)
-    w = ctx.workload(cl, "src", seed=31, max_txns=400, pause=0.02, big_note_ratio=0.0,
+    w = ctx.workload(cl, "src", seed=31, max_txns=100000, pause=0.02, big_note_ratio=0.0,
                      bulk_ratio=0.005)
     w.start()
     time.sleep(1.0)
     k.command("errors Fetch " + " ".join(["NOT_LEADER_FOR_PARTITION"] * 20))
     # librdkafka retries a commit refused with COORDINATOR_NOT_AVAILABLE by
     # itself, so those may never reach cdc; it gives up at once on
-    # OFFSET_METADATA_TOO_LARGE, so each of those fails one commit.
+    # OFFSET_METADATA_TOO_LARGE, so each of those fails one commit.  The
+    # errors answer the next commits, whenever they come: the load goes on
+    # until cdc has seen them.
     k.command("errors OffsetCommit OFFSET_METADATA_TOO_LARGE*%d COORDINATOR_NOT_AVAILABLE*10"
               % PERMANENT_COMMIT_ERRORS)
     time.sleep(3.0)
     k.command("down 2")
     time.sleep(6.0)
     k.command("up 2")
-    w.join(300)
-    w.stop()
+
+    def commit_failures():
+        return len(h.log_events(h.proc_stderr(pd), "kafka.commit_failed"))
+    h.wait_for(lambda: commit_failures() >= PERMANENT_COMMIT_ERRORS, 120,
+               "%d offset commits to fail" % PERMANENT_COMMIT_ERRORS, interval=0.5)
+    w.stop(60)
     stop = cl.current_lsn("src")
     txns, dups = _wait_delivered(ctx, cl, src, oracle, stop, [jsonl], timeout=300)
     fails = h.log_events(h.proc_stderr(pd), "kafka.commit_failed")
