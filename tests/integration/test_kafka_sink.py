@@ -240,7 +240,7 @@ def test_produce_errors_are_retried(ctx):
     errs = ("NOT_LEADER_FOR_PARTITION*3 REQUEST_TIMED_OUT@200*2 NOT_ENOUGH_REPLICAS*2 "
             "_TRANSPORT*2 NOT_ENOUGH_REPLICAS_AFTER_APPEND")
     proc = cdc.start()
-    w = ctx.workload(cl, "src", seed=7, max_txns=250, pause=0.01, big_note_ratio=0.02)
+    w = ctx.workload(cl, "src", seed=7, max_txns=100000, pause=0.01, big_note_ratio=0.02)
     w.start()
     time.sleep(1.0)
     for b in (1, 2, 3):
@@ -252,12 +252,16 @@ def test_produce_errors_are_retried(ctx):
         k.command("leader cdc.public.accounts %d %d" % (p, b % 3 + 1))
     after = h.kcat_leaders(k.bootstrap, "cdc.public.accounts")
     assert all(after[p] != before[p] for p in before), (before, after)
-    w.join(300)
-    w.stop()
-    _loose_changes(src)
-    stop = cl.current_lsn("src")
+    # The load goes on until the errors are used up and the retries logged:
+    # cdc learns of resent messages from librdkafka's statistics, which come
+    # every second, and logs them at its next flush.
     h.wait_for(lambda: all(k.command("pending %d Produce" % b) == "0" for b in (1, 2, 3)), 120,
                "the injected produce errors to be used up")
+    h.wait_for(lambda: h.log_events(h.proc_stderr(proc), "sink.kafka.retries"), 60,
+               "the retries to be logged", interval=0.5)
+    w.stop(60)
+    _loose_changes(src)
+    stop = cl.current_lsn("src")
     logged = h.log_events(h.proc_stderr(proc), "sink.kafka.retries")
     m = h.Endpoint(port).metrics()
     labels = {"pipeline": "t1", "sink": "kafka", "type": "kafka"}
