@@ -2,6 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <malloc.h>
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "core/event.h"
 #include "util/hash.h"
 #include "util/mem.h"
@@ -113,8 +118,6 @@ void cdc_srcmeta_unref(struct cdc_srcmeta *m)
 /* Under AddressSanitizer a buried event is poisoned but for its link, so
  * a use after the last release is still caught. */
 #if defined(__SANITIZE_ADDRESS__)
-#include <malloc.h>
-#include <sanitizer/asan_interface.h>
 static void grave_poison(struct cdc_event *ev, bool on)
 {
     char *p = (char *)ev, *link = (char *)&ev->dead_next, *end = p + malloc_usable_size(ev);

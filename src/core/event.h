@@ -269,7 +269,7 @@ struct cdc_event {
     /* Set when data is a buffer of its own (a large row decoded in place in
      * the message that carried it): frees it with the event. */
     void (*data_free)(void *data);
-    struct cdc_event *dead_next; /* in the graveyard, once released (event.c) */
+    struct cdc_event *dead_next; /* in its grave, once released (event.c) */
 };
 
 /* Whether an update with a before image changed a key column's value (a
