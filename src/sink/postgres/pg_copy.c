@@ -261,8 +261,7 @@ void pgs_copy_drop(struct pgsink *ps)
     ps->load.m = NULL;
     ps->load.open = false;
     ps->load.sent = 0;
-    strmap_free(ps->grp_keys, NULL);
-    ps->grp_keys = NULL;
+    keyset_clear(&ps->grp_keys);
 }
 
 int pgs_copy_send(struct sink *sk)

@@ -344,8 +344,7 @@ int pgs_mirror_flush_group(struct sink *sk)
     size_t n = ps->ngrp, from = 0;
     bool del = ps->grp_kind == PGS_GRP_DELETES;
     ps->ngrp = 0;
-    strmap_free(ps->grp_keys, NULL);
-    ps->grp_keys = NULL;
+    keyset_clear(&ps->grp_keys);
     /* Largest powers of two first: at most nine shapes per table. */
     for (int i = PGS_GROUP_SIZES - 1; i >= 0 && from < n && rc == 0; i--) {
         size_t rows = (size_t)1 << i;
@@ -410,22 +409,24 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
     if (ps->grp_kind != kind)
         ps->grp_kind = PGS_GRP_UPSERTS;
     if (!m->by_row) {
-        buf_reset(&ps->grp_key);
+        /* The key's hash: equal keys hash alike, and two keys that merely
+         * collide only end the group early. */
+        uint64_t h = HASH_SEED;
         for (uint16_t i = 0; i < m->tab->ncols; i++) {
             if (!m->tab->cols[i].key)
                 continue;
             const struct cdc_val *v = &ev->after[i];
-            buf_putc(&ps->grp_key, (char)('0' + v->kind));
+            uint32_t tag[2] = {v->kind, v->kind == CDC_V_TEXT ? v->len : 0};
+            h = hash_bytes(h, tag, sizeof tag);
             if (v->kind == CDC_V_TEXT)
-                buf_put(&ps->grp_key, cdc_val_ptr(ev, v), v->len);
-            buf_putc(&ps->grp_key, '\x1f');
+                h = hash_bytes(h, cdc_val_ptr(ev, v), v->len);
         }
-        const char *key = ps->grp_key.p ? ps->grp_key.p : "";
-        if (ps->grp_keys && strmap_get(ps->grp_keys, key) && (rc = pgs_mirror_flush_group(sk)))
-            return rc;
-        if (!ps->grp_keys)
-            ps->grp_keys = strmap_new();
-        strmap_put(ps->grp_keys, key, (void *)1);
+        h = hash_finish(h);
+        if (!keyset_add(&ps->grp_keys, h)) {
+            if ((rc = pgs_mirror_flush_group(sk)))
+                return rc;
+            keyset_add(&ps->grp_keys, h); /* the flush emptied the set */
+        }
     }
     group_push(ps, m, ev);
     return 0;

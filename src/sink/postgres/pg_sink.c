@@ -31,12 +31,17 @@ static int commit_rows(const struct sink *sk, bool snapshot)
     return sk->cfg->batch_size * (snapshot ? 60 : 10);
 }
 
-/* Whether the open transaction should end at its boundary now. */
-static bool commit_due(const struct sink *sk)
+/* Whether the open transaction should end at its boundary now.  *now is
+ * the monotonic clock, read on first use (0: not yet): one reading serves
+ * a write() call, which takes a batch in milliseconds. */
+static bool commit_due(const struct sink *sk, int64_t *now)
 {
     const struct pgsink *ps = sk->priv;
-    return ps->rows_in_dbtxn >= (size_t)commit_rows(sk, ps->boundary_snapshot) ||
-           clock_mono_us() - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US;
+    if (ps->rows_in_dbtxn >= (size_t)commit_rows(sk, ps->boundary_snapshot))
+        return true;
+    if (*now == 0)
+        *now = clock_mono_us();
+    return *now - ps->dbtxn_started_us >= COMMIT_MIN_AGE_US;
 }
 
 /* SQLSTATE classes worth retrying, and whether a failure of that class may
@@ -521,6 +526,7 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
     struct pgsink *ps = sk->priv;
     bool replica = pg_conf(sk)->mode == PG_SINK_REPLICA;
     int rc = 0;
+    int64_t now = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct cdc_event *ev = evs[i];
         bool boundary = false;
@@ -543,7 +549,7 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
             ps->boundary_seq = ev->seq;
             ps->boundary_snapshot = ev->snapshot;
             bool deferred = ps->commit_now && ev->op == CDC_OP_COMMIT;
-            if (rc == 0 && (deferred || commit_due(sk)))
+            if (rc == 0 && (deferred || commit_due(sk, &now)))
                 rc = send_commit(sk, deferred ? ev : NULL);
         }
     }
@@ -568,7 +574,8 @@ static int pgs_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 static int pgs_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct pgsink *ps = sk->priv;
-    bool keep_open = sk->flush_behind && ps->boundary_snapshot && !commit_due(sk);
+    int64_t now = 0;
+    bool keep_open = sk->flush_behind && ps->boundary_snapshot && !commit_due(sk, &now);
     if (ps->in_dbtxn && ps->at_boundary && !keep_open) {
         int rc = send_commit(sk, NULL);
         if (!rc)
@@ -599,7 +606,7 @@ static void pgs_close(struct sink *sk)
     strmap_free(ps->mirrors, pgs_mirror_free);
     pgs_copy_drop(ps);
     free(ps->grp);
-    buf_fini(&ps->grp_key);
+    keyset_fini(&ps->grp_keys);
     buf_fini(&ps->load.text);
     free(ps->ckpt_table);
     free(ps->save_sql);

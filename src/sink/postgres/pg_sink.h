@@ -18,6 +18,7 @@
 
 #include "sink/sink.h"
 #include "util/buf.h"
+#include "util/keyset.h"
 #include "util/strmap.h"
 
 enum pgs_kind { PGS_BEGIN, PGS_STMT, PGS_PREPARE, PGS_CKPT, PGS_COMMIT, PGS_DDL };
@@ -136,8 +137,7 @@ struct pgsink {
     struct pgs_mirror *grp_mirror;
     const struct cdc_event **grp;
     size_t ngrp, capgrp;
-    struct strmap *grp_keys;
-    struct buf grp_key;
+    struct keyset grp_keys;
     uint8_t grp_kind;    /* enum pgs_grp */
     unsigned next_stage; /* for staging table names */
     /* Snapshot rows, or inserts, of one mirror parked for one COPY
