@@ -11,6 +11,7 @@
 
 #include "core/json_int.h"
 #include "core/utf8.h"
+#include "util/swar.h"
 
 /* ---- byte classes ------------------------------------------------------- */
 
@@ -31,25 +32,11 @@ static const char esc_short[128] = {['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', [
 
 static const char hex_digit[16] = "0123456789abcdef";
 
-#define ONES  0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
 /* True if any of the eight bytes in x needs work: below 0x20, '"', '\' or
- * 0x80 and above.  Each term is the classic "has a zero byte" test; borrows
- * can only produce false positives above a true hit, so the union is exact. */
+ * 0x80 and above (util/swar.h: the union of the tests is exact). */
 static inline int word_special(uint64_t x)
 {
-    uint64_t ctl = (x - ONES * 0x20) & ~x;
-    uint64_t q = x ^ (ONES * '"');
-    uint64_t bs = x ^ (ONES * '\\');
-    return ((ctl | ((q - ONES) & ~q) | ((bs - ONES) & ~bs) | x) & HIGHS) != 0;
-}
-
-static inline uint64_t load64(const unsigned char *p)
-{
-    uint64_t x;
-    memcpy(&x, p, sizeof x);
-    return x;
+    return (swar_below(x, 0x20) | swar_eq(x, '"') | swar_eq(x, '\\') | (x & SWAR_HIGHS)) != 0;
 }
 
 /* ---- strings ------------------------------------------------------------ */
@@ -68,7 +55,7 @@ static char *escape_slice(char *o, const unsigned char *s, size_t *pi, size_t st
     size_t i = *pi;
     while (i < stop) {
         while (i + 8 <= stop) {
-            uint64_t w = load64(s + i);
+            uint64_t w = swar_load(s + i);
             if (word_special(w))
                 break;
             memcpy(o, &w, 8);

@@ -1,7 +1,9 @@
 /* libFuzzer target for the COPY text encoder (the mirror's snapshot loads):
  * the input is split into values at 0xff bytes (a value of one 0xfe byte is
  * NULL); the values encoded as one row must read back, with the COPY text
- * parser, as the same values, and the row must hold no raw newline. */
+ * parser, as the same values, the row must hold no raw newline, and each
+ * value must be escaped exactly as the byte-by-byte rule below says (the
+ * encoder skips ahead a word at a time). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAXCOLS 16
+
+/* The reference: backslash, tab, newline and carriage return escaped. */
+static void ref_put(struct buf *b, const char *s, size_t len)
+{
+    if (!s) {
+        buf_put(b, "\\N", 2);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        const char *e = s[i] == '\\'   ? "\\\\"
+                        : s[i] == '\t' ? "\\t"
+                        : s[i] == '\n' ? "\\n"
+                        : s[i] == '\r' ? "\\r"
+                                       : NULL;
+        if (e)
+            buf_put(b, e, 2);
+        else
+            buf_putc(b, s[i]);
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,13 +46,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             len[ncols++] = i - start;
             start = i + 1;
         }
-    struct buf line = BUF_INIT;
+    struct buf line = BUF_INIT, ref = BUF_INIT;
     for (uint16_t c = 0; c < ncols; c++) {
-        if (c)
+        if (c) {
             buf_putc(&line, '\t');
+            buf_putc(&ref, '\t');
+        }
         bool null = len[c] == 1 && data[off[c]] == 0xfe;
         copytext_put(&line, null ? NULL : in + off[c], len[c]);
+        ref_put(&ref, null ? NULL : in + off[c], len[c]);
     }
+    if (line.len != ref.len || memcmp(line.p, ref.p, line.len) != 0)
+        __builtin_trap();
     if (memchr(line.p, '\n', line.len) || memchr(line.p, '\r', line.len))
         __builtin_trap();
     struct cdc_val vals[MAXCOLS];
@@ -47,5 +74,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(out);
     buf_fini(&line);
+    buf_fini(&ref);
     return 0;
 }

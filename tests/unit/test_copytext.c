@@ -121,6 +121,60 @@ static void test_put(void **state)
     buf_fini(&b);
 }
 
+/* The parser and the encoder skip ahead eight bytes at a time: a byte that
+ * needs work is found at every offset within and across words, in values
+ * of every length up to five words, next to bytes that need none (0x20,
+ * 0x7f, 0x80, 0xff sit on both sides of the tests' thresholds). */
+static void test_word_boundaries(void **state)
+{
+    (void)state;
+    const char specials[] = {'\t', '\\', '\n', '\r', 0x01, 0x1f};
+    const char fillers[] = {'a', ' ', 0x7f, (char)0x80, (char)0xff};
+    for (size_t f = 0; f < sizeof fillers; f++)
+        for (size_t len = 1; len <= 40; len++)
+            for (size_t pos = 0; pos < len; pos++)
+                for (size_t k = 0; k < sizeof specials; k++) {
+                    char v[48];
+                    memset(v, fillers[f], len);
+                    v[pos] = specials[k];
+                    struct buf b = BUF_INIT, want = BUF_INIT;
+                    buf_put(&b, "x\t", 2);
+                    copytext_put(&b, v, len);
+                    buf_put(&want, "x\t", 2);
+                    for (size_t i = 0; i < len; i++) {
+                        char e = v[i] == '\t'   ? 't'
+                                 : v[i] == '\\' ? '\\'
+                                 : v[i] == '\n' ? 'n'
+                                 : v[i] == '\r' ? 'r'
+                                                : 0;
+                        if (e) {
+                            buf_putc(&want, '\\');
+                            buf_putc(&want, e);
+                        } else {
+                            buf_putc(&want, v[i]);
+                        }
+                    }
+                    assert_int_equal(b.len, want.len);
+                    assert_memory_equal(b.p, want.p, b.len);
+                    /* and back: the parser finds the tab and the escapes */
+                    struct cdc_val vals[2];
+                    char data[2 * 48 + 4];
+                    uint32_t dl = 0;
+                    assert_int_equal(copytext_row(b.p, b.len, 2, vals, data, &dl, NULL, 0), 0);
+                    assert_int_equal(vals[1].len, len);
+                    assert_memory_equal(data + vals[1].off, v, len);
+                    /* a raw tab in the line splits it there */
+                    if (specials[k] == '\t') {
+                        dl = 0;
+                        assert_int_equal(copytext_row(v, len, 2, vals, data, &dl, NULL, 0), 0);
+                        assert_int_equal(vals[0].len, pos);
+                        assert_int_equal(vals[1].len, len - pos - 1);
+                    }
+                    buf_fini(&b);
+                    buf_fini(&want);
+                }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_put),
+        cmocka_unit_test(test_word_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
