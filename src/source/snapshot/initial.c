@@ -198,7 +198,8 @@ struct chunk_read {
     struct cdc_event *batch[EMIT_BATCH];
     size_t nb;
     uint64_t row, last_seq;
-    int rc; /* what emitting returned (the read stops then) */
+    int64_t batch_ts; /* the batch's emit_ts: read once, as its first row comes */
+    int rc;           /* what emitting returned (the read stops then) */
 };
 
 static int on_row(void *arg, struct cdc_event *ev)
@@ -213,7 +214,9 @@ static int on_row(void *arg, struct cdc_event *ev)
     ev->snapshot_row = (uint32_t)r->row++;
     ev->lsn = pos;
     ev->commit_ts = r->s->wall_start_us;
-    ev->emit_ts = clock_wall_us();
+    if (r->nb == 0)
+        r->batch_ts = clock_wall_us();
+    ev->emit_ts = r->batch_ts;
     r->batch[r->nb++] = ev;
     if (r->nb == EMIT_BATCH) {
         /* Paused by the control API: hold the rows (the read waits on its
