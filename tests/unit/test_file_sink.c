@@ -5,7 +5,8 @@
  * file is; with several, the checkpoint beside it does: what was written
  * after it is cut off, a torn slot falls back to the other one, a file
  * shorter than its checkpoint stops the pipeline.  A flush behind syncs in
- * a thread and reports what the previous one made durable. */
+ * a thread and reports what the previous one made durable.  What is synced
+ * leaves the page cache but for the file's last 64 MiB. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,10 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -267,6 +271,90 @@ static void test_flush_behind(void **state)
     remove_files();
 }
 
+/* The share of [from, to) of the file that is in the page cache. */
+static double resident(int fd, off_t from, off_t to)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    from = from / pg * pg;
+    size_t len = (size_t)(to - from), npages = (len + (size_t)pg - 1) / (size_t)pg, in = 0;
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, from);
+    assert_true(m != MAP_FAILED);
+    unsigned char *vec = malloc(npages);
+    assert_int_equal(mincore(m, len, vec), 0);
+    for (size_t i = 0; i < npages; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(m, len);
+    return (double)in / (double)npages;
+}
+
+/* 100 MiB of lines of 64 KiB, flushed now and then (behind and not): once
+ * synced, all but the last 64 MiB leave the page cache, and every line is
+ * still in the file. */
+static void test_cache_dropped_behind(void **state)
+{
+    (void)state;
+    remove_files();
+    struct sink_cfg sc;
+    struct sink sk;
+    sink_init(&sk, &sc);
+    struct cdc_posmap have = {0};
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    enum { VAL = 64 << 10, LINES = 1600 };
+    uint64_t seq = 0, durable;
+    for (int i = 0; i < LINES; i++) {
+        struct cdc_event *ev = cdc_event_new(0, 1, VAL + 1);
+        ev->op = CDC_OP_INSERT;
+        cdc_table_ref(tab);
+        ev->tab = tab;
+        ev->after[0] = (struct cdc_val){0, VAL, CDC_V_TEXT};
+        memset(ev->data, 'a' + i % 26, VAL);
+        ev->data[VAL] = '\0';
+        ev->data_len = VAL + 1;
+        ev->pos = (struct cdc_pos){1000 + (uint64_t)i, 0, 0};
+        ev->total_order = 1;
+        ev->table_order = 1;
+        ev->seq = ++seq;
+        assert_int_equal(sk.ops->write(&sk, &ev, 1), 0);
+        cdc_event_unref(ev);
+        if (i % 64 == 63) {
+            sk.flush_behind = i % 128 == 63;
+            assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+        }
+    }
+    sk.flush_behind = false;
+    assert_int_equal(sk.ops->flush(&sk, &durable), 0);
+    assert_int_equal(durable, seq);
+    off_t size = file_size();
+    assert_true(size > (off_t)LINES * VAL);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct statfs sf;
+    assert_int_equal(fstatfs(fd, &sf), 0);
+    if (sf.f_type != TMPFS_MAGIC) { /* tmpfs pages are the file: never dropped */
+        assert_true(resident(fd, 0, size - (80 << 20)) < 0.1);
+        assert_true(resident(fd, size - (32 << 20), size) > 0.9);
+    }
+    /* and the lines are all there, read back from the disk */
+    char *buf = malloc(1 << 20);
+    size_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, 1 << 20)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    free(buf);
+    close(fd);
+    assert_int_equal(lines, LINES);
+    sk.ops->close(&sk);
+    cdc_posmap_clear(&have);
+    sink_init(&sk, &sc);
+    assert_int_equal(sk.ops->open(&sk, &have), 0);
+    assert_have(&have, 0, 1000 + LINES - 1, 0);
+    sk.ops->close(&sk);
+    cdc_posmap_fini(&have);
+    remove_files();
+}
+
 /* Several streams: the checkpoint holds each one's position; what was
  * appended after it is cut off at open. */
 static void test_streams_checkpoint(void **state)
@@ -347,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_one_stream_reads_its_lines),
         cmocka_unit_test(test_streams_checkpoint),
         cmocka_unit_test(test_flush_behind),
+        cmocka_unit_test(test_cache_dropped_behind),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     cdc_table_unref(tab);

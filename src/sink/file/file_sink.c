@@ -40,10 +40,15 @@
 #define SCAN_FAR    (1ull << 30) /* how far back to look for a first one */
 #define READY_FREE_BYTES                                                                           \
     (4u * WRITE_CHUNK) /* free space that ends a wait after failures (file_ready) */
+/* Durable bytes further back than DROP_WINDOW from the end are dropped from
+ * the page cache, DROP_STEP at least at a time (see drop_behind). */
+#define DROP_WINDOW (64 << 20)
+#define DROP_STEP   (16 << 20)
 
 struct file_sink {
     int fd;
     off_t synced;       /* file size at the last successful fsync */
+    off_t dropped;      /* the file's cached pages before this were dropped */
     struct buf out;     /* encoded, not yet written */
     uint64_t given_seq; /* newest seq passed to write() */
     bool unsynced;      /* bytes written since the last fsync */
@@ -71,6 +76,24 @@ static void *sync_main(void *arg)
     return NULL;
 }
 
+/* Tells the kernel it may drop the cached pages of what was synced, but
+ * the last DROP_WINDOW bytes (which a reader tailing the file finds in the
+ * cache).  A sink appends far more than anyone reads back soon: a snapshot
+ * writes gigabytes.  Kept, the pages fill the page cache, and each write
+ * needs a page never used before; dropped, the next writes reuse them.
+ * Where a fresh page is dear (a virtual machine whose host backs guest
+ * memory on first use), writing 1 GB into new pages cost 2.5-3 s of kernel
+ * time against 0.5 s reusing dropped ones.  Only synced (clean) pages are
+ * dropped: the data is on disk, and the call cannot lose any. */
+static void drop_behind(struct file_sink *fs)
+{
+    off_t end = fs->synced - DROP_WINDOW;
+    if (end - fs->dropped < DROP_STEP)
+        return;
+    (void)posix_fadvise(fs->fd, fs->dropped, end - fs->dropped, POSIX_FADV_DONTNEED);
+    fs->dropped = end;
+}
+
 /* Waits for the sync running behind, if any: 0, or the errno it failed with. */
 static int sync_join(struct file_sink *fs)
 {
@@ -82,6 +105,7 @@ static int sync_join(struct file_sink *fs)
         return fs->sync_errno;
     fs->synced = fs->sync_end;
     fs->durable_seq = fs->sync_seq;
+    drop_behind(fs);
     return 0;
 }
 
@@ -379,6 +403,8 @@ static int file_flush(struct sink *sk, uint64_t *durable_seq)
     struct stat st;
     if (fstat(fs->fd, &st) == 0)
         fs->synced = st.st_size;
+    if (wrote && conf(sk)->fsync)
+        drop_behind(fs);
     if (fs->ck && (fs->moved || wrote)) {
         /* Only now is it acknowledged: a crash before this leaves the data
          * beyond the previous checkpoint, and the next open cuts it off. */
