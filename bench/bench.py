@@ -28,6 +28,8 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
                         (for work on the sink itself; normally its rows then say n/a)
+  BENCH_VS=BIN          (bench/run.sh) every cdc measurement also with the cdc binary BIN,
+                        in alternating pairs; a PAIRS table compares them (bench_pairs.py)
 """
 
 import argparse
@@ -53,13 +55,15 @@ from bench_procs import (Cluster, Interrupted, LineCounter, Proc, _child_setup, 
                          machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu, start_thread,
                          walsender_cpu)
 from bench_latency import Latency
+from bench_pairs import Pairs
 from bench_report import Report
 from bench_webhook import Webhook
 
 
-# One benchmark run; its latency runs, its webhook drains and its report are
-# the mixins of bench_latency.py, bench_webhook.py and bench_report.py.
-class Bench(Latency, Report, Webhook):
+# One benchmark run; its latency runs, its webhook drains, its paired runs
+# (BENCH_VS) and its report are the mixins of bench_latency.py,
+# bench_webhook.py, bench_pairs.py and bench_report.py.
+class Bench(Latency, Pairs, Report, Webhook):
     def __init__(self, args):
         self.cdc = os.path.abspath(args.cdc)
         self.helpers = os.path.abspath(args.helpers)
@@ -76,6 +80,7 @@ class Bench(Latency, Report, Webhook):
         self.ncpu = os.cpu_count()
         self.webhook_status = None
         self.prof = []  # (backlog, profile) pairs
+        self.pairs_init(args.cdc_vs)
 
     # ---------------- helpers
 
@@ -114,6 +119,8 @@ class Bench(Latency, Report, Webhook):
         return os.path.join(self.helpers, name)
 
     def record(self, **kw):
+        if self.cdc_vs:
+            kw["binary"] = self.binary
         self.results.append(kw)
         return kw
 
@@ -457,10 +464,12 @@ class Bench(Latency, Report, Webhook):
                 bl.setdefault("limit", []).append(self.m_limit(bl))
                 bl.setdefault("eager", []).append(self.m_limit(bl, "eager"))
                 bl.setdefault("recvlogical", []).append(self.m_recvlogical(bl))
-                bl.setdefault("file", []).append(self.m_file(bl))
+                bl.setdefault("file", []).append(
+                    self.paired(title, "file", lambda: self.m_file(bl)))
                 if name == "bigtxn":
                     continue
-                bl.setdefault("mirror", []).append(self.m_mirror(bl))
+                bl.setdefault("mirror", []).append(
+                    self.paired(title, "mirror", lambda: self.m_mirror(bl)))
                 bl.setdefault("native", []).append(
                     bench_peers.m_native_drain(self, bl, PEER_CFG, start_thread))
                 if self.webhook_status is None:
@@ -566,11 +575,13 @@ class Bench(Latency, Report, Webhook):
             self.snap["copy"].append(self.m_copy(rows))
             self.snap["copyfile"].append(
                 bench_peers.m_copy_file(self, rows, PEER_CFG, Proc, start_thread))
-            self.snap["snapshot"].append(self.m_snapshot(rows))
+            self.snap["snapshot"].append(
+                self.paired("snapshot", "file", lambda: self.m_snapshot(rows)))
             self.snap["nativesync"].append(
                 bench_peers.m_native_sync(self, rows, PEER_CFG, start_thread))
-            self.snap["snapmirror"].append(
-                bench_peers.m_cdc_mirror_snapshot(self, rows, PEER_CFG, start_thread))
+            self.snap["snapmirror"].append(self.paired(
+                "snapshot", "mirror",
+                lambda: bench_peers.m_cdc_mirror_snapshot(self, rows, PEER_CFG, start_thread)))
 
     def snapshot_table(self):
         L = [""]
@@ -670,6 +681,7 @@ class Bench(Latency, Report, Webhook):
         prof = self.prof
         bg2 = self.background_load()
         lines = self.table(header, prof)
+        lines.extend(self.pairs_table())
         lines.append("")
         lines.append("other load: %.2f cores busy before the start, %.2f after the end; "
                      "total bench time %.0f s" % (bg, bg2, time.monotonic() - t_start))
@@ -688,6 +700,7 @@ def main():
     ap.add_argument("--cdc", required=True)
     ap.add_argument("--helpers", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--cdc-vs", help="a second binary: every cdc measurement in pairs (BENCH_VS)")
     args = ap.parse_args()
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)

@@ -98,8 +98,9 @@ def drain(bench, first_id):
         for rep in range(RUNS):
             bench.say("  run %d/%d" % (rep + 1, RUNS))
             bl.setdefault("limit", []).append(bench.m_limit(bl))
-            bl.setdefault("file", []).append(bench.m_file(bl))
-            bl.setdefault("mirror", []).append(bench.m_mirror(bl))
+            bl.setdefault("file", []).append(bench.paired(TITLE, "file", lambda: bench.m_file(bl)))
+            bl.setdefault("mirror", []).append(
+                bench.paired(TITLE, "mirror", lambda: bench.m_mirror(bl)))
             bl.setdefault("native", []).append(
                 bench_peers.m_native_drain(bench, bl, PEER_CFG, start_thread))
     finally:

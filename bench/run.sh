@@ -10,6 +10,8 @@
 #   BENCH_ONLY=iceberg bench/run.sh # drain into an upsert Iceberg table next to the file drain
 #   BENCH_ONLY=mysql bench/run.sh   # the MySQL source next to mariadb-binlog (bench/bench_mysql.py)
 #   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
+#   BENCH_VS=/path/to/base/cdc bench/run.sh   # every cdc figure in pairs against that
+#                                   # binary, alternating; a PAIRS table gives the ratios
 #
 # It builds cdc in release mode (`make`), builds the helpers in bench/ with cc,
 # starts two throwaway PostgreSQL 15 clusters in a temporary directory on
@@ -60,6 +62,14 @@ fi
 # Measure a copy: the binary in the tree may be rebuilt while the bench runs.
 cp "$CDC_BIN" "$work/bin/cdc"
 "$work/bin/cdc" --version >/dev/null || { echo "bench: $CDC_BIN does not run" >&2; exit 1; }
+vs=()
+if [ -n "${BENCH_VS:-}" ]; then
+  if ! cp "$BENCH_VS" "$work/bin/cdc-vs" 2>/dev/null || ! "$work/bin/cdc-vs" --version >/dev/null; then
+    echo "bench: BENCH_VS=$BENCH_VS is not a cdc binary that runs" >&2
+    exit 1
+  fi
+  vs=(--cdc-vs "$work/bin/cdc-vs")
+fi
 
 if [ "${BENCH_ONLY:-}" = mysql ]; then
   trap - EXIT
@@ -69,4 +79,4 @@ fi
 # From here on bench.py owns $work: it removes it (and stops every cluster
 # and process it started) when it ends, however it ends.
 trap - EXIT
-exec /usr/bin/python3 bench/bench.py --cdc "$work/bin/cdc" --helpers "$work/bin" --work "$work"
+exec /usr/bin/python3 bench/bench.py --cdc "$work/bin/cdc" --helpers "$work/bin" --work "$work" "${vs[@]}"
