@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         copytext_put(&line, null ? NULL : in + off[c], len[c]);
         ref_put(&ref, null ? NULL : in + off[c], len[c]);
     }
-    if (line.len != ref.len || memcmp(line.p, ref.p, line.len) != 0)
+    if (line.len != ref.len || (line.len && memcmp(line.p, ref.p, line.len) != 0))
         __builtin_trap();
     if (memchr(line.p, '\n', line.len) || memchr(line.p, '\r', line.len))
         __builtin_trap();
