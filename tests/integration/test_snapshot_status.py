@@ -149,7 +149,7 @@ def test_counters_agree_during_a_resumed_snapshot(ctx):
     cl = ctx.cluster()
     cl.createdb("src")
     src = cl.connect("src")
-    T, nrows = "public.again", 200000
+    T, nrows = "public.again", 400000
     with src.cursor() as cur:
         fill_int_table(cur, T, nrows)
     make_refs(src, [T])
@@ -184,7 +184,7 @@ def test_counters_agree_during_a_resumed_snapshot(ctx):
             if not log_lines(proc2, "snapshot.done"):
                 samples += 1
                 assert ep.status()["source"]["state"] == "SNAPSHOTTING"
-        time.sleep(0.1)
+        time.sleep(0.02)
     assert samples >= 3, "only %d samples during the resumed snapshot: make it longer" % samples
     remaining = len(preds) - len(done_before)
 
