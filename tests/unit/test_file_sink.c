@@ -131,22 +131,30 @@ static void test_second_writer_refused_tail_untouched(void **state)
 
 static struct cdc_table *tab;
 
-static struct cdc_event *change(uint32_t stream, uint64_t lsn, uint64_t idx, uint64_t seq)
+/* An insert into tab whose one value is val[0..len). */
+static struct cdc_event *insert_of(uint32_t stream, uint64_t lsn, uint64_t idx, uint64_t seq,
+                                   const char *val, size_t len)
 {
-    char val[32];
-    int len = snprintf(val, sizeof val, "%llu", (unsigned long long)(lsn + idx));
-    struct cdc_event *ev = cdc_event_new(0, 1, (size_t)len + 1);
+    struct cdc_event *ev = cdc_event_new(0, 1, len + 1);
     ev->op = CDC_OP_INSERT;
     cdc_table_ref(tab);
     ev->tab = tab;
     ev->after[0] = (struct cdc_val){0, (uint32_t)len, CDC_V_TEXT};
-    memcpy(ev->data, val, (size_t)len + 1);
+    memcpy(ev->data, val, len);
+    ev->data[len] = '\0';
     ev->data_len = (uint32_t)len + 1;
     ev->pos = (struct cdc_pos){lsn, idx, stream};
     ev->total_order = (uint32_t)idx + 1;
     ev->table_order = 1;
     ev->seq = seq;
     return ev;
+}
+
+static struct cdc_event *change(uint32_t stream, uint64_t lsn, uint64_t idx, uint64_t seq)
+{
+    char val[32];
+    int len = snprintf(val, sizeof val, "%llu", (unsigned long long)(lsn + idx));
+    return insert_of(stream, lsn, idx, seq, val, (size_t)len);
 }
 
 static struct cdc_event *commit(uint32_t stream, uint64_t lsn, uint64_t seq)
@@ -302,19 +310,10 @@ static void test_cache_dropped_behind(void **state)
     assert_int_equal(sk.ops->open(&sk, &have), 0);
     enum { VAL = 64 << 10, LINES = 1600 };
     uint64_t seq = 0, durable;
+    char *val = malloc(VAL);
     for (int i = 0; i < LINES; i++) {
-        struct cdc_event *ev = cdc_event_new(0, 1, VAL + 1);
-        ev->op = CDC_OP_INSERT;
-        cdc_table_ref(tab);
-        ev->tab = tab;
-        ev->after[0] = (struct cdc_val){0, VAL, CDC_V_TEXT};
-        memset(ev->data, 'a' + i % 26, VAL);
-        ev->data[VAL] = '\0';
-        ev->data_len = VAL + 1;
-        ev->pos = (struct cdc_pos){1000 + (uint64_t)i, 0, 0};
-        ev->total_order = 1;
-        ev->table_order = 1;
-        ev->seq = ++seq;
+        memset(val, 'a' + i % 26, VAL);
+        struct cdc_event *ev = insert_of(0, 1000 + (uint64_t)i, 0, ++seq, val, VAL);
         assert_int_equal(sk.ops->write(&sk, &ev, 1), 0);
         cdc_event_unref(ev);
         if (i % 64 == 63) {
@@ -322,6 +321,7 @@ static void test_cache_dropped_behind(void **state)
             assert_int_equal(sk.ops->flush(&sk, &durable), 0);
         }
     }
+    free(val);
     sk.flush_behind = false;
     assert_int_equal(sk.ops->flush(&sk, &durable), 0);
     assert_int_equal(durable, seq);
