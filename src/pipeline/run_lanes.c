@@ -446,18 +446,26 @@ void *run_lanes(void *arg)
     while (alive && !atomic_load(&eng->abandon)) {
         int64_t now = clock_mono_us();
         int64_t next_retry = INT64_MAX;
-        for (unsigned i = 0; i < ls.n; i++)
-            if (!ls.l[i].inflight && ls.l[i].len && ls.l[i].retry_at > now &&
-                ls.l[i].retry_at < next_retry)
-                next_retry = ls.l[i].retry_at;
+        bool sendable = false; /* a lane has a batch to send now */
+        for (unsigned i = 0; i < ls.n; i++) {
+            const struct lane *l = &ls.l[i];
+            if (l->inflight || !l->len)
+                continue;
+            if (l->retry_at <= now)
+                sendable = true;
+            else if (l->retry_at < next_retry)
+                next_retry = l->retry_at;
+        }
         int wait_ms = 50;
         if (next_retry != INT64_MAX && (next_retry - now) / 1000 < wait_ms)
             wait_ms = (int)((next_retry - now) / 1000) + 1;
 
         bool reading = !ls.closing && has_room(&ls);
         if (reading) {
-            int n =
-                evlog_read(eng->log, r->idx, batch, READ_BATCH, ls.batches_in_flight ? 0 : wait_ms);
+            /* Wait for the log only when there is nothing else to do: a
+             * caught-up log must not hold back a lane's backlog. */
+            bool busy = ls.batches_in_flight || sendable;
+            int n = evlog_read(eng->log, r->idx, batch, READ_BATCH, busy ? 0 : wait_ms);
             if (n == CDC_ESTOP)
                 ls.closing = true;
             for (int i = 0; i < n; i++)

@@ -7,6 +7,9 @@ is exactly the file's envelope (or an array of them), with the configured
 method, headers, bearer token, idempotency key and HMAC signature, in
 per-key commit order.
 
+test_lane_backlog_drains_without_idling: a lane's backlog goes out request
+after request once the log is read to its end.
+
 test_retries_and_dead_letters: the receiver fails in every way a receiver can
 (5xx and 408 for a few requests, 429 with Retry-After in seconds and as a
 date, 503 until retries run out, hanging past the timeout, refusing
@@ -467,3 +470,42 @@ def test_retries_and_dead_letters(ctx):
     deliveries = h.webhook_deliveries(recv.records())
     n = h.check_webhook_against_oracle([e for _, e in deliveries], txns, pipeline_id="rt")
     ctx.log("all %d changes delivered exactly once (4 of them by the replay)" % n)
+
+
+# --------------------------------------------------------------------------
+# a backlog held in a lane
+
+
+def test_lane_backlog_drains_without_idling(ctx):
+    """Once the log is read to its end, what a lane still holds goes out
+    request after request: the runner waits for the log only when it has
+    nothing to send.  (It once waited 50 ms for new changes before each
+    request of a lane whose log was read: these 300 requests took 15 s, not
+    1.)  The test judges the pauses between one answer and the next
+    request, not the total time."""
+    cl = _cluster(ctx)
+    recv = h.Receiver(ctx).start()
+    hook = h.webhook_sink(recv.url("/lane"), batch_size=10)
+    hook["ordering"] = "transaction"  # one lane: the requests follow one another
+    cdc = ctx.cdc(h.pipeline_config(cl, TABLES, [hook], pipeline_id="ln", slot="ln_slot",
+                                    publication="ln_pub"),
+                  h.platform_config(ctx.tmpdir("state")),
+                  cluster=cl)
+    cdc.deploy().expect_rc(0)
+    rows = 3000
+    _sql(cl, ["INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, %d) g" % rows])
+    stop = cl.current_lsn("src")
+    cdc.run_to(stop, timeout=120)
+
+    recs = recv.records()
+    ids = sorted(e["after"]["id"] for _, e in h.webhook_deliveries(recs))
+    assert ids == list(range(1, rows + 1)), "the receiver got %d of %d rows" % (len(ids), rows)
+    assert len(recs) == rows // 10, "%d requests for %d rows in tens" % (len(recs), rows)
+    gaps = sorted(b["time"] - a["answered"] for a, b in zip(recs, recs[1:]))
+    long = [g for g in gaps if g >= 0.04]
+    ctx.log("%d requests; from one answer to the next request: median %.2f ms, slowest %.1f ms, "
+            "%d of 40 ms or more" % (len(recs), 1000 * gaps[len(gaps) // 2], 1000 * gaps[-1],
+                                     len(long)))
+    assert len(long) <= len(gaps) // 20, \
+        "the runner paused 40 ms or more before %d of %d requests (the longest %.0f ms) with " \
+        "the lane's backlog ready" % (len(long), len(gaps), 1000 * gaps[-1])
