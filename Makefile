@@ -65,7 +65,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(filter-out $(OFF_TESTS:%=tests/helpers/%.c),$(sort $(wildcard tests/helpers/*.c)))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean unit helpers test format-check fuzz man install modules FORCE
+.PHONY: all clean unit helpers test format-check fuzz fuzz-check man install modules FORCE
 all: $(BUILD)/cdc
 
 # Which optional libraries this build uses and leaves out, and where it goes.
@@ -127,6 +127,10 @@ build/fuzz/%: tests/fuzz/%.c build/fuzz/libcdc.a
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< build/fuzz/libcdc.a $(PKG_LIBS) -lsnappy -lm -pthread
 fuzz: $(FUZZ_BINS)
+# Every target briefly, stopping on sanitizer findings as the test command
+# does (FUZZ_SECONDS=N per target; scripts/fuzz-check.sh NAME for one).
+fuzz-check:
+	scripts/fuzz-check.sh
 
 # The manual page is generated from docs/cli.md (the one CLI reference);
 # `make install` puts the binary, the page and the shell completions under

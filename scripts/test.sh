@@ -51,17 +51,7 @@ run_units asan "${units[@]/#/build/asan/tests/}"
 TSAN_OPTIONS=halt_on_error=1 run_units tsan "${tsan_units[@]/#/build/tsan/tests/}"
 
 step "fuzz (${FUZZ_SECONDS:=15}s per target)"
-make -s fuzz >/dev/null
-for f in build/fuzz/fuzz_*; do
-  name=$(basename "$f"); name=${name#fuzz_}
-  work=$(mktemp -d)
-  [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-  "$f" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -print_final_stats=0 \
-    -artifact_prefix="$work.crash-" "$work" 2>"$work.log" \
-    || { tail -n 40 "$work.log"; echo "the failing input: $(ls "$work".crash-* 2>/dev/null)"; exit 1; }
-  echo "  $name: $(grep -o 'Done [0-9]* runs' "$work.log" | head -n 1), no crash"
-  rm -rf "$work" "$work.log"
-done
+FUZZ_SECONDS=$FUZZ_SECONDS scripts/fuzz-check.sh
 
 step "integration tests"
 CDC_BIN=build/asan/cdc CDC_BIN_RELEASE=build/release/cdc /usr/bin/python3 tests/integration/run.py "$@"
