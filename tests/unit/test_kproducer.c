@@ -142,6 +142,38 @@ static void test_oldest_pending_follows_acks(void **state)
     kproducer_close(kp);
 }
 
+/* kproducer_wait_upto waits for the messages up to a tag and no further:
+ * with partition 1's broker down it returns once the earlier messages of
+ * partition 0 are acknowledged, and times out while one up to the tag is
+ * still outstanding. */
+static void test_wait_upto_a_tag(void **state)
+{
+    struct fixture *f = *state;
+    set_props(f, 0);
+    struct kproducer *kp = open_ok(f);
+    const char *p0 = f->keys[0], *p1 = f->keys[1];
+    assert_int_equal(send_one(kp, p0, "a", 1), 0);
+    assert_int_equal(kproducer_wait(kp, 5000), 0);
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(f->mc, 2), 0);
+    assert_int_equal(send_one(kp, p0, "b", 2), 0);
+    assert_int_equal(send_one(kp, p1, "c", 3), 0);
+    assert_int_equal(send_one(kp, p0, "d", 4), 0);
+    assert_int_equal(kproducer_wait_upto(kp, 2, 5000), 0);
+    assert_int_equal(kproducer_oldest_pending(kp), 3);
+    assert_int_equal(kproducer_wait_upto(kp, 3, 800), CDC_EAGAIN);
+    assert_int_equal(kproducer_oldest_pending(kp), 3);
+
+    assert_int_equal(rd_kafka_mock_broker_set_up(f->mc, 2), 0);
+    assert_int_equal(kproducer_wait_upto(kp, 3, 15000), 0);
+    uint64_t oldest = kproducer_oldest_pending(kp);
+    assert_true(oldest == 0 || oldest == 4);
+    assert_int_equal(kproducer_wait(kp, 5000), 0);
+    assert_int_equal(kproducer_oldest_pending(kp), 0);
+    assert_null(kproducer_failure(kp));
+    kproducer_close(kp);
+}
+
 /* A message that cannot be delivered in time fails the producer for good. */
 static void test_failed_delivery_fails_producer(void **state)
 {
@@ -251,6 +283,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oldest_pending_follows_acks),
+        cmocka_unit_test(test_wait_upto_a_tag),
         cmocka_unit_test(test_failed_delivery_fails_producer),
         cmocka_unit_test(test_too_large_is_refused_alone),
         cmocka_unit_test(test_refused_settings),

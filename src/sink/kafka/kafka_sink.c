@@ -34,6 +34,7 @@ struct kafka_sink {
     struct kproducer *kp;
     struct kenc *enc;
     uint64_t given_seq;     /* newest seq passed to write() */
+    uint64_t behind_seq;    /* given_seq at the last flush (what it set on its way) */
     uint64_t logged_resent; /* resent messages already reported in the log */
     char path[48];          /* "sinks[N].kafka", for messages */
 };
@@ -123,7 +124,13 @@ static int kafka_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 static int kafka_flush(struct sink *sk, uint64_t *durable_seq)
 {
     struct kafka_sink *ks = sk->priv;
-    int rc = kproducer_wait(ks->kp, FLUSH_WAIT_MS);
+    /* Behind (a batch is full and more wait): wait only for what the last
+     * flush set on its way, so this batch's records travel while the next
+     * one is encoded; at most two batches are ever outstanding.  Other
+     * flushes wait for everything. */
+    int rc = sk->flush_behind ? kproducer_wait_upto(ks->kp, ks->behind_seq, FLUSH_WAIT_MS)
+                              : kproducer_wait(ks->kp, FLUSH_WAIT_MS);
+    ks->behind_seq = ks->given_seq;
     if (rc == CDC_ECONN)
         return producer_failed(sk, ks);
     uint64_t oldest = kproducer_oldest_pending(ks->kp);

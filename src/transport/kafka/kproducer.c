@@ -15,6 +15,7 @@
 #include "core/jsonread.h"
 #include "transport/kafka/kclient.h"
 #include "transport/kafka/kproducer.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -309,6 +310,23 @@ int kproducer_wait(struct kproducer *kp, int timeout_ms)
     if (e || kp->head < kp->tail)
         return CDC_EAGAIN;
     return 0;
+}
+
+int kproducer_wait_upto(struct kproducer *kp, uint64_t tag, int timeout_ms)
+{
+    int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        rd_kafka_poll(kp->rk, 0);
+        ring_settle(kp);
+        if (kp->failed)
+            return CDC_ECONN;
+        if (kp->head == kp->tail || kp->ring[kp->head & (kp->cap - 1)].tag > tag)
+            return 0;
+        int64_t left = deadline - clock_mono_us();
+        if (left <= 0)
+            return CDC_EAGAIN;
+        rd_kafka_poll(kp->rk, left > 100000 ? 100 : (int)(left / 1000) + 1);
+    }
 }
 
 uint64_t kproducer_oldest_pending(const struct kproducer *kp)

@@ -97,6 +97,12 @@ int kproducer_send(struct kproducer *kp, const struct kproducer_msg *m, uint64_t
  * CDC_ECONN (failed). */
 int kproducer_wait(struct kproducer *kp, int timeout_ms);
 
+/* Serves acknowledgements until every message tagged tag or lower is
+ * acknowledged, the producer fails, or timeout_ms passes; later messages
+ * stay on their way (and in linger.ms).  Returns 0, CDC_EAGAIN or
+ * CDC_ECONN as kproducer_wait does. */
+int kproducer_wait_upto(struct kproducer *kp, uint64_t tag, int timeout_ms);
+
 /* Serves whatever acknowledgements have arrived, without waiting. */
 void kproducer_poll(struct kproducer *kp);
 
