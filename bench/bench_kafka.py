@@ -28,6 +28,7 @@ import re
 import select
 import signal
 import subprocess
+import time
 
 PARTITIONS = 8
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
