@@ -269,6 +269,13 @@ int engine_push(struct engine *eng, struct cdc_event *const *evs, size_t n, size
     return evlog_push(eng->log, evs, n, done, timeout_ms);
 }
 
+void engine_drain(struct engine *eng)
+{
+    if (atomic_exchange(&eng->draining, true))
+        return;
+    evlog_kick(eng->log);
+}
+
 void engine_commit(struct engine *eng, uint64_t last_seq, uint32_t stream, uint64_t pos)
 {
     tracker_commit(eng->tracker, last_seq, stream, pos);

@@ -113,6 +113,12 @@ bool engine_rewind_wanted(struct engine *eng, uint32_t *gen);
  * gen. */
 void engine_rewind(struct engine *eng, uint32_t gen, struct cdc_acks *restart);
 
+/* The source has read all it was asked to (cdc run --stop-at-lsn reached
+ * the stop position) but keeps the pipeline open until the sinks confirm
+ * it: from now on a sink flushes as soon as it has caught up, instead of
+ * waiting for its flush interval. */
+void engine_drain(struct engine *eng);
+
 /* No more events: runners drain, flush and stop.  engine_wait joins them,
  * giving up after timeout_us (then runners are told to abandon retries).
  * Returns 0 if every sink flushed everything it was given. */

@@ -27,6 +27,7 @@ struct evlog {
     size_t max_bytes;
     size_t max_per_part;
     bool closed;
+    uint64_t kicks; /* evlog_kick calls: a read waiting for events returns */
     atomic_bool producer_waiting;
     atomic_size_t live_bytes;
     atomic_size_t live_events;
@@ -196,7 +197,8 @@ int evlog_read(struct evlog *log, unsigned c, struct cdc_event **out, size_t max
     if (log->cursor[c] == log->head && !log->closed && timeout_ms > 0) {
         struct timespec deadline;
         deadline_after(&deadline, timeout_ms);
-        while (log->cursor[c] == log->head && !log->closed)
+        uint64_t kicks = log->kicks;
+        while (log->cursor[c] == log->head && !log->closed && log->kicks == kicks)
             if (pthread_cond_timedwait(&log->readable, &log->mu, &deadline) == ETIMEDOUT)
                 break;
     }
@@ -253,6 +255,14 @@ void evlog_release(struct evlog *log, struct cdc_event *const *evs, size_t n)
         pthread_cond_signal(&log->writable);
         pthread_mutex_unlock(&log->mu);
     }
+}
+
+void evlog_kick(struct evlog *log)
+{
+    pthread_mutex_lock(&log->mu);
+    log->kicks++;
+    pthread_cond_broadcast(&log->readable);
+    pthread_mutex_unlock(&log->mu);
 }
 
 void evlog_close(struct evlog *log)

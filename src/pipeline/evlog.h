@@ -57,6 +57,9 @@ int evlog_read(struct evlog *log, unsigned c, struct cdc_event **out, size_t max
 /* Drops consumer references; frees events whose last reference this was. */
 void evlog_release(struct evlog *log, struct cdc_event *const *evs, size_t n);
 
+/* Consumers waiting in evlog_read for events return now (0 events). */
+void evlog_kick(struct evlog *log);
+
 /* No more pushes; consumers drain what is left and then get CDC_ESTOP, and a
  * producer waiting for room gets CDC_ESTOP. */
 void evlog_close(struct evlog *log);

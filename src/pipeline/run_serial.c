@@ -277,12 +277,14 @@ void *run_serial(void *arg)
         if (r->awaiting_rewind)
             continue;
         /* Due: a batch written since the last flush, the interval passed
-         * since the oldest event not durable, or (unless the sink gathers
-         * a trickle until then: SINK_FLUSH_INTERVAL_ONLY) caught up. */
+         * since the oldest event not durable, or caught up.  A sink that
+         * gathers a trickle until its interval (SINK_FLUSH_INTERVAL_ONLY)
+         * flushes when caught up only once the source has read all it
+         * will (engine_drain). */
         bool caught_up = n < READ_BATCH;
-        bool due =
-            r->pending && (r->since_flush >= r->batch_size || (caught_up && r->flush_on_catch_up) ||
-                           clock_mono_us() - r->pending_since >= r->flush_interval_us);
+        bool on_catch_up = r->flush_on_catch_up || atomic_load(&eng->draining);
+        bool due = r->pending && (r->since_flush >= r->batch_size || (caught_up && on_catch_up) ||
+                                  clock_mono_us() - r->pending_since >= r->flush_interval_us);
         r->sk.flush_behind = due && !caught_up && r->since_flush >= r->batch_size;
         if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
             alive = recover(r, false, 0);

@@ -143,7 +143,8 @@ struct engine {
     unsigned nparts;
     atomic_uint rewind_requested;
     atomic_uint rewind_served;
-    atomic_bool abandon; /* shutdown timed out: stop retrying */
+    atomic_bool abandon;  /* shutdown timed out: stop retrying */
+    atomic_bool draining; /* engine_drain: no more input is coming soon */
     /* A sink failed in a way only an operator can fix (SINK_ERR_FATAL): the
      * source stops, the run ends with fail_err. */
     atomic_bool failed;

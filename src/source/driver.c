@@ -34,6 +34,7 @@ struct driver {
     struct emitter *em;
     struct schemahist *schema; /* every table's versions; NULL without a store */
     bool connected, started, paused, snapshotting;
+    bool draining; /* read up to the stop position: engine_drain called */
     /* While streaming, the emitter's stop flag: set once the stream ends
      * (see stop_now). */
     volatile sig_atomic_t stop_now;
@@ -410,6 +411,12 @@ static int stream(struct driver *d, char *err, size_t errlen)
             driver_format_pos(d, o->stop_at[0].pos, text, sizeof text);
             log_info("source.stop_lsn_reached", "lsn=%s", text);
             break;
+        }
+        /* Read up to the stop: what is left is the sinks' to make durable,
+         * now rather than at their next flush interval. */
+        if (!d->draining && stop_reached(o, emitter_reached(d->em)) && emitter_flush(d->em) == 0) {
+            d->draining = true;
+            engine_drain(d->eng);
         }
         if (o->paused && atomic_load(o->paused)) {
             /* Paused: read nothing, but keep acknowledging what sinks

@@ -37,6 +37,7 @@ struct emitter {
     pthread_mutex_t mu;            /* emitter_batch callers */
     uint64_t seq;                  /* last seq given out */
     struct cdc_acks last_end;      /* per stream; the source thread's */
+    struct cdc_acks reached;       /* per stream: newest commit end or keepalive; the same */
     atomic_uint_fast64_t last_pos; /* the newest commit position of any stream (the history's) */
     struct cdc_event *pend[PUSH_BATCH]; /* numbered, not yet pushed */
     size_t npend;
@@ -78,6 +79,7 @@ void emitter_free(struct emitter *em)
     for (size_t i = 0; i < em->npend; i++)
         cdc_event_unref(em->pend[i]);
     cdc_acks_fini(&em->last_end);
+    cdc_acks_fini(&em->reached);
     for (unsigned i = 0; i < SEEN_TABLES; i++)
         cdc_table_unref(em->seen[i]);
     pthread_mutex_destroy(&em->fail_mu);
@@ -323,6 +325,7 @@ int emitter_commit(struct emitter *em, struct cdc_event *ev)
     if (rc == 0)
         engine_commit(em->cfg.eng, em->seq, stream, end);
     cdc_acks_set(&em->last_end, stream, end);
+    cdc_acks_set(&em->reached, stream, end);
     atomic_store_explicit(&em->last_pos, end, memory_order_relaxed);
     atomic_fetch_add_explicit(&em->transactions, 1, memory_order_relaxed);
     atomic_store_explicit(&em->last_commit_ts, ts, memory_order_relaxed);
@@ -334,6 +337,9 @@ int emitter_commit(struct emitter *em, struct cdc_event *ev)
 void emitter_keepalive(struct emitter *em, uint32_t stream, uint64_t pos)
 {
     engine_commit(em->cfg.eng, em->seq, stream, pos);
+    const struct cdc_ack *a = cdc_acks_get(&em->reached, stream);
+    if (!a || a->pos < pos)
+        cdc_acks_set(&em->reached, stream, pos);
     em->in_txn = false;
 }
 
@@ -411,6 +417,11 @@ int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart)
     ev->rewind_gen = gen;
     uint64_t seq;
     return emitter_batch(em, &ev, 1, &seq);
+}
+
+const struct cdc_acks *emitter_reached(const struct emitter *em)
+{
+    return &em->reached;
 }
 
 const struct cdc_acks *emitter_last_ends(const struct emitter *em)

@@ -98,6 +98,11 @@ int emitter_rewind(struct emitter *em, uint32_t gen, struct cdc_acks *restart);
 const struct cdc_acks *emitter_last_ends(const struct emitter *em);
 void emitter_set_last_ends(struct emitter *em, const struct cdc_ack *v, size_t n);
 
+/* Per stream, the newest position emitted: a transaction's end or a
+ * keepalive (everything up to it is in the pipeline or was empty).  Source
+ * thread only. */
+const struct cdc_acks *emitter_reached(const struct emitter *em);
+
 /* What every sink holds durably, per stream (the commit tracker's
  * confirmed positions): a source that must know before it lets a stream
  * go (a Kafka consumer losing partitions).  Source thread. */

@@ -1,7 +1,8 @@
 /* The source driver and the emitter, driven by the scripted fake source
  * and sink of drivertest.h: pausing (the source reads nothing, the driver
  * keeps acknowledging), a stop request, and a stop in the middle of a
- * transaction (finished if the rest comes, not waited for without end).
+ * transaction (finished if the rest comes, not waited for without end),
+ * and a stop position a sink that flushes at intervals does not make wait.
  * Run it under ThreadSanitizer too: make VARIANT=tsan
  * build/tsan/tests/test_driver_stop. */
 #include <setjmp.h>
@@ -128,6 +129,35 @@ static void test_stop_waits_for_the_open_transaction_only_so_long(void **state)
     teardown(&r);
 }
 
+/* A sink that flushes only at its interval (an iceberg sink's, here 60 s)
+ * flushes as soon as it has caught up once the source has read up to the
+ * stop position: the run ends in moments, not at the next interval. */
+static void test_stop_position_does_not_wait_for_the_flush_interval(void **state)
+{
+    (void)state;
+    static const char pipeline[] = "pipeline_id: fake\n"
+                                   "source:\n"
+                                   "  database: db\n"
+                                   "  tables: [public.t]\n"
+                                   "sinks:\n"
+                                   "  - sink_id: fake\n"
+                                   "    sink_type: iceberg\n"
+                                   "    iceberg:\n"
+                                   "      warehouse: file:///nonexistent\n"
+                                   "      flush_interval_seconds: 60\n";
+    struct run r;
+    setup_with(&r, pipeline);
+    int64_t t0 = clock_mono_us();
+    start_run(&r);
+    finish_run(&r);
+    int64_t took = clock_mono_us() - t0;
+    assert_int_equal(r.rc, 0);
+    check_delivered();
+    if (took > 20000000)
+        fail_msg("the run took %.1f s: it waited for the 60 s flush interval", took / 1e6);
+    teardown(&r);
+}
+
 int main(void)
 {
     alarm(300); /* a hang is a failure, not a stuck build */
@@ -139,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_stop_request),
         cmocka_unit_test(test_stop_finishes_the_open_transaction),
         cmocka_unit_test(test_stop_waits_for_the_open_transaction_only_so_long),
+        cmocka_unit_test(test_stop_position_does_not_wait_for_the_flush_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
