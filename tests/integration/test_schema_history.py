@@ -212,8 +212,13 @@ def test_kill9_between_a_version_and_its_delivery(ctx):
     cl, cdc, state, _ = _setup(ctx, "sh3", sinks=[h.file_sink(jsonl),
                                                   h.webhook_sink(recv.url(), retry=retry)])
     proc = cdc.start()
+    before = h.lsn_to_int(cl.current_lsn("src"))
     cl.execute("src", "INSERT INTO items SELECT g, g, 'x', 'n', 'c' FROM generate_series(1, 20) g")
     h.wait_for(lambda: len(h.webhook_deliveries(recv.records())) >= 20, 60, "the first rows delivered")
+    # and confirmed to the slot: a webhook is delivered to at least once, and
+    # a kill before the confirmation would send these rows again
+    h.wait_for(lambda: (h.slot_confirmed_lsn(cl, "sh3_slot") or 0) > before, 60,
+               "the first rows confirmed")
     # the webhook stops answering: nothing after this is confirmed
     recv.control(fail={"status": 503, "count": 1000000})
     cl.execute("src", "ALTER TABLE items ADD COLUMN extra int")
