@@ -473,7 +473,8 @@ class Bench(Latency, Pairs, Report, Webhook):
                 bl.setdefault("native", []).append(
                     bench_peers.m_native_drain(self, bl, PEER_CFG, start_thread))
                 if self.webhook_status is None:
-                    bl.setdefault("webhook", []).append(self.m_webhook(bl))
+                    bl.setdefault("webhook", []).append(
+                        self.paired(title, "webhook", lambda: self.m_webhook(bl)))
             if PROFILE and name in ("batch", "single"):
                 self.prof.append((bl, self.profile(bl)))
             # The template pins WAL and catalog rows: not needed any more.

@@ -113,13 +113,18 @@ def run(bench, backlog, runs, password):
         bench.say("  run %d/%d" % (rep + 1, runs))
         bl.setdefault("limit", []).append(bench.m_limit(bl))
         bl.setdefault("file", []).append(bench.m_file(bl))
-        state = {}
-        bl.setdefault("iceberg", []).append(m_iceberg(bench, bl, state))
-        if duck is None and state.get("files"):
-            duck = duckdb_bytes(bench, state["files"])
-            compacted = compacted_bytes(bench, state, password)
-        if state.get("wh"):
-            shutil.rmtree(state["wh"], ignore_errors=True)
+        states = []  # one per measurement: two with BENCH_VS
+
+        def measure():
+            states.append({})
+            return m_iceberg(bench, bl, states[-1])
+        bl.setdefault("iceberg", []).append(bench.paired(title, "iceberg", measure))
+        for state in states:
+            if duck is None and state.get("files"):
+                duck = duckdb_bytes(bench, state["files"])
+                compacted = compacted_bytes(bench, state, password)
+            if state.get("wh"):
+                shutil.rmtree(state["wh"], ignore_errors=True)
     bench.drop_slot(bl["tmpl"])
     L = [""]
     w = L.append

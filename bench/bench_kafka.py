@@ -218,7 +218,8 @@ def run(bench, backlog, binary, preexec, proc_cpu_seconds, runs):
         bench.say("  run %d/%d" % (rep + 1, runs))
         bl.setdefault("limit", []).append(bench.m_limit(bl))
         bl.setdefault("file", []).append(bench.m_file(bl))
-        bl.setdefault("kafka", []).append(m_kafka(bench, bl, mock, proc_cpu_seconds))
+        bl.setdefault("kafka", []).append(
+            bench.paired(title, "kafka", lambda: m_kafka(bench, bl, mock, proc_cpu_seconds)))
         bl.setdefault("deliver", []).append(m_deliver(bench, bl, mock))
     bench.drop_slot(bl["tmpl"])
     mock.command("quit")
