@@ -159,3 +159,11 @@ const struct cfg_schema cfg_sink_schema = {
     .init = sink_init,       .check = sink_check,
     .more_keys = block_name, .fini = sink_fini,
 };
+
+bool config_ordered_snapshot(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nsinks; i++)
+        if (cfg->sinks[i].enabled && cfg->sinks[i].type && cfg->sinks[i].type->ordered_snapshot)
+            return true;
+    return false;
+}

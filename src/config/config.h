@@ -272,6 +272,9 @@ void config_kafka_client_describe(const struct kafka_client_cfg *c, struct buf *
 /* Whether an address to listen on is a loopback one (127.0.0.0/8, ::1,
  * "localhost"); a host name or a wildcard is not. */
 bool config_bind_is_loopback(const char *bind);
+/* Whether an enabled sink wants each table's snapshot rows in the order of
+ * its chunks (sink_type.ordered_snapshot). */
+bool config_ordered_snapshot(const struct config *cfg);
 
 /* Splits "schema.table" (either part may be double-quoted) into freshly
  * allocated parts; returns 0, or CDC_EINVAL if malformed. */

@@ -81,6 +81,13 @@ struct sink_type {
      * sink conformance suite (tests/integration/test_sink_conformance.py)
      * holds every type to what it declares here. */
     bool at_least_once;
+    /* Snapshot rows go into tables with indexes (a mirror): an initial
+     * snapshot then reads each table with one reader at a time, so its rows
+     * arrive in the order of its chunks and every index grows at its end.
+     * Chunks of one table read side by side interleave, and the rows of all
+     * but the highest chunk land inside the index: its pages split in half
+     * and stay half empty (a mirror's primary key 55 MB instead of 42). */
+    bool ordered_snapshot;
     /* Optional, per-key sinks: the longest one batch may take to be answered
      * (the webhook's timeout_seconds); NULL: 60 s. */
     int (*reply_timeout_ms)(const struct sink_cfg *sc);

@@ -121,9 +121,10 @@ static struct {
     char wm_types[16][32];
     int nwm;
     char *last_after;
-    int after_reads;  /* fo_read_after calls */
-    uint64_t hidden;  /* a transaction the reads do not see... */
-    int hidden_reads; /* ...up to this many reads */
+    int after_reads;          /* fo_read_after calls */
+    int inflight[3], most[3]; /* chunk reads running at once, per table (a, b, nokey) */
+    uint64_t hidden;          /* a transaction the reads do not see... */
+    int hidden_reads;         /* ...up to this many reads */
 } fsn;
 
 static int fo_open_reader(void *arg, unsigned i, void **rd, char *err, size_t errlen)
@@ -198,14 +199,22 @@ static int fo_read_chunk(void *arg, void *rd, void *t, const char *chunk, snap_r
     struct cdc_table *tab = t;
     long lo = 0, hi = 0;
     assert_int_equal(sscanf(chunk, "%ld-%ld", &lo, &hi), 2);
-    if (strcmp(tab->name, "a") == 0) {
-        pthread_mutex_lock(&fsn.mu);
+    int ti = tab->name[0] == 'a' ? 0 : tab->name[0] == 'b' ? 1 : 2;
+    pthread_mutex_lock(&fsn.mu);
+    if (ti == 0)
         fsn.reads[lo / 10]++;
-        pthread_mutex_unlock(&fsn.mu);
-    }
+    if (++fsn.inflight[ti] > fsn.most[ti])
+        fsn.most[ti] = fsn.inflight[ti];
+    pthread_mutex_unlock(&fsn.mu);
     int rc = 0;
-    for (long id = lo; id <= hi && !rc; id++)
+    for (long id = lo; id <= hi && !rc; id++) {
         rc = fn(fn_arg, row(tab, id));
+        if (id == lo)
+            usleep(2000); /* time for another reader to start a chunk meanwhile */
+    }
+    pthread_mutex_lock(&fsn.mu);
+    fsn.inflight[ti]--;
+    pthread_mutex_unlock(&fsn.mu);
     return rc;
 }
 
@@ -264,17 +273,26 @@ static const struct snap_ops fake_snap_ops = {
 
 /* ---------- wiring ---------- */
 
-static const char PIPELINE[] = "pipeline_id: snap\n"
-                               "source:\n"
-                               "  database: db\n"
-                               "  tables: [public.a, public.b, public.nokey]\n"
-                               "  snapshot_parallelism: 3\n"
-                               "  snapshot_chunk_rows: 5\n"
-                               "sinks:\n"
-                               "  - sink_id: keep\n"
-                               "    sink_type: file\n"
-                               "    file:\n"
-                               "      path: unused.jsonl\n";
+/* The pipeline up to its one sink's type. */
+#define PIPELINE_HEAD                                                                              \
+    "pipeline_id: snap\n"                                                                          \
+    "source:\n"                                                                                    \
+    "  database: db\n"                                                                             \
+    "  tables: [public.a, public.b, public.nokey]\n"                                               \
+    "  snapshot_parallelism: 3\n"                                                                  \
+    "  snapshot_chunk_rows: 5\n"                                                                   \
+    "sinks:\n"                                                                                     \
+    "  - sink_id: keep\n"
+
+static const char PIPELINE[] = PIPELINE_HEAD "    sink_type: file\n"
+                                             "    file:\n"
+                                             "      path: unused.jsonl\n";
+
+/* The same with a mirror (a postgres sink, whose type wants each table's
+ * rows in key order; the scripted sink stands in for it). */
+static const char PIPELINE_MIRROR[] = PIPELINE_HEAD "    sink_type: postgres\n"
+                                                    "    postgres: {database: m}\n";
+static const char *pipeline = PIPELINE;
 
 struct fx {
     struct config *cfg;
@@ -299,8 +317,9 @@ static int setup(void **state)
     fsn.after_reads = 0;
     fsn.hidden = 0;
     fsn.hidden_reads = 0;
+    memset(fsn.most, 0, sizeof fsn.most);
     struct cfg_errors errs = {0};
-    int rc = config_load_text(&f->cfg, NULL, PIPELINE, strlen(PIPELINE), NULL, NULL, 0, &errs);
+    int rc = config_load_text(&f->cfg, NULL, pipeline, strlen(pipeline), NULL, NULL, 0, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     cfg_errors_fini(&errs);
@@ -316,9 +335,16 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_mirror(void **state)
+{
+    pipeline = PIPELINE_MIRROR;
+    return setup(state);
+}
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    pipeline = PIPELINE;
     emitter_flush(f->em);
     engine_close(f->eng);
     engine_wait(f->eng, 5000000);
@@ -403,6 +429,34 @@ static void test_initial_reads_every_chunk_once(void **state)
     assert_true(has_key(f, "snapshot.table.public.nokey", "S1"));
     assert_true(has_key(f, "snapshot.chunkseq.public.a", "4"));
     assert_false(has_key(f, "snapshot.S1.folds", NULL)); /* not resumed: nothing rebuilt */
+}
+
+/* With a sink that wants key order (a mirror), a table is read by one
+ * reader at a time, chunk after chunk, so its rows reach the sink in key
+ * order; the three readers still share the tables. */
+static void test_initial_one_reader_per_table(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(run_initial(f, false), 0);
+    assert_int_equal(fsn.readers_open, 3);
+    for (int t = 0; t < 3; t++)
+        assert_int_equal(fsn.most[t], 1);
+    for (int c = 0; c < 4; c++)
+        assert_int_equal(fsn.reads[c], 1);
+    const char *names[] = {"a", "b", "nokey"};
+    long rows[] = {40, 20, 20};
+    for (int t = 0; t < 3; t++) {
+        long next = 0;
+        pthread_mutex_lock(&ks.mu);
+        for (int i = 0; i < ks.n; i++)
+            if (strcmp(ks.ev[i].table, names[t]) == 0 && ks.ev[i].op == 'r') {
+                if (ks.ev[i].id != next)
+                    fail_msg("%s: row %ld arrived where %ld was due", names[t], ks.ev[i].id, next);
+                next++;
+            }
+        pthread_mutex_unlock(&ks.mu);
+        assert_int_equal(next, rows[t]);
+    }
 }
 
 static void test_initial_resumes_at_chunks_not_done(void **state)
@@ -606,6 +660,7 @@ int main(void)
     pthread_mutex_init(&fsn.mu, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_initial_reads_every_chunk_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_initial_one_reader_per_table, setup_mirror, teardown),
         cmocka_unit_test_setup_teardown(test_initial_resumes_at_chunks_not_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_read_sees_delivered_changes, setup,

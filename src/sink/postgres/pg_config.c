@@ -66,6 +66,7 @@ const struct sink_type sink_postgres_type = {
     .flush_interval_seconds = 0.2,
     .ordering = ORDER_TRANSACTION,
     .flush = SINK_FLUSH_ON_CATCH_UP,
+    .ordered_snapshot = true,
     .flush_batches = 16,
     .describe = pg_describe,
     .dead_letters_transactions = pg_dead_letters_transactions,

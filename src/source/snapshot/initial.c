@@ -28,6 +28,7 @@ struct stab {
     atomic_uint_fast64_t rows;
     unsigned nchunks, ndone;
     unsigned todo; /* chunks this run reads (not done when it started) */
+    bool reading;  /* ordered: a reader holds one of its chunks */
     bool fold;     /* no unique key, resumed: read again in full after a truncate */
 };
 
@@ -37,6 +38,7 @@ struct chunk {
     uint64_t read_seq; /* the current read's chunk sequence: its rows' snapshot_chunk */
     char *text;        /* the source's description of the chunk (a plan line) */
     bool done;         /* durable in every sink (as recorded) */
+    bool taken;        /* ordered: handed to a reader since the last rewind */
 };
 
 struct snap {
@@ -47,6 +49,10 @@ struct snap {
     size_t nc, capc;
     pthread_mutex_t mu;
     size_t next; /* next chunk to hand out */
+    /* One reader per table at a time (config_ordered_snapshot): a reader
+     * waits on `freed` while every chunk left is of a table being read. */
+    bool ordered;
+    pthread_cond_t freed;
     atomic_bool failed;
     unsigned gen; /* bumped by a rewind: marks of older chunk reads are void */
     char err[512];
@@ -273,6 +279,34 @@ struct reader {
     atomic_bool running;
 };
 
+#define CHUNK_NONE SIZE_MAX       /* nothing left to read */
+#define CHUNK_WAIT (SIZE_MAX - 1) /* ordered: what is left is of tables being read */
+
+/* The next chunk to read, under mu. */
+static size_t take_chunk(struct snap *s)
+{
+    while (s->next < s->nc && (s->ch[s->next].done || s->ch[s->next].taken))
+        s->next++;
+    if (!s->ordered)
+        return s->next < s->nc ? s->next++ : CHUNK_NONE;
+    /* The lowest chunk left of a table no reader holds: each table's
+     * chunks go out in order, one at a time. */
+    size_t got = CHUNK_NONE;
+    for (size_t i = s->next; i < s->nc; i++) {
+        struct chunk *ch = &s->ch[i];
+        if (ch->done || ch->taken)
+            continue;
+        if (s->t[ch->t].reading) {
+            got = CHUNK_WAIT;
+            continue;
+        }
+        ch->taken = true;
+        s->t[ch->t].reading = true;
+        return i;
+    }
+    return got;
+}
+
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
@@ -281,13 +315,30 @@ static void *reader_main(void *arg)
     while (!atomic_load(&s->failed) && !emitter_stopping(s->c->em)) {
         emitter_wait_resumed(s->c->em); /* no new chunk while paused */
         pthread_mutex_lock(&s->mu);
-        while (s->next < s->nc && s->ch[s->next].done)
-            s->next++;
-        size_t ci = s->next < s->nc ? s->next++ : SIZE_MAX;
+        size_t ci = take_chunk(s);
+        if (ci == CHUNK_WAIT) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 50000000; /* looks at failures and stops again */
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&s->freed, &s->mu, &until);
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
         pthread_mutex_unlock(&s->mu);
-        if (ci == SIZE_MAX)
+        if (ci == CHUNK_NONE)
             break;
-        if (read_chunk(s, rd->rd, ci) != 0)
+        int rc = read_chunk(s, rd->rd, ci);
+        if (s->ordered) {
+            pthread_mutex_lock(&s->mu);
+            s->t[s->ch[ci].t].reading = false;
+            pthread_cond_broadcast(&s->freed);
+            pthread_mutex_unlock(&s->mu);
+        }
+        if (rc != 0)
             break;
     }
     atomic_store(&rd->running, false);
@@ -403,6 +454,8 @@ static void serve_rewind(struct snap *s, uint32_t gen)
     pthread_mutex_lock(&s->mu);
     s->gen++;
     s->next = 0;
+    for (size_t i = 0; i < s->nc; i++)
+        s->ch[i].taken = false;
     pthread_mutex_unlock(&s->mu);
     log_info("snapshot.rewind", "generation=%u hint=%s", gen,
              log_q("chunks not yet durable in every sink are read again"));
@@ -502,6 +555,7 @@ static void snap_free(struct snap *s)
     free(s->t);
     free(s->ch);
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->freed);
 }
 
 /* Reader threads that ran out of chunks exited: after a rewind, start them
@@ -560,6 +614,8 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
     memset(&s, 0, sizeof s);
     s.c = c;
     pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.freed, NULL);
+    s.ordered = config_ordered_snapshot(c->cfg);
     atomic_init(&s.failed, false);
     s.started_us = clock_mono_us();
     s.wall_start_us = clock_wall_us();
@@ -585,8 +641,9 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
     }
     log_info("snapshot.started",
              "id=%s tables=%zu chunks=%zu remaining=%zu readers=%u "
-             "imported=%s",
-             c->id, s.nt, s.nc, todo, nrd, c->resumed ? "no (resumed)" : "yes");
+             "one_reader_per_table=%s imported=%s",
+             c->id, s.nt, s.nc, todo, nrd, s.ordered ? "yes" : "no",
+             c->resumed ? "no (resumed)" : "yes");
     for (unsigned i = 0; i < nrd; i++)
         atomic_store(&rd[i].running, true);
     for (unsigned i = 0; i < nrd; i++)
