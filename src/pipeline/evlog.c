@@ -109,17 +109,6 @@ static bool has_room(struct evlog *log, const struct cdc_event *ev)
     return true;
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 int evlog_push(struct evlog *log, struct cdc_event *const *evs, size_t n, size_t *done,
                int timeout_ms)
 {
@@ -138,7 +127,7 @@ int evlog_push(struct evlog *log, struct cdc_event *const *evs, size_t n, size_t
         struct cdc_event *ev = evs[i];
         if (!has_room(log, ev)) {
             if (!have_deadline) {
-                deadline_after(&deadline, timeout_ms);
+                clock_deadline_after(&deadline, timeout_ms);
                 have_deadline = true;
                 wait_start = clock_mono_us();
                 log->full_waits++;
@@ -196,7 +185,7 @@ int evlog_read(struct evlog *log, unsigned c, struct cdc_event **out, size_t max
     pthread_mutex_lock(&log->mu);
     if (log->cursor[c] == log->head && !log->closed && timeout_ms > 0) {
         struct timespec deadline;
-        deadline_after(&deadline, timeout_ms);
+        clock_deadline_after(&deadline, timeout_ms);
         uint64_t kicks = log->kicks;
         while (log->cursor[c] == log->head && !log->closed && log->kicks == kicks)
             if (pthread_cond_timedwait(&log->readable, &log->mu, &deadline) == ETIMEDOUT)

@@ -318,12 +318,7 @@ static void *reader_main(void *arg)
         size_t ci = take_chunk(s);
         if (ci == CHUNK_WAIT) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 50000000; /* looks at failures and stops again */
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
+            clock_deadline_after(&until, 50); /* looks at failures and stops again */
             pthread_cond_timedwait(&s->freed, &s->mu, &until);
             pthread_mutex_unlock(&s->mu);
             continue;

@@ -316,11 +316,11 @@ int kproducer_wait_upto(struct kproducer *kp, uint64_t tag, int timeout_ms)
 {
     int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
-        rd_kafka_poll(kp->rk, 0);
-        ring_settle(kp);
+        kproducer_poll(kp);
         if (kp->failed)
             return CDC_ECONN;
-        if (kp->head == kp->tail || kp->ring[kp->head & (kp->cap - 1)].tag > tag)
+        uint64_t oldest = kproducer_oldest_pending(kp);
+        if (!oldest || oldest > tag)
             return 0;
         int64_t left = deadline - clock_mono_us();
         if (left <= 0)
