@@ -43,6 +43,14 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
+/* a - floor_div(a, b) * b, without the product (which overflows for an a
+ * near INT64_MIN). */
+static int64_t floor_mod(int64_t a, int64_t b)
+{
+    int64_t m = a % b;
+    return m != 0 && (m < 0) != (b < 0) ? m + b : m;
+}
+
 /* "YYYY-MM-DD" of a day number; *bc when the year is 1 BC or earlier. */
 static void put_date(struct buf *out, int64_t days, bool *bc)
 {
@@ -144,7 +152,7 @@ void lake_value_text(const struct ice_field *f, const struct parquet_column_data
         v = parquet_data_int(d, r);
         put_date(out, floor_div(v, 86400000000LL), &bc);
         buf_putc(out, ' ');
-        put_time(out, v - floor_div(v, 86400000000LL) * 86400000000LL);
+        put_time(out, floor_mod(v, 86400000000LL));
         if (f->type == ICE_TIMESTAMPTZ)
             buf_puts(out, "+00");
         break;
