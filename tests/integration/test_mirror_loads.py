@@ -128,6 +128,11 @@ def test_insert_runs_copy_kill9(ctx):
     deletes = len(re.findall(r'DELETE FROM "public"\."awk(?:_keys)?" WHERE \("(?:id|k)"\) IN \(VALUES',
                              log))
     ctx.log("mirror: %d statements deleting several rows" % deletes)
+    # awk_keys' types all have a binary COPY format, awk's text[] has none
+    binary = {t: len(re.findall(r'COPY "public"\."%s" \([^)]*\) FROM STDIN \(FORMAT binary\)' % t,
+                                log)) for t in ("awk", "awk_keys")}
+    ctx.log("mirror: binary COPY loads %s" % binary)
+    assert binary["awk_keys"] > 0 and binary["awk"] == 0, binary
     assert direct > 0, "no run of inserts was loaded with COPY"
     assert deletes > 0, "no run of deletes went out as one statement"
     assert staged > 0, "the keys the mirror held did not go through a staging table"
@@ -165,5 +170,9 @@ def test_streamed_load_meets_held_key(ctx):
     ctx.log("mirror: %d COPY straight into the table, %d through a staging table; run took %.1fs"
             % (direct, staged, res.duration))
     assert (direct, staged) == (1, 1), (direct, staged)
+    # both in the binary format: the staging load sends the header again
+    binary = len(re.findall(r"statement: (?:SAVEPOINT cdc_load; )?COPY \S+ \([^)]*\) FROM STDIN "
+                            r"\(FORMAT binary\)", log))
+    assert binary == 2, binary
     src, mirror = cl.connect("src"), cl.connect("mirror")
     assert h.compare_tables(src, mirror, "public.big") == 60000

@@ -2,7 +2,7 @@
  * COPY.
  *
  * Snapshot rows of one table (distinct keys), or inserts into one table, are
- * parked as COPY text when the write() that brought them ends
+ * parked as COPY data when the write() that brought them ends
  * (pgs_copy_park), so one load gathers the rows of many write() calls; it
  * ends before any other statement, before the commit, or once it is large
  * (pgs_copy_send).  A load past PGS_STREAM_BYTES starts its COPY at once
@@ -37,10 +37,15 @@
  *       TRUNCATE <staging>
  * Either way every row ends up in the mirror exactly as a multi-row upsert
  * leaves it (a chunk read again after a crash overwrites its rows), with
- * the values parsed by COPY (text format, the source's texts) instead of as
- * statement parameters.  The staging table is a temporary table of the
- * mirror's columns (their types, no constraints), emptied after every load
- * and at every commit.
+ * the values parsed by COPY instead of as statement parameters.  The
+ * staging table is a temporary table of the mirror's columns (their types,
+ * no constraints), emptied after every load and at every commit.
+ *
+ * The data is in COPY's binary format where every column's type has one in
+ * pg_binary.c: the server then stores values instead of parsing texts
+ * (timestamps and numerics cost it more to parse than to store).  A value
+ * pg_binary.c does not convert turns the mirror's loads to text for the
+ * rest of the run, from the row holding it on.
  *
  * Only tables found by a unique, immediate key take this path: tables found
  * by their whole old row (no unique key, or a DEFERRABLE one, which
@@ -51,7 +56,9 @@
 #include <string.h>
 
 #include "pg/pgconn.h"
+#include "sink/postgres/pg_binary.h"
 #include "sink/postgres/pg_sink.h"
+#include "util/log.h"
 #include "source/pg/copytext.h"
 #include "util/err.h"
 #include "util/mem.h"
@@ -66,15 +73,17 @@ static void build_sql(struct sink *sk, struct pgs_mirror *m)
     char name[48];
     snprintf(name, sizeof name, "pg_temp.cdc_stage_%u", ++ps->next_stage);
     m->stage_create = pgs_sql_stage_create(m, name);
-    m->stage_copy = pgs_sql_copy(m, name);
     /* TRUNCATE costs far less than deleting the rows */
     char *ins = pgs_sql_insert_from(m, name);
     m->stage_insert = xasprintf("%s; TRUNCATE %s", ins, name);
     free(ins);
-    /* the savepoint goes out with the COPY: one round trip */
-    char *copy = pgs_sql_copy(m, m->qname);
-    m->direct_copy = xasprintf("SAVEPOINT cdc_load; %s", copy);
-    free(copy);
+    for (int bin = 0; bin < 2; bin++) {
+        m->stage_copy[bin] = pgs_sql_copy(m, name, bin);
+        /* the savepoint goes out with the COPY: one round trip */
+        char *copy = pgs_sql_copy(m, m->qname, bin);
+        m->direct_copy[bin] = xasprintf("SAVEPOINT cdc_load; %s", copy);
+        free(copy);
+    }
 }
 
 bool pgs_copy_usable(const struct pgs_mirror *m)
@@ -96,11 +105,11 @@ static int exec_step(struct sink *sk, const char *sql, const struct cdc_event *e
     return rc;
 }
 
-/* Sends the parked text from byte `from` on as COPY data. */
+/* Sends the parked data from byte `from` on. */
 static int put_rows(struct sink *sk, size_t from)
 {
     struct pgsink *ps = sk->priv;
-    const struct buf *t = &ps->load.text;
+    const struct buf *t = &ps->load.data;
     for (size_t off = from; off < t->len;) {
         size_t n = t->len - off < 256 * 1024 ? t->len - off : 256 * 1024;
         if (PQputCopyData(ps->conn, t->p + off, (int)n) != 1)
@@ -110,16 +119,22 @@ static int put_rows(struct sink *sk, size_t from)
     return 0;
 }
 
-/* Sends the parked text from byte `from` on, ends the COPY in progress and
- * reads its result.  With dup_key, a unique violation is not an error:
- * *dup_key tells (the transaction is then aborted up to the caller's
- * savepoint). */
+/* Sends the parked data from byte `from` on (and the binary format's
+ * trailer), ends the COPY in progress and reads its result.  With dup_key, a unique violation is
+ * not an error: *dup_key tells (the transaction is then aborted up to the caller's savepoint). */
 static int copy_end(struct sink *sk, size_t from, bool *dup_key)
 {
     struct pgsink *ps = sk->priv;
     const struct cdc_event *last = &ps->load.last;
     int rc = 0;
     const char *why = put_rows(sk, from) != 0 ? PQerrorMessage(ps->conn) : NULL;
+    if (!why && ps->load.binary) {
+        struct buf end = BUF_INIT;
+        pgs_bin_trailer(&end);
+        if (PQputCopyData(ps->conn, end.p, (int)end.len) != 1)
+            why = PQerrorMessage(ps->conn);
+        buf_fini(&end);
+    }
     if (PQputCopyEnd(ps->conn, why ? "cannot send rows" : NULL) != 1 && !why)
         why = PQerrorMessage(ps->conn);
     PGresult *res;
@@ -224,12 +239,12 @@ static int stage_start(struct sink *sk, struct pgs_mirror *m)
             return rc;
         m->stage_ready = true;
     }
-    return exec_step(sk, m->stage_copy, last);
+    return exec_step(sk, m->stage_copy[ps->load.binary], last);
 }
 
 /* Leaves the pipeline (COPY cannot run in it) and starts the load's COPY:
  * straight into the mirror where direct_wanted, else into the staging
- * table.  The parked text is sent from here on as it grows. */
+ * table.  The parked data is sent from here on as it grows. */
 static int load_start(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
@@ -246,7 +261,8 @@ static int load_start(struct sink *sk)
     ps->load.direct = rc == 1;
     if (ps->load.direct)
         ps->savepoints++;
-    rc = ps->load.direct ? exec_step(sk, m->direct_copy, &ps->load.last) : stage_start(sk, m);
+    rc = ps->load.direct ? exec_step(sk, m->direct_copy[ps->load.binary], &ps->load.last)
+                         : stage_start(sk, m);
     if (rc)
         return rc;
     ps->load.open = true;
@@ -256,8 +272,9 @@ static int load_start(struct sink *sk)
 
 void pgs_copy_drop(struct pgsink *ps)
 {
-    buf_reset(&ps->load.text);
+    buf_reset(&ps->load.data);
     ps->load.nrows = 0;
+    ps->load.binary = false;
     ps->load.m = NULL;
     ps->load.open = false;
     ps->load.sent = 0;
@@ -296,6 +313,65 @@ int pgs_copy_send(struct sink *sk)
     return rc;
 }
 
+/* Whether m's loads may go in the binary format: every column's type has
+ * one (decided once per mirror shape). */
+static bool binary_wanted(struct pgs_mirror *m)
+{
+    if (m->binary == 0) {
+        m->binary = 1;
+        for (uint16_t c = 0; c < m->tab->ncols; c++)
+            if (!pgs_bin_type_ok(m->types[c]))
+                m->binary = -1;
+    }
+    return m->binary == 1;
+}
+
+/* Appends the group's rows to the binary load; 0, or CDC_EINVAL (the load
+ * as it was) when pg_binary.c did not convert a value: m's loads are text
+ * from then on. */
+static int park_binary(struct pgsink *ps, struct pgs_mirror *m, size_t n)
+{
+    struct buf *b = &ps->load.data;
+    size_t at = b->len;
+    if (ps->load.nrows == 0)
+        pgs_bin_header(b);
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_event *ev = ps->grp[r];
+        pgs_bin_tuple(b, ev->tab->ncols);
+        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
+            const struct cdc_val *v = &ev->after[c];
+            if (v->kind != CDC_V_TEXT)
+                pgs_bin_null(b);
+            else if (pgs_bin_put(b, m->types[c], cdc_val_ptr(ev, v), v->len) < 0) {
+                b->len = at;
+                m->binary = -1;
+                log_info("sink.postgres.copy_text", "table=%s column=%s hint=%s", log_q(m->qname),
+                         log_q(m->tab->cols[c].name),
+                         log_q("a value the binary COPY format is not used for: this table's "
+                               "rows are loaded as text from here on"));
+                return CDC_EINVAL;
+            }
+        }
+    }
+    ps->load.binary = true;
+    return 0;
+}
+
+static void park_text(struct pgsink *ps, size_t n)
+{
+    struct buf *b = &ps->load.data;
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_event *ev = ps->grp[r];
+        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
+            const struct cdc_val *v = &ev->after[c];
+            if (c)
+                buf_putc(b, '\t');
+            copytext_put(b, v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL, v->len);
+        }
+        buf_putc(b, '\n');
+    }
+}
+
 int pgs_copy_park(struct sink *sk)
 {
     struct pgsink *ps = sk->priv;
@@ -308,17 +384,20 @@ int pgs_copy_park(struct sink *sk)
     if (ps->load.nrows && (ps->load.m != m || ps->load.kind != ps->grp_kind) &&
         (rc = pgs_copy_send(sk)))
         return rc;
-    struct buf *b = &ps->load.text;
-    for (size_t r = 0; r < n; r++) {
-        const struct cdc_event *ev = ps->grp[r];
-        for (uint16_t c = 0; c < ev->tab->ncols; c++) {
-            const struct cdc_val *v = &ev->after[c];
-            if (c)
-                buf_putc(b, '\t');
-            copytext_put(b, v->kind == CDC_V_TEXT ? cdc_val_ptr(ev, v) : NULL, v->len);
-        }
-        buf_putc(b, '\n');
+    /* a load keeps the format it started with */
+    bool binary = ps->load.nrows ? ps->load.binary : binary_wanted(m);
+    if (binary && park_binary(ps, m, n) < 0) {
+        /* The binary rows before go out first; the group's keys stay in
+         * grp_keys, which the send emptied. */
+        if (ps->load.nrows && (rc = pgs_copy_send(sk)))
+            return rc;
+        for (size_t r = 0; r < n; r++)
+            keyset_add(&ps->grp_keys, pgs_mirror_key_hash(m, ps->grp[r]));
+        binary = false;
     }
+    if (!binary)
+        park_text(ps, n);
+    struct buf *b = &ps->load.data;
     /* What names the load in errors: the newest row's header, without its
      * values (the event itself is gone once write() returns). */
     struct cdc_event *last = &ps->load.last;

@@ -50,9 +50,11 @@ void pgs_mirror_free(void *p)
     free(m->del_sql);
     free(m->del_key_sql);
     free(m->stage_create);
-    free(m->stage_copy);
     free(m->stage_insert);
-    free(m->direct_copy);
+    for (int i = 0; i < 2; i++) {
+        free(m->stage_copy[i]);
+        free(m->direct_copy[i]);
+    }
     free(m);
 }
 
@@ -375,6 +377,21 @@ static int group_start(struct sink *sk, struct pgs_mirror *m, enum pgs_grp kind)
     return 0;
 }
 
+uint64_t pgs_mirror_key_hash(const struct pgs_mirror *m, const struct cdc_event *ev)
+{
+    uint64_t h = HASH_SEED;
+    for (uint16_t i = 0; i < m->tab->ncols; i++) {
+        if (!m->tab->cols[i].key)
+            continue;
+        const struct cdc_val *v = &ev->after[i];
+        uint32_t tag[2] = {v->kind, v->kind == CDC_V_TEXT ? v->len : 0};
+        h = hash_bytes(h, tag, sizeof tag);
+        if (v->kind == CDC_V_TEXT)
+            h = hash_bytes(h, cdc_val_ptr(ev, v), v->len);
+    }
+    return hash_finish(h);
+}
+
 static void group_push(struct pgsink *ps, struct pgs_mirror *m, const struct cdc_event *ev)
 {
     if (ps->ngrp == ps->capgrp) {
@@ -409,19 +426,7 @@ static int group_add(struct sink *sk, struct pgs_mirror *m, const struct cdc_eve
     if (ps->grp_kind != kind)
         ps->grp_kind = PGS_GRP_UPSERTS;
     if (!m->by_row) {
-        /* The key's hash: equal keys hash alike, and two keys that merely
-         * collide only end the group early. */
-        uint64_t h = HASH_SEED;
-        for (uint16_t i = 0; i < m->tab->ncols; i++) {
-            if (!m->tab->cols[i].key)
-                continue;
-            const struct cdc_val *v = &ev->after[i];
-            uint32_t tag[2] = {v->kind, v->kind == CDC_V_TEXT ? v->len : 0};
-            h = hash_bytes(h, tag, sizeof tag);
-            if (v->kind == CDC_V_TEXT)
-                h = hash_bytes(h, cdc_val_ptr(ev, v), v->len);
-        }
-        h = hash_finish(h);
+        uint64_t h = pgs_mirror_key_hash(m, ev);
         if (!keyset_add(&ps->grp_keys, h)) {
             if ((rc = pgs_mirror_flush_group(sk)))
                 return rc;

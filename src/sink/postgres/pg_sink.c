@@ -607,7 +607,7 @@ static void pgs_close(struct sink *sk)
     pgs_copy_drop(ps);
     free(ps->grp);
     keyset_fini(&ps->grp_keys);
-    buf_fini(&ps->load.text);
+    buf_fini(&ps->load.data);
     free(ps->ckpt_table);
     free(ps->save_sql);
     cdc_posmap_fini(&ps->ckpt);

@@ -80,9 +80,15 @@ struct pgs_mirror {
      * and whether this connection created the table; loads straight into
      * the mirror, the transaction that allowed them, and how many runs to
      * upsert before trying again. */
-    char *stage_create, *stage_copy, *stage_insert;
-    char *direct_copy; /* SAVEPOINT, then COPY into the mirror table */
+    char *stage_create, *stage_insert;
+    /* COPY into the staging table, and SAVEPOINT then COPY into the mirror
+     * table; [1] in the binary format (pg_binary.c). */
+    char *stage_copy[2], *direct_copy[2];
     bool stage_ready;
+    /* Whether loads go in COPY's binary format: 0 not known yet, 1 every
+     * column's type has one, -1 text (a type without, or a value
+     * pg_binary.c did not convert). */
+    int8_t binary;
     uint64_t direct_txn;  /* the database transaction that checked, and */
     bool direct_ok;       /* whether it allows direct loads */
     unsigned direct_skip; /* runs to upsert after a direct load met a key */
@@ -141,14 +147,16 @@ struct pgsink {
     uint8_t grp_kind;    /* enum pgs_grp */
     unsigned next_stage; /* for staging table names */
     /* Snapshot rows, or inserts, of one mirror parked for one COPY
-     * (pg_copy.c), as COPY text, with the newest row's header (no values)
-     * to name in errors.  Once the text is large, its COPY is started and
-     * the text streamed as it grows (open; sent bytes of it so far); the
-     * text is kept until the COPY ends, to load it again if need be. */
+     * (pg_copy.c), as COPY data in text or binary format, with the newest
+     * row's header (no values) to name in errors.  Once the data is large,
+     * its COPY is started and the data streamed as it grows (open; sent
+     * bytes of it so far); the data is kept until the COPY ends, to load it
+     * again if need be. */
     struct {
         struct pgs_mirror *m;
         uint8_t kind; /* PGS_GRP_SNAPSHOT or PGS_GRP_INSERTS */
-        struct buf text;
+        bool binary;  /* data is in COPY's binary format, from its header on */
+        struct buf data;
         size_t nrows;
         struct cdc_event last;
         bool open;   /* a COPY of it is in progress on the connection */
@@ -221,6 +229,9 @@ int pgs_mirror_flush_group(struct sink *sk);
  * any other. */
 int pgs_mirror_end_write(struct sink *sk);
 void pgs_mirror_free(void *mirror);
+/* The hash of ev's new key (m not by_row), for grp_keys: equal keys hash
+ * alike, and two keys that merely collide only end a group early. */
+uint64_t pgs_mirror_key_hash(const struct pgs_mirror *m, const struct cdc_event *ev);
 
 /* Runs of snapshot rows (pg_copy.c).  Whether m's rows may be loaded with
  * COPY (a unique, immediate key to upsert on). */
@@ -239,8 +250,8 @@ char *pgs_sql_insert(const struct pgs_mirror *m, size_t rows);
 /* The same upsert of every row in the staging table stage (of m's columns,
  * in order). */
 char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage);
-/* "COPY target (m's columns) FROM STDIN". */
-char *pgs_sql_copy(const struct pgs_mirror *m, const char *target);
+/* "COPY target (m's columns) FROM STDIN", in the binary format if asked. */
+char *pgs_sql_copy(const struct pgs_mirror *m, const char *target, bool binary);
 /* The staging table stage: a temporary table of m's columns and their
  * types, emptied at every commit. */
 char *pgs_sql_stage_create(const struct pgs_mirror *m, const char *stage);

@@ -175,12 +175,12 @@ char *pgs_sql_insert_from(const struct pgs_mirror *m, const char *stage)
     return b.p;
 }
 
-char *pgs_sql_copy(const struct pgs_mirror *m, const char *target)
+char *pgs_sql_copy(const struct pgs_mirror *m, const char *target, bool binary)
 {
     struct buf b = BUF_INIT;
     buf_printf(&b, "COPY %s (", target);
     pgs_sql_put_cols(&b, m->tab);
-    buf_puts(&b, ") FROM STDIN");
+    buf_puts(&b, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
     return b.p;
 }
 
