@@ -70,11 +70,6 @@ void pgs_bin_header(struct buf *b)
     be32(b, 0); /* no header extension */
 }
 
-void pgs_bin_trailer(struct buf *b)
-{
-    be16(b, 0xFFFF);
-}
-
 void pgs_bin_tuple(struct buf *b, uint16_t ncols)
 {
     be16(b, ncols);
@@ -296,6 +291,8 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
         be32(b, 0);
         if (lake_conv_bytea(s, n, b) < 0 || b->len - at - 4 > INT32_MAX)
             return CDC_EINVAL;
+        /* the length, known now, over the placeholder (not with be32: a
+         * buf keeps a NUL after its end, which would land on the bytes) */
         u32 = (uint32_t)(b->len - at - 4);
         uint8_t x[4] = {(uint8_t)(u32 >> 24), (uint8_t)(u32 >> 16), (uint8_t)(u32 >> 8),
                         (uint8_t)u32};

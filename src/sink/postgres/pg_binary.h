@@ -21,9 +21,9 @@
 
 #include "util/buf.h"
 
-/* The file header and trailer of a binary COPY. */
+/* The file header of a binary COPY, and its 2-byte trailer. */
 void pgs_bin_header(struct buf *b);
-void pgs_bin_trailer(struct buf *b);
+#define PGS_BIN_TRAILER "\377\377"
 /* A tuple's column count, before its values. */
 void pgs_bin_tuple(struct buf *b, uint16_t ncols);
 /* Whether values of this type (a built-in type's OID) can go as binary. */

@@ -58,9 +58,9 @@
 #include "pg/pgconn.h"
 #include "sink/postgres/pg_binary.h"
 #include "sink/postgres/pg_sink.h"
-#include "util/log.h"
 #include "source/pg/copytext.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 #define SAVEPOINTS_MAX 32 /* direct loads per database transaction */
@@ -120,21 +120,17 @@ static int put_rows(struct sink *sk, size_t from)
 }
 
 /* Sends the parked data from byte `from` on (and the binary format's
- * trailer), ends the COPY in progress and reads its result.  With dup_key, a unique violation is
- * not an error: *dup_key tells (the transaction is then aborted up to the caller's savepoint). */
+ * trailer), ends the COPY in progress and reads its result.  With dup_key,
+ * a unique violation is not an error: *dup_key tells (the transaction is
+ * then aborted up to the caller's savepoint). */
 static int copy_end(struct sink *sk, size_t from, bool *dup_key)
 {
     struct pgsink *ps = sk->priv;
     const struct cdc_event *last = &ps->load.last;
     int rc = 0;
     const char *why = put_rows(sk, from) != 0 ? PQerrorMessage(ps->conn) : NULL;
-    if (!why && ps->load.binary) {
-        struct buf end = BUF_INIT;
-        pgs_bin_trailer(&end);
-        if (PQputCopyData(ps->conn, end.p, (int)end.len) != 1)
-            why = PQerrorMessage(ps->conn);
-        buf_fini(&end);
-    }
+    if (!why && ps->load.binary && PQputCopyData(ps->conn, PGS_BIN_TRAILER, 2) != 1)
+        why = PQerrorMessage(ps->conn);
     if (PQputCopyEnd(ps->conn, why ? "cannot send rows" : NULL) != 1 && !why)
         why = PQerrorMessage(ps->conn);
     PGresult *res;
