@@ -51,9 +51,16 @@ static void be16(struct buf *b, uint16_t v)
     buf_put(b, x, 2);
 }
 
-static void be32(struct buf *b, uint32_t v)
+static void set_be32(char *p, uint32_t v)
 {
     uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    memcpy(p, x, 4);
+}
+
+static void be32(struct buf *b, uint32_t v)
+{
+    char x[4];
+    set_be32(x, v);
     buf_put(b, x, 4);
 }
 
@@ -197,6 +204,16 @@ static void put_text(struct buf *b, const char *s, size_t n, bool jsonb)
     buf_put(b, s, n);
 }
 
+/* Whether a float lake_conv read, v, is to be refused: a text out
+ * of the type's range is left to the server's input function, which
+ * refuses it (strtod's ERANGE with a zero or an infinity; a subnormal
+ * result is a value, which float4in and float8in keep). */
+static bool float_refused(double v, const char *s, size_t n)
+{
+    return (errno == ERANGE && (v == 0 || isinf(v))) ||
+           (isinf(v) && !eq(s, n, "Infinity") && !eq(s, n, "-Infinity"));
+}
+
 /* Whether a timestamp's text carries an offset (after its date). */
 static bool has_offset(const char *s, size_t n)
 {
@@ -260,12 +277,8 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
         be64(b, (uint64_t)(v.i64 - PG_EPOCH_MICROS));
         return 0;
     case T_FLOAT4:
-        /* A text out of the type's range is left to the server's input
-         * function, which refuses it: strtof's ERANGE with a zero or an
-         * infinity (a subnormal result is a value; float4in keeps it). */
         errno = 0;
-        if (lake_conv_f32(s, n, &v.f32) < 0 || (errno == ERANGE && (v.f32 == 0 || isinf(v.f32))) ||
-            (isinf(v.f32) && !eq(s, n, "Infinity") && !eq(s, n, "-Infinity")))
+        if (lake_conv_f32(s, n, &v.f32) < 0 || float_refused(v.f32, s, n))
             return CDC_EINVAL;
         memcpy(&u32, &v.f32, 4);
         be32(b, 4);
@@ -273,8 +286,7 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
         return 0;
     case T_FLOAT8:
         errno = 0;
-        if (lake_conv_f64(s, n, &v.f64) < 0 || (errno == ERANGE && (v.f64 == 0 || isinf(v.f64))) ||
-            (isinf(v.f64) && !eq(s, n, "Infinity") && !eq(s, n, "-Infinity")))
+        if (lake_conv_f64(s, n, &v.f64) < 0 || float_refused(v.f64, s, n))
             return CDC_EINVAL;
         memcpy(&u64, &v.f64, 8);
         be32(b, 8);
@@ -293,10 +305,7 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
             return CDC_EINVAL;
         /* the length, known now, over the placeholder (not with be32: a
          * buf keeps a NUL after its end, which would land on the bytes) */
-        u32 = (uint32_t)(b->len - at - 4);
-        uint8_t x[4] = {(uint8_t)(u32 >> 24), (uint8_t)(u32 >> 16), (uint8_t)(u32 >> 8),
-                        (uint8_t)u32};
-        memcpy(b->p + at, x, 4);
+        set_be32(b->p + at, (uint32_t)(b->len - at - 4));
         return 0;
     }
     case T_NUMERIC:
