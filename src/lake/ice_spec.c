@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/valtext.h"
 #include "lake/ice_spec.h"
-#include "lake/lake_conv.h"
 #include "util/err.h"
 #include "util/mem.h"
 
@@ -294,25 +294,6 @@ uint32_t ice_murmur3(const void *data, size_t n)
     return h;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-/* Civil year and month of a day number (days since 1970-01-01). */
-static void civil(int64_t days, int64_t *y, int *m)
-{
-    days += 719468;
-    int64_t era = floor_div(days, 146097);
-    int64_t doe = days - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 int ice_partition_value(const struct ice_pfield *pf, const struct ice_field *src, const char *s,
                         size_t n, struct ice_pvalue *out)
 {
@@ -326,16 +307,16 @@ int ice_partition_value(const struct ice_pfield *pf, const struct ice_field *src
     bool is_time = false;
     switch (src->type) {
     case ICE_INT:
-        if (lake_conv_i32(s, n, &i32) < 0)
+        if (valtext_i32(s, n, &i32) < 0)
             return CDC_EINVAL;
         v = i32;
         break;
     case ICE_LONG:
-        if (lake_conv_i64(s, n, &v) < 0)
+        if (valtext_i64(s, n, &v) < 0)
             return CDC_EINVAL;
         break;
     case ICE_DATE:
-        if (lake_conv_date(s, n, &i32) < 0)
+        if (valtext_date(s, n, &i32) < 0)
             return CDC_EINVAL;
         v = i32;
         micros = (int64_t)i32 * 86400000000LL;
@@ -343,7 +324,7 @@ int ice_partition_value(const struct ice_pfield *pf, const struct ice_field *src
         break;
     case ICE_TIMESTAMP:
     case ICE_TIMESTAMPTZ:
-        if (lake_conv_timestamp(s, n, &micros) < 0)
+        if (valtext_timestamp(s, n, &micros) < 0)
             return CDC_EINVAL;
         is_time = true;
         break;
@@ -382,13 +363,13 @@ int ice_partition_value(const struct ice_pfield *pf, const struct ice_field *src
     case ICE_T_HOUR: {
         if (!is_time)
             return CDC_EINVAL;
-        int64_t days = floor_div(micros, 86400000000LL), y;
-        int m;
-        civil(days, &y, &m);
+        int64_t days = valtext_floor_div(micros, 86400000000LL), y;
+        int m, d;
+        valtext_civil(days, &y, &m, &d);
         if (pf->transform == ICE_T_DAY)
             out->l = days;
         else if (pf->transform == ICE_T_HOUR)
-            out->l = floor_div(micros, 3600000000LL);
+            out->l = valtext_floor_div(micros, 3600000000LL);
         else if (pf->transform == ICE_T_MONTH)
             out->l = (y - 1970) * 12 + (m - 1);
         else

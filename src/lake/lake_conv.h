@@ -1,45 +1,14 @@
-/* From cdc's canonical PostgreSQL text values to Iceberg/Parquet values.
- *
- * Events carry every value as the text PostgreSQL's output functions print
- * (DateStyle ISO, any TimeZone offset).  These functions parse that text into
- * the physical values the Parquet writer stores.  Each returns 0, or
- * CDC_EINVAL when the text is not a value of that type (the caller names the
- * table and column in its message).  Safe on arbitrary bytes; s need not be
- * NUL-terminated. */
+/* Iceberg's side of cdc's values: the decimal byte forms Parquet and
+ * Iceberg store, and the Iceberg type a source column maps to.  The texts
+ * themselves are parsed by core/valtext.h. */
 #ifndef CDC_LAKE_LAKE_CONV_H
 #define CDC_LAKE_LAKE_CONV_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/event.h"
 #include "lake/ice_schema.h"
-#include "util/buf.h"
-
-int lake_conv_bool(const char *s, size_t n, bool *out);   /* "t"/"f" (also true/false) */
-int lake_conv_i32(const char *s, size_t n, int32_t *out); /* decimal, range-checked */
-int lake_conv_i64(const char *s, size_t n, int64_t *out);
-int lake_conv_f32(const char *s, size_t n, float *out); /* also NaN, Infinity, -Infinity */
-int lake_conv_f64(const char *s, size_t n, double *out);
-/* "2024-02-29" (or "… BC") -> days since 1970-01-01. */
-int lake_conv_date(const char *s, size_t n, int32_t *days);
-/* "13:45:01.123456" -> microseconds since midnight ("24:00:00" allowed). */
-int lake_conv_time(const char *s, size_t n, int64_t *micros);
-/* "2024-02-29 13:45:01.5" (timestamp) or with an offset "+05:30" / "-08" /
- * "+00:00:00" (timestamptz, converted to UTC) -> microseconds since the epoch.
- * A timestamp without offset is taken as is; "infinity" is refused. */
-int lake_conv_timestamp(const char *s, size_t n, int64_t *micros);
-/* Numeric text ("-12.50", "1e3" refused) -> the unscaled integer for `scale`
- * digits after the point, which must fit `precision` digits.  Refuses NaN and
- * values with more fractional digits than scale (PG never prints them for a
- * numeric(p,s) column). */
-int lake_conv_decimal(const char *s, size_t n, int precision, int scale, __int128 *unscaled);
-/* "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" -> 16 bytes (also without dashes,
- * or braced, as PG accepts). */
-int lake_conv_uuid(const char *s, size_t n, uint8_t out[16]);
-/* "\x0a0b" -> bytes appended to out. */
-int lake_conv_bytea(const char *s, size_t n, struct buf *out);
 
 /* Minimal two's-complement big-endian bytes of v (1..16): the Iceberg
  * single-value form of a decimal.  Returns the length. */

@@ -8,6 +8,7 @@
 
 #include "core/event.h"
 #include "core/json.h"
+#include "core/valtext.h"
 #include "lake/lake_conv.h"
 #include "lake/lake_value.h"
 
@@ -24,39 +25,12 @@ static __int128 decimal_of(const struct parquet_column_data *d, int64_t r)
     return v;
 }
 
-/* Proleptic Gregorian date of a day number (inverse of days_from_civil). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* a - floor_div(a, b) * b, without the product (which overflows for an a
- * near INT64_MIN). */
-static int64_t floor_mod(int64_t a, int64_t b)
-{
-    int64_t m = a % b;
-    return m != 0 && (m < 0) != (b < 0) ? m + b : m;
-}
-
 /* "YYYY-MM-DD" of a day number; *bc when the year is 1 BC or earlier. */
 static void put_date(struct buf *out, int64_t days, bool *bc)
 {
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    valtext_civil(days, &y, &m, &d);
     *bc = y <= 0;
     buf_printf(out, "%04" PRId64 "-%02d-%02d", *bc ? 1 - y : y, m, d);
 }
@@ -150,9 +124,9 @@ void lake_value_text(const struct ice_field *f, const struct parquet_column_data
     case ICE_TIMESTAMP:
     case ICE_TIMESTAMPTZ:
         v = parquet_data_int(d, r);
-        put_date(out, floor_div(v, 86400000000LL), &bc);
+        put_date(out, valtext_floor_div(v, 86400000000LL), &bc);
         buf_putc(out, ' ');
-        put_time(out, floor_mod(v, 86400000000LL));
+        put_time(out, valtext_floor_mod(v, 86400000000LL));
         if (f->type == ICE_TIMESTAMPTZ)
             buf_puts(out, "+00");
         break;
@@ -296,49 +270,49 @@ int lake_key_from_text(const struct ice_field *f, const char *s, size_t n, struc
     int rc = 0;
     switch (f->type) {
     case ICE_BOOLEAN:
-        if (!(rc = lake_conv_bool(s, n, &b)))
+        if (!(rc = valtext_bool(s, n, &b)))
             key_int(out, b);
         break;
     case ICE_INT:
-        if (!(rc = lake_conv_i32(s, n, &i32)))
+        if (!(rc = valtext_i32(s, n, &i32)))
             key_int(out, i32);
         break;
     case ICE_DATE:
-        if (!(rc = lake_conv_date(s, n, &i32)))
+        if (!(rc = valtext_date(s, n, &i32)))
             key_int(out, i32);
         break;
     case ICE_LONG:
-        if (!(rc = lake_conv_i64(s, n, &i64)))
+        if (!(rc = valtext_i64(s, n, &i64)))
             key_int(out, i64);
         break;
     case ICE_TIME:
-        if (!(rc = lake_conv_time(s, n, &i64)))
+        if (!(rc = valtext_time(s, n, &i64)))
             key_int(out, i64);
         break;
     case ICE_TIMESTAMP:
     case ICE_TIMESTAMPTZ:
-        if (!(rc = lake_conv_timestamp(s, n, &i64)))
+        if (!(rc = valtext_timestamp(s, n, &i64)))
             key_int(out, i64);
         break;
     case ICE_FLOAT:
-        if (!(rc = lake_conv_f32(s, n, &f32)))
+        if (!(rc = valtext_f32(s, n, &f32)))
             key_float(out, f32);
         break;
     case ICE_DOUBLE:
-        if (!(rc = lake_conv_f64(s, n, &f64)))
+        if (!(rc = valtext_f64(s, n, &f64)))
             key_float(out, f64);
         break;
     case ICE_DECIMAL:
-        if (!(rc = lake_conv_decimal(s, n, f->precision, f->scale, &q)))
+        if (!(rc = valtext_decimal(s, n, f->precision, f->scale, &q)))
             key_int(out, q);
         break;
     case ICE_UUID:
-        if (!(rc = lake_conv_uuid(s, n, u)))
+        if (!(rc = valtext_uuid(s, n, u)))
             key_bytes(out, u, 16);
         break;
     case ICE_BINARY: {
         struct buf tmp = BUF_INIT;
-        if (!(rc = lake_conv_bytea(s, n, &tmp)))
+        if (!(rc = valtext_bytea(s, n, &tmp)))
             key_bytes(out, tmp.p, tmp.len);
         buf_fini(&tmp);
         break;

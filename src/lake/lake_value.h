@@ -1,5 +1,5 @@
 /* Values read back from Parquet (parquet_reader.h), as the lake layer's
- * users need them: the canonical PostgreSQL text lake_conv parses (so a
+ * users need them: the canonical PostgreSQL text core/valtext.h parses (so a
  * value can be written again exactly, or shown), JSON for people, a
  * normalized byte key for matching equality deletes and primary keys
  * whatever physical type a writer chose, and copying into a new file. */
@@ -19,7 +19,7 @@
  * Iceberg field f): "t", "42", "-1.50", "2024-02-29", "13:45:01.5",
  * "2024-02-29 13:45:01.5" (+ "+00" for timestamptz; " BC" at the end of BC
  * dates), the uuid's 36 characters, "\x0a0b" for binary, strings as they are.
- * lake_conv reads every one of them back to the same value. */
+ * valtext reads every one of them back to the same value. */
 void lake_value_text(const struct ice_field *f, const struct parquet_column_data *d, int64_t r,
                      struct buf *out);
 

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/valtext.h"
 #include "lake/lake_conv.h"
-#include "lake/parquet_enc.h"
 #include "lake/parquet_column.h"
+#include "lake/parquet_enc.h"
 #include "lake/parquet_meta.h"
 #include "lake/parquet_writer.h"
 #include "util/err.h"
@@ -288,49 +289,49 @@ int parquet_add_text(struct parquet_writer *pw, uint32_t col, const char *s, siz
     int rc = 0;
     switch (f->type) {
     case ICE_BOOLEAN:
-        if (!(rc = lake_conv_bool(s, n, &b)))
+        if (!(rc = valtext_bool(s, n, &b)))
             parquet_add_bool(pw, col, b);
         break;
     case ICE_INT:
-        if (!(rc = lake_conv_i32(s, n, &i32)))
+        if (!(rc = valtext_i32(s, n, &i32)))
             parquet_add_i32(pw, col, i32);
         break;
     case ICE_DATE:
-        if (!(rc = lake_conv_date(s, n, &i32)))
+        if (!(rc = valtext_date(s, n, &i32)))
             parquet_add_i32(pw, col, i32);
         break;
     case ICE_LONG:
-        if (!(rc = lake_conv_i64(s, n, &i64)))
+        if (!(rc = valtext_i64(s, n, &i64)))
             parquet_add_i64(pw, col, i64);
         break;
     case ICE_TIME:
-        if (!(rc = lake_conv_time(s, n, &i64)))
+        if (!(rc = valtext_time(s, n, &i64)))
             parquet_add_i64(pw, col, i64);
         break;
     case ICE_TIMESTAMP:
     case ICE_TIMESTAMPTZ:
-        if (!(rc = lake_conv_timestamp(s, n, &i64)))
+        if (!(rc = valtext_timestamp(s, n, &i64)))
             parquet_add_i64(pw, col, i64);
         break;
     case ICE_FLOAT:
-        if (!(rc = lake_conv_f32(s, n, &f32)))
+        if (!(rc = valtext_f32(s, n, &f32)))
             parquet_add_f32(pw, col, f32);
         break;
     case ICE_DOUBLE:
-        if (!(rc = lake_conv_f64(s, n, &f64)))
+        if (!(rc = valtext_f64(s, n, &f64)))
             parquet_add_f64(pw, col, f64);
         break;
     case ICE_DECIMAL:
-        if (!(rc = lake_conv_decimal(s, n, f->precision, f->scale, &q)))
+        if (!(rc = valtext_decimal(s, n, f->precision, f->scale, &q)))
             parquet_add_decimal(pw, col, q);
         break;
     case ICE_UUID:
-        if (!(rc = lake_conv_uuid(s, n, u)))
+        if (!(rc = valtext_uuid(s, n, u)))
             parquet_add_bytes(pw, col, u, 16);
         break;
     case ICE_BINARY: {
         struct buf tmp = BUF_INIT;
-        if (!(rc = lake_conv_bytea(s, n, &tmp)))
+        if (!(rc = valtext_bytea(s, n, &tmp)))
             parquet_add_bytes(pw, col, tmp.p, tmp.len);
         buf_fini(&tmp);
         break;

@@ -1,11 +1,11 @@
-/* libFuzzer target for the PostgreSQL text converters and the RLE/bit-packed
- * decoder: arbitrary bytes never crash them, and what RLE-decodes re-encodes
- * to values that decode the same. */
+/* libFuzzer target for the parsers of canonical value texts (core/valtext.h)
+ * and the RLE/bit-packed decoder: arbitrary bytes never crash them, and what
+ * RLE-decodes re-encodes to values that decode the same. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lake/lake_conv.h"
+#include "core/valtext.h"
 #include "lake/parquet_enc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,18 +21,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     __int128 q;
     uint8_t u[16];
     struct buf bytes = BUF_INIT;
-    lake_conv_bool(s, size, &b);
-    lake_conv_i32(s, size, &i32);
-    lake_conv_i64(s, size, &i64);
-    lake_conv_f32(s, size, &f);
-    lake_conv_f64(s, size, &d);
-    lake_conv_date(s, size, &i32);
-    lake_conv_time(s, size, &i64);
-    lake_conv_timestamp(s, size, &i64);
+    valtext_bool(s, size, &b);
+    valtext_i32(s, size, &i32);
+    valtext_i64(s, size, &i64);
+    valtext_f32(s, size, &f);
+    valtext_f64(s, size, &d);
+    valtext_date(s, size, &i32);
+    valtext_time(s, size, &i64);
+    valtext_timestamp(s, size, &i64);
     if (size)
-        lake_conv_decimal(s, size, 1 + data[0] % 38, data[0] % 39 % (1 + data[0] % 38), &q);
-    lake_conv_uuid(s, size, u);
-    lake_conv_bytea(s, size, &bytes);
+        valtext_decimal(s, size, 1 + data[0] % 38, data[0] % 39 % (1 + data[0] % 38), &q);
+    valtext_uuid(s, size, u);
+    valtext_bytea(s, size, &bytes);
     buf_fini(&bytes);
 
     if (size < 2)

@@ -1,13 +1,13 @@
 /* Source text -> COPY binary values of the mirror column's type (see
- * pg_binary.h).  The texts are parsed by lake_conv's parsers of
- * PostgreSQL's output formats, numeric's here; what they refuse, or what
+ * pg_binary.h).  The texts are parsed by core/valtext.h (PostgreSQL's
+ * output formats), numeric's here; what they refuse, or what
  * the type's input function could read differently (a timestamp given
  * with an offset, which timestamp_in ignores), is refused. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
 
-#include "lake/lake_conv.h"
+#include "core/valtext.h"
 #include "sink/postgres/pg_binary.h"
 #include "util/err.h"
 
@@ -31,7 +31,7 @@ enum {
     T_JSONB = 3802,
 };
 
-/* Days and microseconds from 1970-01-01 (lake_conv) to 2000-01-01
+/* Days and microseconds from 1970-01-01 (valtext) to 2000-01-01
  * (PostgreSQL's epoch). */
 #define PG_EPOCH_DAYS   10957
 #define PG_EPOCH_MICROS (10957LL * 86400 * 1000000)
@@ -204,7 +204,7 @@ static void put_text(struct buf *b, const char *s, size_t n, bool jsonb)
     buf_put(b, s, n);
 }
 
-/* Whether a float lake_conv read, v, is to be refused: a text out
+/* Whether a float valtext read, v, is to be refused: a text out
  * of the type's range is left to the server's input function, which
  * refuses it (strtod's ERANGE with a zero or an infinity; a subnormal
  * result is a value, which float4in and float8in keep). */
@@ -240,13 +240,13 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
     uint64_t u64;
     switch (type) {
     case T_BOOL:
-        if (lake_conv_bool(s, n, &v.b) < 0)
+        if (valtext_bool(s, n, &v.b) < 0)
             return CDC_EINVAL;
         be32(b, 1);
         buf_putc(b, v.b ? 1 : 0);
         return 0;
     case T_INT2:
-        if (lake_conv_i32(s, n, &v.i32) < 0 || v.i32 < INT16_MIN || v.i32 > INT16_MAX)
+        if (valtext_i32(s, n, &v.i32) < 0 || v.i32 < INT16_MIN || v.i32 > INT16_MAX)
             return CDC_EINVAL;
         be32(b, 2);
         be16(b, (uint16_t)(int16_t)v.i32);
@@ -254,14 +254,14 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
     case T_INT4:
     case T_DATE:
         if (type == T_INT4
-                ? lake_conv_i32(s, n, &v.i32) < 0
-                : lake_conv_date(s, n, &v.i32) < 0 || (int64_t)v.i32 - PG_EPOCH_DAYS < INT32_MIN)
+                ? valtext_i32(s, n, &v.i32) < 0
+                : valtext_date(s, n, &v.i32) < 0 || (int64_t)v.i32 - PG_EPOCH_DAYS < INT32_MIN)
             return CDC_EINVAL;
         be32(b, 4);
         be32(b, (uint32_t)(type == T_DATE ? v.i32 - PG_EPOCH_DAYS : v.i32));
         return 0;
     case T_INT8:
-        if (lake_conv_i64(s, n, &v.i64) < 0)
+        if (valtext_i64(s, n, &v.i64) < 0)
             return CDC_EINVAL;
         be32(b, 8);
         be64(b, (uint64_t)v.i64);
@@ -269,8 +269,8 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
     case T_TIMESTAMP:
     case T_TIMESTAMPTZ:
         /* the session's TimeZone is UTC: a timestamptz without an offset
-         * is read as UTC, as lake_conv reads it */
-        if ((type == T_TIMESTAMP && has_offset(s, n)) || lake_conv_timestamp(s, n, &v.i64) < 0 ||
+         * is read as UTC, as valtext reads it */
+        if ((type == T_TIMESTAMP && has_offset(s, n)) || valtext_timestamp(s, n, &v.i64) < 0 ||
             v.i64 < INT64_MIN + PG_EPOCH_MICROS)
             return CDC_EINVAL;
         be32(b, 8);
@@ -278,7 +278,7 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
         return 0;
     case T_FLOAT4:
         errno = 0;
-        if (lake_conv_f32(s, n, &v.f32) < 0 || float_refused(v.f32, s, n))
+        if (valtext_f32(s, n, &v.f32) < 0 || float_refused(v.f32, s, n))
             return CDC_EINVAL;
         memcpy(&u32, &v.f32, 4);
         be32(b, 4);
@@ -286,14 +286,14 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
         return 0;
     case T_FLOAT8:
         errno = 0;
-        if (lake_conv_f64(s, n, &v.f64) < 0 || float_refused(v.f64, s, n))
+        if (valtext_f64(s, n, &v.f64) < 0 || float_refused(v.f64, s, n))
             return CDC_EINVAL;
         memcpy(&u64, &v.f64, 8);
         be32(b, 8);
         be64(b, u64);
         return 0;
     case T_UUID:
-        if (lake_conv_uuid(s, n, v.uuid) < 0)
+        if (valtext_uuid(s, n, v.uuid) < 0)
             return CDC_EINVAL;
         be32(b, 16);
         buf_put(b, v.uuid, 16);
@@ -301,7 +301,7 @@ static int put_value(struct buf *b, uint32_t type, const char *s, size_t n)
     case T_BYTEA: {
         size_t at = b->len;
         be32(b, 0);
-        if (lake_conv_bytea(s, n, b) < 0 || b->len - at - 4 > INT32_MAX)
+        if (valtext_bytea(s, n, b) < 0 || b->len - at - 4 > INT32_MAX)
             return CDC_EINVAL;
         /* the length, known now, over the placeholder (not with be32: a
          * buf keeps a NUL after its end, which would land on the bytes) */
