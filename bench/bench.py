@@ -503,8 +503,8 @@ class Bench(Latency, Pairs, Report, Webhook):
         return rows
 
     def m_copy(self, rows):
-        """The limit: psql running COPY (SELECT * FROM t) TO STDOUT for every
-        captured table, its output into /dev/null."""
+        """The read limit: psql running COPY (SELECT * FROM t) TO STDOUT for
+        every captured table, its output into /dev/null (nothing written)."""
         name = self.uniq("copy")
         cmds = " ".join('-c "COPY (SELECT * FROM %s) TO STDOUT"' % t for t in TABLES)
         argv = ["sh", "-c", "exec psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p %d -U postgres "
@@ -599,9 +599,8 @@ class Bench(Latency, Pairs, Report, Webhook):
                 w("  %-34s %s" % (label, "failed: " + self._errors(self.snap[kind])))
                 continue
             ratio = a["rate"] / copy["rate"] if copy else None
-            g = ""
-            if kind == "snapshot" and ratio:
-                g = ">= 0.80 x COPY: %s" % ("met" if ratio >= 0.8 else "MISSED")
+            # The goal compares with COPY into a file, fdatasync'd: in PEERS.
+            g = "see PEERS" if kind == "snapshot" else ""
             w(fmt % (label, fmt_int(a["rate"]), a["range"], "%.2f s" % a["seconds"],
                      "%.2f" % ratio if ratio else "-", g, self._c(a["cpu"]),
                      self._c(a["machine"])))
