@@ -27,9 +27,9 @@ struct stab {
     uint64_t estimate;      /* rows expected */
     atomic_uint_fast64_t rows;
     unsigned nchunks, ndone;
-    unsigned todo; /* chunks this run reads (not done when it started) */
-    bool reading;  /* ordered: a reader holds one of its chunks */
-    bool fold;     /* no unique key, resumed: read again in full after a truncate */
+    unsigned remaining; /* chunks this run reads (not done when it started) */
+    bool reading;       /* ordered: a reader holds one of its chunks */
+    bool fold;          /* no unique key, resumed: read again in full after a truncate */
 };
 
 struct chunk {
@@ -354,7 +354,7 @@ static void progress(struct snap *s, bool final, bool to_log)
         const struct stab *st = &s->t[i];
         p.rows_read += atomic_load(&st->rows);
         /* A resumed snapshot reads only the chunks not done: their share. */
-        p.rows_estimated += st->nchunks ? st->estimate * st->todo / st->nchunks : st->estimate;
+        p.rows_estimated += st->nchunks ? st->estimate * st->remaining / st->nchunks : st->estimate;
         p.chunks_done += st->ndone;
         p.tables_done += st->ndone == st->nchunks;
     }
@@ -629,15 +629,15 @@ int snap_initial(const struct snap_initial_cfg *c, char *const *tables, size_t n
         goto out;
     if (c->resumed && (rc = fold_keyless(&s, err, errlen)))
         goto out;
-    size_t todo = 0;
+    size_t remaining = 0;
     for (size_t i = 0; i < s.nt; i++) {
-        s.t[i].todo = s.t[i].nchunks - s.t[i].ndone;
-        todo += s.t[i].todo;
+        s.t[i].remaining = s.t[i].nchunks - s.t[i].ndone;
+        remaining += s.t[i].remaining;
     }
     log_info("snapshot.started",
              "id=%s tables=%zu chunks=%zu remaining=%zu readers=%u "
              "one_reader_per_table=%s imported=%s",
-             c->id, s.nt, s.nc, todo, nrd, s.ordered ? "yes" : "no",
+             c->id, s.nt, s.nc, remaining, nrd, s.ordered ? "yes" : "no",
              c->resumed ? "no (resumed)" : "yes");
     for (unsigned i = 0; i < nrd; i++)
         atomic_store(&rd[i].running, true);
