@@ -195,8 +195,11 @@ static void test_civil_and_floor(void **state)
     assert_int_equal(valtext_floor_div(-86400, 86400), -1);
     assert_int_equal(valtext_floor_div(-86401, 86400), -2);
     assert_int_equal(valtext_floor_mod(-1, 86400), 86399);
-    assert_int_equal(valtext_floor_mod(INT64_MIN, 86400000000LL),
-                     INT64_MIN - valtext_floor_div(INT64_MIN, 86400000000LL) * 86400000000LL);
+    /* Near INT64_MIN the product overflows an int64: checked in 128 bits. */
+    __int128 q = valtext_floor_div(INT64_MIN, 86400000000LL);
+    assert_true((__int128)INT64_MIN - q * 86400000000LL ==
+                valtext_floor_mod(INT64_MIN, 86400000000LL));
+    assert_true(q * 86400000000LL <= INT64_MIN && (q + 1) * 86400000000LL > INT64_MIN);
 }
 
 int main(void)
