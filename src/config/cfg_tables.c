@@ -255,7 +255,8 @@ static const struct cfg_key source_keys[] = {
     K_ENUM(T, snapshot_mode, SNAPSHOT_INITIAL, snapshot_mode_names),
     K_STR(T, slot_name, "cdc_slot", .check = check_slot, .inert = only_postgres),
     K_STR(T, publication_name, "cdc_publication", .inert = only_postgres),
-    K_INT(T, mysql_server_id, 1, 1, INT32_MAX, .inert = only_mysql),
+    /* 0: derived from pipeline_id (mysrc_server_id) */
+    K_INT(T, mysql_server_id, 0, 0, INT32_MAX, .inert = only_mysql),
     K_STR(T, replica_set_name, NULL, .flags = CFG_NULLABLE, .inert = only_mongodb),
     K_STR(T, auth_source, "admin", .inert = only_mongodb),
     K_STR(T, sslmode, "prefer", CHOICES(cfg_sslmode_names), .inert = only_postgres),

@@ -69,7 +69,7 @@ struct source_cfg {
     enum snapshot_mode snapshot_mode; /* default initial */
     char *slot_name;                  /* default "cdc_slot"; [a-z0-9_]{1,63} */
     char *publication_name;           /* default "cdc_publication" */
-    int mysql_server_id;              /* default 1 */
+    int mysql_server_id;              /* 0 (default): derived from pipeline_id */
     char *replica_set_name;           /* or NULL */
     char *auth_source;                /* default "admin" */
     /* ours */

@@ -6,32 +6,13 @@ positions across restarts and kill -9; purged binlogs; initial snapshots."""
 
 import base64
 import os
+import re
 
 import harness as h
 from harness.mysql import (change_script, grant_cdc_user, mysql_cdc, mysql_jsonl,
                            mysql_pipeline, purge_binlogs_before, start_script, stop_pos)
 
 import test_mysql_decode as md
-
-
-def setup(ctx, mirror=False, tables=("mx.m",), **source):
-    db = ctx.mariadb()
-    grant_cdc_user(db)
-    cluster = ctx.cluster() if mirror else None
-    if cluster:
-        cluster.create_database("mirror")
-    out = os.path.join(ctx.tmpdir("out"), "events.jsonl")
-    sinks = [h.file_sink(out)]
-    if cluster:
-        sinks.append(h.pg_sink(cluster, "replica"))
-    state = ctx.tmpdir("state")
-    pipe = mysql_pipeline(db, list(tables), sinks, **source)
-    cdc = mysql_cdc(ctx, db, pipe, h.platform_config(state), cluster=cluster)
-    return db, cluster, cdc, out, state
-
-
-def changes(path):
-    return [e for e in mysql_jsonl(path) if e.get("op") in ("c", "u", "d", "r")]
 
 
 def setup(ctx, mirror=False, tables=("mx.m",), **source):
@@ -140,6 +121,57 @@ def test_checks_at_run_and_deploy(ctx):
     res.expect_rc(1)
     assert "log_bin" in res.stderr, res.describe()
     assert "cdc-secret-pw" not in res.stderr + res.stdout
+
+
+def test_server_id_derived_or_refused(ctx):
+    """Without source.mysql_server_id, cdc reads as a replica id derived from
+    pipeline_id: `cdc deploy` prints it, it is the same on every run and
+    another pipeline_id gives another, and a run streams under it. A server
+    whose own server_id is that id refuses it, naming it as derived; an
+    explicit id equal to the server's own is refused by deploy and run."""
+    db = ctx.mariadb()
+    grant_cdc_user(db)
+    db.sql("CREATE DATABASE c; CREATE TABLE c.t (id INT PRIMARY KEY);")
+    out = os.path.join(ctx.tmpdir("out"), "events.jsonl")
+    derived_re = re.compile(r"cdc reads as replica server_id (\d+) \(derived from pipeline_id\)")
+
+    def cdc_for(server, pipeline_id, name, **source):
+        pipe = mysql_pipeline(server, ["c.t"], [h.file_sink(out)], pipeline_id=pipeline_id,
+                              **source)
+        if "mysql_server_id" not in source:
+            del pipe["source"]["mysql_server_id"]
+        return mysql_cdc(ctx, server, pipe, h.platform_config(ctx.tmpdir("state")), name=name)
+
+    def deployed_id(cdc):
+        res = cdc.deploy()
+        res.expect_rc(0)
+        m = derived_re.search(res.stdout)
+        assert m, res.describe()
+        return int(m.group(1))
+
+    cdc = cdc_for(db, "my1", "cdc")
+    derived = deployed_id(cdc)
+    assert 2 ** 30 <= derived < 2 ** 31 and derived != db.server_id, derived
+    assert deployed_id(cdc) == derived
+    assert deployed_id(cdc_for(db, "my2", "other")) != derived
+    cdc.run_to(stop_pos(db), 60)
+    db.sql("INSERT INTO c.t VALUES (7)")
+    cdc.run_to(stop_pos(db), 60)
+    assert [e["after"]["id"] for e in changes(out)] == [7]
+
+    same = ctx.mariadb(server_id=derived)
+    grant_cdc_user(same)
+    same.sql("CREATE DATABASE c; CREATE TABLE c.t (id INT PRIMARY KEY);")
+    want = "source.mysql_server_id %d (derived from pipeline_id) is the server's own" % derived
+    res = cdc_for(same, "my1", "clash").deploy()
+    res.expect_rc(1)
+    assert want in res.stderr, res.describe()
+
+    explicit = cdc_for(db, "my1", "explicit", mysql_server_id=db.server_id)
+    want = "source.mysql_server_id %d is the server's own server_id" % db.server_id
+    for res in (explicit.deploy(), explicit.start().wait(60)):
+        res.expect_rc(1)
+        assert want in res.stderr, res.describe()
 
 
 def test_purged_binlog_stops_or_snapshots(ctx):

@@ -245,7 +245,7 @@ static void test_defaults(void **state)
     assert_int_equal(s->snapshot_mode, SNAPSHOT_INITIAL);
     assert_string_equal(s->slot_name, "cdc_slot");
     assert_string_equal(s->publication_name, "cdc_publication");
-    assert_int_equal(s->mysql_server_id, 1);
+    assert_int_equal(s->mysql_server_id, 0); /* derived from pipeline_id */
     assert_null(s->replica_set_name);
     assert_string_equal(s->auth_source, "admin");
     assert_string_equal(s->sslmode, "prefer");

@@ -315,7 +315,7 @@ static int op_start(struct source *s, const struct cdc_ack *from, size_t n, char
     if (!mysrc_pending_find(src, scalar))
         mysrc_pending_push(src, &at);
     struct mystream_cfg sc = {.conn = &src->cc,
-                              .server_id = (uint32_t)s->cfg->source.mysql_server_id,
+                              .server_id = mysrc_server_id(s->cfg),
                               .gtid_state = at.gtid,
                               .file = at.file,
                               .pos = at.pos,

@@ -7,6 +7,7 @@
 #include "source/mysql/mysrc_int.h"
 #include "state/store.h"
 #include "util/err.h"
+#include "util/hash.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -20,6 +21,19 @@ void mysrc_conn_cfg(const struct config *cfg, struct myconn_cfg *cc)
         .password = cfg->source.password,
         .connect_timeout_s = ct >= 1 ? (unsigned)ct : 1,
     };
+}
+
+/* Unset (0), the id is the pipeline's own: a hash of pipeline_id in
+ * [2^30, 2^31), away from the small ids people give servers (MariaDB's
+ * default is 1), different for different pipelines as far as a hash can
+ * make them, and the same on every run. */
+uint32_t mysrc_server_id(const struct config *cfg)
+{
+    if (cfg->source.mysql_server_id > 0)
+        return (uint32_t)cfg->source.mysql_server_id;
+    const char *id = cfg->pipeline_id ? cfg->pipeline_id : "";
+    uint64_t h = hash_finish(hash_bytes(HASH_SEED, id, strlen(id)));
+    return 0x40000000u | (uint32_t)(h & 0x3fffffffu);
 }
 
 int mysrc_check(const struct config *cfg, struct myconn_server *srv, char *err, size_t errlen)
@@ -37,11 +51,12 @@ int mysrc_check(const struct config *cfg, struct myconn_server *srv, char *err, 
                         "binlogs (Oracle MySQL's GTIDs and consistent snapshots are not "
                         "implemented; see docs/mysql.md)",
                         srv->version);
-    if ((uint32_t)cfg->source.mysql_server_id == srv->server_id)
+    if (mysrc_server_id(cfg) == srv->server_id)
         return cdc_fail(err, errlen, CDC_EINVAL,
-                        "source.mysql_server_id %d is the server's own server_id: cdc reads the "
-                        "binlog as a replica and needs an id no other server or replica uses",
-                        cfg->source.mysql_server_id);
+                        "source.mysql_server_id %u%s is the server's own server_id: cdc reads "
+                        "the binlog as a replica and needs an id no other server or replica uses",
+                        mysrc_server_id(cfg),
+                        cfg->source.mysql_server_id ? "" : " (derived from pipeline_id)");
     return 0;
 }
 
@@ -120,6 +135,8 @@ int mysrc_deploy(const struct config *cfg, FILE *out, char *err, size_t errlen)
             "privileges of %s: REPLICATION SLAVE, REPLICATION CLIENT, SELECT on %zu "
             "table(s): ok\n",
             cfg->source.username, cfg->source.ntables);
+    fprintf(out, "cdc reads as replica server_id %u%s\n", mysrc_server_id(cfg),
+            cfg->source.mysql_server_id ? "" : " (derived from pipeline_id)");
     fprintf(out, "binlog: %s at %u (gtid %s); the position is kept in the state store\n", srv.file,
             srv.pos, srv.gtid_binlog_pos[0] ? srv.gtid_binlog_pos : "none");
     return 0;
