@@ -1,5 +1,5 @@
-/* Canonical PostgreSQL text -> Iceberg physical values (see lake_conv.h). */
-#include <string.h>
+/* Decimal byte forms and the Iceberg type of a source column (see
+ * lake_conv.h). */
 
 #include "lake/lake_conv.h"
 

@@ -2,7 +2,6 @@
  * file store (temporary name, no-replace, listing,
  * uploads) and the SigV4 signer (against a signature computed independently
  * with Python's hmac for the same request). */
-#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +19,6 @@
 #include "lake/s3_sigv4.h"
 #include "util/buf.h"
 #include "util/err.h"
-
-#define S(lit) (lit), (sizeof(lit) - 1)
 
 static void test_type_mapping(void **state)
 {

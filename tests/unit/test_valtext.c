@@ -181,7 +181,7 @@ static void assert_civil_round_trip(int64_t days)
 
 /* valtext_civil inverts valtext_date: every day of a whole 400-year cycle
  * either side of 1970, every day around 1 BC / 1 AD, and every 37th day
- * from 4713 BC to 9999 AD; the floor helpers round toward minus infinity. */
+ * from before 4713 BC to 9999 AD; the floor helpers round toward minus infinity. */
 static void test_civil_and_floor(void **state)
 {
     for (int64_t days = -146097 - 1000; days <= 146097 + 1000; days++)

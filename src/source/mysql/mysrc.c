@@ -352,8 +352,8 @@ static int op_start(struct source *s, const struct cdc_ack *from, size_t n, char
             rc = CDC_EINVAL;
         cdc_fail(err, errlen, rc, "%s", e);
     } else {
-        log_info("source.streaming", "file=%s pos=%u gtid=%s by=%s", at.file, at.pos,
-                 at.gtid[0] ? at.gtid : "none", at.gtid[0] ? "gtid" : "position");
+        log_info("source.streaming", "file=%s pos=%u gtid=%s by=%s server_id=%u", at.file, at.pos,
+                 at.gtid[0] ? at.gtid : "none", at.gtid[0] ? "gtid" : "position", sc.server_id);
     }
     mysrc_place_fini(&at);
     return rc;

@@ -112,10 +112,10 @@ void mysrc_format_pos(uint64_t pos, char *buf, size_t len);
 
 /* The connection settings of cfg's source (strings borrowed). */
 void mysrc_conn_cfg(const struct config *cfg, struct myconn_cfg *cc);
-/* The server checks, with errors prefixed for the CLI. */
 /* The server_id cdc reads the binlog as: source.mysql_server_id, or, unset,
  * one derived from pipeline_id. */
 uint32_t mysrc_server_id(const struct config *cfg);
+/* The server checks, with errors prefixed for the CLI. */
 int mysrc_check(const struct config *cfg, struct myconn_server *srv, char *err, size_t errlen);
 /* Whether the server still has binlog file (SHOW BINARY LOGS). */
 int mysrc_has_binlog(const struct myconn_cfg *cc, const char *file, bool *has, char *err,
