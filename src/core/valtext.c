@@ -8,18 +8,13 @@
 #include "util/err.h"
 #include "util/str.h"
 
-static bool eq(const char *s, size_t n, const char *lit)
-{
-    return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
 int valtext_bool(const char *s, size_t n, bool *out)
 {
-    if (eq(s, n, "t") || eq(s, n, "true")) {
+    if (str_is(s, n, "t") || str_is(s, n, "true")) {
         *out = true;
         return 0;
     }
-    if (eq(s, n, "f") || eq(s, n, "false")) {
+    if (str_is(s, n, "f") || str_is(s, n, "false")) {
         *out = false;
         return 0;
     }
@@ -68,11 +63,11 @@ int valtext_i64(const char *s, size_t n, int64_t *out)
 
 int valtext_f64(const char *s, size_t n, double *out)
 {
-    if (eq(s, n, "NaN")) {
+    if (str_is(s, n, "NaN")) {
         *out = NAN;
         return 0;
     }
-    if (eq(s, n, "Infinity") || eq(s, n, "-Infinity")) {
+    if (str_is(s, n, "Infinity") || str_is(s, n, "-Infinity")) {
         *out = s[0] == '-' ? -INFINITY : INFINITY;
         return 0;
     }

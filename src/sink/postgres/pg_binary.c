@@ -10,6 +10,7 @@
 #include "core/valtext.h"
 #include "sink/postgres/pg_binary.h"
 #include "util/err.h"
+#include "util/str.h"
 
 enum {
     T_BOOL = 16,
@@ -113,11 +114,6 @@ bool pgs_bin_type_ok(uint32_t type)
     }
 }
 
-static bool eq(const char *s, size_t n, const char *lit)
-{
-    return strlen(lit) == n && memcmp(s, lit, n) == 0;
-}
-
 static void numeric_head(struct buf *b, size_t ndigits, int weight, uint16_t sign, size_t dscale)
 {
     be32(b, (uint32_t)(8 + 2 * ndigits));
@@ -132,7 +128,7 @@ static void numeric_head(struct buf *b, size_t ndigits, int weight, uint16_t sig
  * trailing zero digits.  No exponent (numeric_out never prints one). */
 static int put_numeric(struct buf *b, const char *s, size_t n)
 {
-    if (eq(s, n, "NaN") || eq(s, n, "Infinity") || eq(s, n, "-Infinity")) {
+    if (str_is(s, n, "NaN") || str_is(s, n, "Infinity") || str_is(s, n, "-Infinity")) {
         numeric_head(b, 0, 0, s[0] == 'N' ? NUM_NAN : s[0] == '-' ? NUM_NINF : NUM_PINF, 0);
         return 0;
     }
@@ -211,7 +207,7 @@ static void put_text(struct buf *b, const char *s, size_t n, bool jsonb)
 static bool float_refused(double v, const char *s, size_t n)
 {
     return (errno == ERANGE && (v == 0 || isinf(v))) ||
-           (isinf(v) && !eq(s, n, "Infinity") && !eq(s, n, "-Infinity"));
+           (isinf(v) && !str_is(s, n, "Infinity") && !str_is(s, n, "-Infinity"));
 }
 
 /* Whether a timestamp's text carries an offset (after its date). */

@@ -31,9 +31,15 @@ uint32_t mysrc_server_id(const struct config *cfg)
 {
     if (cfg->source.mysql_server_id > 0)
         return (uint32_t)cfg->source.mysql_server_id;
-    const char *id = cfg->pipeline_id ? cfg->pipeline_id : "";
+    const char *id = cfg->pipeline_id; /* required */
     uint64_t h = hash_finish(hash_bytes(HASH_SEED, id, strlen(id)));
     return 0x40000000u | (uint32_t)(h & 0x3fffffffu);
+}
+
+/* What follows the id where cdc names it: whether it was derived. */
+static const char *server_id_origin(const struct config *cfg)
+{
+    return cfg->source.mysql_server_id ? "" : " (derived from pipeline_id)";
 }
 
 int mysrc_check(const struct config *cfg, struct myconn_server *srv, char *err, size_t errlen)
@@ -51,12 +57,12 @@ int mysrc_check(const struct config *cfg, struct myconn_server *srv, char *err, 
                         "binlogs (Oracle MySQL's GTIDs and consistent snapshots are not "
                         "implemented; see docs/mysql.md)",
                         srv->version);
-    if (mysrc_server_id(cfg) == srv->server_id)
+    uint32_t id = mysrc_server_id(cfg);
+    if (id == srv->server_id)
         return cdc_fail(err, errlen, CDC_EINVAL,
                         "source.mysql_server_id %u%s is the server's own server_id: cdc reads "
                         "the binlog as a replica and needs an id no other server or replica uses",
-                        mysrc_server_id(cfg),
-                        cfg->source.mysql_server_id ? "" : " (derived from pipeline_id)");
+                        id, server_id_origin(cfg));
     return 0;
 }
 
@@ -136,7 +142,7 @@ int mysrc_deploy(const struct config *cfg, FILE *out, char *err, size_t errlen)
             "table(s): ok\n",
             cfg->source.username, cfg->source.ntables);
     fprintf(out, "cdc reads as replica server_id %u%s\n", mysrc_server_id(cfg),
-            cfg->source.mysql_server_id ? "" : " (derived from pipeline_id)");
+            server_id_origin(cfg));
     fprintf(out, "binlog: %s at %u (gtid %s); the position is kept in the state store\n", srv.file,
             srv.pos, srv.gtid_binlog_pos[0] ? srv.gtid_binlog_pos : "none");
     return 0;
