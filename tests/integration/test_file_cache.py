@@ -2,11 +2,20 @@
 file's last 64 MiB: a snapshot writes gigabytes nobody reads back at once.
 Here a snapshot of wide rows (about 250 MB of envelopes) and a writer's
 changes go to a file while cdc is killed with SIGKILL, during the snapshot
-once the file has passed 100 MB (so pages have been dropped) and again
+once the file has passed 150 MB (so pages have been dropped) and again
 while it streams.  Checked: right after the kills, most of the file's start
 is out of the page cache and its end is in it (unless the file system keeps
 files in memory); at the end the file, replayed (snapshot rows and changes,
-every row read again after a kill included), equals the source."""
+every row read again after a kill included), equals the source.
+
+What the sink promises, and so what is checked: synced bytes further back
+than 64 MiB from the synced end are dropped, 16 MiB at least at a time, so
+up to 80 MiB behind the synced end may still be cached, and the synced end
+trails the file's size by what was written since the last sync.  The start
+checked is all but the last 100 MiB: a sync lagging 20 MiB behind would
+leave none of it cached.  (Checking all but the last 80 MiB of a file just
+past 100 MB failed once: a sync 4 MiB behind left 21% of that start
+cached, as the sink allows.)"""
 
 import ctypes
 import mmap
@@ -56,7 +65,7 @@ def on_tmpfs(path):
 
 def check_dropped(ctx, path):
     size = os.path.getsize(path)
-    early = resident_share(path, 0, size - 80 * MB)
+    early = resident_share(path, 0, size - 100 * MB)
     late = resident_share(path, size - 32 * MB, size)
     ctx.log("file %.0f MB: %.0f%% of its start and %.0f%% of its last 32 MB in the page cache"
             % (size / MB, early * 100, late * 100))
@@ -90,8 +99,8 @@ def test_kill9_with_cache_dropped(ctx):
     w = start_writer(ctx, cl, "src", int_table_ops(T, NROWS, touched, counter), seed, pause=0.01)
 
     proc = cdc.start()
-    h.wait_for(lambda: os.path.exists(jsonl) and os.path.getsize(jsonl) > 100 * MB, 180,
-               "the file to pass 100 MB", interval=0.01)
+    h.wait_for(lambda: os.path.exists(jsonl) and os.path.getsize(jsonl) > 150 * MB, 180,
+               "the file to pass 150 MB", interval=0.01)
     proc.kill9()
     assert not log_lines(proc, "snapshot.done"), "the snapshot finished before the kill"
     cl.wait_slot_inactive(slot)
