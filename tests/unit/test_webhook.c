@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "sink/change_key.h"
 #include "webhooktest.h"
 
 /* Lowercase hex SHA-256 of p[0..n), in a static buffer. */
@@ -193,7 +194,7 @@ static struct cdc_event *mkrow(struct cdc_table *tab, int id, const char *note, 
 static char *event_key(const struct cdc_event *ev)
 {
     struct buf b = BUF_INIT;
-    webhook_event_key(&b, "shop", "hook", ev);
+    sink_change_key(&b, "shop", "hook", ev);
     return b.p;
 }
 

@@ -12,7 +12,7 @@
  *
  * There is no durable position to report (open says {0,0}): delivery is at
  * least once, and the Idempotency-Key header, derived from what identifies
- * the request's changes (idem_key.c), lets a receiver drop the repeats a
+ * the request's changes (idem_key.c, sink/change_key.c), lets a receiver drop the repeats a
  * retry, a replay or a resumed snapshot sends.
  *
  * Secrets (auth_token, signing_secret, a password or token in the URL) only

@@ -47,12 +47,9 @@ enum sink_errclass webhook_status_class(long status);
  * ignored.  0 when the value is empty, malformed or a date in the past. */
 int64_t webhook_retry_after_us(const char *value, size_t len, int64_t now_us);
 
-/* The Idempotency-Key of one change (idem_key.c explains the forms):
- * appended to b. */
-void webhook_event_key(struct buf *b, const char *pipeline_id, const char *sink_id,
-                       const struct cdc_event *ev);
 /* The Idempotency-Key of a request carrying evs[0..n) (control events are
- * not counted): appended to b. */
+ * not counted; idem_key.c): appended to b.  A change's own key is
+ * sink_change_key's (sink/change_key.h). */
 void webhook_request_key(struct buf *b, const char *pipeline_id, const char *sink_id,
                          struct cdc_event *const *evs, size_t n);
 
