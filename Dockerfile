@@ -27,6 +27,7 @@ RUN apt-get update \
       curl \
       libcurl4 \
       libmariadb3 \
+      libnats3.4 \
       librdkafka1 \
       libpq5 \
       libsnappy1v5 \

@@ -11,8 +11,8 @@ CC      ?= cc
 # its sources and tests are not built, its CDC_HAVE_* is not defined, and
 # its registry line (src/sink/registry.c, ...) says it is not available in
 # this build.  A PKG_DISABLE build goes to build/$(VARIANT)-no-<pkg>.
-PKGS          := libpq yaml-0.1 libcurl sqlite3 openssl libzstd zlib libmariadb rdkafka
-OPTIONAL_PKGS := libmariadb rdkafka
+PKGS          := libpq yaml-0.1 libcurl sqlite3 openssl libzstd zlib libmariadb rdkafka libnats
+OPTIONAL_PKGS := libmariadb rdkafka libnats
 PKG_DISABLE   ?=
 
 # The modules, by library: define, sources (patterns) and tests/helpers.
@@ -23,6 +23,9 @@ MOD_rdkafka_TESTS     := test_kafka test_kproducer test_ktopics kafka_mock
 MOD_libmariadb_DEFINE := CDC_HAVE_MARIADB
 MOD_libmariadb_SRCS   := src/source/mysql/%
 MOD_libmariadb_TESTS  := test_binlog test_mysrc_pos binlog_dump fuzz_binlog
+MOD_libnats_DEFINE    := CDC_HAVE_NATS
+MOD_libnats_SRCS      := src/sink/nats/%
+MOD_libnats_TESTS     := test_nats_subject fuzz_nats_subject
 
 empty :=
 space := $(empty) $(empty)

@@ -11,14 +11,14 @@ BUILD_PKGS=(
   # `make`: compiler and the libraries' headers
   build-essential pkg-config
   libpq-dev libyaml-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev
-  librdkafka-dev libmariadb-dev libzstd-dev libsnappy-dev zlib1g-dev
+  librdkafka-dev libmariadb-dev libnats-dev libzstd-dev libsnappy-dev zlib1g-dev
 )
 TEST_PKGS=(
   # format check, fuzzing, unit tests
   clang clang-format libcmocka-dev
   # servers and clients the demo and the tests start
   postgresql-15 postgresql-client-15 postgresql-contrib
-  mariadb-server mariadb-client
+  mariadb-server mariadb-client nats-server
   # test harness
   python3 python3-psycopg2 python3-yaml kcat sqlite3 procps psmisc curl
   # packaging checks (tests/integration/test_packaging.py): man page, shell

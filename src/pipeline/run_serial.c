@@ -141,6 +141,10 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
         cdc_posmap_clear(&r->have);
         if (r->sk.ops->open(&r->sk, &r->have) == 0)
             break;
+        if (r->sk.errclass == SINK_ERR_FATAL) { /* the destination must be changed first */
+            runner_fail(r);
+            return false;
+        }
         runner_note_error(r);
         log_warn("sink.reopen_failed", "sink=%s attempt=%u error=%s", r->sk.cfg->sink_id,
                  attempt + 1, log_q(r->sk.err));
@@ -286,8 +290,16 @@ void *run_serial(void *arg)
         bool due = r->pending && (r->since_flush >= r->batch_size || (caught_up && on_catch_up) ||
                                   clock_mono_us() - r->pending_since >= r->flush_interval_us);
         r->sk.flush_behind = due && !caught_up && r->since_flush >= r->batch_size;
-        if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
+        if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0) {
+            /* A sink that learns of a refusal only once it waits for the
+             * destination (NATS: its acknowledgements) reports it here. */
+            if (r->sk.errclass == SINK_ERR_FATAL) {
+                runner_fail(r);
+                alive = false;
+                break;
+            }
             alive = recover(r, false, 0);
+        }
         r->sk.flush_behind = false;
     }
     if (alive && !atomic_load(&eng->abandon) && !r->awaiting_rewind && flush(r) != 0) {

@@ -48,6 +48,11 @@ static size_t list_types(const struct sink_type **out)
 #else
     SINK_NOT_BUILT(kafka, "librdkafka");
 #endif
+#ifdef CDC_HAVE_NATS
+    SINK(nats);
+#else
+    SINK_NOT_BUILT(nats, "libnats");
+#endif
 
 #undef SINK
 #undef SINK_NOT_BUILT

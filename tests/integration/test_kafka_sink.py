@@ -17,7 +17,6 @@ import base64
 import json
 import os
 import random
-import subprocess
 import time
 
 import harness as h
@@ -358,44 +357,15 @@ def test_kill9_under_load(ctx):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     ctx.log("seed %d" % seed)
-    nbacklog = 0
-
-    def backlog(txns):
-        nonlocal nbacklog
-        with src.cursor() as cur:
-            for _ in range(txns):
-                first = 10_000_000 + nbacklog * 1000
-                cur.execute("INSERT INTO history SELECT g, 'backlog', g * 1.5, md5(g::text) "
-                            "FROM generate_series(%s, %s) g", (first, first + 999))
-                nbacklog += 1
-
-    backlog(20)
+    backlog = h.HistoryBacklog(src)
+    backlog.add(20)
     w = ctx.workload(cl, "src", seed=seed, pause=0.02, big_note_ratio=0.01, bulk_ratio=0.01)
     w.start()
-    proc = cdc.start()
-    kills = 0
-    while kills < KILLS:
-        time.sleep(rng.uniform(0.3, 1.5))
-        if proc.poll() is not None:
-            raise AssertionError("cdc exited on its own; %s" % proc.result().describe())
-        proc.kill9()
-        kills += 1
-        cl.wait_slot_inactive("k_slot")
-        backlog(2)
-        proc = cdc.start()
-    time.sleep(rng.uniform(0.5, 2.0))
-    w.stop(60)
-    proc.kill9()
-    stop = cl.current_lsn("src")
-    cl.wait_slot_inactive("k_slot")
-    cdc.run_to(stop, timeout=300)
+    stop, _ = h.kill_under_load(cdc, cl, "k_slot", rng, KILLS, w, backlog)
     res, txns, _ = _judge(ctx, cl, k, oracle, jsonl, tables, stop, exactly_once=False)
-    committed = dict(w.committed)
-    assert {t.xid: len(t.changes) for t in txns if t.xid in committed} == committed
-    sizes = [len(t.changes) for t in txns if t.xid not in committed]
-    assert sizes == [1000] * nbacklog, "the backlog's transactions: %s" % sizes[:40]
+    backlog.check(txns, w)
     ctx.log("%d kills: %d changes, %d records in Kafka, %d of them duplicates (%.1f%%)"
-            % (kills, res.changes, res.records - res.tombstones, res.duplicates,
+            % (KILLS, res.changes, res.records - res.tombstones, res.duplicates,
                100.0 * res.duplicates / max(1, res.changes)))
 
 

@@ -330,22 +330,22 @@ sinks:
 
 def test_build_without_optional_libraries(ctx):
     """`make PKG_DISABLE=...` leaves the optional modules out (as a machine
-    without librdkafka and libmariadb would): the build succeeds into a
+    without librdkafka, libmariadb and libnats would): the build succeeds into a
     directory of its own, links neither library, and the binary refuses a
     kafka sink and `cdc consume` as not available in this build, not as
     unknown, while the full build takes the same pipeline."""
-    disable = "PKG_DISABLE=rdkafka libmariadb"
+    disable = "PKG_DISABLE=rdkafka libmariadb libnats"
     r = _run(["make", "-s", disable, "modules"])
     assert r.returncode == 0, r.stderr
     info = dict(l.split(": ", 1) for l in r.stdout.splitlines() if ": " in l)
-    assert info.get("left out") == "libmariadb rdkafka", r.stdout
+    assert info.get("left out") == "libmariadb rdkafka libnats", r.stdout
     build = info["build directory"]
     assert build != "build/release", "a variant must not overwrite the default build"
     r = _run(["make", "-s", "-j2", "WERROR=1", disable, "all"], timeout=1800)
     assert r.returncode == 0, "make %s all failed:\n%s%s" % (disable, r.stdout, r.stderr[-3000:])
     binary = _path(build, "cdc")
     linked = _run(["ldd", binary]).stdout
-    for lib in ("librdkafka", "libmariadb"):
+    for lib in ("librdkafka", "libmariadb", "libnats"):
         assert lib not in linked, "the build without it still links %s:\n%s" % (lib, linked)
 
     d = ctx.tmpdir("nokafka")
@@ -368,7 +368,7 @@ def test_build_without_optional_libraries(ctx):
     with open(pipeline, "w") as f:
         f.write(KAFKA_PIPELINE.replace("sink_type: kafka", "sink_type: kafak"))
     r = _run([binary, "validate", pipeline], cwd=d)
-    assert r.returncode == 2 and "expected one of file|postgres|webhook|iceberg|kafka, got " \
+    assert r.returncode == 2 and "expected one of file|postgres|webhook|iceberg|kafka|nats, got " \
         "\"kafak\"" in r.stderr, r.stderr
     # the other sinks work as ever; the full build takes the kafka sink
     with open(pipeline, "w") as f:

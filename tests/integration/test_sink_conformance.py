@@ -3,7 +3,8 @@ available passes the same scenarios.  tests/helpers/sink_conform runs the
 type's real sink behind the real engine and driver, fed by a scripted source
 with two streams numbered alike (stream 1 lagging, one change per record as
 a Kafka consumer's); each destination is judged with a reader of its own
-(the file's lines, SQL, the webhook receiver's log, kcat).  Per type, on a
+(the file's lines, SQL, the webhook receiver's log, kcat, a NATS
+protocol client).  Per type, on a
 fresh destination:
 
 1. partial durability (serial sinks): given a transaction and the next
@@ -162,6 +163,24 @@ class KafkaDest:
         return out
 
 
+class NatsDest:
+    """A JetStream stream on the pipeline's subjects, read message by message:
+    a change held twice would show (the stream drops repeats by Nats-Msg-Id,
+    within its duplicate window)."""
+    type = "nats"
+
+    def __init__(self, ctx):
+        self.ns = ctx.nats()
+        self.ns.client().add_stream("CONFORM", ["cdc.>"])
+        self.env = {}
+
+    def sink(self):
+        return h.nats_sink(self.ns.url, sink_id="out")
+
+    def ids(self):
+        return [int(m.doc["after"]["id"]) for m in self.ns.client().messages("CONFORM")]
+
+
 class IcebergDest:
     """An append table in a filesystem catalog, read by icebird: one row per
     change, so a change held twice shows."""
@@ -193,6 +212,7 @@ ADAPTERS = {
     "webhook": [lambda ctx: WebhookDest(ctx)],
     "kafka": [lambda ctx: KafkaDest(ctx)],
     "iceberg": [lambda ctx: IcebergDest(ctx)],
+    "nats": [lambda ctx: NatsDest(ctx)],
 }
 
 
@@ -309,3 +329,7 @@ def test_kafka(ctx):
 
 def test_iceberg(ctx):
     run_type(ctx, "iceberg")
+
+
+def test_nats(ctx):
+    run_type(ctx, "nats")

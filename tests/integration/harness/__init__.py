@@ -21,6 +21,8 @@ judge the result independently of cdc.  One module per room:
   mysql     MariaDB: a throwaway server; binlog_dump and mariadb-binlog runs
   kafka     KafkaMock: the mock Kafka cluster process; kcat readers; Java
             murmur2; checks of a kafka sink's records
+  nats      NatsServer: a throwaway nats-server with JetStream; NatsClient, a
+            reader speaking the NATS protocol itself; checks of a nats sink
   lake      lake_write (cdc's Parquet/Iceberg writers), the node readers in
             tests/js, s3rver behind a SigV4-checking proxy, the REST catalog fake
   iceberg   the iceberg sink's tables: metadata through either catalog, icebird,
@@ -42,6 +44,7 @@ from .receiver import *  # noqa: F401,F403
 from .api import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
 from .kafka import *  # noqa: F401,F403
+from .nats import *  # noqa: F401,F403
 from .lake import *  # noqa: F401,F403
 from .iceberg import *  # noqa: F401,F403
 from .ctx import *  # noqa: F401,F403

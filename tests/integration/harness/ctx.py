@@ -36,6 +36,7 @@ from .cdc import *  # noqa: F401,F403
 from .workload import *  # noqa: F401,F403
 from .mysql import *  # noqa: F401,F403
 from .kafka import KafkaMock
+from .nats import NatsServer
 
 class Ctx:
     """Handed to every test function: temp dirs, clusters, cdc installations,
@@ -91,6 +92,10 @@ class Ctx:
         """A mock Kafka cluster with topics {name: partitions}, stopped when
         the test ends."""
         return KafkaMock(self, brokers).start(topics)
+
+    def nats(self):
+        """A nats-server with JetStream, stopped when the test ends."""
+        return NatsServer(self).start()
 
     def workload(self, cluster, dbname, **kw):
         w = Workload(cluster, dbname, **kw)

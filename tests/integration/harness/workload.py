@@ -281,3 +281,57 @@ class Workload(threading.Thread):
 
 # --------------------------------------------------------------------------
 # per-test context
+
+
+class HistoryBacklog:
+    """A backlog for kill tests: transactions of 1,000 inserts each into
+    public.history (ids from 10,000,000 up), written while cdc is down so
+    that a restart has big transactions to drain."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.txns = 0
+
+    def add(self, txns):
+        with self.conn.cursor() as cur:
+            for _ in range(txns):
+                first = 10_000_000 + self.txns * 1000
+                cur.execute("INSERT INTO history SELECT g, 'backlog', g * 1.5, md5(g::text) "
+                            "FROM generate_series(%s, %s) g", (first, first + 999))
+                self.txns += 1
+
+    def check(self, txns, workload):
+        """The oracle's transactions: the workload's as it committed them,
+        and every other one a whole backlog transaction."""
+        committed = dict(workload.committed)
+        assert {t.xid: len(t.changes) for t in txns if t.xid in committed} == committed
+        sizes = [len(t.changes) for t in txns if t.xid not in committed]
+        assert sizes == [1000] * self.txns, "the backlog's transactions: %s" % sizes[:40]
+
+
+def kill_under_load(cdc, cluster, slot, rng, kills, workload, backlog, on_kill=None):
+    """Starts cdc, then kills it with SIGKILL `kills` times at random moments
+    (0.3-1.5 s apart) while the workload writes, adding two backlog
+    transactions before each restart; stops the workload, kills cdc once
+    more and lets a last run reach the source's current position.  on_kill
+    (the killed process) runs after each kill.  Returns that position and
+    the last run's result."""
+    proc = cdc.start()
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.3, 1.5))
+        if proc.poll() is not None:
+            raise AssertionError("cdc exited on its own; %s" % proc.result().describe())
+        proc.kill9()
+        if on_kill:
+            on_kill(proc)
+        cluster.wait_slot_inactive(slot)
+        backlog.add(2)
+        proc = cdc.start()
+    time.sleep(rng.uniform(0.5, 2.0))
+    workload.stop(60)
+    proc.kill9()
+    if on_kill:
+        on_kill(proc)
+    stop = cluster.current_lsn("src")
+    cluster.wait_slot_inactive(slot)
+    return stop, cdc.run_to(stop, timeout=300)
