@@ -19,11 +19,13 @@ after Ctrl-C or SIGTERM.  Settings come from the environment:
   BENCH_TIMEOUT=S       longest a single measurement may take (default 900)
   BENCH_KEEP=1          keep the work directory (logs, outputs) at the end
   BENCH_JSON=FILE       also write every individual measurement to FILE
-  BENCH_ONLY=drain|ud|snapshot|latency|kafka|iceberg   run one part only (default: all but
-                        kafka and iceberg; ud: the update/delete backlog of the drains only,
-                        bench/bench_ud.py; kafka: capture into the kafka sink next to the
-                        file drain, bench/bench_kafka.py; iceberg: a drain into an upsert
-                        Iceberg table next to the file drain, bench/bench_iceberg.py)
+  BENCH_ONLY=drain|ud|snapshot|latency|kafka|iceberg|nats   run one part only (default:
+                        all but kafka, iceberg and nats; ud: the update/delete backlog of the
+                        drains only, bench/bench_ud.py; kafka: capture into the kafka sink
+                        next to the file drain, bench/bench_kafka.py; iceberg: a drain into
+                        an upsert Iceberg table next to the file drain, bench/bench_iceberg.py;
+                        nats: a drain into a nats sink (a real nats-server) next to the file
+                        drain, bench/bench_nats.py)
   BENCH_WEBHOOK_BATCH=N the webhook sink's batch_size (default 100: changes per request)
   BENCH_LIMIT_LOWAT=N   bytes the limit client lets arrive before it reads (default 65536)
   BENCH_WEBHOOK=1       measure the webhook sink even if `cdc validate` still refuses it
@@ -46,14 +48,15 @@ import time
 
 import bench_iceberg
 import bench_kafka
+import bench_nats
 import bench_peers
 import bench_ud
 from bench_settings import (BACKLOGS, CLUSTER_SETTINGS, JSON_OUT, KEEP, LIMIT_LOWAT,
                             ONLY, PASSWORD, PEER_CFG, PGBIN, PROFILE, PUBLICATION, QUICK,
                             ROW_COLUMNS, ROW_VALUES, RUNS, SNAPSHOT_ROWS, TABLES, TIMEOUT)
-from bench_procs import (Cluster, Interrupted, LineCounter, Proc, _child_setup, fmt_int, kv,
-                         machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu, start_thread,
-                         walsender_cpu)
+from bench_procs import (Cluster, Interrupted, LineCounter, Proc, _child_setup, fmt_int, free_port,
+                         kv, machine_cpu, on_signal, proc_cpu_seconds, sink_backend_cpu,
+                         start_thread, walsender_cpu)
 from bench_latency import Latency
 from bench_pairs import Pairs
 from bench_report import Report
@@ -664,12 +667,16 @@ class Bench(Latency, Pairs, Report, Webhook):
         self.lat = {}
         self.snap = None
         self.kafka_lines = []
+        self.nats_lines = []
         self.iceberg_lines = []
         if ONLY == "iceberg":
             self.iceberg_lines = bench_iceberg.run(self, BACKLOGS[0], RUNS, PASSWORD)
         if ONLY == "kafka":
             self.kafka_lines = bench_kafka.run(self, BACKLOGS[0], self.helper("kafka_mock"),
                                                _child_setup, proc_cpu_seconds, RUNS)
+        if ONLY == "nats":
+            self.nats_lines = bench_nats.run(self, BACKLOGS[0], _child_setup, proc_cpu_seconds,
+                                             RUNS, free_port())
         if ONLY in ("", "drain"):
             self.drains()
         if ONLY == "ud":

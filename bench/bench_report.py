@@ -35,6 +35,7 @@ class Report:
         if self.lat:
             L.extend(self.latency_table())
         L.extend(self.kafka_lines)
+        L.extend(self.nats_lines)
         L.extend(self.iceberg_lines)
         for bl, p in prof:
             if not p:

@@ -8,6 +8,7 @@
 #   BENCH_ONLY=ud bench/run.sh      # the update/delete backlog: cdc -> mirror next to native replication
 #   BENCH_ONLY=kafka bench/run.sh   # capture into Kafka (mock cluster) next to the file drain
 #   BENCH_ONLY=iceberg bench/run.sh # drain into an upsert Iceberg table next to the file drain
+#   BENCH_ONLY=nats bench/run.sh    # drain into a nats sink (nats-server) next to the file drain
 #   BENCH_ONLY=mysql bench/run.sh   # the MySQL source next to mariadb-binlog (bench/bench_mysql.py)
 #   CDC_BIN=/path/to/cdc bench/run.sh   # measure that binary instead of building one
 #   BENCH_VS=/path/to/base/cdc bench/run.sh   # every cdc figure in pairs against that

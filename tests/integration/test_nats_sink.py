@@ -155,7 +155,8 @@ def test_server_killed_and_restarted(ctx):
 def test_no_stream_stops_the_pipeline(ctx):
     """Subjects no stream takes: `cdc run` stops with an error naming the
     subject and confirms nothing; `stream` naming a stream that does not
-    exist stops it too.  Once the stream exists, the same changes arrive,
+    exist, or one that does not take the subjects, and a server without
+    JetStream stop it too.  Once the stream exists, the same changes arrive,
     each once."""
     cl, src, ns, cdc, oracle, jsonl, tables = _setup(ctx, stream=False)
     with src.cursor() as cur:
@@ -178,6 +179,12 @@ def test_no_stream_stops_the_pipeline(ctx):
     assert res.rc != 0 and "cdc.public.accounts" in res.stderr, res.describe()
     ctx.log("a stream that does not take the subjects: %s"
             % h.short(res.error_lines[-1] if res.error_lines else res.stderr, 200))
+
+    plain = h.NatsServer(ctx, "nats-plain", jetstream=False).start()
+    cfg["sinks"][1] = h.nats_sink(plain.url)
+    cdc.write_pipeline(cfg)
+    res = cdc.start(stop).wait(60)
+    assert res.rc != 0 and "does not run JetStream" in res.stderr, res.describe()
 
     ns.client().add_stream("CDC", ["cdc.>"])
     cfg["sinks"][1] = h.nats_sink(ns.url)

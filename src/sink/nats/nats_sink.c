@@ -193,6 +193,17 @@ static int nats_open(struct sink *sk, struct cdc_posmap *have)
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = ns;
     s = natsConnection_JetStream(&ns->js, ns->nc, &jo);
+    if (s == NATS_OK) { /* a server without JetStream does not answer its API */
+        jsAccountInfo *ai = NULL;
+        s = js_GetAccountInfo(&ai, ns->js, NULL, NULL);
+        jsAccountInfo_Destroy(ai);
+        if (s == NATS_NO_RESPONDERS) {
+            nats_close(sk);
+            return sink_set_error(sk, SINK_ERR_FATAL,
+                                  "nats: the server does not run JetStream (nats-server -js, or "
+                                  "jetstream {} in its configuration): cdc publishes to streams");
+        }
+    }
     if (s == NATS_OK && c->stream) {
         jsStreamInfo *si = NULL;
         jsErrCode code = 0;

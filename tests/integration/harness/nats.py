@@ -21,11 +21,13 @@ def require_nats_server():
 
 
 class NatsServer:
-    """nats-server with JetStream on 127.0.0.1, its store in the test's
-    directory (file storage: it survives a restart of the server)."""
+    """nats-server with JetStream (unless jetstream is False) on 127.0.0.1,
+    its store in the test's directory (file storage: it survives a restart
+    of the server)."""
 
-    def __init__(self, ctx, name="nats"):
+    def __init__(self, ctx, name="nats", jetstream=True):
         self.ctx = ctx
+        self.jetstream = jetstream
         self.dir = ctx.tmpdir(name)
         self.port = free_port()
         self.proc = None
@@ -36,8 +38,10 @@ class NatsServer:
         return "nats://127.0.0.1:%d" % self.port
 
     def start(self, timeout=20, extra=()):
-        argv = [require_nats_server(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                "-sd", os.path.join(self.dir, "store"), "-l", os.path.join(self.dir, "log")]
+        argv = [require_nats_server(), "-a", "127.0.0.1", "-p", str(self.port),
+                "-l", os.path.join(self.dir, "log")]
+        if self.jetstream:
+            argv += ["-js", "-sd", os.path.join(self.dir, "store")]
         self.proc = subprocess.Popen(argv + list(extra), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
 

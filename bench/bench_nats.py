@@ -1,0 +1,128 @@
+"""BENCH_ONLY=nats: a drain into a nats sink next to the drain into a file.
+
+One backlog (the drain's batched one: 1,000 transactions x 1,000 rows, or
+100 x 1,000 with BENCH_QUICK), three measurements per run, all streaming the
+same WAL: the limit client, cdc into the file sink, and cdc into a nats sink
+alone.  The server is a real nats-server with JetStream on 127.0.0.1, a
+fresh file-storage stream per run (the default sync: the server syncs its
+files every 2 minutes, as the file sink's fdatasync is not matched here:
+say so next to the figure).  What the stream holds is counted from its
+state (the integration tests read every message).  The `nats` column is the
+server's CPU in cores."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from harness.nats import NatsClient  # noqa: E402  (the harness's own protocol client)
+
+
+class NatsServer:
+    """nats-server in the bench's work directory; looks enough like
+    bench.Proc for cleanup."""
+
+    def __init__(self, bench, port, preexec):
+        self.name = "nats-server"
+        self.port = port
+        store = os.path.join(bench.work, "nats")
+        self.p = subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port),
+                                   "-sd", store], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, preexec_fn=preexec,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        bench.procs.add(self)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                NatsClient(port).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.p.poll() is not None:
+                    raise RuntimeError("nats-server did not start")
+                time.sleep(0.05)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+
+
+def nats_sink(port, prefix):
+    return ["  - sink_id: nats", "    sink_type: nats", "    nats:",
+            "      url: nats://127.0.0.1:%d" % port,
+            "      subject: \"%s.{schema}.{table}\"" % prefix]
+
+
+def m_nats(bench, bl, server, proc_cpu_seconds, run):
+    slot = bench.copy_slot(bl)
+    prefix = slot.replace("_", "-")
+    stream = "BENCH%d" % run
+    client = NatsClient(server.port)
+    client.add_stream(stream, [prefix + ".>"])
+    pipe, plat = bench.pipeline(slot, nats_sink(server.port, prefix))
+    bench.checkpoint()
+    cpu0 = proc_cpu_seconds(server.pid)
+    res, p = bench.timed(bl, "nats", slot,
+                         lambda: bench.cdc_proc(pipe, plat, slot + ".nats", bl["end"]),
+                         bl["rows"],
+                         lambda proc: client.stream_info(stream)["state"]["messages"])
+    cpu1 = proc_cpu_seconds(server.pid)
+    if cpu0 is not None and cpu1 is not None:
+        res["sinkdb_cpu"] = cpu1 - cpu0  # the server's CPU
+    bench.show(res, "  (sink = nats-server)  peak RSS %.1f MB" % ((res["hwm_kb"] or 0) / 1024))
+    client.js("STREAM.DELETE." + stream)
+    client.close()
+    bench.drop_slot(slot)
+    return res
+
+
+def run(bench, backlog, preexec, proc_cpu_seconds, runs, port):
+    """Writes the backlog and measures limit, file and nats `runs` times;
+    returns the lines of the result table."""
+    if not shutil.which("nats-server"):
+        return ["", "NATS: nats-server is not installed (scripts/install-deps.sh)"]
+    server = NatsServer(bench, port, preexec)
+    name, title, ntx, nrows = backlog
+    bench.say("\n== nats: %s, %d run(s); nats-server on port %d" % (title, runs, port))
+    bl = bench.write_backlog(name, title, ntx, nrows, 1)
+    for rep in range(runs):
+        bench.say("  run %d/%d" % (rep + 1, runs))
+        bl.setdefault("limit", []).append(bench.m_limit(bl))
+        bl.setdefault("file", []).append(bench.m_file(bl))
+        bl.setdefault("nats", []).append(
+            bench.paired(title, "nats",
+                         lambda: m_nats(bench, bl, server, proc_cpu_seconds, rep)))
+    bench.drop_slot(bl["tmpl"])
+    server.signal(signal.SIGTERM)
+    L = [""]
+    w = L.append
+    fmt = "  %-34s %9s %13s %8s %8s %8s %6s %5s %5s"
+    w("NATS drain of %s (%s of WAL) into a nats sink alone: nats-server with JetStream, one "
+      "file-storage stream" % (title, bl["wal"]))
+    w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "x file", "cdc", "nats", "mach"))
+    limit = bench._agg(bl["limit"])
+    file_ = bench._agg(bl["file"])
+    for label, kind in (("limit (receive-only client)", "limit"),
+                        ("cdc -> file (fsync'd batches)", "file"),
+                        ("cdc -> nats (acknowledged)", "nats")):
+        a = bench._agg(bl[kind])
+        if a is None:
+            w("  %-34s failed: %s" % (label, bench._errors(bl[kind])))
+            continue
+        w(fmt % (label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
+                 "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
+                 "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
+                 bench._c(a["sinkdb"]) if kind == "nats" else "-", bench._c(a["machine"])))
+    w("  the stream's files are synced by the server on its own schedule (2 min), the file "
+      "sink's by fdatasync before each confirmation")
+    return L
