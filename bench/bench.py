@@ -676,7 +676,7 @@ class Bench(Latency, Pairs, Report, Webhook):
                                                _child_setup, proc_cpu_seconds, RUNS)
         if ONLY == "nats":
             self.nats_lines = bench_nats.run(self, BACKLOGS[0], _child_setup, proc_cpu_seconds,
-                                             RUNS, free_port())
+                                             RUNS, free_port(), self.helper("nats_pub"))
         if ONLY in ("", "drain"):
             self.drains()
         if ONLY == "ud":

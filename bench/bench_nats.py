@@ -1,15 +1,22 @@
-"""BENCH_ONLY=nats: a drain into a nats sink next to the drain into a file.
+"""BENCH_ONLY=nats: a drain into a nats sink next to the drain into a file
+and next to a plain NATS publisher.
 
 One backlog (the drain's batched one: 1,000 transactions x 1,000 rows, or
-100 x 1,000 with BENCH_QUICK), three measurements per run, all streaming the
-same WAL: the limit client, cdc into the file sink, and cdc into a nats sink
-alone.  The server is a real nats-server with JetStream on 127.0.0.1, a
+100 x 1,000 with BENCH_QUICK), four measurements per run: the limit client,
+cdc into the file sink, and cdc into a nats sink alone, all streaming the
+same WAL; and the peer, bench/nats_pub.c: libnats publishing as many
+messages of the envelopes' size (read back from the stream cdc filled) with
+the same headers, asynchronously with the same max_pending, into a stream
+of its own: what this server and client library take on this machine, with
+no database behind.  The server is a real nats-server with JetStream on 127.0.0.1, a
 fresh file-storage stream per run (the default sync: the server syncs its
 files every 2 minutes, as the file sink's fdatasync is not matched here:
 say so next to the figure).  What the stream holds is counted from its
 state (the integration tests read every message).  The `nats` column is the
 server's CPU in cores."""
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -63,7 +70,7 @@ def nats_sink(port, prefix):
             "      subject: \"%s.{schema}.{table}\"" % prefix]
 
 
-def m_nats(bench, bl, server, proc_cpu_seconds, run):
+def m_nats(bench, bl, server, proc_cpu_seconds, run, sizes):
     slot = bench.copy_slot(bl)
     prefix = slot.replace("_", "-")
     stream = "BENCH%d" % run
@@ -80,18 +87,56 @@ def m_nats(bench, bl, server, proc_cpu_seconds, run):
     if cpu0 is not None and cpu1 is not None:
         res["sinkdb_cpu"] = cpu1 - cpu0  # the server's CPU
     bench.show(res, "  (sink = nats-server)  peak RSS %.1f MB" % ((res["hwm_kb"] or 0) / 1024))
+    if not res.get("error"):
+        sizes.append(envelope_size(server.port, stream))
     client.js("STREAM.DELETE." + stream)
     client.close()
     bench.drop_slot(slot)
     return res
 
 
-def run(bench, backlog, preexec, proc_cpu_seconds, runs, port):
+def m_peer(bench, bl, server, binary, run, size, proc_cpu_seconds):
+    """nats_pub: the same number of messages of `size` bytes."""
+    stream = "PEER%d" % run
+    client = NatsClient(server.port)
+    client.add_stream(stream, ["peer%d.>" % run])
+    cpu0 = proc_cpu_seconds(server.pid)
+    r = subprocess.run([binary, "nats://127.0.0.1:%d" % server.port, "peer%d.public.t" % run,
+                        str(bl["rows"]), str(size), "4096"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=900)
+    cpu1 = proc_cpu_seconds(server.pid)
+    held = client.stream_info(stream)["state"]["messages"]
+    client.js("STREAM.DELETE." + stream)
+    client.close()
+    if r.returncode != 0 or held != bl["rows"]:
+        bench.say("    peer failed: %s (%d messages held)" % (r.stderr.strip()[-300:], held))
+        return {"error": "peer failed"}
+    secs = json.loads(r.stdout)["seconds"]
+    res = {"rate": bl["rows"] / secs, "seconds": secs,
+           "nats_cpu": (cpu1 - cpu0) / secs if cpu0 is not None and cpu1 is not None else None}
+    bench.say("    peer      %9s msg/s %7.2f s  (libnats, %d-byte messages)"
+              % ("{:,}".format(int(res["rate"])), secs, size))
+    return res
+
+
+def envelope_size(port, stream):
+    """The size of the first envelope cdc stored in the stream."""
+    client = NatsClient(port)
+    try:
+        ((_, data),) = client.requests([("$JS.API.STREAM.MSG.GET." + stream,
+                                         json.dumps({"seq": 1}).encode())])
+        return len(base64.b64decode(json.loads(data)["message"]["data"]))
+    finally:
+        client.close()
+
+
+def run(bench, backlog, preexec, proc_cpu_seconds, runs, port, peer_bin):
     """Writes the backlog and measures limit, file and nats `runs` times;
     returns the lines of the result table."""
     if not shutil.which("nats-server"):
         return ["", "NATS: nats-server is not installed (scripts/install-deps.sh)"]
     server = NatsServer(bench, port, preexec)
+    sizes = []
     name, title, ntx, nrows = backlog
     bench.say("\n== nats: %s, %d run(s); nats-server on port %d" % (title, runs, port))
     bl = bench.write_backlog(name, title, ntx, nrows, 1)
@@ -101,7 +146,10 @@ def run(bench, backlog, preexec, proc_cpu_seconds, runs, port):
         bl.setdefault("file", []).append(bench.m_file(bl))
         bl.setdefault("nats", []).append(
             bench.paired(title, "nats",
-                         lambda: m_nats(bench, bl, server, proc_cpu_seconds, rep)))
+                         lambda: m_nats(bench, bl, server, proc_cpu_seconds, rep, sizes)))
+        bl.setdefault("peer", []).append(
+            m_peer(bench, bl, server, peer_bin, rep, sizes[-1] if sizes else 600,
+                   proc_cpu_seconds))
     bench.drop_slot(bl["tmpl"])
     server.signal(signal.SIGTERM)
     L = [""]
@@ -123,6 +171,18 @@ def run(bench, backlog, preexec, proc_cpu_seconds, runs, port):
                  "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
                  "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
                  bench._c(a["sinkdb"]) if kind == "nats" else "-", bench._c(a["machine"])))
+    peers = sorted((p for p in bl["peer"] if not p.get("error")), key=lambda p: p["rate"])
+    if peers:
+        mid = peers[len(peers) // 2]
+        w(fmt % ("peer: libnats publisher (no db)", "{:,}".format(int(mid["rate"])),
+                 "%d-%d" % (peers[0]["rate"] / 1000, peers[-1]["rate"] / 1000),
+                 "%.2f s" % mid["seconds"], "-", "-", "-",
+                 bench._c(mid["nats_cpu"]) if mid["nats_cpu"] is not None else "-", "-"))
+        a = bench._agg(bl["nats"])
+        if a:
+            w("  cdc -> nats / peer = %.2f (median of %d)" % (a["rate"] / mid["rate"], len(peers)))
+    else:
+        w("  peer: libnats publisher failed")
     w("  the stream's files are synced by the server on its own schedule (2 min), the file "
       "sink's by fdatasync before each confirmation")
     return L

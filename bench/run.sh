@@ -55,6 +55,12 @@ if [ "${BENCH_ONLY:-}" = kafka ]; then
   cc $CFLAGS -o "$work/bin/kafka_mock" tests/helpers/kafka_mock.c $(pkg-config --libs rdkafka)
 fi
 
+if [ "${BENCH_ONLY:-}" = nats ]; then
+  command -v nats-server >/dev/null || { echo "bench: nats-server is required for BENCH_ONLY=nats" >&2; exit 1; }
+  # shellcheck disable=SC2046
+  cc $CFLAGS -o "$work/bin/nats_pub" bench/nats_pub.c $(pkg-config --libs libnats)
+fi
+
 if [ "${BENCH_ONLY:-}" = iceberg ]; then
   [ -d tests/js/node_modules/@duckdb/node-api ] ||
     { echo "bench: BENCH_ONLY=iceberg needs the readers in tests/js (npm ci --prefix tests/js)" >&2; exit 1; }
