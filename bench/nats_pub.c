@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = atol(argv[5]);
     jo.PublishAsync.AckHandler = on_ack;
-    jo.PublishAsync.StallWait = 60000; /* as the sink: wait while the server catches up */
+    jo.PublishAsync.StallWait = 60000; /* wait while the server catches up, as the sink does */
     if (s == NATS_OK)
         s = natsConnection_JetStream(&js, nc, &jo);
     if (s != NATS_OK) {

@@ -25,17 +25,18 @@ KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
 LOOSE_DDL = "CREATE TABLE public.loose (a int, b text); ALTER TABLE public.loose REPLICA IDENTITY FULL;"
 
 
-def _setup(ctx, nats_extra=None, stream=True, **stream_extra):
+def _setup(ctx, nats_extra=None, stream=True, auth=None, **stream_extra):
     """A source with the standard tables and public.loose; a nats-server
-    with stream CDC on cdc.> (unless stream is False); a pipeline into a
-    file sink and a nats sink (nats_extra: more keys of its block)."""
+    (auth: its (user, password)) with stream CDC on cdc.> (unless stream is
+    False); a pipeline into a file sink and a nats sink (nats_extra: more
+    keys of its block)."""
     cl = ctx.cluster()
     cl.createdb("src")
     src = cl.connect("src")
     h.Workload.create_tables(src)
     with src.cursor() as cur:
         cur.execute(LOOSE_DDL)
-    ns = ctx.nats()
+    ns = h.NatsServer(ctx, user=auth and auth[0], password=auth and auth[1]).start()
     if stream:
         ns.client().add_stream("CDC", ["cdc.>"], **stream_extra)
     jsonl = ctx.tmpdir("out") + "/events.jsonl"
@@ -72,10 +73,22 @@ def _judge(ctx, ns, oracle, jsonl, tables, stop, exactly_once=True):
 
 def test_messages_subjects_headers(ctx):
     """A workload's changes and a keyless table's (a truncate too): each
-    once on its subject, in commit order, with its headers; `cdc validate`
-    shows the server, never the password."""
+    once on its subject, in commit order, with its headers, into a server
+    that wants a user and password; `cdc validate` shows the server, never
+    the password; a wrong password is refused plainly."""
     cl, src, ns, cdc, oracle, jsonl, tables = _setup(
-        ctx, nats_extra={"user": "cdc", "password": "s3cret-nats-pw"})
+        ctx, nats_extra={"user": "cdc", "password": "s3cret-nats-pw"},
+        auth=("cdc", "s3cret-nats-pw"))
+
+    def config(password):
+        return h.pipeline_config(cl, tables, [h.file_sink(jsonl), h.nats_sink(
+            ns.url, user="cdc", password=password)], slot="n_slot", publication="n_pub")
+    cdc.write_pipeline(config("wrong-pw"))
+    res = cdc.start(cl.current_lsn("src")).wait(60)
+    assert res.rc != 0 and "cannot connect: Authentication Violation" in res.stderr, \
+        res.describe()
+    assert "wrong-pw" not in res.stdout + res.stderr
+    cdc.write_pipeline(config("s3cret-nats-pw"))
     res = cdc.validate()
     res.expect_rc(0)
     assert "nats" in res.stdout and ns.url in res.stdout, res.stdout
@@ -217,7 +230,8 @@ def test_oversized_message_is_dead_lettered(ctx):
 def test_config_errors(ctx):
     """Bad blocks are refused with file, line and key: a user without a
     password, a token besides them, TLS (not in this version), a subject
-    template with a wildcard or an empty token."""
+    template with a wildcard or an empty token, a stream name with a dot.
+    A 700-character password in the URL is masked by `cdc validate`."""
     cl = ctx.cluster()
     cases = [
         ({"url": "nats://127.0.0.1:4222", "user": "u"}, "user and password go together"),
@@ -227,6 +241,7 @@ def test_config_errors(ctx):
         ({"url": "http://127.0.0.1:4222"}, "nats://host:port"),
         ({"url": "nats://127.0.0.1:4222", "subject": "cdc.*.{table}"}, "subject template"),
         ({"url": "nats://127.0.0.1:4222", "subject": "cdc..{table}"}, "subject template"),
+        ({"url": "nats://127.0.0.1:4222", "stream": "a.b"}, "a stream name without"),
     ]
     for block, want in cases:
         cdc = ctx.cdc(h.pipeline_config(cl, ["public.t"], [
@@ -235,3 +250,12 @@ def test_config_errors(ctx):
         res = cdc.validate()
         assert res.rc != 0 and want in res.stderr, (block, res.describe())
         assert "pipeline.yaml:" in res.stderr, res.stderr
+    # a password in the URL, longer than any buffer a URL is shown through
+    pw = "p" * 700
+    cdc = ctx.cdc(h.pipeline_config(cl, ["public.t"], [h.nats_sink(
+        "nats://cdc:%s@127.0.0.1:4222,nats://127.0.0.1:4223" % pw)]),
+        h.platform_config(ctx.tmpdir("state")), cluster=cl)
+    res = cdc.validate()
+    res.expect_rc(0)
+    assert "nats://***@127.0.0.1:4222,nats://127.0.0.1:4223" in res.stdout, res.stdout
+    assert "ppppp" not in res.stdout + res.stderr

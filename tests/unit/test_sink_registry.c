@@ -243,9 +243,10 @@ static void test_not_built(void **state)
 static void test_registry(void **state)
 {
     (void)state;
-    static const char *const want[] = {"file", "postgres", "webhook", "iceberg", "kafka"};
-    assert_int_equal(sink_type_count(), 5);
-    for (size_t i = 0; i < 5; i++) {
+    static const char *const want[] = {"file", "postgres", "webhook", "iceberg", "kafka", "nats"};
+    enum { N = sizeof want / sizeof *want };
+    assert_int_equal(sink_type_count(), N);
+    for (size_t i = 0; i < N; i++) {
         const struct sink_type *t = sink_type_at(i);
         assert_non_null(t);
         assert_string_equal(t->name, want[i]);
@@ -257,7 +258,7 @@ static void test_registry(void **state)
             assert_true(t->batch_size >= 1);
         }
     }
-    assert_null(sink_type_at(5));
+    assert_null(sink_type_at(N));
     assert_null(sink_type_find("iceberg ")); /* exact names only */
     assert_null(sink_type_find(NULL));
     char why[160];

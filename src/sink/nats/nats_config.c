@@ -3,6 +3,7 @@
  * for JetStream's acknowledgements). */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/cfg_keys.h"
@@ -30,6 +31,17 @@ static const char *check_url(const char *v)
     }
 }
 
+/* A JetStream stream name: no '.', '*', '>', '/', '\\' or white space. */
+static const char *check_stream(const char *v)
+{
+    if (!*v)
+        return "a stream name";
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || strchr(".*>/\\", *p))
+            return "a stream name without '.', '*', '>', '/', '\\' or spaces";
+    return NULL;
+}
+
 static void nats_sink_check(struct cfg_ctx *ctx, void *obj, const struct yamltree_node *map,
                             int line, uint64_t ok)
 {
@@ -49,7 +61,7 @@ static const struct cfg_key nats_sink_keys[] = {
     K_STR(T, password, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
     K_STR(T, token, NULL, .flags = CFG_SECRET | CFG_NULLABLE),
     K_STR(T, subject, "{topic_prefix}.{schema}.{table}", .check = nats_subject_check),
-    K_STR(T, stream, NULL, .flags = CFG_NULLABLE),
+    K_STR(T, stream, NULL, .flags = CFG_NULLABLE, .check = check_stream),
     K_FLT(T, publish_timeout_seconds, 10.0, 0, .flags = CFG_GT),
     K_INT(T, max_pending, 4096, 1, 1 << 20),
 };
@@ -64,9 +76,12 @@ static void nats_describe(const struct sink_cfg *sc, struct buf *out)
     buf_printf(out, " %s ->", c->subject);
     for (const char *p = c->url; *p;) {
         size_t n = strcspn(p, ",");
-        char one[REDACT_URL_MAX], shown[REDACT_URL_MAX];
-        snprintf(one, sizeof one, "%.*s", (int)n, p);
-        buf_printf(out, "%s%s", p == c->url ? " " : ",", redact_url(one, shown, sizeof shown));
+        /* the whole piece: cut before it is redacted, a long password
+         * would lose its '@' and show */
+        char *one = strndup(p, n), shown[REDACT_URL_MAX];
+        buf_printf(out, "%s%s", p == c->url ? " " : ",",
+                   one ? redact_url(one, shown, sizeof shown) : "?");
+        free(one);
         p += n + (p[n] == ',');
     }
     if (c->stream)

@@ -124,11 +124,16 @@ static void nats_close(struct sink *sk)
     if (!ns)
         return;
     if (ns->js && ns->nsent) {
-        /* what is still unacknowledged: given back, dropped (libnats 3.4
-         * crashes here when nothing was ever published) */
+        /* What is still unacknowledged: given back, dropped (libnats 3.4
+         * crashes here when nothing was ever published).  Then wait for
+         * the acknowledgement handlers already running, which use ns. */
         natsMsgList pending;
         if (js_PublishAsyncGetPendingList(&pending, ns->js) == NATS_OK)
             natsMsgList_Destroy(&pending);
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 2000;
+        (void)js_PublishAsyncComplete(ns->js, &po);
     }
     if (ns->nc)
         natsConnection_Close(ns->nc);
@@ -316,10 +321,16 @@ static int publish(struct sink *sk, struct nats_sink *ns, const struct cdc_event
     natsMsg *sent = m;
     if (s == NATS_OK)
         s = js_PublishMsgAsync(ns->js, &m, &po);
-    natsMsg_Destroy(m); /* NULL once the library took it */
+    natsMsg_Destroy(m);          /* NULL once the library took it */
+    if (s == NATS_MAX_PAYLOAD) { /* the envelope fits, not with its headers */
+        sk->err_seq = ev->seq;
+        return sink_set_error(sk, SINK_ERR_PERMANENT,
+                              "nats: %s: the message with its headers is larger than the server "
+                              "takes (max_payload %" PRId64 " bytes)",
+                              ns->subject.p, ns->max_payload);
+    }
     if (s != NATS_OK) {
-        const char *last = NULL;
-        natsConnection_GetLastError(ns->nc, &last);
+        const char *last = nats_GetLastError(NULL); /* this thread's, of this call */
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "nats: publishing to %s: %s", ns->subject.p,
                               last && *last ? last : natsStatus_GetText(s));
     }
@@ -352,8 +363,9 @@ static int wait_acks(struct sink *sk, struct nats_sink *ns)
         return ack_failed(sk, ns);
     if (s != NATS_OK)
         return sink_set_error(sk, SINK_ERR_UNREACHABLE,
-                              "nats: %zu messages not acknowledged within %.3g s: %s", ns->nsent,
-                              conf(sk)->publish_timeout_seconds, natsStatus_GetText(s));
+                              "nats: of %zu messages published since the last flush, some were "
+                              "not acknowledged within %.3g s: %s",
+                              ns->nsent, conf(sk)->publish_timeout_seconds, natsStatus_GetText(s));
     ns->nsent = 0;
     return 0;
 }
@@ -361,6 +373,8 @@ static int wait_acks(struct sink *sk, struct nats_sink *ns)
 static int nats_write(struct sink *sk, struct cdc_event *const *evs, size_t n)
 {
     struct nats_sink *ns = sk->priv;
+    if (has_failed(ns)) /* a refusal the acknowledgements brought comes first */
+        return ack_failed(sk, ns);
     if (natsConnection_IsClosed(ns->nc))
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "nats: the connection closed");
     for (size_t i = 0; i < n; i++) {

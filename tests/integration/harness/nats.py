@@ -6,6 +6,7 @@ judges what cdc's nats sink published."""
 import base64
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -25,9 +26,10 @@ class NatsServer:
     its store in the test's directory (file storage: it survives a restart
     of the server)."""
 
-    def __init__(self, ctx, name="nats", jetstream=True):
+    def __init__(self, ctx, name="nats", jetstream=True, user=None, password=None):
         self.ctx = ctx
         self.jetstream = jetstream
+        self.user, self.password = user, password
         self.dir = ctx.tmpdir(name)
         self.port = free_port()
         self.proc = None
@@ -42,6 +44,8 @@ class NatsServer:
                 "-l", os.path.join(self.dir, "log")]
         if self.jetstream:
             argv += ["-js", "-sd", os.path.join(self.dir, "store")]
+        if self.user:
+            argv += ["--user", self.user, "--pass", self.password]
         self.proc = subprocess.Popen(argv + list(extra), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
 
@@ -50,7 +54,7 @@ class NatsServer:
                 raise AssertionError("nats-server exited %d:\n%s" % (self.proc.returncode,
                                                                      self.log()))
             try:
-                NatsClient(self.port).close()
+                self.client().close()
                 return True
             except OSError:
                 return False
@@ -78,7 +82,7 @@ class NatsServer:
                 self.proc.wait(10)
 
     def client(self):
-        return NatsClient(self.port)
+        return NatsClient(self.port, user=self.user, password=self.password)
 
 
 class NatsMsg:
@@ -107,16 +111,20 @@ class NatsClient:
     """Just enough of the NATS protocol for requests: CONNECT, SUB to an
     inbox, PUB with a reply subject, MSG/HMSG back, PING/PONG."""
 
-    def __init__(self, port, timeout=10):
+    def __init__(self, port, timeout=10, user=None, password=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         info = self._line()
         if not info.startswith(b"INFO "):
             raise AssertionError("not a NATS server: %r" % info[:80])
-        self.inbox = "_INBOX.cdctest%d" % os.getpid()
+        self.inbox = "_INBOX.cdctest%d_%s" % (os.getpid(), secrets.token_hex(6))
         self.n = 0
-        self._send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
-                   b'"no_responders":true,"protocol":1,"lang":"python","version":"0"}\r\n'
+        opts = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True,
+                "protocol": 1, "lang": "python", "version": "0"}
+        if user:
+            opts.update(user=user, pass_=password)
+        connect = json.dumps(opts).replace('"pass_"', '"pass"')
+        self._send(b"CONNECT " + connect.encode() + b"\r\n"
                    b"SUB " + self.inbox.encode() + b".* 1\r\nPING\r\n")
         while True:
             line = self._line()
@@ -156,7 +164,7 @@ class NatsClient:
             if line == b"PING":
                 self._send(b"PONG\r\n")
                 continue
-            if line in (b"PONG", b"+OK") or not line:
+            if line in (b"PONG", b"+OK") or not line or line.startswith(b"INFO "):
                 continue
             if line.startswith(b"-ERR"):
                 raise AssertionError("NATS error: %r" % line)

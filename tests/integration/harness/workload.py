@@ -280,7 +280,7 @@ class Workload(threading.Thread):
 
 
 # --------------------------------------------------------------------------
-# per-test context
+# kill tests under load
 
 
 class HistoryBacklog:
