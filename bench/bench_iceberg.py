@@ -128,23 +128,14 @@ def run(bench, backlog, runs, password):
     bench.drop_slot(bl["tmpl"])
     L = [""]
     w = L.append
-    fmt = "  %-36s %9s %13s %8s %8s %8s %6s %5s"
+    rows, fmt, file_ = bench.sink_rows(bl, (("limit (receive-only client)", "limit"),
+                                            ("cdc -> file (fsync'd batches)", "file"),
+                                            ("cdc -> iceberg (upsert, a snapshot/s)", "iceberg")),
+                                       36)
     w("ICEBERG drain of %s (%s of WAL) into an upsert table (filesystem catalog, local disk, "
       "zstd, flush_interval_seconds 1)" % (title, bl["wal"]))
     w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "x file", "cdc", "mach"))
-    limit = bench._agg(bl["limit"])
-    file_ = bench._agg(bl["file"])
-    for label, kind in (("limit (receive-only client)", "limit"),
-                        ("cdc -> file (fsync'd batches)", "file"),
-                        ("cdc -> iceberg (upsert, a snapshot/s)", "iceberg")):
-        a = bench._agg(bl[kind])
-        if a is None:
-            w("  %-36s failed: %s" % (label, bench._errors(bl[kind])))
-            continue
-        w(fmt % (label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
-                 "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
-                 "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
-                 bench._c(a["machine"])))
+    L.extend(rows)
     ice = bench._agg(bl["iceberg"])
     if ice and file_:
         w("  iceberg / file = %.2f (goal >= 0.50: %s)" % (

@@ -225,23 +225,14 @@ def run(bench, backlog, binary, preexec, proc_cpu_seconds, runs):
     mock.command("quit")
     L = [""]
     w = L.append
-    fmt = "  %-34s %9s %13s %8s %8s %8s %6s %5s %5s"
+    rows, fmt, file_ = bench.sink_rows(bl, (("limit (receive-only client)", "limit"),
+                                            ("cdc -> file (fsync'd batches)", "file"),
+                                            ("cdc -> kafka (acks=all, idempotent)", "kafka")),
+                                       34, "kafka")
     w("KAFKA capture of %s (%s of WAL) into a kafka sink alone: the mock cluster, one topic "
       "of %d partitions" % (title, bl["wal"], PARTITIONS))
     w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "x file", "cdc", "sink", "mach"))
-    limit = bench._agg(bl["limit"])
-    file_ = bench._agg(bl["file"])
-    for label, kind in (("limit (receive-only client)", "limit"),
-                        ("cdc -> file (fsync'd batches)", "file"),
-                        ("cdc -> kafka (acks=all, idempotent)", "kafka")):
-        a = bench._agg(bl[kind])
-        if a is None:
-            w("  %-34s failed: %s" % (label, bench._errors(bl[kind])))
-            continue
-        w(fmt % (label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
-                 "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
-                 "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
-                 bench._c(a["sinkdb"]) if kind == "kafka" else "-", bench._c(a["machine"])))
+    L.extend(rows)
     k = bench._agg(bl["kafka"])
     if k and file_:
         w("  kafka / file = %.2f (goal >= 0.80: %s); sink = the mock cluster's CPU in cores"

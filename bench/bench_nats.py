@@ -15,7 +15,6 @@ say so next to the figure).  What the stream holds is counted from its
 state (the integration tests read every message).  The `nats` column is the
 server's CPU in cores."""
 
-import base64
 import json
 import os
 import shutil
@@ -88,7 +87,7 @@ def m_nats(bench, bl, server, proc_cpu_seconds, run, sizes):
         res["sinkdb_cpu"] = cpu1 - cpu0  # the server's CPU
     bench.show(res, "  (sink = nats-server)  peak RSS %.1f MB" % ((res["hwm_kb"] or 0) / 1024))
     if not res.get("error"):
-        sizes.append(envelope_size(server.port, stream))
+        sizes.append(len(client.message(stream, 1).data))  # an envelope's size
     client.js("STREAM.DELETE." + stream)
     client.close()
     bench.drop_slot(slot)
@@ -119,17 +118,6 @@ def m_peer(bench, bl, server, binary, run, size, proc_cpu_seconds):
     return res
 
 
-def envelope_size(port, stream):
-    """The size of the first envelope cdc stored in the stream."""
-    client = NatsClient(port)
-    try:
-        ((_, data),) = client.requests([("$JS.API.STREAM.MSG.GET." + stream,
-                                         json.dumps({"seq": 1}).encode())])
-        return len(base64.b64decode(json.loads(data)["message"]["data"]))
-    finally:
-        client.close()
-
-
 def run(bench, backlog, preexec, proc_cpu_seconds, runs, port, peer_bin):
     """Writes the backlog and measures limit, file and nats `runs` times;
     returns the lines of the result table."""
@@ -154,23 +142,13 @@ def run(bench, backlog, preexec, proc_cpu_seconds, runs, port, peer_bin):
     server.signal(signal.SIGTERM)
     L = [""]
     w = L.append
-    fmt = "  %-34s %9s %13s %8s %8s %8s %6s %5s %5s"
+    rows, fmt, _ = bench.sink_rows(bl, (("limit (receive-only client)", "limit"),
+                                        ("cdc -> file (fsync'd batches)", "file"),
+                                        ("cdc -> nats (acknowledged)", "nats")), 34, "nats")
     w("NATS drain of %s (%s of WAL) into a nats sink alone: nats-server with JetStream, one "
       "file-storage stream" % (title, bl["wal"]))
     w(fmt % ("", "rows/s", "runs (k/s)", "time", "x limit", "x file", "cdc", "nats", "mach"))
-    limit = bench._agg(bl["limit"])
-    file_ = bench._agg(bl["file"])
-    for label, kind in (("limit (receive-only client)", "limit"),
-                        ("cdc -> file (fsync'd batches)", "file"),
-                        ("cdc -> nats (acknowledged)", "nats")):
-        a = bench._agg(bl[kind])
-        if a is None:
-            w("  %-34s failed: %s" % (label, bench._errors(bl[kind])))
-            continue
-        w(fmt % (label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
-                 "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
-                 "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", bench._c(a["cpu"]),
-                 bench._c(a["sinkdb"]) if kind == "nats" else "-", bench._c(a["machine"])))
+    L.extend(rows)
     peers = sorted((p for p in bl["peer"] if not p.get("error")), key=lambda p: p["rate"])
     if peers:
         mid = peers[len(peers) // 2]

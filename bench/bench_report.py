@@ -104,6 +104,28 @@ class Report:
                 f["hwm_max"] / 2 ** 20, g))
         return L
 
+    def sink_rows(self, bl, rows, width, sink_kind=None):
+        """The rows of a table of one backlog drained into a sink, next to
+        the limit and the file: for each (label, kind) of rows its rate,
+        runs, time, x limit, x file, cdc's CPU, the destination process's CPU
+        (a column only with sink_kind, the kind it is measured for) and the
+        machine's.  Returns (lines, the row format, the file's aggregate)."""
+        fmt = "  %%-%ds %%9s %%13s %%8s %%8s %%8s %%6s%s %%5s" % (width, " %5s" if sink_kind else "")
+        limit, file_ = self._agg(bl["limit"]), self._agg(bl["file"])
+        out = []
+        for label, kind in rows:
+            a = self._agg(bl[kind])
+            if a is None:
+                out.append("  %-*s failed: %s" % (width, label, self._errors(bl[kind])))
+                continue
+            cols = [label, "{:,}".format(int(a["rate"])), a["range"], "%.2f s" % a["seconds"],
+                    "%.2f" % (a["rate"] / limit["rate"]) if limit else "-",
+                    "%.2f" % (a["rate"] / file_["rate"]) if file_ else "-", self._c(a["cpu"])]
+            if sink_kind:
+                cols.append(self._c(a["sinkdb"]) if kind == sink_kind else "-")
+            out.append(fmt % tuple(cols + [self._c(a["machine"])]))
+        return out, fmt, file_
+
     @staticmethod
     def _c(v):
         return "%.2f" % v if v is not None else "-"

@@ -114,9 +114,15 @@ static bool maybe_dead_letter(struct runner *r, struct cdc_event *const *evs, si
  * or, for a sink that keeps failing, when it is due (runner_rewind_when_due).
  * The backoff goes on growing across failures until the sink makes progress
  * durable: a reopen that succeeds proves little (a full disk opens fine).
- * Returns false if the pipeline is stopping. */
+ * A fatal failure, of the call or of a reopen, stops the pipeline instead:
+ * the destination must be changed first.  Returns false if the pipeline is
+ * stopping. */
 static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
 {
+    if (r->sk.errclass == SINK_ERR_FATAL) {
+        runner_fail(r);
+        return false;
+    }
     runner_note_error(r);
     log_error("sink.failed", "sink=%s class=%s error=%s", r->sk.cfg->sink_id,
               class_name(r->sk.errclass), log_q(r->sk.err));
@@ -141,7 +147,7 @@ static bool recover(struct runner *r, bool dead_lettered, size_t unflushed)
         cdc_posmap_clear(&r->have);
         if (r->sk.ops->open(&r->sk, &r->have) == 0)
             break;
-        if (r->sk.errclass == SINK_ERR_FATAL) { /* the destination must be changed first */
+        if (r->sk.errclass == SINK_ERR_FATAL) {
             runner_fail(r);
             return false;
         }
@@ -255,11 +261,6 @@ void *run_serial(void *arg)
             if (r->sk.ops->write(&r->sk, r->give, k) != 0) {
                 bool dl = maybe_dead_letter(r, r->give, k);
                 evlog_release(eng->log, batch, (size_t)n);
-                if (r->sk.errclass == SINK_ERR_FATAL) {
-                    runner_fail(r);
-                    alive = false;
-                    break;
-                }
                 alive = recover(r, dl, k);
                 continue;
             }
@@ -290,16 +291,8 @@ void *run_serial(void *arg)
         bool due = r->pending && (r->since_flush >= r->batch_size || (caught_up && on_catch_up) ||
                                   clock_mono_us() - r->pending_since >= r->flush_interval_us);
         r->sk.flush_behind = due && !caught_up && r->since_flush >= r->batch_size;
-        if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0) {
-            /* A sink that learns of a refusal only once it waits for the
-             * destination (NATS: its acknowledgements) reports it here. */
-            if (r->sk.errclass == SINK_ERR_FATAL) {
-                runner_fail(r);
-                alive = false;
-                break;
-            }
+        if ((due || (r->pending == 0 && n > 0)) && flush(r) != 0)
             alive = recover(r, false, 0);
-        }
         r->sk.flush_behind = false;
     }
     if (alive && !atomic_load(&eng->abandon) && !r->awaiting_rewind && flush(r) != 0) {

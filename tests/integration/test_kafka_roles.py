@@ -18,8 +18,7 @@ import time
 import harness as h
 
 TABLES = h.STANDARD_TABLES
-KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
-        "public.history": ["id"]}
+KEYS = h.STANDARD_KEYS
 TOPICS = {"cdc.public.accounts": 4, "cdc.public.lines": 3, "cdc.public.history": 4}
 KILLS = int(os.environ.get("CDC_TEST_KAFKA_ROLE_KILLS", "4"))
 

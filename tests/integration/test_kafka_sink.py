@@ -22,11 +22,9 @@ import time
 import harness as h
 
 KILLS = int(os.environ.get("CDC_TEST_KAFKA_KILLS", "8"))
-KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
-        "public.history": ["id"], "public.loose": [], "public.typed": ["id"]}
+KEYS = dict(h.STANDARD_KEYS, **{"public.loose": [], "public.typed": ["id"]})
 TOPICS = {"cdc.public.accounts": 8, "cdc.public.lines": 6, "cdc.public.history": 8,
           "cdc.public.loose": 3}
-LOOSE_DDL = "CREATE TABLE public.loose (a int, b text); ALTER TABLE public.loose REPLICA IDENTITY FULL;"
 
 
 def _setup(ctx, kafka_extra=None, more_sinks=None, topics=TOPICS, extra_tables=(), platform=None,
@@ -40,7 +38,7 @@ def _setup(ctx, kafka_extra=None, more_sinks=None, topics=TOPICS, extra_tables=(
     src = cl.connect("src")
     h.Workload.create_tables(src)
     with src.cursor() as cur:
-        cur.execute(LOOSE_DDL)
+        cur.execute(h.LOOSE_DDL)
         for _, ddl in extra_tables:
             cur.execute(ddl)
     k = ctx.kafka(topics)

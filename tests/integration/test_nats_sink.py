@@ -20,9 +20,7 @@ import time
 import harness as h
 
 KILLS = int(os.environ.get("CDC_TEST_NATS_KILLS", "6"))
-KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
-        "public.history": ["id"], "public.loose": [], "public.typed": ["id"]}
-LOOSE_DDL = "CREATE TABLE public.loose (a int, b text); ALTER TABLE public.loose REPLICA IDENTITY FULL;"
+KEYS = dict(h.STANDARD_KEYS, **{"public.loose": []})
 
 
 def _setup(ctx, nats_extra=None, stream=True, auth=None, **stream_extra):
@@ -35,7 +33,7 @@ def _setup(ctx, nats_extra=None, stream=True, auth=None, **stream_extra):
     src = cl.connect("src")
     h.Workload.create_tables(src)
     with src.cursor() as cur:
-        cur.execute(LOOSE_DDL)
+        cur.execute(h.LOOSE_DDL)
     ns = h.NatsServer(ctx, user=auth and auth[0], password=auth and auth[1]).start()
     if stream:
         ns.client().add_stream("CDC", ["cdc.>"], **stream_extra)

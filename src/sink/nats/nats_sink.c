@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +54,16 @@ struct sent {
 struct nats_sink {
     natsConnection *nc;
     jsCtx *js;
-    int64_t max_payload;
     struct buf subject, data, id, key;
     uint64_t given_seq; /* newest seq passed to write() */
     /* What was published since the last complete flush, in order: the
      * writer's only (the acknowledgement thread never reads it). */
     struct sent *sent;
     size_t nsent, capsent;
-    /* Set by the acknowledgement handler (libnats's thread), under mu. */
+    /* Set by the acknowledgement handler (libnats's thread), under mu;
+     * failed is set last, and read without the lock on every write. */
     pthread_mutex_t mu;
-    bool failed;
+    atomic_bool failed;
     enum sink_errclass failclass;
     natsMsg *failed_msg; /* kept (not destroyed) to find its event */
     char why[512];
@@ -89,8 +90,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     pthread_mutex_lock(&ns->mu);
     if (pa && pa->Duplicate)
         ns->duplicates++;
-    if (pae && !ns->failed) {
-        ns->failed = true;
+    if (pae && !atomic_load(&ns->failed)) {
         const char *subj = natsMsg_GetSubject(msg);
         const char *text = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
         if (pae->Err == NATS_NO_RESPONDERS) {
@@ -113,6 +113,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
             ns->failclass = SINK_ERR_UNREACHABLE;
             snprintf(ns->why, sizeof ns->why, "subject %s: %s", subj, text);
         }
+        atomic_store(&ns->failed, true);
     }
     pthread_mutex_unlock(&ns->mu);
     natsMsg_Destroy(msg);
@@ -189,7 +190,6 @@ static int nats_open(struct sink *sk, struct cdc_posmap *have)
         return sink_set_error(sk, SINK_ERR_UNREACHABLE, "nats: cannot connect: %s",
                               natsStatus_GetText(s));
     }
-    ns->max_payload = natsConnection_GetMaxPayload(ns->nc);
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = timeout_ms(sk);
@@ -253,28 +253,7 @@ static int ack_failed(struct sink *sk, struct nats_sink *ns)
 
 static bool has_failed(struct nats_sink *ns)
 {
-    pthread_mutex_lock(&ns->mu);
-    bool f = ns->failed;
-    pthread_mutex_unlock(&ns->mu);
-    return f;
-}
-
-static char op_letter(const struct cdc_event *ev)
-{
-    switch (ev->op) {
-    case CDC_OP_INSERT:
-        return 'c';
-    case CDC_OP_UPDATE:
-        return 'u';
-    case CDC_OP_DELETE:
-        return 'd';
-    case CDC_OP_READ:
-        return 'r';
-    case CDC_OP_TRUNCATE:
-        return 't';
-    default:
-        return 'm';
-    }
+    return atomic_load(&ns->failed);
 }
 
 /* Builds and publishes one change. */
@@ -290,14 +269,6 @@ static int publish(struct sink *sk, struct nats_sink *ns, const struct cdc_event
         nats_subject(&ns->subject, "{topic_prefix}.message", cfg->topic_prefix, NULL, NULL, NULL);
     buf_reset(&ns->data);
     json_envelope(&ns->data, ev, sk->json);
-    if ((int64_t)ns->data.len > ns->max_payload) {
-        sk->err_seq = ev->seq;
-        return sink_set_error(sk, SINK_ERR_PERMANENT,
-                              "nats: %s%s%s: the envelope is %zu bytes, the server takes %" PRId64
-                              " at most (max_payload)",
-                              ev->tab ? ev->tab->schema : "message", ev->tab ? "." : "",
-                              ev->tab ? ev->tab->name : "", ns->data.len, ns->max_payload);
-    }
     buf_reset(&ns->id);
     sink_change_key(&ns->id, cfg->pipeline_id, sk->cfg->sink_id, ev);
     bool keyed = ev->tab && ev->tab->key_unique && ev->tab->nkeys > 0 &&
@@ -306,7 +277,7 @@ static int publish(struct sink *sk, struct nats_sink *ns, const struct cdc_event
         buf_reset(&ns->key);
         json_key(&ns->key, ev);
     }
-    char op[2] = {op_letter(ev), '\0'};
+    char op[2] = {(char)ev->op, '\0'}; /* a change's op is its envelope letter */
     natsMsg *m = NULL;
     natsStatus s = natsMsg_Create(&m, ns->subject.p, NULL, ns->data.p, (int)ns->data.len);
     if (s == NATS_OK)
@@ -322,12 +293,12 @@ static int publish(struct sink *sk, struct nats_sink *ns, const struct cdc_event
     if (s == NATS_OK)
         s = js_PublishMsgAsync(ns->js, &m, &po);
     natsMsg_Destroy(m);          /* NULL once the library took it */
-    if (s == NATS_MAX_PAYLOAD) { /* the envelope fits, not with its headers */
+    if (s == NATS_MAX_PAYLOAD) { /* libnats counts the headers with the envelope */
         sk->err_seq = ev->seq;
         return sink_set_error(sk, SINK_ERR_PERMANENT,
-                              "nats: %s: the message with its headers is larger than the server "
-                              "takes (max_payload %" PRId64 " bytes)",
-                              ns->subject.p, ns->max_payload);
+                              "nats: %s: the message (a %zu-byte envelope and its headers) is "
+                              "larger than the server takes (max_payload %" PRId64 " bytes)",
+                              ns->subject.p, ns->data.len, natsConnection_GetMaxPayload(ns->nc));
     }
     if (s != NATS_OK) {
         const char *last = nats_GetLastError(NULL); /* this thread's, of this call */

@@ -546,6 +546,12 @@ CREATE TABLE public.history (
 ALTER TABLE public.history REPLICA IDENTITY FULL;
 """
 STANDARD_TABLES = ["public.accounts", "public.lines", "public.history"]
+# their key columns
+STANDARD_KEYS = {"public.accounts": ["id"], "public.lines": ["order_id", "line_no"],
+                 "public.history": ["id"]}
+# a table without a key, whose changes carry their whole old rows
+LOOSE_DDL = ("CREATE TABLE public.loose (a int, b text); "
+             "ALTER TABLE public.loose REPLICA IDENTITY FULL;")
 
 
 

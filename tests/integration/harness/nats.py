@@ -216,29 +216,37 @@ class NatsClient:
     def stream_info(self, name):
         return self.js("STREAM.INFO." + name)
 
+    def _get(self, stream, seqs):
+        """The stored messages at seqs (a deleted one left out)."""
+        reqs = [("$JS.API.STREAM.MSG.GET." + stream, json.dumps({"seq": s}).encode())
+                for s in seqs]
+        out = []
+        for hdrs, data in self.requests(reqs):
+            doc = json.loads(data)
+            if "error" in doc:
+                if doc["error"].get("err_code") == 10037:  # deleted: none here
+                    continue
+                raise AssertionError("STREAM.MSG.GET: %s" % doc["error"])
+            m = doc["message"]
+            raw_h = base64.b64decode(m["hdrs"]) if m.get("hdrs") else b""
+            out.append(NatsMsg(m["subject"], m["seq"], _parse_headers(raw_h) if raw_h else {},
+                               base64.b64decode(m.get("data", ""))))
+        return out
+
+    def message(self, stream, seq):
+        """The stored message at seq."""
+        (m,) = self._get(stream, [seq])
+        return m
+
     def messages(self, stream, batch=500):
         """Every message the stream holds, in its order."""
         st = self.stream_info(stream)["state"]
-        first, last = st["first_seq"], st["last_seq"]
         if st["messages"] == 0:
             return []
+        first, last = st["first_seq"], st["last_seq"]
         out = []
-        seq = first
-        while seq <= last:
-            reqs = [("$JS.API.STREAM.MSG.GET." + stream, json.dumps({"seq": s}).encode())
-                    for s in range(seq, min(last, seq + batch - 1) + 1)]
-            for hdrs, data in self.requests(reqs):
-                doc = json.loads(data)
-                if "error" in doc:
-                    if doc["error"].get("err_code") == 10037:  # deleted: none here
-                        continue
-                    raise AssertionError("STREAM.MSG.GET: %s" % doc["error"])
-                m = doc["message"]
-                raw_h = base64.b64decode(m["hdrs"]) if m.get("hdrs") else b""
-                out.append(NatsMsg(m["subject"], m["seq"],
-                                   _parse_headers(raw_h) if raw_h else {},
-                                   base64.b64decode(m.get("data", ""))))
-            seq += batch
+        for seq in range(first, last + 1, batch):
+            out += self._get(stream, range(seq, min(last, seq + batch - 1) + 1))
         return out
 
 
